@@ -1,0 +1,234 @@
+"""Find, load and validate the YAML catalogs of GPUs and models; resolve names and aliases.
+
+Search order: user catalogs (``--catalog DIR``, repeatable, then ``TPPLAN_CATALOG_PATH``), then the bundled
+catalogs (``tpplan/_catalog`` in a wheel, the repository's ``hardware/`` and ``models/`` in a checkout or
+editable install). A user entry shadows a bundled entry of the same name; the same name twice across user
+catalogs is an error naming both files.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from tpplan.errors import TpplanError
+from tpplan.spec import GpuSpec, ModelSpec
+from tpplan.yamlio import Located, load_one, read_text
+
+T = TypeVar("T", bound=BaseModel)
+
+
+def bundled_root() -> Path:
+    """Bundled catalogs in an installed wheel; the repo's top-level folders in a checkout."""
+    bundled = files("tpplan") / "_catalog"
+    if bundled.is_dir():
+        return Path(str(bundled))
+    return Path(__file__).resolve().parent.parent
+
+
+def format_validation_error(exc: ValidationError, loc: Located) -> TpplanError:
+    """First pydantic error as file:line:col with the offending key."""
+    err = exc.errors()[0]
+    path = tuple(err["loc"])
+    line, col = loc.where(path)
+    key = ".".join(str(p) for p in path) or "(document)"
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key"
+    elif err["type"] == "missing":
+        msg = "required key is missing"
+    extra = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
+    return TpplanError(f"invalid value for '{key}': {msg}{extra}", file=loc.file, line=line, column=col)
+
+
+def validate_located(model: type[T], loc: Located) -> T:
+    try:
+        return model.model_validate(loc.data)
+    except ValidationError as exc:
+        raise format_validation_error(exc, loc) from None
+
+
+@dataclass
+class Entry:
+    spec: Any
+    file: str
+    user: bool
+
+
+@dataclass
+class Catalog:
+    """Loaded catalogs: name -> spec, alias -> name, and where each came from."""
+
+    gpus: dict[str, Entry] = field(default_factory=dict)
+    models: dict[str, Entry] = field(default_factory=dict)
+    gpu_alias: dict[str, str] = field(default_factory=dict)
+    model_alias: dict[str, str] = field(default_factory=dict)
+    digest: str = ""
+    """sha256 over every catalog file's bytes (for reproducible reports)."""
+
+    # ---- look-ups -----------------------------------------------------------------------------------
+
+    def gpu(self, name: str) -> GpuSpec:
+        key = _norm(name)
+        real = self.gpu_alias.get(key)
+        if real is None:
+            raise TpplanError(_unknown("GPU", name, list(self.gpu_alias), "tpplan gpus"))
+        spec: GpuSpec = self.gpus[real].spec
+        return spec
+
+    def model(self, name: str) -> ModelSpec:
+        """A catalog name or alias, or a path to a Hugging Face config.json or model YAML."""
+        key = _norm(name)
+        real = self.model_alias.get(key)
+        if real is not None:
+            spec: ModelSpec = self.models[real].spec
+            return spec
+        p = Path(name)
+        if name.endswith((".json", ".yaml", ".yml")) or p.exists():
+            return load_model_file(p, name)
+        raise TpplanError(_unknown("model", name, list(self.model_alias), "tpplan models"))
+
+    def gpu_names(self) -> list[str]:
+        return sorted(self.gpus)
+
+    def model_names(self) -> list[str]:
+        return sorted(self.models)
+
+
+def _norm(name: str) -> str:
+    return str(name).strip().lower().replace("_", "-")
+
+
+def _unknown(kind: str, name: str, choices: Iterable[str], cmd: str) -> str:
+    close = difflib.get_close_matches(_norm(name), list(choices), n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else "."
+    return f"unknown {kind} {name!r}{hint} Run '{cmd}' to list the valid names."
+
+
+def load_model_file(path: Path, shown: str) -> ModelSpec:
+    """A model YAML in tpplan's schema, or a Hugging Face config.json."""
+    if path.suffix == ".json" or path.name == "config.json":
+        from tpplan.hf_import import spec_from_hf
+
+        text = read_text(path, shown)
+        try:
+            cfg = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise TpplanError(f"malformed JSON: {exc.msg}", file=shown, line=exc.lineno, column=exc.colno) from None
+        if not isinstance(cfg, dict):
+            raise TpplanError("expected a JSON object (a Hugging Face config.json)", file=shown)
+        return spec_from_hf(cfg, name=path.parent.name or path.stem, file=shown)
+    return validate_located(ModelSpec, load_one(path, shown))
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+
+
+def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = None) -> Catalog:
+    """Load user catalogs first, then the bundled ones. ``env_path`` is TPPLAN_CATALOG_PATH's value
+    (the CLI reads the environment; the library does not)."""
+    import os
+
+    dirs: list[tuple[Path, bool]] = [(Path(d), True) for d in user_dirs]
+    if env_path:
+        dirs += [(Path(d), True) for d in env_path.split(os.pathsep) if d]
+    root = bundled_root()
+    dirs.append((root, False))
+    cat = Catalog()
+    h = hashlib.sha256()
+    for base, user in dirs:
+        if user and not base.is_dir():
+            raise TpplanError("catalog directory does not exist", file=str(base),
+                              hint="Pass a folder holding hardware/ and/or models/ YAML files.")
+        # a user folder may hold hardware/ and models/ subfolders, or YAML files directly (sniffed by keys)
+        sub_hw, sub_md = base / "hardware", base / "models"
+        groups: list[tuple[Path, str | None]] = [(p, "gpu") for p in _yaml_files(sub_hw)]
+        groups += [(p, "model") for p in _yaml_files(sub_md)]
+        if user:
+            groups += [(p, None) for p in _yaml_files(base)]
+        for path, kind in groups:
+            shown = str(path) if user else f"{path.parent.name}/{path.name}"
+            loc = load_one(path, shown)
+            h.update(path.name.encode())
+            h.update(read_text(path, shown).encode())
+            if kind is None:
+                kind = "overlay" if "overlay" in loc.data else ("gpu" if "hbm" in loc.data else "model")
+            if kind == "overlay":
+                _apply_overlay(cat, loc)
+                continue
+            spec = validate_located(GpuSpec if kind == "gpu" else ModelSpec, loc)
+            table = cat.gpus if kind == "gpu" else cat.models
+            aliases = cat.gpu_alias if kind == "gpu" else cat.model_alias
+            prev = table.get(spec.name)
+            if prev is not None:
+                if prev.user and user:
+                    raise TpplanError(f"{kind} {spec.name!r} is defined twice: in {prev.file} and in {shown}",
+                                      file=shown, hint="Rename or remove one of them.")
+                continue  # a user entry shadows the bundled one
+            table[spec.name] = Entry(spec=spec, file=shown, user=user)
+            for alias in [spec.name, *spec.aliases]:
+                aliases.setdefault(_norm(alias), spec.name)
+    cat.digest = h.hexdigest()
+    return cat
+
+
+def _apply_overlay(cat: Catalog, loc: Located) -> None:
+    """A calibration overlay (written by ``tpplan calibrate``): ``overlay: {gpu: NAME, calibration: {...}}``
+    deep-merges into a GPU loaded later (bundled) or earlier."""
+    data = loc.data.get("overlay")
+    if not isinstance(data, dict) or "gpu" not in data:
+        raise TpplanError("an overlay needs 'overlay: {gpu: NAME, calibration: {...}}'", file=loc.file,
+                          line=loc.where(("overlay",))[0])
+    cat.__dict__.setdefault("_overlays", []).append(loc)
+
+
+def apply_overlays(cat: Catalog) -> None:
+    """Merge pending overlays into their GPUs (called once all catalogs are loaded)."""
+    for loc in cat.__dict__.pop("_overlays", []):
+        data = loc.data["overlay"]
+        name = cat.gpu_alias.get(_norm(str(data["gpu"])))
+        if name is None:
+            raise TpplanError(_unknown("GPU", str(data["gpu"]), list(cat.gpu_alias), "tpplan gpus"),
+                              file=loc.file, line=loc.where(("overlay", "gpu"))[0])
+        entry = cat.gpus[name]
+        merged = _deep_merge(entry.spec.model_dump(mode="json"), {k: v for k, v in data.items() if k != "gpu"})
+        try:
+            entry.spec = GpuSpec.model_validate(merged)
+        except ValidationError as exc:
+            err = format_validation_error(exc, loc)
+            raise TpplanError(err.message, file=loc.file, line=loc.where(("overlay",))[0]) from None
+        entry.file = f"{entry.file} + {loc.file}"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+_CACHE: dict[tuple[tuple[str, ...], str | None], Catalog] = {}
+
+
+def get_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = None) -> Catalog:
+    """Load once per (dirs, env) and apply overlays."""
+    key = (tuple(str(d) for d in user_dirs), env_path)
+    if key not in _CACHE:
+        cat = load_catalog(user_dirs, env_path)
+        apply_overlays(cat)
+        _CACHE[key] = cat
+    return _CACHE[key]

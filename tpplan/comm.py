@@ -1,0 +1,226 @@
+"""Collective communication time (alpha-beta with a fitted bandwidth ramp), vectorized over numpy arrays.
+
+Conventions follow nccl-tests ``doc/PERFORMANCE.md``: ``algbw = S / t``; all-reduce
+``busbw = algbw * 2(n-1)/n``; reduce-scatter, all-gather and all-to-all ``busbw = algbw * (n-1)/n``.
+``S`` is the per-rank buffer size in bytes (the nccl-tests "size" column).
+
+Model of one collective on one fabric level (Hockney alpha-beta, e.g. Thakur, Rabenseifner & Gropp 2005,
+with a bandwidth ramp fitted to nccl-tests sweeps)::
+
+    t = steps(n) * alpha + S_bus / B * (1 + (ramp_bytes / S) ** ramp_exponent)
+
+``steps``: ring all-reduce 2(n-1), reduce-scatter / all-gather / all-to-all (n-1). ``B`` is the achieved
+asymptotic bus bandwidth per GPU, one direction (nccl-tests busbw at >= 1 GiB). The ramp term captures what
+plain alpha-beta misses between 64 KiB and 256 MiB (fewer channels and protocol switches for mid-size
+messages); it vanishes for large S. ``alpha`` is fitted to the smallest messages, ``B``, ``ramp_bytes`` and
+``ramp_exponent`` to sizes >= 1 MiB (:func:`fit_sweep`).
+
+Groups larger than one level (scale-up domain, node) are hierarchical (NCCL's 2-D ring / tree across
+nodes): reduce-scatter inside the domain, all-reduce of the 1/n_in shard across domains on the slower
+level's per-GPU bandwidth (every GPU drives its own NIC), all-gather inside the domain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tpplan.spec import CollectiveCalibration, GpuSpec
+
+Op = Literal["all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p"]
+Algo = Literal["auto", "ring", "tree", "nvls"]
+FArray = npt.NDArray[np.float64]
+OPS: tuple[str, ...] = ("all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p")
+
+
+def bus_factor(op: str, n: npt.ArrayLike) -> FArray:
+    """nccl-tests bus-bandwidth factor: busbw = algbw * factor (``doc/PERFORMANCE.md``)."""
+    n = np.asarray(n, dtype=np.float64)
+    if op == "all-reduce":
+        return np.where(n > 1, 2.0 * (n - 1) / n, 0.0)
+    if op in ("all-gather", "reduce-scatter", "all-to-all"):
+        return np.where(n > 1, (n - 1) / n, 0.0)
+    if op == "p2p":
+        return np.ones_like(n)
+    raise ValueError(f"unknown collective {op!r}; valid: {', '.join(OPS)}")
+
+
+def steps(op: str, n: npt.ArrayLike, algo: str = "ring") -> FArray:
+    """Latency steps: ring all-reduce 2(n-1); tree all-reduce 2 log2(n); RS/AG/A2A (n-1); p2p 1."""
+    n = np.asarray(n, dtype=np.float64)
+    if op == "p2p":
+        return np.ones_like(n)
+    if op == "all-reduce":
+        if algo == "tree":
+            return np.where(n > 1, 2.0 * np.ceil(np.log2(np.maximum(n, 1))), 0.0)
+        return np.where(n > 1, 2.0 * (n - 1), 0.0)
+    return np.where(n > 1, n - 1, 0.0)
+
+
+def level_time(op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike, cal: CollectiveCalibration,
+               algo: str = "auto", busbw_scale: float = 1.0) -> FArray:
+    """Time of one collective over ``n`` ranks that all sit on one fabric level."""
+    s = np.asarray(size_bytes, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    bw = cal.busbw_bytes_per_s
+    if algo == "ring" and cal.ring_busbw_bytes_per_s:
+        bw = cal.ring_busbw_bytes_per_s
+    if op != "all-reduce" and cal.ring_busbw_bytes_per_s:
+        # NVLS accelerates all-reduce only; other collectives run at ring speed (nccl-tests #212).
+        bw = cal.ring_busbw_bytes_per_s
+    bw = bw * busbw_scale
+    # p2p moves the whole buffer over one link: bus factor 1.
+    s_bus = s * bus_factor(op, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ramp = np.where(s > 0, (cal.ramp_bytes / np.maximum(s, 1.0)) ** cal.ramp_exponent, 0.0)
+    alpha_steps = steps(op, n, "tree" if algo == "tree" else "ring")
+    # alpha_per_step was fitted for ring steps at fitted_ranks; NVLS/tree keep the fitted latency.
+    t = alpha_steps * cal.alpha_per_step_s + s_bus / bw * (1.0 + ramp)
+    return np.where(n > 1, t, 0.0)
+
+
+@dataclass(frozen=True)
+class GroupShape:
+    """How ``n`` ranks of one group spread over fabric levels."""
+
+    n_inner: FArray
+    """Ranks inside one fast domain."""
+    n_outer: FArray
+    """Number of domains the group spans."""
+    crosses_nodes: npt.NDArray[np.bool_]
+
+
+def group_shape(gpu: GpuSpec, n: npt.ArrayLike, gpus_per_node: int | None = None) -> GroupShape:
+    """Split a group of ``n`` consecutive ranks into (ranks per fast domain, domains)."""
+    n = np.asarray(n, dtype=np.float64)
+    node = float(gpus_per_node or gpu.node.gpus_per_node)
+    domain = float(min(gpu.scale_up.domain_gpus, node)) if gpu.scale_up.kind != "pcie" else node
+    inner = np.minimum(n, domain)
+    outer = np.ceil(n / np.maximum(inner, 1))
+    return GroupShape(n_inner=inner, n_outer=outer, crosses_nodes=n > node)
+
+
+def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike,
+                    algo: str = "auto", gpus_per_node: int | None = None,
+                    busbw_scale: float = 1.0) -> FArray:
+    """Time in seconds of ``op`` over ``n`` ranks of ``size_bytes`` per rank, hierarchical across levels.
+
+    Inner level: the GPU's scale-up calibration (``pcie`` calibration for PCIe-only GPUs). Outer level:
+    ``inter_node`` when the group spans nodes, else the PCIe path between scale-up domains inside a node.
+    """
+    if op not in OPS:
+        raise ValueError(f"unknown collective {op!r}; valid: {', '.join(OPS)}")
+    s = np.asarray(size_bytes, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    cal = gpu.calibration
+    shape = group_shape(gpu, n, gpus_per_node)
+    inner_cal = cal.intra_node
+    outer_cal = np.where(shape.crosses_nodes, 1, 0)
+    inner_only = level_time(op, s, n, inner_cal, algo, busbw_scale)
+    if op == "p2p":
+        t_out = np.where(outer_cal == 1,
+                         level_time("p2p", s, 2, cal.inter_node, algo, busbw_scale),
+                         level_time("p2p", s, 2, _pcie_cal(gpu), algo, busbw_scale))
+        return np.where(shape.n_outer > 1, t_out, inner_only)
+    # hierarchical: RS + AG inside the domain (all-reduce's two halves) and the op across domains
+    ni, no = shape.n_inner, shape.n_outer
+    if op == "all-reduce":
+        t_in = level_time("reduce-scatter", s, ni, inner_cal, algo, busbw_scale) + level_time(
+            "all-gather", s, ni, inner_cal, algo, busbw_scale)
+        shard = s / np.maximum(ni, 1)
+    elif op in ("all-gather", "reduce-scatter"):
+        t_in = level_time(op, s, ni, inner_cal, algo, busbw_scale)
+        shard = s / np.maximum(ni, 1)
+    else:  # all-to-all: the share of traffic that leaves the domain crosses the outer level
+        t_in = level_time(op, s * ni / np.maximum(n, 1), ni, inner_cal, algo, busbw_scale)
+        # bytes each GPU sends off its domain, expressed as a per-rank buffer of the outer all-to-all
+        shard = s * (n - ni) / np.maximum(n, 1) / np.maximum(bus_factor(op, no), 1e-12)
+    t_node = level_time(op, shard, no, cal.inter_node, "ring", busbw_scale)
+    t_pcie = level_time(op, shard, no, _pcie_cal(gpu), "ring", busbw_scale)
+    t_out = np.where(outer_cal == 1, t_node, t_pcie)
+    return np.where(no > 1, t_in + t_out, inner_only)
+
+
+def _pcie_cal(gpu: GpuSpec) -> CollectiveCalibration:
+    """Between scale-up domains inside one node (bridged pairs of H100 NVL): the PCIe host link."""
+    if gpu.scale_up.kind == "pcie":
+        return gpu.calibration.intra_node
+    return CollectiveCalibration(
+        alpha_per_step_s=gpu.calibration.inter_node.alpha_per_step_s,
+        busbw_bytes_per_s=gpu.pcie.bandwidth_bytes_per_s * 0.7,
+        ramp_bytes=gpu.calibration.intra_node.ramp_bytes,
+        ramp_exponent=gpu.calibration.intra_node.ramp_exponent,
+        busbw_spread=0.3,
+        source="derived: 70% of the PCIe x16 one-direction rate (assumed; no sweep published)",
+    )
+
+
+def algbw_busbw(op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike,
+                time_s: npt.ArrayLike) -> tuple[FArray, FArray]:
+    """(algbw, busbw) in bytes/s for a measured or predicted time."""
+    s = np.asarray(size_bytes, dtype=np.float64)
+    t = np.asarray(time_s, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alg = np.where(t > 0, s / t, 0.0)
+    return alg, alg * bus_factor(op, n)
+
+
+@dataclass(frozen=True)
+class SweepFit:
+    """Parameters fitted to one nccl-tests sweep, and how well they reproduce it."""
+
+    alpha_per_step_s: float
+    busbw_bytes_per_s: float
+    ramp_bytes: float
+    ramp_exponent: float
+    max_rel_error: float
+    """Largest |predicted/measured - 1| of busbw over sizes >= ``min_fit_bytes``."""
+    spread: float
+    """Root-mean-square relative error over the same sizes."""
+
+
+def fit_sweep(op: str, size_bytes: npt.ArrayLike, busbw_bytes_per_s: npt.ArrayLike, n: int,
+              min_fit_bytes: float = 2**20) -> SweepFit:
+    """Fit alpha (from messages <= 4 KiB, or the smallest sizes) and B, ramp_bytes, ramp_exponent (minimax
+    of the log error over sizes >= ``min_fit_bytes``) to a nccl-tests bus-bandwidth sweep.
+
+    A vectorized grid search (no scipy): ~50 x 160 x 30 candidates evaluated in one numpy expression.
+    """
+    s = np.asarray(size_bytes, dtype=np.float64)
+    bb = np.asarray(busbw_bytes_per_s, dtype=np.float64)
+    if s.shape != bb.shape or s.size < 3:
+        raise ValueError("a sweep needs at least 3 (size, busbw) points")
+    if np.any(s <= 0) or np.any(bb <= 0):
+        raise ValueError("sizes and bus bandwidths must be positive")
+    factor = float(bus_factor(op, n))
+    t = s * factor / bb
+    small = s <= 4096
+    if not small.any():
+        small = s <= np.sort(s)[min(2, s.size - 1)]
+    nsteps = float(steps(op, n))
+    alpha_total = float(np.median(t[small]) - np.median((s * factor)[small]) / bb.max())
+    alpha_total = max(alpha_total, 0.0)
+    fit = s >= min_fit_bytes
+    if fit.sum() < 3:
+        fit = s >= np.sort(s)[-3]
+    B = np.linspace(0.95, 1.1, 31)[:, None, None, None] * bb.max()
+    S1 = np.logspace(4, 10, 181)[None, :, None, None]
+    g = np.linspace(0.3, 1.5, 25)[None, None, :, None]
+    sf, tf = s[fit][None, None, None, :], t[fit][None, None, None, :]
+    pred = alpha_total + sf * factor / B * (1.0 + (S1 / sf) ** g)
+    err = np.abs(np.log(pred / tf)).max(axis=-1)
+    i, j, k = np.unravel_index(np.argmin(err), err.shape)
+    b_fit, s1_fit, g_fit = float(B[i, 0, 0, 0]), float(S1[0, j, 0, 0]), float(g[0, 0, k, 0])
+    p = alpha_total + s[fit] * factor / b_fit * (1.0 + (s1_fit / s[fit]) ** g_fit)
+    rel = t[fit] / p - 1.0  # busbw_pred / busbw_meas - 1
+    return SweepFit(
+        alpha_per_step_s=alpha_total / max(nsteps, 1.0),
+        busbw_bytes_per_s=b_fit,
+        ramp_bytes=s1_fit,
+        ramp_exponent=g_fit,
+        max_rel_error=float(np.abs(rel).max()),
+        spread=float(np.sqrt(np.mean(rel**2))),
+    )

@@ -1,0 +1,527 @@
+"""Catalog schema: GPUs and models as validated pydantic models in base SI units.
+
+Every number read from a catalog carries a ``source``; units are in field names (``_bytes``,
+``_bytes_per_s``, ``_flops_per_s``, ``_s``, ``_usd_per_hour``). Bandwidths are per GPU, one direction.
+FLOP rates are dense (never the 2:4-sparsity-doubled marketing figure).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from functools import cached_property
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+NonNeg = Annotated[float, Field(ge=0)]
+Pos = Annotated[float, Field(gt=0)]
+PosInt = Annotated[int, Field(gt=0)]
+NonNegInt = Annotated[int, Field(ge=0)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+DTYPE_BYTES: dict[str, float] = {
+    "fp32": 4.0,
+    "tf32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+    "fp4": 0.5,
+}
+"""Bytes per element of each storage dtype (before quantization scales)."""
+
+DTYPE_ALIASES = {
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float32": "fp32",
+    "float": "fp32",
+    "fp8_e4m3": "fp8",
+    "fp8_e5m2": "fp8",
+    "float8": "fp8",
+    "e4m3": "fp8",
+    "awq": "int4",
+    "gptq": "int4",
+    "nvfp4": "fp4",
+}
+
+
+def normalize_dtype(name: str) -> str:
+    """Map engine spellings (``bfloat16``, ``fp8_e4m3``, ``awq``) to tpplan's dtype names."""
+    key = str(name).strip().lower()
+    key = DTYPE_ALIASES.get(key, key)
+    if key not in DTYPE_BYTES:
+        valid = ", ".join(sorted(DTYPE_BYTES))
+        raise ValueError(f"unknown dtype {name!r}; valid: {valid} (or bfloat16, float16, fp8_e4m3)")
+    return key
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, attribute docstrings become field descriptions."""
+
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, frozen=True)
+
+
+# ----------------------------------------------------------------------------------------------------
+# GPU
+# ----------------------------------------------------------------------------------------------------
+
+
+class MemorySpec(Strict):
+    capacity_bytes: PosInt
+    """Device memory the driver reports as total (nvidia-smi / torch.cuda.mem_get_info). This is the base
+    that vLLM's gpu_memory_utilization multiplies."""
+    marketed: str
+    """The vendor's figure as printed ("80 GB"), and how it is read (decimal or binary)."""
+    source: str
+
+
+class ComputeSpec(Strict):
+    dense_flops_per_s: dict[str, Pos]
+    """Dense tensor-core peak per dtype (fp32/tf32/bf16/fp16/fp8/int8/fp4), no 2:4 sparsity."""
+    source: str
+
+
+class HbmSpec(Strict):
+    bandwidth_bytes_per_s: Pos
+    """Peak HBM (or GDDR) bandwidth, read+write combined as the vendor quotes it."""
+    source: str
+
+
+FabricKind = Literal["nvlink", "nvswitch", "infinity-fabric", "pcie"]
+
+
+class ScaleUpSpec(Strict):
+    kind: FabricKind
+    """Intra-node fabric. ``pcie`` means no GPU-to-GPU link: collectives go through PCIe."""
+    bandwidth_bytes_per_s: NonNeg
+    """Per GPU, one direction, line rate (H100 NVLink4: 450 GB/s)."""
+    domain_gpus: PosInt
+    """GPUs in one scale-up domain (one HGX node: 8; NVL72: 72; a bridged pair: 2)."""
+    source: str
+
+
+class PcieSpec(Strict):
+    generation: PosInt
+    bandwidth_bytes_per_s: Pos
+    """Host link, x16, one direction."""
+    source: str
+
+
+class ScaleOutSpec(Strict):
+    nic_bandwidth_bytes_per_s: Pos
+    """Inter-node network per GPU, one direction (8x 400 Gb/s NDR per 8-GPU node: 50 GB/s)."""
+    source: str
+
+
+class NodeSpec(Strict):
+    gpus_per_node: PosInt
+    """GPUs in one server (the unit a cloud rents and the boundary of the scale-up fabric)."""
+    source: str
+
+
+class PowerSpec(Strict):
+    tdp_w: Pos
+    source: str
+
+
+class PriceTier(Strict):
+    usd_per_hour: NonNeg
+    """Dollars per GPU-hour."""
+    as_of: _dt.date
+    source: str
+
+
+class PricesSpec(Strict):
+    low: PriceTier
+    typical: PriceTier
+    high: PriceTier
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PricesSpec:
+        if not (self.low.usd_per_hour <= self.typical.usd_per_hour <= self.high.usd_per_hour):
+            raise ValueError("price tiers must satisfy low <= typical <= high")
+        return self
+
+
+class Efficiency(Strict):
+    """An achieved fraction of a peak, with the spread of the measurements it was fitted to."""
+
+    value: Fraction
+    """Central value used for predictions."""
+    low: Fraction
+    """Lowest fraction seen across the calibration set (used for the pessimistic band)."""
+    high: Fraction
+    """Highest fraction seen across the calibration set (used for the optimistic band)."""
+    source: str
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Efficiency:
+        if not (self.low <= self.value <= self.high):
+            raise ValueError("efficiency must satisfy low <= value <= high")
+        return self
+
+
+class CollectiveCalibration(Strict):
+    """Fitted all-reduce model on one fabric (see ``tpplan.comm``):
+
+    t(S, n) = steps(n) * alpha_per_step_s + S_bus / B * (1 + (ramp_bytes / S) ** ramp_exponent),
+    with S_bus the nccl-tests bus bytes, B the asymptotic bus bandwidth per GPU (one direction).
+    """
+
+    alpha_per_step_s: NonNeg
+    """Latency per algorithm step (ring all-reduce has 2(n-1) steps)."""
+    busbw_bytes_per_s: Pos
+    """Asymptotic nccl-tests bus bandwidth of the default algorithm (NVLS on NVSwitch Hopper)."""
+    ring_busbw_bytes_per_s: Pos | None = None
+    """Asymptotic bus bandwidth with NCCL_ALGO=RING where it differs (H100: ~370 GB/s vs NVLS ~480)."""
+    ramp_bytes: NonNeg = 0.0
+    """Message size around which bandwidth ramps up to its asymptote (fitted)."""
+    ramp_exponent: Annotated[float, Field(ge=0, le=3)] = 1.0
+    """Shape of the bandwidth ramp (fitted)."""
+    busbw_spread: Annotated[float, Field(ge=0, lt=1)] = 0.1
+    """Relative spread of measured vs fitted bus bandwidth (for uncertainty bands)."""
+    fitted_ranks: PosInt = 8
+    """Number of ranks of the sweep the parameters were fitted to."""
+    source: str
+
+
+class CalibrationSpec(Strict):
+    flops: Efficiency
+    """Achieved fraction of dense bf16 peak on large GEMMs (cuBLASLt / torch.matmul)."""
+    flops_fp8: Efficiency | None = None
+    """Achieved fraction of dense fp8 peak on large GEMMs, where fp8 exists."""
+    hbm: Efficiency
+    """Achieved fraction of peak HBM bandwidth (STREAM-like copy, read-dominated)."""
+    intra_node: CollectiveCalibration
+    """All-reduce on the scale-up fabric."""
+    inter_node: CollectiveCalibration
+    """All-reduce limited by the NIC per GPU when a group spans nodes."""
+
+
+class RuntimeOverheads(Strict):
+    """Memory the engine or framework takes besides weights, KV cache and activations (per GPU)."""
+
+    cuda_context_bytes: NonNegInt
+    """CUDA context, cuBLAS workspaces, allocator slack (non-torch memory in vLLM's profile)."""
+    nccl_bytes_per_group: NonNegInt
+    """NCCL buffers when the GPU is in a communicator of more than one rank (aiconfigurator nccl_mem)."""
+    cuda_graph_bytes: NonNegInt
+    """CUDA graph capture pool (vLLM captures graphs for decode batch sizes by default)."""
+    source: str
+
+
+class GpuSpec(Strict):
+    name: str
+    """Catalog name, lowercase with dashes (h100-sxm)."""
+    aliases: list[str] = []
+    vendor: Literal["nvidia", "amd", "intel", "google", "other"]
+    description: str = ""
+    memory: MemorySpec
+    hbm: HbmSpec
+    compute: ComputeSpec
+    scale_up: ScaleUpSpec
+    pcie: PcieSpec
+    scale_out: ScaleOutSpec
+    node: NodeSpec
+    power: PowerSpec
+    prices: PricesSpec
+    calibration: CalibrationSpec
+    overheads: RuntimeOverheads
+
+    @model_validator(mode="after")
+    def _needs_bf16(self) -> GpuSpec:
+        unknown = set(self.compute.dense_flops_per_s) - set(DTYPE_BYTES)
+        if unknown:
+            raise ValueError(f"unknown dtype(s) in dense_flops_per_s: {sorted(unknown)}")
+        if "bf16" not in self.compute.dense_flops_per_s and "fp16" not in self.compute.dense_flops_per_s:
+            raise ValueError("dense_flops_per_s needs a bf16 or fp16 entry")
+        return self
+
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak for a compute dtype; falls back to bf16/fp16 when the GPU has no faster unit
+        (an A100 runs fp8 weights through bf16 tensor cores after dequantizing)."""
+        table = self.compute.dense_flops_per_s
+        if dtype in table:
+            return table[dtype]
+        return table.get("bf16", table.get("fp16", 0.0))
+
+    @property
+    def pcie_only(self) -> bool:
+        return self.scale_up.kind == "pcie"
+
+
+# ----------------------------------------------------------------------------------------------------
+# Model
+# ----------------------------------------------------------------------------------------------------
+
+
+class AttentionSpec(Strict):
+    kind: Literal["mha", "gqa", "mqa", "mla"]
+    num_heads: PosInt
+    """Query heads."""
+    num_kv_heads: PosInt
+    """Key/value heads (== num_heads for MHA, 1 for MQA). Nominal for MLA (ignored for the cache)."""
+    head_dim: PosInt
+    """Per-head dimension of Q/K/V (for MLA: the value head dim v_head_dim)."""
+    qkv_bias: bool = False
+    out_bias: bool = False
+    sliding_window: PosInt | None = None
+    """If set, every layer attends to at most this many past tokens and caches only those."""
+    q_lora_rank: PosInt | None = None
+    """MLA: rank of the query down-projection (None: full-rank query projection)."""
+    kv_lora_rank: PosInt | None = None
+    """MLA: rank of the compressed KV latent c_KV that is cached."""
+    qk_rope_head_dim: PosInt | None = None
+    """MLA: decoupled RoPE key dimension (cached alongside the latent)."""
+    qk_nope_head_dim: PosInt | None = None
+    """MLA: non-RoPE part of the query/key head."""
+    v_head_dim: PosInt | None = None
+    """MLA: value head dimension."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AttentionSpec:
+        if self.kind == "mla":
+            missing = [f for f in ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
+                       if getattr(self, f) is None]
+            if missing:
+                raise ValueError(f"MLA attention needs {', '.join(missing)}")
+        else:
+            if self.num_heads % self.num_kv_heads:
+                raise ValueError(
+                    f"num_heads ({self.num_heads}) must be a multiple of num_kv_heads ({self.num_kv_heads})")
+            if self.kind == "mha" and self.num_kv_heads != self.num_heads:
+                raise ValueError("kind mha needs num_kv_heads == num_heads (use gqa otherwise)")
+            if self.kind == "mqa" and self.num_kv_heads != 1:
+                raise ValueError("kind mqa needs num_kv_heads == 1")
+        return self
+
+
+class MlpSpec(Strict):
+    kind: Literal["gated", "gelu"]
+    """``gated``: SwiGLU with gate, up and down matrices (3 d d_ff); ``gelu``: up and down (2 d d_ff)."""
+    intermediate_size: PosInt
+    """d_ff of the dense MLP (for MoE models: of the dense layers, if any)."""
+    bias: bool = False
+
+
+class MoeSpec(Strict):
+    num_experts: PosInt
+    """Routed experts per MoE layer."""
+    experts_per_token: PosInt
+    """Routed experts each token is sent to (top-k)."""
+    expert_intermediate_size: PosInt
+    """d_ff of one routed expert (gated, like the dense MLP)."""
+    num_shared_experts: NonNegInt = 0
+    """Always-active shared experts (DeepSeek)."""
+    shared_expert_intermediate_size: PosInt | None = None
+    """d_ff of one shared expert (defaults to expert_intermediate_size)."""
+    first_dense_layers: NonNegInt = 0
+    """The first k layers use the dense MLP instead of experts (DeepSeek first_k_dense_replace)."""
+    router_bias: bool = False
+    """A per-expert score-correction bias (DeepSeek-V3 e_score_correction_bias)."""
+
+    @model_validator(mode="after")
+    def _topk(self) -> MoeSpec:
+        if self.experts_per_token > self.num_experts:
+            raise ValueError("experts_per_token cannot exceed num_experts")
+        return self
+
+
+class ModelSpec(Strict):
+    name: str
+    aliases: list[str] = []
+    family: str
+    hf_id: str | None = None
+    """Hugging Face repo id, used in the ready-to-paste serving command."""
+    num_layers: PosInt
+    hidden_size: PosInt
+    vocab_size: PosInt
+    tie_word_embeddings: bool = False
+    max_position_embeddings: PosInt
+    """Native maximum context (tokens)."""
+    position_embedding: Literal["rope", "learned", "alibi", "none"] = "rope"
+    """``learned`` adds a (max_position_embeddings x hidden) table (GPT-2/3)."""
+    norm: Literal["rmsnorm", "layernorm"] = "rmsnorm"
+    dtype: Literal["bf16", "fp16", "fp32"] = "bf16"
+    """Activation dtype of the released checkpoint (config.json torch_dtype): the default KV-cache dtype
+    (vLLM ``--kv-cache-dtype auto``) and the default weight dtype unless ``weight_dtype`` says otherwise."""
+    weight_dtype: Literal["bf16", "fp16", "fp32", "fp8", "int8", "int4", "fp4"] | None = None
+    """Dtype the released weights are stored in when quantized (DeepSeek-V3: fp8 with 128x128 block
+    scales); None means ``dtype``."""
+    attention: AttentionSpec
+    mlp: MlpSpec
+    moe: MoeSpec | None = None
+    source: str
+
+    @model_validator(mode="after")
+    def _moe_layers(self) -> ModelSpec:
+        if self.moe is not None and self.moe.first_dense_layers > self.num_layers:
+            raise ValueError("moe.first_dense_layers exceeds num_layers")
+        return self
+
+    # ---- derived (computed, not stored) -------------------------------------------------------------
+
+    @property
+    def is_moe(self) -> bool:
+        return self.moe is not None
+
+    @property
+    def num_moe_layers(self) -> int:
+        return 0 if self.moe is None else self.num_layers - self.moe.first_dense_layers
+
+    @property
+    def num_dense_layers(self) -> int:
+        return self.num_layers - self.num_moe_layers
+
+    @property
+    def norm_params(self) -> int:
+        """Parameters of one norm (RMSNorm: weight; LayerNorm: weight and bias)."""
+        return self.hidden_size * (2 if self.norm == "layernorm" else 1)
+
+    @cached_property
+    def attention_params_per_layer(self) -> int:
+        """QKV and output projections of one layer, biases and MLA's internal norms included."""
+        a, h = self.attention, self.hidden_size
+        if a.kind == "mla":
+            assert a.kv_lora_rank and a.qk_rope_head_dim and a.qk_nope_head_dim and a.v_head_dim
+            qk_head = a.qk_nope_head_dim + a.qk_rope_head_dim
+            if a.q_lora_rank:  # q_a_proj, q_a_layernorm, q_b_proj (DeepSeek-V2/V3 modeling code)
+                q = h * a.q_lora_rank + a.q_lora_rank + a.q_lora_rank * a.num_heads * qk_head
+            else:
+                q = h * a.num_heads * qk_head
+            kv = (h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank  # kv_a_proj_with_mqa + norm
+                  + a.kv_lora_rank * a.num_heads * (a.qk_nope_head_dim + a.v_head_dim))  # kv_b_proj
+            o = a.num_heads * a.v_head_dim * h
+            return q + kv + o
+        q_out = a.num_heads * a.head_dim
+        kv_out = a.num_kv_heads * a.head_dim
+        params = h * (q_out + 2 * kv_out) + q_out * h
+        if a.qkv_bias:
+            params += q_out + 2 * kv_out
+        if a.out_bias:
+            params += h
+        return params
+
+    def _mlp_params(self, d_ff: int, bias: bool) -> int:
+        mats = 3 if self.mlp.kind == "gated" else 2
+        params = mats * self.hidden_size * d_ff
+        if bias:
+            params += (mats - 1) * d_ff + self.hidden_size
+        return params
+
+    @cached_property
+    def dense_mlp_params(self) -> int:
+        return self._mlp_params(self.mlp.intermediate_size, self.mlp.bias)
+
+    @cached_property
+    def expert_params(self) -> int:
+        """One routed expert."""
+        return 0 if self.moe is None else self._mlp_params(self.moe.expert_intermediate_size, False)
+
+    @cached_property
+    def shared_expert_params(self) -> int:
+        """All shared experts of one MoE layer."""
+        if self.moe is None or self.moe.num_shared_experts == 0:
+            return 0
+        d_ff = self.moe.shared_expert_intermediate_size or self.moe.expert_intermediate_size
+        return self.moe.num_shared_experts * self._mlp_params(d_ff, False)
+
+    @cached_property
+    def router_params(self) -> int:
+        if self.moe is None:
+            return 0
+        return self.moe.num_experts * self.hidden_size + (self.moe.num_experts if self.moe.router_bias else 0)
+
+    @cached_property
+    def embedding_params(self) -> int:
+        """Input embedding (plus learned positions), counted once."""
+        pos = self.max_position_embeddings * self.hidden_size if self.position_embedding == "learned" else 0
+        return self.vocab_size * self.hidden_size + pos
+
+    @cached_property
+    def lm_head_params(self) -> int:
+        return 0 if self.tie_word_embeddings else self.vocab_size * self.hidden_size
+
+    @cached_property
+    def layer_params_dense(self) -> int:
+        """One dense layer: attention + dense MLP + two norms."""
+        return self.attention_params_per_layer + self.dense_mlp_params + 2 * self.norm_params
+
+    @cached_property
+    def layer_params_moe(self) -> int:
+        """One MoE layer with all its experts."""
+        if self.moe is None:
+            return 0
+        return (self.attention_params_per_layer + 2 * self.norm_params + self.router_params
+                + self.shared_expert_params + self.moe.num_experts * self.expert_params)
+
+    @cached_property
+    def params_total(self) -> int:
+        """Every parameter of the checkpoint (MTP/speculative heads excluded), tied embeddings once."""
+        return (self.num_dense_layers * self.layer_params_dense + self.num_moe_layers * self.layer_params_moe
+                + self.embedding_params + self.lm_head_params + self.norm_params)
+
+    @cached_property
+    def params_active(self) -> int:
+        """Parameters one token touches: routed experts counted experts_per_token times per MoE layer."""
+        if self.moe is None:
+            return self.params_total
+        inactive = self.num_moe_layers * (self.moe.num_experts - self.moe.experts_per_token) * self.expert_params
+        return self.params_total - inactive
+
+    @cached_property
+    def bias_and_norm_params_per_layer(self) -> int:
+        """Vector parameters of one layer (biases, norms, MLA's latent norms): no matmul FLOPs."""
+        a, h = self.attention, self.hidden_size
+        vec = 2 * self.norm_params
+        if a.kind == "mla":
+            vec += (a.q_lora_rank or 0) + (a.kv_lora_rank or 0)
+        else:
+            if a.qkv_bias:
+                vec += (a.num_heads + 2 * a.num_kv_heads) * a.head_dim
+            if a.out_bias:
+                vec += h
+        if self.mlp.bias:
+            mats = 3 if self.mlp.kind == "gated" else 2
+            vec += (mats - 1) * self.mlp.intermediate_size + h
+        return vec
+
+    @cached_property
+    def matmul_params_active(self) -> int:
+        """Weight-matrix elements one token multiplies through (embedding lookup, biases and norms
+        excluded, LM head included even when tied): the N of 2N FLOPs per token (Kaplan et al. 2020;
+        Narayanan et al. 2021 count 24 h^2 per layer + the logit layer). The MoE router is included."""
+        vec = self.num_layers * self.bias_and_norm_params_per_layer + self.norm_params
+        if self.moe is not None and self.moe.router_bias:
+            vec += self.num_moe_layers * self.moe.num_experts
+        lm = self.vocab_size * self.hidden_size
+        return self.params_active - self.embedding_params - self.lm_head_params - vec + lm
+
+    def kv_cache_bytes_per_token(self, kv_dtype_bytes: float) -> float:
+        """KV cache of one token over all layers, before any split.
+
+        Standard attention: 2 (K and V) x layers x kv_heads x head_dim x bytes (vLLM AttentionSpec page size).
+        MLA: one latent of kv_lora_rank + qk_rope_head_dim per layer (DeepSeek-V2 paper, vLLM MLA spec).
+        """
+        a = self.attention
+        if a.kind == "mla":
+            assert a.kv_lora_rank and a.qk_rope_head_dim
+            return self.num_layers * (a.kv_lora_rank + a.qk_rope_head_dim) * kv_dtype_bytes
+        return self.num_layers * 2 * a.num_kv_heads * a.head_dim * kv_dtype_bytes
+
+    def valid_tp(self, limit: int = 1024) -> list[int]:
+        """TP sizes the engine accepts: TP divides the query heads; TP divides the KV heads, or (TP >
+        KV heads) is a multiple of them (vLLM QKVParallelLinear). MLA has no KV-head constraint."""
+        out = []
+        a = self.attention
+        for t in range(1, min(limit, a.num_heads) + 1):
+            if a.num_heads % t:
+                continue
+            if a.kind != "mla":
+                kv = a.num_kv_heads
+                if (t <= kv and kv % t) or (t > kv and t % kv):
+                    continue
+            out.append(t)
+        return out

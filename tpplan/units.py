@@ -1,0 +1,218 @@
+"""Parse and format quantities at the edge; everything inside tpplan is in base SI units.
+
+Conventions (vLLM's ``human_readable_int`` in ``vllm/engine/arg_utils.py``): for token counts a lowercase
+suffix is decimal and an uppercase one binary, ``128k`` = 128,000 and ``128K`` = 131,072; ``Ki``/``Mi``
+are always binary. Byte sizes follow SI/IEC: ``GB`` = 1e9, ``GiB`` = 2**30. Rates: ``TB/s`` = 1e12 B/s.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = [
+    "UnitError",
+    "parse_tokens",
+    "parse_count",
+    "parse_bytes",
+    "parse_rate",
+    "parse_flops",
+    "parse_seconds",
+    "parse_usd",
+    "format_bytes",
+    "format_seconds",
+    "format_rate",
+    "format_count",
+    "format_usd",
+]
+
+
+class UnitError(ValueError):
+    """A quantity string could not be parsed; the message says what was expected."""
+
+
+_NUM = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+
+_TOKEN_SUFFIX = {
+    "": 1,
+    "k": 10**3,
+    "m": 10**6,
+    "g": 10**9,
+    "t": 10**12,
+    "K": 2**10,
+    "M": 2**20,
+    "G": 2**30,
+    "T": 2**40,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+}
+
+_BYTE_SUFFIX = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "pb": 10**15,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+    "pib": 2**50,
+}
+
+
+def _finite_nonneg(value: float, text: str, what: str) -> float:
+    if not math.isfinite(value) or value < 0:
+        raise UnitError(f"{what} must be a finite, non-negative number; got {text!r}")
+    return value
+
+
+def parse_tokens(text: str | int, what: str = "token count") -> int:
+    """Token counts: ``128k`` -> 128,000, ``128K`` -> 131,072, ``32Ki`` -> 32,768, ``15T`` -> 15e12.
+
+    A positive integer is required; fractions such as ``25.6k`` are allowed when they land on an integer.
+    """
+    if isinstance(text, bool):
+        raise UnitError(f"{what} must be a positive integer such as 8192, 128k or 128K; got {text!r}")
+    if isinstance(text, int):
+        value = text
+    else:
+        s = str(text).strip().replace("_", "").replace(",", "")
+        m = re.fullmatch(_NUM + r"\s*(Ki|Mi|Gi|Ti|[kKmMgGtT]?)", s)
+        if not m:
+            raise UnitError(
+                f"{what} must be a positive integer such as 8192, 128k (=128,000) or 128K (=131,072); "
+                f"got {text!r}"
+            )
+        raw = float(m.group(1)) * _TOKEN_SUFFIX[m.group(2)]
+        if not math.isfinite(raw) or abs(raw - round(raw)) > 1e-6 * max(1.0, raw):
+            raise UnitError(f"{what} must be a whole number of tokens; {text!r} is {raw}")
+        value = int(round(raw))
+    if value <= 0:
+        raise UnitError(f"{what} must be a positive integer; got {text!r}")
+    return value
+
+
+def parse_count(text: str | int, what: str = "count") -> int:
+    """A plain positive integer with optional decimal suffix (``64``, ``16k``)."""
+    return parse_tokens(text, what)
+
+
+def parse_bytes(text: str | int | float, what: str = "size") -> int:
+    """Byte sizes: ``80GiB``, ``80 GB`` (=80e9), ``1MiB``, ``134217728``. Bare numbers are bytes."""
+    if isinstance(text, bool):
+        raise UnitError(f"{what} must be a size such as 1GiB or 80GB; got {text!r}")
+    if isinstance(text, int | float):
+        return int(_finite_nonneg(float(text), str(text), what))
+    s = str(text).strip().replace("_", "").replace(",", "")
+    m = re.fullmatch(_NUM + r"\s*([A-Za-z]*)", s)
+    if not m or m.group(2).lower() not in _BYTE_SUFFIX and m.group(2) != "":
+        raise UnitError(f"{what} must be a size such as 1GiB, 512MiB or 80GB; got {text!r}")
+    mult = _BYTE_SUFFIX.get(m.group(2).lower(), 1)
+    return int(round(_finite_nonneg(float(m.group(1)) * mult, s, what)))
+
+
+def parse_rate(text: str | float, what: str = "bandwidth") -> float:
+    """Bandwidth in bytes/s: ``3.35TB/s``, ``450 GB/s``, ``50GBps``; bare numbers are B/s."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return _finite_nonneg(float(text), str(text), what)
+    s = str(text).strip().replace(" ", "")
+    m = re.fullmatch(_NUM + r"([A-Za-z]*)(?:/s|ps)?", s)
+    if not m or (m.group(2) and m.group(2).lower() not in _BYTE_SUFFIX):
+        raise UnitError(f"{what} must be a rate such as 3.35TB/s or 450GB/s; got {text!r}")
+    return _finite_nonneg(float(m.group(1)) * _BYTE_SUFFIX.get(m.group(2).lower(), 1), str(text), what)
+
+
+def parse_flops(text: str | float, what: str = "FLOP rate") -> float:
+    """FLOP/s: ``989TFLOPS``, ``1.979 PFLOP/s``, bare numbers are FLOP/s."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return _finite_nonneg(float(text), str(text), what)
+    s = str(text).strip().replace(" ", "")
+    m = re.fullmatch(_NUM + r"([kMGTPE]?)(?:FLOPS|FLOP/s|flops|flop/s)?", s)
+    if not m:
+        raise UnitError(f"{what} must be a rate such as 989TFLOPS; got {text!r}")
+    mult = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}[m.group(2)]
+    return _finite_nonneg(float(m.group(1)) * mult, str(text), what)
+
+
+def parse_seconds(text: str | float, what: str = "time") -> float:
+    """Durations: ``50ms``, ``2s``, ``1.5 s``, ``300us``, ``0.05`` (seconds)."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return _finite_nonneg(float(text), str(text), what)
+    s = str(text).strip().replace(" ", "")
+    m = re.fullmatch(_NUM + r"(s|ms|us|µs|ns|min|h|d)?", s)
+    if not m:
+        raise UnitError(f"{what} must be a duration such as 50ms, 2s or 0.05; got {text!r}")
+    mult = {None: 1, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60, "h": 3600,
+            "d": 86400}[m.group(2)]
+    return _finite_nonneg(float(m.group(1)) * mult, str(text), what)
+
+
+def parse_usd(text: str | float, what: str = "price") -> float:
+    """Dollar amounts: ``2.49``, ``$2.49``, ``5.5M`` (=5.5e6), ``40k``."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return _finite_nonneg(float(text), str(text), what)
+    s = str(text).strip().replace(" ", "").replace(",", "").lstrip("$")
+    m = re.fullmatch(_NUM + r"([kKmMbB]?)", s)
+    if not m:
+        raise UnitError(f"{what} must be a dollar amount such as 2.49 or 5.5M; got {text!r}")
+    mult = {"": 1, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "b": 1e9, "B": 1e9}[m.group(2)]
+    return _finite_nonneg(float(m.group(1)) * mult, str(text), what)
+
+
+def format_bytes(n: float, binary: bool = False) -> str:
+    """``70.6 GB`` (decimal, the default for reports) or ``65.8 GiB`` (binary)."""
+    if not math.isfinite(n):
+        return "n/a"
+    base, units = (1024.0, ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]) if binary else (
+        1000.0, ["B", "kB", "MB", "GB", "TB", "PB"])
+    x = float(n)
+    for unit in units:
+        if abs(x) < base or unit == units[-1]:
+            return f"{x:.0f} {unit}" if unit == "B" else f"{x:.1f} {unit}"
+        x /= base
+    return f"{x:.1f} {units[-1]}"  # pragma: no cover - loop always returns
+
+
+def format_seconds(t: float) -> str:
+    """Human time with 3 significant digits: ``18.6 ms``, ``1.24 s``, ``42 us``, ``3.2 days``."""
+    if not math.isfinite(t):
+        return "n/a"
+    if t >= 2 * 86400:
+        return f"{t / 86400:.1f} days"
+    if t >= 120:
+        return f"{t / 3600:.2f} h" if t >= 7200 else f"{t / 60:.1f} min"
+    if t >= 1:
+        return f"{t:.3g} s"
+    if t >= 1e-3:
+        return f"{t * 1e3:.3g} ms"
+    return f"{t * 1e6:.3g} us"
+
+
+def format_rate(b: float) -> str:
+    """``3.35 TB/s``."""
+    return format_bytes(b) + "/s" if math.isfinite(b) else "n/a"
+
+
+def format_count(x: float) -> str:
+    """``70.55B``, ``37.6B``, ``1.2M``, ``8192``."""
+    if not math.isfinite(x):
+        return "n/a"
+    for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:.4g}{suf}"
+    return f"{x:.4g}"
+
+
+def format_usd(x: float) -> str:
+    """``$2.49``, ``$1,234``, ``$5.58M``."""
+    if not math.isfinite(x):
+        return "n/a"
+    if abs(x) >= 1e6:
+        return f"${x / 1e6:,.3g}M" if abs(x) < 1e9 else f"${x / 1e9:,.3g}B"
+    if abs(x) >= 100:
+        return f"${x:,.0f}"
+    return f"${x:.2f}" if abs(x) >= 0.01 or x == 0 else f"${x:.4f}"

@@ -1,0 +1,124 @@
+"""Safe YAML loading that remembers where every key and value sits (1-based line and column)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from tpplan.errors import TpplanError
+
+Path_ = tuple[str | int, ...]
+
+
+@dataclass
+class Located:
+    """A parsed YAML document plus the position of each key (for mappings) or item (for sequences)."""
+
+    data: Any
+    file: str
+    key_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    """Path -> (line, column) of the key that holds the value at that path."""
+    value_marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    """Path -> (line, column) of the value itself."""
+    doc_mark: tuple[int, int] = (1, 1)
+
+    def where(self, path: Path_) -> tuple[int, int]:
+        """Best position for a path: its key, else the nearest enclosing key, else the document start."""
+        p = tuple(path)
+        while p:
+            if p in self.key_marks:
+                return self.key_marks[p]
+            if p in self.value_marks:
+                return self.value_marks[p]
+            p = p[:-1]
+        return self.doc_mark
+
+
+def _construct(node: yaml.Node, path: Path_, out: Located, loader: yaml.SafeLoader) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        result: dict[Any, Any] = {}
+        for knode, vnode in node.value:
+            key = loader.construct_object(knode, deep=True)  # type: ignore[no-untyped-call]
+            if not isinstance(key, str | int | float | bool) or key is None:
+                raise TpplanError("mapping keys must be plain scalars", file=out.file,
+                                  line=knode.start_mark.line + 1, column=knode.start_mark.column + 1)
+            sub = (*path, key if isinstance(key, str) else str(key))
+            out.key_marks[sub] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
+            out.value_marks[sub] = (vnode.start_mark.line + 1, vnode.start_mark.column + 1)
+            if sub[-1] in result:
+                raise TpplanError(f"duplicate key {sub[-1]!r}", file=out.file, line=out.key_marks[sub][0],
+                                  column=out.key_marks[sub][1])
+            result[sub[-1]] = _construct(vnode, sub, out, loader)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for i, item in enumerate(node.value):
+            sub = (*path, i)
+            out.value_marks[sub] = (item.start_mark.line + 1, item.start_mark.column + 1)
+            items.append(_construct(item, sub, out, loader))
+        return items
+    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+
+
+def load_documents(text: str, file: str) -> list[Located]:
+    """All documents of a YAML stream (safe loader only), each with its marks."""
+    try:
+        loader = yaml.SafeLoader(text)
+        docs: list[Located] = []
+        try:
+            while loader.check_node():  # type: ignore[no-untyped-call]
+                node = loader.get_node()  # type: ignore[no-untyped-call]
+                if node is None:
+                    continue
+                loc = Located(data=None, file=file,
+                              doc_mark=(node.start_mark.line + 1, node.start_mark.column + 1))
+                loc.data = _construct(node, (), loc, loader)
+                docs.append(loc)
+        finally:
+            loader.dispose()  # type: ignore[no-untyped-call]
+        return docs
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        col = mark.column + 1 if mark else None
+        problem = exc.problem or exc.context or "malformed YAML"
+        raise TpplanError(f"malformed YAML: {problem}", file=file, line=line, column=col,
+                          hint="Fix the syntax at that position (indentation, quotes, colons).") from None
+    except yaml.YAMLError as exc:
+        raise TpplanError(f"malformed YAML: {exc}", file=file) from None
+    except RecursionError:
+        raise TpplanError("YAML nesting too deep", file=file) from None
+
+
+def read_text(path: Path, shown: str | None = None) -> str:
+    """Read a text file, turning every OS problem into a one-line input error."""
+    shown = shown or str(path)
+    try:
+        if path.is_dir():
+            raise TpplanError("is a directory, expected a file", file=shown)
+        data = path.read_bytes()
+    except TpplanError:
+        raise
+    except FileNotFoundError:
+        raise TpplanError("no such file", file=shown) from None
+    except PermissionError:
+        raise TpplanError("permission denied", file=shown) from None
+    except OSError as exc:
+        raise TpplanError(f"cannot read file ({exc.strerror or exc})", file=shown) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TpplanError(f"not UTF-8 text (byte {exc.start})", file=shown) from None
+
+
+def load_one(path: Path, shown: str | None = None) -> Located:
+    """A YAML file holding exactly one mapping document."""
+    shown = shown or str(path)
+    docs = load_documents(read_text(path, shown), shown)
+    if len(docs) != 1 or not isinstance(docs[0].data, dict):
+        raise TpplanError("expected one YAML mapping (key: value pairs)", file=shown,
+                          line=docs[0].doc_mark[0] if docs else None)
+    return docs[0]
