@@ -93,19 +93,24 @@ class GroupShape:
     crosses_nodes: npt.NDArray[np.bool_]
 
 
-def group_shape(gpu: GpuSpec, n: npt.ArrayLike, gpus_per_node: int | None = None) -> GroupShape:
-    """Split a group of ``n`` consecutive ranks into (ranks per fast domain, domains)."""
+def group_shape(gpu: GpuSpec, n: npt.ArrayLike, gpus_per_node: int | None = None,
+                stride: npt.ArrayLike = 1) -> GroupShape:
+    """Split a group of ``n`` ranks spaced ``stride`` apart (Megatron order: tp fastest, then cp, dp, pp)
+    into (ranks per fast domain, domains). A stride of a whole node puts every rank on its own node."""
     n = np.asarray(n, dtype=np.float64)
+    st = np.maximum(np.asarray(stride, dtype=np.float64), 1.0)
     node = float(gpus_per_node or gpu.node.gpus_per_node)
-    domain = float(min(gpu.scale_up.domain_gpus, node)) if gpu.scale_up.kind != "pcie" else node
-    inner = np.minimum(n, domain)
+    per_node = np.maximum(1.0, np.floor(node / st))
+    domain_gpus = float(gpu.scale_up.domain_gpus) if gpu.scale_up.kind != "pcie" else node
+    per_domain = np.maximum(1.0, np.floor(np.minimum(domain_gpus, node) / st))
+    inner = np.minimum(n, per_domain)
     outer = np.ceil(n / np.maximum(inner, 1))
-    return GroupShape(n_inner=inner, n_outer=outer, crosses_nodes=n > node)
+    return GroupShape(n_inner=inner, n_outer=outer, crosses_nodes=n > per_node)
 
 
 def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike,
                     algo: str = "auto", gpus_per_node: int | None = None,
-                    busbw_scale: float = 1.0) -> FArray:
+                    busbw_scale: float = 1.0, stride: npt.ArrayLike = 1) -> FArray:
     """Time in seconds of ``op`` over ``n`` ranks of ``size_bytes`` per rank, hierarchical across levels.
 
     Inner level: the GPU's scale-up calibration (``pcie`` calibration for PCIe-only GPUs). Outer level:
@@ -116,15 +121,19 @@ def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.Arr
     s = np.asarray(size_bytes, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
     cal = gpu.calibration
-    shape = group_shape(gpu, n, gpus_per_node)
+    shape = group_shape(gpu, n, gpus_per_node, stride)
     inner_cal = cal.intra_node
     outer_cal = np.where(shape.crosses_nodes, 1, 0)
     inner_only = level_time(op, s, n, inner_cal, algo, busbw_scale)
     if op == "p2p":
-        t_out = np.where(outer_cal == 1,
-                         level_time("p2p", s, 2, cal.inter_node, algo, busbw_scale),
-                         level_time("p2p", s, 2, _pcie_cal(gpu), algo, busbw_scale))
-        return np.where(shape.n_outer > 1, t_out, inner_only)
+        # a send to the rank ``stride`` away: off the node once the stride reaches the node size
+        node = float(gpus_per_node or gpu.node.gpus_per_node)
+        st = np.asarray(stride, dtype=np.float64) + 0 * n
+        domain = float(gpu.scale_up.domain_gpus) if gpu.scale_up.kind != "pcie" else node
+        t_node = level_time("p2p", s, 2, cal.inter_node, algo, busbw_scale)
+        t_pcie = level_time("p2p", s, 2, _pcie_cal(gpu), algo, busbw_scale)
+        t_in = level_time("p2p", s, 2, inner_cal, algo, busbw_scale)
+        return np.where(st >= node, t_node, np.where(st >= min(domain, node), t_pcie, t_in))
     # hierarchical: RS + AG inside the domain (all-reduce's two halves) and the op across domains
     ni, no = shape.n_inner, shape.n_outer
     if op == "all-reduce":
@@ -224,3 +233,28 @@ def fit_sweep(op: str, size_bytes: npt.ArrayLike, busbw_bytes_per_s: npt.ArrayLi
         max_rel_error=float(np.abs(rel).max()),
         spread=float(np.sqrt(np.mean(rel**2))),
     )
+
+
+def collective_report(gpu: GpuSpec, op: str, sizes: list[int], n: int, algo: str = "auto",
+                      gpus_per_node: int | None = None) -> dict[str, object]:
+    """Rows like nccl-tests' output (size, time, algbw, busbw) for the ``collective`` command."""
+    s = np.asarray(sizes, dtype=np.float64)
+    t = collective_time(gpu, op, s, n, algo, gpus_per_node)
+    alg, bus = algbw_busbw(op, s, n, t)
+    shape = group_shape(gpu, n, gpus_per_node)
+    if algo == "auto":
+        used = "nvls" if (op == "all-reduce" and gpu.calibration.intra_node.ring_busbw_bytes_per_s
+                          and n <= (gpus_per_node or gpu.node.gpus_per_node)) else "ring"
+    else:
+        used = algo
+    if float(shape.n_outer) > 1:
+        used = f"hierarchical ({used} inside {int(shape.n_inner)}-GPU domains, ring across {int(shape.n_outer)})"
+    return {
+        "op": op, "gpu": gpu.name, "ranks": n, "algorithm": used,
+        "nodes": int(np.ceil(n / (gpus_per_node or gpu.node.gpus_per_node))),
+        "rows": [{"size_bytes": int(si), "time_s": float(ti), "algbw_bytes_per_s": float(ai),
+                  "busbw_bytes_per_s": float(bi)} for si, ti, ai, bi in zip(s, t, alg, bus, strict=True)],
+        # single-size convenience keys (the contract of the issue): the first row
+        "time_s": float(t[0]), "algbw_bytes_per_s": float(alg[0]), "busbw_bytes_per_s": float(bus[0]),
+        "calibration_source": gpu.calibration.intra_node.source,
+    }

@@ -12,6 +12,9 @@ from tpplan.errors import TpplanError
 
 Path_ = tuple[str | int, ...]
 
+# libyaml's safe loader when available (10x faster, same safe constructor and the same marks)
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 @dataclass
 class Located:
@@ -37,7 +40,7 @@ class Located:
         return self.doc_mark
 
 
-def _construct(node: yaml.Node, path: Path_, out: Located, loader: yaml.SafeLoader) -> Any:
+def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for knode, vnode in node.value:
@@ -66,7 +69,7 @@ def _construct(node: yaml.Node, path: Path_, out: Located, loader: yaml.SafeLoad
 def load_documents(text: str, file: str) -> list[Located]:
     """All documents of a YAML stream (safe loader only), each with its marks."""
     try:
-        loader = yaml.SafeLoader(text)
+        loader = _Loader(text)
         docs: list[Located] = []
         try:
             while loader.check_node():  # type: ignore[no-untyped-call]

@@ -1,0 +1,605 @@
+"""tpplan's command line: parse -> build a request -> call the library -> render. No math here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from tpplan import __version__
+from tpplan.errors import TpplanError
+
+app = typer.Typer(
+    name="tpplan",
+    help=(
+        "Plan GPUs, parallel layouts (TP/PP/DP/CP/EP) and cost for serving and training LLMs.\n\n"
+        "Examples:\n\n"
+        "  tpplan recommend --model llama-70b --ctx 128k\n\n"
+        "  tpplan estimate --model llama-70b --gpu h100-sxm --tp 4 --ctx 32k --concurrency 16\n\n"
+        "  tpplan collective all-reduce --gpu h100-sxm --gpus 8 --size 1MiB,1GiB"
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+models_app = typer.Typer(help="List the model catalog, or show one model in full.\n\nExample: tpplan models show llama-70b",
+                         invoke_without_command=True, no_args_is_help=False)
+gpus_app = typer.Typer(help="List the GPU catalog, or show one GPU in full.\n\nExample: tpplan gpus show h100",
+                       invoke_without_command=True, no_args_is_help=False)
+app.add_typer(models_app, name="models")
+app.add_typer(gpus_app, name="gpus")
+
+
+class ListFormat(str, Enum):
+    table = "table"
+    json = "json"
+
+
+class OutFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+    csv = "csv"
+
+
+class Objective(str, Enum):
+    latency = "latency"
+    throughput = "throughput"
+    cost = "cost"
+
+
+class Tier(str, Enum):
+    low = "low"
+    typical = "typical"
+    high = "high"
+
+
+CatalogOpt = Annotated[list[str] | None, typer.Option(
+    "--catalog", help="Extra catalog folder (hardware/ and models/ YAML, or YAML files); repeatable; searched "
+                      "before the bundled catalog. TPPLAN_CATALOG_PATH adds more.")]
+
+
+def _catalog(dirs: list[str] | None) -> Any:
+    from tpplan.catalog import get_catalog
+
+    return get_catalog(dirs or [], os.environ.get("TPPLAN_CATALOG_PATH"))
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console(width=max(100, min(200, _term_width())), soft_wrap=False)
+
+
+def _term_width() -> int:
+    try:
+        return os.get_terminal_size().columns
+    except OSError:
+        return 160
+
+
+def _unit(fn: Any, text: Any, what: str) -> Any:
+    from tpplan.units import UnitError
+
+    try:
+        return fn(text, what)
+    except UnitError as exc:
+        raise TpplanError(str(exc)) from None
+
+
+def version_cb(value: bool) -> None:
+    if value:
+        _out(f"tpplan {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=version_cb, is_eager=True,
+                                                 help="Print the version and exit.")] = False) -> None:
+    """tpplan: analytical planner for LLM serving and training."""
+
+
+# ---------------------------------------------------------------------------------------------------
+# catalogs
+# ---------------------------------------------------------------------------------------------------
+
+
+@models_app.callback()
+def models_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+                catalog: CatalogOpt = None) -> None:
+    """List models with derived parameter counts and KV-cache bytes per token."""
+    if ctx.invoked_subcommand:
+        return
+    from tpplan.render import to_json
+    from tpplan.units import format_count
+
+    cat = _catalog(catalog)
+    rows = []
+    for name in cat.model_names():
+        m = cat.models[name].spec
+        rows.append({"name": m.name, "aliases": m.aliases, "family": m.family, "hf_id": m.hf_id,
+                     "params_total": m.params_total, "params_active": m.params_active,
+                     "kv_cache_bytes_per_token": m.kv_cache_bytes_per_token(2.0),
+                     "kv_cache_dtype": m.dtype, "max_context": m.max_position_embeddings,
+                     "attention": m.attention.kind, "moe": m.moe is not None, "file": cat.models[name].file})
+    if fmt == ListFormat.json:
+        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
+                      "catalog_sha256": cat.digest, "models": rows}))
+        return
+    from rich.table import Table
+
+    t = Table(title="Models (parameters derived from the architecture; KV at the native dtype)")
+    for col in ("name", "aliases", "params", "active", "KV B/token", "max ctx", "attention"):
+        t.add_column(col, justify="right" if col in ("params", "active", "KV B/token", "max ctx") else "left")
+    for r in rows:
+        t.add_row(r["name"], ", ".join(r["aliases"]), format_count(r["params_total"]),
+                  format_count(r["params_active"]), f"{r['kv_cache_bytes_per_token']:,.0f}",
+                  f"{r['max_context']:,}", r["attention"] + (" + MoE" if r["moe"] else ""))
+    _console().print(t)
+
+
+@models_app.command("show")
+def models_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+                catalog: CatalogOpt = None) -> None:
+    """Show one model in full, with its source and derived counts."""
+    from tpplan.render import to_json
+
+    cat = _catalog(catalog)
+    m = cat.model(name)
+    d = m.model_dump(mode="json")
+    d["derived"] = {"params_total": m.params_total, "params_active": m.params_active,
+                    "kv_cache_bytes_per_token": {dt: m.kv_cache_bytes_per_token(b) for dt, b in
+                                                 (("bf16", 2.0), ("fp8", 1.0))},
+                    "valid_tp": m.valid_tp()}
+    if fmt == ListFormat.json:
+        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, "model": d}))
+        return
+    import yaml
+
+    _out(yaml.safe_dump(d, sort_keys=False, width=110))
+
+
+@gpus_app.callback()
+def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+              catalog: CatalogOpt = None) -> None:
+    """List GPUs: memory, HBM bandwidth, dense FLOP/s, fabric, prices."""
+    if ctx.invoked_subcommand:
+        return
+    from tpplan.render import to_json
+    from tpplan.units import format_bytes, format_rate
+
+    cat = _catalog(catalog)
+    rows = []
+    for name in cat.gpu_names():
+        g = cat.gpus[name].spec
+        rows.append({"name": g.name, "aliases": g.aliases, "vendor": g.vendor,
+                     "memory_bytes": g.memory.capacity_bytes,
+                     "hbm_bandwidth_bytes_per_s": g.hbm.bandwidth_bytes_per_s,
+                     "dense_flops_per_s": dict(g.compute.dense_flops_per_s),
+                     "scale_up": {"kind": g.scale_up.kind, "bandwidth_bytes_per_s": g.scale_up.bandwidth_bytes_per_s,
+                                  "domain_gpus": g.scale_up.domain_gpus},
+                     "gpus_per_node": g.node.gpus_per_node,
+                     "nic_bandwidth_bytes_per_s": g.scale_out.nic_bandwidth_bytes_per_s,
+                     "tdp_w": g.power.tdp_w,
+                     "price_usd_per_hour": {t: getattr(g.prices, t).usd_per_hour for t in ("low", "typical", "high")},
+                     "file": cat.gpus[name].file})
+    if fmt == ListFormat.json:
+        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
+                      "catalog_sha256": cat.digest, "gpus": rows}))
+        return
+    from rich.table import Table
+
+    t = Table(title="GPUs (dense FLOP/s; bandwidth per GPU, one direction; $/GPU-hour low/typical/high)")
+    for col in ("name", "memory", "HBM", "bf16 TFLOP/s", "fp8 TFLOP/s", "fabric", "$/h"):
+        t.add_column(col)
+    for r in rows:
+        f = r["dense_flops_per_s"]
+        p = r["price_usd_per_hour"]
+        t.add_row(r["name"], format_bytes(r["memory_bytes"], binary=True), format_rate(r["hbm_bandwidth_bytes_per_s"]),
+                  f"{f.get('bf16', 0) / 1e12:,.0f}", f"{f['fp8'] / 1e12:,.0f}" if "fp8" in f else "-",
+                  f"{r['scale_up']['kind']} {format_rate(r['scale_up']['bandwidth_bytes_per_s'])} x{r['scale_up']['domain_gpus']}",
+                  f"{p['low']:.2f} / {p['typical']:.2f} / {p['high']:.2f}")
+    _console().print(t)
+
+
+@gpus_app.command("show")
+def gpus_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+              catalog: CatalogOpt = None) -> None:
+    """Show one GPU in full, with the source of every figure."""
+    from tpplan.render import to_json
+
+    g = _catalog(catalog).gpu(name)
+    d = g.model_dump(mode="json")
+    if fmt == ListFormat.json:
+        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, "gpu": d}))
+        return
+    import yaml
+
+    _out(yaml.safe_dump(d, sort_keys=False, width=110))
+
+
+@app.command("import-hf")
+def import_hf(path: Annotated[str, typer.Argument(help="Path to a Hugging Face config.json (read offline).")],
+              name: Annotated[str | None, typer.Option(help="Catalog name for the model.")] = None,
+              output: Annotated[str | None, typer.Option("--output", "-o", help="Write the YAML here.")] = None
+              ) -> None:
+    """Convert a Hugging Face config.json to a tpplan model YAML (stdout or --output).
+
+    Example: tpplan import-hf ./Llama-3.1-8B/config.json --name my-llama -o models/my-llama.yaml
+    """
+    import json
+
+    import yaml
+
+    from tpplan.hf_import import spec_from_hf
+    from tpplan.yamlio import read_text
+
+    text = read_text(Path(path), path)
+    try:
+        cfg = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise TpplanError(f"malformed JSON: {exc.msg}", file=path, line=exc.lineno, column=exc.colno) from None
+    if not isinstance(cfg, dict):
+        raise TpplanError("expected a JSON object (a Hugging Face config.json)", file=path)
+    spec = spec_from_hf(cfg, name=name or Path(path).resolve().parent.name, file=path)
+    body = yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=False), sort_keys=False, width=110)
+    text_out = f"# imported by tpplan {__version__} from {path}\n" + body
+    _write_or_print(text_out, output)
+
+
+def _write_or_print(text: str, output: str | None) -> None:
+    """Write atomically (temp file + rename) so a failure never leaves a partial file."""
+    if not output or output == "-":
+        _out(text)
+        return
+    import tempfile
+
+    target = Path(output)
+    if target.is_dir():
+        raise TpplanError("is a directory; give a file name", file=output)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise TpplanError("the folder does not exist", file=str(parent))
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tpplan-", suffix=target.suffix)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# ---------------------------------------------------------------------------------------------------
+# serving workload options shared by estimate and recommend
+# ---------------------------------------------------------------------------------------------------
+
+
+def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str, concurrency: str,
+                    weight_dtype: str | None, kv_dtype: str, util: float | None) -> Any:
+    from tpplan.spec import normalize_dtype
+    from tpplan.units import parse_count, parse_tokens
+    from tpplan.workload import VLLM, ServeWorkload, resolve_dtype
+
+    n_ctx = _unit(parse_tokens, ctx, "--ctx")
+    n_out = _unit(parse_tokens, output_len, "--output-len")
+    n_in = _unit(parse_tokens, input_len, "--input-len") if input_len else max(1, n_ctx - n_out)
+    if n_in + n_out > n_ctx:
+        raise TpplanError(f"--input-len ({n_in}) + --output-len ({n_out}) exceeds --ctx ({n_ctx}); a sequence "
+                          "holds at most ctx tokens.")
+    conc = _unit(parse_count, concurrency, "--concurrency")
+    try:
+        wdt = normalize_dtype(weight_dtype) if weight_dtype else (model.weight_dtype or model.dtype)
+        kdt = resolve_dtype(kv_dtype, model.dtype)
+    except ValueError as exc:
+        raise TpplanError(str(exc)) from None
+    if util is not None and not (0 < util <= 1):
+        raise TpplanError(f"--gpu-memory-utilization must be in (0, 1]; got {util}")
+    u = util if util is not None else VLLM.gpu_memory_utilization
+    return ServeWorkload(ctx=n_ctx, input_len=n_in, output_len=n_out, concurrency=conc, weight_dtype=wdt,
+                         kv_dtype=kdt, gpu_memory_utilization=u)
+
+
+def _prices(price: list[str] | None, tier: Tier) -> Any:
+    from tpplan.planner import Pricing
+    from tpplan.units import parse_usd
+
+    overrides = {}
+    for p in price or []:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise TpplanError(f"--price must look like GPU=USD (e.g. h100-sxm=2.10); got {p!r}")
+        overrides[k.strip().lower()] = _unit(parse_usd, v, "--price")
+    return Pricing(tier=tier.value, overrides=overrides)
+
+
+@app.command()
+def estimate(
+    model: Annotated[str, typer.Option("--model", "-m", help="Catalog name, alias, or path to config.json.")],
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog name or alias.")],
+    ctx: Annotated[str, typer.Option(help="Max tokens per sequence (prompt + output): 128k = 128,000, 128K = 131,072.")],
+    tp: Annotated[int, typer.Option(help="Tensor parallel size.")] = 1,
+    pp: Annotated[int, typer.Option(help="Pipeline parallel size.")] = 1,
+    dp: Annotated[int, typer.Option(help="Data parallel replicas.")] = 1,
+    cp: Annotated[int, typer.Option(help="Context parallel size.")] = 1,
+    ep: Annotated[int, typer.Option(help="Expert parallel size (MoE only).")] = 1,
+    input_len: Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")] = None,
+    output_len: Annotated[str, typer.Option(help="Output tokens of the timed request.")] = "256",
+    concurrency: Annotated[str, typer.Option(help="Sequences of ctx tokens held per replica.")] = "1",
+    weight_dtype: Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")] = None,
+    kv_dtype: Annotated[str, typer.Option(help="auto (model dtype) | bf16 | fp8.")] = "auto",
+    gpu_memory_utilization: Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")] = None,
+    gpus_per_node: Annotated[int | None, typer.Option(help="Override the GPU's node size.")] = None,
+    price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")] = None,
+    price_tier: Annotated[Tier, typer.Option(help="Price tier of the catalog.")] = Tier.typical,
+    train: Annotated[bool, typer.Option("--train", help="Estimate a training step instead of serving.")] = False,
+    seq_len: Annotated[str | None, typer.Option(help="Training sequence length.")] = None,
+    global_batch: Annotated[str | None, typer.Option(help="Training sequences per step.")] = None,
+    micro_batch: Annotated[int, typer.Option(help="Training micro-batch size.")] = 1,
+    tokens: Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")] = None,
+    recompute: Annotated[str, typer.Option(help="none | selective | full.")] = "selective",
+    sequence_parallel: Annotated[bool, typer.Option(help="Megatron sequence parallelism.")] = True,
+    zero: Annotated[int, typer.Option(help="ZeRO stage 0-3.")] = 1,
+    fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Memory, time and cost of one layout, in full.
+
+    Example: tpplan estimate --model llama-70b --gpu h100-sxm --tp 4 --ctx 128k --format json
+    """
+    from tpplan import planner
+
+    cat = _catalog(catalog)
+    m = cat.model(model)
+    g = cat.gpu(gpu)
+    pricing = _prices(price, price_tier)
+    if train:
+        from tpplan import training
+
+        tw = _train_workload(seq_len or ctx, global_batch, micro_batch, tokens, recompute, sequence_parallel,
+                             zero, weight_dtype)
+        res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
+        _render_train_estimate(res, fmt)
+        return
+    w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization)
+    res = planner.estimate_serve(m, g, w, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
+    from tpplan.render import tables
+
+    if fmt == OutFormat.json:
+        from tpplan.render import to_json
+
+        _out(to_json(res))
+    elif fmt == OutFormat.markdown:
+        _out(tables.estimate_markdown(res))
+    elif fmt == OutFormat.csv:
+        _out(tables.estimate_csv(res))
+    else:
+        tables.print_estimate(_console(), res)
+
+
+def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, tokens: str | None,
+                    recompute: str, sp: bool, zero: int, dtype: str | None) -> Any:
+    from tpplan.units import parse_count, parse_tokens
+    from tpplan.workload import TrainWorkload
+
+    if recompute not in ("none", "selective", "full"):
+        raise TpplanError(f"--recompute must be none, selective or full; got {recompute!r}")
+    if zero not in (0, 1, 2, 3):
+        raise TpplanError(f"--zero must be 0, 1, 2 or 3; got {zero}")
+    if micro_batch < 1:
+        raise TpplanError(f"--micro-batch must be a positive integer; got {micro_batch}")
+    s = _unit(parse_tokens, seq_len, "--seq-len")
+    gb = _unit(parse_count, global_batch, "--global-batch") if global_batch else micro_batch
+    tok = float(_unit(parse_tokens, tokens, "--tokens")) if tokens else None
+    tdt = "fp8" if (dtype or "").lower() == "fp8" else "bf16"
+    return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
+                         recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
+
+
+def _render_train_estimate(res: dict[str, Any], fmt: OutFormat) -> None:
+    from tpplan.render import tables, to_json
+
+    if fmt == OutFormat.json:
+        _out(to_json(res))
+    else:
+        tables.print_train_estimate(_console(), res)
+
+
+@app.command()
+def recommend(
+    model: Annotated[str, typer.Option("--model", "-m", help="Catalog name, alias, or path to config.json.")],
+    ctx: Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,000, 128K = 131,072.")] = "8k",
+    gpu: Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")] = None,
+    input_len: Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")] = None,
+    output_len: Annotated[str, typer.Option(help="Output tokens of the timed request.")] = "256",
+    concurrency: Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")] = "1",
+    weight_dtype: Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")] = None,
+    kv_dtype: Annotated[str, typer.Option(help="auto | bf16 | fp8.")] = "auto",
+    max_gpus: Annotated[int, typer.Option(help="Largest GPU count searched.")] = 64,
+    min_concurrency: Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")] = 1,
+    objective: Annotated[Objective, typer.Option(help="latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens).")] = Objective.latency,
+    ttft_slo: Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")] = None,
+    tpot_slo: Annotated[str | None, typer.Option(help="Max time per output token (50ms).")] = None,
+    budget_usd_per_hour: Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")] = None,
+    price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")] = None,
+    price_tier: Annotated[Tier, typer.Option(help="Price tier of the catalog.")] = Tier.typical,
+    gpu_memory_utilization: Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")] = None,
+    top: Annotated[int, typer.Option(help="Rows to show.")] = 10,
+    pareto: Annotated[bool, typer.Option("--pareto", help="Show the cost-latency Pareto front instead.")] = False,
+    explain: Annotated[str | None, typer.Option(help='Why a layout is absent, e.g. "h100-sxm tp=2".')] = None,
+    train: Annotated[bool, typer.Option("--train", help="Plan a training run instead (see --tokens).")] = False,
+    seq_len: Annotated[str | None, typer.Option(help="Training sequence length.")] = None,
+    global_batch: Annotated[str | None, typer.Option(help="Training sequences per step.")] = None,
+    global_batch_tokens: Annotated[str | None, typer.Option(help="Training tokens per step (16M).")] = None,
+    tokens: Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")] = None,
+    gpus: Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")] = None,
+    deadline_days: Annotated[float | None, typer.Option(help="Training: longest acceptable run.")] = None,
+    budget_usd: Annotated[str | None, typer.Option(help="Training: most $ for the run.")] = None,
+    train_objective: Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu.")] = "time",
+    train_dtype: Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")] = "bf16",
+    gpus_per_node: Annotated[int | None, typer.Option(help="Override the GPUs' node size.")] = None,
+    fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Search every layout on every GPU and rank by latency, throughput or cost.
+
+    Examples:
+
+      tpplan recommend --model llama-70b --ctx 128k
+
+      tpplan recommend --model llama-70b --ctx 32k --objective cost --tpot-slo 50ms --gpu h100 --gpu h200
+
+      tpplan recommend --train --model llama-70b --tokens 15T --seq-len 8192 --global-batch-tokens 16M --max-gpus 1024
+    """
+    from tpplan import planner
+    from tpplan.units import parse_seconds
+
+    if max_gpus < 1 or max_gpus > 65536:
+        raise TpplanError(f"--max-gpus must be between 1 and 65,536; got {max_gpus}")
+    if top < 1:
+        raise TpplanError(f"--top must be a positive integer; got {top}")
+    cat = _catalog(catalog)
+    m = cat.model(model)
+    gpu_specs = [cat.gpu(x) for x in gpu] if gpu else [cat.gpus[n].spec for n in cat.gpu_names()]
+    pricing = _prices(price, price_tier)
+    if train:
+        from tpplan import training
+
+        tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
+        res = training.recommend_train(
+            m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
+            deadline_days=deadline_days, budget_usd=budget_usd, objective=train_objective, pricing=pricing,
+            top=top, gpus_per_node=gpus_per_node, digest=cat.digest)
+        from tpplan.render import tables
+
+        tables.render_train_recommend(_console(), res, fmt.value, _out)
+        if not res["candidates"]:
+            raise typer.Exit(1)
+        return
+    w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization)
+    if min_concurrency < 1:
+        raise TpplanError(f"--min-concurrency must be a positive integer; got {min_concurrency}")
+    cons = planner.Constraints(
+        ttft_slo_s=_unit(parse_seconds, ttft_slo, "--ttft-slo") if ttft_slo else None,
+        tpot_slo_s=_unit(parse_seconds, tpot_slo, "--tpot-slo") if tpot_slo else None,
+        budget_usd_per_hour=budget_usd_per_hour, max_gpus=max_gpus, min_concurrency=min_concurrency)
+    res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, objective.value, top, pareto, explain,
+                                  gpus_per_node, cat.digest)
+    from tpplan.render import tables
+
+    tables.render_recommend(_console(), res, fmt.value, _out)
+    if not res["candidates"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def collective(
+    op: Annotated[str, typer.Argument(help="all-reduce | all-gather | reduce-scatter | all-to-all | p2p")],
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog name or alias.")],
+    gpus: Annotated[int, typer.Option("--gpus", "-n", help="Ranks in the group.")] = 8,
+    size: Annotated[str, typer.Option(help="Bytes per rank: 1GiB, a list 1MiB,1GiB, or a range 1KiB:8GiB (x2 steps).")] = "1GiB",
+    algo: Annotated[str, typer.Option(help="ring | tree | nvls | auto.")] = "auto",
+    gpus_per_node: Annotated[int | None, typer.Option(help="Override the GPU's node size.")] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Time, algbw and busbw of one collective (nccl-tests conventions), or a size sweep.
+
+    Example: tpplan collective all-reduce --gpu h100 --gpus 8 --size 1KiB:8GiB
+    """
+    from tpplan import comm
+    from tpplan.render import tables
+
+    if op not in comm.OPS:
+        raise TpplanError(f"unknown collective {op!r}; valid: {', '.join(comm.OPS)}")
+    if algo not in ("ring", "tree", "nvls", "auto"):
+        raise TpplanError(f"--algo must be ring, tree, nvls or auto; got {algo!r}")
+    if gpus < 1 or gpus > 1_000_000:
+        raise TpplanError(f"--gpus must be between 1 and 1,000,000; got {gpus}")
+    g = _catalog(catalog).gpu(gpu)
+    sizes = _size_list(size)
+    res = comm.collective_report(g, op, sizes, gpus, algo, gpus_per_node)
+    res = {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, **res}
+    if fmt == ListFormat.json:
+        from tpplan.render import to_json
+
+        _out(to_json(res))
+    else:
+        tables.print_collective(_console(), res)
+
+
+def _size_list(text: str) -> list[int]:
+    from tpplan.units import parse_bytes
+
+    if ":" in text:
+        lo_s, _, hi_s = text.partition(":")
+        lo, hi = _unit(parse_bytes, lo_s, "--size"), _unit(parse_bytes, hi_s, "--size")
+        if lo < 1 or hi < lo:
+            raise TpplanError(f"--size range must be LOW:HIGH with 1 <= LOW <= HIGH; got {text!r}")
+        out = []
+        s = lo
+        while s <= hi and len(out) < 64:
+            out.append(s)
+            s *= 2
+        return out
+    sizes = [_unit(parse_bytes, x, "--size") for x in text.split(",") if x.strip()]
+    if not sizes:
+        raise TpplanError("--size needs at least one size")
+    return sizes
+
+
+# ---------------------------------------------------------------------------------------------------
+# entry point
+# ---------------------------------------------------------------------------------------------------
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Run the CLI and return the exit code (0 ok, 1 findings / nothing feasible, 2 bad input)."""
+    try:  # typer >= 0.20 vendors click as typer._click
+        from typer._click import exceptions as click_exc
+    except ImportError:  # pragma: no cover - older typer on click
+        from click import exceptions as click_exc  # type: ignore[no-redef]
+
+    debug = False
+    if argv is None:
+        argv = sys.argv[1:]
+    if "--debug" in argv:
+        debug = True
+        argv = [a for a in argv if a != "--debug"]
+    cmd = typer.main.get_command(app)
+    try:
+        rv = cmd.main(args=argv, prog_name="tpplan", standalone_mode=False)
+        return int(rv) if isinstance(rv, int) else 0
+    except TpplanError as exc:
+        sys.stderr.write(f"tpplan: error: {exc.render()}\n")
+        return exc.exit_code
+    except click_exc.Exit as exc:
+        return int(exc.exit_code)
+    except click_exc.ClickException as exc:
+        exc.show()
+        return int(exc.exit_code)
+    except click_exc.Abort:
+        sys.stderr.write("tpplan: aborted\n")
+        return 1
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last net: never a traceback without --debug
+        if debug:
+            raise
+        sys.stderr.write(f"tpplan: internal error: {type(exc).__name__}: {exc}. Run again with --debug for a "
+                         "traceback and report it.\n")
+        return 3
+
+
+def main() -> None:
+    sys.exit(run())

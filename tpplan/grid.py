@@ -1,0 +1,163 @@
+"""Candidate layouts as a struct of numpy arrays, with feasibility as a bitmask of reasons.
+
+One row per candidate (tp, pp, dp, cp, ep, concurrency). Every rule that can reject a layout is a bit in
+:class:`Reason`; rows are never objects and rejections are never exceptions.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tpplan.spec import ModelSpec
+
+IArray = npt.NDArray[np.int64]
+
+
+class Reason(enum.IntFlag):
+    """Why a layout is rejected. Names are stable: they appear in JSON ``reasons`` and ``rejected``."""
+
+    HEADS_NOT_DIVISIBLE = 1 << 0
+    """Attention heads % tp != 0 (vLLM: 'Total number of attention heads must be divisible by tensor
+    parallel size')."""
+    KV_HEADS_NOT_DIVISIBLE = 1 << 1
+    """tp <= kv_heads and kv_heads % tp != 0, or tp > kv_heads and tp % kv_heads != 0 (vLLM
+    QKVParallelLinear ``divide``)."""
+    EP_ON_DENSE_MODEL = 1 << 2
+    """Expert parallelism requested for a model without experts."""
+    EXPERTS_NOT_DIVISIBLE = 1 << 3
+    """num_experts % ep != 0."""
+    EP_NOT_IN_GROUP = 1 << 4
+    """ep does not divide dp x cp x tp (torchtitan ParallelDims; vLLM EP = TP x DP)."""
+    PP_EXCEEDS_LAYERS = 1 << 5
+    """More pipeline stages than layers."""
+    CP_NOT_DIVIDING = 1 << 6
+    """Context parallelism that does not divide the sequence."""
+    WEIGHTS_DONT_FIT = 1 << 7
+    """Weights (plus runtime overhead) exceed the usable memory per GPU."""
+    KV_BELOW_ONE_REQUEST = 1 << 8
+    """Memory left after weights cannot hold the KV cache of one sequence of ctx tokens (vLLM refuses to
+    start)."""
+    CONCURRENCY_DOESNT_FIT = 1 << 9
+    """The requested number of sequences of ctx tokens does not fit (fewer do)."""
+    TRAIN_MEMORY = 1 << 10
+    """Training states plus activations exceed the memory per GPU."""
+    TTFT_SLO = 1 << 11
+    TPOT_SLO = 1 << 12
+    BUDGET = 1 << 13
+    """$/hour above the budget."""
+    CTX_ABOVE_MODEL_MAX = 1 << 14
+    """Context longer than the model's max_position_embeddings."""
+    BATCH_NOT_DIVISIBLE = 1 << 15
+    """Global batch not divisible by micro-batch x dp."""
+    MIN_CONCURRENCY = 1 << 16
+    """Fewer sequences fit than --min-concurrency asks."""
+    DEADLINE = 1 << 17
+    """Training run takes longer than --deadline-days."""
+
+    @classmethod
+    def names(cls, bits: int) -> list[str]:
+        return [r.name for r in cls if r.name and int(bits) & int(r)]
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Candidate layouts (parallel arrays, one row per candidate)."""
+
+    tp: IArray
+    pp: IArray
+    dp: IArray
+    cp: IArray
+    ep: IArray
+    concurrency: IArray
+    micro_batch: IArray
+    reasons: IArray
+
+    @property
+    def gpus(self) -> IArray:
+        # EP is carved out of tp x dp x cp (torchtitan); it is not an extra factor of the world size.
+        return self.tp * self.pp * self.dp * self.cp
+
+    def __len__(self) -> int:
+        return int(self.tp.shape[0])
+
+    def take(self, idx: npt.ArrayLike) -> Grid:
+        return Grid(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
+
+    def with_reasons(self, extra: IArray) -> Grid:
+        return replace(self, reasons=self.reasons | extra)
+
+    def row(self, i: int) -> dict[str, int]:
+        return {f.name: int(getattr(self, f.name)[i]) for f in fields(self)}
+
+
+def make(tp: Any, pp: Any = 1, dp: Any = 1, cp: Any = 1, ep: Any = 1, concurrency: Any = 1,
+         micro_batch: Any = 1) -> Grid:
+    arrays = np.broadcast_arrays(*(np.atleast_1d(np.asarray(x, dtype=np.int64))
+                                   for x in (tp, pp, dp, cp, ep, concurrency, micro_batch)))
+    tp_, pp_, dp_, cp_, ep_, c_, mb_ = (np.array(a) for a in arrays)
+    return Grid(tp=tp_, pp=pp_, dp=dp_, cp=cp_, ep=ep_, concurrency=c_, micro_batch=mb_,
+                reasons=np.zeros_like(tp_))
+
+
+def structural_reasons(model: ModelSpec, g: Grid, seq_len: int | None = None) -> IArray:
+    """Bits for the layout rules that depend on the model's shape only (vectorized)."""
+    a = model.attention
+    r = np.zeros(len(g), dtype=np.int64)
+    r |= np.where(a.num_heads % g.tp != 0, int(Reason.HEADS_NOT_DIVISIBLE), 0)
+    if a.kind != "mla":
+        kv = a.num_kv_heads
+        bad = np.where(g.tp <= kv, kv % g.tp != 0, g.tp % kv != 0)
+        r |= np.where(bad, int(Reason.KV_HEADS_NOT_DIVISIBLE), 0)
+    if model.moe is None:
+        r |= np.where(g.ep > 1, int(Reason.EP_ON_DENSE_MODEL), 0)
+    else:
+        r |= np.where(model.moe.num_experts % g.ep != 0, int(Reason.EXPERTS_NOT_DIVISIBLE), 0)
+    r |= np.where((g.dp * g.cp * g.tp) % g.ep != 0, int(Reason.EP_NOT_IN_GROUP), 0)
+    r |= np.where(g.pp > model.num_layers, int(Reason.PP_EXCEEDS_LAYERS), 0)
+    if seq_len is not None:
+        r |= np.where(seq_len % g.cp != 0, int(Reason.CP_NOT_DIVIDING), 0)
+    return r
+
+
+def divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+def enumerate_layouts(model: ModelSpec, max_gpus: int, node_size: int, *, allow_cp: bool = False,
+                      seq_len: int | None = None, max_pp: int | None = None,
+                      gpu_counts: list[int] | None = None) -> Grid:
+    """Every (tp, pp, dp, cp, ep) with tp x pp x dp x cp = n for each GPU count n, built with numpy.
+
+    TP takes the divisors-of-heads sizes that satisfy the KV-head rule (the others would only add
+    HEADS_NOT_DIVISIBLE rows); EP the divisors of the expert count that divide
+    tp x dp x cp; PP up to the layer count. TP beyond one node is kept (penalised by the time model and
+    flagged), so the user sees why it loses.
+    """
+    counts = np.array(gpu_counts if gpu_counts else range(1, max_gpus + 1), dtype=np.int64)
+    tps = np.array(model.valid_tp(limit=max(counts.max(), 1)), dtype=np.int64)
+    pow2 = 2 ** np.arange(0, int(np.log2(max(counts.max(), 1))) + 2, dtype=np.int64)
+    pps = np.arange(1, min(model.num_layers, max_pp or model.num_layers, int(counts.max())) + 1)
+    cps = pow2 if allow_cp else np.array([1], dtype=np.int64)
+    if model.moe is not None:
+        eps = np.array(divisors(model.moe.num_experts), dtype=np.int64)
+    else:
+        eps = np.array([1], dtype=np.int64)
+    # cartesian product of tp x pp x cp x ep, then dp from each count
+    T, P, C, E = (x.ravel() for x in np.meshgrid(tps, pps, cps, eps, indexing="ij"))
+    base = T * P * C
+    keep = base <= counts.max()
+    T, P, C, E, base = T[keep], P[keep], C[keep], E[keep], base[keep]
+    N = counts[None, :]
+    ok = (N % base[:, None] == 0)
+    i, j = np.nonzero(ok)
+    T, P, C, E = T[i], P[i], C[i], E[i]
+    D = counts[j] // base[i]
+    valid = ((D * C * T) % E == 0)
+    g = make(T[valid], P[valid], D[valid], C[valid], E[valid])
+    # structurally invalid rows stay in the grid with their reason bits, so rejections can be counted
+    return g.with_reasons(structural_reasons(model, g, seq_len))

@@ -1,0 +1,352 @@
+"""Bytes per GPU by component, vectorized over a :class:`~tpplan.grid.Grid`.
+
+Rules (design.md section 2):
+- Weights: attention and MLP matrices split by TP (column-parallel QKV/gate/up, row-parallel out/down,
+  Megatron-LM, Shoeybi et al. 2019); K/V projections replicated once tp > kv_heads (vLLM
+  QKVParallelLinear); vocab-parallel embedding and LM head; norms replicated; layers split by PP with the
+  largest stage counted (vLLM get_pp_indices: remainder layers on all but the last stage); embedding on
+  the first stage, LM head on the last; routed experts split by EP (each expert whole) or, without EP, by
+  TP; quantization scales added per dtype.
+- KV cache per GPU per token = layers_on_stage x 2 x max(1, kv_heads // tp) x head_dim x bytes (vLLM
+  ModelConfig.get_num_kv_heads); MLA caches kv_lora_rank + qk_rope_head_dim per layer on every TP rank;
+  a sliding window caps cached tokens; CP splits tokens.
+- Training: mixed-precision Adam states 2 + grad_bytes + 12 per parameter with ZeRO sharding (Rajbhandari
+  et al. 2020); activations from Korthikanti et al. 2022 (Table 2, generalized to GQA and gated MLPs).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from tpplan.grid import Grid
+from tpplan.spec import DTYPE_BYTES, ModelSpec
+from tpplan.workload import Context
+
+FArray = npt.NDArray[np.float64]
+
+# Extra bytes per weight for quantization scales:
+#  fp8: one fp32 scale per 128x128 block (DeepSeek-V3 / vLLM block-fp8): 4 / 16384
+#  int8: one fp32 scale per output channel of ~8192 inputs: 4 / 8192
+#  int4: AWQ/GPTQ group 128 with an fp16 scale and a packed 4-bit zero point: (2 + 0.5) / 128
+#  fp4: NVFP4, one fp8 scale per 16 elements: 1 / 16
+QUANT_SCALE_BYTES = {"fp8": 4 / 16384, "int8": 4 / 8192, "int4": 2.5 / 128, "fp4": 1 / 16}
+
+
+def weight_bytes_per_param(dtype: str) -> float:
+    """Storage bytes per weight element including quantization scales."""
+    return DTYPE_BYTES[dtype] + QUANT_SCALE_BYTES.get(dtype, 0.0)
+
+
+def stage_layers(num_layers: int, pp: npt.ArrayLike) -> tuple[FArray, FArray]:
+    """(layers on the first stage, layers on the last stage) under vLLM's partition: ceil(L/pp) on every
+    stage but the last, which takes the remainder (get_pp_indices)."""
+    pp = np.asarray(pp, dtype=np.float64)
+    first = np.ceil(num_layers / pp)
+    last = np.where(pp > 1, num_layers - first * (pp - 1), num_layers)
+    last = np.maximum(last, 0.0)
+    return first, last
+
+
+def _moe_layer_split(model: ModelSpec, layers: FArray, first_stage: bool, pp: FArray) -> tuple[FArray, FArray]:
+    """(dense layers, MoE layers) among ``layers`` of a stage; the dense layers come first in the model."""
+    if model.moe is None:
+        return layers, np.zeros_like(layers)
+    k = float(model.moe.first_dense_layers)
+    if first_stage:
+        dense = np.minimum(layers, k)
+    else:  # the last stage holds the tail of the model: dense only if the first stage could not hold them
+        first, _ = stage_layers(model.num_layers, pp)
+        dense = np.clip(k - first * (pp - 1), 0.0, layers)
+    return dense, layers - dense
+
+
+@dataclass(frozen=True)
+class WeightSplit:
+    """Per-GPU weight elements of one layer kind, after TP/EP sharding."""
+
+    attention: FArray
+    dense_mlp: FArray
+    moe_mlp: FArray
+    norms: float
+    embedding: FArray
+    lm_head: FArray
+
+
+def weight_elements(model: ModelSpec, g: Grid) -> WeightSplit:
+    """Weight elements per GPU per layer kind (not bytes) after tensor and expert parallel sharding."""
+    tp = g.tp.astype(np.float64)
+    ep = g.ep.astype(np.float64)
+    a, h = model.attention, model.hidden_size
+    if a.kind == "mla":
+        assert a.kv_lora_rank and a.qk_rope_head_dim and a.qk_nope_head_dim and a.v_head_dim
+        # q_a_proj and kv_a_proj_with_mqa are replicated (vLLM ReplicatedLinear); the rest split by TP
+        replicated = h * (a.kv_lora_rank + a.qk_rope_head_dim) + a.kv_lora_rank
+        if a.q_lora_rank:
+            replicated += h * a.q_lora_rank + a.q_lora_rank
+        attn = replicated + (model.attention_params_per_layer - replicated) / tp
+    else:
+        q_out = a.num_heads * a.head_dim
+        kv_heads_gpu = np.maximum(1.0, a.num_kv_heads / tp)  # replicated once tp > kv_heads
+        kv_out = kv_heads_gpu * a.head_dim
+        attn = h * q_out / tp + 2 * h * kv_out + q_out * h / tp
+        if a.qkv_bias:
+            attn = attn + q_out / tp + 2 * kv_out
+        if a.out_bias:
+            attn = attn + h
+    dense = np.full_like(tp, float(model.dense_mlp_params)) / tp
+    if model.moe is not None:
+        # with EP each expert stays whole on 1/ep of the ranks; without EP every expert is TP-sharded
+        routed = model.moe.num_experts * model.expert_params / np.where(ep > 1, ep, tp)
+        moe = routed + model.shared_expert_params / tp + model.router_params
+    else:
+        moe = np.zeros_like(tp)
+    emb = model.vocab_size * h / tp
+    if model.position_embedding == "learned":
+        emb = emb + model.max_position_embeddings * h
+    head = np.where(model.tie_word_embeddings, 0.0, model.vocab_size * h / tp) + np.zeros_like(tp)
+    return WeightSplit(attention=np.asarray(attn, dtype=np.float64) + np.zeros_like(tp), dense_mlp=dense,
+                       moe_mlp=moe, norms=2.0 * model.norm_params, embedding=emb + np.zeros_like(tp),
+                       lm_head=head)
+
+
+def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype: str = "bf16"
+                         ) -> tuple[FArray, FArray, FArray]:
+    """(bytes on the most loaded GPU, bytes on a first-stage GPU, bytes on a last-stage GPU).
+
+    Quantized weights apply to the linear layers; embeddings, LM head and norms stay in the activation
+    dtype (vLLM keeps VocabParallelEmbedding / ParallelLMHead unquantized for fp8 and int4 checkpoints).
+    With pp = 1 the first and last stage are the same GPU.
+    """
+    w = weight_elements(model, g)
+    pp = g.pp.astype(np.float64)
+    wb = weight_bytes_per_param(weight_dtype)
+    ab = DTYPE_BYTES[act_dtype]
+    first_l, last_l = stage_layers(model.num_layers, pp)
+
+    def stage(layers: FArray, first: bool) -> FArray:
+        dense_l, moe_l = _moe_layer_split(model, layers, first, pp)
+        linear = layers * w.attention + dense_l * w.dense_mlp + moe_l * w.moe_mlp
+        return linear * wb + layers * w.norms * ab
+
+    single = pp == 1
+    emb_b = w.embedding * ab
+    head_b = w.lm_head * ab + model.norm_params * ab  # final norm sits with the LM head
+    first_b = stage(first_l, True) + emb_b + np.where(single, head_b, 0.0)
+    last_b = np.where(single, first_b, stage(last_l, False) + head_b)
+    if model.tie_word_embeddings:
+        # tied: the last stage holds its own copy of the (vocab-parallel) embedding as LM head
+        last_b = np.where(single, first_b, last_b + w.embedding * ab)
+    return np.maximum(first_b, last_b), first_b, last_b
+
+
+def kv_bytes_per_token_per_gpu(model: ModelSpec, g: Grid, kv_dtype: str) -> FArray:
+    """KV-cache bytes per cached token on the most loaded GPU (largest stage)."""
+    first_l, _ = stage_layers(model.num_layers, g.pp)
+    a = model.attention
+    kvb = DTYPE_BYTES[kv_dtype]
+    if a.kind == "mla":
+        assert a.kv_lora_rank and a.qk_rope_head_dim
+        per_layer = np.full(len(g), float(a.kv_lora_rank + a.qk_rope_head_dim))
+    else:
+        kv_heads_gpu = np.maximum(1, a.num_kv_heads // g.tp).astype(np.float64)
+        per_layer = 2.0 * kv_heads_gpu * a.head_dim
+    return first_l * per_layer * kvb
+
+
+def cached_tokens_per_sequence(model: ModelSpec, ctx: int, g: Grid) -> FArray:
+    """Tokens one sequence keeps in the cache of one GPU: capped by a sliding window, split by CP."""
+    window = model.attention.sliding_window
+    tokens = float(min(ctx, window) if window else ctx)
+    return np.ceil(tokens / g.cp.astype(np.float64))
+
+
+def serve_activation_bytes(model: ModelSpec, g: Grid, chunk_tokens: int, max_seqs: FArray,
+                           act_dtype: str = "bf16") -> FArray:
+    """Peak activation workspace of one forward step of ``chunk_tokens`` tokens on one GPU (vLLM's
+    profile_run): residual and normed hidden states, the QKV output, the MLP gate/up output and its
+    activation, plus fp32 logits of the sampled sequences (vocab-parallel)."""
+    tp = g.tp.astype(np.float64)
+    a, h = model.attention, model.hidden_size
+    b = DTYPE_BYTES[act_dtype]
+    if a.kind == "mla":
+        assert a.qk_nope_head_dim and a.qk_rope_head_dim and a.v_head_dim
+        qkv = a.num_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim) / tp
+    else:
+        qkv = (a.num_heads + 2 * np.maximum(1.0, a.num_kv_heads / tp)) * a.head_dim / tp * np.where(
+            a.num_kv_heads >= tp, 1.0, 1.0)
+    d_ff = float(model.mlp.intermediate_size)
+    if model.moe is not None:
+        d_ff = max(d_ff if model.num_dense_layers else 0.0,
+                   model.moe.experts_per_token * model.moe.expert_intermediate_size)
+    mlp = 3.0 * d_ff / tp if model.mlp.kind == "gated" else 2.0 * d_ff / tp
+    per_token = (2.0 * h + qkv + mlp) * b
+    tokens = float(chunk_tokens)
+    logits = np.minimum(max_seqs, tokens) * model.vocab_size / tp * 4.0
+    return tokens * per_token + logits
+
+
+def overhead_bytes(ctx: Context, g: Grid) -> FArray:
+    """CUDA context + NCCL buffers (when the GPU shares a communicator) + CUDA-graph pool."""
+    o = ctx.gpu.overheads
+    group = (g.tp * g.pp * g.ep) > 1
+    return (o.cuda_context_bytes + np.where(group, o.nccl_bytes_per_group, 0) + o.cuda_graph_bytes
+            + np.zeros(len(g))).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class ServeMemory:
+    weights: FArray
+    kv_cache: FArray
+    activations: FArray
+    overhead: FArray
+    total: FArray
+    capacity: float
+    usable: float
+    kv_bytes_per_token_per_gpu: FArray
+    kv_bytes_per_sequence: FArray
+    max_concurrency: FArray
+    """Sequences of ctx tokens that fit in what is left after weights, activations and overhead."""
+    max_ctx_one_sequence: FArray
+    """Longest context of one sequence that fits (vLLM's 'estimated maximum model length')."""
+    first_stage_weights: FArray
+    last_stage_weights: FArray
+
+
+def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
+    """Per-GPU serving memory of the most loaded GPU (vLLM semantics: gpu_memory_utilization x total)."""
+    assert ctx.serve is not None
+    w = ctx.serve
+    m = ctx.model
+    weights, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype)
+    kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)
+    per_seq = kv_tok * cached_tokens_per_sequence(m, w.ctx, g)
+    conc = g.concurrency.astype(np.float64)
+    act = serve_activation_bytes(m, g, w.engine.max_num_batched_tokens, conc, m.dtype)
+    ovh = overhead_bytes(ctx, g)
+    capacity = float(ctx.gpu.memory.capacity_bytes)
+    usable = capacity * w.gpu_memory_utilization
+    left = usable - weights - act - ovh
+    kv = per_seq * conc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        max_conc = np.where(per_seq > 0, np.floor(np.maximum(left, 0) / per_seq), 0.0)
+        window = m.attention.sliding_window
+        max_ctx = np.where(kv_tok > 0, np.floor(np.maximum(left, 0) / kv_tok * g.cp), 0.0)
+        if window:
+            max_ctx = np.where(max_ctx >= window * g.cp, float(m.max_position_embeddings), max_ctx)
+    return ServeMemory(weights=weights, kv_cache=kv, activations=act, overhead=ovh,
+                       total=weights + kv + act + ovh, capacity=capacity, usable=usable,
+                       kv_bytes_per_token_per_gpu=kv_tok, kv_bytes_per_sequence=per_seq,
+                       max_concurrency=max_conc, max_ctx_one_sequence=max_ctx,
+                       first_stage_weights=first_w, last_stage_weights=last_w)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------
+
+
+def params_per_gpu(model: ModelSpec, g: Grid) -> FArray:
+    """Parameters held by the most loaded GPU before ZeRO (TP/PP/EP sharding)."""
+    elems, _, _ = weight_bytes_per_gpu(model, g, "fp32", "fp32")
+    return elems / 4.0
+
+
+def model_state_bytes(params: FArray, g: Grid, zero: int, grad_bytes: int = 2
+                      ) -> tuple[FArray, FArray, FArray]:
+    """(params, grads, optimizer) bytes per GPU for mixed-precision Adam: 2 + grad_bytes + 12 per parameter
+    (fp32 master, momentum, variance), ZeRO-1 shards the 12, ZeRO-2 also the grads, ZeRO-3 also the params
+    (Rajbhandari et al. 2020, Fig. 1). Sharded over dp x cp (Megatron distributed optimizer)."""
+    shard = (g.dp * g.cp).astype(np.float64)
+    p = params * 2.0 / (shard if zero >= 3 else 1.0)
+    gr = params * float(grad_bytes) / (shard if zero >= 2 else 1.0)
+    opt = params * 12.0 / (shard if zero >= 1 else 1.0)
+    return p, gr, opt
+
+
+def layer_activation_bytes(model: ModelSpec, s: npt.ArrayLike, b: npt.ArrayLike, t: npt.ArrayLike,
+                           sequence_parallel: bool, recompute: str, flash_attention: bool) -> FArray:
+    """Activation bytes of one transformer layer (Korthikanti et al. 2022, Table 2), generalized.
+
+    GPT (MHA, 4h GELU MLP, dropout): sbh(34 + 5as/h) with no parallelism; sbh(10 + 24/t + 5as/(ht)) with
+    TP; sbh(34/t + 5as/(ht)) with TP+SP; selective recompute drops the 5as/h score term; full recompute
+    keeps 2sbh (the layer input; /t with SP). Generalization: the TP-split part is attention
+    (Q 2 + K,V 4 g + output-projection input 2, with g = kv_heads / heads) plus the MLP intermediates
+    (GELU: 4 d_ff/h; gated: 8 d_ff/h; MoE: top-k experts); the unsplit part is the two LayerNorm inputs 4,
+    the two block inputs 4 and, for models trained with dropout, the two dropout masks 2.
+    """
+    s = np.asarray(s, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    t = np.asarray(t, dtype=np.float64)
+    a, h = model.attention, model.hidden_size
+    sbh = s * b * h
+    if recompute == "full":
+        return 2.0 * sbh / np.where(sequence_parallel, t, 1.0)
+    dropout = model.family == "gpt"
+    g = 1.0 if a.kind == "mla" else a.num_kv_heads / a.num_heads
+    attn_split = 2.0 + 4.0 * g + 2.0
+    if model.moe is not None:
+        d_ff = model.moe.experts_per_token * model.moe.expert_intermediate_size
+    else:
+        d_ff = model.mlp.intermediate_size
+    mlp_split = (8.0 if model.mlp.kind == "gated" else 4.0) * d_ff / h
+    unsplit = 4.0 + 4.0 + (2.0 if dropout else 0.0)
+    split = attn_split + mlp_split
+    score = (5.0 if dropout else 2.0) * a.num_heads * s / h
+    keep_score = not flash_attention and recompute == "none"
+    if sequence_parallel:
+        per = (unsplit + split) / t
+    else:
+        per = unsplit + split / t
+    if keep_score:
+        per = per + score / t
+    return sbh * per
+
+
+def train_activation_bytes(ctx: Context, g: Grid) -> FArray:
+    """Activations on the first pipeline stage (the most loaded under 1F1B): layers_on_stage x
+    min(pp, micro-batches) in flight (Korthikanti Eq. 5: PP does not divide activation memory), times
+    (1 + (p-1)/(p v)) when interleaved; CP divides the sequence. The last stage's fp32 logits
+    (4 s b v / t) are counted there."""
+    assert ctx.train is not None
+    tw = ctx.train
+    m = ctx.model
+    s = tw.seq_len / g.cp.astype(np.float64)
+    b = g.micro_batch.astype(np.float64)
+    t = g.tp.astype(np.float64)
+    pp = g.pp.astype(np.float64)
+    per_layer = layer_activation_bytes(m, s, b, t, tw.sequence_parallel, tw.recompute, tw.flash_attention)
+    micro = np.maximum(1.0, tw.global_batch / np.maximum(g.dp * g.micro_batch, 1))
+    in_flight = np.minimum(pp, micro)
+    first_l, last_l = stage_layers(m.num_layers, pp)
+    interleave = 1.0 + np.where(pp > 1, (pp - 1) / (pp * tw.interleave), 0.0) if tw.interleave > 1 else 1.0
+    first = first_l * per_layer * in_flight * interleave
+    logits = 4.0 * s * b * m.vocab_size / t
+    last = last_l * per_layer + logits
+    return np.maximum(first, np.where(pp == 1, first + logits, last))
+
+
+@dataclass(frozen=True)
+class TrainMemory:
+    params: FArray
+    gradients: FArray
+    optimizer: FArray
+    activations: FArray
+    overhead: FArray
+    total: FArray
+    capacity: float
+    params_per_gpu: FArray
+
+
+def train_memory(ctx: Context, g: Grid) -> TrainMemory:
+    assert ctx.train is not None
+    n_params = params_per_gpu(ctx.model, g)
+    p, gr, opt = model_state_bytes(n_params, g, ctx.train.zero, ctx.train.grad_bytes)
+    act = train_activation_bytes(ctx, g)
+    o = ctx.gpu.overheads
+    ovh = (o.cuda_context_bytes + np.where(g.gpus > 1, o.nccl_bytes_per_group, 0)).astype(np.float64)
+    total = p + gr + opt + act + ovh
+    return TrainMemory(params=p, gradients=gr, optimizer=opt, activations=act, overhead=ovh, total=total,
+                       capacity=float(ctx.gpu.memory.capacity_bytes), params_per_gpu=n_params)

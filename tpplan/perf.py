@@ -1,0 +1,348 @@
+"""Time: prefill (TTFT), decode (TPOT), throughput and training step time, vectorized over a grid.
+
+Roofline per phase (Williams et al. 2009): t = max(FLOPs / (peak x flops_eff), bytes / (hbm_bw x hbm_eff)),
+plus exposed communication (tpplan.comm) and engine gaps. Efficiencies are catalog calibration data.
+
+Metric definitions (also in docs/metrics.md and the JSON schema):
+- ``ttft_s``: time from a request of ``input_len`` prompt tokens reaching an idle replica until its first
+  output token: one prefill forward pass over the prompt (no queueing, no other prefill batched with it).
+- ``tpot_s``: time per output token of every sequence in a decode batch of ``concurrency`` sequences per
+  replica, each holding ``input_len + output_len / 2`` cached tokens on average (steady state).
+- ``request_latency_s``: ttft + output_len x tpot for that request.
+- ``throughput_tokens_per_s``: output tokens per second of the whole deployment at that concurrency,
+  all DP replicas included: dp x concurrency / tpot (decode-dominated steady state; prefill time excluded).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from tpplan import comm
+from tpplan.grid import Grid
+from tpplan.memory import (
+    kv_bytes_per_token_per_gpu,
+    params_per_gpu,
+    stage_layers,
+    weight_bytes_per_gpu,
+)
+from tpplan.spec import DTYPE_BYTES, ModelSpec
+from tpplan.workload import Context
+
+FArray = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Eff:
+    """One parameter set for the time model (central, optimistic or pessimistic band edge)."""
+
+    flops: float
+    flops_fp8: float
+    hbm: float
+    busbw_scale: float = 1.0
+    gap_scale: float = 1.0
+
+    @classmethod
+    def of(cls, ctx: Context, which: str = "value") -> Eff:
+        c = ctx.gpu.calibration
+        f8 = c.flops_fp8 or c.flops
+        spread = c.intra_node.busbw_spread
+        scale = {"value": 1.0, "high": 1.0 + spread, "low": 1.0 - spread}[which]
+        gap = {"value": 1.0, "high": 0.5, "low": 2.0}[which]
+        return cls(flops=getattr(c.flops, which), flops_fp8=getattr(f8, which), hbm=getattr(c.hbm, which),
+                   busbw_scale=scale, gap_scale=gap)
+
+
+def compute_dtype(weight_dtype: str, gpu_has: dict[str, float]) -> str:
+    """GEMM dtype: fp8 weights run on fp8 tensor cores where the GPU has them (vLLM w8a8 fp8);
+    int4/fp4 weight-only kernels dequantize to bf16 (Marlin/AWQ), except fp4 on GPUs with fp4 units."""
+    if weight_dtype == "fp8" and "fp8" in gpu_has:
+        return "fp8"
+    if weight_dtype == "fp4" and "fp4" in gpu_has:
+        return "fp4"
+    return "bf16"
+
+
+def _peak(ctx: Context, dtype: str, eff: Eff) -> float:
+    e = eff.flops_fp8 if dtype in ("fp8", "fp4") else eff.flops
+    return ctx.gpu.peak_flops(dtype) * e
+
+
+def attention_flops_per_token(model: ModelSpec, context_tokens: npt.ArrayLike, causal: bool) -> FArray:
+    """Score and value FLOPs of one token against ``context_tokens`` keys over all layers:
+    2 x ctx x (d_qk + d_v) x heads per layer (QK^T and AV); causal prefill averages half the context."""
+    a = model.attention
+    if a.kind == "mla":
+        assert a.qk_nope_head_dim and a.qk_rope_head_dim and a.v_head_dim
+        d = a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim
+    else:
+        d = 2 * a.head_dim
+    c = np.asarray(context_tokens, dtype=np.float64)
+    if a.sliding_window:
+        c = np.minimum(c, a.sliding_window)
+    if causal:
+        c = c / 2.0
+    return 2.0 * c * d * a.num_heads * model.num_layers
+
+
+def forward_flops(model: ModelSpec, tokens: npt.ArrayLike, context_tokens: npt.ArrayLike,
+                  causal: bool = True) -> FArray:
+    """Forward FLOPs of ``tokens`` new tokens each attending to ``context_tokens`` keys (2 N per token for
+    the active matmul weights N, Kaplan et al. 2020, plus attention)."""
+    t = np.asarray(tokens, dtype=np.float64)
+    return t * (2.0 * model.matmul_params_active + attention_flops_per_token(model, context_tokens, causal))
+
+
+def expected_active_experts(num_experts: int, k: int, tokens: npt.ArrayLike) -> FArray:
+    """Expected distinct experts hit by ``tokens`` tokens each routed to k of E experts (uniform routing):
+    E x (1 - (1 - k/E) ** tokens)."""
+    t = np.asarray(tokens, dtype=np.float64)
+    return num_experts * (1.0 - (1.0 - k / num_experts) ** t)
+
+
+@dataclass(frozen=True)
+class ServeTime:
+    ttft: FArray
+    tpot: FArray
+    request_latency: FArray
+    throughput: FArray
+    tp_allreduce_bytes_per_layer: FArray
+    tp_allreduce_s_per_layer: FArray
+    comm_fraction: FArray
+    decode_bound: npt.NDArray[np.str_]
+    """'memory' or 'compute' for the decode step."""
+    hbm_lower_bound_tpot: FArray
+    """Bytes read per decode step / peak HBM bandwidth: no engine can beat it."""
+
+
+def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
+    """Prefill and decode times of one replica (tp x pp x cp GPUs), and deployment throughput."""
+    assert ctx.serve is not None
+    eff = eff or Eff.of(ctx)
+    w, m, gpu = ctx.serve, ctx.model, ctx.gpu
+    tp = g.tp.astype(np.float64)
+    pp = g.pp.astype(np.float64)
+    cp = g.cp.astype(np.float64)
+    ep = g.ep.astype(np.float64)
+    conc = g.concurrency.astype(np.float64)
+    act_b = DTYPE_BYTES[m.dtype]
+    cdt = compute_dtype(w.weight_dtype, gpu.compute.dense_flops_per_s)
+    peak = _peak(ctx, cdt, eff)
+    bw = gpu.hbm.bandwidth_bytes_per_s * eff.hbm
+    h = m.hidden_size
+    L = m.num_layers
+    node = ctx.node_size
+    weights_gpu, first_w, _ = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype)
+    # stage weight bytes (the largest stage is what each pipeline step waits for)
+    stage_w = first_w
+
+    def allreduce(size: FArray) -> FArray:
+        return comm.collective_time(gpu, "all-reduce", size, tp, gpus_per_node=node,
+                                    busbw_scale=eff.busbw_scale)
+
+    # ---- prefill (TTFT) of one prompt ------------------------------------------------------------
+    n_in = float(w.input_len)
+    fl = forward_flops(m, n_in, n_in, causal=True)
+    model_par = tp * cp  # GPUs of one stage working on the prompt together
+    t_compute = fl / (model_par * peak)  # all stages run one after another for a single prompt
+    t_read = weights_gpu * pp / bw  # each stage reads its weights once
+    prefill_msg = np.ceil(n_in / cp) * h * act_b
+    t_tp = 2.0 * L * allreduce(prefill_msg + 0 * tp)
+    p2p_prefill = comm.collective_time(gpu, "p2p", prefill_msg / tp, 2 + 0 * tp, gpus_per_node=node,
+                                       busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
+    t_pp = (pp - 1.0) * p2p_prefill
+    t_ep = _ep_time(ctx, g, n_in, eff)
+    t_cp = np.where(cp > 1, _cp_prefill_time(ctx, g, n_in, eff), 0.0)
+    gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
+    ttft = np.maximum(t_compute, t_read) + t_tp + t_pp + t_ep + t_cp + gaps
+
+    # ---- decode (TPOT) at `concurrency` sequences per replica ------------------------------------
+    avg_ctx = float(w.input_len) + w.output_len / 2.0
+    if m.attention.sliding_window:
+        avg_ctx = min(avg_ctx, float(m.attention.sliding_window))
+    b_stage = np.maximum(conc / pp, 1.0)  # vLLM keeps pp micro-batches in flight
+    dec_fl_stage = forward_flops(m, b_stage, avg_ctx, causal=False) / (pp * tp)
+    kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)  # largest stage, per GPU
+    kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
+    w_read_stage = stage_w.copy()
+    if m.moe is not None:
+        # only the experts the batch hits are read (uniform routing)
+        hit = expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, b_stage)
+        first_l, _ = stage_layers(L, pp)
+        moe_layers = np.maximum(first_l - m.moe.first_dense_layers * (pp == 1), 0.0)
+        from tpplan.memory import weight_bytes_per_param
+
+        all_experts = m.moe.num_experts * m.expert_params / np.where(ep > 1, ep, tp)
+        read_frac = np.minimum(1.0, hit / m.moe.num_experts)
+        saved = moe_layers * all_experts * (1.0 - read_frac) * weight_bytes_per_param(w.weight_dtype)
+        w_read_stage = w_read_stage - saved
+    bytes_stage = w_read_stage + kv_read_stage
+    t_stage_c = dec_fl_stage / peak
+    t_stage_m = bytes_stage / bw
+    stage_t = np.maximum(t_stage_c, t_stage_m)
+    dec_msg = b_stage * h * act_b
+    ar_layer = allreduce(dec_msg)
+    t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
+    p2p_dec = comm.collective_time(gpu, "p2p", dec_msg, 2 + 0 * tp, gpus_per_node=node,
+                                   busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
+    t_pp_dec = (pp - 1.0) * p2p_dec
+    t_ep_dec = _ep_time(ctx, g, b_stage, eff)
+    # decode with the KV split over cp ranks: partial attention outputs combined once per layer
+    t_cp_dec = np.where(cp > 1, L * comm.collective_time(
+        gpu, "all-reduce", dec_msg, cp, gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp), 0.0)
+    comm_t = t_tp_dec + t_pp_dec + t_ep_dec + t_cp_dec
+    tpot = pp * stage_t + comm_t + gaps + w.engine.step_overhead_s
+    lower = (weights_gpu + kv_tok * np.ceil(avg_ctx / cp) * b_stage) / gpu.hbm.bandwidth_bytes_per_s
+    if m.moe is not None:
+        lower = bytes_stage / gpu.hbm.bandwidth_bytes_per_s * pp
+    throughput = g.dp.astype(np.float64) * conc / tpot
+    bound = np.where(t_stage_c > t_stage_m, "compute", "memory")
+    return ServeTime(
+        ttft=ttft, tpot=tpot, request_latency=ttft + w.output_len * tpot, throughput=throughput,
+        tp_allreduce_bytes_per_layer=np.where(tp > 1, dec_msg, 0.0),
+        tp_allreduce_s_per_layer=np.where(tp > 1, 2.0 * ar_layer, 0.0),
+        comm_fraction=np.clip(comm_t / tpot, 0.0, 1.0), decode_bound=bound,
+        hbm_lower_bound_tpot=lower,
+    )
+
+
+def _ep_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, eff: Eff) -> FArray:
+    """Two all-to-alls per MoE layer (dispatch and combine) of tokens x top_k x hidden bytes over ep."""
+    m = ctx.model
+    ep = g.ep.astype(np.float64)
+    if m.moe is None:
+        return np.zeros(len(g))
+    size = np.asarray(tokens, dtype=np.float64) * m.moe.experts_per_token * m.hidden_size * DTYPE_BYTES[m.dtype]
+    t = comm.collective_time(ctx.gpu, "all-to-all", size + 0 * ep, ep, gpus_per_node=ctx.node_size,
+                             busbw_scale=eff.busbw_scale)
+    return np.where(ep > 1, 2.0 * m.num_moe_layers * t, 0.0)
+
+
+def _cp_prefill_time(ctx: Context, g: Grid, tokens: float, eff: Eff) -> FArray:
+    """Ring attention (Liu et al. 2023): each layer passes (cp-1) K/V blocks of tokens/cp around the ring,
+    overlapped with the block attention compute; only the excess is exposed."""
+    m = ctx.model
+    cp = g.cp.astype(np.float64)
+    kv_tok_layer = m.kv_cache_bytes_per_token(DTYPE_BYTES[m.dtype]) / m.num_layers
+    block = tokens / cp * kv_tok_layer / np.maximum(1, np.minimum(g.tp, 1))
+    t_pass = comm.collective_time(ctx.gpu, "p2p", block, 2 + 0 * cp, gpus_per_node=ctx.node_size,
+                                  busbw_scale=eff.busbw_scale)
+    att = attention_flops_per_token(m, tokens, causal=True) / m.num_layers * tokens / (
+        cp * g.tp * ctx.gpu.peak_flops("bf16") * eff.flops)
+    return m.num_layers * np.maximum(0.0, (cp - 1.0) * t_pass - att)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Training
+# ---------------------------------------------------------------------------------------------------
+
+
+def model_flops_per_step(model: ModelSpec, global_batch: float, seq_len: float) -> float:
+    """Model FLOPs of one optimizer step: 3 x forward (forward + 2x backward), full (non-causal)
+    attention as Narayanan et al. 2021 and Korthikanti et al. 2022 count it, so MFU is comparable:
+    72 B L s h^2 (1 + s/(6h) + V/(12 h L)) for GPT-style models."""
+    return float(3.0 * forward_flops(model, global_batch * seq_len, seq_len, causal=False))
+
+
+def recompute_flops_per_step(model: ModelSpec, global_batch: float, seq_len: float, recompute: str,
+                             flash_attention: bool) -> float:
+    """Extra FLOPs of activation recomputation: full = one more forward of the layers (not the logit
+    layer); selective = the attention score/softmax part (Korthikanti: HFU/MFU ~ 1 + s/(6h))."""
+    tokens = global_batch * seq_len
+    if recompute == "full":
+        logit = 2.0 * model.vocab_size * model.hidden_size
+        return float(forward_flops(model, tokens, seq_len, causal=False) - tokens * logit)
+    if recompute == "selective" or flash_attention:
+        # flash attention recomputes scores in the backward pass (Dao et al. 2022)
+        return float(tokens * attention_flops_per_token(model, seq_len, causal=False))
+    return 0.0
+
+
+@dataclass(frozen=True)
+class TrainTime:
+    step_time: FArray
+    compute_time: FArray
+    bubble_time: FArray
+    tp_comm: FArray
+    pp_comm: FArray
+    dp_comm: FArray
+    ep_comm: FArray
+    cp_comm: FArray
+    mfu: FArray
+    hfu: FArray
+    tokens_per_s: FArray
+    micro_batches: FArray
+    model_flops: float
+
+
+def train_time(ctx: Context, g: Grid, eff: Eff | None = None) -> TrainTime:
+    """Step time of one optimizer step (1F1B pipeline, Narayanan et al. 2021)."""
+    assert ctx.train is not None
+    eff = eff or Eff.of(ctx)
+    tw, m, gpu = ctx.train, ctx.model, ctx.gpu
+    node = ctx.node_size
+    tp, pp, dp, cp = (x.astype(np.float64) for x in (g.tp, g.pp, g.dp, g.cp))
+    ep = g.ep.astype(np.float64)
+    mb = g.micro_batch.astype(np.float64)
+    gpus = tp * pp * dp * cp
+    B, s = float(tw.global_batch), float(tw.seq_len)
+    micro = np.maximum(1.0, np.floor(B / (dp * mb)))
+    mf = model_flops_per_step(m, B, s)
+    hf = mf + recompute_flops_per_step(m, B, s, tw.recompute, tw.flash_attention)
+    cdt = "fp8" if tw.train_dtype == "fp8" and "fp8" in gpu.compute.dense_flops_per_s else "bf16"
+    peak_eff = _peak(ctx, cdt, eff)
+    compute = hf / (gpus * peak_eff)
+    v = float(tw.interleave)
+    bubble = compute * (pp - 1.0) / (micro * v)
+    act_b = DTYPE_BYTES[m.dtype]
+    first_l, _ = stage_layers(m.num_layers, pp)
+    msg = mb * (s / cp) * m.hidden_size * act_b
+    # 4 all-reduces per layer per micro-batch (2 forward, 2 backward); under SP a reduce-scatter plus an
+    # all-gather of the same volume (Korthikanti et al. 2022), counted as exposed; recompute adds the
+    # forward ones again under full recompute.
+    n_ar = 4.0 + (2.0 if tw.recompute == "full" else 0.0)
+    t_ar = comm.collective_time(gpu, "all-reduce", msg, tp, gpus_per_node=node, busbw_scale=eff.busbw_scale)
+    tp_comm = np.where(tp > 1, n_ar * first_l * micro * t_ar, 0.0)
+    # stage neighbours are tp x cp x dp ranks apart: off the node once that reaches the node size;
+    # one activation send forward and one gradient send backward per micro-batch per boundary
+    p2p = comm.collective_time(gpu, "p2p", msg / np.where(tw.sequence_parallel, tp, 1.0), 2 + 0 * tp,
+                               gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp * cp * dp)
+    pp_comm = np.where(pp > 1, 2.0 * (micro + pp - 2.0) * p2p, 0.0)
+    # data parallel: gradient reduce-scatter + all-gather (ZeRO >= 1) or all-reduce, overlapped with the
+    # backward pass except what does not fit in the last micro-batch's backward
+    n_params = params_per_gpu(m, g)
+    grad_bytes = n_params * tw.grad_bytes
+    dp_group = dp * cp
+    # the dp (x cp) group strides over the tp ranks
+    t_dp = comm.collective_time(gpu, "all-reduce", grad_bytes, dp_group, gpus_per_node=node,
+                                busbw_scale=eff.busbw_scale, stride=tp)
+    if tw.zero >= 3:
+        t_dp = t_dp + 2.0 * micro * comm.collective_time(gpu, "all-gather", n_params * 2.0, dp_group,
+                                                         gpus_per_node=node, busbw_scale=eff.busbw_scale,
+                                                         stride=tp)
+    bwd_last = compute / micro * (2.0 / 3.0)
+    dp_comm = np.where(dp_group > 1, np.maximum(t_dp * 0.1, t_dp - bwd_last), 0.0)
+    ep_comm = np.zeros_like(tp)
+    if m.moe is not None:
+        size = mb * s / cp * m.moe.experts_per_token * m.hidden_size * act_b
+        t_a2a = comm.collective_time(gpu, "all-to-all", size, ep, gpus_per_node=node, busbw_scale=eff.busbw_scale)
+        moe_layers_stage = first_l * (m.num_moe_layers / m.num_layers)
+        ep_comm = np.where(ep > 1, 4.0 * moe_layers_stage * micro * t_a2a, 0.0)
+    cp_comm = np.zeros_like(tp)
+    if np.any(cp > 1):
+        kv_layer = m.kv_cache_bytes_per_token(act_b) / m.num_layers * mb * s / cp / np.maximum(
+            1.0, np.minimum(tp, float(m.attention.num_kv_heads)))
+        t_pass = comm.collective_time(gpu, "p2p", kv_layer, 2 + 0 * tp, gpus_per_node=node,
+                                      busbw_scale=eff.busbw_scale, stride=tp)
+        att = (attention_flops_per_token(m, s, causal=True) / m.num_layers * mb * s / cp) / (tp * cp * peak_eff)
+        # forward + backward (K/V and their gradients), overlapped with block attention
+        cp_comm = np.where(cp > 1, 3.0 * first_l * micro * np.maximum(0.0, (cp - 1.0) * t_pass - att), 0.0)
+    step = compute + bubble + tp_comm + pp_comm + dp_comm + ep_comm + cp_comm
+    peak = gpu.peak_flops(cdt)
+    mfu = mf / (step * gpus * peak)
+    hfu = hf / (step * gpus * peak)
+    return TrainTime(step_time=step, compute_time=compute, bubble_time=bubble, tp_comm=tp_comm,
+                     pp_comm=pp_comm, dp_comm=dp_comm, ep_comm=ep_comm, cp_comm=cp_comm, mfu=mfu, hfu=hfu,
+                     tokens_per_s=B * s / step, micro_batches=micro, model_flops=mf)

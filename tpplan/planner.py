@@ -1,0 +1,605 @@
+"""The library API behind ``estimate`` and ``recommend``: evaluate grids, rank, explain, build results.
+
+Everything here is pure: no printing, no environment, no exit. Results are plain dicts that follow the JSON
+contract of design.md section 3 (the renderers turn them into tables, markdown or CSV).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from tpplan import __version__, cost, grid, memory, perf
+from tpplan.errors import LayoutError, TpplanError
+from tpplan.grid import Grid, Reason
+from tpplan.spec import GpuSpec, ModelSpec
+from tpplan.workload import Context, ServeWorkload, TrainWorkload
+
+SCHEMA_VERSION = 1
+FArray = npt.NDArray[np.float64]
+Objective = Literal["latency", "throughput", "cost"]
+CONCURRENCY_LEVELS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+
+
+@dataclass(frozen=True)
+class Constraints:
+    ttft_slo_s: float | None = None
+    tpot_slo_s: float | None = None
+    budget_usd_per_hour: float | None = None
+    max_gpus: int = 64
+    min_concurrency: int = 1
+
+
+@dataclass(frozen=True)
+class Pricing:
+    tier: str = "typical"
+    overrides: dict[str, float] = field(default_factory=dict)
+
+    def price(self, gpu: GpuSpec) -> float:
+        return cost.price_per_gpu_hour(gpu, self.tier, self.overrides)
+
+
+@dataclass
+class ServeEval:
+    """Arrays over one GPU's grid (central estimates) plus the reasons bitmask."""
+
+    ctx: Context
+    g: Grid
+    mem: memory.ServeMemory
+    t: perf.ServeTime
+    usd_per_hour: FArray
+    usd_per_mtok: FArray
+    reasons: npt.NDArray[np.int64]
+    price: float
+
+
+def tool_info() -> dict[str, str]:
+    return {"name": "tpplan", "version": __version__}
+
+
+def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | None = None) -> ServeEval:
+    """Memory, time, cost and feasibility bits of every row of ``g`` on ``ctx.gpu``."""
+    assert ctx.serve is not None
+    cons = cons or Constraints()
+    mem = memory.serve_memory(ctx, g)
+    t = perf.serve_time(ctx, g)
+    price = pricing.price(ctx.gpu)
+    usd_h = cost.usd_per_hour(g.gpus, price)
+    usd_m = cost.usd_per_million_tokens(usd_h, t.throughput)
+    r = g.reasons.copy()
+    fixed = mem.weights + mem.activations + mem.overhead
+    r |= np.where(fixed > mem.usable, int(Reason.WEIGHTS_DONT_FIT), 0)
+    r |= np.where((fixed <= mem.usable) & (fixed + mem.kv_bytes_per_sequence > mem.usable),
+                  int(Reason.KV_BELOW_ONE_REQUEST), 0)
+    r |= np.where((fixed + mem.kv_bytes_per_sequence <= mem.usable) & (mem.total > mem.usable),
+                  int(Reason.CONCURRENCY_DOESNT_FIT), 0)
+    if ctx.serve.ctx > ctx.model.max_position_embeddings:
+        r |= int(Reason.CTX_ABOVE_MODEL_MAX)
+    if cons.ttft_slo_s is not None:
+        r |= np.where(t.ttft > cons.ttft_slo_s, int(Reason.TTFT_SLO), 0)
+    if cons.tpot_slo_s is not None:
+        r |= np.where(t.tpot > cons.tpot_slo_s, int(Reason.TPOT_SLO), 0)
+    if cons.budget_usd_per_hour is not None:
+        r |= np.where(usd_h > cons.budget_usd_per_hour, int(Reason.BUDGET), 0)
+    r |= np.where(mem.max_concurrency < cons.min_concurrency, int(Reason.MIN_CONCURRENCY), 0)
+    return ServeEval(ctx=ctx, g=g, mem=mem, t=t, usd_per_hour=usd_h, usd_per_mtok=usd_m, reasons=r,
+                     price=price)
+
+
+def validate_layout(model: ModelSpec, tp: int, pp: int, dp: int, cp: int, ep: int,
+                    seq_len: int | None = None) -> None:
+    """Raise a LayoutError naming the rule and the valid values (vLLM wording) for an impossible layout."""
+    for name, v in (("tp", tp), ("pp", pp), ("dp", dp), ("cp", cp), ("ep", ep)):
+        if v < 1:
+            raise LayoutError(f"--{name} must be a positive integer; got {v}.")
+    g = grid.make(tp, pp, dp, cp, ep)
+    bits = int(grid.structural_reasons(model, g, seq_len)[0])
+    if not bits:
+        return
+    a = model.attention
+    valid_tp = ", ".join(map(str, model.valid_tp()))
+    if bits & Reason.HEADS_NOT_DIVISIBLE:
+        raise LayoutError(f"Total number of attention heads ({a.num_heads}) must be divisible by tensor "
+                          f"parallel size ({tp}). Valid --tp for {model.name}: {valid_tp}.")
+    if bits & Reason.KV_HEADS_NOT_DIVISIBLE:
+        raise LayoutError(f"Tensor parallel size ({tp}) must divide the number of KV heads "
+                          f"({a.num_kv_heads}) or be a multiple of it (KV heads are replicated when TP > KV "
+                          f"heads). Valid --tp for {model.name}: {valid_tp}.")
+    if bits & Reason.EP_ON_DENSE_MODEL:
+        raise LayoutError("Number of experts in the model must be greater than 0 when expert parallelism "
+                          f"is enabled: {model.name} is a dense model. Use --ep 1.")
+    if bits & Reason.EXPERTS_NOT_DIVISIBLE:
+        assert model.moe is not None
+        valid = ", ".join(str(d) for d in grid.divisors(model.moe.num_experts))
+        raise LayoutError(f"Expert parallel size ({ep}) must divide the number of experts "
+                          f"({model.moe.num_experts}). Valid --ep: {valid}.")
+    if bits & Reason.EP_NOT_IN_GROUP:
+        raise LayoutError(f"expert parallel size ({ep}) must divide dp * cp * tp ({dp * cp * tp}); EP is "
+                          "carved out of those ranks (torchtitan ParallelDims, vLLM EP = TP x DP).")
+    if bits & Reason.PP_EXCEEDS_LAYERS:
+        raise LayoutError(f"Pipeline parallel size ({pp}) exceeds the number of layers "
+                          f"({model.num_layers}). Valid --pp: 1 to {model.num_layers}.")
+    if bits & Reason.CP_NOT_DIVIDING:
+        raise LayoutError(f"Context parallel size ({cp}) must divide the sequence length ({seq_len}).")
+
+
+# ---------------------------------------------------------------------------------------------------
+# result objects (JSON contract)
+# ---------------------------------------------------------------------------------------------------
+
+
+def _f(x: Any) -> float:
+    v = float(x)
+    return v if np.isfinite(v) else float("inf")
+
+
+def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
+    c = ctx.gpu.calibration
+    out: dict[str, Any] = {
+        "flops_efficiency": {"value": c.flops.value, "low": c.flops.low, "high": c.flops.high,
+                             "source": c.flops.source},
+        "hbm_efficiency": {"value": c.hbm.value, "low": c.hbm.low, "high": c.hbm.high, "source": c.hbm.source},
+        "allreduce_intra_node": {"alpha_per_step_s": c.intra_node.alpha_per_step_s,
+                                 "busbw_bytes_per_s": c.intra_node.busbw_bytes_per_s,
+                                 "source": c.intra_node.source},
+        "allreduce_inter_node": {"alpha_per_step_s": c.inter_node.alpha_per_step_s,
+                                 "busbw_bytes_per_s": c.inter_node.busbw_bytes_per_s,
+                                 "source": c.inter_node.source},
+        "price": _price_info(ctx.gpu, pricing),
+        "flops_convention": "dense tensor-core peak (no 2:4 sparsity)",
+        "bandwidth_convention": "per GPU, one direction",
+    }
+    if c.flops_fp8:
+        out["flops_fp8_efficiency"] = {"value": c.flops_fp8.value, "low": c.flops_fp8.low,
+                                       "high": c.flops_fp8.high, "source": c.flops_fp8.source}
+    if ctx.serve is not None:
+        e = ctx.serve.engine
+        out["engine"] = {"name": e.name, "gpu_memory_utilization": ctx.serve.gpu_memory_utilization,
+                         "max_num_batched_tokens": e.max_num_batched_tokens,
+                         "kernel_gap_s_per_layer": e.kernel_gap_s_per_layer,
+                         "cuda_graph_bytes": ctx.gpu.overheads.cuda_graph_bytes,
+                         "cuda_context_bytes": ctx.gpu.overheads.cuda_context_bytes,
+                         "nccl_bytes_per_group": ctx.gpu.overheads.nccl_bytes_per_group,
+                         "source": e.source}
+        out["compute_dtype"] = perf.compute_dtype(ctx.serve.weight_dtype, ctx.gpu.compute.dense_flops_per_s)
+    return out
+
+
+def _price_info(gpu: GpuSpec, pricing: Pricing) -> dict[str, Any]:
+    tier = getattr(gpu.prices, pricing.tier)
+    override = pricing.price(gpu) if any(k in pricing.overrides for k in (gpu.name, *gpu.aliases)) else None
+    return {"usd_per_gpu_hour": pricing.price(gpu), "tier": "override" if override is not None else pricing.tier,
+            "as_of": None if override is not None else str(tier.as_of),
+            "source": "--price on the command line" if override is not None else tier.source}
+
+
+def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One estimate object (design.md section 3) for row ``i`` of an evaluation."""
+    ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
+    assert ctx.serve is not None
+    m, gpu = ctx.model, ctx.gpu
+    gpus = int(g.gpus[i])
+    bits = int(ev.reasons[i])
+    warnings = layout_warnings(ctx, g, i)
+    obj: dict[str, Any] = {
+        "layout": {"gpu": gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": int(g.dp[i]),
+                   "cp": int(g.cp[i]), "ep": int(g.ep[i]), "gpus": gpus,
+                   "nodes": int(np.ceil(gpus / ctx.node_size)), "concurrency": int(g.concurrency[i])},
+        "params": {"total": m.params_total, "active": m.params_active},
+        "memory_per_gpu_bytes": {
+            "weights": _f(mem.weights[i]), "kv_cache": _f(mem.kv_cache[i]),
+            "activations": _f(mem.activations[i]), "gradients": 0.0, "optimizer": 0.0,
+            "overhead": _f(mem.overhead[i]), "total": _f(mem.total[i]), "capacity": mem.capacity,
+            "usable": mem.usable,
+        },
+        "fits": not (bits & (Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST
+                             | Reason.CONCURRENCY_DOESNT_FIT)),
+        "feasible": bits == 0,
+        "kv_cache_bytes_per_token": m.kv_cache_bytes_per_token(ctx.serve.kv_bytes),
+        "kv_cache_bytes_per_token_per_gpu": _f(mem.kv_bytes_per_token_per_gpu[i]),
+        "kv_cache_bytes_per_sequence_per_gpu": _f(mem.kv_bytes_per_sequence[i]),
+        "max_concurrency": int(mem.max_concurrency[i]),
+        "max_context_one_sequence": int(min(mem.max_ctx_one_sequence[i], 10**12)),
+        "comm": {"tp_allreduce_bytes_per_layer": _f(t.tp_allreduce_bytes_per_layer[i]),
+                 "tp_allreduce_s_per_layer": _f(t.tp_allreduce_s_per_layer[i]),
+                 "comm_fraction": _f(t.comm_fraction[i])},
+        "serve": {"ttft_s": _f(t.ttft[i]), "tpot_s": _f(t.tpot[i]),
+                  "request_latency_s": _f(t.request_latency[i]),
+                  "throughput_tokens_per_s": _f(t.throughput[i]),
+                  "throughput_tokens_per_s_per_gpu": _f(t.throughput[i]) / gpus,
+                  "decode_bound": str(t.decode_bound[i]),
+                  "tpot_hbm_lower_bound_s": _f(t.hbm_lower_bound_tpot[i])},
+        "cost": {"usd_per_hour": _f(ev.usd_per_hour[i]), "usd_per_million_tokens": _f(ev.usd_per_mtok[i]),
+                 "usd_total": None, "usd_per_gpu_hour": ev.price},
+        "warnings": warnings,
+        "reasons": Reason.names(bits),
+    }
+    if int(g.pp[i]) > 1:
+        obj["memory_per_gpu_bytes"]["stage"] = (
+            "first" if mem.first_stage_weights[i] >= mem.last_stage_weights[i] else "last")
+    if bands:
+        obj["bands"] = bands
+    return obj
+
+
+def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
+    out = []
+    tp, cp = int(g.tp[i]), int(g.cp[i])
+    node = ctx.node_size
+    if tp > node:
+        out.append(f"TP crosses nodes: tp={tp} > {node} GPUs per node; every layer's all-reduces go over "
+                   "the network")
+    elif tp > ctx.gpu.scale_up.domain_gpus and not ctx.gpu.pcie_only:
+        out.append(f"TP spans {tp} GPUs but the NVLink domain holds {ctx.gpu.scale_up.domain_gpus}: "
+                   "all-reduces cross PCIe")
+    if ctx.gpu.pcie_only and tp > 2:
+        out.append(f"{ctx.gpu.name} has no GPU-to-GPU link: TP={tp} all-reduces go over PCIe")
+    if tp * cp * int(g.pp[i]) > node and int(g.pp[i]) > 1:
+        out.append("pipeline stages span nodes (stage hand-offs over the network)")
+    return out
+
+
+def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
+    """Low/high bands of time, throughput and cost for rows ``idx`` from the calibration spread: the grid is
+    re-evaluated at the pessimistic and optimistic parameter sets (no Monte Carlo), and cost at the low
+    and high price tiers."""
+    ctx = ev.ctx
+    sub = ev.g.take(idx)
+    lo = perf.serve_time(ctx, sub, perf.Eff.of(ctx, "low"))  # pessimistic: slower
+    hi = perf.serve_time(ctx, sub, perf.Eff.of(ctx, "high"))
+    p_lo, p_hi = ctx.gpu.prices.low.usd_per_hour, ctx.gpu.prices.high.usd_per_hour
+    if any(k in ev.ctx.extras.get("price_overrides", {}) for k in (ctx.gpu.name, *ctx.gpu.aliases)):
+        p_lo = p_hi = ev.price
+    out = []
+    for j in range(len(idx)):
+        gpus = float(sub.gpus[j])
+        out.append({
+            "serve": {"ttft_s": [float(hi.ttft[j]), float(lo.ttft[j])],
+                      "tpot_s": [float(hi.tpot[j]), float(lo.tpot[j])],
+                      "request_latency_s": [float(hi.request_latency[j]), float(lo.request_latency[j])],
+                      "throughput_tokens_per_s": [float(lo.throughput[j]), float(hi.throughput[j])]},
+            "cost": {"usd_per_hour": [gpus * p_lo, gpus * p_hi],
+                     "usd_per_million_tokens": [
+                         float(cost.usd_per_million_tokens(gpus * p_lo, hi.throughput[j])),
+                         float(cost.usd_per_million_tokens(gpus * p_hi, lo.throughput[j]))]},
+        })
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# estimate (one layout) and recommend (search)
+# ---------------------------------------------------------------------------------------------------
+
+
+def estimate_serve(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, tp: int, pp: int = 1, dp: int = 1,
+                   cp: int = 1, ep: int = 1, pricing: Pricing | None = None,
+                   gpus_per_node: int | None = None, catalog_digest: str = "") -> dict[str, Any]:
+    validate_layout(model, tp, pp, dp, cp, ep)
+    pricing = pricing or Pricing()
+    ctx = Context(model=model, gpu=gpu, serve=w, gpus_per_node=gpus_per_node,
+                  extras={"price_overrides": pricing.overrides})
+    g = grid.make(tp, pp, dp, cp, ep, w.concurrency)
+    ev = evaluate_serve(ctx, g, pricing)
+    obj = serve_object(ev, 0, serve_bands(ev, np.array([0]))[0])
+    return {"schema_version": SCHEMA_VERSION, "tool": tool_info(),
+            "inputs": serve_inputs(model, [gpu], w, pricing, catalog_digest, ctx), **obj}
+
+
+def serve_inputs(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, pricing: Pricing, digest: str,
+                 ctx: Context | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "model": model.name, "hf_id": model.hf_id, "gpus": [g.name for g in gpus],
+        "ctx_tokens": w.ctx, "input_len": w.input_len, "output_len": w.output_len,
+        "concurrency": w.concurrency, "weight_dtype": w.weight_dtype, "kv_dtype": w.kv_dtype,
+        "gpu_memory_utilization": w.gpu_memory_utilization, "price_tier": pricing.tier,
+        "price_overrides": dict(pricing.overrides), "catalog_sha256": digest, "engine": w.engine.name,
+    }
+    if ctx is not None:
+        d["assumptions"] = assumptions(ctx, pricing)
+    return d
+
+
+@dataclass
+class Search:
+    """A recommend search: all GPUs' evaluations, concatenated views and the ranking."""
+
+    evals: list[ServeEval]
+    seconds: float
+    layouts: int
+
+    def concat(self, name: str) -> npt.NDArray[Any]:
+        return np.concatenate([getattr(e, name) if not name.startswith("g.") else getattr(e.g, name[2:])
+                               for e in self.evals])
+
+
+def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints,
+                 pricing: Pricing, objective: Objective = "latency",
+                 gpus_per_node: int | None = None) -> Search:
+    """Evaluate every layout x concurrency on every GPU (one vectorized evaluation per GPU type)."""
+    start = time.perf_counter()
+    evals = []
+    n = 0
+    if objective == "latency":
+        levels = np.array([max(w.concurrency, cons.min_concurrency)], dtype=np.int64)
+    else:
+        levels = np.array(sorted({c for c in CONCURRENCY_LEVELS if c >= cons.min_concurrency}
+                                 | {max(w.concurrency, cons.min_concurrency)}), dtype=np.int64)
+    for gpu in gpus:
+        node = gpus_per_node or gpu.node.gpus_per_node
+        base = grid.enumerate_layouts(model, cons.max_gpus, node)
+        reps = len(levels)
+        g = Grid(tp=np.repeat(base.tp, reps), pp=np.repeat(base.pp, reps), dp=np.repeat(base.dp, reps),
+                 cp=np.repeat(base.cp, reps), ep=np.repeat(base.ep, reps),
+                 concurrency=np.tile(levels, len(base)), micro_batch=np.ones(len(base) * reps, dtype=np.int64),
+                 reasons=np.repeat(base.reasons, reps))
+        ctx = Context(model=model, gpu=gpu, serve=w, gpus_per_node=gpus_per_node,
+                      extras={"price_overrides": pricing.overrides})
+        ev = evaluate_serve(ctx, g, pricing, cons)
+        evals.append(ev)
+        n += len(g)
+    return Search(evals=evals, seconds=time.perf_counter() - start, layouts=n)
+
+
+def objective_key(ev: ServeEval, objective: Objective) -> FArray:
+    """Lower is better."""
+    if objective == "latency":
+        return ev.t.request_latency
+    if objective == "throughput":
+        return -ev.t.throughput / ev.g.gpus
+    return ev.usd_per_mtok
+
+
+def rank_serve(s: Search, objective: Objective, top: int) -> list[tuple[int, int]]:
+    """(gpu index, row) of the best feasible rows, one per layout (best concurrency of each layout), sorted
+    by the objective, then fewer GPUs, then lower $/hour."""
+    keys, gpus, usd, rows, gi = [], [], [], [], []
+    for k, ev in enumerate(s.evals):
+        ok = np.nonzero(ev.reasons == 0)[0]
+        keys.append(objective_key(ev, objective)[ok])
+        gpus.append(ev.g.gpus[ok])
+        usd.append(ev.usd_per_hour[ok])
+        rows.append(ok)
+        gi.append(np.full(len(ok), k))
+    if not keys:
+        return []
+    key, ng, uh, row, gidx = (np.concatenate(x) for x in (keys, gpus, usd, rows, gi))
+    order = np.lexsort((uh, ng, key))
+    out: list[tuple[int, int]] = []
+    seen: set[tuple[int, ...]] = set()
+    # with several GPU types, at most ceil(top / 3) rows per type so the runners-up on other GPUs show
+    per_gpu_cap = top if len(s.evals) == 1 else max(1, -(-top // 3))
+    per_gpu: dict[int, int] = {}
+    for j in order:
+        ev = s.evals[int(gidx[j])]
+        r = int(row[j])
+        # DP replicas change neither latency nor per-GPU throughput nor $/token: one row per model-parallel
+        # layout (the fewest replicas win the tie-break)
+        lay = (int(gidx[j]), int(ev.g.tp[r]), int(ev.g.pp[r]), int(ev.g.cp[r]), int(ev.g.ep[r]))
+        if lay in seen or per_gpu.get(int(gidx[j]), 0) >= per_gpu_cap:
+            continue
+        seen.add(lay)
+        per_gpu[int(gidx[j])] = per_gpu.get(int(gidx[j]), 0) + 1
+        out.append((int(gidx[j]), r))
+        if len(out) >= top:
+            break
+    return out
+
+
+def pareto_serve(s: Search) -> list[tuple[int, int]]:
+    """Feasible rows not dominated on ($ per 1M tokens, request latency): sort by cost and keep rows whose
+    latency beats every cheaper row (O(n log n))."""
+    c, lat, gi, row = [], [], [], []
+    for k, ev in enumerate(s.evals):
+        ok = np.nonzero(ev.reasons == 0)[0]
+        c.append(ev.usd_per_mtok[ok])
+        lat.append(ev.t.request_latency[ok])
+        gi.append(np.full(len(ok), k))
+        row.append(ok)
+    if not c:
+        return []
+    cc, ll, gg, rr = (np.concatenate(x) for x in (c, lat, gi, row))
+    order = np.lexsort((ll, cc))
+    best = np.inf
+    out = []
+    for j in order:
+        if ll[j] < best:
+            best = ll[j]
+            out.append((int(gg[j]), int(rr[j])))
+    return out
+
+
+def rejected_counts(s: Search) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for ev in s.evals:
+        bits = ev.reasons
+        for r in Reason:
+            n = int(np.count_nonzero(bits & int(r)))
+            if n and r.name:
+                counts[r.name] = counts.get(r.name, 0) + n
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+
+
+def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str:
+    """A ready-to-paste ``vllm serve`` line for an estimate object."""
+    lay = obj["layout"]
+    parts = [f"vllm serve {model.hf_id or model.name}", f"--tensor-parallel-size {lay['tp']}"]
+    if lay["pp"] > 1:
+        parts.append(f"--pipeline-parallel-size {lay['pp']}")
+    if lay["dp"] > 1:
+        parts.append(f"--data-parallel-size {lay['dp']}")
+    if lay["ep"] > 1:
+        parts.append("--enable-expert-parallel")
+    parts.append(f"--max-model-len {w.ctx}")
+    parts.append(f"--max-num-seqs {lay['concurrency']}")
+    native_w = model.weight_dtype or model.dtype
+    if w.weight_dtype != native_w and w.weight_dtype in ("fp8", "int8"):
+        parts.append(f"--quantization {w.weight_dtype}")
+    if w.kv_dtype != model.dtype:
+        parts.append(f"--kv-cache-dtype {w.kv_dtype}")
+    parts.append(f"--gpu-memory-utilization {w.gpu_memory_utilization}")
+    return " ".join(parts)
+
+
+def explain(s: Search, spec: str) -> list[str]:
+    """Why layouts matching ``"h100-sxm tp=2 pp=1"`` are absent, with the numbers."""
+    words = spec.replace(",", " ").split()
+    gpu_name = None
+    want: dict[str, int] = {}
+    for wd in words:
+        if "=" in wd:
+            k, _, v = wd.partition("=")
+            k = k.strip().lower()
+            if k not in ("tp", "pp", "dp", "cp", "ep", "gpus", "concurrency"):
+                raise TpplanError(f"--explain: unknown key {k!r}; use tp=, pp=, dp=, cp=, ep=, gpus=, concurrency=")
+            try:
+                want[k] = int(v)
+            except ValueError:
+                raise TpplanError(f"--explain: {k} must be an integer; got {v!r}") from None
+        else:
+            gpu_name = wd.lower()
+    lines = []
+    for ev in s.evals:
+        gpu = ev.ctx.gpu
+        if gpu_name and gpu_name not in (gpu.name, *gpu.aliases):
+            continue
+        sel = np.ones(len(ev.g), dtype=bool)
+        for k, v in want.items():
+            arr = ev.g.gpus if k == "gpus" else getattr(ev.g, k)
+            sel &= arr == v
+        idx = np.nonzero(sel)[0]
+        if not len(idx):
+            lines.append(f"{gpu.name} {spec}: not a candidate (no such layout within --max-gpus, or the model "
+                         f"rejects it: valid tp {ev.ctx.model.valid_tp()})")
+            continue
+        # report the best row of the selection (fewest reasons, lowest total memory)
+        j = idx[np.lexsort((ev.mem.total[idx], _popcount(ev.reasons[idx])))[0]]
+        bits = int(ev.reasons[j])
+        lay = f"{gpu.name} tp={ev.g.tp[j]} pp={ev.g.pp[j]} dp={ev.g.dp[j]} cp={ev.g.cp[j]} ep={ev.g.ep[j]}"
+        if bits == 0:
+            lines.append(f"{lay}: feasible (request latency {ev.t.request_latency[j]:.3g} s, "
+                         f"${ev.usd_per_hour[j]:.2f}/h); it ranked below the shown candidates")
+            continue
+        lines.append(f"{lay}: rejected by {', '.join(Reason.names(bits))}")
+        lines.extend("  " + d for d in _reason_details(ev, int(j), bits))
+    return lines or [f"no GPU in the search matches {spec!r}"]
+
+
+def _popcount(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    return np.array([bin(int(v)).count("1") for v in x], dtype=np.int64)
+
+
+def _reason_details(ev: ServeEval, j: int, bits: int) -> list[str]:
+    from tpplan.units import format_bytes, format_seconds
+
+    mem, t = ev.mem, ev.t
+    out = []
+    if bits & (Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT):
+        need = mem.weights[j] + mem.activations[j] + mem.overhead[j] + mem.kv_bytes_per_sequence[j]
+        out.append(f"needs {format_bytes(need)} per GPU for weights + one {ev.ctx.serve.ctx if ev.ctx.serve else 0}"
+                   f"-token sequence ({format_bytes(mem.weights[j])} weights), {format_bytes(mem.usable)} usable "
+                   f"({ev.ctx.serve.gpu_memory_utilization if ev.ctx.serve else 0} x "
+                   f"{format_bytes(mem.capacity)})")
+    if bits & Reason.TTFT_SLO:
+        out.append(f"TTFT {format_seconds(t.ttft[j])} above the SLO")
+    if bits & Reason.TPOT_SLO:
+        out.append(f"TPOT {format_seconds(t.tpot[j])} above the SLO")
+    if bits & Reason.BUDGET:
+        out.append(f"costs ${ev.usd_per_hour[j]:.2f}/hour, above the budget")
+    return out
+
+
+def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
+    """The smallest changes that would make at least one layout feasible."""
+    from tpplan.units import format_seconds
+
+    hints = []
+    mem_bits = int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT
+                   | Reason.MIN_CONCURRENCY)
+    only = {}
+    for name, bit in (("ttft", Reason.TTFT_SLO), ("tpot", Reason.TPOT_SLO), ("budget", Reason.BUDGET)):
+        best = np.inf
+        for ev in s.evals:
+            ok = (ev.reasons & ~int(bit)) == 0
+            if not ok.any():
+                continue
+            vals = {"ttft": ev.t.ttft, "tpot": ev.t.tpot, "budget": ev.usd_per_hour}[name][ok]
+            best = min(best, float(vals.min()))
+        only[name] = best
+    if np.isfinite(only["ttft"]):
+        hints.append(f"relax --ttft-slo to {format_seconds(only['ttft'])}")
+    if np.isfinite(only["tpot"]):
+        hints.append(f"relax --tpot-slo to {format_seconds(only['tpot'])}")
+    if np.isfinite(only["budget"]):
+        hints.append(f"raise --budget-usd-per-hour to {only['budget']:.2f}")
+    fits_any = any(((ev.reasons & mem_bits) == 0).any() for ev in s.evals)
+    if not fits_any:
+        best_ctx = max(int(ev.mem.max_ctx_one_sequence.max()) for ev in s.evals)
+        if best_ctx > 0:
+            hints.append(f"reduce --ctx to {best_ctx} tokens (the longest one sequence that fits)")
+        if w.kv_dtype != "fp8":
+            hints.append("use --kv-dtype fp8 (halves the KV cache)")
+        if w.weight_dtype in ("bf16", "fp16"):
+            hints.append("use --weight-dtype fp8 (halves the weights)")
+        hints.append(f"raise --max-gpus above {cons.max_gpus}")
+    return hints
+
+
+def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints,
+                    pricing: Pricing, objective: str = "latency", top: int = 10, pareto: bool = False,
+                    explain_spec: str | None = None, gpus_per_node: int | None = None,
+                    digest: str = "") -> dict[str, Any]:
+    """The ``recommend`` result: ranked candidates (estimate objects with bands), rejection counts, the
+    search size and time, a serving command for the winner, and hints when nothing is feasible."""
+    obj: Objective = objective  # type: ignore[assignment]
+    s = search_serve(model, gpus, w, cons, pricing, obj, gpus_per_node)
+    picks = pareto_serve(s)[:max(top, 1) * 5] if pareto else rank_serve(s, obj, top)
+    cands = []
+    by_gpu: dict[int, list[int]] = {}
+    for k, r in picks:
+        by_gpu.setdefault(k, []).append(r)
+    band_of: dict[tuple[int, int], dict[str, Any]] = {}
+    for k, rows in by_gpu.items():
+        for r, b in zip(rows, serve_bands(s.evals[k], np.array(rows)), strict=True):
+            band_of[(k, r)] = b
+    for k, r in picks:
+        cands.append(serve_object(s.evals[k], r, band_of[(k, r)]))
+    # "too close to call": bands on the objective overlap the winner's
+    if cands and not pareto:
+        key = {"latency": ("serve", "request_latency_s"), "throughput": ("serve", "throughput_tokens_per_s"),
+               "cost": ("cost", "usd_per_million_tokens")}[objective]
+        wlo, whi = cands[0]["bands"][key[0]][key[1]]
+        for c in cands[1:]:
+            lo, hi = c["bands"][key[0]][key[1]]
+            if objective == "throughput":
+                wlo, whi = cands[0]["bands"]["serve"]["throughput_tokens_per_s"]
+                wlo, whi = wlo / cands[0]["layout"]["gpus"], whi / cands[0]["layout"]["gpus"]
+                lo, hi = lo / c["layout"]["gpus"], hi / c["layout"]["gpus"]
+            c["too_close_to_call"] = bool(lo <= whi and hi >= wlo)
+        cands[0]["too_close_to_call"] = False
+    ctx0 = s.evals[0].ctx if s.evals else None
+    res: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "tool": tool_info(),
+        "inputs": {**serve_inputs(model, gpus, w, pricing, digest),
+                   "objective": objective, "pareto": pareto,
+                   "constraints": {"ttft_slo_s": cons.ttft_slo_s, "tpot_slo_s": cons.tpot_slo_s,
+                                   "budget_usd_per_hour": cons.budget_usd_per_hour, "max_gpus": cons.max_gpus,
+                                   "min_concurrency": cons.min_concurrency}},
+        "candidates": cands,
+        "rejected": rejected_counts(s),
+        "search": {"layouts_evaluated": s.layouts, "seconds": s.seconds,
+                   "feasible": int(sum(int(np.count_nonzero(e.reasons == 0)) for e in s.evals))},
+        "assumptions": {e.ctx.gpu.name: assumptions(e.ctx, pricing) for e in s.evals
+                        if any(c["layout"]["gpu"] == e.ctx.gpu.name for c in cands)},
+    }
+    if cands:
+        res["serving_command"] = vllm_command(cands[0], model, w)
+    else:
+        res["relax"] = relax_hints(s, cons, w)
+    if explain_spec:
+        res["explain"] = explain(s, explain_spec)
+    del ctx0
+    return res

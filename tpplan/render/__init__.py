@@ -1,0 +1,55 @@
+"""Renderers: dicts from the library -> JSON, rich tables, markdown, CSV. No math here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+
+def clean(obj: Any) -> Any:
+    """JSON-safe: non-finite floats become null (JSON has no Infinity/NaN)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if hasattr(obj, "item") and callable(obj.item):  # numpy scalar
+        return clean(obj.item())
+    return obj
+
+
+def to_json(obj: Any) -> str:
+    return json.dumps(clean(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+
+
+def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
+                   align: Sequence[str] | None = None) -> str:
+    """GitHub-flavoured markdown table; ``|`` in cells escaped."""
+    def cell(x: Any) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    align = align or ["l"] * len(headers)
+    sep = ["---:" if a == "r" else ":---:" if a == "c" else "---" for a in align]
+    lines = ["| " + " | ".join(cell(h) for h in headers) + " |", "| " + " | ".join(sep) + " |"]
+    lines += ["| " + " | ".join(cell(c) for c in r) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def csv_text(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(headers)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def band(value: float, lo_hi: Sequence[float] | None, fmt: Any) -> str:
+    """``18.6 ms (15.1-22.4)``."""
+    if not lo_hi:
+        return fmt(value)
+    return f"{fmt(value)} ({fmt(lo_hi[0])}-{fmt(lo_hi[1])})"

@@ -1,0 +1,276 @@
+"""Human renderings (rich tables, markdown, CSV) of the library's result dicts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from tpplan.render import band, csv_text, markdown_table, to_json
+from tpplan.units import format_bytes, format_count, format_seconds, format_usd
+
+SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "PP spans nodes"}
+MEM_KEYS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead")
+
+
+def _lay(c: dict[str, Any]) -> str:
+    lay = c["layout"]
+    return f"{lay['tp']}/{lay['pp']}/{lay['dp']}/{lay['cp']}/{lay['ep']}"
+
+
+def _note(c: dict[str, Any]) -> str:
+    notes = []
+    if c.get("too_close_to_call"):
+        notes.append("too close to call")
+    for w in c.get("warnings", []):
+        notes.append(SHORT.get(w.split(":")[0].split(" (")[0], w.split(":")[0]))
+    s = c.get("serve", {})
+    if s.get("decode_bound") == "memory" and c["memory_per_gpu_bytes"]["kv_cache"] > c["memory_per_gpu_bytes"]["weights"]:
+        notes.append("KV-bound")
+    elif s.get("decode_bound") == "compute":
+        notes.append("compute-bound decode")
+    if c.get("comm", {}).get("comm_fraction", 0) > 0.3:
+        notes.append(f"comm {c['comm']['comm_fraction']:.0%}")
+    return "; ".join(notes)
+
+
+def _bands(c: dict[str, Any], group: str, key: str) -> Any:
+    return c.get("bands", {}).get(group, {}).get(key)
+
+
+def recommend_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mem/GPU", "max conc", "conc", "TTFT", "TPOT",
+               "tok/s", "$/hour", "$/1M tok", "note"]
+    rows = []
+    for i, c in enumerate(res["candidates"], 1):
+        lay, s, co = c["layout"], c["serve"], c["cost"]
+        rows.append([
+            i, lay["gpu"], f"{lay['gpus']} ({lay['nodes']})", _lay(c),
+            format_bytes(c["memory_per_gpu_bytes"]["total"]), c["max_concurrency"], lay["concurrency"],
+            band(s["ttft_s"], _bands(c, "serve", "ttft_s"), format_seconds),
+            band(s["tpot_s"], _bands(c, "serve", "tpot_s"), format_seconds),
+            f"{s['throughput_tokens_per_s']:,.0f}",
+            f"{co['usd_per_hour']:.2f}", f"{co['usd_per_million_tokens']:.3g}", _note(c)])
+    return headers, rows
+
+
+def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
+    if fmt == "json":
+        out(to_json(res))
+        return
+    headers, rows = recommend_rows(res)
+    if fmt == "csv":
+        out(csv_text(headers, rows))
+        return
+    if fmt == "markdown":
+        out(recommend_markdown(res))
+        return
+    from rich.table import Table
+
+    inp = res["inputs"]
+    title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
+             + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
+    t = Table(title=title, show_lines=False)
+    for h in headers:
+        t.add_column(h, justify="right" if h in ("rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
+                                                  "$/1M tok") else "left", overflow="fold")
+    for r in rows:
+        t.add_row(*(str(x) for x in r))
+    console.print(t)
+    for line in _footer(res):
+        console.print(line, highlight=False, markup=False)
+
+
+def _footer(res: dict[str, Any]) -> list[str]:
+    inp = res["inputs"]
+    lines = [f"Inputs: model {inp['model']}, ctx {inp['ctx_tokens']:,} tokens (prompt {inp['input_len']:,}, "
+             f"output {inp['output_len']:,}), weights {inp['weight_dtype']}, KV {inp['kv_dtype']}, "
+             f"engine {inp['engine']} (gpu_memory_utilization {inp['gpu_memory_utilization']}), prices: "
+             f"{inp['price_tier']} tier" + (f", overrides {inp['price_overrides']}" if inp['price_overrides'] else "")]
+    lines.append("Metrics: TTFT = one prefill of the prompt on an idle replica; TPOT = per-token decode time at "
+                 "'conc' sequences per replica; tok/s = output tokens/s of the deployment (all DP replicas); "
+                 "ranges are the calibration bands (docs/metrics.md).")
+    for gpu, a in res.get("assumptions", {}).items():
+        lines.append(f"Assumptions {gpu}: flops eff {a['flops_efficiency']['value']}, HBM eff "
+                     f"{a['hbm_efficiency']['value']}, all-reduce busbw "
+                     f"{a['allreduce_intra_node']['busbw_bytes_per_s'] / 1e9:.0f} GB/s intra / "
+                     f"{a['allreduce_inter_node']['busbw_bytes_per_s'] / 1e9:.0f} GB/s inter-node, price "
+                     f"${a['price']['usd_per_gpu_hour']:.2f}/GPU-h ({a['price']['tier']}, as of {a['price']['as_of']})")
+    s = res["search"]
+    lines.append(f"Searched {s['layouts_evaluated']:,} layouts x concurrencies in {s['seconds'] * 1e3:.0f} ms; "
+                 f"{s['feasible']:,} feasible.")
+    if res["rejected"]:
+        lines.append("Rejected (a row can have several reasons): "
+                     + ", ".join(f"{k} {v:,}" for k, v in res["rejected"].items()))
+    if res.get("serving_command"):
+        lines.append("Serve the winner: " + res["serving_command"])
+    if res.get("relax"):
+        lines.append("Nothing is feasible. To get one layout: " + "; or ".join(res["relax"]))
+    for e in res.get("explain", []):
+        lines.append("Explain: " + e)
+    return lines
+
+
+def recommend_markdown(res: dict[str, Any]) -> str:
+    headers, rows = recommend_rows(res)
+    inp = res["inputs"]
+    md = [f"## tpplan recommend: {inp['model']}, ctx {inp['ctx_tokens']:,} tokens, objective {inp['objective']}\n",
+          markdown_table(headers, rows, ["r", "l", "l", "l", "r", "r", "r", "l", "l", "r", "r", "r", "l"]), ""]
+    md += [f"- {line}" for line in _footer(res)]
+    return "\n".join(md) + "\n"
+
+
+def _mem_rows(res: dict[str, Any]) -> list[list[str]]:
+    mem = res["memory_per_gpu_bytes"]
+    rows = [[k.replace("_", " "), format_bytes(mem[k]), f"{mem[k] / mem['capacity']:.1%}"]
+            for k in MEM_KEYS if mem.get(k)]
+    rows.append(["total", format_bytes(mem["total"]), f"{mem['total'] / mem['capacity']:.1%}"])
+    if "usable" in mem:
+        rows.append(["usable", format_bytes(mem["usable"]), f"{mem['usable'] / mem['capacity']:.1%}"])
+    rows.append(["capacity", format_bytes(mem["capacity"]), "100%"])
+    return rows
+
+
+def print_estimate(console: Any, res: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    lay, inp = res["layout"], res["inputs"]
+    stage = res["memory_per_gpu_bytes"].get("stage")
+    t = Table(title=f"{inp['model']} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} "
+                    f"dp={lay['dp']} cp={lay['cp']} ep={lay['ep']}), ctx {inp['ctx_tokens']:,} x "
+                    f"{lay['concurrency']} sequences: memory per GPU"
+                    + (f" ({stage} pipeline stage, the most loaded)" if stage else ""))
+    for col in ("component", "bytes", "of capacity"):
+        t.add_column(col, justify="left" if col == "component" else "right")
+    for r in _mem_rows(res):
+        t.add_row(*r)
+    console.print(t)
+    for line in estimate_lines(res):
+        console.print(line, highlight=False, markup=False)
+
+
+def estimate_lines(res: dict[str, Any]) -> list[str]:
+    s, c, co = res["serve"], res["comm"], res["cost"]
+    b = res.get("bands", {})
+    lines = [
+        f"fits: {'yes' if res['fits'] else 'NO'}" + (f"; reasons: {', '.join(res['reasons'])}" if res["reasons"] else ""),
+        f"params: {format_count(res['params']['total'])} total, {format_count(res['params']['active'])} active; "
+        f"KV cache {res['kv_cache_bytes_per_token']:,.0f} B/token (whole model), "
+        f"{res['kv_cache_bytes_per_token_per_gpu']:,.0f} B/token per GPU",
+        f"max concurrency at this ctx: {res['max_concurrency']:,}; longest single sequence that fits: "
+        f"{res['max_context_one_sequence']:,} tokens",
+        f"TTFT {band(s['ttft_s'], b.get('serve', {}).get('ttft_s'), format_seconds)}, "
+        f"TPOT {band(s['tpot_s'], b.get('serve', {}).get('tpot_s'), format_seconds)} "
+        f"(HBM lower bound {format_seconds(s['tpot_hbm_lower_bound_s'])}, decode {s['decode_bound']}-bound), "
+        f"request latency {format_seconds(s['request_latency_s'])}, "
+        f"throughput {s['throughput_tokens_per_s']:,.1f} tok/s",
+        f"TP all-reduce per layer (decode): {format_bytes(c['tp_allreduce_bytes_per_layer'])} x 2 = "
+        f"{format_seconds(c['tp_allreduce_s_per_layer'])}; communication {c['comm_fraction']:.0%} of the decode step",
+        f"cost: {format_usd(co['usd_per_hour'])}/hour, {format_usd(co['usd_per_million_tokens'])} per 1M output tokens "
+        f"at ${co['usd_per_gpu_hour']:.2f}/GPU-hour",
+    ]
+    lines += [f"warning: {w}" for w in res.get("warnings", [])]
+    return lines
+
+
+def estimate_markdown(res: dict[str, Any]) -> str:
+    return (markdown_table(["component", "bytes", "of capacity"], _mem_rows(res), ["l", "r", "r"]) + "\n"
+            + "\n".join(f"- {x}" for x in estimate_lines(res)) + "\n")
+
+
+def estimate_csv(res: dict[str, Any]) -> str:
+    lay, s, co, mem = res["layout"], res["serve"], res["cost"], res["memory_per_gpu_bytes"]
+    headers = ["gpu", "gpus", "tp", "pp", "dp", "cp", "ep", "concurrency", "fits", "mem_total_bytes",
+               "max_concurrency", "ttft_s", "tpot_s", "throughput_tokens_per_s", "usd_per_hour",
+               "usd_per_million_tokens"]
+    row = [lay["gpu"], lay["gpus"], lay["tp"], lay["pp"], lay["dp"], lay["cp"], lay["ep"], lay["concurrency"],
+           res["fits"], mem["total"], res["max_concurrency"], s["ttft_s"], s["tpot_s"],
+           s["throughput_tokens_per_s"], co["usd_per_hour"], co["usd_per_million_tokens"]]
+    return csv_text(headers, [row])
+
+
+def print_collective(console: Any, res: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    t = Table(title=f"{res['op']} on {res['ranks']} x {res['gpu']} ({res['nodes']} node(s)), {res['algorithm']}")
+    for col in ("size", "time", "algbw", "busbw"):
+        t.add_column(col, justify="right")
+    for r in res["rows"]:
+        t.add_row(format_bytes(r["size_bytes"], binary=True), format_seconds(r["time_s"]),
+                  f"{r['algbw_bytes_per_s'] / 1e9:.2f} GB/s", f"{r['busbw_bytes_per_s'] / 1e9:.2f} GB/s")
+    console.print(t)
+    console.print("busbw = algbw x 2(n-1)/n for all-reduce, x (n-1)/n for all-gather / reduce-scatter / "
+                  "all-to-all (nccl-tests doc/PERFORMANCE.md). Calibration: " + res["calibration_source"],
+                  highlight=False, markup=False)
+
+
+def print_train_estimate(console: Any, res: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    lay, inp, tr = res["layout"], res["inputs"], res["train"]
+    t = Table(title=f"training {inp['model']} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} "
+                    f"dp={lay['dp']} cp={lay['cp']} ep={lay['ep']}), memory per GPU")
+    for col in ("component", "bytes", "of capacity"):
+        t.add_column(col, justify="left" if col == "component" else "right")
+    for r in _mem_rows(res):
+        t.add_row(*r)
+    console.print(t)
+    for line in train_lines(res):
+        console.print(line, highlight=False, markup=False)
+
+
+def train_lines(res: dict[str, Any]) -> list[str]:
+    tr, co = res["train"], res["cost"]
+    b = res.get("bands", {}).get("train", {})
+    lines = [f"fits: {'yes' if res['fits'] else 'NO'}" + (f"; reasons: {', '.join(res['reasons'])}" if res["reasons"] else ""),
+             f"step {band(tr['step_time_s'], b.get('step_time_s'), format_seconds)} "
+             f"(compute {format_seconds(tr['breakdown_s']['compute'])}, bubble {format_seconds(tr['breakdown_s']['bubble'])}, "
+             f"TP {format_seconds(tr['breakdown_s']['tp_comm'])}, DP {format_seconds(tr['breakdown_s']['dp_comm'])}, "
+             f"PP {format_seconds(tr['breakdown_s']['pp_comm'])}, EP {format_seconds(tr['breakdown_s']['ep_comm'])}), "
+             f"MFU {tr['mfu']:.1%}, HFU {tr['hfu']:.1%}, {tr['tokens_per_s']:,.0f} tokens/s"]
+    if tr.get("gpu_hours") is not None:
+        lines.append(f"run: {tr['days']:.1f} days, {tr['gpu_hours']:,.0f} GPU-hours, "
+                     + ", ".join(f"{k} {format_usd(v)}" for k, v in co["usd_total_by_tier"].items()))
+    lines += [f"warning: {w}" for w in res.get("warnings", [])]
+    return lines
+
+
+def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
+    if fmt == "json":
+        out(to_json(res))
+        return
+    headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mb", "recompute", "ZeRO", "mem/GPU", "step",
+               "MFU", "days", "GPU-hours", "$ (typical)"]
+    rows = []
+    for i, c in enumerate(res["candidates"], 1):
+        lay, tr = c["layout"], c["train"]
+        rows.append([i, lay["gpu"], f"{lay['gpus']} ({lay['nodes']})", _lay(c), lay["micro_batch"],
+                     c["settings"]["recompute"], c["settings"]["zero"],
+                     format_bytes(c["memory_per_gpu_bytes"]["total"]), format_seconds(tr["step_time_s"]),
+                     f"{tr['mfu']:.1%}", f"{tr['days']:.1f}" if tr.get("days") is not None else "-",
+                     f"{tr['gpu_hours']:,.0f}" if tr.get("gpu_hours") is not None else "-",
+                     format_usd(c["cost"]["usd_total"]) if c["cost"].get("usd_total") is not None else "-"])
+    if fmt == "csv":
+        out(csv_text(headers, rows))
+        return
+    if fmt == "markdown":
+        out(markdown_table(headers, rows))
+        return
+    from rich.table import Table
+
+    inp = res["inputs"]
+    t = Table(title=f"training {inp['model']}: seq {inp['seq_len']:,}, global batch {inp['global_batch']:,} sequences"
+                    + (f", {inp['tokens']:.3g} tokens" if inp.get("tokens") else ""))
+    for h in headers:
+        t.add_column(h)
+    for r in rows:
+        t.add_row(*(str(x) for x in r))
+    console.print(t)
+    s = res["search"]
+    console.print(f"Searched {s['layouts_evaluated']:,} layouts in {s['seconds'] * 1e3:.0f} ms; MFU counts model "
+                  "FLOPs 6N + full attention (Narayanan et al. 2021) against the dense peak.", highlight=False,
+                  markup=False)
+    if res["rejected"]:
+        console.print("Rejected: " + ", ".join(f"{k} {v:,}" for k, v in res["rejected"].items()),
+                      highlight=False, markup=False)
+    if res.get("relax"):
+        console.print("Nothing is feasible. " + "; ".join(res["relax"]), highlight=False, markup=False)

@@ -1,0 +1,206 @@
+"""Training plans: one layout (``estimate --train``) or a search (``recommend --train``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+from tpplan import cost, grid, memory, perf
+from tpplan.errors import TpplanError
+from tpplan.grid import Grid, Reason
+from tpplan.planner import SCHEMA_VERSION, Pricing, layout_warnings, tool_info, validate_layout
+from tpplan.spec import GpuSpec, ModelSpec
+from tpplan.workload import Context, TrainWorkload
+
+
+@dataclasses.dataclass
+class TrainEval:
+    ctx: Context
+    g: Grid
+    mem: memory.TrainMemory
+    t: perf.TrainTime
+    reasons: np.ndarray
+    price: float
+
+
+def evaluate_train(ctx: Context, g: Grid, pricing: Pricing) -> TrainEval:
+    assert ctx.train is not None
+    tw = ctx.train
+    mem = memory.train_memory(ctx, g)
+    t = perf.train_time(ctx, g)
+    r = g.reasons | grid.structural_reasons(ctx.model, g, tw.seq_len)
+    r |= np.where(mem.total > mem.capacity, int(Reason.TRAIN_MEMORY), 0)
+    r |= np.where(tw.global_batch % (g.micro_batch * g.dp) != 0, int(Reason.BATCH_NOT_DIVISIBLE), 0)
+    return TrainEval(ctx=ctx, g=g, mem=mem, t=t, reasons=r, price=pricing.price(ctx.gpu))
+
+
+def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
+    ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
+    assert ctx.train is not None
+    tw = ctx.train
+    gpus = int(g.gpus[i])
+    step = float(t.step_time[i])
+    steps = tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else None
+    secs = step * steps if steps else None
+    gh = float(cost.gpu_hours(gpus, secs)) if secs else None
+    lo = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "high"))  # optimistic: faster
+    hi = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "low"))
+    bits = int(ev.reasons[i])
+    tiers = {k: getattr(ctx.gpu.prices, k).usd_per_hour for k in ("low", "typical", "high")}
+    obj: dict[str, Any] = {
+        "layout": {"gpu": ctx.gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": int(g.dp[i]),
+                   "cp": int(g.cp[i]), "ep": int(g.ep[i]), "gpus": gpus,
+                   "nodes": int(np.ceil(gpus / ctx.node_size)), "micro_batch": int(g.micro_batch[i])},
+        "settings": {"recompute": tw.recompute, "sequence_parallel": tw.sequence_parallel, "zero": tw.zero,
+                     "train_dtype": tw.train_dtype, "micro_batches": int(t.micro_batches[i]),
+                     "interleave": tw.interleave},
+        "params": {"total": ctx.model.params_total, "active": ctx.model.params_active,
+                   "per_gpu": float(mem.params_per_gpu[i])},
+        "memory_per_gpu_bytes": {"weights": float(mem.params[i]), "kv_cache": 0.0,
+                                 "activations": float(mem.activations[i]), "gradients": float(mem.gradients[i]),
+                                 "optimizer": float(mem.optimizer[i]), "overhead": float(mem.overhead[i]),
+                                 "total": float(mem.total[i]), "capacity": mem.capacity},
+        "fits": not (bits & Reason.TRAIN_MEMORY),
+        "feasible": bits == 0,
+        "train": {"step_time_s": step, "mfu": float(t.mfu[i]), "hfu": float(t.hfu[i]),
+                  "tokens_per_s": float(t.tokens_per_s[i]), "steps": steps, "gpu_hours": gh,
+                  "days": secs / 86400 if secs else None,
+                  "breakdown_s": {"compute": float(t.compute_time[i]), "bubble": float(t.bubble_time[i]),
+                                  "tp_comm": float(t.tp_comm[i]), "pp_comm": float(t.pp_comm[i]),
+                                  "dp_comm": float(t.dp_comm[i]), "ep_comm": float(t.ep_comm[i]),
+                                  "cp_comm": float(t.cp_comm[i])},
+                  "model_flops_per_step": t.model_flops},
+        "cost": {"usd_per_hour": gpus * ev.price, "usd_per_million_tokens": None,
+                 "usd_total": gh * ev.price if gh else None, "usd_per_gpu_hour": ev.price,
+                 "usd_total_by_tier": {k: gh * v for k, v in tiers.items()} if gh else {}},
+        "bands": {"train": {"step_time_s": [float(lo.step_time[0]), float(hi.step_time[0])],
+                            "mfu": [float(hi.mfu[0]), float(lo.mfu[0])]},
+                  "cost": {"usd_total": [gh * tiers["low"] * float(lo.step_time[0]) / step,
+                                         gh * tiers["high"] * float(hi.step_time[0]) / step] if gh else None}},
+        "warnings": layout_warnings(ctx, g, i),
+        "reasons": Reason.names(bits),
+    }
+    return obj
+
+
+def _inputs(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: Pricing, digest: str) -> dict[str, Any]:
+    return {"model": model.name, "gpus": [g.name for g in gpus], "seq_len": tw.seq_len,
+            "global_batch": tw.global_batch, "tokens": tw.tokens, "train_dtype": tw.train_dtype,
+            "price_tier": pricing.tier, "price_overrides": dict(pricing.overrides), "catalog_sha256": digest,
+            "optimizer": "adam (mixed precision: 2 + grad + 12 bytes per parameter)"}
+
+
+def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, pp: int, dp: int, cp: int,
+                   ep: int, pricing: Pricing, gpus_per_node: int | None = None, digest: str = "") -> dict[str, Any]:
+    validate_layout(model, tp, pp, dp, cp, ep, tw.seq_len)
+    ctx = Context(model=model, gpu=gpu, train=tw, gpus_per_node=gpus_per_node)
+    g = grid.make(tp, pp, dp, cp, ep, 1, tw.micro_batch)
+    ev = evaluate_train(ctx, g, pricing)
+    return {"schema_version": SCHEMA_VERSION, "tool": tool_info(),
+            "inputs": {**_inputs(model, [gpu], tw, pricing, digest), "micro_batch": tw.micro_batch,
+                       "recompute": tw.recompute, "zero": tw.zero, "sequence_parallel": tw.sequence_parallel},
+            **train_object(ev, 0, pricing)}
+
+
+MICRO_BATCHES = (1, 2, 4)
+RECOMPUTE = ("none", "selective", "full")
+ZERO = (0, 1, 2, 3)
+
+
+def gpu_counts(max_gpus: int, node: int) -> list[int]:
+    """GPU counts searched for training: powers of two and whole nodes, up to ``max_gpus``."""
+    out = {n for n in (2**k for k in range(0, 21)) if n <= max_gpus}
+    out |= set(range(node, max_gpus + 1, node))
+    return sorted(out)
+
+
+def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkload, *,
+                    global_batch_tokens: str | None, gpus: int | None = None, max_gpus: int = 64,
+                    deadline_days: float | None = None, budget_usd: str | None = None, objective: str = "time",
+                    pricing: Pricing, top: int = 10, gpus_per_node: int | None = None,
+                    digest: str = "") -> dict[str, Any]:
+    """Search TP/PP/DP/CP/EP x micro-batch x recompute x ZeRO on each GPU; keep layouts that fit memory,
+    divide the global batch and meet the deadline and budget; rank by time, cost or MFU."""
+    from tpplan.units import UnitError, parse_tokens, parse_usd
+
+    if objective not in ("time", "cost", "mfu"):
+        raise TpplanError(f"--train-objective must be time, cost or mfu; got {objective!r}")
+    try:
+        if global_batch_tokens:
+            gbt = parse_tokens(global_batch_tokens, "--global-batch-tokens")
+            tw = dataclasses.replace(tw, global_batch=max(1, round(gbt / tw.seq_len)))
+        budget = parse_usd(budget_usd, "--budget-usd") if budget_usd else None
+    except UnitError as exc:
+        raise TpplanError(str(exc)) from None
+    if gpus is not None and gpus < 1:
+        raise TpplanError(f"--gpus must be a positive integer; got {gpus}")
+    start = time.perf_counter()
+    evals: list[TrainEval] = []
+    n = 0
+    for gpu in gpu_specs:
+        node = gpus_per_node or gpu.node.gpus_per_node
+        counts = [gpus] if gpus else gpu_counts(max_gpus, node)
+        base = grid.enumerate_layouts(model, max(counts), node, allow_cp=tw.seq_len >= 16384,
+                                      seq_len=tw.seq_len, gpu_counts=counts)
+        base = base.take(np.nonzero(base.reasons == 0)[0])
+        for mb in MICRO_BATCHES:
+            g = dataclasses.replace(base, micro_batch=np.full(len(base), mb, dtype=np.int64))
+            for rc in RECOMPUTE:
+                for z in ZERO:
+                    w = dataclasses.replace(tw, micro_batch=mb, recompute=rc, zero=z)  # type: ignore[arg-type]
+                    ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
+                    ev = evaluate_train(ctx, g, pricing)
+                    if tw.tokens:
+                        steps = tw.tokens / (w.global_batch * w.seq_len)
+                        days = ev.t.step_time * steps / 86400
+                        if deadline_days is not None:
+                            ev.reasons |= np.where(days > deadline_days, int(Reason.DEADLINE), 0)
+                        if budget is not None:
+                            usd = ev.t.step_time * steps / 3600 * g.gpus * ev.price
+                            ev.reasons |= np.where(usd > budget, int(Reason.BUDGET), 0)
+                    evals.append(ev)
+                    n += len(g)
+    keys, ng, ei, rows = [], [], [], []
+    for k, ev in enumerate(evals):
+        ok = np.nonzero(ev.reasons == 0)[0]
+        if objective == "mfu":
+            key = -ev.t.mfu[ok]
+        elif objective == "cost":
+            key = ev.t.step_time[ok] * ev.g.gpus[ok] * ev.price
+        else:
+            key = ev.t.step_time[ok]
+        keys.append(key)
+        ng.append(ev.g.gpus[ok])
+        ei.append(np.full(len(ok), k))
+        rows.append(ok)
+    cands = []
+    if keys:
+        kk, gg, ee, rr = (np.concatenate(x) for x in (keys, ng, ei, rows))
+        order = np.lexsort((gg, kk))[:top]
+        cands = [train_object(evals[int(ee[j])], int(rr[j]), pricing) for j in order]
+    rejected: dict[str, int] = {}
+    for ev in evals:
+        for r in Reason:
+            c = int(np.count_nonzero(ev.reasons & int(r)))
+            if c and r.name:
+                rejected[r.name] = rejected.get(r.name, 0) + c
+    res: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION, "tool": tool_info(),
+        "inputs": {**_inputs(model, gpu_specs, tw, pricing, digest), "objective": objective,
+                   "max_gpus": max_gpus, "gpus": gpus, "deadline_days": deadline_days, "budget_usd": budget},
+        "candidates": cands, "rejected": dict(sorted(rejected.items(), key=lambda kv: -kv[1])),
+        "search": {"layouts_evaluated": n, "seconds": time.perf_counter() - start},
+    }
+    if not cands:
+        hints = []
+        if rejected.get("TRAIN_MEMORY"):
+            hints.append(f"raise --max-gpus above {max_gpus} or use a GPU with more memory")
+        if rejected.get("DEADLINE"):
+            hints.append("relax --deadline-days or raise --max-gpus")
+        if rejected.get("BUDGET"):
+            hints.append("raise --budget-usd")
+        res["relax"] = hints or ["no layout divides the global batch; change --global-batch"]
+    return res

@@ -1,0 +1,118 @@
+"""What is being planned: a serving workload or a training run, plus the engine's defaults.
+
+Engine semantics (vLLM by default) are data here, not constants scattered in formulas; every output echoes
+them in its assumptions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from tpplan.spec import DTYPE_BYTES, GpuSpec, ModelSpec, normalize_dtype
+
+
+@dataclass(frozen=True)
+class EngineDefaults:
+    """Serving-engine behaviour that changes memory and time (vLLM v1 unless stated)."""
+
+    name: str = "vllm"
+    gpu_memory_utilization: float = 0.9
+    """Fraction of the driver-reported total that the engine may use for everything (vLLM CacheConfig;
+    0.9 for most releases, 0.92 in the newest snapshot)."""
+    max_num_batched_tokens: int = 8192
+    """Tokens per scheduler step; the profile run's activation peak is taken at this chunk size."""
+    block_size: int = 16
+    """KV-cache block size in tokens (vLLM CacheConfig.DEFAULT_BLOCK_SIZE)."""
+    kernel_gap_s_per_layer: float = 10e-6
+    """Idle time between kernels per transformer layer under CUDA graphs (~10 kernels x ~1 us launch gap).
+    An engine constant stated as an assumption, not fitted to any end-to-end figure."""
+    step_overhead_s: float = 0.0
+    """Scheduler / sampling time per decode step not hidden by async scheduling (vLLM v1 overlaps it)."""
+    source: str = ("vllm-project/vllm vllm/config/cache.py (gpu_memory_utilization 0.9, block_size 16), "
+                   "vllm/v1/worker/gpu_worker.py (profile_run at max_num_batched_tokens)")
+
+
+VLLM = EngineDefaults()
+
+
+@dataclass(frozen=True)
+class ServeWorkload:
+    """One deployment: every replica holds ``concurrency`` sequences of up to ``ctx`` tokens."""
+
+    ctx: int
+    """Maximum tokens per sequence (prompt + output): vLLM --max-model-len."""
+    input_len: int
+    """Prompt tokens of the request whose latency is reported (TTFT)."""
+    output_len: int
+    """Output tokens of that request (request latency = TTFT + output_len x TPOT)."""
+    concurrency: int = 1
+    """Sequences decoded together per replica (vLLM --max-num-seqs at full load)."""
+    weight_dtype: str = "bf16"
+    kv_dtype: str = "bf16"
+    engine: EngineDefaults = VLLM
+    gpu_memory_utilization: float = 0.9
+
+    @property
+    def weight_bytes(self) -> float:
+        return DTYPE_BYTES[self.weight_dtype]
+
+    @property
+    def kv_bytes(self) -> float:
+        return DTYPE_BYTES[self.kv_dtype]
+
+    def to_json(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["engine"] = asdict(self.engine)
+        return d
+
+
+@dataclass(frozen=True)
+class TrainWorkload:
+    """One training run (Megatron-style mixed precision with Adam)."""
+
+    seq_len: int
+    global_batch: int
+    """Sequences per optimizer step."""
+    micro_batch: int = 1
+    tokens: float | None = None
+    """Tokens of the whole run (for GPU-hours and days)."""
+    recompute: Literal["none", "selective", "full"] = "selective"
+    sequence_parallel: bool = True
+    zero: int = 1
+    """ZeRO stage 0-3; shards over the data-parallel (x context-parallel) group, as Megatron's
+    distributed optimizer does."""
+    optimizer: Literal["adam"] = "adam"
+    train_dtype: str = "bf16"
+    """GEMM dtype: bf16, or fp8 (fp8 tensor-core peak for the GEMMs, bf16 master/param copies)."""
+    grad_bytes: int = 2
+    """Bytes per gradient element (2: bf16 grads as in the ZeRO paper; 4: fp32 accumulation)."""
+    flash_attention: bool = True
+    interleave: int = 1
+    """Virtual pipeline stages per rank (interleaved 1F1B); 1 = plain 1F1B."""
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a vectorized evaluation needs besides the grid."""
+
+    model: ModelSpec
+    gpu: GpuSpec
+    serve: ServeWorkload | None = None
+    train: TrainWorkload | None = None
+    gpus_per_node: int | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def node_size(self) -> int:
+        return self.gpus_per_node or self.gpu.node.gpus_per_node
+
+
+def resolve_dtype(value: str | None, default: str) -> str:
+    """``auto`` / None -> the model default; otherwise a normalized dtype name."""
+    if value is None or str(value).lower() == "auto":
+        return default
+    return normalize_dtype(value)
