@@ -36,7 +36,10 @@ def bundled_root() -> Path:
 
 def format_validation_error(exc: ValidationError, loc: Located) -> TpplanError:
     """First pydantic error as file:line:col with the offending key."""
-    err = exc.errors()[0]
+    errors = exc.errors()
+    # an unknown key is usually a typo of a missing one: report it first
+    errors = sorted(errors, key=lambda e: 0 if e["type"] == "extra_forbidden" else 1)
+    err = errors[0]
     path = tuple(err["loc"])
     line, col = loc.where(path)
     key = ".".join(str(p) for p in path) or "(document)"
@@ -44,7 +47,8 @@ def format_validation_error(exc: ValidationError, loc: Located) -> TpplanError:
     if err["type"] == "extra_forbidden":
         msg = "unknown key"
     elif err["type"] == "missing":
-        msg = "required key is missing"
+        missing = [".".join(str(p) for p in e["loc"]) for e in errors if e["type"] == "missing"]
+        msg = "required key is missing" + (f" (also missing: {', '.join(missing[1:])})" if len(missing) > 1 else "")
     extra = f" (and {len(exc.errors()) - 1} more problem(s))" if len(exc.errors()) > 1 else ""
     return TpplanError(f"invalid value for '{key}': {msg}{extra}", file=loc.file, line=line, column=col)
 

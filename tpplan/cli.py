@@ -583,12 +583,13 @@ def run(argv: list[str] | None = None) -> int:
     except TpplanError as exc:
         sys.stderr.write(f"tpplan: error: {exc.render()}\n")
         return exc.exit_code
-    except click_exc.Exit as exc:
-        return int(exc.exit_code)
+    except (typer.Exit, SystemExit) as exc:
+        code = getattr(exc, "exit_code", getattr(exc, "code", 0))
+        return int(code) if isinstance(code, int) else 0
     except click_exc.ClickException as exc:
         exc.show()
         return int(exc.exit_code)
-    except click_exc.Abort:
+    except typer.Abort:
         sys.stderr.write("tpplan: aborted\n")
         return 1
     except BrokenPipeError:

@@ -1,0 +1,182 @@
+"""Catalog sweep and golden counts (published-figures sections 2, 3 and 6)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tpplan.catalog import bundled_root, get_catalog, load_catalog
+from tpplan.errors import TpplanError
+from tpplan.spec import GpuSpec, ModelSpec
+from tpplan.yamlio import load_one
+
+ROOT = bundled_root()
+GPU_FILES = sorted((ROOT / "hardware").glob("*.yaml"))
+MODEL_FILES = sorted((ROOT / "models").glob("*.yaml"))
+REQUIRED_GPUS = ["h100-sxm", "h100-pcie", "h100-nvl", "h800", "h200", "a100-sxm-80gb", "a100-sxm-40gb",
+                 "a100-pcie-80gb", "b200", "l40s", "mi300x"]
+REQUIRED_MODELS = ["llama-3.1-8b", "llama-3.1-70b", "llama-3-70b", "llama-3.1-405b", "mistral-7b",
+                   "mixtral-8x7b", "mixtral-8x22b", "qwen2.5-72b", "deepseek-v3", "gpt3-175b", "megatron-1t"]
+
+
+def _sources(obj, path=""):
+    """Every mapping that holds a number must also hold a 'source' somewhere up its path."""
+    if isinstance(obj, dict):
+        yield path, obj
+        for k, v in obj.items():
+            yield from _sources(v, f"{path}.{k}")
+
+
+@pytest.mark.parametrize("path", GPU_FILES, ids=lambda p: p.name)
+def test_every_gpu_file_loads_and_cites_sources(path):
+    spec = GpuSpec.model_validate(load_one(path).data)
+    d = spec.model_dump(mode="json")
+    for key in ("memory", "hbm", "compute", "scale_up", "pcie", "scale_out", "node", "power", "overheads"):
+        assert d[key]["source"].strip(), f"{path.name}: {key} lacks a source"
+    for tier in ("low", "typical", "high"):
+        assert d["prices"][tier]["source"] and d["prices"][tier]["as_of"]
+    for k in ("flops", "hbm", "intra_node", "inter_node"):
+        assert d["calibration"][k]["source"].strip()
+
+
+@pytest.mark.parametrize("path", MODEL_FILES, ids=lambda p: p.name)
+def test_every_model_file_loads_and_cites_a_source(path):
+    spec = ModelSpec.model_validate(load_one(path).data)
+    assert spec.source.strip()
+    assert spec.params_total >= spec.params_active > 0
+
+
+def test_required_entries_and_aliases(cat):
+    assert set(REQUIRED_GPUS) <= set(cat.gpu_names())
+    assert set(REQUIRED_MODELS) <= set(cat.model_names())
+    assert cat.model("llama-70b").name == "llama-3.1-70b"
+    assert cat.model("llama-3.3-70b").name == "llama-3.1-70b"
+    assert cat.model("llama-3-70b").max_position_embeddings == 8192  # separate 8K entry
+    assert cat.model("llama-8b").name == "llama-3.1-8b"
+    assert cat.model("llama-405b").name == "llama-3.1-405b"
+    assert cat.gpu("H100").name == "h100-sxm"
+
+
+def test_parameter_counts_are_exact(cat):
+    # published-figures 3: Llama-3.1-70B config -> 70,553,706,496 parameters
+    assert cat.model("llama-3.1-70b").params_total == 70_553_706_496
+    # 405.85B (published-figures 3, derived from the config)
+    assert cat.model("llama-3.1-405b").params_total == pytest.approx(405.85e9, rel=5e-4)
+    # PARAM-D1: DeepSeek-V3 671.0B total (+-0.5%), ~37B active (+-3%) (README: 671B / 37B)
+    ds = cat.model("deepseek-v3")
+    assert ds.params_total == pytest.approx(671.0e9, rel=0.005)
+    assert ds.params_active == pytest.approx(37.6e9, rel=0.03)
+    # WEIGHT-2: Mixtral 46.70B / 12.88B +-1% (Mistral AI: 46.7B / 12.9B)
+    mx = cat.model("mixtral-8x7b")
+    assert mx.params_total == pytest.approx(46.70e9, rel=0.01)
+    assert mx.params_active == pytest.approx(12.88e9, rel=0.01)
+    # Qwen2.5-72B with QKV bias: 72.71B (published-figures 3)
+    assert cat.model("qwen2.5-72b").params_total == pytest.approx(72.71e9, rel=5e-4)
+
+
+def test_kv_bytes_per_token(cat):
+    # KV-1, KV-2, KV-D1 (published-figures 2.2, 3; ISCA'25 Table 1)
+    assert cat.model("llama-3.1-70b").kv_cache_bytes_per_token(2) == 327_680
+    assert cat.model("llama-3.1-405b").kv_cache_bytes_per_token(2) == 516_096
+    assert cat.model("llama-3.1-405b").kv_cache_bytes_per_token(1) == 258_048
+    assert cat.model("deepseek-v3").kv_cache_bytes_per_token(2) == 70_272
+    assert cat.model("qwen2.5-72b").kv_cache_bytes_per_token(2) == 327_680
+    assert cat.model("llama-3.1-70b").kv_cache_bytes_per_token(2) * 131_072 == 42_949_672_960
+
+
+def test_gpu_specs_match_published_table(cat):
+    # HW-2: dense figures, never the sparsity-doubled ones (published-figures 6.1)
+    h100 = cat.gpu("h100-sxm")
+    assert h100.compute.dense_flops_per_s["bf16"] == pytest.approx(989.4e12)
+    assert h100.compute.dense_flops_per_s["fp8"] == pytest.approx(1978.9e12)
+    assert h100.hbm.bandwidth_bytes_per_s == 3.35e12
+    assert cat.gpu("h200").hbm.bandwidth_bytes_per_s == 4.8e12
+    assert cat.gpu("a100-sxm-80gb").compute.dense_flops_per_s["bf16"] == 312e12
+    assert cat.gpu("h800").scale_up.bandwidth_bytes_per_s == 200e9  # 400 GB/s bidirectional
+    assert cat.gpu("l40s").scale_up.kind == "pcie"
+    # HW-1 ridge points (FLOPs/byte): H100 295, H200 206, A100 153, MI300X 247
+    ridge = {n: cat.gpu(n).compute.dense_flops_per_s["bf16"] / cat.gpu(n).hbm.bandwidth_bytes_per_s
+             for n in ("h100-sxm", "h200", "a100-sxm-80gb", "mi300x")}
+    assert round(ridge["h100-sxm"]) == 295 and round(ridge["h200"]) == 206
+    assert round(ridge["a100-sxm-80gb"]) == 153 and round(ridge["mi300x"]) == 247
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    (tmp_path / "models").mkdir(exist_ok=True)
+    p = tmp_path / "models" / name
+    p.write_text(text)
+    return p
+
+
+def test_bad_catalog_yaml_names_file_line_and_key(tmp_path):
+    src = (ROOT / "models" / "llama-3.1-8b.yaml").read_text()
+    _write(tmp_path, "x.yaml", src.replace("name: llama-3.1-8b", "name: mine").replace("num_layers: 32",
+                                                                                       "num_layers: -3"))
+    with pytest.raises(TpplanError) as err:
+        load_catalog([tmp_path])
+    msg = err.value.render()
+    assert "x.yaml:" in msg and "num_layers" in msg
+    line = [i for i, ln in enumerate(src.splitlines(), 1) if ln.startswith("num_layers")][0]
+    assert f":{line}:" in msg
+
+
+def test_unknown_key_and_malformed_yaml(tmp_path):
+    _write(tmp_path, "a.yaml", "name: a\nfamily: x\nbogus_key: 1\n")
+    with pytest.raises(TpplanError, match="bogus_key"):
+        load_catalog([tmp_path])
+    d2 = tmp_path / "b"
+    (d2 / "models").mkdir(parents=True)
+    (d2 / "models" / "b.yaml").write_text("name: [unclosed\n")
+    with pytest.raises(TpplanError, match=r"b\.yaml:\d+:\d+: malformed YAML"):
+        load_catalog([d2])
+
+
+def test_user_catalog_shadows_and_duplicates_error(tmp_path):
+    src = (ROOT / "models" / "llama-3.1-8b.yaml").read_text().replace("num_layers: 32", "num_layers: 16")
+    _write(tmp_path, "mine.yaml", src)
+    cat = load_catalog([tmp_path])
+    assert cat.model("llama-3.1-8b").num_layers == 16  # user first
+    assert cat.models["llama-3.1-8b"].user
+    other = tmp_path / "other"
+    (other / "models").mkdir(parents=True)
+    (other / "models" / "again.yaml").write_text(src)
+    with pytest.raises(TpplanError, match="defined twice"):
+        load_catalog([tmp_path, other])
+
+
+def test_models_json_contract(cli):
+    code, out, _ = cli("models", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["schema_version"] == 1
+    row = next(m for m in data["models"] if m["name"] == "llama-3.1-70b")
+    assert {"name", "aliases", "params_total", "params_active", "kv_cache_bytes_per_token", "max_context"} <= set(row)
+    assert row["params_total"] == 70_553_706_496
+    code, out, _ = cli("gpus", "--format", "json")
+    g = next(x for x in json.loads(out)["gpus"] if x["name"] == "h100-sxm")
+    assert set(g["price_usd_per_hour"]) == {"low", "typical", "high"}
+    assert g["dense_flops_per_s"]["bf16"] == pytest.approx(989.4e12)
+    assert g["memory_bytes"] > 80e9
+
+
+def test_show_and_unknown_names(cli):
+    code, out, _ = cli("models", "show", "deepseek-v3")
+    assert code == 0 and "kv_lora_rank: 512" in out and "source" in out
+    code, out, _ = cli("gpus", "show", "h100")
+    assert code == 0 and "nvidia-smi" in out
+    code, _, err = cli("estimate", "--model", "lama-70b", "--gpu", "h100", "--ctx", "8k")
+    assert code == 2 and "did you mean llama-70b" in err and "tpplan models" in err
+    code, _, err = cli("gpus", "show", "h1000")
+    assert code == 2 and "tpplan gpus" in err
+
+
+def test_catalog_env_path(tmp_path, monkeypatch, cli):
+    src = (ROOT / "models" / "llama-3.1-8b.yaml").read_text().replace("name: llama-3.1-8b", "name: env-model")
+    src = src.replace("- llama-8b", "- env-alias")
+    _write(tmp_path, "env.yaml", src)
+    monkeypatch.setenv("TPPLAN_CATALOG_PATH", str(tmp_path))
+    get_catalog.__globals__["_CACHE"].clear()
+    code, out, _ = cli("models", "--format", "json")
+    assert code == 0 and "env-model" in out

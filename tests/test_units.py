@@ -1,0 +1,53 @@
+"""Quantity parsing at the edge (vLLM human_readable_int conventions, SI/IEC bytes)."""
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from tpplan.units import (
+    UnitError,
+    format_bytes,
+    parse_bytes,
+    parse_rate,
+    parse_seconds,
+    parse_tokens,
+    parse_usd,
+)
+
+
+def test_tokens_follow_vllm_case_rule():
+    # vllm/engine/arg_utils.py human_readable_int: lowercase decimal, uppercase binary
+    assert parse_tokens("128k") == 128_000
+    assert parse_tokens("128K") == 131_072
+    assert parse_tokens("25.6k") == 25_600
+    assert parse_tokens("32Ki") == 32_768
+    assert parse_tokens("15T") == 15 * 2**40
+    assert parse_tokens("15t") == 15 * 10**12
+    assert parse_tokens(8192) == 8192
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "-5", "0", "1.5", "12x", "1e400", "nan"])
+def test_tokens_reject_bad_input(bad):
+    with pytest.raises(UnitError):
+        parse_tokens(bad)
+
+
+def test_bytes_rates_seconds_usd():
+    assert parse_bytes("1GiB") == 2**30
+    assert parse_bytes("80 GB") == 80 * 10**9
+    assert parse_bytes("134217728") == 134_217_728
+    assert parse_rate("3.35TB/s") == pytest.approx(3.35e12)
+    assert parse_rate("450 GB/s") == pytest.approx(450e9)
+    assert parse_seconds("50ms") == pytest.approx(0.05)
+    assert parse_seconds("2s") == 2.0
+    assert parse_usd("$5.5M") == 5.5e6
+    assert format_bytes(70.6e9) == "70.6 GB"
+    assert format_bytes(2**30, binary=True) == "1.0 GiB"
+    with pytest.raises(UnitError):
+        parse_bytes("-1GiB")
+
+
+@given(st.integers(min_value=1, max_value=10**9))
+def test_tokens_roundtrip_integers(n):
+    assert parse_tokens(str(n)) == n
+    assert parse_tokens(f"{n}K") == n * 1024
