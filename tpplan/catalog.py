@@ -171,7 +171,8 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
             if kind == "overlay":
                 _apply_overlay(cat, loc)
                 continue
-            spec = validate_located(GpuSpec if kind == "gpu" else ModelSpec, loc)
+            spec: GpuSpec | ModelSpec = (validate_located(GpuSpec, loc) if kind == "gpu"
+                                         else validate_located(ModelSpec, loc))
             table = cat.gpus if kind == "gpu" else cat.models
             aliases = cat.gpu_alias if kind == "gpu" else cat.model_alias
             prev = table.get(spec.name)

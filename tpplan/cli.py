@@ -546,7 +546,7 @@ def _size_list(text: str) -> list[int]:
         lo, hi = _unit(parse_bytes, lo_s, "--size"), _unit(parse_bytes, hi_s, "--size")
         if lo < 1 or hi < lo:
             raise TpplanError(f"--size range must be LOW:HIGH with 1 <= LOW <= HIGH; got {text!r}")
-        out = []
+        out: list[int] = []
         s = lo
         while s <= hi and len(out) < 64:
             out.append(s)

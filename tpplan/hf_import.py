@@ -72,11 +72,12 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
             window = None  # Qwen2 sets sliding_window = None unless use_sliding_window
         if window:
             attention["sliding_window"] = int(window)
-    mlp = {"kind": "gated", "intermediate_size": int(need("intermediate_size")), "bias": bool(cfg.get("mlp_bias", False))}
+    mlp = {"kind": "gated", "intermediate_size": int(need("intermediate_size")),
+           "bias": bool(cfg.get("mlp_bias", False))}
     moe = None
     n_exp = _first(cfg, EXPERTS)
     if n_exp:
-        moe_ff = cfg.get("moe_intermediate_size") or cfg.get("intermediate_size")
+        moe_ff = cfg.get("moe_intermediate_size") or need("intermediate_size")
         moe = {"num_experts": int(n_exp), "experts_per_token": int(need("num_experts_per_tok")),
                "expert_intermediate_size": int(moe_ff)}
         if mt.startswith("deepseek"):
@@ -88,7 +89,7 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
                        shared_expert_intermediate_size=int(cfg["shared_expert_intermediate_size"]))
         if mt == "mixtral":
             mlp["intermediate_size"] = int(need("intermediate_size"))
-    data = {
+    data: dict[str, Any] = {
         "name": name, "aliases": [], "family": mt, "hf_id": config.get("_name_or_path") or None,
         "num_layers": layers, "hidden_size": h, "vocab_size": int(need("vocab_size")),
         "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", config.get("tie_word_embeddings", False))),

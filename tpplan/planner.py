@@ -17,7 +17,7 @@ from tpplan import __version__, cost, grid, memory, perf
 from tpplan.errors import LayoutError, TpplanError
 from tpplan.grid import Grid, Reason
 from tpplan.spec import GpuSpec, ModelSpec
-from tpplan.workload import Context, ServeWorkload, TrainWorkload
+from tpplan.workload import Context, ServeWorkload
 
 SCHEMA_VERSION = 1
 FArray = npt.NDArray[np.float64]
@@ -467,9 +467,9 @@ def explain(s: Search, spec: str) -> list[str]:
         if gpu_name and gpu_name not in (gpu.name, *gpu.aliases):
             continue
         sel = np.ones(len(ev.g), dtype=bool)
-        for k, v in want.items():
-            arr = ev.g.gpus if k == "gpus" else getattr(ev.g, k)
-            sel &= arr == v
+        for axis, value in want.items():
+            arr = ev.g.gpus if axis == "gpus" else getattr(ev.g, axis)
+            sel &= arr == value
         idx = np.nonzero(sel)[0]
         if not len(idx):
             lines.append(f"{gpu.name} {spec}: not a candidate (no such layout within --max-gpus, or the model "

@@ -5,7 +5,7 @@ Every number read from a catalog carries a ``source``; units are in field names 
 FLOP rates are dense (never the 2:4-sparsity-doubled marketing figure).
 """
 
-from __future__ import annotations
+
 
 import datetime as _dt
 from functools import cached_property
@@ -139,7 +139,7 @@ class PricesSpec(Strict):
     high: PriceTier
 
     @model_validator(mode="after")
-    def _ordered(self) -> PricesSpec:
+    def _ordered(self) -> "PricesSpec":
         if not (self.low.usd_per_hour <= self.typical.usd_per_hour <= self.high.usd_per_hour):
             raise ValueError("price tiers must satisfy low <= typical <= high")
         return self
@@ -157,7 +157,7 @@ class Efficiency(Strict):
     source: str
 
     @model_validator(mode="after")
-    def _ordered(self) -> Efficiency:
+    def _ordered(self) -> "Efficiency":
         if not (self.low <= self.value <= self.high):
             raise ValueError("efficiency must satisfy low <= value <= high")
         return self
@@ -231,7 +231,7 @@ class GpuSpec(Strict):
     overheads: RuntimeOverheads
 
     @model_validator(mode="after")
-    def _needs_bf16(self) -> GpuSpec:
+    def _needs_bf16(self) -> "GpuSpec":
         unknown = set(self.compute.dense_flops_per_s) - set(DTYPE_BYTES)
         if unknown:
             raise ValueError(f"unknown dtype(s) in dense_flops_per_s: {sorted(unknown)}")
@@ -281,7 +281,7 @@ class AttentionSpec(Strict):
     """MLA: value head dimension."""
 
     @model_validator(mode="after")
-    def _consistent(self) -> AttentionSpec:
+    def _consistent(self) -> "AttentionSpec":
         if self.kind == "mla":
             missing = [f for f in ("kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")
                        if getattr(self, f) is None]
@@ -323,7 +323,7 @@ class MoeSpec(Strict):
     """A per-expert score-correction bias (DeepSeek-V3 e_score_correction_bias)."""
 
     @model_validator(mode="after")
-    def _topk(self) -> MoeSpec:
+    def _topk(self) -> "MoeSpec":
         if self.experts_per_token > self.num_experts:
             raise ValueError("experts_per_token cannot exceed num_experts")
         return self
@@ -356,7 +356,7 @@ class ModelSpec(Strict):
     source: str
 
     @model_validator(mode="after")
-    def _moe_layers(self) -> ModelSpec:
+    def _moe_layers(self) -> "ModelSpec":
         if self.moe is not None and self.moe.first_dense_layers > self.num_layers:
             raise ValueError("moe.first_dense_layers exceeds num_layers")
         return self

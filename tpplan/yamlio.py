@@ -44,7 +44,7 @@ def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for knode, vnode in node.value:
-            key = loader.construct_object(knode, deep=True)  # type: ignore[no-untyped-call]
+            key = loader.construct_object(knode, deep=True)
             if not isinstance(key, str | int | float | bool) or key is None:
                 raise TpplanError("mapping keys must be plain scalars", file=out.file,
                                   line=knode.start_mark.line + 1, column=knode.start_mark.column + 1)
@@ -63,7 +63,7 @@ def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
             out.value_marks[sub] = (item.start_mark.line + 1, item.start_mark.column + 1)
             items.append(_construct(item, sub, out, loader))
         return items
-    return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+    return loader.construct_object(node, deep=True)
 
 
 def load_documents(text: str, file: str) -> list[Located]:
@@ -72,8 +72,8 @@ def load_documents(text: str, file: str) -> list[Located]:
         loader = _Loader(text)
         docs: list[Located] = []
         try:
-            while loader.check_node():  # type: ignore[no-untyped-call]
-                node = loader.get_node()  # type: ignore[no-untyped-call]
+            while loader.check_node():
+                node = loader.get_node()
                 if node is None:
                     continue
                 loc = Located(data=None, file=file,
@@ -81,7 +81,7 @@ def load_documents(text: str, file: str) -> list[Located]:
                 loc.data = _construct(node, (), loc, loader)
                 docs.append(loc)
         finally:
-            loader.dispose()  # type: ignore[no-untyped-call]
+            loader.dispose()
         return docs
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark

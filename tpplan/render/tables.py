@@ -206,7 +206,7 @@ def print_collective(console: Any, res: dict[str, Any]) -> None:
 def print_train_estimate(console: Any, res: dict[str, Any]) -> None:
     from rich.table import Table
 
-    lay, inp, tr = res["layout"], res["inputs"], res["train"]
+    lay, inp = res["layout"], res["inputs"]
     t = Table(title=f"training {inp['model']} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} "
                     f"dp={lay['dp']} cp={lay['cp']} ep={lay['ep']}), memory per GPU")
     for col in ("component", "bytes", "of capacity"):

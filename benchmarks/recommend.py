@@ -1,0 +1,53 @@
+"""Speed of the design-card search: layouts per second (engine alone) and the whole process wall time.
+
+    python benchmarks/recommend.py
+
+Goals (issue 5): the whole ``tpplan recommend --model llama-70b --ctx 128k`` under 0.5 s on a 2-core
+machine, the engine over 1 million layouts per second.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+import sys
+import time
+
+
+def main() -> int:
+    from tpplan import grid, memory, perf
+    from tpplan.catalog import get_catalog
+    from tpplan.planner import Constraints, Pricing, search_serve
+    from tpplan.workload import Context, ServeWorkload
+
+    cat = get_catalog()
+    m = cat.model("llama-70b")
+    w = ServeWorkload(ctx=128_000, input_len=127_744, output_len=256)
+    gpus = [cat.gpus[n].spec for n in cat.gpu_names()]
+    # engine alone: memory + time over a large grid on one GPU type
+    base = grid.enumerate_layouts(m, 4096, 8)
+    ctx = Context(model=m, gpu=cat.gpu("h100-sxm"), serve=w)
+    times = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        memory.serve_memory(ctx, base)
+        perf.serve_time(ctx, base)
+        times.append(time.perf_counter() - t0)
+    rate = len(base) / statistics.median(times)
+    print(f"engine: {len(base):,} layouts in {statistics.median(times) * 1e3:.1f} ms = {rate:,.0f} layouts/s")
+    s = search_serve(m, gpus, w, Constraints(), Pricing(), "cost")
+    print(f"search (11 GPUs, concurrency levels, cost objective): {s.layouts:,} rows in {s.seconds * 1e3:.1f} ms"
+          f" = {s.layouts / s.seconds:,.0f} rows/s")
+    walls = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "tpplan", "recommend", "--model", "llama-70b", "--ctx", "128k"],
+                       check=True, capture_output=True)
+        walls.append(time.perf_counter() - t0)
+    print(f"whole command (process start included): median {statistics.median(walls):.3f} s, "
+          f"min {min(walls):.3f} s over 5 runs")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

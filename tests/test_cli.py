@@ -1,0 +1,137 @@
+"""CLI contracts: exit codes, JSON keys, bad input, import-hf."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tpplan.cli import app
+
+DATA = Path(__file__).parent / "data"
+
+
+def test_estimate_json_contract(cli_json):
+    code, d = cli_json("estimate", "--model", "llama-70b", "--gpu", "h100-sxm", "--tp", "4", "--ctx", "128k")
+    assert code == 0
+    for key in ("schema_version", "tool", "inputs", "layout", "params", "memory_per_gpu_bytes", "fits",
+                "kv_cache_bytes_per_token", "max_concurrency", "comm", "serve", "cost", "warnings", "reasons", "bands"):
+        assert key in d
+    assert set(d["memory_per_gpu_bytes"]) >= {"weights", "kv_cache", "activations", "gradients", "optimizer",
+                                             "overhead", "total", "capacity"}
+    assert d["inputs"]["ctx_tokens"] == 128_000 and d["kv_cache_bytes_per_token"] == 327_680
+    assert d["fits"] is True and d["max_concurrency"] >= 1
+    lo, hi = d["bands"]["serve"]["tpot_s"]
+    assert lo <= d["serve"]["tpot_s"] <= hi
+    assert d["inputs"]["assumptions"]["engine"]["gpu_memory_utilization"] == 0.9
+    code, d = cli_json("estimate", "--model", "llama-70b", "--gpu", "h100-sxm", "--tp", "2", "--ctx", "128K")
+    assert d["fits"] is False and "KV_BELOW_ONE_REQUEST" in d["reasons"]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--tp", "3"], "must be divisible by tensor parallel size (3)"),
+    (["--tp", "12"], "Valid --tp"),
+    (["--ep", "2"], "dense model"),
+    (["--pp", "100"], "exceeds the number of layers (80)"),
+    (["--tp", "-1"], "positive"),
+    (["--ctx", "-5"], "--ctx"),
+    (["--concurrency", "0"], "--concurrency"),
+    (["--kv-dtype", "fp7"], "unknown dtype"),
+    (["--gpu-memory-utilization", "1.5"], "(0, 1]"),
+])
+def test_impossible_layouts_and_bad_numbers_exit_2(cli, args, needle):
+    base = ["estimate", "--model", "llama-70b", "--gpu", "h100", "--ctx", "8k"]
+    for i in range(0, len(args), 2):  # later flags override earlier ones
+        if args[i] in base:
+            j = base.index(args[i])
+            base[j + 1] = args[i + 1]
+            args = args[:i] + args[i + 2:]
+            break
+    code, out, err = cli(*base, *args)
+    assert code == 2, (out, err)
+    assert needle in err and "Traceback" not in err
+
+
+def test_moe_ep_rules(cli):
+    code, _, err = cli("estimate", "--model", "mixtral-8x7b", "--gpu", "h100", "--ctx", "8k", "--tp", "2",
+                       "--ep", "3")
+    assert code == 2 and "divide the number of experts (8)" in err
+    code, out, _ = cli("estimate", "--model", "mixtral-8x7b", "--gpu", "h100", "--ctx", "8k", "--tp", "2",
+                       "--dp", "4", "--ep", "8", "--format", "json")
+    assert code == 0 and json.loads(out)["layout"]["ep"] == 8
+
+
+def test_recommend_formats_and_exit_codes(cli, cli_json):
+    code, d = cli_json("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100", "--max-gpus", "8")
+    assert code == 0 and d["candidates"] and d["search"]["layouts_evaluated"] > 0
+    assert {"candidates", "rejected", "search", "inputs", "schema_version"} <= set(d)
+    code, out, _ = cli("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100", "--format", "csv")
+    assert code == 0 and out.splitlines()[0].startswith("rank,GPU,")
+    code, out, _ = cli("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100", "--format", "markdown")
+    assert code == 0 and "| rank |" in out
+    code, out, _ = cli("recommend", "--model", "llama-405b", "--ctx", "128k", "--gpu", "l40s", "--max-gpus", "4")
+    assert code == 1 and "To get one layout" in out
+    code, out, _ = cli("recommend", "--model", "llama-70b", "--ctx", "128k", "--gpu", "h100",
+                       "--explain", "h100-sxm tp=2 pp=1 dp=1")
+    assert code == 0 and "KV_BELOW_ONE_REQUEST" in out and "usable" in out
+    code, _, err = cli("recommend", "--model", "llama-8b", "--max-gpus", "0")
+    assert code == 2 and "--max-gpus" in err
+    code, out, _ = cli("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100", "--pareto")
+    assert code == 0 and "Pareto" in out
+
+
+def test_import_hf_roundtrip(cli, tmp_path):
+    cfg = {"model_type": "llama", "hidden_size": 8192, "num_hidden_layers": 80, "num_attention_heads": 64,
+           "num_key_value_heads": 8, "intermediate_size": 28672, "vocab_size": 128256,
+           "max_position_embeddings": 131072, "tie_word_embeddings": False, "torch_dtype": "bfloat16"}
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(cfg))
+    code, out, _ = cli("import-hf", str(p), "--name", "my-70b")
+    assert code == 0 and "name: my-70b" in out
+    # the config is accepted wherever a model name is
+    code, out, _ = cli("estimate", "--model", str(p), "--gpu", "h100", "--tp", "8", "--ctx", "8k", "--format", "json")
+    assert code == 0 and json.loads(out)["params"]["total"] == 70_553_706_496
+    out_file = tmp_path / "m.yaml"
+    assert cli("import-hf", str(p), "-o", str(out_file))[0] == 0 and out_file.read_text().count("num_layers: 80") == 1
+
+
+def test_import_hf_deepseek_and_errors(cli, tmp_path):
+    ds = {"model_type": "deepseek_v3", "hidden_size": 7168, "num_hidden_layers": 61, "num_attention_heads": 128,
+          "num_key_value_heads": 128, "intermediate_size": 18432, "moe_intermediate_size": 2048,
+          "n_routed_experts": 256, "n_shared_experts": 1, "num_experts_per_tok": 8, "first_k_dense_replace": 3,
+          "q_lora_rank": 1536, "kv_lora_rank": 512, "qk_rope_head_dim": 64, "qk_nope_head_dim": 128,
+          "v_head_dim": 128, "vocab_size": 129280, "max_position_embeddings": 163840, "topk_method": "noaux_tc",
+          "tie_word_embeddings": False, "quantization_config": {"quant_method": "fp8"}}
+    p = tmp_path / "config.json"
+    p.write_text(json.dumps(ds))
+    from tpplan.catalog import load_model_file
+
+    spec = load_model_file(p, str(p))
+    assert spec.params_total == pytest.approx(671.0e9, rel=0.005)
+    assert spec.kv_cache_bytes_per_token(2) == 70_272 and spec.weight_dtype == "fp8"
+    p.write_text(json.dumps({"model_type": "gpt_neox"}))
+    code, _, err = cli("import-hf", str(p))
+    assert code == 2 and "unsupported model_type 'gpt_neox'" in err
+    p.write_text("{not json")
+    code, _, err = cli("import-hf", str(p))
+    assert code == 2 and "malformed JSON" in err and ":1:" in err
+    code, _, err = cli("import-hf", str(tmp_path))
+    assert code == 2 and "directory" in err
+    code, _, err = cli("import-hf", str(tmp_path / "missing.json"))
+    assert code == 2 and "no such file" in err
+
+
+def test_every_command_has_help_with_example():
+    import typer.main
+
+    cmd = typer.main.get_command(app)
+    for name, sub in cmd.commands.items():
+        assert sub.help and "xample" in sub.help, name
+
+
+def test_module_entry_point_and_version():
+    r = subprocess.run([sys.executable, "-m", "tpplan", "--version"], capture_output=True, text=True, check=False)
+    assert r.returncode == 0 and r.stdout.strip().startswith("tpplan 0.")

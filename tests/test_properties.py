@@ -1,0 +1,120 @@
+"""Hypothesis invariants of the engine (no NaN/inf/negative, monotonic, conservation, Pareto)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tpplan import grid, memory, perf, planner
+from tpplan.catalog import get_catalog
+from tpplan.workload import Context, ServeWorkload
+
+CAT = get_catalog()
+MODELS = CAT.model_names()
+GPUS = CAT.gpu_names()
+fast = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def cases(draw):
+    m = CAT.model(draw(st.sampled_from(MODELS)))
+    g = CAT.gpu(draw(st.sampled_from(GPUS)))
+    tps = m.valid_tp(64)
+    tp = draw(st.sampled_from(tps))
+    pp = draw(st.integers(1, min(8, m.num_layers)))
+    conc = draw(st.integers(1, 256))
+    ctx = draw(st.integers(64, m.max_position_embeddings))
+    out = draw(st.integers(1, max(1, ctx // 2)))
+    w = ServeWorkload(ctx=ctx, input_len=max(1, ctx - out), output_len=out, concurrency=conc,
+                      kv_dtype=draw(st.sampled_from(["bf16", "fp8"])),
+                      weight_dtype=draw(st.sampled_from(["bf16", "fp8", "int4"])))
+    return Context(model=m, gpu=g, serve=w), tp, pp, conc
+
+
+@fast
+@given(cases())
+def test_no_nan_inf_or_negative_and_conservation(case):
+    ctx, tp, pp, conc = case
+    g = grid.make(tp=tp, pp=pp, concurrency=conc)
+    sm = memory.serve_memory(ctx, g)
+    t = perf.serve_time(ctx, g)
+    for arr in (sm.weights, sm.kv_cache, sm.activations, sm.overhead, sm.total, t.ttft, t.tpot, t.throughput):
+        assert np.all(np.isfinite(arr)) and np.all(arr >= 0)
+    np.testing.assert_allclose(sm.total, sm.weights + sm.kv_cache + sm.activations + sm.overhead)
+    assert 0 <= t.comm_fraction[0] <= 1
+
+
+@fast
+@given(cases())
+def test_more_tp_or_pp_never_raises_weight_bytes(case):
+    ctx, tp, pp, _ = case
+    m = ctx.model
+    tps = [t for t in m.valid_tp(128) if t >= tp]
+    g = grid.make(tp=tps, pp=pp)
+    w, _, _ = memory.weight_bytes_per_gpu(m, g, ctx.serve.weight_dtype, m.dtype)
+    assert np.all(np.diff(w) <= 1e-6 * w[:-1])
+    if 2 * pp <= m.num_layers:
+        w2, _, _ = memory.weight_bytes_per_gpu(m, grid.make(tp=tp, pp=[pp, 2 * pp]), ctx.serve.weight_dtype, m.dtype)
+        assert w2[1] <= w2[0] * (1 + 1e-9)
+
+
+@fast
+@given(cases(), st.integers(2, 4))
+def test_kv_linear_in_context_and_concurrency(case, k):
+    ctx, tp, pp, conc = case
+    m = ctx.model
+    if m.attention.sliding_window:
+        return
+    base = dataclasses.replace(ctx.serve, ctx=min(ctx.serve.ctx, m.max_position_embeddings // k))
+    c1 = dataclasses.replace(ctx, serve=base)
+    ck = dataclasses.replace(ctx, serve=dataclasses.replace(base, ctx=base.ctx * k))
+    g = grid.make(tp=tp, pp=pp, concurrency=[conc, conc * k])
+    a, b = memory.serve_memory(c1, g), memory.serve_memory(ck, g)
+    np.testing.assert_allclose(b.kv_bytes_per_sequence, a.kv_bytes_per_sequence * k)
+    np.testing.assert_allclose(a.kv_cache[1], a.kv_cache[0] * k)
+
+
+@fast
+@given(cases())
+def test_more_bandwidth_never_slower_and_hbm_bound_holds(case):
+    ctx, tp, pp, conc = case
+    g = grid.make(tp=tp, pp=pp, concurrency=conc)
+    e = perf.Eff.of(ctx)
+    t0 = perf.serve_time(ctx, g, e)
+    t1 = perf.serve_time(ctx, g, dataclasses.replace(e, hbm=min(1.0, e.hbm * 1.2), busbw_scale=1.2))
+    assert t1.tpot[0] <= t0.tpot[0] * (1 + 1e-12) and t1.ttft[0] <= t0.ttft[0] * (1 + 1e-12)
+    if ctx.model.moe is None:
+        assert t0.tpot[0] >= t0.hbm_lower_bound_tpot[0] * (1 - 1e-9)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from(["llama-3.1-8b", "mistral-7b", "qwen2.5-72b"]), st.integers(1024, 32768),
+       st.sampled_from(["h100-sxm", "a100-sxm-80gb", "l40s", "h200"]))
+def test_pareto_rows_are_non_dominated(model, ctx, gpu):
+    m = CAT.model(model)
+    ctx = min(ctx, m.max_position_embeddings)
+    w = ServeWorkload(ctx=ctx, input_len=ctx // 2, output_len=ctx // 4)
+    s = planner.search_serve(m, [CAT.gpu(gpu)], w, planner.Constraints(max_gpus=16), planner.Pricing(), "cost")
+    front = planner.pareto_serve(s)
+    ev = s.evals[0]
+    pts = [(ev.usd_per_mtok[r], ev.t.request_latency[r]) for _, r in front]
+    feas = np.nonzero(ev.reasons == 0)[0]
+    for c, lat in pts:
+        dominated = (ev.usd_per_mtok[feas] <= c) & (ev.t.request_latency[feas] <= lat) & (
+            (ev.usd_per_mtok[feas] < c) | (ev.t.request_latency[feas] < lat))
+        assert not dominated.any()
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.sampled_from(MODELS), st.integers(1, 128))
+def test_every_enumerated_layout_multiplies_out(model, max_gpus):
+    m = CAT.model(model)
+    g = grid.enumerate_layouts(m, max_gpus, 8)
+    assert np.all(g.tp * g.pp * g.dp * g.cp == g.gpus)
+    assert np.all(g.gpus <= max_gpus)
+    ok = g.reasons == 0
+    assert np.all((g.dp * g.cp * g.tp)[ok] % g.ep[ok] == 0)
+    assert np.all(m.attention.num_heads % g.tp[ok] == 0)
