@@ -117,8 +117,8 @@ def _unknown(kind: str, name: str, choices: Iterable[str], cmd: str) -> str:
     return f"unknown {kind} {name!r}{hint} Run '{cmd}' to list the valid names."
 
 
-def load_model_file(path: Path, shown: str) -> ModelSpec:
-    """A model YAML in tpplan's schema, or a Hugging Face config.json."""
+def load_model_file(path: Path, shown: str, name: str | None = None) -> ModelSpec:
+    """A model YAML in tpplan's schema, or a Hugging Face config.json (named ``name`` or after its folder)."""
     if path.suffix == ".json" or path.name == "config.json":
         from tpplan.hf_import import spec_from_hf
 
@@ -129,7 +129,7 @@ def load_model_file(path: Path, shown: str) -> ModelSpec:
             raise TpplanError(f"malformed JSON: {exc.msg}", file=shown, line=exc.lineno, column=exc.colno) from None
         if not isinstance(cfg, dict):
             raise TpplanError("expected a JSON object (a Hugging Face config.json)", file=shown)
-        return spec_from_hf(cfg, name=path.parent.name or path.stem, file=shown)
+        return spec_from_hf(cfg, name=name or path.resolve().parent.name or path.stem, file=shown)
     return validate_located(ModelSpec, load_one(path, shown))
 
 

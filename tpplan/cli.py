@@ -236,21 +236,13 @@ def import_hf(path: Annotated[str, typer.Argument(help="Path to a Hugging Face c
 
     Example: tpplan import-hf ./Llama-3.1-8B/config.json --name my-llama -o models/my-llama.yaml
     """
-    import json
-
     import yaml
 
-    from tpplan.hf_import import spec_from_hf
-    from tpplan.yamlio import read_text
+    from tpplan.catalog import load_model_file
 
-    text = read_text(Path(path), path)
-    try:
-        cfg = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TpplanError(f"malformed JSON: {exc.msg}", file=path, line=exc.lineno, column=exc.colno) from None
-    if not isinstance(cfg, dict):
-        raise TpplanError("expected a JSON object (a Hugging Face config.json)", file=path)
-    spec = spec_from_hf(cfg, name=name or Path(path).resolve().parent.name, file=path)
+    if not path.endswith(".json") and not Path(path).is_dir():
+        raise TpplanError("expected a Hugging Face config.json", file=path)
+    spec = load_model_file(Path(path), path, name)
     body = yaml.safe_dump(spec.model_dump(mode="json", exclude_defaults=False), sort_keys=False, width=110)
     text_out = f"# imported by tpplan {__version__} from {path}\n" + body
     _write_or_print(text_out, output)
