@@ -175,8 +175,7 @@ def serve_activation_bytes(model: ModelSpec, g: Grid, chunk_tokens: int, max_seq
         assert a.qk_nope_head_dim and a.qk_rope_head_dim and a.v_head_dim
         qkv = a.num_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim) / tp
     else:
-        qkv = (a.num_heads + 2 * np.maximum(1.0, a.num_kv_heads / tp)) * a.head_dim / tp * np.where(
-            a.num_kv_heads >= tp, 1.0, 1.0)
+        qkv = (a.num_heads + 2 * np.maximum(1.0, a.num_kv_heads / tp)) * a.head_dim / tp
     d_ff = float(model.mlp.intermediate_size)
     if model.moe is not None:
         d_ff = max(d_ff if model.num_dense_layers else 0.0,

@@ -226,7 +226,7 @@ def _cp_prefill_time(ctx: Context, g: Grid, tokens: float, eff: Eff) -> FArray:
     m = ctx.model
     cp = g.cp.astype(np.float64)
     kv_tok_layer = m.kv_cache_bytes_per_token(DTYPE_BYTES[m.dtype]) / m.num_layers
-    block = tokens / cp * kv_tok_layer / np.maximum(1, np.minimum(g.tp, 1))
+    block = tokens / cp * kv_tok_layer
     t_pass = comm.collective_time(ctx.gpu, "p2p", block, 2 + 0 * cp, gpus_per_node=ctx.node_size,
                                   busbw_scale=eff.busbw_scale)
     att = attention_flops_per_token(m, tokens, causal=True) / m.num_layers * tokens / (

@@ -580,7 +580,6 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
                 lo, hi = lo / c["layout"]["gpus"], hi / c["layout"]["gpus"]
             c["too_close_to_call"] = bool(lo <= whi and hi >= wlo)
         cands[0]["too_close_to_call"] = False
-    ctx0 = s.evals[0].ctx if s.evals else None
     res: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "tool": tool_info(),
         "inputs": {**serve_inputs(model, gpus, w, pricing, digest),
@@ -601,5 +600,4 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
         res["relax"] = relax_hints(s, cons, w)
     if explain_spec:
         res["explain"] = explain(s, explain_spec)
-    del ctx0
     return res
