@@ -92,6 +92,11 @@ class Catalog:
         """A catalog name or alias, or a path to a Hugging Face config.json or model YAML."""
         key = _norm(name)
         real = self.model_alias.get(key)
+        if real is None and "/" in key and not Path(name).exists():
+            # a Hugging Face id as engines take it (meta-llama/Llama-3.1-70B-Instruct): match hf_id, then
+            # the repository name against names and aliases
+            real = next((n for n, e in self.models.items() if _norm(e.spec.hf_id or "") == key), None)
+            real = real or self.model_alias.get(key.rsplit("/", 1)[1])
         if real is not None:
             spec: ModelSpec = self.models[real].spec
             return spec
@@ -129,7 +134,8 @@ def load_model_file(path: Path, shown: str, name: str | None = None) -> ModelSpe
             raise TpplanError(f"malformed JSON: {exc.msg}", file=shown, line=exc.lineno, column=exc.colno) from None
         if not isinstance(cfg, dict):
             raise TpplanError("expected a JSON object (a Hugging Face config.json)", file=shown)
-        return spec_from_hf(cfg, name=name or path.resolve().parent.name or path.stem, file=shown)
+        stem = path.stem if path.stem != "config" else ""
+        return spec_from_hf(cfg, name=name or stem or path.resolve().parent.name or "model", file=shown)
     return validate_located(ModelSpec, load_one(path, shown))
 
 

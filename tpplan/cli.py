@@ -530,6 +530,89 @@ def collective(
         tables.print_collective(_console(), res)
 
 
+class CheckFormat(str, Enum):
+    auto = "auto"
+    text = "text"
+    json = "json"
+    github = "github"
+    sarif = "sarif"
+    markdown = "markdown"
+
+
+class FailOn(str, Enum):
+    error = "error"
+    warning = "warning"
+
+
+@app.command()
+def check(
+    files: Annotated[list[str], typer.Argument(help="Deployment YAML files, folders or quoted globs ('deploy/**/*.yaml').")],
+    fmt: Annotated[CheckFormat, typer.Option("--format", "-f", help="auto = github when GITHUB_ACTIONS is set, else text.")] = CheckFormat.auto,
+    fail_on: Annotated[FailOn, typer.Option(help="Lowest level that makes the exit code 1.")] = FailOn.error,
+    strict: Annotated[bool, typer.Option("--strict", help="Same as --fail-on warning.")] = False,
+    exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even with findings (input errors still exit 2).")] = False,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+    price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override for budget rules; repeatable.")] = None,
+    price_tier: Annotated[Tier, typer.Option(help="Price tier for budget rules.")] = Tier.typical,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Lint serving deployment configs (vLLM / SGLang / TRT-LLM keys): layout rules, memory, SLOs, budget.
+
+    Exit 0 clean, 1 findings at or above --fail-on, 2 unreadable or invalid input. Rules: docs/check-rules.md.
+
+    Example: tpplan check deploy/*.yaml --format sarif -o tpplan.sarif
+
+    A deployment file (several YAML documents allowed):
+
+      model: llama-3.1-70b
+
+      gpu: h100-sxm
+
+      tensor_parallel_size: 4
+
+      max_model_len: 32k
+
+      max_num_seqs: 64
+
+      slo: {ttft_s: 2.0, tpot_s: 0.05}
+
+      budget: {usd_per_hour: 40}
+    """
+    from tpplan import check as chk
+
+    rep = chk.check_paths(files, _catalog(catalog), _prices(price, price_tier))
+    kind = fmt.value
+    in_actions = bool(os.environ.get("GITHUB_ACTIONS"))
+    if kind == "auto":
+        kind = "github" if in_actions else "text"
+    if kind == "json":
+        from tpplan.render import to_json
+
+        text = to_json(rep.to_json())
+    elif kind == "sarif":
+        import json
+
+        text = json.dumps(chk.render_sarif(rep), indent=2)
+    elif kind == "github":
+        text = chk.render_github(rep)
+    elif kind == "markdown":
+        text = chk.render_markdown(rep)
+    else:
+        text = chk.render_text(rep)
+    if text:
+        _write_or_print(text, output)
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if fmt == CheckFormat.auto and in_actions and summary:
+        try:
+            with open(summary, "a", encoding="utf-8") as fh:
+                fh.write(chk.render_markdown(rep))
+        except OSError as exc:
+            sys.stderr.write(f"tpplan: warning: cannot append to GITHUB_STEP_SUMMARY ({exc})\n")
+    code = rep.exit_code("warning" if strict else fail_on.value, exit_zero)
+    if code:
+        raise typer.Exit(code)
+
+
 def _size_list(text: str) -> list[int]:
     from tpplan.units import parse_bytes
 

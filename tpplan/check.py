@@ -1,0 +1,827 @@
+"""``tpplan check``: lint deployment configs (vLLM / SGLang / TRT-LLM spellings) against the planner.
+
+A deployment document is read with the safe YAML loader, its keys are normalised to tpplan's names while
+remembering where the user wrote them, and the layout is evaluated with the very functions ``estimate`` and
+``recommend`` use (``planner.evaluate_serve``), so the three commands agree on feasibility. Each problem
+becomes a ``Finding`` with a stable rule id, the 1-based line and column of the offending key, a message
+with the numbers, and a fix.
+
+Conventions (exit codes, GitHub annotation escaping, SARIF 2.1.0) follow ruff / ty / yamllint and the
+actions/toolkit ``command.ts`` rules; see ../shared/reference/ecosystem-conventions.md section 2.4.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from tpplan import grid, planner
+from tpplan.errors import TpplanError
+from tpplan.grid import Reason
+from tpplan.yamlio import Located, load_documents, read_text
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    name: str
+    level: str
+    """Default level: error (the deployment fails or breaks a stated limit) or warning."""
+    summary: str
+    example: str
+    fix: str
+
+
+RULES: tuple[Rule, ...] = (
+    Rule("TPP001", "tp-heads", "error", "tensor_parallel_size does not divide the attention heads",
+         "tensor_parallel_size: 3 with llama-3.1-70b (64 heads)",
+         "Use a TP size that divides the number of attention heads (vLLM refuses to start otherwise)."),
+    Rule("TPP002", "tp-kv-heads", "error", "tensor_parallel_size breaks the KV-head rule",
+         "tensor_parallel_size: 12 with 8 KV heads (12 is neither a divisor nor a multiple of 8)",
+         "Use a TP size that divides the KV heads or is a multiple of them (KV heads are replicated)."),
+    Rule("TPP003", "ep-dense", "error", "expert parallelism on a dense model",
+         "enable_expert_parallel: true with llama-3.1-70b",
+         "Remove enable_expert_parallel / expert_parallel_size: the model has no experts."),
+    Rule("TPP004", "ep-experts", "error", "the expert-parallel size does not divide the experts",
+         "enable_expert_parallel: true, tensor_parallel_size: 3 with 8 experts (EP = TP x DP = 3)",
+         "Choose TP x DP (vLLM) or expert_parallel_size dividing the number of experts."),
+    Rule("TPP005", "pp-layers", "error", "more pipeline stages than layers",
+         "pipeline_parallel_size: 128 with 80 layers", "Use at most one pipeline stage per layer."),
+    Rule("TPP006", "cp-divides", "error", "context_parallel_size does not divide max_model_len",
+         "context_parallel_size: 3 with max_model_len: 32768",
+         "Use a context-parallel size that divides the context length."),
+    Rule("TPP010", "weights-oom", "error", "the weights (plus activations and runtime overhead) do not fit",
+         "llama-3.1-70b bf16 on one h100-sxm",
+         "Raise tensor_parallel_size / pipeline_parallel_size, quantize the weights, or use a larger GPU."),
+    Rule("TPP011", "kv-one-sequence", "error", "the KV cache of one max_model_len sequence does not fit",
+         "llama-3.1-70b, tensor_parallel_size: 2, max_model_len: 131072 on h100-sxm",
+         "Lower max_model_len to the largest context that fits, use kv_cache_dtype: fp8, or raise TP."),
+    Rule("TPP012", "concurrency-oom", "warning", "max_num_seqs sequences of full length do not fit in KV memory",
+         "max_num_seqs: 256 with max_model_len: 131072",
+         "Lower max_num_seqs to the concurrency that fits (the engine would queue or preempt the rest)."),
+    Rule("TPP013", "ctx-above-model-max", "error", "max_model_len exceeds the model's max_position_embeddings",
+         "max_model_len: 262144 with a 131072-position model",
+         "Lower max_model_len to the model's limit, or configure RoPE scaling deliberately."),
+    Rule("TPP020", "ttft-slo", "error", "predicted time to first token above the SLO",
+         "slo: {ttft_s: 0.1} with a 32k-token prompt",
+         "Raise tensor parallelism, use a faster GPU, or set a realistic input_len / SLO."),
+    Rule("TPP021", "tpot-slo", "error", "predicted time per output token above the SLO",
+         "slo: {tpot_s: 0.01} for a 70B model at TP=2",
+         "Raise tensor parallelism, lower max_num_seqs, quantize the weights, or use a faster GPU."),
+    Rule("TPP022", "budget", "error", "$/hour of the deployment above the budget",
+         "budget: {usd_per_hour: 10} for 8 x h100-sxm",
+         "Use fewer or cheaper GPUs, or raise the budget."),
+    Rule("TPP030", "tp-spans-nodes", "warning", "tensor parallelism crosses a node or the NVLink domain",
+         "tensor_parallel_size: 16 on 8-GPU nodes",
+         "Keep TP within a node; use pipeline_parallel_size across nodes instead."),
+    Rule("TPP031", "tp-pcie", "warning", "TP > 2 on GPUs without a GPU-to-GPU link (all-reduces over PCIe)",
+         "tensor_parallel_size: 4 on l40s",
+         "Use TP <= 2 with pipeline or data parallelism, or GPUs with NVLink."),
+    Rule("TPP040", "unknown-key", "warning", "a key tpplan and the engines it knows do not recognise",
+         "tensor_paralel_size: 4 (typo)", "Fix the spelling, or remove the key."),
+    Rule("TPP041", "duplicate-setting", "error", "the same setting is given under two spellings",
+         "tp: 4 and tensor_parallel_size: 8 in one document", "Keep one spelling."),
+    Rule("TPP100", "input-error", "error",
+         "the deployment cannot be read: unreadable file, malformed YAML, unknown model or GPU, bad value",
+         "model: llama-71b", "Fix the value; the message lists the valid choices."),
+)
+RULE_BY_ID = {r.id: r for r in RULES}
+
+# ---------------------------------------------------------------------------------------------------
+# key spellings: internal name -> accepted spellings (snake case; kebab case is folded to it)
+# vLLM EngineArgs / SGLang ServerArgs / TRT-LLM LlmArgs names from ecosystem-conventions.md 2.2
+# ---------------------------------------------------------------------------------------------------
+
+SPELLINGS: dict[str, tuple[str, ...]] = {
+    "model": ("model",),
+    "gpu": ("gpu", "gpu_type", "accelerator"),
+    "gpus_per_node": ("gpus_per_node",),
+    "tp": ("tensor_parallel_size", "tp", "tp_size"),
+    "pp": ("pipeline_parallel_size", "pp", "pp_size"),
+    "dp": ("data_parallel_size", "dp", "dp_size"),
+    "cp": ("context_parallel_size", "cp", "prefill_context_parallel_size"),
+    "ep": ("expert_parallel_size", "ep", "ep_size", "moe_expert_parallel_size"),
+    "enable_ep": ("enable_expert_parallel",),
+    "ctx": ("max_model_len", "ctx", "context_length", "max_seq_len"),
+    "concurrency": ("max_num_seqs", "concurrency", "max_running_requests", "max_batch_size"),
+    "dtype": ("dtype",),
+    "quantization": ("quantization",),
+    "weight_dtype": ("weight_dtype",),
+    "kv_dtype": ("kv_cache_dtype", "kv_dtype"),
+    "util": ("gpu_memory_utilization",),
+    "input_len": ("input_len",),
+    "output_len": ("output_len",),
+    "slo": ("slo",),
+    "budget": ("budget",),
+    "price": ("price_usd_per_gpu_hour",),
+    "name": ("name", "description"),
+}
+_INTERNAL = {s: k for k, v in SPELLINGS.items() for s in v}
+
+# vLLM ``serve`` arguments tpplan does not model: accepted silently so real engine configs pass through
+# (vllm/engine/arg_utils.py EngineArgs and vllm/entrypoints/openai/cli_args.py; snake case).
+ENGINE_KEYS = frozenset("""
+host port uds uvicorn_log_level api_key served_model_name tokenizer tokenizer_mode skip_tokenizer_init
+trust_remote_code download_dir load_format config_format seed revision code_revision tokenizer_revision
+max_num_batched_tokens max_num_partial_prefills max_long_partial_prefills long_prefill_token_threshold
+block_size enable_prefix_caching prefix_caching_hash_algo swap_space cpu_offload_gb kv_cache_memory_bytes
+num_gpu_blocks_override enforce_eager max_seq_len_to_capture disable_custom_all_reduce
+distributed_executor_backend data_parallel_size_local data_parallel_address data_parallel_rpc_port
+data_parallel_backend data_parallel_start_rank decode_context_parallel_size enable_eplb
+num_redundant_experts eplb_config max_parallel_loading_workers ray_workers_use_nsight enable_lora
+max_loras max_lora_rank lora_modules enable_chunked_prefill speculative_config kv_transfer_config
+kv_events_config compilation_config async_scheduling scheduling_policy preemption_mode generation_config
+override_generation_config chat_template chat_template_content_format response_role
+enable_auto_tool_choice tool_call_parser reasoning_parser rope_scaling rope_theta hf_overrides hf_config_path
+task runner convert limit_mm_per_prompt mm_processor_kwargs disable_log_stats disable_log_requests
+enable_log_requests max_logprobs api_server_count allowed_origins allowed_methods allowed_headers
+ssl_keyfile ssl_certfile ssl_ca_certs root_path middleware guided_decoding_backend structured_outputs_config
+worker_cls worker_extension_cls calculate_kv_scales logits_processors enable_sleep_mode
+otlp_traces_endpoint collect_detailed_traces model_impl override_pooler_config pooler_config
+enable_prompt_tokens_details enable_server_load_tracking max_cudagraph_capture_size cuda_graph_sizes
+mem_fraction_static chunked_prefill_size page_size trust_remote_code enable_dp_attention
+""".split())
+
+QUANT_TO_DTYPE = {"fp8": "fp8", "fbgemm_fp8": "fp8", "modelopt": "fp8", "compressed-tensors": None,
+                  "compressed_tensors": None, "awq": "int4", "awq_marlin": "int4", "gptq": "int4",
+                  "gptq_marlin": "int4", "bitsandbytes": "int4", "marlin": "int4", "mxfp4": "fp4",
+                  "nvfp4": "fp4", "modelopt_fp4": "fp4"}
+
+
+@dataclass
+class Finding:
+    rule: str
+    level: str
+    file: str
+    line: int
+    column: int
+    message: str
+    path: str = "$"
+    fix: str = ""
+    suggestion: dict[str, Any] = field(default_factory=dict)
+    document: int = 1
+
+    def __post_init__(self) -> None:
+        self.fix = self.fix or RULE_BY_ID[self.rule].fix
+
+    @property
+    def name(self) -> str:
+        return RULE_BY_ID[self.rule].name
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "name": self.name, "level": self.level, "file": self.file,
+                "line": self.line, "column": self.column, "document": self.document, "path": self.path,
+                "message": self.message, "fix": self.fix, "suggestion": self.suggestion}
+
+
+@dataclass
+class Report:
+    files: list[str] = field(default_factory=list)
+    documents: int = 0
+    findings: list[Finding] = field(default_factory=list)
+
+    def count(self, level: str) -> int:
+        return sum(1 for f in self.findings if f.level == level)
+
+    @property
+    def input_errors(self) -> int:
+        return sum(1 for f in self.findings if f.rule == "TPP100")
+
+    def summary(self) -> dict[str, int]:
+        return {"files": len(self.files), "documents": self.documents, "errors": self.count("error"),
+                "warnings": self.count("warning"), "input_errors": self.input_errors}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "tool": planner.tool_info(), "summary": self.summary(),
+                "findings": [f.to_json() for f in self.findings]}
+
+    def exit_code(self, fail_on: str = "error", exit_zero: bool = False) -> int:
+        """0 clean, 1 findings at or above ``fail_on``, 2 input errors (ruff / ty convention)."""
+        if self.input_errors:
+            return 2
+        if exit_zero:
+            return 0
+        levels = {"error"} if fail_on == "error" else {"error", "warning"}
+        return 1 if any(f.level in levels for f in self.findings) else 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# reading a deployment document
+# ---------------------------------------------------------------------------------------------------
+
+
+class _Input(Exception):
+    """An input problem inside one document (reported as TPP100 at a key)."""
+
+    def __init__(self, message: str, key: tuple[str, ...] = (), fix: str = ""):
+        super().__init__(message)
+        self.key, self.fix = key, fix
+
+
+@dataclass
+class _Doc:
+    loc: Located
+    index: int
+    keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """internal name -> YAML path of the key the user wrote (their spelling)."""
+    values: dict[str, Any] = field(default_factory=dict)
+
+    def at(self, name: str | tuple[str, ...]) -> tuple[int, int]:
+        path = self.keys.get(name, ()) if isinstance(name, str) else name
+        return self.loc.where(path)
+
+    def shown(self, name: str, default: str | None = None) -> str:
+        path = self.keys.get(name)
+        return str(path[-1]) if path else (default or SPELLINGS[name][0])
+
+    def jpath(self, name: str | tuple[str, ...]) -> str:
+        path = self.keys.get(name, ()) if isinstance(name, str) else name
+        return "$" + "".join(f".{p}" for p in path)
+
+
+def _normalise(doc: _Doc, out: list[Finding]) -> None:
+    data = doc.loc.data
+    for key, value in data.items():
+        snake = str(key).strip().replace("-", "_").lower()
+        internal = _INTERNAL.get(snake)
+        if internal is None:
+            if snake not in ENGINE_KEYS:
+                line, col = doc.at((str(key),))
+                out.append(Finding("TPP040", "warning", doc.loc.file, line, col,
+                                   f"unknown key {key!r}: tpplan ignores it", doc.jpath((str(key),)),
+                                   _closest_key(snake), document=doc.index))
+            continue
+        if internal in doc.keys:
+            first = doc.keys[internal][-1]
+            line, col = doc.at((str(key),))
+            out.append(Finding("TPP041", "error", doc.loc.file, line, col,
+                               f"{key!r} sets the same thing as {first!r} (given earlier); keep one",
+                               doc.jpath((str(key),)), "Remove one of the two keys.", document=doc.index))
+            continue
+        doc.keys[internal] = (str(key),)
+        doc.values[internal] = value
+
+
+def _closest_key(snake: str) -> str:
+    import difflib
+
+    known = sorted(set(_INTERNAL) | ENGINE_KEYS)
+    close = difflib.get_close_matches(snake, known, n=1, cutoff=0.75)
+    return f"Did you mean {close[0]!r}?" if close else "Remove the key, or check the engine's argument names."
+
+
+def _int(doc: _Doc, name: str, default: int, minimum: int = 1) -> int:
+    if name not in doc.values:
+        return default
+    v = doc.values[name]
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise _Input(f"{doc.shown(name)} must be an integer; got {v!r}", doc.keys[name])
+    if isinstance(v, str):
+        from tpplan.units import UnitError, parse_count
+
+        try:
+            v = parse_count(v, doc.shown(name))
+        except UnitError as exc:
+            raise _Input(str(exc), doc.keys[name]) from None
+    if v < minimum:
+        raise _Input(f"{doc.shown(name)} must be at least {minimum}; got {v}", doc.keys[name])
+    if v > 1_000_000_000:
+        raise _Input(f"{doc.shown(name)} is implausibly large ({v})", doc.keys[name])
+    return int(v)
+
+
+def _tokens(doc: _Doc, name: str) -> int | None:
+    if name not in doc.values:
+        return None
+    from tpplan.units import UnitError, parse_tokens
+
+    v = doc.values[name]
+    if isinstance(v, bool) or not isinstance(v, int | str):
+        raise _Input(f"{doc.shown(name)} must be a token count such as 32768 or '32k'; got {v!r}",
+                     doc.keys[name])
+    try:
+        return parse_tokens(v, doc.shown(name))
+    except UnitError as exc:
+        raise _Input(str(exc), doc.keys[name]) from None
+
+
+def _number(doc: _Doc, path: tuple[str, ...], value: Any, kind: str) -> float:
+    from tpplan.units import UnitError, parse_seconds, parse_usd
+
+    fn = parse_seconds if kind == "s" else parse_usd
+    try:
+        if isinstance(value, bool):
+            raise UnitError(f"{path[-1]} must be a number; got {value!r}")
+        v = float(fn(value, path[-1]))
+    except UnitError as exc:
+        raise _Input(str(exc), path) from None
+    if not math.isfinite(v) or v <= 0:
+        raise _Input(f"{path[-1]} must be a positive number; got {value!r}", path)
+    return v
+
+
+def _mapping(doc: _Doc, name: str, allowed: dict[str, str]) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """A nested mapping such as ``slo: {ttft_s: 2}``: its numbers with their YAML paths."""
+    if name not in doc.values:
+        return {}
+    v = doc.values[name]
+    top = doc.keys[name]
+    if not isinstance(v, dict):
+        raise _Input(f"{doc.shown(name)} must be a mapping such as "
+                     f"{{{', '.join(k + ': ...' for k in allowed)}}}; got {v!r}", top)
+    out = {}
+    for k, val in v.items():
+        key = str(k).replace("-", "_").lower()
+        canon = {"ttft": "ttft_s", "tpot": "tpot_s", "usd_per_hour": "usd_per_hour"}.get(key, key)
+        if canon not in allowed:
+            raise _Input(f"{name}.{k} is not a known setting; valid: {', '.join(allowed)}", (*top, str(k)))
+        out[canon] = (_number(doc, (*top, str(k)), val, allowed[canon]), (*top, str(k)))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# checking one document
+# ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """A deployment resolved to tpplan's names (what ``check`` evaluates)."""
+
+    model: Any
+    gpu: Any
+    tp: int
+    pp: int
+    dp: int
+    cp: int
+    ep: int
+    workload: Any
+    gpus_per_node: int | None
+    concurrency_given: bool
+    slo: dict[str, tuple[float, tuple[str, ...]]]
+    budget: dict[str, tuple[float, tuple[str, ...]]]
+    price_override: float | None
+
+
+def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
+    from tpplan.spec import normalize_dtype
+    from tpplan.workload import VLLM, ServeWorkload, resolve_dtype
+
+    for req in ("model", "gpu"):
+        if req not in doc.values:
+            raise _Input(f"missing required key {SPELLINGS[req][0]!r}",
+                         fix=f"Add '{SPELLINGS[req][0]}: <name>' (see `tpplan {req}s`).")
+    model = _lookup(doc, "model", cat, base_dir)
+    gpu = _lookup(doc, "gpu", cat, base_dir)
+    tp = _int(doc, "tp", 1)
+    pp = _int(doc, "pp", 1)
+    dp = _int(doc, "dp", 1)
+    cp = _int(doc, "cp", 1)
+    enable_ep = doc.values.get("enable_ep", False)
+    if not isinstance(enable_ep, bool):
+        raise _Input(f"{doc.shown('enable_ep')} must be true or false; got {enable_ep!r}", doc.keys["enable_ep"])
+    # vLLM: EP is a switch and the EP size is TP x DP (x PCP) (vllm/config/parallel.py)
+    ep = _int(doc, "ep", tp * dp * cp if enable_ep else 1)
+    node = _int(doc, "gpus_per_node", gpu.node.gpus_per_node) if "gpus_per_node" in doc.values else None
+    ctx = _tokens(doc, "ctx") or model.max_position_embeddings
+    out_len = _tokens(doc, "output_len") or min(256, max(1, ctx // 2))
+    in_len = _tokens(doc, "input_len") or max(1, ctx - out_len)
+    if in_len + out_len > ctx:
+        raise _Input(f"input_len ({in_len}) + output_len ({out_len}) exceed {doc.shown('ctx')} ({ctx})",
+                     doc.keys.get("input_len", doc.keys.get("output_len", ())))
+    conc = _int(doc, "concurrency", 1)
+    try:
+        wdt = model.weight_dtype or model.dtype
+        if "quantization" in doc.values and doc.values["quantization"] is not None:
+            q = str(doc.values["quantization"]).lower()
+            if q not in QUANT_TO_DTYPE:
+                raise ValueError(f"unknown quantization {q!r}; known: {', '.join(sorted(QUANT_TO_DTYPE))}")
+            wdt = QUANT_TO_DTYPE[q] or wdt
+        elif "weight_dtype" in doc.values:
+            wdt = normalize_dtype(doc.values["weight_dtype"])
+        elif "dtype" in doc.values and str(doc.values["dtype"]).lower() != "auto" and wdt in ("bf16", "fp16", "fp32"):
+            wdt = normalize_dtype(doc.values["dtype"])
+    except ValueError as exc:
+        key = next((k for k in ("quantization", "weight_dtype", "dtype") if k in doc.values), "dtype")
+        raise _Input(str(exc), doc.keys.get(key, ())) from None
+    try:
+        kdt = resolve_dtype(doc.values.get("kv_dtype"), model.dtype)
+    except ValueError as exc:
+        raise _Input(str(exc), doc.keys["kv_dtype"]) from None
+    util = doc.values.get("util", VLLM.gpu_memory_utilization)
+    if isinstance(util, bool) or not isinstance(util, int | float) or not (0 < util <= 1):
+        raise _Input(f"{doc.shown('util')} must be a number in (0, 1]; got {util!r}", doc.keys.get("util", ()))
+    price = None
+    if "price" in doc.values:
+        price = _number(doc, doc.keys["price"], doc.values["price"], "usd")
+    w = ServeWorkload(ctx=ctx, input_len=in_len, output_len=out_len, concurrency=conc, weight_dtype=wdt,
+                      kv_dtype=kdt, gpu_memory_utilization=float(util))
+    return Settings(model=model, gpu=gpu, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, workload=w, gpus_per_node=node,
+                    concurrency_given="concurrency" in doc.values,
+                    slo=_mapping(doc, "slo", {"ttft_s": "s", "tpot_s": "s"}),
+                    budget=_mapping(doc, "budget", {"usd_per_hour": "usd"}), price_override=price)
+
+
+def _lookup(doc: _Doc, name: str, cat: Any, base_dir: Path) -> Any:
+    v = doc.values[name]
+    if not isinstance(v, str) or not v.strip():
+        raise _Input(f"{doc.shown(name)} must be a name; got {v!r}", doc.keys[name])
+    try:
+        if name == "gpu":
+            return cat.gpu(v)
+        rel = base_dir / v
+        if v.endswith((".json", ".yaml", ".yml")) and not Path(v).is_absolute() and rel.exists():
+            return cat.model(str(rel))  # a config.json next to the deployment file
+        return cat.model(v)
+    except TpplanError as exc:
+        raise _Input(exc.message if not exc.file or exc.file == v else exc.render(), doc.keys[name],
+                     exc.hint or "") from None
+
+
+def check_document(doc: _Doc, cat: Any, pricing: planner.Pricing, base_dir: Path) -> list[Finding]:
+    out: list[Finding] = []
+    file = doc.loc.file
+    if not isinstance(doc.loc.data, dict):
+        out.append(Finding("TPP100", "error", file, *doc.loc.doc_mark,
+                           "a deployment document must be a mapping of settings (key: value)",
+                           fix="See `tpplan check --help` for an example.", document=doc.index))
+        return out
+    _normalise(doc, out)
+    try:
+        s = _resolve(doc, cat, base_dir)
+    except _Input as exc:
+        # point at the offending value when there is one (unknown model name, bad number)
+        line, col = (doc.loc.value_marks.get(exc.key) or doc.at(exc.key)) if exc.key else doc.loc.doc_mark
+        out.append(Finding("TPP100", "error", file, line, col, str(exc), doc.jpath(exc.key) if exc.key else "$",
+                           exc.fix, document=doc.index))
+        return out
+    out.extend(evaluate(doc, s, pricing))
+    return out
+
+
+def _find(doc: _Doc, rule: str, anchor: str, message: str, fix: str = "",
+          suggestion: dict[str, Any] | None = None, level: str | None = None) -> Finding:
+    """A finding at the user's key for ``anchor`` (or the nearest thing they wrote)."""
+    line, col = doc.at(anchor) if anchor in doc.keys else doc.at("model")
+    return Finding(rule, level or RULE_BY_ID[rule].level, doc.loc.file, line, col, message,
+                   doc.jpath(anchor) if anchor in doc.keys else "$", fix or RULE_BY_ID[rule].fix,
+                   suggestion or {}, doc.index)
+
+
+def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
+    """The rules, on the same vectorized evaluation ``estimate`` and ``recommend`` use."""
+    from tpplan.workload import Context
+
+    m, gpu, w = s.model, s.gpu, s.workload
+    out: list[Finding] = []
+    tp_key = doc.shown("tp")
+    g0 = grid.make(s.tp, s.pp, s.dp, s.cp, s.ep, w.concurrency)
+    bits = int(grid.structural_reasons(m, g0, w.ctx)[0])
+    valid_tp = [t for t in m.valid_tp() if t <= 1024]
+    a = m.attention
+    if bits & Reason.HEADS_NOT_DIVISIBLE:
+        out.append(_find(doc, "TPP001", "tp", f"{tp_key} ({s.tp}) must divide the number of attention heads "
+                         f"({a.num_heads}) of {m.name}", f"Use one of {valid_tp}.", {tp_key: valid_tp}))
+    elif bits & Reason.KV_HEADS_NOT_DIVISIBLE:
+        out.append(_find(doc, "TPP002", "tp", f"{tp_key} ({s.tp}) must divide the {a.num_kv_heads} KV heads "
+                         f"of {m.name} or be a multiple of them", f"Use one of {valid_tp}.", {tp_key: valid_tp}))
+    ep_anchor = "ep" if "ep" in doc.keys else "enable_ep"
+    if bits & Reason.EP_ON_DENSE_MODEL:
+        out.append(_find(doc, "TPP003", ep_anchor, f"{m.name} is a dense model (no experts); expert "
+                         f"parallelism (size {s.ep}) does not apply"))
+    if bits & Reason.EXPERTS_NOT_DIVISIBLE:
+        assert m.moe is not None
+        valid = grid.divisors(m.moe.num_experts)
+        how = "" if "ep" in doc.keys else f" (vLLM: EP = TP x DP = {s.ep})"
+        out.append(_find(doc, "TPP004", ep_anchor, f"expert-parallel size {s.ep}{how} must divide the "
+                         f"{m.moe.num_experts} experts of {m.name}", f"Use an EP size among {valid}.",
+                         {"expert_parallel_size": valid}))
+    elif bits & Reason.EP_NOT_IN_GROUP:
+        out.append(_find(doc, "TPP004", ep_anchor, f"expert-parallel size {s.ep} must divide TP x DP x CP "
+                         f"({s.tp * s.dp * s.cp}); experts are spread over those ranks"))
+    if bits & Reason.PP_EXCEEDS_LAYERS:
+        out.append(_find(doc, "TPP005", "pp", f"{doc.shown('pp')} ({s.pp}) exceeds the {m.num_layers} layers "
+                         f"of {m.name}", f"Use at most {m.num_layers}.", {doc.shown("pp"): [1, m.num_layers]}))
+    if bits & Reason.CP_NOT_DIVIDING:
+        out.append(_find(doc, "TPP006", "cp", f"{doc.shown('cp')} ({s.cp}) must divide {doc.shown('ctx')} "
+                         f"({w.ctx})"))
+    if w.ctx > m.max_position_embeddings:
+        out.append(_find(doc, "TPP013", "ctx", f"{doc.shown('ctx')} ({w.ctx:,}) exceeds {m.name}'s "
+                         f"max_position_embeddings ({m.max_position_embeddings:,}); vLLM refuses it",
+                         f"Use {doc.shown('ctx')}: {m.max_position_embeddings} or less.",
+                         {doc.shown("ctx"): m.max_position_embeddings}))
+    if bits:
+        return out  # memory and time of an impossible layout would mislead
+    ctx = Context(model=m, gpu=gpu, serve=w, gpus_per_node=s.gpus_per_node,
+                  extras={"price_overrides": pricing.overrides})
+    if s.price_override is not None:
+        pricing = planner.Pricing(tier=pricing.tier, overrides={**pricing.overrides, gpu.name: s.price_override})
+    ev = planner.evaluate_serve(ctx, g0, pricing)
+    r = int(ev.reasons[0])
+    mem = ev.mem
+    gib = 2**30
+    if r & Reason.WEIGHTS_DONT_FIT:
+        need = float(mem.weights[0] + mem.activations[0] + mem.overhead[0])
+        sugg = _tp_that_clear(ctx, s, pricing, int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
+        out.append(_find(doc, "TPP010", "tp", f"{m.name} on {s.tp * s.pp} x {gpu.name} needs "
+                         f"{need / gib:.1f} GiB per GPU before any KV cache (weights "
+                         f"{float(mem.weights[0]) / gib:.1f} GiB in {w.weight_dtype}); {mem.usable / gib:.1f} "
+                         f"GiB usable ({w.gpu_memory_utilization:g} x {mem.capacity / gib:.1f} GiB)",
+                         _tp_fix(tp_key, sugg), {tp_key: sugg} if sugg else {}))
+        return out
+    if r & Reason.KV_BELOW_ONE_REQUEST:
+        fit = int(min(mem.max_ctx_one_sequence[0], w.ctx))
+        sugg = _tp_that_clear(ctx, s, pricing, int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
+        ck = doc.shown("ctx")
+        tpfix = _tp_fix(tp_key, sugg)
+        out.append(_find(doc, "TPP011", "ctx", f"the KV cache of one {w.ctx:,}-token sequence needs "
+                         f"{float(mem.kv_bytes_per_sequence[0]) / gib:.2f} GiB per GPU but "
+                         f"{float(mem.usable - mem.weights[0] - mem.activations[0] - mem.overhead[0]) / gib:.2f} "
+                         "GiB are left after weights, activations and runtime overhead; "
+                         f"the largest {ck} that fits is {fit:,}",
+                         f"Set {ck}: {fit} or less, use kv_cache_dtype: fp8, or " + tpfix[0].lower() + tpfix[1:],
+                         {ck: fit, **({tp_key: sugg} if sugg else {})}))
+        return out
+    timed = ev
+    if r & Reason.CONCURRENCY_DOESNT_FIT:
+        fits = int(mem.max_concurrency[0])
+        out.append(_find(doc, "TPP012", "concurrency", f"{w.concurrency} sequences of {w.ctx:,} tokens need "
+                         f"{float(mem.kv_bytes_per_sequence[0]) * w.concurrency / gib:.1f} GiB of KV cache per GPU; "
+                         f"{fits} fit (the engine queues or preempts the rest)",
+                         f"Set {doc.shown('concurrency')}: {fits}, or add GPUs.",
+                         {doc.shown("concurrency"): fits}))
+        timed = planner.evaluate_serve(ctx, grid.make(s.tp, s.pp, s.dp, s.cp, s.ep, max(fits, 1)), pricing)
+    t = timed.t
+    batch = int(timed.g.concurrency[0])
+    req = f"a {w.input_len:,}-token prompt, {batch} sequence{'s' if batch > 1 else ''} in the batch"
+    if "ttft_s" in s.slo and float(t.ttft[0]) > s.slo["ttft_s"][0]:
+        lim, path = s.slo["ttft_s"]
+        out.append(_at(doc, path, "TPP020", f"predicted TTFT {_ms(float(t.ttft[0]))} for {req} exceeds the "
+                       f"SLO of {_ms(lim)}", _slo_fix(ctx, s, pricing, "ttft", lim, tp_key)))
+    if "tpot_s" in s.slo and float(t.tpot[0]) > s.slo["tpot_s"][0]:
+        lim, path = s.slo["tpot_s"]
+        out.append(_at(doc, path, "TPP021", f"predicted TPOT {_ms(float(t.tpot[0]))} with {batch} "
+                       f"sequence{'s' if batch > 1 else ''} decoding exceeds the SLO of {_ms(lim)}",
+                       _slo_fix(ctx, s, pricing, "tpot", lim, tp_key)))
+    if "usd_per_hour" in s.budget and float(ev.usd_per_hour[0]) > s.budget["usd_per_hour"][0]:
+        lim, path = s.budget["usd_per_hour"]
+        n = int(g0.gpus[0])
+        out.append(_at(doc, path, "TPP022", f"{n} x {gpu.name} at ${ev.price:.2f}/GPU-hour "
+                       f"({pricing.tier} tier) cost ${float(ev.usd_per_hour[0]):.2f}/hour, above the budget of "
+                       f"${lim:.2f}/hour", f"At most {int(lim // ev.price) if ev.price > 0 else 0} "
+                       f"{gpu.name} GPUs fit the budget."))
+    node = ctx.node_size
+    if s.tp > node:
+        out.append(_find(doc, "TPP030", "tp", f"{tp_key} ({s.tp}) spans nodes of {node} GPUs: every layer's "
+                         "all-reduces cross the network", f"Use {tp_key} <= {node} and "
+                         f"pipeline_parallel_size {math.ceil(s.tp / node)} across nodes."))
+    elif s.tp > gpu.scale_up.domain_gpus and not gpu.pcie_only:
+        out.append(_find(doc, "TPP030", "tp", f"{tp_key} ({s.tp}) spans more GPUs than the "
+                         f"{gpu.scale_up.domain_gpus}-GPU NVLink domain of {gpu.name}: all-reduces cross PCIe"))
+    if gpu.pcie_only and s.tp > 2:
+        out.append(_find(doc, "TPP031", "tp", f"{gpu.name} has no GPU-to-GPU link: {tp_key} {s.tp} all-reduces "
+                         "go over PCIe every layer"))
+    return out
+
+
+def _at(doc: _Doc, path: tuple[str, ...], rule: str, message: str, fix: str) -> Finding:
+    line, col = doc.at(path)
+    return Finding(rule, RULE_BY_ID[rule].level, doc.loc.file, line, col, message, doc.jpath(path),
+                   fix or RULE_BY_ID[rule].fix, {}, doc.index)
+
+
+def _ms(s: float) -> str:
+    return f"{s * 1e3:.1f} ms" if s < 1 else f"{s:.2f} s"
+
+
+def _tp_fix(tp_key: str, sugg: list[int]) -> str:
+    if sugg:
+        return f"Raise {tp_key} to {sugg[0]} (fits: {sugg}), quantize the weights, or use a larger GPU."
+    return "No TP size within a node fits: add pipeline_parallel_size, quantize, or use a larger GPU."
+
+
+def _tp_grid(ctx: Any, s: Settings, pricing: planner.Pricing) -> tuple[list[int], planner.ServeEval]:
+    tps = [t for t in s.model.valid_tp() if t <= ctx.node_size]
+    g = grid.make(np.array(tps), s.pp, s.dp, s.cp, s.ep if s.ep == 1 else np.array(tps) * s.dp * s.cp,
+                  s.workload.concurrency)
+    g = g.with_reasons(grid.structural_reasons(s.model, g, s.workload.ctx))
+    return tps, planner.evaluate_serve(ctx, g, pricing)
+
+
+def _tp_that_clear(ctx: Any, s: Settings, pricing: planner.Pricing, mask: int) -> list[int]:
+    """TP sizes (within a node, same PP/DP) for which none of the ``mask`` reasons holds."""
+    tps, ev = _tp_grid(ctx, s, pricing)
+    structural = int(Reason.HEADS_NOT_DIVISIBLE | Reason.KV_HEADS_NOT_DIVISIBLE | Reason.EXPERTS_NOT_DIVISIBLE
+                     | Reason.EP_NOT_IN_GROUP)
+    return [t for t, r in zip(tps, ev.reasons.tolist(), strict=True) if not r & (mask | structural)]
+
+
+def _slo_fix(ctx: Any, s: Settings, pricing: planner.Pricing, which: str, limit: float, tp_key: str) -> str:
+    tps, ev = _tp_grid(ctx, s, pricing)
+    vals = ev.t.ttft if which == "ttft" else ev.t.tpot
+    ok = [t for t, v, r in zip(tps, vals.tolist(), ev.reasons.tolist(), strict=True)
+          if v <= limit and not r & int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST
+                                        | Reason.HEADS_NOT_DIVISIBLE | Reason.KV_HEADS_NOT_DIVISIBLE)]
+    if ok:
+        return f"{tp_key}: {ok[0]} meets it (predicted {_ms(float(vals[tps.index(ok[0])]))})."
+    return RULE_BY_ID["TPP020" if which == "ttft" else "TPP021"].fix
+
+
+# ---------------------------------------------------------------------------------------------------
+# files
+# ---------------------------------------------------------------------------------------------------
+
+
+def expand(patterns: list[str]) -> tuple[list[str], list[Finding]]:
+    """Files named by paths, globs (quoted in CI) or folders (their *.yaml / *.yml), in a stable order."""
+    files: list[str] = []
+    errors: list[Finding] = []
+    for p in patterns:
+        if any(c in p for c in "*?["):
+            hits = sorted(glob.glob(p, recursive=True))
+            if not hits:
+                errors.append(Finding("TPP100", "error", p, 1, 1, "no file matches this pattern",
+                                      fix="Check the path (it is relative to the current directory)."))
+            files.extend(h for h in hits if not os.path.isdir(h))
+        elif os.path.isdir(p):
+            hits = sorted(str(q) for q in Path(p).rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
+            if not hits:
+                errors.append(Finding("TPP100", "error", p, 1, 1, "folder holds no .yaml or .yml files",
+                                      fix="Name the deployment files, or a folder that holds some."))
+            files.extend(hits)
+        else:
+            files.append(p)
+    seen: set[str] = set()
+    return [f for f in files if not (f in seen or seen.add(f))], errors  # type: ignore[func-returns-value]
+
+
+def check_paths(patterns: list[str], cat: Any, pricing: planner.Pricing | None = None) -> Report:
+    pricing = pricing or planner.Pricing()
+    files, errors = expand(patterns)
+    rep = Report(files=files, findings=errors)
+    for f in files:
+        try:
+            text = read_text(Path(f), f)
+            docs = load_documents(text, f)
+        except TpplanError as exc:
+            rep.findings.append(Finding("TPP100", "error", f, exc.line or 1, exc.column or 1, exc.message,
+                                        fix=exc.hint or "Check the path, and that the file is UTF-8 YAML."))
+            continue
+        if not docs:
+            rep.findings.append(Finding("TPP100", "error", f, 1, 1, "the file holds no YAML document",
+                                        fix="Add a deployment (model:, gpu:, tensor_parallel_size: ...)."))
+        found = check_text_docs(docs, cat, pricing, Path(f).parent)
+        rep.findings.extend(sorted(found, key=lambda x: (x.line, x.column, x.rule)))
+        rep.documents += len(docs)
+    return rep
+
+
+def check_text_docs(docs: list[Located], cat: Any, pricing: planner.Pricing, base_dir: Path) -> list[Finding]:
+    out: list[Finding] = []
+    for i, loc in enumerate(docs, 1):
+        out.extend(check_document(_Doc(loc=loc, index=i), cat, pricing, base_dir))
+    return out
+
+
+def check_text(text: str, file: str, cat: Any, pricing: planner.Pricing | None = None) -> list[Finding]:
+    """Check YAML text (library entry point; used by the tests and the recommend -> check property)."""
+    return check_text_docs(load_documents(text, file), cat, pricing or planner.Pricing(), Path("."))
+
+
+# ---------------------------------------------------------------------------------------------------
+# renderers
+# ---------------------------------------------------------------------------------------------------
+
+
+def _rel(path: str) -> str:
+    """Repo-relative, '/'-separated path for GitHub and SARIF (as given when it is outside the cwd)."""
+    p = Path(path)
+    if p.is_absolute():
+        try:
+            p = p.relative_to(Path.cwd())
+        except ValueError:
+            return p.as_posix()
+    return p.as_posix().removeprefix("./")
+
+
+def render_text(rep: Report) -> str:
+    lines: list[str] = []
+    by_file: dict[str, list[Finding]] = {}
+    for f in rep.findings:
+        by_file.setdefault(f.file, []).append(f)
+    for file, fs in by_file.items():
+        lines.append(file)
+        for f in sorted(fs, key=lambda x: (x.line, x.column)):
+            lines.append(f"  {f.line}:{f.column}  {f.level:<7} {f.rule} [{f.name}] {f.message}")
+            if f.fix:
+                lines.append(f"{'':>10}fix: {f.fix}")
+    s = rep.summary()
+    tail = (f"{s['errors']} error{'s' * (s['errors'] != 1)}, {s['warnings']} warning{'s' * (s['warnings'] != 1)} "
+            f"in {s['files']} file{'s' * (s['files'] != 1)} ({s['documents']} deployment"
+            f"{'s' * (s['documents'] != 1)} checked)")
+    lines.append(("" if not rep.findings else "\n") + ("All checks passed: " if not rep.findings else "") + tail)
+    return "\n".join(lines)
+
+
+def _escape_data(s: str) -> str:
+    # actions/toolkit packages/core/src/command.ts escapeData
+    return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(s: str) -> str:
+    # actions/toolkit packages/core/src/command.ts escapeProperty
+    return _escape_data(s).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(rep: Report) -> str:
+    out = []
+    for f in rep.findings:
+        props = (f"file={_escape_property(_rel(f.file))},line={f.line},col={f.column},"
+                 f"title={_escape_property(f'{f.rule} {f.name}')}")
+        msg = f.message + (f"\nfix: {f.fix}" if f.fix else "")
+        out.append(f"::{f.level} {props}::{_escape_data(msg)}")
+    return "\n".join(out)
+
+
+def _md_cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(rep: Report) -> str:
+    s = rep.summary()
+    head = (f"### tpplan check: {s['errors']} error(s), {s['warnings']} warning(s) in {s['files']} file(s), "
+            f"{s['documents']} deployment(s)\n")
+    if not rep.findings:
+        return head + "\nAll checks passed.\n"
+    lines = [head]
+    by_file: dict[str, list[Finding]] = {}
+    for f in rep.findings:
+        by_file.setdefault(f.file, []).append(f)
+    for file, fs in by_file.items():
+        lines += [f"\n#### `{_rel(file)}`\n", "| Line | Level | Rule | Message | Fix |", "|---:|---|---|---|---|"]
+        for f in sorted(fs, key=lambda x: (x.line, x.column)):
+            lines.append(f"| {f.line}:{f.column} | {f.level} | {f.rule} {f.name} | {_md_cell(f.message)} "
+                         f"| {_md_cell(f.fix)} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_sarif(rep: Report) -> dict[str, Any]:
+    """SARIF 2.1.0 (GitHub code scanning): stable ruleIds, relative URIs, startLine, fingerprints."""
+    rules = [{"id": r.id, "name": r.name, "shortDescription": {"text": r.summary},
+              "fullDescription": {"text": f"{r.summary}. Example: {r.example}."},
+              "help": {"text": f"Fix: {r.fix}", "markdown": f"**Example:** {r.example}\n\n**Fix:** {r.fix}"},
+              "defaultConfiguration": {"level": r.level}} for r in RULES]
+    index = {r.id: i for i, r in enumerate(RULES)}
+    results = []
+    for f in rep.findings:
+        uri = _rel(f.file)
+        fp = hashlib.sha256(f"{f.rule}|{uri}|{f.document}|{f.path}".encode()).hexdigest()[:32]
+        results.append({
+            "ruleId": f.rule, "ruleIndex": index[f.rule], "level": f.level,
+            "message": {"text": f.message + (f" Fix: {f.fix}" if f.fix else "")},
+            "locations": [{"physicalLocation": {"artifactLocation": {"uri": uri, "uriBaseId": "%SRCROOT%"},
+                                                "region": {"startLine": f.line, "startColumn": f.column}}}],
+            "partialFingerprints": {"tpplanFinding/v1": fp},
+        })
+    tool = planner.tool_info()
+    return {"$schema": "https://json.schemastore.org/sarif-2.1.0.json", "version": "2.1.0",
+            "runs": [{"tool": {"driver": {"name": "tpplan", "version": tool["version"],
+                                          "informationUri": "https://pypi.org/project/tpplan/", "rules": rules}},
+                      "columnKind": "unicodeCodePoints", "results": results}]}
+
+
+def rules_markdown() -> str:
+    """docs/check-rules.md, generated from RULES (a test keeps the file in step)."""
+    lines = ["# `tpplan check` rules", "",
+             "Generated from `tpplan/check.py` (`RULES`); ids are stable and appear in JSON (`rule`), SARIF "
+             "(`ruleId`) and GitHub annotations (`title`).", "",
+             "Levels: **error** findings fail the check (exit 1) by default; **warning** findings fail it only "
+             "with `--fail-on warning` / `--strict`. TPP100 (input error) always exits 2.", "",
+             "How the numbers are made: memory and time rules run the same vectorized evaluation as "
+             "`tpplan estimate` (vLLM semantics, docs/metrics.md). SLO rules time the worst request the config "
+             "admits: a prompt of `max_model_len - output_len` tokens (set `input_len` / `output_len` in the "
+             "file to time a typical request), with `max_num_seqs` sequences decoding together (capped by what "
+             "fits). Budget rules use the catalog's typical price unless `--price` / `--price-tier` or "
+             "`price_usd_per_gpu_hour` say otherwise.", "",
+             "| Id | Name | Level | What |", "|---|---|---|---|"]
+    lines += [f"| {r.id} | {r.name} | {r.level} | {r.summary} |" for r in RULES]
+    for r in RULES:
+        lines += ["", f"## {r.id} {r.name}", "", f"{r.summary[0].upper()}{r.summary[1:]} ({r.level}).", "",
+                  f"- Example: {r.example}", f"- Fix: {r.fix}"]
+    lines += ["", "## Accepted keys", "",
+              "Kebab and snake case are the same key. Unknown keys are TPP040 warnings, except `vllm serve` "
+              "arguments tpplan does not model (port, served-model-name, enable-prefix-caching, ...), which "
+              "pass silently.", "", "| Setting | Spellings |", "|---|---|"]
+    lines += [f"| {k} | {', '.join(f'`{s}`' for s in v)} |" for k, v in SPELLINGS.items()]
+    lines += ["| slo | `slo: {ttft_s: 2.0, tpot_s: 0.05}` (numbers in seconds or strings such as `50ms`) |",
+              "| budget | `budget: {usd_per_hour: 40}` |"]
+    return "\n".join(lines) + "\n"
