@@ -10,6 +10,7 @@ from tpplan.units import (
     parse_bytes,
     parse_rate,
     parse_seconds,
+    parse_dataset_tokens,
     parse_tokens,
     parse_usd,
 )
@@ -23,6 +24,9 @@ def test_tokens_follow_vllm_case_rule():
     assert parse_tokens("32Ki") == 32_768
     assert parse_tokens("15T") == 15 * 2**40
     assert parse_tokens("15t") == 15 * 10**12
+    # dataset sizes are decimal in every paper (Llama 3.1: 15.6T tokens), whatever the case
+    assert parse_dataset_tokens("15T") == parse_dataset_tokens("15t") == 15 * 10**12
+    assert parse_dataset_tokens("14.8T") == 14_800_000_000_000 and parse_dataset_tokens("8Ki") == 8192
     assert parse_tokens(8192) == 8192
 
 

@@ -253,19 +253,32 @@ def _write_or_print(text: str, output: str | None) -> None:
     if not output or output == "-":
         _out(text)
         return
-    import tempfile
+    _write_bytes(text.encode("utf-8"), output)
 
+
+def _check_target(output: str) -> Path:
+    """The folder an output goes to, checked before anything is written."""
     target = Path(output)
     if target.is_dir():
         raise TpplanError("is a directory; give a file name", file=output)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise TpplanError("the folder does not exist", file=str(parent))
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tpplan-", suffix=target.suffix)
+    return parent
+
+
+def _write_bytes(data: bytes, output: str) -> None:
+    import tempfile
+
+    parent = _check_target(output)
+    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tpplan-", suffix=Path(output).suffix)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        os.replace(tmp, output)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
@@ -381,7 +394,7 @@ def estimate(
 
 def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, tokens: str | None,
                     recompute: str, sp: bool, zero: int, dtype: str | None) -> Any:
-    from tpplan.units import parse_count, parse_tokens
+    from tpplan.units import parse_count, parse_dataset_tokens, parse_tokens
     from tpplan.workload import TrainWorkload
 
     if recompute not in ("none", "selective", "full"):
@@ -392,7 +405,7 @@ def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, to
         raise TpplanError(f"--micro-batch must be a positive integer; got {micro_batch}")
     s = _unit(parse_tokens, seq_len, "--seq-len")
     gb = _unit(parse_count, global_batch, "--global-batch") if global_batch else micro_batch
-    tok = float(_unit(parse_tokens, tokens, "--tokens")) if tokens else None
+    tok = float(_unit(parse_dataset_tokens, tokens, "--tokens")) if tokens else None
     tdt = "fp8" if (dtype or "").lower() == "fp8" else "bf16"
     return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
                          recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
@@ -407,39 +420,108 @@ def _render_train_estimate(res: dict[str, Any], fmt: OutFormat) -> None:
         tables.print_train_estimate(_console(), res)
 
 
+# options shared by recommend and report (one declaration each, so the two commands cannot drift)
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name, alias, HF id, or path to config.json.")]
+CtxOpt = Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,000, 128K = 131,072.")]
+GpuListOpt = Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")]
+InputLenOpt = Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")]
+OutputLenOpt = Annotated[str, typer.Option(help="Output tokens of the timed request.")]
+ConcurrencyOpt = Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")]
+WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")]
+KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
+MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 65,536).")]
+MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
+ObjectiveOpt = Annotated[Objective, typer.Option(help="latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens).")]
+TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")]
+TpotOpt = Annotated[str | None, typer.Option(help="Max time per output token (50ms).")]
+BudgetHourOpt = Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")]
+PriceOpt = Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")]
+TierOpt = Annotated[Tier, typer.Option(help="Price tier of the catalog.")]
+UtilOpt = Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")]
+NodeOpt = Annotated[int | None, typer.Option(help="Override the GPUs' node size.")]
+TrainOpt = Annotated[bool, typer.Option("--train", help="Plan a training run instead (see --tokens).")]
+SeqLenOpt = Annotated[str | None, typer.Option(help="Training sequence length.")]
+GlobalBatchOpt = Annotated[str | None, typer.Option(help="Training sequences per step.")]
+GlobalBatchTokensOpt = Annotated[str | None, typer.Option(help="Training tokens per step (16M).")]
+TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")]
+TrainGpusOpt = Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")]
+DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest acceptable run.")]
+BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
+TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu.")]
+TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
+
+
+def _gpu_specs(cat: Any, gpu: list[str] | None) -> list[Any]:
+    return [cat.gpu(x) for x in gpu] if gpu else [cat.gpus[n].spec for n in cat.gpu_names()]
+
+
+def _check_max_gpus(max_gpus: int) -> None:
+    if max_gpus < 1 or max_gpus > 65536:
+        raise TpplanError(f"--max-gpus must be between 1 and 65,536; got {max_gpus} (larger searches would take "
+                          "minutes and gigabytes; plan per 64k-GPU cluster)")
+
+
+def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | None, max_gpus: int,
+                 min_concurrency: int) -> Any:
+    from tpplan import planner
+    from tpplan.units import parse_seconds
+
+    if min_concurrency < 1:
+        raise TpplanError(f"--min-concurrency must be a positive integer; got {min_concurrency}")
+    if budget is not None and not budget > 0:
+        raise TpplanError(f"--budget-usd-per-hour must be positive; got {budget}")
+    return planner.Constraints(
+        ttft_slo_s=_unit(parse_seconds, ttft_slo, "--ttft-slo") if ttft_slo else None,
+        tpot_slo_s=_unit(parse_seconds, tpot_slo, "--tpot-slo") if tpot_slo else None,
+        budget_usd_per_hour=budget, max_gpus=max_gpus, min_concurrency=min_concurrency)
+
+
+def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batch: str | None, tokens: str | None,
+                  train_dtype: str, pricing: Any, digest: str, top: int, *, global_batch_tokens: str | None,
+                  gpus: int | None, max_gpus: int, deadline_days: float | None, budget_usd: str | None,
+                  objective: str, gpus_per_node: int | None) -> dict[str, Any]:
+    from tpplan import training
+
+    tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
+    return training.recommend_train(
+        m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
+        deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing,
+        top=top, gpus_per_node=gpus_per_node, digest=digest)
+
+
 @app.command()
 def recommend(
-    model: Annotated[str, typer.Option("--model", "-m", help="Catalog name, alias, or path to config.json.")],
-    ctx: Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,000, 128K = 131,072.")] = "8k",
-    gpu: Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")] = None,
-    input_len: Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")] = None,
-    output_len: Annotated[str, typer.Option(help="Output tokens of the timed request.")] = "256",
-    concurrency: Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")] = "1",
-    weight_dtype: Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")] = None,
-    kv_dtype: Annotated[str, typer.Option(help="auto | bf16 | fp8.")] = "auto",
-    max_gpus: Annotated[int, typer.Option(help="Largest GPU count searched.")] = 64,
-    min_concurrency: Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")] = 1,
-    objective: Annotated[Objective, typer.Option(help="latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens).")] = Objective.latency,
-    ttft_slo: Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")] = None,
-    tpot_slo: Annotated[str | None, typer.Option(help="Max time per output token (50ms).")] = None,
-    budget_usd_per_hour: Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")] = None,
-    price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")] = None,
-    price_tier: Annotated[Tier, typer.Option(help="Price tier of the catalog.")] = Tier.typical,
-    gpu_memory_utilization: Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")] = None,
+    model: ModelOpt,
+    ctx: CtxOpt = "8k",
+    gpu: GpuListOpt = None,
+    input_len: InputLenOpt = None,
+    output_len: OutputLenOpt = "256",
+    concurrency: ConcurrencyOpt = "1",
+    weight_dtype: WeightDtypeOpt = None,
+    kv_dtype: KvDtypeOpt = "auto",
+    max_gpus: MaxGpusOpt = 64,
+    min_concurrency: MinConcOpt = 1,
+    objective: ObjectiveOpt = Objective.latency,
+    ttft_slo: TtftOpt = None,
+    tpot_slo: TpotOpt = None,
+    budget_usd_per_hour: BudgetHourOpt = None,
+    price: PriceOpt = None,
+    price_tier: TierOpt = Tier.typical,
+    gpu_memory_utilization: UtilOpt = None,
     top: Annotated[int, typer.Option(help="Rows to show.")] = 10,
     pareto: Annotated[bool, typer.Option("--pareto", help="Show the cost-latency Pareto front instead.")] = False,
     explain: Annotated[str | None, typer.Option(help='Why a layout is absent, e.g. "h100-sxm tp=2".')] = None,
-    train: Annotated[bool, typer.Option("--train", help="Plan a training run instead (see --tokens).")] = False,
-    seq_len: Annotated[str | None, typer.Option(help="Training sequence length.")] = None,
-    global_batch: Annotated[str | None, typer.Option(help="Training sequences per step.")] = None,
-    global_batch_tokens: Annotated[str | None, typer.Option(help="Training tokens per step (16M).")] = None,
-    tokens: Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")] = None,
-    gpus: Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")] = None,
-    deadline_days: Annotated[float | None, typer.Option(help="Training: longest acceptable run.")] = None,
-    budget_usd: Annotated[str | None, typer.Option(help="Training: most $ for the run.")] = None,
-    train_objective: Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu.")] = "time",
-    train_dtype: Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")] = "bf16",
-    gpus_per_node: Annotated[int | None, typer.Option(help="Override the GPUs' node size.")] = None,
+    train: TrainOpt = False,
+    seq_len: SeqLenOpt = None,
+    global_batch: GlobalBatchOpt = None,
+    global_batch_tokens: GlobalBatchTokensOpt = None,
+    tokens: TokensOpt = None,
+    gpus: TrainGpusOpt = None,
+    deadline_days: DeadlineOpt = None,
+    budget_usd: BudgetUsdOpt = None,
+    train_objective: TrainObjectiveOpt = "time",
+    train_dtype: TrainDtypeOpt = "bf16",
+    gpus_per_node: NodeOpt = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -454,44 +536,180 @@ def recommend(
       tpplan recommend --train --model llama-70b --tokens 15T --seq-len 8192 --global-batch-tokens 16M --max-gpus 1024
     """
     from tpplan import planner
-    from tpplan.units import parse_seconds
+    from tpplan.render import tables
 
-    if max_gpus < 1 or max_gpus > 65536:
-        raise TpplanError(f"--max-gpus must be between 1 and 65,536; got {max_gpus}")
+    _check_max_gpus(max_gpus)
     if top < 1:
         raise TpplanError(f"--top must be a positive integer; got {top}")
     cat = _catalog(catalog)
     m = cat.model(model)
-    gpu_specs = [cat.gpu(x) for x in gpu] if gpu else [cat.gpus[n].spec for n in cat.gpu_names()]
+    gpu_specs = _gpu_specs(cat, gpu)
     pricing = _prices(price, price_tier)
     if train:
-        from tpplan import training
-
-        tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
-        res = training.recommend_train(
-            m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
-            deadline_days=deadline_days, budget_usd=budget_usd, objective=train_objective, pricing=pricing,
-            top=top, gpus_per_node=gpus_per_node, digest=cat.digest)
-        from tpplan.render import tables
-
+        res = _train_search(m, gpu_specs, seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, top,
+                            global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
+                            deadline_days=deadline_days, budget_usd=budget_usd, objective=train_objective,
+                            gpus_per_node=gpus_per_node)
         tables.render_train_recommend(_console(), res, fmt.value, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
         return
     w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization)
-    if min_concurrency < 1:
-        raise TpplanError(f"--min-concurrency must be a positive integer; got {min_concurrency}")
-    cons = planner.Constraints(
-        ttft_slo_s=_unit(parse_seconds, ttft_slo, "--ttft-slo") if ttft_slo else None,
-        tpot_slo_s=_unit(parse_seconds, tpot_slo, "--tpot-slo") if tpot_slo else None,
-        budget_usd_per_hour=budget_usd_per_hour, max_gpus=max_gpus, min_concurrency=min_concurrency)
+    cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency)
     res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, objective.value, top, pareto, explain,
                                   gpus_per_node, cat.digest)
-    from tpplan.render import tables
-
     tables.render_recommend(_console(), res, fmt.value, _out)
     if not res["candidates"]:
         raise typer.Exit(1)
+
+
+class ReportFormat(str, Enum):
+    markdown = "markdown"
+    html = "html"
+    csv = "csv"
+    json = "json"
+
+
+@app.command()
+def report(
+    model: ModelOpt,
+    ctx: CtxOpt = "8k",
+    gpu: GpuListOpt = None,
+    input_len: InputLenOpt = None,
+    output_len: OutputLenOpt = "256",
+    concurrency: ConcurrencyOpt = "1",
+    weight_dtype: WeightDtypeOpt = None,
+    kv_dtype: KvDtypeOpt = "auto",
+    max_gpus: MaxGpusOpt = 64,
+    min_concurrency: MinConcOpt = 1,
+    objective: ObjectiveOpt = Objective.cost,
+    ttft_slo: TtftOpt = None,
+    tpot_slo: TpotOpt = None,
+    budget_usd_per_hour: BudgetHourOpt = None,
+    price: PriceOpt = None,
+    price_tier: TierOpt = Tier.typical,
+    gpu_memory_utilization: UtilOpt = None,
+    utilization: Annotated[str, typer.Option(help="Share of the month the deployment runs and is billed (100%, 0.5).")] = "100%",
+    contexts: Annotated[str, typer.Option(help="Context lengths for the sensitivity table.")] = "8k,32k,128k",
+    train: TrainOpt = False,
+    seq_len: SeqLenOpt = None,
+    global_batch: GlobalBatchOpt = None,
+    global_batch_tokens: GlobalBatchTokensOpt = None,
+    tokens: TokensOpt = None,
+    gpus: TrainGpusOpt = None,
+    deadline_days: DeadlineOpt = None,
+    budget_usd: BudgetUsdOpt = None,
+    train_objective: TrainObjectiveOpt = "time",
+    train_dtype: TrainDtypeOpt = "bf16",
+    gpu_hours: Annotated[str | None, typer.Option(help="Training: price a run of known size (2788k GPU-hours) instead of searching.")] = None,
+    gpus_per_node: NodeOpt = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.markdown,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
+    plot: Annotated[str | None, typer.Option(help="Also write the charts to FILE.png or FILE.svg (needs the plot extra).")] = None,
+    stamp: Annotated[bool, typer.Option("--stamp", help="Print the generation time (off: runs are byte-identical).")] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """A procurement-ready report: the recommendation, every GPU type compared at each price tier, memory,
+    sensitivity to price and context, and every assumption with its source. Ranked by cost unless --objective.
+
+    Examples:
+
+      tpplan report --model llama-70b --ctx 32k --format html -o report.html --plot charts.png
+
+      tpplan report --train --model llama-70b --tokens 15T --seq-len 8192 --global-batch-tokens 16M --max-gpus 4096
+
+      tpplan report --train --gpu-hours 2788k --gpu h800 --price h800=2
+    """
+    from tpplan import report as rep
+    from tpplan.render import report as rr
+    from tpplan.units import parse_tokens
+
+    if plot:
+        from tpplan.render import charts
+
+        if not charts.available():
+            raise TpplanError("--plot needs matplotlib, which is not installed.", hint=charts.INSTALL_HINT)
+        if not plot.lower().endswith((".png", ".svg")):
+            raise TpplanError(f"--plot must name a .png or .svg file; got {plot!r}")
+    _check_max_gpus(max_gpus)
+    util = _fraction(utilization, "--utilization")
+    cat = _catalog(catalog)
+    gpu_specs = _gpu_specs(cat, gpu)
+    pricing = _prices(price, price_tier)
+    if train and gpu_hours:
+        from tpplan.units import parse_usd
+
+        hours = _unit(parse_usd, gpu_hours, "--gpu-hours")
+        m = cat.model(model) if model != "-" else None
+        res = rep.train_report(m, gpu_specs, None, pricing, gpu_hours=hours, digest=cat.digest)
+    elif train:
+        m = cat.model(model)
+        search = {}
+        for g in gpu_specs:
+            search[g.name] = _train_search(
+                m, [g], seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, 1,
+                global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus, deadline_days=deadline_days,
+                budget_usd=budget_usd, objective=train_objective, gpus_per_node=gpus_per_node)
+        first = next(iter(search.values()))
+        tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
+        import dataclasses
+
+        tw = dataclasses.replace(tw, global_batch=first["inputs"]["global_batch"])
+        res = rep.train_report(m, gpu_specs, tw, pricing, search=search, digest=cat.digest)
+    else:
+        m = cat.model(model)
+        w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype,
+                            gpu_memory_utilization)
+        cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency)
+        ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
+        res = rep.serve_report(m, gpu_specs, w, cons, pricing, objective.value, util, ctxs, gpus_per_node,
+                               cat.digest)
+    stamp_text = None
+    if stamp:
+        import datetime
+
+        stamp_text = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if fmt == ReportFormat.json:
+        from tpplan.render import to_json
+
+        text = to_json(res)
+    elif fmt == ReportFormat.csv:
+        text = rr.comparison_csv(res)
+    else:
+        blocks = rr.serve_blocks(res, stamp_text) if res["kind"] == "serve" else rr.train_blocks(res, stamp_text)
+        if fmt == ReportFormat.html:
+            from tpplan.render import charts
+
+            svgs: dict[str, str] = (charts.svg_strings(res) if charts.available()
+                                    else {"_missing": "Charts omitted: " + charts.INSTALL_HINT})
+            text = rr.to_html(blocks, svgs, str(blocks[0][2]))
+        else:
+            text = rr.to_markdown(blocks)
+    chart_bytes = None
+    if plot:
+        from tpplan.render import charts
+
+        chart_bytes = charts.save(res, plot)
+        _check_target(plot)  # both targets are checked before either is written
+    if output and output != "-":
+        _check_target(output)
+    _write_or_print(text, output)
+    if chart_bytes is not None and plot:
+        _write_bytes(chart_bytes, plot)
+    if res["kind"] == "serve" and not res.get("winner") or res["kind"] == "train" and "runs" not in res \
+            and not res.get("winner"):
+        raise typer.Exit(1)
+
+
+def _fraction(text: str, what: str) -> float:
+    t = str(text).strip()
+    try:
+        v = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise TpplanError(f"{what} must be a fraction such as 0.5 or a percentage such as 50%; got {text!r}") from None
+    if not 0 < v <= 1:
+        raise TpplanError(f"{what} must be in (0, 100%]; got {text!r}")
+    return v
 
 
 @app.command()

@@ -64,6 +64,29 @@ class Reason(enum.IntFlag):
         return [r.name for r in cls if r.name and int(bits) & int(r)]
 
 
+REASON_TEXT = {
+    "HEADS_NOT_DIVISIBLE": "TP does not divide the attention heads",
+    "KV_HEADS_NOT_DIVISIBLE": "TP neither divides nor is a multiple of the KV heads",
+    "EP_ON_DENSE_MODEL": "expert parallelism on a dense model",
+    "EXPERTS_NOT_DIVISIBLE": "EP does not divide the experts",
+    "EP_NOT_IN_GROUP": "EP does not divide TP x DP x CP",
+    "PP_EXCEEDS_LAYERS": "more pipeline stages than layers",
+    "CP_NOT_DIVIDING": "CP does not divide the sequence",
+    "WEIGHTS_DONT_FIT": "weights plus runtime overhead exceed the usable memory",
+    "KV_BELOW_ONE_REQUEST": "no room for the KV cache of one full-length sequence",
+    "CONCURRENCY_DOESNT_FIT": "the requested concurrency does not fit in KV memory",
+    "TRAIN_MEMORY": "training states plus activations exceed the memory",
+    "TTFT_SLO": "time to first token above the SLO",
+    "TPOT_SLO": "time per output token above the SLO",
+    "BUDGET": "above the budget",
+    "CTX_ABOVE_MODEL_MAX": "context above the model's max_position_embeddings",
+    "BATCH_NOT_DIVISIBLE": "global batch not divisible by micro-batch x DP",
+    "MIN_CONCURRENCY": "fewer sequences fit than --min-concurrency",
+    "DEADLINE": "run longer than --deadline-days",
+}
+"""Plain words for each rejection reason (reports and explanations)."""
+
+
 @dataclass(frozen=True)
 class Grid:
     """Candidate layouts (parallel arrays, one row per candidate)."""

@@ -548,6 +548,21 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
     return hints
 
 
+def objective_band(c: dict[str, Any], objective: str) -> tuple[float, float]:
+    """[low, high] of an estimate object's objective from the calibration (efficiency) bands. Cost uses the
+    chosen price: price tiers are the buyer's to negotiate, not model uncertainty, and they would make every
+    GPU type "too close to call"."""
+    b = c["bands"]["serve"]
+    if objective == "latency":
+        return float(b["request_latency_s"][0]), float(b["request_latency_s"][1])
+    lo, hi = (float(x) for x in b["throughput_tokens_per_s"])
+    if objective == "throughput":
+        n = c["layout"]["gpus"]
+        return lo / n, hi / n
+    uh = c["cost"]["usd_per_hour"]
+    return float(cost.usd_per_million_tokens(uh, hi)), float(cost.usd_per_million_tokens(uh, lo))
+
+
 def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints,
                     pricing: Pricing, objective: str = "latency", top: int = 10, pareto: bool = False,
                     explain_spec: str | None = None, gpus_per_node: int | None = None,
@@ -567,17 +582,11 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
             band_of[(k, r)] = b
     for k, r in picks:
         cands.append(serve_object(s.evals[k], r, band_of[(k, r)]))
-    # "too close to call": bands on the objective overlap the winner's
+    # "too close to call": the model's uncertainty on the objective overlaps the winner's
     if cands and not pareto:
-        key = {"latency": ("serve", "request_latency_s"), "throughput": ("serve", "throughput_tokens_per_s"),
-               "cost": ("cost", "usd_per_million_tokens")}[objective]
-        wlo, whi = cands[0]["bands"][key[0]][key[1]]
+        wlo, whi = objective_band(cands[0], objective)
         for c in cands[1:]:
-            lo, hi = c["bands"][key[0]][key[1]]
-            if objective == "throughput":
-                wlo, whi = cands[0]["bands"]["serve"]["throughput_tokens_per_s"]
-                wlo, whi = wlo / cands[0]["layout"]["gpus"], whi / cands[0]["layout"]["gpus"]
-                lo, hi = lo / c["layout"]["gpus"], hi / c["layout"]["gpus"]
+            lo, hi = objective_band(c, objective)
             c["too_close_to_call"] = bool(lo <= whi and hi >= wlo)
         cands[0]["too_close_to_call"] = False
     res: dict[str, Any] = {

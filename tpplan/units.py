@@ -71,7 +71,8 @@ def _finite_nonneg(value: float, text: str, what: str) -> float:
 
 
 def parse_tokens(text: str | int, what: str = "token count") -> int:
-    """Token counts: ``128k`` -> 128,000, ``128K`` -> 131,072, ``32Ki`` -> 32,768, ``15T`` -> 15e12.
+    """Token counts: ``128k`` -> 128,000, ``128K`` -> 131,072, ``32Ki`` -> 32,768, ``16M`` -> 16,777,216
+    (vLLM's rule: lowercase decimal, uppercase binary; Llama 3's "16M-token batch" is 2,048 x 8,192).
 
     A positive integer is required; fractions such as ``25.6k`` are allowed when they land on an integer.
     """
@@ -94,6 +95,17 @@ def parse_tokens(text: str | int, what: str = "token count") -> int:
     if value <= 0:
         raise UnitError(f"{what} must be a positive integer; got {text!r}")
     return value
+
+
+def parse_dataset_tokens(text: str | int, what: str = "tokens") -> int:
+    """Training-set sizes are decimal in every paper (Llama 3.1: 15.6T; DeepSeek-V3: 14.8T), so ``15T``,
+    ``15t`` and ``2B`` are 10^12 / 10^9 multiples whatever the case; ``Ki``/``Mi``/``Gi``/``Ti`` stay binary."""
+    if isinstance(text, str):
+        t = text.strip()
+        if t[-1:] in "KMGT" and t[-2:-1] != "i":
+            t = t[:-1] + t[-1].lower()
+        return parse_tokens(t, what)
+    return parse_tokens(text, what)
 
 
 def parse_count(text: str | int, what: str = "count") -> int:

@@ -1,0 +1,392 @@
+"""Report rendering: the report dict -> a list of blocks -> markdown, self-contained HTML or CSV.
+
+One block list feeds both markdown and HTML so the two never disagree. Output is deterministic: no clock
+unless the caller passes ``stamp``; numbers are formatted with fixed rules.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+from tpplan.grid import REASON_TEXT
+from tpplan.render import csv_text, markdown_table
+from tpplan.units import format_count, format_seconds, format_usd
+
+GIB = 2**30
+Block = tuple[Any, ...]
+# ("h", level, text) | ("p", text) | ("list", [items]) | ("table", headers, rows, align) | ("chart", key)
+#  | ("code", text)
+
+
+def _gib(x: float) -> str:
+    return f"{x / GIB:.1f} GiB"
+
+
+def _layout(c: dict[str, Any]) -> str:
+    lay = c["layout"]
+    parts = [f"TP{lay['tp']}"]
+    for k in ("pp", "cp", "ep", "dp"):
+        if lay[k] > 1:
+            parts.append(f"{k.upper()}{lay[k]}")
+    return "/".join(parts)
+
+
+def _nodes(c: dict[str, Any]) -> str:
+    n = c["layout"]["nodes"]
+    return f"{c['layout']['gpus']:,} ({n:,} node{'s' if n != 1 else ''})"
+
+
+def _tok_s(x: float) -> str:
+    return f"{x:,.0f}" if x >= 100 else f"{x:.1f}"
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.0f}%"
+
+
+def _band(c: dict[str, Any], group: str, key: str, fmt: Any) -> str:
+    lo, hi = c["bands"][group][key]
+    return f"{fmt(c[group][key])} ({fmt(lo)}-{fmt(hi)})"
+
+
+# ---------------------------------------------------------------------------------------------------
+# serving
+# ---------------------------------------------------------------------------------------------------
+
+
+def _sentence(c: dict[str, Any], inp: dict[str, Any]) -> str:
+    s, k = c["serve"], c["cost"]
+    conc = c["layout"]["concurrency"]
+    return (f"{c['layout']['gpus']}x {c['layout']['gpu']} ({c['layout']['nodes']} node"
+            f"{'s' if c['layout']['nodes'] != 1 else ''}, {_layout(c)}), {conc} sequence{'s' if conc != 1 else ''} "
+            f"of up to {inp['ctx_tokens']:,} tokens per replica: TTFT {format_seconds(s['ttft_s'])}, TPOT "
+            f"{format_seconds(s['tpot_s'])}, request latency {format_seconds(s['request_latency_s'])}, "
+            f"{_tok_s(s['throughput_tokens_per_s'])} output tokens/s, {format_usd(k['usd_per_hour'])}/hour, "
+            f"{format_usd(k['usd_per_million_tokens'])} per 1M output tokens")
+
+
+def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
+    from tpplan.report import OBJECTIVE_WORDS
+
+    inp = res["inputs"]
+    u = inp["utilization"]
+    b: list[Block] = [("h", 1, f"Serving cost report: {inp['model']} at {inp['ctx_tokens']:,} tokens")]
+    meta = (f"tpplan {res['tool']['version']}, catalog sha256 {inp['catalog_sha256'][:16]}, ranked by "
+            f"{OBJECTIVE_WORDS[inp['objective']]}, {inp['price_tier']} prices")
+    b.append(("p", meta + (f", generated {stamp}" if stamp else "") + "."))
+    b.append(("h", 2, "Summary"))
+    win = res.get("winner")
+    if not win:
+        b.append(("p", "No GPU type in the search can serve this workload within the constraints."))
+        for x in res["blocked"]:
+            b.append(("p", f"{x['gpu']}: {'; '.join(x['why'])}"))
+        return b + _serve_sources(res)
+    b.append(("p", f"**Recommended:** {_sentence(win, inp)} (typical price)."))
+    ru = res.get("runner_up")
+    if ru:
+        b.append(("p", f"**Runner-up on another GPU type:** {_sentence(ru, inp)}."))
+    close = res.get("too_close_to_call") or []
+    if close:
+        b.append(("p", f"**Too close to call:** the uncertainty band of {', '.join(close)} on "
+                       f"{OBJECTIVE_WORDS[inp['objective']]} overlaps the recommendation's, so the calibration data "
+                       "cannot separate them; price quotes or a benchmark on both should decide."))
+    else:
+        b.append(("p", "The recommendation's lead holds across the uncertainty bands of every other GPU type."))
+    if inp["objective"] == "cost" and len(res["comparison"]) > 1:
+        for tier in ("low", "high"):
+            best = min(res["comparison"], key=lambda c: c["cost"]["usd_per_million_tokens_by_tier"][tier])
+            if best["layout"]["gpu"] != win["layout"]["gpu"]:
+                b.append(("p", f"At every GPU's {tier} price tier, {best['layout']['gpu']} would be cheapest "
+                               f"({format_usd(best['cost']['usd_per_million_tokens_by_tier'][tier])} per 1M tokens): "
+                               "the price you negotiate can change the answer."))
+    b.append(("p", f"Serve it with: `{res['serving_command']}`"))
+
+    b.append(("h", 2, "Comparison across GPU types"))
+    b.append(("p", f"The best layout on each GPU type ({inp['input_len']:,}-token prompt, {inp['output_len']:,} "
+                   f"output tokens, weights {inp['weight_dtype']}, KV cache {inp['kv_dtype']}). Headroom is usable "
+                   f"memory left per GPU; $/month is 730 hours x {_pct(u)} utilisation at the typical price."))
+    headers = ["GPU", "GPUs (nodes)", "Layout", "Seqs", "Mem/GPU", "Headroom", "TTFT", "TPOT", "Tokens/s",
+               "$/hour", "$/1M low", "$/1M typical", "$/1M high", f"$/month at {_pct(u)}"]
+    rows = []
+    for c in res["comparison"]:
+        t = c["cost"]["usd_per_million_tokens_by_tier"]
+        rows.append([c["layout"]["gpu"], _nodes(c), _layout(c), c["layout"]["concurrency"],
+                     _gib(c["memory_per_gpu_bytes"]["total"]), _pct(c["headroom_fraction"]),
+                     format_seconds(c["serve"]["ttft_s"]), format_seconds(c["serve"]["tpot_s"]),
+                     _tok_s(c["serve"]["throughput_tokens_per_s"]), format_usd(c["cost"]["usd_per_hour"]),
+                     format_usd(t["low"]), format_usd(t["typical"]), format_usd(t["high"]),
+                     format_usd(c["cost"]["usd_per_month"])])
+    b.append(("table", headers, rows, ["l", "r", "l", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r", "r"]))
+    if res["blocked"]:
+        b.append(("p", "Not feasible: " + "; ".join(f"{x['gpu']} ({'; '.join(x['why'])})" for x in res["blocked"])
+                  + "."))
+    b.append(("chart", "cost_latency"))
+
+    b.append(("h", 2, "Where the bytes go"))
+    m = win["memory_per_gpu_bytes"]
+    cap = m["capacity"]
+    b.append(("p", f"Per GPU of the recommendation ({win['layout']['gpu']}, {_layout(win)}, "
+                   f"{win['layout']['concurrency']} sequence(s) of {inp['ctx_tokens']:,} tokens). vLLM may use "
+                   f"{inp['gpu_memory_utilization']:g} x {_gib(cap)} = {_gib(m['usable'])}."))
+    parts = [("Weights", m["weights"]), ("KV cache", m["kv_cache"]), ("Activations (profile run)", m["activations"]),
+             ("Runtime overhead (CUDA context, NCCL, CUDA graphs)", m["overhead"]), ("Free", m["free"])]
+    b.append(("table", ["Component", "Per GPU", "Share of capacity"],
+              [[k, _gib(v), _pct(v / cap)] for k, v in parts] + [["Capacity", _gib(cap), "100%"]],
+              ["l", "r", "r"]))
+    b.append(("chart", "memory"))
+
+    b.append(("h", 2, "Sensitivity"))
+    b.append(("h", 3, "Price"))
+    prows = []
+    for tier in ("low", "typical", "high"):
+        uh = win["cost"]["usd_per_hour_by_tier"][tier]
+        prows.append([tier, format_usd(uh / win["layout"]["gpus"]), format_usd(uh),
+                      format_usd(win["cost"]["usd_per_million_tokens_by_tier"][tier]),
+                      format_usd(uh * 730 * u)])
+    b.append(("table", ["Tier", "$/GPU-hour", "$/hour", "$/1M tokens", f"$/month at {_pct(u)}"], prows,
+              ["l", "r", "r", "r", "r"]))
+    b.append(("h", 3, "Context length"))
+    crow = []
+    for r in res["sensitivity"]["context"]:
+        if r["layout"] is None:
+            crow.append([f"{r['ctx_tokens']:,}", "none fits", "", "", "", ""])
+            continue
+        t = r["usd_per_million_tokens_by_tier"]
+        crow.append([f"{r['ctx_tokens']:,}" + (" (requested)" if r["requested"] else ""), r["layout"],
+                     r["concurrency"], format_seconds(r["tpot_s"]), format_usd(t["typical"]),
+                     f"{format_usd(t['low'])}-{format_usd(t['high'])}"])
+    b.append(("p", f"The best layout on {win['layout']['gpu']} at each context length (same objective and "
+                   "constraints)."))
+    b.append(("table", ["Context", "Best layout", "Seqs", "TPOT", "$/1M typical", "$/1M low-high"], crow,
+              ["l", "l", "r", "r", "r", "r"]))
+    return b + _serve_sources(res)
+
+
+def _serve_sources(res: dict[str, Any]) -> list[Block]:
+    inp = res["inputs"]
+    b: list[Block] = [("h", 2, "Assumptions and sources")]
+    items = [f"Tool: tpplan {res['tool']['version']}; catalog sha256 `{inp['catalog_sha256']}`.",
+             f"Workload: model {inp['model']} ({inp['hf_id'] or 'no HF id'}), max context {inp['ctx_tokens']:,} "
+             f"tokens, timed request {inp['input_len']:,} prompt + {inp['output_len']:,} output tokens, weights "
+             f"{inp['weight_dtype']}, KV cache {inp['kv_dtype']}.",
+             "Metrics: TTFT = prefill of the timed prompt on an idle replica; TPOT = time per decode step with "
+             "'Seqs' sequences per replica; request latency = TTFT + output tokens x TPOT; tokens/s = output "
+             "tokens/s of the whole deployment at that concurrency; $/1M tokens = $/hour / (tokens/s x 3600) x "
+             "1e6 (docs/metrics.md). Ranges are the calibration bands.",
+             f"Utilisation {_pct(inp['utilization'])}: the share of the month's 730 hours the deployment runs "
+             "(and is billed); $/1M tokens assume it runs fully loaded while up."]
+    a = res.get("assumptions")
+    if a:
+        e = a["engine"]
+        items.append(f"Engine: {e['name']} defaults: gpu_memory_utilization {e['gpu_memory_utilization']}, "
+                     f"max_num_batched_tokens {e['max_num_batched_tokens']:,}, kernel gap "
+                     f"{e['kernel_gap_s_per_layer'] * 1e6:.0f} us/layer, CUDA graphs {_gib(e['cuda_graph_bytes'])}, "
+                     f"CUDA context {_gib(e['cuda_context_bytes'])} ({e['source']}).")
+        for key, label in (("flops_efficiency", "Tensor-core efficiency"), ("hbm_efficiency", "HBM efficiency")):
+            x = a[key]
+            items.append(f"{label} ({res['winner']['layout']['gpu']}): {x['value']} (band {x['low']}-{x['high']}); "
+                         f"{x['source']}")
+        ar = a["allreduce_intra_node"]
+        items.append(f"All-reduce within a node: {ar['alpha_per_step_s'] * 1e6:.1f} us per step, bus bandwidth "
+                     f"{ar['busbw_bytes_per_s'] / 1e9:.0f} GB/s; {ar['source']}")
+        items.append(f"Conventions: FLOPS are {a['flops_convention']}; bandwidths are {a['bandwidth_convention']}.")
+    b.append(("list", items))
+    b.append(("h", 3, "Prices"))
+    b.append(("table", ["GPU", "Tier", "$/GPU-hour", "As of", "Source"],
+              [[p["gpu"], t if not p["override"] else "--price", format_usd(p[t]["usd_per_hour"]),
+                p[t]["as_of"] if not p["override"] else "", p[t]["source"] if not p["override"] else "command line"]
+               for p in res["prices"] for t in (("low", "typical", "high") if not p["override"] else ("typical",))],
+              ["l", "l", "r", "l", "l"]))
+    b.append(("h", 3, "Why the other layouts were rejected"))
+    b.append(("p", f"{res['layouts_evaluated']:,} layouts x concurrencies were evaluated; a layout can fail "
+                   "several rules."))
+    b.append(("table", ["Rule", "Meaning", "Layouts"],
+              [[k, REASON_TEXT.get(k, k), f"{v:,}"] for k, v in res["rejected"].items()], ["l", "l", "r"]))
+    return b
+
+
+# ---------------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------------
+
+
+def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
+    inp = res["inputs"]
+    title = (f"Training cost report: {inp['model']}" if inp.get("model") else "Training run cost")
+    b: list[Block] = [("h", 1, title)]
+    b.append(("p", f"tpplan {res['tool']['version']}, catalog sha256 {inp['catalog_sha256'][:16]}"
+                   + (f", generated {stamp}" if stamp else "") + "."))
+    if "runs" in res:
+        b.append(("h", 2, "Cost of a run of known size"))
+        b.append(("p", f"{format_count(inp['gpu_hours'])} GPU-hours priced at each tier ($ = GPU-hours x "
+                       "$/GPU-hour)."))
+        b.append(("table", ["GPU", "GPU-hours", "$/GPU-hour low-typical-high", "$ low", "$ typical", "$ high"],
+                  [[r["gpu"], f"{r['gpu_hours']:,.0f}",
+                    "-".join(format_usd(r["usd_per_gpu_hour_by_tier"][t]) for t in ("low", "typical", "high")),
+                    *[format_usd(r["usd_total_by_tier"][t]) for t in ("low", "typical", "high")]]
+                   for r in res["runs"]], ["l", "r", "r", "r", "r", "r"]))
+        return b + _train_sources(res)
+    win = res.get("winner")
+    tok = inp.get("tokens")
+    b.append(("h", 2, "Summary"))
+    if not win:
+        b.append(("p", "No GPU type can run this training job within the constraints: "
+                       + "; ".join(f"{x['gpu']}: {', '.join(x['why'])}" for x in res["blocked"]) + "."))
+        return b + _train_sources(res)
+
+    def sent(c: dict[str, Any]) -> str:
+        t = c["train"]
+        return (f"{c['layout']['gpus']:,}x {c['layout']['gpu']} ({c['layout']['nodes']:,} nodes, {_layout(c)}, "
+                f"micro-batch {c['layout']['micro_batch']}, recompute {c['settings']['recompute']}, ZeRO "
+                f"{c['settings']['zero']}): step {format_seconds(t['step_time_s'])}, MFU {t['mfu'] * 100:.1f}%, "
+                f"{t['days']:.1f} days, {format_count(t['gpu_hours'])} GPU-hours, "
+                f"{format_usd(c['cost']['usd_total_by_tier']['typical'])} at the typical price")
+    b.append(("p", f"**Recommended:** {sent(win)} for {format_count(tok or 0)} tokens of {inp['seq_len']:,}-token "
+                   f"sequences, {inp['global_batch']:,} sequences per step."))
+    if res.get("runner_up"):
+        b.append(("p", f"**Runner-up on another GPU type:** {sent(res['runner_up'])}."))
+    b.append(("h", 2, "Comparison across GPU types"))
+    rows = []
+    for c in res["comparison"]:
+        t, k = c["train"], c["cost"]["usd_total_by_tier"]
+        rows.append([c["layout"]["gpu"], _nodes(c), _layout(c), f"{t['mfu'] * 100:.1f}%",
+                     format_seconds(t["step_time_s"]), f"{t['days']:.1f}", format_count(t["gpu_hours"]),
+                     format_usd(k["low"]), format_usd(k["typical"]), format_usd(k["high"])])
+    b.append(("table", ["GPU", "GPUs (nodes)", "Layout", "MFU", "Step", "Days", "GPU-hours", "$ low", "$ typical",
+                        "$ high"], rows, ["l", "r", "l", "r", "r", "r", "r", "r", "r", "r"]))
+    b.append(("h", 2, "Where the bytes go"))
+    m = win["memory_per_gpu_bytes"]
+    cap = m["capacity"]
+    parts = [("Weights", m["weights"]), ("Gradients", m["gradients"]), ("Optimizer state", m["optimizer"]),
+             ("Activations", m["activations"]), ("Runtime overhead", m["overhead"]), ("Free", m["free"])]
+    b.append(("table", ["Component", "Per GPU", "Share of capacity"],
+              [[k, _gib(v), _pct(v / cap)] for k, v in parts] + [["Capacity", _gib(cap), "100%"]],
+              ["l", "r", "r"]))
+    b.append(("chart", "memory"))
+    return b + _train_sources(res)
+
+
+def _train_sources(res: dict[str, Any]) -> list[Block]:
+    b: list[Block] = [("h", 2, "Assumptions and sources"),
+                      ("list", [f"Tool: tpplan {res['tool']['version']}; catalog sha256 "
+                                f"`{res['inputs']['catalog_sha256']}`.",
+                                "GPU-hours = GPUs x wall-clock hours; $ = GPU-hours x $/GPU-hour at each tier. "
+                                "Days assume the run never stops (no failures, restarts or evaluation pauses).",
+                                "Step time: 1F1B pipeline with bubble, exposed TP/PP/DP/EP/CP communication and "
+                                "calibrated GEMM efficiency (docs/calibration.md); MFU uses Narayanan et al. (2021) "
+                                "model FLOPs."]),
+                      ("h", 3, "Prices")]
+    b.append(("table", ["GPU", "Tier", "$/GPU-hour", "As of", "Source"],
+              [[p["gpu"], t if not p["override"] else "--price", format_usd(p[t]["usd_per_hour"]),
+                p[t]["as_of"] if not p["override"] else "", p[t]["source"] if not p["override"] else "command line"]
+               for p in res["prices"] for t in (("low", "typical", "high") if not p["override"] else ("typical",))],
+              ["l", "l", "r", "l", "l"]))
+    return b
+
+
+# ---------------------------------------------------------------------------------------------------
+# block renderers
+# ---------------------------------------------------------------------------------------------------
+
+
+def to_markdown(blocks: list[Block]) -> str:
+    out: list[str] = []
+    for blk in blocks:
+        kind = blk[0]
+        if kind == "h":
+            out.append("#" * blk[1] + " " + blk[2] + "\n")
+        elif kind == "p":
+            out.append(blk[1] + "\n")
+        elif kind == "list":
+            out.append("\n".join(f"- {x}" for x in blk[1]) + "\n")
+        elif kind == "table":
+            out.append(markdown_table(blk[1], blk[2], blk[3]))
+        elif kind == "code":
+            out.append(f"```\n{blk[1]}\n```\n")
+        # charts are HTML / --plot only: markdown stays plain text that pastes anywhere
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;color:#1b1f24;max-width:1180px;margin:2em auto;
+padding:0 1.5em;line-height:1.45;font-size:14px}
+h1{font-size:1.6em;border-bottom:2px solid #1f6feb;padding-bottom:.2em}h2{font-size:1.25em;margin-top:1.6em;
+border-bottom:1px solid #d0d7de;padding-bottom:.15em}h3{font-size:1.05em}
+table{border-collapse:collapse;margin:.6em 0 1em;font-size:12.5px;font-variant-numeric:tabular-nums}
+th,td{border:1px solid #d0d7de;padding:4px 8px;vertical-align:top}th{background:#f3f5f8;text-align:left}
+td.r,th.r{text-align:right}tr:nth-child(even) td{background:#fafbfc}
+code{background:#f3f5f8;padding:1px 4px;border-radius:3px;font-size:12px;word-break:break-all}
+.chart{margin:1em 0;max-width:100%}.chart svg{max-width:100%;height:auto}.note{color:#57606a;font-size:12px}
+@media print{body{max-width:none;margin:0;font-size:11px}h2{break-after:avoid}table,.chart{break-inside:avoid}
+a{color:inherit}}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escape, then render **bold** and `code` (the only inline markdown the blocks use)."""
+    import re
+
+    t = html.escape(text)
+    t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
+    return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
+
+
+def to_html(blocks: list[Block], charts: dict[str, str], title: str) -> str:
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+           f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style></head><body>"]
+    for blk in blocks:
+        kind = blk[0]
+        if kind == "h":
+            out.append(f"<h{blk[1]}>{_inline(blk[2])}</h{blk[1]}>")
+        elif kind == "p":
+            out.append(f"<p>{_inline(blk[1])}</p>")
+        elif kind == "list":
+            out.append("<ul>" + "".join(f"<li>{_inline(x)}</li>" for x in blk[1]) + "</ul>")
+        elif kind == "table":
+            _, headers, rows, align = blk
+            cls = [' class="r"' if a == "r" else "" for a in align]
+            out.append("<table><thead><tr>" + "".join(f"<th{c}>{html.escape(str(h))}</th>"
+                                                      for h, c in zip(headers, cls, strict=True))
+                       + "</tr></thead><tbody>")
+            for r in rows:
+                out.append("<tr>" + "".join(f"<td{c}>{_inline(str(x))}</td>" for x, c in zip(r, cls, strict=True))
+                           + "</tr>")
+            out.append("</tbody></table>")
+        elif kind == "code":
+            out.append(f"<pre><code>{html.escape(blk[1])}</code></pre>")
+        elif kind == "chart":
+            svg = charts.get(blk[1])
+            if svg:
+                out.append(f'<div class="chart">{svg}</div>')
+            elif charts.get("_missing"):
+                out.append(f'<p class="note">{html.escape(charts["_missing"])}</p>')
+    out.append("</body></html>")
+    return "\n".join(out) + "\n"
+
+
+def comparison_csv(res: dict[str, Any]) -> str:
+    """The comparison rows in base units (seconds, tokens/s, USD, bytes) for spreadsheets."""
+    if res["kind"] == "train" and "runs" in res:
+        return csv_text(["gpu", "gpu_hours", "usd_low", "usd_typical", "usd_high"],
+                        [[r["gpu"], r["gpu_hours"], *[r["usd_total_by_tier"][t] for t in ("low", "typical", "high")]]
+                         for r in res["runs"]])
+    if res["kind"] == "train":
+        return csv_text(["gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "micro_batch", "step_time_s", "mfu",
+                         "days", "gpu_hours", "usd_low", "usd_typical", "usd_high"],
+                        [[c["layout"][k] for k in ("gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "micro_batch")]
+                         + [c["train"]["step_time_s"], c["train"]["mfu"], c["train"]["days"], c["train"]["gpu_hours"]]
+                         + [c["cost"]["usd_total_by_tier"].get(t) for t in ("low", "typical", "high")]
+                         for c in res["comparison"]])
+    headers = ["gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "concurrency", "memory_per_gpu_bytes",
+               "headroom_fraction", "ttft_s", "tpot_s", "request_latency_s", "throughput_tokens_per_s",
+               "usd_per_hour", "usd_per_million_tokens_low", "usd_per_million_tokens_typical",
+               "usd_per_million_tokens_high", "usd_per_month"]
+    rows = []
+    for c in res["comparison"]:
+        t = c["cost"]["usd_per_million_tokens_by_tier"]
+        rows.append([c["layout"][k] for k in ("gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "concurrency")]
+                    + [c["memory_per_gpu_bytes"]["total"], round(c["headroom_fraction"], 4)]
+                    + [c["serve"][k] for k in ("ttft_s", "tpot_s", "request_latency_s", "throughput_tokens_per_s")]
+                    + [c["cost"]["usd_per_hour"], t["low"], t["typical"], t["high"], c["cost"]["usd_per_month"]])
+    return csv_text(headers, rows)

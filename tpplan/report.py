@@ -1,0 +1,206 @@
+"""``tpplan report``: the data of a procurement report (serving or training), as plain dicts.
+
+The report reuses the recommend search (one vectorized evaluation per GPU type) and adds what a buyer needs:
+the best layout on every GPU type with $ at each price tier and per month, where the bytes go, how $ per 1M
+tokens moves with price and context length, and every assumption with its source. Rendering (markdown, HTML,
+CSV, charts) lives in ``tpplan.render.report``; nothing here prints or reads the clock.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from tpplan import cost, planner
+from tpplan.planner import Constraints, Objective, Pricing, Search
+from tpplan.spec import GpuSpec, ModelSpec
+from tpplan.workload import ServeWorkload, TrainWorkload
+
+HOURS_PER_MONTH = 730.0
+"""8,760 hours a year / 12 (the convention cloud price sheets use)."""
+
+OBJECTIVE_KEY = {"latency": ("serve", "request_latency_s", "lower"),
+                 "throughput": ("serve", "throughput_tokens_per_s_per_gpu", "higher"),
+                 "cost": ("cost", "usd_per_million_tokens", "lower")}
+OBJECTIVE_WORDS = {"latency": "request latency", "throughput": "output tokens/s per GPU",
+                   "cost": "$ per 1M output tokens"}
+
+
+def _tiers(gpu: GpuSpec, pricing: Pricing) -> dict[str, float]:
+    """$/GPU-hour at each tier; a --price override replaces all three (the user's contract price)."""
+    if any(k in pricing.overrides for k in (gpu.name, *gpu.aliases)):
+        p = pricing.price(gpu)
+        return {"low": p, "typical": p, "high": p}
+    return {t: float(getattr(gpu.prices, t).usd_per_hour) for t in cost.TIERS}
+
+
+def _sort_key(c: dict[str, Any], objective: str) -> tuple[float, int, float]:
+    group, key, better = OBJECTIVE_KEY[objective]
+    v = float(c[group][key]) if c[group][key] is not None else float("inf")
+    return (-v if better == "higher" else v, c["layout"]["gpus"], c["cost"]["usd_per_hour"])
+
+
+def _with_tiers(c: dict[str, Any], gpu: GpuSpec, pricing: Pricing, utilization: float) -> dict[str, Any]:
+    tiers = _tiers(gpu, pricing)
+    n = c["layout"]["gpus"]
+    tps = c["serve"]["throughput_tokens_per_s"]
+    c["cost"]["usd_per_hour_by_tier"] = {t: n * p for t, p in tiers.items()}
+    c["cost"]["usd_per_million_tokens_by_tier"] = {
+        t: float(cost.usd_per_million_tokens(n * p, tps)) for t, p in tiers.items()}
+    c["cost"]["usd_per_month"] = float(cost.monthly_cost(c["cost"]["usd_per_hour"], utilization))
+    mem = c["memory_per_gpu_bytes"]
+    c["memory_per_gpu_bytes"]["free"] = max(0.0, mem["capacity"] - mem["total"])
+    c["headroom_fraction"] = (mem["usable"] - mem["total"]) / mem["capacity"]
+    return c
+
+
+def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
+                 objective: str = "cost", utilization: float = 1.0, contexts: list[int] | None = None,
+                 gpus_per_node: int | None = None, digest: str = "") -> dict[str, Any]:
+    """Best layout per GPU type, the winner and runner-up, memory, sensitivity, assumptions."""
+    obj: Objective = objective  # type: ignore[assignment]
+    s = planner.search_serve(model, gpus, w, cons, pricing, obj, gpus_per_node)
+    rows: list[dict[str, Any]] = []
+    blocked: list[dict[str, Any]] = []
+    scatter: list[dict[str, Any]] = []
+    for ev, gpu in zip(s.evals, gpus, strict=True):
+        sub = Search(evals=[ev], seconds=0.0, layouts=len(ev.g))
+        pick = planner.rank_serve(sub, obj, 12)
+        if not pick:
+            counts = planner.rejected_counts(sub)
+            blocked.append({"gpu": gpu.name, "rejected": counts,
+                            "why": planner.relax_hints(sub, cons, w)[:1] or [next(iter(counts), "no layout")]})
+            continue
+        r = pick[0][1]
+        c = planner.serve_object(ev, r, planner.serve_bands(ev, np.array([r]))[0])
+        rows.append(_with_tiers(c, gpu, pricing, utilization))
+        for _, rr in pick:
+            scatter.append({"gpu": gpu.name, "usd_per_million_tokens": float(ev.usd_per_mtok[rr]),
+                            "request_latency_s": float(ev.t.request_latency[rr]), "gpus": int(ev.g.gpus[rr])})
+    rows.sort(key=lambda c: _sort_key(c, objective))
+    res: dict[str, Any] = {
+        "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "serve",
+        "inputs": {**planner.serve_inputs(model, gpus, w, pricing, digest), "objective": objective,
+                   "utilization": utilization,
+                   "constraints": {"ttft_slo_s": cons.ttft_slo_s, "tpot_slo_s": cons.tpot_slo_s,
+                                   "budget_usd_per_hour": cons.budget_usd_per_hour, "max_gpus": cons.max_gpus,
+                                   "min_concurrency": cons.min_concurrency}},
+        "comparison": rows, "blocked": blocked, "rejected": planner.rejected_counts(s),
+        "layouts_evaluated": s.layouts,
+        "pareto": [{"gpu": s.evals[k].ctx.gpu.name, "usd_per_million_tokens": float(s.evals[k].usd_per_mtok[r]),
+                    "request_latency_s": float(s.evals[k].t.request_latency[r]),
+                    "layout": _label(s.evals[k], r)} for k, r in planner.pareto_serve(s)],
+        "scatter": scatter,
+    }
+    if rows:
+        win = rows[0]
+        res["winner"] = win
+        res["runner_up"] = rows[1] if len(rows) > 1 else None
+        wlo, whi = planner.objective_band(win, objective)
+        res["too_close_to_call"] = [c["layout"]["gpu"] for c in rows[1:]
+                                    if planner.objective_band(c, objective)[0] <= whi
+                                    and planner.objective_band(c, objective)[1] >= wlo]
+        res["serving_command"] = planner.vllm_command(win, model, w)
+        wgpu = next(g for g in gpus if g.name == win["layout"]["gpu"])
+        ctx = next(e.ctx for e in s.evals if e.ctx.gpu.name == wgpu.name)
+        res["assumptions"] = planner.assumptions(ctx, pricing)
+        res["sensitivity"] = {"context": _context_sensitivity(model, wgpu, w, cons, pricing, obj, contexts,
+                                                              gpus_per_node)}
+    res["prices"] = _price_rows(gpus, pricing)
+    return res
+
+
+def _label(ev: planner.ServeEval, r: int) -> str:
+    g = ev.g
+    parts = [f"TP{int(g.tp[r])}"]
+    for name, v in (("PP", g.pp), ("CP", g.cp), ("EP", g.ep), ("DP", g.dp)):
+        if int(v[r]) > 1:
+            parts.append(f"{name}{int(v[r])}")
+    return f"{int(g.gpus[r])}x {ev.ctx.gpu.name} {'/'.join(parts)}"
+
+
+def _context_sensitivity(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons: Constraints, pricing: Pricing,
+                         objective: Objective, contexts: list[int] | None,
+                         gpus_per_node: int | None) -> list[dict[str, Any]]:
+    """The best layout on the winner's GPU type at each context length (same output length)."""
+    out = []
+    wanted = contexts or [8_000, 32_000, 128_000]
+    for c in sorted({*wanted, w.ctx}):
+        if c > model.max_position_embeddings or c <= w.output_len:
+            continue
+        wc = dataclasses.replace(w, ctx=c, input_len=c - w.output_len)
+        s = planner.search_serve(model, [gpu], wc, cons, pricing, objective, gpus_per_node)
+        pick = planner.rank_serve(s, objective, 1)
+        row: dict[str, Any] = {"ctx_tokens": c, "requested": c == w.ctx, "gpu": gpu.name}
+        if pick:
+            ev = s.evals[0]
+            r = pick[0][1]
+            tiers = _tiers(gpu, pricing)
+            n = int(ev.g.gpus[r])
+            row.update({"layout": _label(ev, r), "gpus": n, "concurrency": int(ev.g.concurrency[r]),
+                        "tpot_s": float(ev.t.tpot[r]), "ttft_s": float(ev.t.ttft[r]),
+                        "throughput_tokens_per_s": float(ev.t.throughput[r]),
+                        "usd_per_million_tokens_by_tier": {
+                            t: float(cost.usd_per_million_tokens(n * p, ev.t.throughput[r]))
+                            for t, p in tiers.items()}})
+        else:
+            row["layout"] = None
+        out.append(row)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------------
+# training
+# ---------------------------------------------------------------------------------------------------
+
+
+def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload | None, pricing: Pricing, *,
+                 search: dict[str, Any] | None = None, gpu_hours: float | None = None,
+                 digest: str = "") -> dict[str, Any]:
+    """Per GPU type: the best training layout (from ``recommend_train`` results in ``search``, keyed by GPU)
+    with GPU-hours, days and $ at each tier; or, with ``gpu_hours``, the $ of a run of known size."""
+    res: dict[str, Any] = {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "train",
+                           "inputs": {"model": model.name if model else None, "gpus": [g.name for g in gpus],
+                                      "catalog_sha256": digest, "price_tier": pricing.tier,
+                                      "price_overrides": dict(pricing.overrides)}}
+    if gpu_hours is not None:
+        # a run of known size: $ = GPU-hours x $/GPU-hour (DeepSeek-V3: 2,788K H800-hours x $2 = $5.576M)
+        res["inputs"]["gpu_hours"] = gpu_hours
+        res["runs"] = [{"gpu": g.name, "gpu_hours": gpu_hours,
+                        "usd_total_by_tier": {t: float(cost.run_cost(gpu_hours, p))
+                                              for t, p in _tiers(g, pricing).items()},
+                        "usd_per_gpu_hour_by_tier": _tiers(g, pricing)} for g in gpus]
+        res["prices"] = _price_rows(gpus, pricing)
+        return res
+    assert tw is not None and search is not None
+    res["inputs"].update({"seq_len": tw.seq_len, "global_batch": tw.global_batch, "tokens": tw.tokens,
+                          "train_dtype": tw.train_dtype})
+    rows = []
+    for g in gpus:
+        r = search.get(g.name)
+        if not r or not r["candidates"]:
+            continue
+        c = r["candidates"][0]
+        tiers = _tiers(g, pricing)
+        gh = c["train"]["gpu_hours"]
+        c["cost"]["usd_total_by_tier"] = {t: gh * p for t, p in tiers.items()} if gh else {}
+        mem = c["memory_per_gpu_bytes"]
+        mem["free"] = max(0.0, mem["capacity"] - mem["total"])
+        rows.append(c)
+    rows.sort(key=lambda c: (c["train"]["days"] or float("inf"), c["layout"]["gpus"]))
+    res["comparison"] = rows
+    res["blocked"] = [{"gpu": g.name, "why": (search.get(g.name) or {}).get("relax", [])} for g in gpus
+                      if not (search.get(g.name) or {}).get("candidates")]
+    if rows:
+        res["winner"] = rows[0]
+        res["runner_up"] = rows[1] if len(rows) > 1 else None
+    res["prices"] = _price_rows(gpus, pricing)
+    return res
+
+
+def _price_rows(gpus: list[GpuSpec], pricing: Pricing) -> list[dict[str, Any]]:
+    return [{"gpu": g.name, **{t: {"usd_per_hour": _tiers(g, pricing)[t], "as_of": str(getattr(g.prices, t).as_of),
+                                   "source": getattr(g.prices, t).source} for t in cost.TIERS},
+             "override": any(k in pricing.overrides for k in (g.name, *g.aliases))} for g in gpus]
