@@ -77,6 +77,8 @@ class Catalog:
     model_alias: dict[str, str] = field(default_factory=dict)
     digest: str = ""
     """sha256 over every catalog file's bytes (for reproducible reports)."""
+    pending_overlays: list[Located] = field(default_factory=list)
+    """Calibration overlays read but not merged yet (merged once every catalog is loaded)."""
 
     # ---- look-ups -----------------------------------------------------------------------------------
 
@@ -158,14 +160,17 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
     cat = Catalog()
     h = hashlib.sha256()
     for base, user in dirs:
-        if user and not base.is_dir():
-            raise TpplanError("catalog directory does not exist", file=str(base),
-                              hint="Pass a folder holding hardware/ and/or models/ YAML files.")
+        single = user and base.is_file() and base.suffix in (".yaml", ".yml")
+        if user and not base.is_dir() and not single:
+            raise TpplanError("catalog path does not exist or is not a folder or YAML file", file=str(base),
+                              hint="Pass a folder holding hardware/ and/or models/ YAML files, or one YAML file "
+                                   "(a GPU, a model, or an overlay written by `tpplan calibrate`).")
         # a user folder may hold hardware/ and models/ subfolders, or YAML files directly (sniffed by keys)
-        sub_hw, sub_md = base / "hardware", base / "models"
-        groups: list[tuple[Path, str | None]] = [(p, "gpu") for p in _yaml_files(sub_hw)]
-        groups += [(p, "model") for p in _yaml_files(sub_md)]
-        if user:
+        groups: list[tuple[Path, str | None]] = [(base, None)] if single else []
+        if not single:
+            groups += [(p, "gpu") for p in _yaml_files(base / "hardware")]
+            groups += [(p, "model") for p in _yaml_files(base / "models")]
+        if user and not single:
             groups += [(p, None) for p in _yaml_files(base)]
         for path, kind in groups:
             shown = str(path) if user else f"{path.parent.name}/{path.name}"
@@ -201,12 +206,13 @@ def _apply_overlay(cat: Catalog, loc: Located) -> None:
     if not isinstance(data, dict) or "gpu" not in data:
         raise TpplanError("an overlay needs 'overlay: {gpu: NAME, calibration: {...}}'", file=loc.file,
                           line=loc.where(("overlay",))[0])
-    cat.__dict__.setdefault("_overlays", []).append(loc)
+    cat.pending_overlays.append(loc)
 
 
 def apply_overlays(cat: Catalog) -> None:
     """Merge pending overlays into their GPUs (called once all catalogs are loaded)."""
-    for loc in cat.__dict__.pop("_overlays", []):
+    pending, cat.pending_overlays = cat.pending_overlays, []
+    for loc in pending:
         data = loc.data["overlay"]
         name = cat.gpu_alias.get(_norm(str(data["gpu"])))
         if name is None:

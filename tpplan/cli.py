@@ -748,6 +748,138 @@ def collective(
         tables.print_collective(_console(), res)
 
 
+class ValidateFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+@app.command()
+def validate(
+    category: Annotated[list[str] | None, typer.Option(help="Only these categories (activation, kv, params, zero, gemm, decode, decode-fp8, hbm, collective); repeatable.")] = None,
+    rows: Annotated[bool, typer.Option("--rows", help="Print every row, not only the failing ones (table format).")] = False,
+    fmt: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Replay the published measurements shipped with tpplan (nccl-tests, GEMM, HBM, Korthikanti, KV, ZeRO,
+    parameter counts) through the model; exit 1 when any row exceeds its category's tolerance.
+
+    Example: tpplan validate --format markdown --rows
+    """
+    from tpplan import validate as val
+    from tpplan.render import markdown_table, to_json
+
+    res = val.run_validation(_catalog(catalog), category)
+    if fmt == ValidateFormat.json:
+        _out(to_json(res))
+    else:
+        md = fmt == ValidateFormat.markdown
+        lines = [("## " if md else "") + "tpplan validate: " + ("all categories within tolerance" if res["passed"]
+                                                                 else "some rows exceed their tolerance"), ""]
+        head = ["Category", "Rows", "Mean abs error", "Max abs error", "Tolerance", "Failed", "What"]
+        body = [[c["category"], c["rows"], f"{c['mean_abs_error']:.1%}", f"{c['max_abs_error']:.1%}",
+                 f"{c['tolerance']:.1%}", c["failed"], c["description"]] for c in res["categories"]]
+        lines.append(markdown_table(head, body, ["l", "r", "r", "r", "r", "r", "l"]))
+        shown = [r for r in res["rows"] if rows or md or not r["within_tolerance"]]
+        if shown:
+            lines.append(markdown_table(
+                ["Category", "Case", "Predicted", "Published", "Error", "OK", "Source"],
+                [[r["category"], r["name"], f"{r['predicted']:.4g}", f"{r['published']:.4g}", f"{r['error']:+.1%}",
+                  "yes" if r["within_tolerance"] else "NO", r["source"]] for r in shown],
+                ["l", "l", "r", "r", "r", "l", "l"]))
+        _out("\n".join(lines))
+    if not res["passed"]:
+        raise typer.Exit(1)
+
+
+calibrate_app = typer.Typer(help="Fit tpplan's parameters to your own measurements and write a catalog overlay.\n\n"
+                                 "Example: tpplan calibrate nccl-tests all_reduce.log --gpu h100 --ranks 8 -o my-cluster.yaml")
+app.add_typer(calibrate_app, name="calibrate")
+
+
+def _write_overlay(overlay: dict[str, Any], command: str, output: str | None) -> None:
+    from tpplan.calibrate import overlay_yaml
+
+    _write_or_print(overlay_yaml(overlay, command), output)
+
+
+@calibrate_app.command("nccl-tests")
+def calibrate_nccl(
+    logs: Annotated[list[str], typer.Argument(help="nccl-tests output files (all_reduce_perf, all_gather_perf, reduce_scatter_perf, alltoall_perf).")],
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU the logs were measured on.")],
+    nodes: Annotated[int, typer.Option(help="Nodes the ranks spanned (1: fit the NVLink level; more: the network level).")] = 1,
+    ranks: Annotated[int | None, typer.Option(help="Ranks per test (default: counted from the log's '#  Rank' lines).")] = None,
+    column: Annotated[str, typer.Option(help="in-place | out-of-place busbw column.")] = "in-place",
+    op: Annotated[str | None, typer.Option(help="Collective, when the file name and log do not say.")] = None,
+    gpus_per_node: NodeOpt = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Overlay YAML to write (default: stdout).")] = None,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Fit alpha, bus bandwidth and the bandwidth ramp to nccl-tests logs; write an overlay for --catalog.
+
+    Example: tpplan calibrate nccl-tests all_reduce_perf.log --gpu h100-sxm --ranks 8 -o my-cluster.yaml
+
+    Then: tpplan collective all-reduce --gpu h100-sxm --gpus 8 --size 1MiB:8GiB --catalog my-cluster.yaml
+    """
+    from tpplan import calibrate as cal
+    from tpplan import comm
+
+    if column not in ("in-place", "out-of-place"):
+        raise TpplanError(f"--column must be in-place or out-of-place; got {column!r}")
+    if op is not None and op not in comm.OPS:
+        raise TpplanError(f"--op must be one of {', '.join(comm.OPS[:4])}; got {op!r}")
+    if nodes < 1 or (ranks is not None and ranks < 2):
+        raise TpplanError("--nodes must be >= 1 and --ranks >= 2")
+    g = _catalog(catalog).gpu(gpu)
+    parsed = [cal.parse_nccl_log(Path(p), p, column, op) for p in logs]
+    res = cal.fit_nccl(g, parsed, ranks, nodes, gpus_per_node)
+    for name, f in res["fits"].items():
+        sys.stderr.write(f"tpplan: {name} x{f['ranks']} ({f['points']} sizes): alpha {f['alpha_per_step_s'] * 1e6:.2f} us/step, "
+                         f"busbw {f['busbw_bytes_per_s'] / 1e9:.0f} GB/s, ramp {f['ramp_bytes'] / 2**20:.1f} MiB^"
+                         f"{f['ramp_exponent']:.2f}; max error {f['max_rel_error']:.1%} >= 1 MiB, rms {f['rms_rel_error']:.1%}\n")
+    _write_overlay(res, "tpplan calibrate nccl-tests " + " ".join(Path(p).name for p in logs), output)
+
+
+def _calibrate_csv(kind: str, csv_path: str, gpu: str, output: str | None, catalog: list[str] | None) -> None:
+    from tpplan import calibrate as cal
+    from tpplan.validate import read_microbench
+
+    g = _catalog(catalog).gpu(gpu)
+    rows = read_microbench(Path(csv_path), csv_path)
+    res = cal.efficiency_from_csv(g, rows, kind, csv_path)
+    for key, e in res["overlay"]["calibration"].items():
+        sys.stderr.write(f"tpplan: {key} efficiency {e['value']} (band {e['low']}-{e['high']})\n")
+    _write_overlay(res, f"tpplan calibrate {kind} {Path(csv_path).name}", output)
+
+
+@calibrate_app.command("gemm")
+def calibrate_gemm(
+    csv_path: Annotated[str, typer.Argument(metavar="CSV", help="CSV with columns gpu,benchmark,dtype,m,n,k,size_bytes,ranks,value,unit (benchmark gemm_*, unit TFLOP/s).")],
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU the rows were measured on (rows of other GPUs are ignored).")],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Overlay YAML to write (default: stdout).")] = None,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Tensor-core efficiency (bf16 and fp8) from your GEMM measurements; shapes of at least 4096 x 4096 x 8192.
+
+    Example: tpplan calibrate gemm hardware/calibration/microbenchmarks.csv --gpu h200 -o h200-gemm.yaml
+    """
+    _calibrate_csv("gemm", csv_path, gpu, output, catalog)
+
+
+@calibrate_app.command("hbm")
+def calibrate_hbm(
+    csv_path: Annotated[str, typer.Argument(metavar="CSV", help="CSV as for gemm; benchmark hbm_* (copy/STREAM, >= 1 GiB) or *gemv* / *decode*, unit TB/s or GB/s.")],
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU the rows were measured on.")],
+    output: Annotated[str | None, typer.Option("--output", "-o", help="Overlay YAML to write (default: stdout).")] = None,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Decode-relevant HBM efficiency from copy/STREAM or GEMV measurements.
+
+    Example: tpplan calibrate hbm my-stream.csv --gpu mi300x -o mi300x-hbm.yaml
+    """
+    _calibrate_csv("hbm", csv_path, gpu, output, catalog)
+
+
 class CheckFormat(str, Enum):
     auto = "auto"
     text = "text"

@@ -79,6 +79,10 @@ def level_time(op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike, cal: Collec
     alpha_steps = steps(op, n, "tree" if algo == "tree" else "ring")
     # alpha_per_step was fitted for ring steps at fitted_ranks; NVLS/tree keep the fitted latency.
     t = alpha_steps * cal.alpha_per_step_s + s_bus / bw * (1.0 + ramp)
+    if cal.correction_sizes_bytes and cal.correction:
+        # measured / fitted busbw by message size (tpplan calibrate); busbw scales as 1 / time
+        corr = np.interp(np.log(np.maximum(s, 1.0)), np.log(cal.correction_sizes_bytes), cal.correction)
+        t = t / corr
     return np.where(n > 1, t, 0.0)
 
 

@@ -184,7 +184,22 @@ class CollectiveCalibration(Strict):
     """Relative spread of measured vs fitted bus bandwidth (for uncertainty bands)."""
     fitted_ranks: PosInt = 8
     """Number of ranks of the sweep the parameters were fitted to."""
+    correction_sizes_bytes: list[Pos] | None = None
+    """Per-rank message sizes of a measured correction table (``tpplan calibrate`` writes it): the bus
+    bandwidth by message size that the smooth ramp cannot follow (NCCL protocol switches)."""
+    correction: list[Pos] | None = None
+    """Measured / fitted bus bandwidth at ``correction_sizes_bytes``; interpolated in log size and held at
+    the end values outside the table."""
     source: str
+
+    @model_validator(mode="after")
+    def _table(self) -> "CollectiveCalibration":
+        a, b = self.correction_sizes_bytes, self.correction
+        if (a is None) != (b is None) or (a is not None and b is not None and len(a) != len(b)):
+            raise ValueError("correction_sizes_bytes and correction must be given together, of equal length")
+        if a is not None and any(x >= y for x, y in zip(a, a[1:], strict=False)):
+            raise ValueError("correction_sizes_bytes must increase")
+        return self
 
 
 class CalibrationSpec(Strict):

@@ -1,0 +1,161 @@
+"""`tpplan validate` (published figures replayed within stated tolerances) and `tpplan calibrate` (overlays)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tpplan import comm
+from tpplan.catalog import load_catalog
+from tpplan.validate import TOLERANCE
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "data"
+DATA = Path(__file__).parent / "data"
+EXAMPLE_LOG = DATA / "nccl" / "nccl-tests-allreduce-h100x8.txt"  # copy of shared/reference/data's example
+
+
+def test_validate_passes_every_category(cli):
+    code, out, err = cli("validate", "--format", "json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["passed"] is True
+    cats = {c["category"]: c for c in d["categories"]}
+    assert set(cats) == set(TOLERANCE)
+    # closed forms are exact; the microbenchmark categories carry their spread
+    assert cats["activation"]["max_abs_error"] == 0 and cats["kv"]["max_abs_error"] == 0
+    assert cats["collective"]["rows"] >= 50 and cats["collective"]["mean_abs_error"] < 0.06
+    assert cats["decode"]["max_abs_error"] < 0.05  # bf16 decode roofline on the H100 run
+    for r in d["rows"]:
+        assert r["source"] and r["within_tolerance"], r
+
+
+def test_validate_markdown_and_exit_code(cli, tmp_path):
+    code, out, _ = cli("validate", "--format", "markdown", "--category", "kv")
+    assert code == 0 and "| kv | 6 |" in out and "Llama-3.1-70B" in out
+    # a catalog that breaks a published figure fails validation: a 70B with 16 KV heads doubles KV bytes/token
+    cat = tmp_path / "cat"
+    (cat / "models").mkdir(parents=True)
+    src = (Path(__file__).parents[1] / "models" / "llama-3.1-70b.yaml").read_text()
+    (cat / "models" / "llama-3.1-70b.yaml").write_text(src.replace("num_kv_heads: 8", "num_kv_heads: 16"))
+    code, out, _ = cli("validate", "--category", "kv", "--catalog", str(cat))
+    assert code == 1 and "NO" in out and "+100.0%" in out
+    assert cli("validate", "--category", "nope")[0] == 2
+
+
+def test_example_log_is_the_shared_one():
+    if SHARED.is_dir():
+        assert EXAMPLE_LOG.read_text() == (SHARED / EXAMPLE_LOG.name).read_text()
+
+
+def _measured(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    rows = [line.split() for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")]
+    return np.array([float(r[0]) for r in rows]), np.array([float(r[-2]) * 1e9 for r in rows])
+
+
+def test_calibrate_nccl_then_collective_reproduces_the_log(cli, tmp_path):
+    overlay = tmp_path / "my-cluster.yaml"
+    code, _, err = cli("calibrate", "nccl-tests", str(EXAMPLE_LOG), "--gpu", "h100-sxm", "--ranks", "8",
+                       "-o", str(overlay))
+    assert code == 0, err
+    text = overlay.read_text()
+    assert "nccl-tests-allreduce-h100x8.txt" in text and "overlay:" in text  # provenance: file name and date
+    code, out, err = cli("collective", "all-reduce", "--gpu", "h100-sxm", "--gpus", "8", "--size", "1MiB:8GiB",
+                         "--catalog", str(overlay), "--format", "json")
+    assert code == 0, err
+    pred = {r["size_bytes"]: r["busbw_bytes_per_s"] for r in json.loads(out)["rows"]}
+    sizes, busbw = _measured(EXAMPLE_LOG)
+    checked = 0
+    for s, b in zip(sizes, busbw, strict=True):
+        if s >= 2**20:
+            assert pred[int(s)] == pytest.approx(b, rel=0.05), s
+            checked += 1
+    assert checked == 14
+    # the smooth part of the fit alone (alpha, bandwidth, ramp) is already within 6% from 1 MiB up
+    fit = comm.fit_sweep("all-reduce", sizes, busbw, 8)
+    assert fit.max_rel_error < 0.06 and fit.spread < 0.035
+
+
+NCCL_HEADER = """# nThread 1 nGpus 1 minBytes 1048576 maxBytes 1073741824 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0
+#
+# Using devices
+{ranks}
+#
+#                                                              out-of-place                       in-place
+#       size         count      type   redop    root     time   algbw   busbw #wrong     time   algbw   busbw #wrong
+#        (B)    (elements)                               (us)  (GB/s)  (GB/s)            (us)  (GB/s)  (GB/s)
+"""
+
+
+def _synthetic_log(path: Path, gpu, op: str, n: int, inplace_na: bool = False) -> None:
+    """A log in nccl-tests' format whose busbw is tpplan's own prediction (so the fit must recover it)."""
+    ranks = "\n".join(f"#  Rank {i:2d} Group  0 Pid {1000 + i} on node{i // 8} device  {i % 8} [0x1b] NVIDIA H100 80GB HBM3"
+                      for i in range(n))
+    lines = [NCCL_HEADER.format(ranks=ranks)]
+    for k in range(20, 31):
+        s = 2**k
+        t = float(comm.collective_time(gpu, op, np.array([float(s)]), n)[0])
+        alg, bus = comm.algbw_busbw(op, s, n, t)
+        ip = "       N/A     N/A     N/A    N/A" if inplace_na else f"{t * 1e6:10.2f} {alg / 1e9:7.2f} {bus / 1e9:7.2f}      0"
+        lines.append(f"{s:12d} {s // 2:13d}     float    none      -1 {t * 1e6:8.2f} {float(alg) / 1e9:7.2f} "
+                     f"{float(bus) / 1e9:7.2f}      0 {ip}")
+    path.write_text("\n".join(lines) + "\n# Avg bus bandwidth    : 100\n")
+
+
+def test_calibrate_reads_rank_lines_other_ops_and_na_columns(cli, cat, tmp_path):
+    gpu = cat.gpu("h100-sxm")
+    log = tmp_path / "all_gather_perf.log"
+    _synthetic_log(log, gpu, "all-gather", 8, inplace_na=True)
+    out = tmp_path / "ag.yaml"
+    code, _, err = cli("calibrate", "nccl-tests", str(log), "--gpu", "h100-sxm", "-o", str(out))
+    assert code == 0, err
+    assert "all-gather x8 (11 sizes)" in err  # ranks counted from the '#  Rank' lines
+    import yaml
+
+    intra = yaml.safe_load(out.read_text())["overlay"]["calibration"]["intra_node"]
+    # all-gather runs at ring speed: the fit recovers the catalog's 370 GB/s ring bus bandwidth
+    assert intra["ring_busbw_bytes_per_s"] == pytest.approx(370e9, rel=0.1)
+
+
+def test_calibrate_two_nodes_recovers_the_network_level(cli, cat, tmp_path):
+    gpu = cat.gpu("h100-sxm")
+    log = tmp_path / "all_reduce_perf_2nodes.log"
+    _synthetic_log(log, gpu, "all-reduce", 16)
+    out = tmp_path / "net.yaml"
+    code, _, err = cli("calibrate", "nccl-tests", str(log), "--gpu", "h100-sxm", "--nodes", "2", "-o", str(out))
+    assert code == 0, err
+    import yaml
+
+    inter = yaml.safe_load(out.read_text())["overlay"]["calibration"]["inter_node"]
+    # subtracting the modelled NVLink phases leaves the per-NIC ring: 47 GB/s in the bundled catalog
+    assert inter["busbw_bytes_per_s"] == pytest.approx(47e9, rel=0.1)
+    code, o, _ = cli("collective", "all-reduce", "--gpu", "h100-sxm", "--gpus", "16", "--size", "1GiB",
+                     "--catalog", str(out), "--format", "json")
+    base = float(comm.algbw_busbw("all-reduce", 2**30, 16, comm.collective_time(gpu, "all-reduce", 2**30, 16))[1])
+    assert json.loads(o)["rows"][0]["busbw_bytes_per_s"] == pytest.approx(base, rel=0.02)
+
+
+def test_calibrate_gemm_and_hbm_from_csv(cli, tmp_path):
+    import yaml
+
+    csv = Path(__file__).parents[1] / "hardware" / "calibration" / "microbenchmarks.csv"
+    out = tmp_path / "g.yaml"
+    assert cli("calibrate", "gemm", str(csv), "--gpu", "h200", "-o", str(out))[0] == 0
+    f8 = yaml.safe_load(out.read_text())["overlay"]["calibration"]["flops_fp8"]
+    # Azure ND H200 v5 cuBLASLt fp8 at 8192^3 .. 6144x12288x12288: 1,300-1,366 TFLOP/s of 1,978.9
+    assert f8["low"] <= f8["value"] <= f8["high"] and 0.6 < f8["value"] < 0.72
+    assert cli("calibrate", "hbm", str(csv), "--gpu", "a100-sxm-80gb", "-o", str(out))[0] == 0
+    hbm = yaml.safe_load(out.read_text())["overlay"]["calibration"]["hbm"]
+    # STREAM copy 1.61 TB/s of 2.039 x 0.84 (decode / copy ratio) = 0.663, the catalog's derivation
+    assert hbm["value"] == pytest.approx(1.61e12 / 2.039e12 * 0.84, abs=0.002)
+    merged = load_catalog([str(out)])
+    from tpplan.catalog import apply_overlays
+
+    apply_overlays(merged)
+    assert merged.gpu("a100-sxm-80gb").calibration.hbm.value == hbm["value"]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("gpu,value\nh100,1\n")
+    code, _, err = cli("calibrate", "gemm", str(bad), "--gpu", "h100")
+    assert code == 2 and "benchmark" in err and "unit" in err
