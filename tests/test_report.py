@@ -139,8 +139,7 @@ def test_plot_without_matplotlib_exits_2_and_writes_nothing(cli, tmp_path, monke
 def test_deepseek_v3_run_cost(cli_json):
     # DeepSeek-V3 technical report (arXiv:2412.19437, Table 1): 2,788K H800 GPU-hours at $2/GPU-hour = $5.576M
     assert float(cost.run_cost(2_788_000, 2.0)) == 5_576_000.0
-    code, d = cli_json("report", "--train", "--gpu-hours", "2788k", "--gpu", "h800", "--price", "h800=2",
-                       "--model", "-")
+    code, d = cli_json("report", "--train", "--gpu-hours", "2788k", "--gpu", "h800", "--price", "h800=2")
     assert code == 0
     assert d["runs"][0]["usd_total_by_tier"] == {"low": 5_576_000.0, "typical": 5_576_000.0, "high": 5_576_000.0}
 

@@ -330,9 +330,15 @@ def _prices(price: list[str] | None, tier: Tier) -> Any:
 
 @app.command()
 def estimate(
-    model: Annotated[str, typer.Option("--model", "-m", help="Catalog name, alias, or path to config.json.")],
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog name or alias.")],
     ctx: Annotated[str, typer.Option(help="Max tokens per sequence (prompt + output): 128k = 128,000, 128K = 131,072.")],
+    model: ModelOpt = None,
+    layers: LayersOpt = None,
+    hidden: HiddenOpt = None,
+    heads: HeadsOpt = None,
+    vocab: VocabOpt = None,
+    ffn: FfnOpt = None,
+    kv_heads: KvHeadsOpt = None,
     tp: Annotated[int, typer.Option(help="Tensor parallel size.")] = 1,
     pp: Annotated[int, typer.Option(help="Pipeline parallel size.")] = 1,
     dp: Annotated[int, typer.Option(help="Data parallel replicas.")] = 1,
@@ -355,6 +361,7 @@ def estimate(
     recompute: Annotated[str, typer.Option(help="none | selective | full.")] = "selective",
     sequence_parallel: Annotated[bool, typer.Option(help="Megatron sequence parallelism.")] = True,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3.")] = 1,
+    train_dtype: Annotated[str | None, typer.Option(help="Training GEMM dtype: bf16 | fp8 (fp8 tensor-core peak, stated efficiency).")] = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -365,14 +372,14 @@ def estimate(
     from tpplan import planner
 
     cat = _catalog(catalog)
-    m = cat.model(model)
+    m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, (seq_len or ctx) if train else ctx)
     g = cat.gpu(gpu)
     pricing = _prices(price, price_tier)
     if train:
         from tpplan import training
 
         tw = _train_workload(seq_len or ctx, global_batch, micro_batch, tokens, recompute, sequence_parallel,
-                             zero, weight_dtype)
+                             zero, train_dtype or weight_dtype)
         res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
         _render_train_estimate(res, fmt)
         return
@@ -421,7 +428,41 @@ def _render_train_estimate(res: dict[str, Any], fmt: OutFormat) -> None:
 
 
 # options shared by recommend and report (one declaration each, so the two commands cannot drift)
-ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Catalog name, alias, HF id, or path to config.json.")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalog name, alias, HF id, or path to config.json (or give --layers/--hidden/--heads/--vocab).")]
+LayersOpt = Annotated[int | None, typer.Option(help="Model by dimensions (GPT-style): transformer layers.")]
+HiddenOpt = Annotated[int | None, typer.Option(help="Model by dimensions: hidden size.")]
+HeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: attention heads.")]
+VocabOpt = Annotated[int | None, typer.Option(help="Model by dimensions: vocabulary size.")]
+FfnOpt = Annotated[int | None, typer.Option(help="Model by dimensions: GELU MLP width (default 4 x hidden).")]
+KvHeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: KV heads (default = heads, MHA).")]
+
+
+def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int | None, heads: int | None,
+                   vocab: int | None, ffn: int | None, kv_heads: int | None, positions: str | None = None) -> Any:
+    """A catalog model, or a GPT-style model given by its dimensions (not both). ``positions`` (the context
+    or sequence length asked for) sizes the learned position table, as GPT-3's 2,048."""
+    dims = {"--layers": layers, "--hidden": hidden, "--heads": heads, "--vocab": vocab}
+    if any(v is not None for v in (*dims.values(), ffn, kv_heads)):
+        if model:
+            raise TpplanError("give either --model or the dimensions (--layers --hidden --heads --vocab), not both")
+        missing = [k for k, v in dims.items() if v is None]
+        if missing:
+            raise TpplanError(f"a model by dimensions needs {', '.join(missing)} too "
+                              "(e.g. --layers 96 --hidden 12288 --heads 96 --vocab 51200)")
+        from tpplan.spec import model_from_dimensions
+        from tpplan.units import parse_tokens
+
+        npos = _unit(parse_tokens, positions, "--ctx / --seq-len") if positions else None
+        try:
+            return model_from_dimensions(layers, hidden, heads, vocab, ffn, kv_heads, npos)  # type: ignore[arg-type]
+        except ValueError as exc:
+            raise TpplanError(str(exc).splitlines()[0] if "validation error" not in str(exc) else
+                              f"invalid model dimensions: {exc}") from None
+    if not model:
+        raise TpplanError("missing --model (a catalog name, alias, HF id or config.json), or give the model's "
+                          "dimensions: --layers --hidden --heads --vocab [--ffn] [--kv-heads]. Run 'tpplan models' "
+                          "for the catalog.")
+    return cat.model(model)
 CtxOpt = Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,000, 128K = 131,072.")]
 GpuListOpt = Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")]
 InputLenOpt = Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")]
@@ -491,7 +532,13 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
 
 @app.command()
 def recommend(
-    model: ModelOpt,
+    model: ModelOpt = None,
+    layers: LayersOpt = None,
+    hidden: HiddenOpt = None,
+    heads: HeadsOpt = None,
+    vocab: VocabOpt = None,
+    ffn: FfnOpt = None,
+    kv_heads: KvHeadsOpt = None,
     ctx: CtxOpt = "8k",
     gpu: GpuListOpt = None,
     input_len: InputLenOpt = None,
@@ -542,7 +589,7 @@ def recommend(
     if top < 1:
         raise TpplanError(f"--top must be a positive integer; got {top}")
     cat = _catalog(catalog)
-    m = cat.model(model)
+    m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, (seq_len or "4096") if train else ctx)
     gpu_specs = _gpu_specs(cat, gpu)
     pricing = _prices(price, price_tier)
     if train:
@@ -572,7 +619,13 @@ class ReportFormat(str, Enum):
 
 @app.command()
 def report(
-    model: ModelOpt,
+    model: ModelOpt = None,
+    layers: LayersOpt = None,
+    hidden: HiddenOpt = None,
+    heads: HeadsOpt = None,
+    vocab: VocabOpt = None,
+    ffn: FfnOpt = None,
+    kv_heads: KvHeadsOpt = None,
     ctx: CtxOpt = "8k",
     gpu: GpuListOpt = None,
     input_len: InputLenOpt = None,
@@ -640,10 +693,11 @@ def report(
         from tpplan.units import parse_usd
 
         hours = _unit(parse_usd, gpu_hours, "--gpu-hours")
-        m = cat.model(model) if model != "-" else None
+        m = (_resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads)
+             if model or layers is not None else None)
         res = rep.train_report(m, gpu_specs, None, pricing, gpu_hours=hours, digest=cat.digest)
     elif train:
-        m = cat.model(model)
+        m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, seq_len or "4096")
         search = {}
         for g in gpu_specs:
             search[g.name] = _train_search(
@@ -657,7 +711,8 @@ def report(
         tw = dataclasses.replace(tw, global_batch=first["inputs"]["global_batch"])
         res = rep.train_report(m, gpu_specs, tw, pricing, search=search, digest=cat.digest)
     else:
-        m = cat.model(model)
+        m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, max(contexts.split(",") + [ctx],
+                                                                                        key=_tok_or_zero))
         w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype,
                             gpu_memory_utilization)
         cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency)
@@ -699,6 +754,15 @@ def report(
     if res["kind"] == "serve" and not res.get("winner") or res["kind"] == "train" and "runs" not in res \
             and not res.get("winner"):
         raise typer.Exit(1)
+
+
+def _tok_or_zero(text: str) -> int:
+    from tpplan.units import UnitError, parse_tokens
+
+    try:
+        return parse_tokens(text.strip())
+    except UnitError:
+        return 0
 
 
 def _fraction(text: str, what: str) -> float:

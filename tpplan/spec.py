@@ -540,3 +540,30 @@ class ModelSpec(Strict):
                     continue
             out.append(t)
         return out
+
+
+def model_from_dimensions(layers: int, hidden: int, heads: int, vocab: int, ffn: int | None = None,
+                          kv_heads: int | None = None, max_positions: int | None = None) -> ModelSpec:
+    """A GPT-style model given by its dimensions (for models not released yet): MHA (or GQA with
+    ``kv_heads``), GELU MLP of ``ffn`` (default 4 x hidden), biases, LayerNorm, learned positions and tied
+    embeddings, as GPT-3 / Megatron-LM (Narayanan et al. 2021, Korthikanti et al. 2022). The learned position
+    table holds ``max_positions`` rows (the caller passes the context or sequence length; 2,048 by default)."""
+    for what, v in (("--layers", layers), ("--hidden", hidden), ("--heads", heads), ("--vocab", vocab)):
+        if v < 1:
+            raise ValueError(f"{what} must be a positive integer; got {v}")
+    if hidden % heads:
+        raise ValueError(f"--hidden ({hidden}) must be divisible by --heads ({heads})")
+    kv = kv_heads or heads
+    if heads % kv:
+        raise ValueError(f"--heads ({heads}) must be divisible by --kv-heads ({kv})")
+    f = ffn or 4 * hidden
+    return ModelSpec.model_validate({
+        "name": f"gpt-{layers}l-{hidden}h-{heads}a", "family": "gpt", "norm": "layernorm",
+        "position_embedding": "learned", "dtype": "bf16", "tie_word_embeddings": True, "vocab_size": vocab,
+        "num_layers": layers, "hidden_size": hidden, "max_position_embeddings": max_positions or 2048,
+        "attention": {"kind": "mha" if kv == heads else "gqa", "num_heads": heads, "num_kv_heads": kv,
+                      "head_dim": hidden // heads, "qkv_bias": True, "out_bias": True},
+        "mlp": {"kind": "gelu", "intermediate_size": f, "bias": True},
+        "source": f"given by dimensions on the command line: {layers} layers, hidden {hidden}, {heads} heads"
+                  f"{f', {kv} KV heads' if kv != heads else ''}, vocab {vocab}, GELU MLP {f} [user]",
+    })
