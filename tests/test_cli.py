@@ -127,9 +127,30 @@ def test_import_hf_deepseek_and_errors(cli, tmp_path):
 def test_every_command_has_help_with_example():
     import typer.main
 
+    from tpplan._docgen import _commands
+
     cmd = typer.main.get_command(app)
+    assert "Examples" in (cmd.help or "")
     for name, sub in cmd.commands.items():
         assert sub.help and "xample" in sub.help, name
+    for path, sub in _commands(cmd):  # subcommands too (calibrate nccl-tests, models show, ...)
+        assert sub.help and "xample" in sub.help, path
+
+
+def test_readme_reference_is_generated_from_the_cli():
+    import typer.main
+
+    from tpplan._docgen import _commands, reference_markdown
+
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    assert reference_markdown() in readme, "README reference is stale: run python -m tpplan._docgen README.md"
+    section = readme[readme.index("## Command reference"):]
+    for path, sub in _commands(typer.main.get_command(app)):
+        assert f"### `tpplan {' '.join(path)}" in section, path
+        for p in sub.params:
+            if p.param_type_name == "option" and not p.hidden and p.name != "help":
+                for o in p.opts:
+                    assert f"`{o}`" in section, (path, o)
 
 
 def test_module_entry_point_and_version():

@@ -77,7 +77,15 @@ def _out(text: str) -> None:
 def _console() -> Any:
     from rich.console import Console
 
-    return Console(width=max(100, min(200, _term_width())), soft_wrap=False)
+    class _Console(Console):
+        def on_broken_pipe(self) -> None:
+            # the reader went away (`tpplan ... | head`): stop quietly with 128 + SIGPIPE, as coreutils do
+            # (rich's default exits 1, which scripts would read as "nothing feasible")
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            raise SystemExit(141)
+
+    return _Console(width=max(100, min(200, _term_width())), soft_wrap=False)
 
 
 def _term_width() -> int:
@@ -116,7 +124,10 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=version_cb
 @models_app.callback()
 def models_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
                 catalog: CatalogOpt = None) -> None:
-    """List models with derived parameter counts and KV-cache bytes per token."""
+    """List models with derived parameter counts and KV-cache bytes per token.
+
+    Example: tpplan models --format json
+    """
     if ctx.invoked_subcommand:
         return
     from tpplan.render import to_json
@@ -150,7 +161,10 @@ def models_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--f
 @models_app.command("show")
 def models_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
                 catalog: CatalogOpt = None) -> None:
-    """Show one model in full, with its source and derived counts."""
+    """Show one model in full, with its source and derived counts.
+
+    Example: tpplan models show llama-70b
+    """
     from tpplan.render import to_json
 
     cat = _catalog(catalog)
@@ -171,7 +185,10 @@ def models_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "
 @gpus_app.callback()
 def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
               catalog: CatalogOpt = None) -> None:
-    """List GPUs: memory, HBM bandwidth, dense FLOP/s, fabric, prices."""
+    """List GPUs: memory, HBM bandwidth, dense FLOP/s, fabric, prices.
+
+    Example: tpplan gpus --format json
+    """
     if ctx.invoked_subcommand:
         return
     from tpplan.render import to_json
@@ -214,7 +231,10 @@ def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--for
 @gpus_app.command("show")
 def gpus_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
               catalog: CatalogOpt = None) -> None:
-    """Show one GPU in full, with the source of every figure."""
+    """Show one GPU in full, with the source of every figure.
+
+    Example: tpplan gpus show h100
+    """
     from tpplan.render import to_json
 
     g = _catalog(catalog).gpu(name)
@@ -324,7 +344,10 @@ def _prices(price: list[str] | None, tier: Tier) -> Any:
         k, sep, v = p.partition("=")
         if not sep or not k:
             raise TpplanError(f"--price must look like GPU=USD (e.g. h100-sxm=2.10); got {p!r}")
-        overrides[k.strip().lower()] = _unit(parse_usd, v, "--price")
+        usd = _unit(parse_usd, v, "--price")
+        if usd > 100_000:
+            raise TpplanError(f"--price {p!r}: ${usd:,.0f} per GPU-hour is not a plausible price (at most $100,000)")
+        overrides[k.strip().lower()] = usd
     return Pricing(tier=tier.value, overrides=overrides)
 
 
@@ -470,7 +493,7 @@ OutputLenOpt = Annotated[str, typer.Option(help="Output tokens of the timed requ
 ConcurrencyOpt = Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")]
 WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")]
 KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
-MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 65,536).")]
+MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 1,048,576).")]
 MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
 ObjectiveOpt = Annotated[Objective, typer.Option(help="latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens).")]
 TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")]
@@ -497,9 +520,9 @@ def _gpu_specs(cat: Any, gpu: list[str] | None) -> list[Any]:
 
 
 def _check_max_gpus(max_gpus: int) -> None:
-    if max_gpus < 1 or max_gpus > 65536:
-        raise TpplanError(f"--max-gpus must be between 1 and 65,536; got {max_gpus} (larger searches would take "
-                          "minutes and gigabytes; plan per 64k-GPU cluster)")
+    if max_gpus < 1 or max_gpus > 1_048_576:
+        raise TpplanError(f"--max-gpus must be between 1 and 1,048,576; got {max_gpus} (plan per cluster "
+                          "of at most 2^20 GPUs)")
 
 
 def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | None, max_gpus: int,
@@ -1073,6 +1096,8 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"tpplan: error: {exc.render()}\n")
         return exc.exit_code
     except (typer.Exit, SystemExit) as exc:
+        if type(sys.stdout).__name__ == "PacifyFlushWrapper":
+            return 141  # click met EPIPE (reader closed the pipe, e.g. `| head`): 128 + SIGPIPE, like coreutils
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         return int(code) if isinstance(code, int) else 0
     except click_exc.ClickException as exc:
@@ -1082,7 +1107,7 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write("tpplan: aborted\n")
         return 1
     except BrokenPipeError:
-        return 0
+        return 141
     except Exception as exc:  # noqa: BLE001 - the last net: never a traceback without --debug
         if debug:
             raise

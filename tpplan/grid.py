@@ -153,7 +153,7 @@ def divisors(n: int) -> list[int]:
 
 def enumerate_layouts(model: ModelSpec, max_gpus: int, node_size: int, *, allow_cp: bool = False,
                       seq_len: int | None = None, max_pp: int | None = None,
-                      gpu_counts: list[int] | None = None) -> Grid:
+                      gpu_counts: list[int] | None = None, replicas: bool = True) -> Grid:
     """Every (tp, pp, dp, cp, ep) with tp x pp x dp x cp = n for each GPU count n, built with numpy.
 
     TP takes the divisors-of-heads sizes that satisfy the KV-head rule (the others would only add
@@ -162,6 +162,8 @@ def enumerate_layouts(model: ModelSpec, max_gpus: int, node_size: int, *, allow_
     flagged), so the user sees why it loses.
     """
     counts = np.array(gpu_counts if gpu_counts else range(1, max_gpus + 1), dtype=np.int64)
+    if not replicas:
+        return _model_parallel_layouts(model, max_gpus, allow_cp, seq_len, max_pp)
     tps = np.array(model.valid_tp(limit=max(counts.max(), 1)), dtype=np.int64)
     pow2 = 2 ** np.arange(0, int(np.log2(max(counts.max(), 1))) + 2, dtype=np.int64)
     pps = np.arange(1, min(model.num_layers, max_pp or model.num_layers, int(counts.max())) + 1)
@@ -183,4 +185,21 @@ def enumerate_layouts(model: ModelSpec, max_gpus: int, node_size: int, *, allow_
     valid = ((D * C * T) % E == 0)
     g = make(T[valid], P[valid], D[valid], C[valid], E[valid])
     # structurally invalid rows stay in the grid with their reason bits, so rejections can be counted
+    return g.with_reasons(structural_reasons(model, g, seq_len))
+
+
+def _model_parallel_layouts(model: ModelSpec, max_gpus: int, allow_cp: bool, seq_len: int | None,
+                            max_pp: int | None) -> Grid:
+    """Serving: one row per model-parallel layout (tp, pp, cp, ep) with the fewest data-parallel ranks EP
+    needs (vLLM: EP = TP x DP). More DP replicas scale throughput and $/hour together and change neither
+    latency, per-GPU throughput nor $ per token, so they can never rank higher; leaving them out keeps the
+    search independent of --max-gpus (a 100,000-GPU search is as cheap as a 64-GPU one)."""
+    tps = np.array(model.valid_tp(limit=max(max_gpus, 1)), dtype=np.int64)
+    pps = np.arange(1, min(model.num_layers, max_pp or model.num_layers, max_gpus) + 1)
+    cps = 2 ** np.arange(0, int(np.log2(max(max_gpus, 1))) + 1, dtype=np.int64) if allow_cp else np.ones(1, np.int64)
+    eps = np.array(divisors(model.moe.num_experts) if model.moe is not None else [1], dtype=np.int64)
+    T, P, C, E = (x.ravel() for x in np.meshgrid(tps, pps, cps, eps, indexing="ij"))
+    D = E // np.gcd(E, T * C)  # the fewest replicas that let EP span tp x dp x cp
+    keep = T * P * C * D <= max_gpus
+    g = make(T[keep], P[keep], D[keep], C[keep], E[keep])
     return g.with_reasons(structural_reasons(model, g, seq_len))

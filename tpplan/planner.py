@@ -330,7 +330,7 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                                  | {max(w.concurrency, cons.min_concurrency)}), dtype=np.int64)
     for gpu in gpus:
         node = gpus_per_node or gpu.node.gpus_per_node
-        base = grid.enumerate_layouts(model, cons.max_gpus, node)
+        base = grid.enumerate_layouts(model, cons.max_gpus, node, replicas=False)
         reps = len(levels)
         g = Grid(tp=np.repeat(base.tp, reps), pp=np.repeat(base.pp, reps), dp=np.repeat(base.dp, reps),
                  cp=np.repeat(base.cp, reps), ep=np.repeat(base.ep, reps),
@@ -367,6 +367,9 @@ def rank_serve(s: Search, objective: Objective, top: int) -> list[tuple[int, int
     if not keys:
         return []
     key, ng, uh, row, gidx = (np.concatenate(x) for x in (keys, gpus, usd, rows, gi))
+    # compare objectives to 9 significant digits, so float noise cannot beat the fewer-GPUs tie-break
+    with np.errstate(divide="ignore", invalid="ignore"):
+        key = np.sign(key) * np.round(np.log(np.abs(key)), 9)
     order = np.lexsort((uh, ng, key))
     out: list[tuple[int, int]] = []
     seen: set[tuple[int, ...]] = set()

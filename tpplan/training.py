@@ -111,9 +111,11 @@ ZERO = (0, 1, 2, 3)
 
 
 def gpu_counts(max_gpus: int, node: int) -> list[int]:
-    """GPU counts searched for training: powers of two and whole nodes, up to ``max_gpus``."""
-    out = {n for n in (2**k for k in range(0, 21)) if n <= max_gpus}
-    out |= set(range(node, max_gpus + 1, node))
+    """GPU counts searched for training, up to ``max_gpus``: powers of two, every whole node up to 64
+    nodes, then multiples of 64 nodes (a 100,000-GPU search stays a few hundred counts)."""
+    out = {n for n in (2**k for k in range(0, 31)) if n <= max_gpus}
+    out |= set(range(node, min(max_gpus, 64 * node) + 1, node))
+    out |= set(range(64 * node, max_gpus + 1, 64 * node))
     return sorted(out)
 
 

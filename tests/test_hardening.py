@@ -1,0 +1,287 @@
+"""Hardening: fuzzed catalogs, config.json, deployments and arguments never crash (exit 2 with a message, never
+exit 3 / a traceback); bounded huge searches; no stray files; shell completion; cross-command consistency."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tpplan import check, grid, memory, perf, planner
+from tpplan.workload import Context, ServeWorkload
+
+ROOT = Path(__file__).parents[1]
+FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+# values that break naive code: wrong types, signs, magnitudes, unicode, containers
+NASTY = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=12),
+    st.sampled_from(["", "0", "-1", "1e400", "nan", "∞", "🚀", "128K", "0x10", "[1", "{a: 1}", "null"]),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+def _paths(d, prefix=()):
+    if isinstance(d, dict):
+        for k, v in d.items():
+            yield from _paths(v, (*prefix, k))
+    elif isinstance(d, list):
+        for i, v in enumerate(d):
+            yield from _paths(v, (*prefix, i))
+    yield prefix
+
+
+def _mutate(doc, path, value, mode):
+    if not path:
+        return value
+    cur = doc
+    for p in path[:-1]:
+        cur = cur[p]
+    last = path[-1]
+    if mode == "delete" and isinstance(cur, dict) and last in cur:
+        del cur[last]
+    elif mode == "rename" and isinstance(cur, dict) and last in cur:
+        cur[f"{last}_x"] = cur.pop(last)
+    else:
+        cur[last] = value
+    return doc
+
+
+def _assert_clean(code, err):
+    assert code in (0, 1, 2), (code, err)
+    assert "Traceback" not in err and "internal error" not in err, err
+    if code == 2:  # our one-paragraph error, or click's usage error naming the option
+        assert (err.startswith("tpplan: error:") or "Error: " in err) and len(err.strip()) > 20
+
+
+@pytest.mark.parametrize("src", ["hardware/h100-sxm.yaml", "models/deepseek-v3.yaml"])
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_catalog_files_exit_0_or_2(cli, tmp_path_factory, src, data):
+    doc = yaml.safe_load((ROOT / src).read_text())
+    paths = list(_paths(doc))
+    path = data.draw(st.sampled_from(paths))
+    doc = _mutate(doc, path, data.draw(NASTY), data.draw(st.sampled_from(["set", "delete", "rename"])))
+    folder = tmp_path_factory.mktemp("cat")
+    (folder / Path(src).name).write_text(yaml.safe_dump(doc, allow_unicode=True) if doc is not None else "")
+    kind = "gpus" if src.startswith("hardware") else "models"
+    code, _, err = cli(kind, "--catalog", str(folder))
+    _assert_clean(code, err)
+    if code == 2:
+        assert str(folder) in err  # the message names the file as given
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_config_json_import(cli, tmp_path_factory, data):
+    cfg = json.loads((ROOT / "tests" / "data" / "deploy" / "qwen2.5-7b-config.json").read_text())
+    key = data.draw(st.sampled_from(sorted(cfg)))
+    cfg = _mutate(cfg, (key,), data.draw(NASTY), data.draw(st.sampled_from(["set", "delete"])))
+    f = tmp_path_factory.mktemp("hf") / "config.json"
+    f.write_text(json.dumps(cfg, allow_nan=True))
+    code, out, err = cli("import-hf", str(f))
+    _assert_clean(code, err)
+    code, out, err = cli("estimate", "--model", str(f), "--gpu", "h100", "--ctx", "4k", "--tp", "2")
+    _assert_clean(code, err)
+
+
+@FUZZ
+@given(data=st.data())
+def test_fuzzed_deployments_never_crash_check(tmp_path_factory, cli, data):
+    doc = next(yaml.safe_load_all((ROOT / "tests" / "data" / "deploy" / "good" / "llama70b-h100.yaml").read_text()))
+    key = data.draw(st.sampled_from([*sorted(doc), "slo", "budget", "new_key"]))
+    doc = _mutate(doc, (key,), data.draw(NASTY), data.draw(st.sampled_from(["set", "delete", "rename"])))
+    f = tmp_path_factory.mktemp("dep") / "d.yaml"
+    f.write_text(yaml.safe_dump(doc, allow_unicode=True))
+    for fmt in ("json", "sarif", "github"):
+        code, out, err = cli("check", str(f), "--format", fmt)
+        assert code in (0, 1, 2) and "Traceback" not in err and "internal error" not in err, err
+        if fmt != "github":
+            json.loads(out)
+
+
+ARGS = {
+    "--ctx": st.sampled_from(["0", "-5", "1", "128k", "128K", "1e9", "abc", "2T", "9" * 30, "½"]),
+    "--tp": st.sampled_from(["0", "-1", "3", "8", "1000000", "x"]),
+    "--concurrency": st.sampled_from(["0", "1", "100000", "-3", "1.5"]),
+    "--max-gpus": st.sampled_from(["0", "1", "100000", "2000000", "-1"]),
+    "--price": st.sampled_from(["h100=2", "h100=-1", "=3", "h100=abc", "h100=1e308"]),
+    "--ttft-slo": st.sampled_from(["0", "1ms", "-1s", "fast", "1e-30"]),
+}
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cmd=st.sampled_from(["estimate", "recommend", "report"]),
+       picks=st.dictionaries(st.sampled_from(sorted(ARGS)), st.none(), max_size=4), data=st.data())
+def test_fuzzed_arguments(cli, cmd, picks, data):
+    argv = [cmd, "--model", "llama-8b"]
+    if cmd == "estimate":
+        argv += ["--gpu", "h100"]
+        argv += [] if "--ctx" in picks else ["--ctx", "4k"]
+    else:
+        argv += ["--gpu", "h100", "--gpu", "l40s"]
+    for opt in picks:
+        if (cmd == "estimate" and opt in ("--max-gpus", "--ttft-slo")) or (cmd != "estimate" and opt == "--tp"):
+            continue  # options the command does not have
+        argv += [opt, data.draw(ARGS[opt])]
+    code, out, err = cli(*argv)
+    _assert_clean(code, err)
+    if code == 0 and "--format" not in argv:
+        assert "nan" not in out.lower().split()
+
+
+@pytest.mark.parametrize("make", ["empty", "dir", "missing", "loop", "binary", "unicode", "python-tag", "bom"])
+def test_special_files(cli, tmp_path, make):
+    f = tmp_path / "m.yaml"
+    if make == "empty":
+        f.write_text("")
+    elif make == "dir":
+        f.mkdir()
+    elif make == "loop":
+        os.symlink(tmp_path / "m2.yaml", tmp_path / "m1.yaml")
+        os.symlink(tmp_path / "m1.yaml", f)
+    elif make == "binary":
+        f.write_bytes(b"\x00\xff\xfe garbage \x89PNG")
+    elif make == "unicode":
+        f = tmp_path / "模型-ü.yaml"
+        f.write_text("name: ünïcode\nfamily: 🚀\n")
+    elif make == "python-tag":
+        f.write_text("name: !!python/object/apply:os.system ['echo pwned']\n")
+    elif make == "bom":
+        f.write_bytes("\ufeffname: x\n".encode())
+    for argv in (["models", "show", str(f)], ["estimate", "--model", str(f), "--gpu", "h100", "--ctx", "4k"],
+                 ["check", str(f)], ["calibrate", "gemm", str(f), "--gpu", "h100"],
+                 ["calibrate", "nccl-tests", str(f), "--gpu", "h100", "--ranks", "8"]):
+        code, out, err = cli(*argv)
+        assert code == 2, (argv, code, out, err)
+        assert "Traceback" not in err and "internal error" not in err
+        if argv[0] != "check":
+            assert str(f) in err or f.name in err, err  # the path as given
+        else:
+            assert f.name in out
+
+
+def test_safe_loader_never_runs_tags(cli, tmp_path):
+    marker = tmp_path / "pwned"
+    f = tmp_path / "d.yaml"
+    f.write_text(f"model: !!python/object/apply:os.system ['touch {marker}']\ngpu: h100\n")
+    code, out, _ = cli("check", str(f), "-f", "json")
+    assert code == 2 and not marker.exists()
+
+
+def test_huge_search_is_bounded_and_independent_of_max_gpus(cli, cli_json):
+    _, small = cli_json("recommend", "--model", "llama-70b", "--ctx", "8k", "--max-gpus", "8192", "--gpu", "h100")
+    code, huge = cli_json("recommend", "--model", "llama-70b", "--ctx", "8k", "--max-gpus", "100000",
+                          "--gpu", "h100")
+    assert code == 0
+    # serving searches every model-parallel layout once (DP replicas never rank higher): 100,000 GPUs cost
+    # what 8,192 do (TP <= 64 heads-valid sizes x PP <= 80 layers < 8,192 GPUs)
+    assert huge["search"]["layouts_evaluated"] == small["search"]["layouts_evaluated"]
+    assert huge["candidates"][0]["layout"] == small["candidates"][0]["layout"]
+    code, _, err = cli("recommend", "--model", "llama-70b", "--max-gpus", "2000000")
+    assert code == 2 and "1,048,576" in err
+
+
+def test_huge_search_memory_under_500_mb():
+    code = ("import resource, sys\nfrom tpplan.cli import run\n"
+            "rc = run(['recommend', '--model', 'llama-405b', '--ctx', '128k', '--max-gpus', '100000', '--objective',"
+            " 'cost', '--format', 'json'])\n"
+            "rc2 = run(['recommend', '--train', '--model', 'llama-405b', '--tokens', '15T', '--seq-len', '8192',"
+            " '--global-batch-tokens', '16M', '--max-gpus', '100000', '--gpu', 'h100', '--format', 'json'])\n"
+            "sys.stderr.write(f'{rc} {rc2} {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}')\n")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    rc, rc2, kb = p.stderr.strip().split()[-3:]
+    assert rc == "0" and rc2 == "0"
+    assert int(kb) < 500 * 1024, f"peak RSS {int(kb) / 1024:.0f} MB"
+
+
+def test_no_file_written_outside_output(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    deploy = ROOT / "tests" / "data" / "deploy" / "good"
+    for argv in (["recommend", "--model", "llama-8b", "--ctx", "4k"], ["estimate", "--model", "llama-8b", "--gpu", "h100",
+                 "--ctx", "4k"], ["check", str(deploy)], ["validate", "--category", "kv"], ["models"], ["gpus"],
+                 ["report", "--model", "llama-8b", "--gpu", "h100", "--format", "csv"]):
+        cli(*argv)
+    assert list(tmp_path.iterdir()) == []
+    cli("report", "--model", "llama-8b", "--gpu", "h100", "-o", "r.md")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.md"]
+
+
+def test_shell_completion_works():
+    env = {**os.environ, "_TPPLAN_COMPLETE": "complete_bash", "COMP_WORDS": "tpplan rec", "COMP_CWORD": "1"}
+    p = subprocess.run([sys.executable, "-m", "tpplan"], capture_output=True, text=True, env=env)
+    assert "recommend" in p.stdout, p.stdout + p.stderr
+    env["COMP_WORDS"], env["COMP_CWORD"] = "tpplan recommend --obj", "2"
+    p = subprocess.run([sys.executable, "-m", "tpplan"], capture_output=True, text=True, env=env)
+    assert "--objective" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "tpplan", "--show-completion", "bash"], capture_output=True, text=True,
+                       env={**os.environ, "SHELL": "/bin/bash"})
+    assert p.returncode == 0 and "_TPPLAN_COMPLETE" in p.stdout
+
+
+# ---- engine invariants: monotonic in FLOPS and memory; estimate, recommend and check agree ----------------
+
+CASE = st.tuples(st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen2.5-72b"]),
+                 st.sampled_from(["h100-sxm", "a100-sxm-80gb", "l40s", "mi300x", "h200"]),
+                 st.sampled_from([1, 2, 4, 8]), st.sampled_from([1, 2]), st.sampled_from([2048, 32768, 131072]),
+                 st.sampled_from([1, 8, 64]))
+
+
+def _scaled(gpu, flops=1.0, mem=1.0):
+    d = gpu.model_dump()
+    d["compute"]["dense_flops_per_s"] = {k: v * flops for k, v in d["compute"]["dense_flops_per_s"].items()}
+    d["memory"]["capacity_bytes"] = int(d["memory"]["capacity_bytes"] * mem)
+    return type(gpu).model_validate(d)
+
+
+@settings(max_examples=40, deadline=None)
+@given(CASE)
+def test_more_flops_never_slower_more_memory_never_fewer_sequences(cat, case):
+    model, gpu, tp, pp, ctx, conc = case
+    m, g0 = cat.model(model), cat.gpu(gpu)
+    w = ServeWorkload(ctx=ctx, input_len=ctx - 256, output_len=256, concurrency=conc)
+    g = grid.make(tp=tp, pp=pp, concurrency=conc)
+    base = perf.serve_time(Context(model=m, gpu=g0, serve=w), g)
+    fast = perf.serve_time(Context(model=m, gpu=_scaled(g0, flops=2.0), serve=w), g)
+    assert fast.ttft[0] <= base.ttft[0] * (1 + 1e-12) and fast.tpot[0] <= base.tpot[0] * (1 + 1e-12)
+    small = memory.serve_memory(Context(model=m, gpu=g0, serve=w), g)
+    big = memory.serve_memory(Context(model=m, gpu=_scaled(g0, mem=2.0), serve=w), g)
+    assert big.max_concurrency[0] >= small.max_concurrency[0]
+
+
+@settings(max_examples=25, deadline=None)
+@given(CASE)
+def test_estimate_recommend_and_check_agree_on_feasibility(cat, case):
+    model, gpu, tp, pp, ctx, conc = case
+    m, g = cat.model(model), cat.gpu(gpu)
+    if ctx > m.max_position_embeddings:
+        ctx = m.max_position_embeddings
+    w = ServeWorkload(ctx=ctx, input_len=ctx - 256, output_len=256, concurrency=conc)
+    est = planner.estimate_serve(m, g, w, tp, pp)
+    doc = (f"model: {model}\ngpu: {gpu}\ntensor_parallel_size: {tp}\npipeline_parallel_size: {pp}\n"
+           f"max_model_len: {ctx}\nmax_num_seqs: {conc}\ninput_len: {ctx - 256}\noutput_len: 256\n")
+    findings = check.check_text(doc, "d.yaml", cat)
+    rules = {f.rule for f in findings}
+    reasons = set(est["reasons"])
+    # the same evaluation: each infeasibility reason is exactly one check rule
+    mapping = {"WEIGHTS_DONT_FIT": "TPP010", "KV_BELOW_ONE_REQUEST": "TPP011", "CONCURRENCY_DOESNT_FIT": "TPP012",
+               "CTX_ABOVE_MODEL_MAX": "TPP013"}
+    for reason, rule in mapping.items():
+        assert (reason in reasons) == (rule in rules), (reasons, rules)
+    # recommend's search evaluates the same row identically
+    s = planner.search_serve(m, [g], w, planner.Constraints(max_gpus=64), planner.Pricing())
+    ev = s.evals[0]
+    hit = np.nonzero((ev.g.tp == tp) & (ev.g.pp == pp) & (ev.g.dp == 1) & (ev.g.cp == 1) & (ev.g.ep == 1)
+                     & (ev.g.concurrency == conc))[0]
+    if hit.size:
+        assert set(grid.Reason.names(int(ev.reasons[hit[0]]))) == reasons
+        assert float(ev.t.tpot[hit[0]]) == pytest.approx(est["serve"]["tpot_s"], rel=1e-12)
