@@ -839,6 +839,23 @@ def collective(
         tables.print_collective(_console(), res)
 
 
+@app.command()
+def schema(
+    name: Annotated[str, typer.Argument(help="estimate | recommend | train-estimate | train-recommend | check | validate | report")],
+) -> None:
+    """Print the JSON Schema of a command's --format json output, with every metric defined.
+
+    Example: tpplan schema recommend > recommend.schema.json
+    """
+    import json
+
+    from tpplan.schemas import SCHEMAS
+
+    if name not in SCHEMAS:
+        raise TpplanError(f"unknown schema {name!r}; valid: {', '.join(SCHEMAS)}")
+    _out(json.dumps(SCHEMAS[name], indent=2))
+
+
 class ValidateFormat(str, Enum):
     table = "table"
     json = "json"

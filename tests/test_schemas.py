@@ -1,0 +1,45 @@
+"""Every --format json output validates against its published JSON Schema (tpplan schema NAME)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tpplan.schemas import SCHEMAS
+
+DEPLOY = Path(__file__).parent / "data" / "deploy"
+
+CASES = {
+    "estimate": ["estimate", "--model", "llama-70b", "--gpu", "h100", "--tp", "4", "--ctx", "32k"],
+    "recommend": ["recommend", "--model", "mixtral-8x7b", "--ctx", "8k", "--objective", "cost", "--top", "4"],
+    "train-estimate": ["estimate", "--train", "--model", "llama-70b", "--gpu", "h100", "--tp", "8", "--pp", "4",
+                       "--ctx", "4k", "--global-batch", "64", "--tokens", "1T"],
+    "train-recommend": ["recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--seq-len", "4096",
+                        "--global-batch", "256", "--max-gpus", "64", "--gpu", "h100"],
+    "check": ["check", str(DEPLOY / "good"), str(DEPLOY / "bad" / "tpp011-kv-one-sequence.yaml")],
+    "validate": ["validate", "--category", "kv", "--category", "zero"],
+    "report": ["report", "--model", "llama-8b", "--gpu", "h100", "--gpu", "l40s"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_output_matches_schema(cli, name):
+    assert set(CASES) == set(SCHEMAS)
+    code, out, err = cli(*CASES[name], "--format", "json")
+    assert code in (0, 1), err
+    schema = SCHEMAS[name]
+    jsonschema.Draft202012Validator.check_schema(schema)
+    jsonschema.Draft202012Validator(schema).validate(json.loads(out))
+
+
+def test_schema_command_and_descriptions(cli):
+    code, out, _ = cli("schema", "recommend")
+    d = json.loads(out)
+    assert code == 0 and d["$schema"].endswith("2020-12/schema")
+    serve = d["properties"]["candidates"]["items"]["properties"]["serve"]["properties"]
+    assert "idle replica" in serve["ttft_s"]["description"]  # metrics say which request, which batch
+    assert "steady decode batch" in serve["tpot_s"]["description"]
+    assert cli("schema", "nope")[0] == 2

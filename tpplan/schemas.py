@@ -1,0 +1,193 @@
+"""JSON Schemas (draft 2020-12) of every ``--format json`` output, with each metric defined precisely.
+
+``tpplan schema NAME`` prints one; the tests validate real outputs against them. Keys are a public contract
+(design.md section 3): add, never rename. Bump ``SCHEMA_VERSION`` only for a breaking change.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _num(desc: str, minimum: float | None = 0, nullable: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {"type": ["number", "null"] if nullable else "number", "description": desc}
+    if minimum is not None:
+        d["minimum"] = minimum
+    return d
+
+
+def _int(desc: str, minimum: int = 0) -> dict[str, Any]:
+    return {"type": "integer", "minimum": minimum, "description": desc}
+
+
+def _obj(props: dict[str, Any], desc: str = "", required: list[str] | None = None) -> dict[str, Any]:
+    d: dict[str, Any] = {"type": "object", "properties": props, "required": required or list(props)}
+    if desc:
+        d["description"] = desc
+    return d
+
+
+def _band(desc: str) -> dict[str, Any]:
+    return {"type": ["array", "null"], "items": {"type": ["number", "null"]}, "minItems": 2, "maxItems": 2,
+            "description": desc + " [low, high] from the calibration spread (see docs/metrics.md, bands)."}
+
+
+TOOL = _obj({"name": {"const": "tpplan"}, "version": {"type": "string"}})
+ENVELOPE = {"schema_version": {"const": 1, "description": "Output format version; bumped only on a breaking change."},
+            "tool": TOOL}
+
+LAYOUT = _obj({
+    "gpu": {"type": "string", "description": "GPU catalog name."},
+    "tp": _int("Tensor-parallel size.", 1), "pp": _int("Pipeline stages.", 1),
+    "dp": _int("Data-parallel replicas (serving: the fewest that expert parallelism needs).", 1),
+    "cp": _int("Context-parallel size.", 1),
+    "ep": _int("Expert-parallel size, carved out of tp x dp x cp (not an extra factor of the GPU count).", 1),
+    "gpus": _int("GPUs of the deployment = tp x pp x dp x cp.", 1),
+    "nodes": _int("Nodes = ceil(gpus / GPUs per node).", 1),
+}, "Where the model runs.", ["gpu", "tp", "pp", "dp", "cp", "ep", "gpus", "nodes"])
+
+MEMORY = _obj({
+    "weights": _num("Parameter bytes on the most loaded GPU (first or last pipeline stage; embeddings included)."),
+    "kv_cache": _num("KV-cache bytes on that GPU for `concurrency` sequences of ctx tokens (serving; 0 in training)."),
+    "activations": _num("Serving: the activation peak of vLLM's profile run at max_num_batched_tokens. Training: "
+                        "Korthikanti et al. 2022 activations of the micro-batches in flight on the first stage."),
+    "gradients": _num("Gradient bytes per GPU (training; ZeRO-2/3 shard them)."),
+    "optimizer": _num("Adam fp32 master weights, momentum and variance per GPU (training; ZeRO-1+ shard them)."),
+    "overhead": _num("CUDA context, NCCL buffers and the CUDA-graph pool."),
+    "total": _num("Sum of the components above."),
+    "capacity": _num("Driver-reported memory of one GPU (bytes)."),
+}, "Bytes per GPU of the most loaded GPU.", ["weights", "kv_cache", "activations", "gradients", "optimizer",
+                                             "overhead", "total", "capacity"])
+
+SERVE = _obj({
+    "ttft_s": _num("Time to first token of one request with input_len prompt tokens arriving at an idle replica: "
+                   "one prefill pass, no queueing, no chunking."),
+    "tpot_s": _num("Time per output token of every sequence in a steady decode batch of `concurrency` sequences "
+                   "per replica, each holding input_len + output_len/2 cached tokens."),
+    "request_latency_s": _num("ttft_s + output_len x tpot_s for that request."),
+    "throughput_tokens_per_s": _num("Output tokens/s of the whole deployment (all DP replicas) in steady decode: "
+                                    "dp x concurrency / tpot_s; prefill work not subtracted."),
+    "throughput_tokens_per_s_per_gpu": _num("throughput_tokens_per_s / gpus."),
+}, "Serving latency and throughput (vLLM v1 semantics, docs/metrics.md).",
+    ["ttft_s", "tpot_s", "request_latency_s", "throughput_tokens_per_s"])
+
+COST = _obj({
+    "usd_per_hour": _num("gpus x $/GPU-hour (the chosen price tier, or a --price override)."),
+    "usd_per_million_tokens": _num("usd_per_hour / (throughput_tokens_per_s x 3600) x 1e6: output tokens only; "
+                                   "null in training.", nullable=True),
+    "usd_total": _num("Training: $ of the whole run (gpu_hours x $/GPU-hour); null for serving.", nullable=True),
+}, "Dollars.", ["usd_per_hour", "usd_per_million_tokens", "usd_total"])
+
+COMM = _obj({
+    "tp_allreduce_bytes_per_layer": _num("Bytes per rank of one TP all-reduce during decode (concurrency x hidden x "
+                                         "activation bytes)."),
+    "tp_allreduce_s_per_layer": _num("Time of the two TP all-reduces of one layer in one decode step."),
+    "comm_fraction": _num("Share of the decode step spent in communication.", 0),
+}, "Tensor-parallel communication of one decode step.")
+
+SERVE_ESTIMATE = _obj({
+    "layout": LAYOUT,
+    "params": _obj({"total": _int("Parameters of the model."),
+                    "active": _int("Parameters used per token (MoE: shared + routed experts hit).")}),
+    "memory_per_gpu_bytes": MEMORY,
+    "fits": {"type": "boolean", "description": "Weights, one ctx-token sequence and the requested concurrency fit "
+                                               "in gpu_memory_utilization x capacity."},
+    "feasible": {"type": "boolean", "description": "No rejection reason at all (memory, layout rules, SLOs, budget)."},
+    "kv_cache_bytes_per_token": _num("KV bytes per token of the whole model (all layers, before any split)."),
+    "max_concurrency": _int("Sequences of ctx tokens whose KV fits in what is left per replica (vLLM's KV budget)."),
+    "max_context_one_sequence": _int("Longest single sequence that fits (vLLM's 'estimated maximum model length')."),
+    "comm": COMM, "serve": SERVE, "cost": COST,
+    "warnings": {"type": "array", "items": {"type": "string"}, "description": "Things that work but cost (TP across "
+                                                                                "nodes, PCIe-only TP > 2, ...)."},
+    "reasons": {"type": "array", "items": {"type": "string"}, "description": "Why infeasible, by stable name "
+                                                                               "(tpplan.grid.Reason)."},
+    "bands": _obj({"serve": _obj({k: _band(k) for k in ("ttft_s", "tpot_s", "request_latency_s",
+                                                          "throughput_tokens_per_s")}),
+                   "cost": _obj({k: _band(k) for k in ("usd_per_hour", "usd_per_million_tokens")})}),
+}, "One serving layout in full.", ["layout", "params", "memory_per_gpu_bytes", "fits", "kv_cache_bytes_per_token",
+                                   "max_concurrency", "comm", "serve", "cost", "warnings", "reasons"])
+
+INPUTS = {"type": "object", "description": "Resolved inputs: model, GPUs, tokens, dtypes, prices, catalog hash.",
+          "properties": {"catalog_sha256": {"type": "string", "description": "sha256 over every catalog file read."}},
+          "required": ["catalog_sha256"]}
+
+TRAIN = _obj({
+    "step_time_s": _num("One optimizer step: 1F1B pipeline (Narayanan et al. 2021) with bubble and exposed "
+                        "TP/PP/DP/EP/CP communication."),
+    "mfu": _num("Model FLOPs (Narayanan's count, 3 x forward, full attention) / (step time x GPUs x dense peak of the "
+                "GEMM dtype).", 0),
+    "hfu": _num("mfu plus recomputation FLOPs.", 0),
+    "tokens_per_s": _num("global_batch x seq_len / step_time_s."),
+    "gpu_hours": _num("gpus x days x 24 for the whole run (null without --tokens).", nullable=True),
+    "days": _num("Wall-clock days for --tokens, never stopping (null without --tokens).", nullable=True),
+}, "Training step and run.", ["step_time_s", "mfu", "tokens_per_s", "gpu_hours"])
+
+TRAIN_ESTIMATE = _obj({
+    "layout": LAYOUT, "memory_per_gpu_bytes": MEMORY, "train": TRAIN, "cost": COST,
+    "fits": {"type": "boolean", "description": "Model states plus activations fit the GPU."},
+    "settings": {"type": "object", "description": "micro-batches, recompute, ZeRO stage, sequence parallelism, "
+                                                  "GEMM dtype."},
+    "warnings": {"type": "array", "items": {"type": "string"}},
+    "reasons": {"type": "array", "items": {"type": "string"}},
+}, "One training layout in full.", ["layout", "memory_per_gpu_bytes", "train", "cost", "fits", "settings", "reasons"])
+
+FINDING = _obj({
+    "rule": {"type": "string", "pattern": "^TPP[0-9]{3}$", "description": "Stable rule id (docs/check-rules.md)."},
+    "name": {"type": "string"}, "level": {"enum": ["error", "warning"]},
+    "file": {"type": "string", "description": "Path as given on the command line."},
+    "line": _int("1-based line of the offending key (or value, for input errors).", 1),
+    "column": _int("1-based column.", 1), "document": _int("1-based YAML document in the file.", 1),
+    "path": {"type": "string", "description": "JSON path of the key, in the user's spelling."},
+    "message": {"type": "string"}, "fix": {"type": "string"},
+    "suggestion": {"type": "object", "description": "Machine-readable fix: key -> valid values or a value."},
+})
+
+
+def _doc(title: str, props: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {"$schema": DIALECT, "title": title, "type": "object",
+            "properties": {**ENVELOPE, **props}, "required": ["schema_version", "tool", *required]}
+
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "estimate": _doc("tpplan estimate --format json", {"inputs": INPUTS, **SERVE_ESTIMATE["properties"]},
+                     ["inputs", *SERVE_ESTIMATE["required"]]),
+    "recommend": _doc("tpplan recommend --format json", {
+        "inputs": INPUTS,
+        "candidates": {"type": "array", "items": SERVE_ESTIMATE, "description": "Ranked by the objective, then fewer "
+                                                                               "GPUs, then lower $/hour."},
+        "rejected": {"type": "object", "additionalProperties": {"type": "integer"},
+                     "description": "Rows rejected per reason (a row can have several)."},
+        "search": _obj({"layouts_evaluated": _int("Layout x concurrency rows evaluated."),
+                        "seconds": _num("Search time.")}, required=["layouts_evaluated", "seconds"]),
+    }, ["inputs", "candidates", "rejected", "search"]),
+    "train-estimate": _doc("tpplan estimate --train --format json", {"inputs": INPUTS,
+                                                                     **TRAIN_ESTIMATE["properties"]},
+                           ["inputs", *TRAIN_ESTIMATE["required"]]),
+    "train-recommend": _doc("tpplan recommend --train --format json", {
+        "inputs": INPUTS, "candidates": {"type": "array", "items": TRAIN_ESTIMATE},
+        "rejected": {"type": "object", "additionalProperties": {"type": "integer"}},
+        "search": _obj({"layouts_evaluated": _int(""), "seconds": _num("")})}, ["inputs", "candidates", "rejected"]),
+    "check": _doc("tpplan check --format json", {
+        "summary": _obj({"files": _int("Files read."), "documents": _int("YAML documents checked."),
+                         "errors": _int("Findings at level error."), "warnings": _int("Findings at level warning."),
+                         "input_errors": _int("TPP100 findings (the exit code is 2 when non-zero).")}),
+        "findings": {"type": "array", "items": FINDING}}, ["summary", "findings"]),
+    "validate": _doc("tpplan validate --format json", {
+        "passed": {"type": "boolean"},
+        "categories": {"type": "array", "items": _obj({
+            "category": {"type": "string"}, "description": {"type": "string"},
+            "tolerance": _num("Largest |predicted / published - 1| accepted."), "rows": _int(""),
+            "mean_abs_error": _num(""), "max_abs_error": _num(""), "failed": _int("")})},
+        "rows": {"type": "array", "items": _obj({
+            "category": {"type": "string"}, "name": {"type": "string"}, "predicted": _num("", None),
+            "published": _num("", None), "unit": {"type": "string"},
+            "error": _num("predicted / published - 1.", None), "within_tolerance": {"type": "boolean"},
+            "source": {"type": "string"}})}}, ["passed", "categories", "rows"]),
+    "report": _doc("tpplan report --format json", {
+        "kind": {"enum": ["serve", "train"]}, "inputs": INPUTS,
+        "comparison": {"type": "array", "description": "Best layout per GPU type, ranked by the objective."},
+        "prices": {"type": "array", "description": "Each GPU's price tiers with date and source."}},
+        ["kind", "inputs", "prices"]),
+}
