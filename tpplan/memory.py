@@ -175,7 +175,8 @@ def serve_activation_bytes(model: ModelSpec, g: Grid, chunk_tokens: int, max_seq
         assert a.qk_nope_head_dim and a.qk_rope_head_dim and a.v_head_dim
         qkv = a.num_heads * (a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim) / tp
     else:
-        qkv = (a.num_heads + 2 * np.maximum(1.0, a.num_kv_heads / tp)) * a.head_dim / tp
+        # per GPU: heads / tp query heads and max(1, kv / tp) KV heads (KV replicated when TP > KV heads)
+        qkv = (a.num_heads / tp + 2 * np.maximum(1.0, a.num_kv_heads / tp)) * a.head_dim
     d_ff = float(model.mlp.intermediate_size)
     if model.moe is not None:
         d_ff = max(d_ff if model.num_dense_layers else 0.0,
