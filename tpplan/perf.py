@@ -43,6 +43,9 @@ class Eff:
     hbm: float
     busbw_scale: float = 1.0
     gap_scale: float = 1.0
+    graph_allreduce: bool = True
+    """Decode all-reduces take the CUDA-graph latency (False: nccl-tests' per-call alpha, the pessimistic
+    band edge)."""
 
     @classmethod
     def of(cls, ctx: Context, which: str = "value") -> Eff:
@@ -52,7 +55,7 @@ class Eff:
         scale = {"value": 1.0, "high": 1.0 + spread, "low": 1.0 - spread}[which]
         gap = {"value": 1.0, "high": 0.5, "low": 2.0}[which]
         return cls(flops=getattr(c.flops, which), flops_fp8=getattr(f8, which), hbm=getattr(c.hbm, which),
-                   busbw_scale=scale, gap_scale=gap)
+                   busbw_scale=scale, gap_scale=gap, graph_allreduce=which != "low")
 
 
 def compute_dtype(weight_dtype: str, gpu_has: dict[str, float]) -> str:
@@ -184,6 +187,13 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     stage_t = np.maximum(t_stage_c, t_stage_m)
     dec_msg = b_stage * h * act_b
     ar_layer = allreduce(dec_msg)
+    lat = w.engine.decode_allreduce_latency_s
+    if lat is not None and eff.graph_allreduce and not gpu.pcie_only:
+        # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
+        # instead of nccl-tests' per-call alpha (launch and ring steps); the bandwidth term stays
+        in_domain = tp <= min(gpu.scale_up.domain_gpus, node)
+        alpha = comm.steps("all-reduce", tp) * gpu.calibration.intra_node.alpha_per_step_s
+        ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - alpha, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     p2p_dec = comm.collective_time(gpu, "p2p", dec_msg, 2 + 0 * tp, gpus_per_node=node,
                                    busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)

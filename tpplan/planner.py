@@ -161,6 +161,7 @@ def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
         out["engine"] = {"name": e.name, "gpu_memory_utilization": ctx.serve.gpu_memory_utilization,
                          "max_num_batched_tokens": e.max_num_batched_tokens,
                          "kernel_gap_s_per_layer": e.kernel_gap_s_per_layer,
+                         "decode_allreduce_latency_s": e.decode_allreduce_latency_s,
                          "cuda_graph_bytes": ctx.gpu.overheads.cuda_graph_bytes,
                          "cuda_context_bytes": ctx.gpu.overheads.cuda_context_bytes,
                          "nccl_bytes_per_group": ctx.gpu.overheads.nccl_bytes_per_group,

@@ -27,10 +27,18 @@ class EngineDefaults:
     kernel_gap_s_per_layer: float = 10e-6
     """Idle time between kernels per transformer layer under CUDA graphs (~10 kernels x ~1 us launch gap).
     An engine constant stated as an assumption, not fitted to any end-to-end figure."""
+    decode_allreduce_latency_s: float | None = 6e-6
+    """Fixed latency of one small all-reduce launched inside a CUDA graph on a GPU-to-GPU fabric: NCCL
+    NVLSTree on HGX H100 under CUDA graphs ~6 us (NVIDIA/nccl issue #1259, published-figures 4.4) [S]. vLLM
+    decodes under CUDA graphs with a one-shot custom all-reduce for small messages. nccl-tests' per-call
+    latency without graphs (25.6 us at 8 ranks) is kept as the pessimistic edge of the band. Applied to
+    decode TP all-reduces inside one scale-up domain of NVLink / Infinity Fabric GPUs; None: use the
+    nccl-tests alpha everywhere."""
     step_overhead_s: float = 0.0
     """Scheduler / sampling time per decode step not hidden by async scheduling (vLLM v1 overlaps it)."""
     source: str = ("vllm-project/vllm vllm/config/cache.py (gpu_memory_utilization 0.9, block_size 16), "
-                   "vllm/v1/worker/gpu_worker.py (profile_run at max_num_batched_tokens)")
+                   "vllm/v1/worker/gpu_worker.py (profile_run at max_num_batched_tokens); decode all-reduce "
+                   "under CUDA graphs ~6 us (NVIDIA/nccl #1259)")
 
 
 VLLM = EngineDefaults()
