@@ -466,6 +466,15 @@ def explain(s: Search, spec: str) -> list[str]:
         else:
             gpu_name = wd.lower()
     lines = []
+    # a named layout means 1 for the axes it does not name ("tp=2" is tp=2 pp=1 cp=1 ep=1)
+    if "gpus" not in want:
+        for axis in ("pp", "cp", "ep"):
+            want.setdefault(axis, 1)
+    replicas = want.pop("dp", None)
+    if replicas is not None and replicas > 1:
+        lines.append(f"dp={replicas}: data-parallel replicas are not searched for serving: {replicas} replicas have "
+                     f"the latency, per-GPU throughput and $ per token of one, at {replicas}x the $/hour; the "
+                     "single replica is explained below")
     for ev in s.evals:
         gpu = ev.ctx.gpu
         if gpu_name and gpu_name not in (gpu.name, *gpu.aliases):
@@ -476,7 +485,8 @@ def explain(s: Search, spec: str) -> list[str]:
             sel &= arr == value
         idx = np.nonzero(sel)[0]
         if not len(idx):
-            lines.append(f"{gpu.name} {spec}: not a candidate (no such layout within --max-gpus, or the model "
+            named = " ".join(f"{k}={v}" for k, v in want.items())
+            lines.append(f"{gpu.name} {named}: not a candidate (no such layout within --max-gpus, or the model "
                          f"rejects it: valid tp {ev.ctx.model.valid_tp()})")
             continue
         # report the best row of the selection (fewest reasons, lowest total memory)
