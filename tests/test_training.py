@@ -86,3 +86,28 @@ def test_more_data_parallel_gpus_only_add_communication(cat, case):
         tr = obj["train"]
         assert tr["gpu_hours"] == pytest.approx(obj["layout"]["gpus"] * tr["days"] * 24)
         assert obj["layout"]["micro_batch"] * obj["settings"]["micro_batches"] * obj["layout"]["dp"] == 256
+
+
+def test_train_objectives_and_search_space(cli_json, cli):
+    base = ["recommend", "--train", "--model", "llama-70b", "--tokens", "1T", "--seq-len", "4096",
+            "--global-batch", "512", "--max-gpus", "256", "--gpu", "h100", "--top", "12"]
+    _, by_mfu = cli_json(*base, "--objective", "mfu")
+    mfus = [c["train"]["mfu"] for c in by_mfu["candidates"]]
+    assert by_mfu["inputs"]["objective"] == "mfu" and mfus == sorted(mfus, reverse=True)
+    _, by_time = cli_json(*base)
+    assert by_time["inputs"]["objective"] == "time"
+    seen = set()
+    for c in by_time["candidates"] + by_mfu["candidates"]:
+        lay, st = c["layout"], c["settings"]
+        # Megatron's interleaved schedule: layers split into pp x v chunks, micro-batches a multiple of pp
+        if st["interleave"] > 1:
+            assert lay["pp"] > 1 and 80 % (lay["pp"] * st["interleave"]) == 0
+            assert st["micro_batches"] % lay["pp"] == 0
+        ident = (lay["gpu"], lay["tp"], lay["pp"], lay["dp"], lay["micro_batch"], st["zero"], st["interleave"],
+                 round(c["train"]["step_time_s"], 9), round(c["memory_per_gpu_bytes"]["total"]))
+        if c in by_time["candidates"]:
+            assert ident not in seen  # recompute settings that change nothing are one plan
+            seen.add(ident)
+    assert any(c["settings"]["interleave"] == 2 for c in by_time["candidates"] + by_mfu["candidates"])
+    assert cli(*base, "--objective", "latency")[0] == 2
+    assert cli("recommend", "--model", "llama-8b", "--objective", "time")[0] == 2

@@ -55,6 +55,8 @@ class Objective(str, Enum):
     latency = "latency"
     throughput = "throughput"
     cost = "cost"
+    time = "time"
+    mfu = "mfu"
 
 
 class Tier(str, Enum):
@@ -499,7 +501,7 @@ WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | in
 KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
 MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 1,048,576).")]
 MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
-ObjectiveOpt = Annotated[Objective, typer.Option(help="latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens).")]
+ObjectiveOpt = Annotated[Objective, typer.Option(help="Serving: latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens). Training (--train): time, cost ($ of the run) or mfu.")]
 TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")]
 TpotOpt = Annotated[str | None, typer.Option(help="Max time per output token (50ms).")]
 BudgetHourOpt = Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")]
@@ -515,7 +517,26 @@ TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run 
 TrainGpusOpt = Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")]
 DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest acceptable run.")]
 BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
-TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu.")]
+TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
+
+
+def _objectives(ctx: typer.Context, objective: Objective, train: bool, train_objective: str) -> str:
+    """The objective to rank by. With --train, an explicit --objective time|cost|mfu wins over
+    --train-objective; without, time and mfu are training-only."""
+    from typer._click.core import ParameterSource
+
+    explicit = ctx.get_parameter_source("objective") not in (ParameterSource.DEFAULT, None)
+    if train:
+        if explicit:
+            if objective.value not in ("time", "cost", "mfu"):
+                raise TpplanError(f"--objective {objective.value} is a serving objective; with --train use time, "
+                                  "cost or mfu")
+            return objective.value
+        return train_objective
+    if objective.value in ("time", "mfu"):
+        raise TpplanError(f"--objective {objective.value} ranks training runs; add --train, or use latency, "
+                          "throughput or cost for serving")
+    return objective.value
 TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
 
 
@@ -559,6 +580,7 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
 
 @app.command()
 def recommend(
+    ctx_: typer.Context,
     model: ModelOpt = None,
     layers: LayersOpt = None,
     hidden: HiddenOpt = None,
@@ -615,6 +637,7 @@ def recommend(
     _check_max_gpus(max_gpus)
     if top < 1:
         raise TpplanError(f"--top must be a positive integer; got {top}")
+    obj = _objectives(ctx_, objective, train, train_objective)
     cat = _catalog(catalog)
     m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, (seq_len or "4096") if train else ctx)
     gpu_specs = _gpu_specs(cat, gpu)
@@ -622,7 +645,7 @@ def recommend(
     if train:
         res = _train_search(m, gpu_specs, seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, top,
                             global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
-                            deadline_days=deadline_days, budget_usd=budget_usd, objective=train_objective,
+                            deadline_days=deadline_days, budget_usd=budget_usd, objective=obj,
                             gpus_per_node=gpus_per_node)
         tables.render_train_recommend(_console(), res, fmt.value, _out)
         if not res["candidates"]:
@@ -630,7 +653,7 @@ def recommend(
         return
     w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization)
     cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency)
-    res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, objective.value, top, pareto, explain,
+    res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, obj, top, pareto, explain,
                                   gpus_per_node, cat.digest)
     tables.render_recommend(_console(), res, fmt.value, _out)
     if not res["candidates"]:
@@ -646,6 +669,7 @@ class ReportFormat(str, Enum):
 
 @app.command()
 def report(
+    ctx_: typer.Context,
     model: ModelOpt = None,
     layers: LayersOpt = None,
     hidden: HiddenOpt = None,
@@ -712,6 +736,7 @@ def report(
         if not plot.lower().endswith((".png", ".svg")):
             raise TpplanError(f"--plot must name a .png or .svg file; got {plot!r}")
     _check_max_gpus(max_gpus)
+    obj = _objectives(ctx_, objective, train, train_objective)
     util = _fraction(utilization, "--utilization")
     cat = _catalog(catalog)
     gpu_specs = _gpu_specs(cat, gpu)
@@ -730,7 +755,7 @@ def report(
             search[g.name] = _train_search(
                 m, [g], seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, 1,
                 global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus, deadline_days=deadline_days,
-                budget_usd=budget_usd, objective=train_objective, gpus_per_node=gpus_per_node)
+                budget_usd=budget_usd, objective=obj, gpus_per_node=gpus_per_node)
         first = next(iter(search.values()))
         tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
         import dataclasses
@@ -744,7 +769,7 @@ def report(
                             gpu_memory_utilization)
         cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
-        res = rep.serve_report(m, gpu_specs, w, cons, pricing, objective.value, util, ctxs, gpus_per_node,
+        res = rep.serve_report(m, gpu_specs, w, cons, pricing, obj, util, ctxs, gpus_per_node,
                                cat.digest)
     stamp_text = None
     if stamp:

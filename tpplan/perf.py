@@ -319,7 +319,8 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None) -> TrainTime:
     # one activation send forward and one gradient send backward per micro-batch per boundary
     p2p = comm.collective_time(gpu, "p2p", msg / np.where(tw.sequence_parallel, tp, 1.0), 2 + 0 * tp,
                                gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp * cp * dp)
-    pp_comm = np.where(pp > 1, 2.0 * (micro + pp - 2.0) * p2p, 0.0)
+    # interleaving (v model chunks per rank) multiplies the stage-boundary traffic by v (Narayanan et al. 2021)
+    pp_comm = np.where(pp > 1, 2.0 * v * (micro + pp - 2.0) * p2p, 0.0)
     # data parallel: gradient reduce-scatter + all-gather (ZeRO >= 1) or all-reduce, overlapped with the
     # backward pass except what does not fit in the last micro-batch's backward
     n_params = params_per_gpu(m, g)

@@ -106,6 +106,8 @@ def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, p
 
 
 MICRO_BATCHES = (1, 2, 4)
+INTERLEAVE = (1, 2)
+"""Virtual pipeline stages per rank searched (Megatron --num-layers-per-virtual-pipeline-stage)."""
 RECOMPUTE = ("none", "selective", "full")
 ZERO = (0, 1, 2, 3)
 
@@ -148,11 +150,19 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         base = grid.enumerate_layouts(model, max(counts), node, allow_cp=tw.seq_len >= 16384,
                                       seq_len=tw.seq_len, gpu_counts=counts)
         base = base.take(np.nonzero(base.reasons == 0)[0])
-        for mb in MICRO_BATCHES:
+        for mb, v in ((mb, v) for mb in MICRO_BATCHES for v in INTERLEAVE):
             g = dataclasses.replace(base, micro_batch=np.full(len(base), mb, dtype=np.int64))
+            if v > 1:
+                # Megatron's interleaved 1F1B: layers split into pp x v chunks, micro-batches a multiple of pp
+                micro = tw.global_batch // np.maximum(g.dp * mb, 1)
+                keep = (g.pp > 1) & (model.num_layers % (g.pp * v) == 0) & (micro % np.maximum(g.pp, 1) == 0)
+                g = g.take(np.nonzero(keep)[0])
+                if not len(g):
+                    continue
             for rc in RECOMPUTE:
                 for z in ZERO:
-                    w = dataclasses.replace(tw, micro_batch=mb, recompute=rc, zero=z)  # type: ignore[arg-type]
+                    w = dataclasses.replace(tw, micro_batch=mb, recompute=rc, zero=z,  # type: ignore[arg-type]
+                                            interleave=v)
                     ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
                     ev = evaluate_train(ctx, g, pricing)
                     if tw.tokens:
@@ -165,7 +175,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                             ev.reasons |= np.where(usd > budget, int(Reason.BUDGET), 0)
                     evals.append(ev)
                     n += len(g)
-    keys, ng, ei, rows = [], [], [], []
+    keys, ng, ei, rows, mems = [], [], [], [], []
     for k, ev in enumerate(evals):
         ok = np.nonzero(ev.reasons == 0)[0]
         if objective == "mfu":
@@ -178,11 +188,27 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         ng.append(ev.g.gpus[ok])
         ei.append(np.full(len(ok), k))
         rows.append(ok)
+        mems.append(ev.mem.total[ok])
     cands = []
     if keys:
-        kk, gg, ee, rr = (np.concatenate(x) for x in (keys, ng, ei, rows))
-        order = np.lexsort((gg, kk))[:top]
-        cands = [train_object(evals[int(ee[j])], int(rr[j]), pricing) for j in order]
+        kk, gg, ee, rr, mm = (np.concatenate(x) for x in (keys, ng, ei, rows, mems))
+        # objective, then fewer GPUs, then less memory per GPU (more headroom for the same plan)
+        order = np.lexsort((mm, gg, np.round(kk, 9)))
+        seen: set[tuple[Any, ...]] = set()
+        for j in order:
+            ev, r = evals[int(ee[j])], int(rr[j])
+            # recompute settings that change neither time nor memory (selective under flash attention) are
+            # one plan: keep the first (the loop tries none before selective before full)
+            ident = (ev.ctx.gpu.name, *(int(getattr(ev.g, a)[r]) for a in ("tp", "pp", "dp", "cp", "ep",
+                                                                          "micro_batch")),
+                     ev.ctx.train.zero if ev.ctx.train else 0, ev.ctx.train.interleave if ev.ctx.train else 1,
+                     round(float(ev.t.step_time[r]), 9), round(float(ev.mem.total[r])))
+            if ident in seen:
+                continue
+            seen.add(ident)
+            cands.append(train_object(ev, r, pricing))
+            if len(cands) >= top:
+                break
     rejected: dict[str, int] = {}
     for ev in evals:
         for r in Reason:

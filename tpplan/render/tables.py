@@ -238,13 +238,13 @@ def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Cal
     if fmt == "json":
         out(to_json(res))
         return
-    headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mb", "recompute", "ZeRO", "mem/GPU", "step",
+    headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mb", "v", "recompute", "ZeRO", "mem/GPU", "step",
                "MFU", "days", "GPU-hours", "$ (typical)"]
     rows = []
     for i, c in enumerate(res["candidates"], 1):
         lay, tr = c["layout"], c["train"]
         rows.append([i, lay["gpu"], f"{lay['gpus']} ({lay['nodes']})", _lay(c), lay["micro_batch"],
-                     c["settings"]["recompute"], c["settings"]["zero"],
+                     c["settings"]["interleave"], c["settings"]["recompute"], c["settings"]["zero"],
                      format_bytes(c["memory_per_gpu_bytes"]["total"]), format_seconds(tr["step_time_s"]),
                      f"{tr['mfu']:.1%}", f"{tr['days']:.1f}" if tr.get("days") is not None else "-",
                      f"{tr['gpu_hours']:,.0f}" if tr.get("gpu_hours") is not None else "-",
