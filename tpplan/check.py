@@ -732,6 +732,30 @@ def render_text(rep: Report) -> str:
     return "\n".join(lines)
 
 
+def print_text(rep: Report, console: Any) -> None:
+    """``render_text`` with colour on a terminal (rich drops the styles when output is piped)."""
+    from rich.text import Text
+
+    style = {"error": "bold red", "warning": "yellow"}
+    for line in render_text(rep).splitlines():
+        stripped = line.lstrip()
+        t = Text(line)
+        if line and not line.startswith(" ") and not stripped.startswith(("All checks", "0 errors")) and \
+                not line[0].isdigit():
+            t.stylize("bold")
+        elif stripped.startswith("fix:"):
+            t.stylize("dim")
+        else:
+            for level, st in style.items():
+                i = line.find(f"  {level} ")
+                if i >= 0:
+                    t.stylize(st, i + 2, i + 2 + len(level))
+                    j = line.find("TPP", i)
+                    if j >= 0:
+                        t.stylize("cyan", j, j + 6)
+        console.print(t, highlight=False, soft_wrap=True)
+
+
 def _escape_data(s: str) -> str:
     # actions/toolkit packages/core/src/command.ts escapeData
     return s.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")

@@ -1082,7 +1082,9 @@ def check(
         text = chk.render_markdown(rep)
     else:
         text = chk.render_text(rep)
-    if text:
+    if kind == "text" and not (output and output != "-"):
+        chk.print_text(rep, _console())
+    elif text:
         _write_or_print(text, output)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == CheckFormat.auto and in_actions and summary:
