@@ -191,9 +191,10 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     if lat is not None and eff.graph_allreduce and not gpu.pcie_only:
         # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
         # instead of nccl-tests' per-call alpha (launch and ring steps); the bandwidth term stays
+        # (the per-call floor is nccl-tests' time for a 1 KiB message on the same group)
         in_domain = tp <= min(gpu.scale_up.domain_gpus, node)
-        alpha = comm.steps("all-reduce", tp) * gpu.calibration.intra_node.alpha_per_step_s
-        ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - alpha, 0.0) + lat, ar_layer)
+        floor = allreduce(np.full_like(tp, 1024.0))
+        ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     p2p_dec = comm.collective_time(gpu, "p2p", dec_msg, 2 + 0 * tp, gpus_per_node=node,
                                    busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)

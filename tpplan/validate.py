@@ -34,7 +34,7 @@ TOLERANCE = {
     "decode": 0.10,       # roofline of decode-shaped bf16 GEMMs (m <= 128)
     "decode-fp8": 0.35,   # known gap: fp8 weights stream at ~0.55 of HBM peak (torch._scaled_mm) vs 0.75 for bf16
     "hbm": 0.15,          # streaming kernels vs the optimistic HBM efficiency: STREAM kernels spread 10-12%
-    "collective": 0.20,   # alpha-beta-ramp fit; A100's protocol switch at 128-256 MiB reaches 19%
+    "collective": 0.02,   # the catalog's per-size correction tables come from these sweeps: a regression guard
 }
 DESCRIPTION = {
     "activation": "Korthikanti et al. 2022 activation bytes per layer",
@@ -46,7 +46,9 @@ DESCRIPTION = {
     "decode-fp8": "decode-shaped fp8 GEMMs through the same roofline; the model uses one HBM efficiency for all "
                   "weight dtypes and is ~30% optimistic here (measured torch._scaled_mm; vLLM's kernels unmeasured)",
     "hbm": "streaming bandwidth (copy / read / STREAM, >= 1 GiB) vs HBM peak x optimistic efficiency",
-    "collective": "nccl-tests all-reduce bus bandwidth >= 1 MiB through tpplan.comm",
+    "collective": "nccl-tests all-reduce bus bandwidth >= 1 MiB through tpplan.comm (the catalog's correction "
+                  "tables come from these sweeps, so this guards regressions; the smooth fit alone is within 5.5% "
+                  "(H100) to 19% (A100's protocol switch))",
 }
 CSV_COLUMNS = ("gpu", "benchmark", "dtype", "m", "n", "k", "size_bytes", "ranks", "value", "unit")
 
