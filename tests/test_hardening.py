@@ -285,3 +285,41 @@ def test_estimate_recommend_and_check_agree_on_feasibility(cat, case):
     if hit.size:
         assert set(grid.Reason.names(int(ev.reasons[hit[0]]))) == reasons
         assert float(ev.t.tpot[hit[0]]) == pytest.approx(est["serve"]["tpot_s"], rel=1e-12)
+
+
+LOG_LINE = st.one_of(
+    st.text(max_size=60),
+    st.lists(st.sampled_from(["1024", "256", "float", "sum", "-1", "25.6", "0.04", "0.07", "0", "N/A", "nan",
+                              "-3", "1e999", "#", "#wrong", "bfloat16"]), min_size=0, max_size=14).map(" ".join),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(LOG_LINE, max_size=30), name=st.sampled_from(["all_reduce_perf.log", "x.txt",
+                                                                    "alltoall_perf.out"]))
+def test_fuzzed_nccl_logs(cli, tmp_path_factory, lines, name):
+    f = tmp_path_factory.mktemp("nccl") / name
+    f.write_text("\n".join(lines))
+    code, out, err = cli("calibrate", "nccl-tests", str(f), "--gpu", "h100", "--ranks", "8")
+    _assert_clean(code, err)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(st.sampled_from(["h100", "h200", "nope", ""]),
+                               st.sampled_from(["gemm_x", "hbm_copy", "hbm_gemv", "other", ""]),
+                               st.sampled_from(["bf16", "fp8", "", "fp64"]), NASTY, NASTY, NASTY, NASTY,
+                               st.sampled_from(["TFLOP/s", "TB/s", "GB/s", "furlongs", ""])), max_size=8),
+       kind=st.sampled_from(["gemm", "hbm"]))
+def test_fuzzed_microbenchmark_csv(cli, tmp_path_factory, rows, kind):
+    import csv as csv_mod
+    import io
+
+    buf = io.StringIO()
+    w = csv_mod.writer(buf)
+    w.writerow(["gpu", "benchmark", "dtype", "m", "n", "k", "value", "unit"])
+    for r in rows:
+        w.writerow(r)
+    f = tmp_path_factory.mktemp("csv") / "m.csv"
+    f.write_text(buf.getvalue())
+    code, out, err = cli("calibrate", kind, str(f), "--gpu", "h100")
+    _assert_clean(code, err)

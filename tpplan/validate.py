@@ -94,8 +94,14 @@ def read_microbench(path: Path, shown: str | None = None) -> list[dict[str, str]
     rows = []
     for i, r in enumerate(reader, 2):
         try:
-            float(r["value"])
+            v = float(r["value"])
+            if not np.isfinite(v) or v <= 0:
+                raise ValueError(f"value must be a positive number; got {r['value']!r}")
             _unit_scale(r["unit"])
+            for col in ("m", "n", "k", "size_bytes", "ranks"):
+                x = (r.get(col) or "").strip()
+                if x and not (x.replace(".", "", 1).isdigit() and float(x) == int(float(x)) and float(x) < 2**62):
+                    raise ValueError(f"{col} must be a whole non-negative number; got {x!r}")
         except (TypeError, ValueError) as exc:
             raise TpplanError(f"bad row: {exc}", file=shown, line=i) from None
         r["_line"] = str(i)
