@@ -315,7 +315,7 @@ h1{font-size:1.6em;border-bottom:2px solid #1f6feb;padding-bottom:.2em}h2{font-s
 border-bottom:1px solid #d0d7de;padding-bottom:.15em}h3{font-size:1.05em}
 table{border-collapse:collapse;margin:.6em 0 1em;font-size:12.5px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #d0d7de;padding:4px 8px;vertical-align:top}th{background:#f3f5f8;text-align:left}
-td.r,th.r{text-align:right}tr:nth-child(even) td{background:#fafbfc}
+td.r,th.r{text-align:right;white-space:nowrap}tr:nth-child(even) td{background:#fafbfc}
 code{background:#f3f5f8;padding:1px 4px;border-radius:3px;font-size:12px;word-break:break-all}
 .chart{margin:1em 0;max-width:100%}.chart svg{max-width:100%;height:auto}.note{color:#57606a;font-size:12px}
 @media print{body{max-width:none;margin:0;font-size:11px}h2{break-after:avoid}table,.chart{break-inside:avoid}
