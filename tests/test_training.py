@@ -111,3 +111,14 @@ def test_train_objectives_and_search_space(cli_json, cli):
     assert any(c["settings"]["interleave"] == 2 for c in by_time["candidates"] + by_mfu["candidates"])
     assert cli(*base, "--objective", "latency")[0] == 2
     assert cli("recommend", "--model", "llama-8b", "--objective", "time")[0] == 2
+
+
+def test_elementwise_bytes_hand_counted(cat):
+    # Llama-3.1-8B (config.json: h 4096, 32 layers, 32 heads, 8 KV heads, head_dim 128, SwiGLU ffn 14336):
+    # per layer 2 norms (4h) + 2 residual adds (6h) + rotary on q and k (2 x (32 + 8) x 128) + SwiGLU (3 x 14336)
+    m = cat.model("llama-3.1-8b")
+    per_layer = 10 * 4096 + 2 * (32 + 8) * 128 + 3 * 14336
+    assert perf.elementwise_bytes_per_token(m) == per_layer * 32 * 2
+    # GPT-3: learned positions (no rotary), GELU 4h
+    g = cat.model("gpt3-175b")
+    assert perf.elementwise_bytes_per_token(g) == (10 * 12288 + 2 * 49152) * 96 * 2

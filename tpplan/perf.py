@@ -250,6 +250,28 @@ def _cp_prefill_time(ctx: Context, g: Grid, tokens: float, eff: Eff) -> FArray:
 # ---------------------------------------------------------------------------------------------------
 
 
+def elementwise_bytes_per_token(model: ModelSpec, act_b: float = 2.0) -> float:
+    """HBM bytes of the memory-bound elementwise kernels of one forward pass, per token, all layers:
+    two norms (read + write h each), two residual adds (read 2h, write h), the MLP activation (gated: read
+    2 x ffn, write ffn; GELU: read and write ffn; MoE: for each of the top-k experts) and rotary embedding
+    of q and k (read + write). First-principles byte counting in the spirit of Korthikanti et al. 2022's
+    activation accounting; fused kernels move less, so this is an upper estimate."""
+    h = float(model.hidden_size)
+    a = model.attention
+    per_layer = 4.0 * h + 6.0 * h
+    if model.position_embedding == "rope":
+        per_layer += 2.0 * (a.num_heads + a.num_kv_heads) * a.head_dim
+    gated = model.mlp.kind == "gated"
+    dense_act = (3.0 if gated else 2.0) * model.mlp.intermediate_size
+    total = per_layer * model.num_layers
+    if model.moe is not None:
+        moe_act = (3.0 if gated else 2.0) * model.moe.expert_intermediate_size * model.moe.experts_per_token
+        total += dense_act * model.num_dense_layers + moe_act * model.num_moe_layers
+    else:
+        total += dense_act * model.num_layers
+    return total * act_b
+
+
 def model_flops_per_step(model: ModelSpec, global_batch: float, seq_len: float) -> float:
     """Model FLOPs of one optimizer step: 3 x forward (forward + 2x backward), full (non-causal)
     attention as Narayanan et al. 2021 and Korthikanti et al. 2022 count it, so MFU is comparable:
@@ -304,7 +326,13 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None) -> TrainTime:
     hf = mf + recompute_flops_per_step(m, B, s, tw.recompute, tw.flash_attention)
     cdt = "fp8" if tw.train_dtype == "fp8" and "fp8" in gpu.compute.dense_flops_per_s else "bf16"
     peak_eff = _peak(ctx, cdt, eff)
-    compute = hf / (gpus * peak_eff)
+    # memory-bound elementwise work next to the GEMMs (norms, residual adds, MLP activation, rotary): bytes
+    # streamed through HBM, sharded like the tokens (tp only under sequence parallelism)
+    passes = 4.0 if tw.recompute == "full" else 3.0  # forward, backward ~2x forward (+1 forward recomputed)
+    elem_bytes = B * s * passes * elementwise_bytes_per_token(m, act_b=DTYPE_BYTES[m.dtype])
+    elem = elem_bytes / (dp * cp * pp * np.where(tw.sequence_parallel, tp, 1.0)) / (
+        gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
+    compute = hf / (gpus * peak_eff) + elem
     v = float(tw.interleave)
     bubble = compute * (pp - 1.0) / (micro * v)
     act_b = DTYPE_BYTES[m.dtype]
