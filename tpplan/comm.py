@@ -122,24 +122,30 @@ def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.Arr
     """
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; valid: {', '.join(OPS)}")
-    s = np.asarray(size_bytes, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
+    b = np.broadcast_arrays(np.asarray(size_bytes, dtype=np.float64), np.asarray(n, dtype=np.float64),
+                            np.asarray(stride, dtype=np.float64))
+    shape0 = b[0].shape
+    s, n, stride_a = (np.array(x, dtype=np.float64).reshape(-1) for x in b)
     cal = gpu.calibration
-    shape = group_shape(gpu, n, gpus_per_node, stride)
     inner_cal = cal.intra_node
-    outer_cal = np.where(shape.crosses_nodes, 1, 0)
-    inner_only = level_time(op, s, n, inner_cal, algo, busbw_scale)
     if op == "p2p":
         # a send to the rank ``stride`` away: off the node once the stride reaches the node size
         node = float(gpus_per_node or gpu.node.gpus_per_node)
-        st = np.asarray(stride, dtype=np.float64) + 0 * n
+        st = stride_a
         domain = float(gpu.scale_up.domain_gpus) if gpu.scale_up.kind != "pcie" else node
         t_node = level_time("p2p", s, 2, cal.inter_node, algo, busbw_scale)
         t_pcie = level_time("p2p", s, 2, _pcie_cal(gpu), algo, busbw_scale)
         t_in = level_time("p2p", s, 2, inner_cal, algo, busbw_scale)
-        return np.where(st >= node, t_node, np.where(st >= min(domain, node), t_pcie, t_in))
-    # hierarchical: RS + AG inside the domain (all-reduce's two halves) and the op across domains
-    ni, no = shape.n_inner, shape.n_outer
+        return np.where(st >= node, t_node, np.where(st >= min(domain, node), t_pcie, t_in)).reshape(shape0)
+    out = level_time(op, s, n, inner_cal, algo, busbw_scale)
+    shape = group_shape(gpu, n, gpus_per_node, stride_a)
+    rows = np.nonzero(shape.n_outer > 1)[0]
+    if rows.size == 0:
+        return out.reshape(shape0)
+    # hierarchical (only the rows whose group spans domains): RS + AG inside the domain (all-reduce's two
+    # halves) and the op across domains
+    s, n = s[rows], n[rows]
+    ni, no, crosses = shape.n_inner[rows], shape.n_outer[rows], shape.crosses_nodes[rows]
     if op == "all-reduce":
         t_in = level_time("reduce-scatter", s, ni, inner_cal, algo, busbw_scale) + level_time(
             "all-gather", s, ni, inner_cal, algo, busbw_scale)
@@ -151,10 +157,12 @@ def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.Arr
         t_in = level_time(op, s * ni / np.maximum(n, 1), ni, inner_cal, algo, busbw_scale)
         # bytes each GPU sends off its domain, expressed as a per-rank buffer of the outer all-to-all
         shard = s * (n - ni) / np.maximum(n, 1) / np.maximum(bus_factor(op, no), 1e-12)
-    t_node = level_time(op, shard, no, cal.inter_node, "ring", busbw_scale)
-    t_pcie = level_time(op, shard, no, _pcie_cal(gpu), "ring", busbw_scale)
-    t_out = np.where(outer_cal == 1, t_node, t_pcie)
-    return np.where(no > 1, t_in + t_out, inner_only)
+    t_out = level_time(op, shard, no, cal.inter_node, "ring", busbw_scale)
+    if not crosses.all():
+        t_out = np.where(crosses, t_out, level_time(op, shard, no, _pcie_cal(gpu), "ring", busbw_scale))
+    out = out.copy()
+    out[rows] = t_in + t_out
+    return out.reshape(shape0)
 
 
 def _pcie_cal(gpu: GpuSpec) -> CollectiveCalibration:

@@ -193,7 +193,9 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         # instead of nccl-tests' per-call alpha (launch and ring steps); the bandwidth term stays
         # (the per-call floor is nccl-tests' time for a 1 KiB message on the same group)
         in_domain = tp <= min(gpu.scale_up.domain_gpus, node)
-        floor = allreduce(np.full_like(tp, 1024.0))
+        uniq, inv = np.unique(tp, return_inverse=True)  # a handful of TP sizes: evaluate each once
+        floor = comm.collective_time(gpu, "all-reduce", 1024.0, uniq, gpus_per_node=node,
+                                     busbw_scale=eff.busbw_scale)[inv.reshape(-1)]
         ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     p2p_dec = comm.collective_time(gpu, "p2p", dec_msg, 2 + 0 * tp, gpus_per_node=node,
