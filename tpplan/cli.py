@@ -750,18 +750,11 @@ def report(
         res = rep.train_report(m, gpu_specs, None, pricing, gpu_hours=hours, digest=cat.digest)
     elif train:
         m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, seq_len or "4096")
-        search = {}
-        for g in gpu_specs:
-            search[g.name] = _train_search(
-                m, [g], seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, 1,
-                global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus, deadline_days=deadline_days,
-                budget_usd=budget_usd, objective=obj, gpus_per_node=gpus_per_node)
-        first = next(iter(search.values()))
         tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
-        import dataclasses
-
-        tw = dataclasses.replace(tw, global_batch=first["inputs"]["global_batch"])
-        res = rep.train_report(m, gpu_specs, tw, pricing, search=search, digest=cat.digest)
+        res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=global_batch_tokens,
+                                      gpus_exact=gpus, max_gpus=max_gpus, deadline_days=deadline_days,
+                                      budget_usd=budget_usd, objective=obj, gpus_per_node=gpus_per_node,
+                                      digest=cat.digest)
     else:
         m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, max(contexts.split(",") + [ctx],
                                                                                         key=_tok_or_zero))

@@ -200,6 +200,22 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
     return res
 
 
+def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: Pricing, *,
+                        global_batch_tokens: str | None, gpus_exact: int | None, max_gpus: int,
+                        deadline_days: float | None, budget_usd: str | None, objective: str,
+                        gpus_per_node: int | None, digest: str = "") -> dict[str, Any]:
+    """The training report: one ``recommend_train`` search per GPU type (its best plan), then the table."""
+    from tpplan import training
+
+    search = {g.name: training.recommend_train(
+        model, [g], tw, global_batch_tokens=global_batch_tokens, gpus=gpus_exact, max_gpus=max_gpus,
+        deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing, top=1,
+        gpus_per_node=gpus_per_node, digest=digest) for g in gpus}
+    first = next(iter(search.values()))
+    resolved = dataclasses.replace(tw, global_batch=first["inputs"]["global_batch"])
+    return train_report(model, gpus, resolved, pricing, search=search, digest=digest)
+
+
 def _price_rows(gpus: list[GpuSpec], pricing: Pricing) -> list[dict[str, Any]]:
     return [{"gpu": g.name, **{t: {"usd_per_hour": _tiers(g, pricing)[t], "as_of": str(getattr(g.prices, t).as_of),
                                    "source": getattr(g.prices, t).source} for t in cost.TIERS},
