@@ -430,7 +430,8 @@ def rejected_counts(s: Search) -> dict[str, int]:
 def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str:
     """A ready-to-paste ``vllm serve`` line for an estimate object."""
     lay = obj["layout"]
-    parts = [f"vllm serve {model.hf_id or model.name}", f"--tensor-parallel-size {lay['tp']}"]
+    # without a Hugging Face id (models by dimensions, GPT-3) there is no repo to name: say what goes there
+    parts = [f"vllm serve {model.hf_id or f'<path to {model.name} weights>'}", f"--tensor-parallel-size {lay['tp']}"]
     if lay["pp"] > 1:
         parts.append(f"--pipeline-parallel-size {lay['pp']}")
     if lay["dp"] > 1:
