@@ -31,7 +31,9 @@ def test_decode_units_hand_computed(cat):
 def test_fp8_weights_change_bytes_and_flop_rate(cat):
     bf = perf.serve_time(_ctx(cat), grid.make(tp=4))
     f8 = perf.serve_time(_ctx(cat, weight_dtype="fp8"), grid.make(tp=4))
-    assert f8.tpot[0] < 0.7 * bf.tpot[0]
+    # half the weight bytes, streamed at 0.57 instead of 0.75 of HBM peak (H100 microbenchmarks): the weight
+    # part of TPOT scales by 0.5 x 0.75 / 0.57 = 0.66; all-reduces and kernel gaps do not shrink
+    assert 0.66 * bf.tpot[0] < f8.tpot[0] < 0.75 * bf.tpot[0]
     assert f8.ttft[0] < bf.ttft[0]
     assert perf.compute_dtype("fp8", cat.gpu("h100-sxm").compute.dense_flops_per_s) == "fp8"
     assert perf.compute_dtype("fp8", cat.gpu("a100-sxm-80gb").compute.dense_flops_per_s) == "bf16"

@@ -34,6 +34,13 @@ from tpplan.workload import Context
 FArray = npt.NDArray[np.float64]
 
 
+FP8_STREAM_RATIO = 0.76
+"""fp8 / bf16 weight-streaming efficiency at decode shapes on H100: torch._scaled_mm (e4m3, m = 32..128,
+28672 x 8192) moves 1.88-1.91 TB/s (0.56-0.57 of 3.35) against 2.48-2.56 TB/s (0.74-0.76) for bf16 matmul
+(hardware/calibration/h100-sxm-tpplan-microbench-2026-11-24.csv). Used for GPUs without their own
+``hbm_fp8`` measurement [D]."""
+
+
 @dataclass(frozen=True)
 class Eff:
     """One parameter set for the time model (central, optimistic or pessimistic band edge)."""
@@ -41,6 +48,8 @@ class Eff:
     flops: float
     flops_fp8: float
     hbm: float
+    hbm_fp8: float = 0.0
+    """HBM efficiency when decode streams fp8 weights (0: same as ``hbm``)."""
     busbw_scale: float = 1.0
     gap_scale: float = 1.0
     graph_allreduce: bool = True
@@ -54,8 +63,12 @@ class Eff:
         spread = c.intra_node.busbw_spread
         scale = {"value": 1.0, "high": 1.0 + spread, "low": 1.0 - spread}[which]
         gap = {"value": 1.0, "high": 0.5, "low": 2.0}[which]
+        if c.hbm_fp8 is not None:
+            h8 = getattr(c.hbm_fp8, which)
+        else:  # derived: the H100 fp8/bf16 streaming ratio; optimistic edge = no penalty
+            h8 = c.hbm.high if which == "high" else getattr(c.hbm, which) * FP8_STREAM_RATIO
         return cls(flops=getattr(c.flops, which), flops_fp8=getattr(f8, which), hbm=getattr(c.hbm, which),
-                   busbw_scale=scale, gap_scale=gap, graph_allreduce=which != "low")
+                   hbm_fp8=h8, busbw_scale=scale, gap_scale=gap, graph_allreduce=which != "low")
 
 
 def compute_dtype(weight_dtype: str, gpu_has: dict[str, float]) -> str:
@@ -183,7 +196,9 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         w_read_stage = w_read_stage - saved
     bytes_stage = w_read_stage + kv_read_stage
     t_stage_c = dec_fl_stage / peak
-    t_stage_m = bytes_stage / bw
+    # weights stream at the efficiency of their dtype's kernels; the KV cache at the bf16 streaming rate
+    bw_w = gpu.hbm.bandwidth_bytes_per_s * (eff.hbm_fp8 or eff.hbm) if w.weight_dtype == "fp8" else bw
+    t_stage_m = w_read_stage / bw_w + kv_read_stage / bw
     stage_t = np.maximum(t_stage_c, t_stage_m)
     dec_msg = b_stage * h * act_b
     ar_layer = allreduce(dec_msg)
@@ -194,8 +209,9 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         # (the per-call floor is nccl-tests' time for a 1 KiB message on the same group)
         in_domain = tp <= min(gpu.scale_up.domain_gpus, node)
         uniq, inv = np.unique(tp, return_inverse=True)  # a handful of TP sizes: evaluate each once
-        floor = comm.collective_time(gpu, "all-reduce", 1024.0, uniq, gpus_per_node=node,
-                                     busbw_scale=eff.busbw_scale)[inv.reshape(-1)]
+        # the floor is a latency, not a bandwidth: take it at the nominal bus bandwidth so a faster fabric
+        # (the optimistic band) can only shorten what the message adds
+        floor = comm.collective_time(gpu, "all-reduce", 1024.0, uniq, gpus_per_node=node)[inv.reshape(-1)]
         ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     p2p_dec = comm.collective_time(gpu, "p2p", dec_msg, 2 + 0 * tp, gpus_per_node=node,

@@ -210,7 +210,10 @@ class CalibrationSpec(Strict):
     flops_fp8: Efficiency | None = None
     """Achieved fraction of dense fp8 peak on large GEMMs, where fp8 exists."""
     hbm: Efficiency
-    """Achieved fraction of peak HBM bandwidth (STREAM-like copy, read-dominated)."""
+    """Achieved fraction of peak HBM bandwidth when decode streams bf16 weights (GEMV-shaped GEMMs)."""
+    hbm_fp8: Efficiency | None = None
+    """The same for fp8 weights (w8a8 scaled GEMMs at decode shapes), where measured; otherwise derived from
+    ``hbm`` by the fp8/bf16 ratio measured on H100 (tpplan.perf.FP8_STREAM_RATIO)."""
     intra_node: CollectiveCalibration
     """All-reduce on the scale-up fabric."""
     inter_node: CollectiveCalibration

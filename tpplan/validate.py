@@ -32,7 +32,7 @@ TOLERANCE = {
     "zero": 0.015,        # ZeRO Fig. 1 rounds 1.875 GB to 1.9 GB
     "gemm": 0.20,         # one efficiency per GPU and dtype across large shapes: H100 fp8 spans 1,100-1,363 TFLOP/s
     "decode": 0.10,       # roofline of decode-shaped bf16 GEMMs (m <= 128)
-    "decode-fp8": 0.35,   # known gap: fp8 weights stream at ~0.55 of HBM peak (torch._scaled_mm) vs 0.75 for bf16
+    "decode-fp8": 0.10,   # roofline of decode-shaped fp8 GEMMs with the fp8 streaming efficiency
     "hbm": 0.15,          # streaming kernels vs the optimistic HBM efficiency: STREAM kernels spread 10-12%
     "collective": 0.02,   # the catalog's per-size correction tables come from these sweeps: a regression guard
 }
@@ -43,8 +43,8 @@ DESCRIPTION = {
     "zero": "ZeRO model-state bytes per GPU (Rajbhandari et al. 2020)",
     "gemm": "large GEMM throughput (min dimension >= 4096, m n k >= 2^37) = peak x flops efficiency",
     "decode": "decode-shaped bf16 GEMM throughput (m <= 128) through the roofline max(compute, HBM)",
-    "decode-fp8": "decode-shaped fp8 GEMMs through the same roofline; the model uses one HBM efficiency for all "
-                  "weight dtypes and is ~30% optimistic here (measured torch._scaled_mm; vLLM's kernels unmeasured)",
+    "decode-fp8": "decode-shaped fp8 GEMMs through the same roofline with the fp8 streaming efficiency "
+                  "(hbm_fp8; measured torch._scaled_mm, vLLM's own fp8 kernels unmeasured)",
     "hbm": "streaming bandwidth (copy / read / STREAM, >= 1 GiB) vs HBM peak x optimistic efficiency",
     "collective": "nccl-tests all-reduce bus bandwidth >= 1 MiB through tpplan.comm (the catalog's correction "
                   "tables come from these sweeps, so this guards regressions; the smooth fit alone is within 5.5% "
@@ -136,7 +136,10 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
             elif 0 < m <= 128 and min(n, k) >= 4096:
                 in_b = 1 if fp8 else 2
                 bytes_ = in_b * (n * k + m * k) + 2 * m * n
-                t = max(2.0 * m * n * k / (peak * eff.value), bytes_ / (gpu.hbm.bandwidth_bytes_per_s * c.hbm.value))
+                from tpplan.perf import FP8_STREAM_RATIO
+
+                h = (c.hbm_fp8.value if c.hbm_fp8 else c.hbm.value * FP8_STREAM_RATIO) if fp8 else c.hbm.value
+                t = max(2.0 * m * n * k / (peak * eff.value), bytes_ / (gpu.hbm.bandwidth_bytes_per_s * h))
                 out.append(Row("decode-fp8" if fp8 else "decode", shape, 2.0 * m * n * k / t, value, "FLOP/s", src))
         elif bench.startswith("hbm"):
             size = _i(r.get("size_bytes"))
