@@ -464,6 +464,33 @@ HeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: attenti
 VocabOpt = Annotated[int | None, typer.Option(help="Model by dimensions: vocabulary size.")]
 FfnOpt = Annotated[int | None, typer.Option(help="Model by dimensions: GELU MLP width (default 4 x hidden).")]
 KvHeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: KV heads (default = heads, MHA).")]
+CtxOpt = Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,000, 128K = 131,072.")]
+GpuListOpt = Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")]
+InputLenOpt = Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")]
+OutputLenOpt = Annotated[str, typer.Option(help="Output tokens of the timed request.")]
+ConcurrencyOpt = Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")]
+WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")]
+KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
+MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 1,048,576).")]
+MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
+ObjectiveOpt = Annotated[Objective, typer.Option(help="Serving: latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens). Training (--train): time, cost ($ of the run) or mfu.")]
+TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")]
+TpotOpt = Annotated[str | None, typer.Option(help="Max time per output token (50ms).")]
+BudgetHourOpt = Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")]
+PriceOpt = Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")]
+TierOpt = Annotated[Tier, typer.Option(help="Price tier of the catalog.")]
+UtilOpt = Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")]
+NodeOpt = Annotated[int | None, typer.Option(help="Override the GPUs' node size.")]
+TrainOpt = Annotated[bool, typer.Option("--train", help="Plan a training run instead (see --tokens).")]
+SeqLenOpt = Annotated[str | None, typer.Option(help="Training sequence length.")]
+GlobalBatchOpt = Annotated[str | None, typer.Option(help="Training sequences per step.")]
+GlobalBatchTokensOpt = Annotated[str | None, typer.Option(help="Training tokens per step (16M).")]
+TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")]
+TrainGpusOpt = Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")]
+DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest acceptable run.")]
+BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
+TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
+TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
 
 
 def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int | None, heads: int | None,
@@ -492,32 +519,6 @@ def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int 
                           "dimensions: --layers --hidden --heads --vocab [--ffn] [--kv-heads]. Run 'tpplan models' "
                           "for the catalog.")
     return cat.model(model)
-CtxOpt = Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,000, 128K = 131,072.")]
-GpuListOpt = Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")]
-InputLenOpt = Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")]
-OutputLenOpt = Annotated[str, typer.Option(help="Output tokens of the timed request.")]
-ConcurrencyOpt = Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")]
-WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")]
-KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
-MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 1,048,576).")]
-MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
-ObjectiveOpt = Annotated[Objective, typer.Option(help="Serving: latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens). Training (--train): time, cost ($ of the run) or mfu.")]
-TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")]
-TpotOpt = Annotated[str | None, typer.Option(help="Max time per output token (50ms).")]
-BudgetHourOpt = Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")]
-PriceOpt = Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")]
-TierOpt = Annotated[Tier, typer.Option(help="Price tier of the catalog.")]
-UtilOpt = Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")]
-NodeOpt = Annotated[int | None, typer.Option(help="Override the GPUs' node size.")]
-TrainOpt = Annotated[bool, typer.Option("--train", help="Plan a training run instead (see --tokens).")]
-SeqLenOpt = Annotated[str | None, typer.Option(help="Training sequence length.")]
-GlobalBatchOpt = Annotated[str | None, typer.Option(help="Training sequences per step.")]
-GlobalBatchTokensOpt = Annotated[str | None, typer.Option(help="Training tokens per step (16M).")]
-TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")]
-TrainGpusOpt = Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")]
-DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest acceptable run.")]
-BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
-TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
 
 
 def _objectives(ctx: typer.Context, objective: Objective, train: bool, train_objective: str) -> str:
@@ -537,7 +538,6 @@ def _objectives(ctx: typer.Context, objective: Objective, train: bool, train_obj
         raise TpplanError(f"--objective {objective.value} ranks training runs; add --train, or use latency, "
                           "throughput or cost for serving")
     return objective.value
-TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
 
 
 def _gpu_specs(cat: Any, gpu: list[str] | None) -> list[Any]:
