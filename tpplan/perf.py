@@ -28,7 +28,7 @@ from tpplan.memory import (
     stage_layers,
     weight_bytes_per_gpu,
 )
-from tpplan.spec import DTYPE_BYTES, ModelSpec
+from tpplan.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, ModelSpec
 from tpplan.workload import Context
 
 FArray = npt.NDArray[np.float64]
@@ -39,6 +39,15 @@ FP8_STREAM_RATIO = 0.76
 28672 x 8192) moves 1.88-1.91 TB/s (0.56-0.57 of 3.35) against 2.48-2.56 TB/s (0.74-0.76) for bf16 matmul
 (hardware/calibration/h100-sxm-tpplan-microbench-2026-11-24.csv). Used for GPUs without their own
 ``hbm_fp8`` measurement [D]."""
+
+
+def fp8_streaming(c: CalibrationSpec) -> Efficiency:
+    """HBM efficiency when decode streams fp8 weights: the GPU's own ``hbm_fp8`` measurement, else ``hbm``
+    scaled by the H100 ratio, the optimistic edge being no penalty at all."""
+    if c.hbm_fp8 is not None:
+        return c.hbm_fp8
+    return Efficiency(value=c.hbm.value * FP8_STREAM_RATIO, low=c.hbm.low * FP8_STREAM_RATIO, high=c.hbm.high,
+                      source=f"hbm x {FP8_STREAM_RATIO} (fp8/bf16 streaming ratio measured on H100) [D]")
 
 
 @dataclass(frozen=True)
@@ -63,12 +72,9 @@ class Eff:
         spread = c.intra_node.busbw_spread
         scale = {"value": 1.0, "high": 1.0 + spread, "low": 1.0 - spread}[which]
         gap = {"value": 1.0, "high": 0.5, "low": 2.0}[which]
-        if c.hbm_fp8 is not None:
-            h8 = getattr(c.hbm_fp8, which)
-        else:  # derived: the H100 fp8/bf16 streaming ratio; optimistic edge = no penalty
-            h8 = c.hbm.high if which == "high" else getattr(c.hbm, which) * FP8_STREAM_RATIO
         return cls(flops=getattr(c.flops, which), flops_fp8=getattr(f8, which), hbm=getattr(c.hbm, which),
-                   hbm_fp8=h8, busbw_scale=scale, gap_scale=gap, graph_allreduce=which != "low")
+                   hbm_fp8=getattr(fp8_streaming(c), which), busbw_scale=scale, gap_scale=gap,
+                   graph_allreduce=which != "low")
 
 
 def compute_dtype(weight_dtype: str, gpu_has: dict[str, float]) -> str:

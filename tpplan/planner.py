@@ -153,13 +153,8 @@ def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
         "flops_convention": "dense tensor-core peak (no 2:4 sparsity)",
         "bandwidth_convention": "per GPU, one direction",
     }
-    if c.hbm_fp8:
-        out["hbm_fp8_efficiency"] = {"value": c.hbm_fp8.value, "low": c.hbm_fp8.low, "high": c.hbm_fp8.high,
-                                     "source": c.hbm_fp8.source}
-    else:
-        out["hbm_fp8_efficiency"] = {"value": c.hbm.value * perf.FP8_STREAM_RATIO,
-                                     "source": f"hbm x {perf.FP8_STREAM_RATIO} (fp8/bf16 streaming ratio measured on "
-                                               "H100) [D]"}
+    h8 = perf.fp8_streaming(c)
+    out["hbm_fp8_efficiency"] = {"value": h8.value, "low": h8.low, "high": h8.high, "source": h8.source}
     if c.flops_fp8:
         out["flops_fp8_efficiency"] = {"value": c.flops_fp8.value, "low": c.flops_fp8.low,
                                        "high": c.flops_fp8.high, "source": c.flops_fp8.source}

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from tpplan import comm, grid, memory, planner
+from tpplan import comm, grid, memory, perf, planner
 from tpplan.catalog import Catalog, bundled_root
 from tpplan.errors import TpplanError
 from tpplan.yamlio import load_one, read_text
@@ -136,9 +136,7 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
             elif 0 < m <= 128 and min(n, k) >= 4096:
                 in_b = 1 if fp8 else 2
                 bytes_ = in_b * (n * k + m * k) + 2 * m * n
-                from tpplan.perf import FP8_STREAM_RATIO
-
-                h = (c.hbm_fp8.value if c.hbm_fp8 else c.hbm.value * FP8_STREAM_RATIO) if fp8 else c.hbm.value
+                h = perf.fp8_streaming(c).value if fp8 else c.hbm.value
                 t = max(2.0 * m * n * k / (peak * eff.value), bytes_ / (gpu.hbm.bandwidth_bytes_per_s * h))
                 out.append(Row("decode-fp8" if fp8 else "decode", shape, 2.0 * m * n * k / t, value, "FLOP/s", src))
         elif bench.startswith("hbm"):
