@@ -130,22 +130,29 @@ def _mem_rows(res: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def print_estimate(console: Any, res: dict[str, Any]) -> None:
+def _print_layout(console: Any, res: dict[str, Any], what: str, after: str, lines: list[str]) -> None:
+    """One layout in full: the per-GPU memory table, titled "<what> on N x GPU (layout)<after>", then the
+    figure lines."""
     from rich.table import Table
 
-    lay, inp = res["layout"], res["inputs"]
-    stage = res["memory_per_gpu_bytes"].get("stage")
-    t = Table(title=f"{inp['model']} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} "
-                    f"dp={lay['dp']} cp={lay['cp']} ep={lay['ep']}), ctx {inp['ctx_tokens']:,} x "
-                    f"{lay['concurrency']} sequences: memory per GPU"
-                    + (f" ({stage} pipeline stage, the most loaded)" if stage else ""))
+    lay = res["layout"]
+    t = Table(title=f"{what} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} dp={lay['dp']} "
+                    f"cp={lay['cp']} ep={lay['ep']}){after}")
     for col in ("component", "bytes", "of capacity"):
         t.add_column(col, justify="left" if col == "component" else "right")
     for r in _mem_rows(res):
         t.add_row(*r)
     console.print(t)
-    for line in estimate_lines(res):
+    for line in lines:
         console.print(line, highlight=False, markup=False)
+
+
+def print_estimate(console: Any, res: dict[str, Any]) -> None:
+    lay, inp = res["layout"], res["inputs"]
+    stage = res["memory_per_gpu_bytes"].get("stage")
+    after = (f", ctx {inp['ctx_tokens']:,} x {lay['concurrency']} sequences: memory per GPU"
+             + (f" ({stage} pipeline stage, the most loaded)" if stage else ""))
+    _print_layout(console, res, inp["model"], after, estimate_lines(res))
 
 
 def estimate_lines(res: dict[str, Any]) -> list[str]:
@@ -204,18 +211,7 @@ def print_collective(console: Any, res: dict[str, Any]) -> None:
 
 
 def print_train_estimate(console: Any, res: dict[str, Any]) -> None:
-    from rich.table import Table
-
-    lay, inp = res["layout"], res["inputs"]
-    t = Table(title=f"training {inp['model']} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} "
-                    f"dp={lay['dp']} cp={lay['cp']} ep={lay['ep']}), memory per GPU")
-    for col in ("component", "bytes", "of capacity"):
-        t.add_column(col, justify="left" if col == "component" else "right")
-    for r in _mem_rows(res):
-        t.add_row(*r)
-    console.print(t)
-    for line in train_lines(res):
-        console.print(line, highlight=False, markup=False)
+    _print_layout(console, res, f"training {res['inputs']['model']}", ", memory per GPU", train_lines(res))
 
 
 def train_lines(res: dict[str, Any]) -> list[str]:
