@@ -12,6 +12,7 @@ actions/toolkit ``command.ts`` rules; see ../shared/reference/ecosystem-conventi
 
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import math
@@ -526,12 +527,14 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
     if s.price_override is not None:
         pricing = planner.Pricing(tier=pricing.tier, overrides={**pricing.overrides, gpu.name: s.price_override})
     ev = planner.evaluate_serve(ctx, g0, pricing)
+    # the same deployment at every TP size within a node, evaluated once when a fix needs it
+    alternatives = functools.cache(lambda: _tp_grid(ctx, s, pricing))
     r = int(ev.reasons[0])
     mem = ev.mem
     gib = 2**30
     if r & Reason.WEIGHTS_DONT_FIT:
         need = float(mem.weights[0] + mem.activations[0] + mem.overhead[0])
-        sugg = _tp_that_clear(ctx, s, pricing, int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
+        sugg = _tp_that_clear(alternatives(), int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
         out.append(_find(doc, "TPP010", "tp", f"{m.name} on {s.tp * s.pp} x {gpu.name} needs "
                          f"{need / gib:.1f} GiB per GPU before any KV cache (weights "
                          f"{float(mem.weights[0]) / gib:.1f} GiB in {w.weight_dtype}); {mem.usable / gib:.1f} "
@@ -540,7 +543,7 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
         return out
     if r & Reason.KV_BELOW_ONE_REQUEST:
         fit = int(min(mem.max_ctx_one_sequence[0], w.ctx))
-        sugg = _tp_that_clear(ctx, s, pricing, int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
+        sugg = _tp_that_clear(alternatives(), int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
         ck = doc.shown("ctx")
         tpfix = _tp_fix(tp_key, sugg)
         out.append(_find(doc, "TPP011", "ctx", f"the KV cache of one {w.ctx:,}-token sequence needs "
@@ -566,12 +569,12 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
     if "ttft_s" in s.slo and float(t.ttft[0]) > s.slo["ttft_s"][0]:
         lim, path = s.slo["ttft_s"]
         out.append(_at(doc, path, "TPP020", f"predicted TTFT {_ms(float(t.ttft[0]))} for {req} exceeds the "
-                       f"SLO of {_ms(lim)}", _slo_fix(ctx, s, pricing, "ttft", lim, tp_key)))
+                       f"SLO of {_ms(lim)}", _slo_fix(alternatives(), "ttft", lim, tp_key)))
     if "tpot_s" in s.slo and float(t.tpot[0]) > s.slo["tpot_s"][0]:
         lim, path = s.slo["tpot_s"]
         out.append(_at(doc, path, "TPP021", f"predicted TPOT {_ms(float(t.tpot[0]))} with {batch} "
                        f"sequence{'s' if batch > 1 else ''} decoding exceeds the SLO of {_ms(lim)}",
-                       _slo_fix(ctx, s, pricing, "tpot", lim, tp_key)))
+                       _slo_fix(alternatives(), "tpot", lim, tp_key)))
     if "usd_per_hour" in s.budget and float(ev.usd_per_hour[0]) > s.budget["usd_per_hour"][0]:
         lim, path = s.budget["usd_per_hour"]
         n = int(g0.gpus[0])
@@ -617,16 +620,16 @@ def _tp_grid(ctx: Any, s: Settings, pricing: planner.Pricing) -> tuple[list[int]
     return tps, planner.evaluate_serve(ctx, g, pricing)
 
 
-def _tp_that_clear(ctx: Any, s: Settings, pricing: planner.Pricing, mask: int) -> list[int]:
+def _tp_that_clear(alternatives: tuple[list[int], planner.ServeEval], mask: int) -> list[int]:
     """TP sizes (within a node, same PP/DP) for which none of the ``mask`` reasons holds."""
-    tps, ev = _tp_grid(ctx, s, pricing)
+    tps, ev = alternatives
     structural = int(Reason.HEADS_NOT_DIVISIBLE | Reason.KV_HEADS_NOT_DIVISIBLE | Reason.EXPERTS_NOT_DIVISIBLE
                      | Reason.EP_NOT_IN_GROUP)
     return [t for t, r in zip(tps, ev.reasons.tolist(), strict=True) if not r & (mask | structural)]
 
 
-def _slo_fix(ctx: Any, s: Settings, pricing: planner.Pricing, which: str, limit: float, tp_key: str) -> str:
-    tps, ev = _tp_grid(ctx, s, pricing)
+def _slo_fix(alternatives: tuple[list[int], planner.ServeEval], which: str, limit: float, tp_key: str) -> str:
+    tps, ev = alternatives
     vals = ev.t.ttft if which == "ttft" else ev.t.tpot
     ok = [t for t, v, r in zip(tps, vals.tolist(), ev.reasons.tolist(), strict=True)
           if v <= limit and not r & int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST
