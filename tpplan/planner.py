@@ -42,6 +42,18 @@ class Pricing:
     def price(self, gpu: GpuSpec) -> float:
         return cost.price_per_gpu_hour(gpu, self.tier, self.overrides)
 
+    def overridden(self, gpu: GpuSpec) -> bool:
+        """A --price override names this GPU (by name or alias): it replaces every tier."""
+        return any(k in self.overrides for k in (gpu.name, *gpu.aliases))
+
+    def tiers(self, gpu: GpuSpec) -> dict[str, float]:
+        """$/GPU-hour at the low, typical and high tiers; an override (the user's contract price) replaces
+        all three."""
+        if self.overridden(gpu):
+            p = self.price(gpu)
+            return dict.fromkeys(cost.TIERS, p)
+        return {t: float(getattr(gpu.prices, t).usd_per_hour) for t in cost.TIERS}
+
 
 @dataclass
 class ServeEval:
@@ -174,7 +186,7 @@ def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
 
 def _price_info(gpu: GpuSpec, pricing: Pricing) -> dict[str, Any]:
     tier = getattr(gpu.prices, pricing.tier)
-    override = pricing.price(gpu) if any(k in pricing.overrides for k in (gpu.name, *gpu.aliases)) else None
+    override = pricing.price(gpu) if pricing.overridden(gpu) else None
     return {"usd_per_gpu_hour": pricing.price(gpu), "tier": "override" if override is not None else pricing.tier,
             "as_of": None if override is not None else str(tier.as_of),
             "source": "--price on the command line" if override is not None else tier.source}
@@ -254,9 +266,8 @@ def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[dict[str, Any
     sub = ev.g.take(idx)
     lo = perf.serve_time(ctx, sub, perf.Eff.of(ctx, "low"))  # pessimistic: slower
     hi = perf.serve_time(ctx, sub, perf.Eff.of(ctx, "high"))
-    p_lo, p_hi = ctx.gpu.prices.low.usd_per_hour, ctx.gpu.prices.high.usd_per_hour
-    if any(k in ev.ctx.extras.get("price_overrides", {}) for k in (ctx.gpu.name, *ctx.gpu.aliases)):
-        p_lo = p_hi = ev.price
+    tiers = Pricing(overrides=ctx.extras.get("price_overrides", {})).tiers(ctx.gpu)
+    p_lo, p_hi = tiers["low"], tiers["high"]
     out = []
     for j in range(len(idx)):
         gpus = float(sub.gpus[j])

@@ -28,14 +28,6 @@ OBJECTIVE_WORDS = {"latency": "request latency", "throughput": "output tokens/s 
                    "cost": "$ per 1M output tokens"}
 
 
-def _tiers(gpu: GpuSpec, pricing: Pricing) -> dict[str, float]:
-    """$/GPU-hour at each tier; a --price override replaces all three (the user's contract price)."""
-    if any(k in pricing.overrides for k in (gpu.name, *gpu.aliases)):
-        p = pricing.price(gpu)
-        return {"low": p, "typical": p, "high": p}
-    return {t: float(getattr(gpu.prices, t).usd_per_hour) for t in cost.TIERS}
-
-
 def _sort_key(c: dict[str, Any], objective: str) -> tuple[float, int, float]:
     group, key, better = OBJECTIVE_KEY[objective]
     v = float(c[group][key]) if c[group][key] is not None else float("inf")
@@ -43,7 +35,7 @@ def _sort_key(c: dict[str, Any], objective: str) -> tuple[float, int, float]:
 
 
 def _with_tiers(c: dict[str, Any], gpu: GpuSpec, pricing: Pricing, utilization: float) -> dict[str, Any]:
-    tiers = _tiers(gpu, pricing)
+    tiers = pricing.tiers(gpu)
     n = c["layout"]["gpus"]
     tps = c["serve"]["throughput_tokens_per_s"]
     c["cost"]["usd_per_hour_by_tier"] = {t: n * p for t, p in tiers.items()}
@@ -137,7 +129,7 @@ def _context_sensitivity(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons:
         if pick:
             ev = s.evals[0]
             r = pick[0][1]
-            tiers = _tiers(gpu, pricing)
+            tiers = pricing.tiers(gpu)
             n = int(ev.g.gpus[r])
             row.update({"layout": _label(ev, r), "gpus": n, "concurrency": int(ev.g.concurrency[r]),
                         "tpot_s": float(ev.t.tpot[r]), "ttft_s": float(ev.t.ttft[r]),
@@ -168,10 +160,12 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
     if gpu_hours is not None:
         # a run of known size: $ = GPU-hours x $/GPU-hour (DeepSeek-V3: 2,788K H800-hours x $2 = $5.576M)
         res["inputs"]["gpu_hours"] = gpu_hours
-        res["runs"] = [{"gpu": g.name, "gpu_hours": gpu_hours,
-                        "usd_total_by_tier": {t: float(cost.run_cost(gpu_hours, p))
-                                              for t, p in _tiers(g, pricing).items()},
-                        "usd_per_gpu_hour_by_tier": _tiers(g, pricing)} for g in gpus]
+        res["runs"] = []
+        for g in gpus:
+            tiers = pricing.tiers(g)
+            res["runs"].append({"gpu": g.name, "gpu_hours": gpu_hours, "usd_per_gpu_hour_by_tier": tiers,
+                                "usd_total_by_tier": {t: float(cost.run_cost(gpu_hours, p))
+                                                      for t, p in tiers.items()}})
         res["prices"] = _price_rows(gpus, pricing)
         return res
     assert tw is not None and search is not None
@@ -183,7 +177,7 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
         if not r or not r["candidates"]:
             continue
         c = r["candidates"][0]
-        tiers = _tiers(g, pricing)
+        tiers = pricing.tiers(g)
         gh = c["train"]["gpu_hours"]
         c["cost"]["usd_total_by_tier"] = {t: gh * p for t, p in tiers.items()} if gh else {}
         mem = c["memory_per_gpu_bytes"]
@@ -217,6 +211,10 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
 
 
 def _price_rows(gpus: list[GpuSpec], pricing: Pricing) -> list[dict[str, Any]]:
-    return [{"gpu": g.name, **{t: {"usd_per_hour": _tiers(g, pricing)[t], "as_of": str(getattr(g.prices, t).as_of),
-                                   "source": getattr(g.prices, t).source} for t in cost.TIERS},
-             "override": any(k in pricing.overrides for k in (g.name, *g.aliases))} for g in gpus]
+    rows = []
+    for g in gpus:
+        tiers = pricing.tiers(g)
+        rows.append({"gpu": g.name, **{t: {"usd_per_hour": tiers[t], "as_of": str(getattr(g.prices, t).as_of),
+                                           "source": getattr(g.prices, t).source} for t in cost.TIERS},
+                     "override": pricing.overridden(g)})
+    return rows
