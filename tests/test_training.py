@@ -122,3 +122,13 @@ def test_elementwise_bytes_hand_counted(cat):
     # GPT-3: learned positions (no rotary), GELU 4h
     g = cat.model("gpt3-175b")
     assert perf.elementwise_bytes_per_token(g) == (10 * 12288 + 2 * 49152) * 96 * 2
+
+
+def test_price_override_reaches_every_training_tier(cli_json):
+    # --price is the user's contract price: the run's $ and every tier must use it (8 x ... x $1/GPU-hour)
+    _, d = cli_json("recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--seq-len", "4096",
+                    "--global-batch", "256", "--max-gpus", "64", "--gpu", "h100", "--price", "h100=1", "--top", "1")
+    c = d["candidates"][0]
+    gh = c["train"]["gpu_hours"]
+    assert c["cost"]["usd_total"] == pytest.approx(gh * 1.0)
+    assert c["cost"]["usd_total_by_tier"] == pytest.approx({"low": gh, "typical": gh, "high": gh})

@@ -177,9 +177,6 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
         if not r or not r["candidates"]:
             continue
         c = r["candidates"][0]
-        tiers = pricing.tiers(g)
-        gh = c["train"]["gpu_hours"]
-        c["cost"]["usd_total_by_tier"] = {t: gh * p for t, p in tiers.items()} if gh else {}
         mem = c["memory_per_gpu_bytes"]
         mem["free"] = max(0.0, mem["capacity"] - mem["total"])
         rows.append(c)

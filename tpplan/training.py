@@ -49,7 +49,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
     lo = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "high"))  # optimistic: faster
     hi = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "low"))
     bits = int(ev.reasons[i])
-    tiers = {k: getattr(ctx.gpu.prices, k).usd_per_hour for k in ("low", "typical", "high")}
+    tiers = pricing.tiers(ctx.gpu)
     obj: dict[str, Any] = {
         "layout": {"gpu": ctx.gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": int(g.dp[i]),
                    "cp": int(g.cp[i]), "ep": int(g.ep[i]), "gpus": gpus,
