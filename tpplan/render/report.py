@@ -163,6 +163,18 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     return b + _serve_sources(res)
 
 
+def _prices_table(res: dict[str, Any]) -> Block:
+    """Each GPU's price tiers with date and source (one row when --price overrides them)."""
+    rows = []
+    for p in res["prices"]:
+        if p["override"]:
+            rows.append([p["gpu"], "--price", format_usd(p["typical"]["usd_per_hour"]), "", "command line"])
+        else:
+            rows += [[p["gpu"], t, format_usd(p[t]["usd_per_hour"]), p[t]["as_of"], p[t]["source"]]
+                     for t in ("low", "typical", "high")]
+    return ("table", ["GPU", "Tier", "$/GPU-hour", "As of", "Source"], rows, ["l", "l", "r", "l", "l"])
+
+
 def _serve_sources(res: dict[str, Any]) -> list[Block]:
     inp = res["inputs"]
     b: list[Block] = [("h", 2, "Assumptions and sources")]
@@ -193,11 +205,7 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
         items.append(f"Conventions: FLOPS are {a['flops_convention']}; bandwidths are {a['bandwidth_convention']}.")
     b.append(("list", items))
     b.append(("h", 3, "Prices"))
-    b.append(("table", ["GPU", "Tier", "$/GPU-hour", "As of", "Source"],
-              [[p["gpu"], t if not p["override"] else "--price", format_usd(p[t]["usd_per_hour"]),
-                p[t]["as_of"] if not p["override"] else "", p[t]["source"] if not p["override"] else "command line"]
-               for p in res["prices"] for t in (("low", "typical", "high") if not p["override"] else ("typical",))],
-              ["l", "l", "r", "l", "l"]))
+    b.append(_prices_table(res))
     b.append(("h", 3, "Why the other layouts were rejected"))
     b.append(("p", f"{res['layouts_evaluated']:,} layouts x concurrencies were evaluated; a layout can fail "
                    "several rules."))
@@ -276,12 +284,7 @@ def _train_sources(res: dict[str, Any]) -> list[Block]:
                                 "Step time: 1F1B pipeline with bubble, exposed TP/PP/DP/EP/CP communication and "
                                 "calibrated GEMM efficiency (docs/calibration.md); MFU uses Narayanan et al. (2021) "
                                 "model FLOPs."]),
-                      ("h", 3, "Prices")]
-    b.append(("table", ["GPU", "Tier", "$/GPU-hour", "As of", "Source"],
-              [[p["gpu"], t if not p["override"] else "--price", format_usd(p[t]["usd_per_hour"]),
-                p[t]["as_of"] if not p["override"] else "", p[t]["source"] if not p["override"] else "command line"]
-               for p in res["prices"] for t in (("low", "typical", "high") if not p["override"] else ("typical",))],
-              ["l", "l", "r", "l", "l"]))
+                      ("h", 3, "Prices"), _prices_table(res)]
     return b
 
 
