@@ -131,9 +131,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
                    f"{inp['gpu_memory_utilization']:g} x {_gib(cap)} = {_gib(m['usable'])}."))
     parts = [("Weights", m["weights"]), ("KV cache", m["kv_cache"]), ("Activations (profile run)", m["activations"]),
              ("Runtime overhead (CUDA context, NCCL, CUDA graphs)", m["overhead"]), ("Free", m["free"])]
-    b.append(("table", ["Component", "Per GPU", "Share of capacity"],
-              [[k, _gib(v), _pct(v / cap)] for k, v in parts] + [["Capacity", _gib(cap), "100%"]],
-              ["l", "r", "r"]))
+    b.append(_memory_table(parts, cap))
     b.append(("chart", "memory"))
 
     b.append(("h", 2, "Sensitivity"))
@@ -161,6 +159,13 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     b.append(("table", ["Context", "Best layout", "Seqs", "TPOT", "$/1M typical", "$/1M low-high"], crow,
               ["l", "l", "r", "r", "r", "r"]))
     return b + _serve_sources(res)
+
+
+def _memory_table(parts: list[tuple[str, float]], capacity: float) -> Block:
+    """Where the bytes of one GPU go: each component, its GiB and its share of the capacity."""
+    return ("table", ["Component", "Per GPU", "Share of capacity"],
+            [[k, _gib(v), _pct(v / capacity)] for k, v in parts] + [["Capacity", _gib(capacity), "100%"]],
+            ["l", "r", "r"])
 
 
 def _prices_table(res: dict[str, Any]) -> Block:
@@ -268,9 +273,7 @@ def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     cap = m["capacity"]
     parts = [("Weights", m["weights"]), ("Gradients", m["gradients"]), ("Optimizer state", m["optimizer"]),
              ("Activations", m["activations"]), ("Runtime overhead", m["overhead"]), ("Free", m["free"])]
-    b.append(("table", ["Component", "Per GPU", "Share of capacity"],
-              [[k, _gib(v), _pct(v / cap)] for k, v in parts] + [["Capacity", _gib(cap), "100%"]],
-              ["l", "r", "r"]))
+    b.append(_memory_table(parts, cap))
     b.append(("chart", "memory"))
     return b + _train_sources(res)
 
