@@ -716,46 +716,52 @@ def _rel(path: str) -> str:
     return p.as_posix().removeprefix("./")
 
 
-def render_text(rep: Report) -> str:
-    lines: list[str] = []
+_Styled = tuple[str, list[tuple[int, int, str]]]
+"""A text line and its (start, end, rich style) spans."""
+
+
+def _text_lines(rep: Report) -> list[_Styled]:
+    """The text report, grouped by file, with the styles a terminal shows."""
+    lines: list[_Styled] = []
     by_file: dict[str, list[Finding]] = {}
     for f in rep.findings:
         by_file.setdefault(f.file, []).append(f)
+    level_style = {"error": "bold red", "warning": "yellow"}
     for file, fs in by_file.items():
-        lines.append(file)
+        lines.append((file, [(0, len(file), "bold")]))
         for f in sorted(fs, key=lambda x: (x.line, x.column)):
-            lines.append(f"  {f.line}:{f.column}  {f.level:<7} {f.rule} [{f.name}] {f.message}")
+            head = f"  {f.line}:{f.column}  "
+            text = f"{head}{f.level:<7} {f.rule} [{f.name}] {f.message}"
+            lvl_end = len(head) + len(f.level)
+            rule_at = len(head) + max(len(f.level), 7) + 1
+            lines.append((text, [(len(head), lvl_end, level_style[f.level]),
+                                 (rule_at, rule_at + len(f.rule), "cyan")]))
             if f.fix:
-                lines.append(f"{'':>10}fix: {f.fix}")
+                fix = f"{'':>10}fix: {f.fix}"
+                lines.append((fix, [(0, len(fix), "dim")]))
     s = rep.summary()
     tail = (f"{s['errors']} error{'s' * (s['errors'] != 1)}, {s['warnings']} warning{'s' * (s['warnings'] != 1)} "
             f"in {s['files']} file{'s' * (s['files'] != 1)} ({s['documents']} deployment"
             f"{'s' * (s['documents'] != 1)} checked)")
-    lines.append(("" if not rep.findings else "\n") + ("All checks passed: " if not rep.findings else "") + tail)
-    return "\n".join(lines)
+    if rep.findings:
+        lines += [("", []), (tail, [])]
+    else:
+        lines.append(("All checks passed: " + tail, []))
+    return lines
+
+
+def render_text(rep: Report) -> str:
+    return "\n".join(text for text, _ in _text_lines(rep))
 
 
 def print_text(rep: Report, console: Any) -> None:
     """``render_text`` with colour on a terminal (rich drops the styles when output is piped)."""
     from rich.text import Text
 
-    style = {"error": "bold red", "warning": "yellow"}
-    for line in render_text(rep).splitlines():
-        stripped = line.lstrip()
-        t = Text(line)
-        if line and not line.startswith(" ") and not stripped.startswith(("All checks", "0 errors")) and \
-                not line[0].isdigit():
-            t.stylize("bold")
-        elif stripped.startswith("fix:"):
-            t.stylize("dim")
-        else:
-            for level, st in style.items():
-                i = line.find(f"  {level} ")
-                if i >= 0:
-                    t.stylize(st, i + 2, i + 2 + len(level))
-                    j = line.find("TPP", i)
-                    if j >= 0:
-                        t.stylize("cyan", j, j + 6)
+    for text, spans in _text_lines(rep):
+        t = Text(text)
+        for start, end, style in spans:
+            t.stylize(style, start, end)
         console.print(t, highlight=False, soft_wrap=True)
 
 
