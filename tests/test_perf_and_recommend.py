@@ -73,6 +73,14 @@ def test_design_card_command_fits_and_ranks(cat):
         by_gpu.setdefault(c["layout"]["gpu"], []).append(x)
     assert min(lat) == lat[0]
     assert all(v == sorted(v) for v in by_gpu.values())
+    # down the list, each GPU type only reappears on fewer GPUs (slower but cheaper): the B200 TP=8 PP=2..4
+    # variants (same latency on 2-4x the GPUs) no longer fill ranks 2-4
+    fewest: dict[str, int] = {}
+    for c in cands:
+        lay = c["layout"]
+        assert lay["gpus"] < fewest.get(lay["gpu"], 10**9), lay
+        fewest[lay["gpu"]] = lay["gpus"]
+    assert len(fewest) >= 4
     assert res["search"]["layouts_evaluated"] > 1000
     assert res["serving_command"].startswith("vllm serve meta-llama/Llama-3.1-70B-Instruct --tensor-parallel-size")
     assert "--max-model-len 128000" in res["serving_command"]
@@ -96,15 +104,33 @@ def test_price_override_changes_cost_ranking(cat):
 
 
 def test_slo_filters_remove_exactly_the_violators(cat):
-    free = _search(cat, "latency")
-    slo = sorted(c["serve"]["tpot_s"] for c in free["candidates"])[len(free["candidates"]) // 2]
+    w = ServeWorkload(ctx=8192, input_len=2000, output_len=500)
+    gpus = [cat.gpu("h100-sxm"), cat.gpu("h200"), cat.gpu("a100-sxm-80gb")]
+    m = cat.model("llama-3.1-8b")
+    free = planner.search_serve(m, gpus, w, planner.Constraints(max_gpus=16), planner.Pricing(), "latency")
+    tpot = np.concatenate([e.t.tpot for e in free.evals])
+    ok_free = np.concatenate([e.reasons == 0 for e in free.evals])
+    slo = float(np.median(tpot[ok_free]))
+    cut = planner.search_serve(m, gpus, w, planner.Constraints(max_gpus=16, tpot_slo_s=slo), planner.Pricing(),
+                               "latency")
+    ok_cut = np.concatenate([e.reasons == 0 for e in cut.evals])
+    violators = ok_free & (tpot > slo)
+    assert violators.any() and (ok_free & ~violators).any()
+    assert np.array_equal(ok_cut, ok_free & ~violators)  # exactly the violators go, nothing else
+    bits = np.concatenate([e.reasons for e in cut.evals])
+    assert np.array_equal((bits & int(grid.Reason.TPOT_SLO)) != 0, tpot > slo)
     res = _search(cat, "latency", tpot_slo_s=slo)
     assert res["candidates"] and all(c["serve"]["tpot_s"] <= slo for c in res["candidates"])
-    kept = {(c["layout"]["gpu"], c["layout"]["tp"], c["layout"]["pp"]) for c in res["candidates"]}
-    expected = {(c["layout"]["gpu"], c["layout"]["tp"], c["layout"]["pp"]) for c in free["candidates"]
-                if c["serve"]["tpot_s"] <= slo}
-    assert expected <= kept | expected and kept  # every kept row meets the SLO
-    assert res["rejected"].get("TPOT_SLO", 0) > 0
+    assert res["rejected"]["TPOT_SLO"] == int(np.count_nonzero(tpot > slo))
+
+
+def test_explain_names_the_layout_that_keeps_a_feasible_one_off_the_list(cat):
+    w = ServeWorkload(ctx=128_000, input_len=127_744, output_len=256)
+    res = planner.recommend_serve(cat.model("llama-70b"), [cat.gpu("b200")], w, planner.Constraints(),
+                                  planner.Pricing(), explain_spec="b200 tp=8 pp=2")
+    (line,) = res["explain"]
+    assert line.startswith("b200 tp=8 pp=2 dp=1 cp=1 ep=1: feasible")
+    assert "not listed: tp=8 pp=1 dp=1 cp=1 ep=1 ranks as well or better" in line and "fewer GPUs (8)" in line
 
 
 def test_nothing_feasible_says_what_to_relax(cat):

@@ -118,3 +118,28 @@ def test_every_enumerated_layout_multiplies_out(model, max_gpus):
     ok = g.reasons == 0
     assert np.all((g.dp * g.cp * g.tp)[ok] % g.ep[ok] == 0)
     assert np.all(m.attention.num_heads % g.tp[ok] == 0)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from(["llama-3.1-8b", "mixtral-8x7b", "llama-70b"]), st.integers(1024, 32768),
+       st.sampled_from(["latency", "throughput", "cost"]), st.integers(1, 12))
+def test_recommend_list_is_sorted_and_holds_no_dominated_row(model, ctx, objective, top):
+    """Each listed row ranks no worse than the next and uses fewer GPUs than every better-ranked feasible row
+    of its GPU type (else it would only cost more); nothing better on fewer GPUs is left out."""
+    m = CAT.model(model)
+    ctx = min(ctx, m.max_position_embeddings)
+    w = ServeWorkload(ctx=ctx, input_len=ctx // 2, output_len=ctx // 4)
+    gpus = [CAT.gpu("h100-sxm"), CAT.gpu("a100-sxm-80gb"), CAT.gpu("l40s")]
+    s = planner.search_serve(m, gpus, w, planner.Constraints(max_gpus=16), planner.Pricing(), objective)
+    picks = planner.rank_serve(s, objective, top)
+    assert len(picks) <= top
+    keys = [float(planner.objective_key(s.evals[k], objective)[r]) for k, r in picks]
+    assert keys == sorted(keys) or np.allclose(keys, sorted(keys), rtol=1e-9)
+    for k, r in picks:
+        ev = s.evals[k]
+        assert ev.reasons[r] == 0
+        key = planner.objective_key(ev, objective)
+        feas = ev.reasons == 0
+        better = feas & (key < key[r] * (1 - 1e-9) if key[r] > 0 else key < key[r] - abs(key[r]) * 1e-9)
+        assert not (better & (ev.g.gpus <= ev.g.gpus[r])).any()
+        assert planner.dominated_by(s, objective, k, r) is None

@@ -367,9 +367,9 @@ def objective_key(ev: ServeEval, objective: Objective) -> FArray:
     return ev.usd_per_mtok
 
 
-def rank_serve(s: Search, objective: Objective, top: int) -> list[tuple[int, int]]:
-    """(gpu index, row) of the best feasible rows, one per layout (best concurrency of each layout), sorted
-    by the objective, then fewer GPUs, then lower $/hour."""
+def _ranked(s: Search, objective: Objective) -> tuple[FArray, ...]:
+    """Every feasible row as (rounded key, GPUs, $/hour, row, GPU index), sorted best first: by the objective,
+    then fewer GPUs, then lower $/hour."""
     keys, gpus, usd, rows, gi = [], [], [], [], []
     for k, ev in enumerate(s.evals):
         ok = np.nonzero(ev.reasons == 0)[0]
@@ -378,32 +378,54 @@ def rank_serve(s: Search, objective: Objective, top: int) -> list[tuple[int, int
         usd.append(ev.usd_per_hour[ok])
         rows.append(ok)
         gi.append(np.full(len(ok), k))
-    if not keys:
-        return []
-    key, ng, uh, row, gidx = (np.concatenate(x) for x in (keys, gpus, usd, rows, gi))
+    key, ng, uh, row, gidx = (np.concatenate(x) if x else np.zeros(0) for x in (keys, gpus, usd, rows, gi))
     # compare objectives to 9 significant digits, so float noise cannot beat the fewer-GPUs tie-break
     with np.errstate(divide="ignore", invalid="ignore"):
         key = np.sign(key) * np.round(np.log(np.abs(key)), 9)
     order = np.lexsort((uh, ng, key))
+    return key[order], ng[order], uh[order], row[order].astype(np.int64), gidx[order].astype(np.int64)
+
+
+def rank_serve(s: Search, objective: Objective, top: int) -> list[tuple[int, int]]:
+    """(gpu index, row) of the best feasible rows, sorted by the objective, then fewer GPUs, then lower
+    $/hour.
+
+    A row is listed only if it uses fewer GPUs than every better-ranked row of its GPU type: a layout that
+    is no better on the objective and needs as many GPUs or more (TP=8 PP=2 on 16 GPUs after TP=8 on 8 at
+    batch 1) only costs more, so it would crowd out the alternatives. ``explain`` names what dominates it.
+    One row per model-parallel layout (its best concurrency); with several GPU types at most
+    ceil(top / 3) rows per type, so the runners-up on other GPUs show."""
+    _, ng, _, row, gidx = _ranked(s, objective)
     out: list[tuple[int, int]] = []
-    seen: set[tuple[int, ...]] = set()
-    # with several GPU types, at most ceil(top / 3) rows per type so the runners-up on other GPUs show
+    fewest: dict[int, int] = {}  # GPU index -> fewest GPUs of any better-ranked feasible row
     per_gpu_cap = top if len(s.evals) == 1 else max(1, -(-top // 3))
     per_gpu: dict[int, int] = {}
-    for j in order:
-        ev = s.evals[int(gidx[j])]
-        r = int(row[j])
-        # DP replicas change neither latency nor per-GPU throughput nor $/token: one row per model-parallel
-        # layout (the fewest replicas win the tie-break)
-        lay = (int(gidx[j]), int(ev.g.tp[r]), int(ev.g.pp[r]), int(ev.g.cp[r]), int(ev.g.ep[r]))
-        if lay in seen or per_gpu.get(int(gidx[j]), 0) >= per_gpu_cap:
+    for j in range(len(row)):
+        k, n = int(gidx[j]), int(ng[j])
+        if n >= fewest.get(k, 1 << 62):
             continue
-        seen.add(lay)
-        per_gpu[int(gidx[j])] = per_gpu.get(int(gidx[j]), 0) + 1
-        out.append((int(gidx[j]), r))
+        fewest[k] = n
+        if per_gpu.get(k, 0) >= per_gpu_cap:
+            continue
+        per_gpu[k] = per_gpu.get(k, 0) + 1
+        out.append((k, int(row[j])))
         if len(out) >= top:
             break
     return out
+
+
+def dominated_by(s: Search, objective: Objective, k: int, r: int) -> int | None:
+    """The row of GPU ``k`` that keeps feasible row ``r`` off the recommend list (ranked at least as well on
+    fewer or as many GPUs), or None when ``r`` is on its GPU type's front."""
+    key, ng, _, row, gidx = _ranked(s, objective)
+    pos = np.nonzero((gidx == k) & (row == r))[0]
+    if not len(pos):
+        return None
+    mine = np.nonzero(gidx[:pos[0]] == k)[0]
+    if not len(mine):
+        return None
+    best = mine[np.argmin(ng[mine])]
+    return int(row[best]) if ng[best] <= ng[pos[0]] else None
 
 
 def pareto_serve(s: Search) -> list[tuple[int, int]]:
@@ -462,7 +484,7 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
     return " ".join(parts)
 
 
-def explain(s: Search, spec: str) -> list[str]:
+def explain(s: Search, spec: str, objective: Objective = "latency") -> list[str]:
     """Why layouts matching ``"h100-sxm tp=2 pp=1"`` are absent, with the numbers."""
     words = spec.replace(",", " ").split()
     gpu_name = None
@@ -489,7 +511,7 @@ def explain(s: Search, spec: str) -> list[str]:
         lines.append(f"dp={replicas}: data-parallel replicas are not searched for serving: {replicas} replicas have "
                      f"the latency, per-GPU throughput and $ per token of one, at {replicas}x the $/hour; the "
                      "single replica is explained below")
-    for ev in s.evals:
+    for gi, ev in enumerate(s.evals):
         gpu = ev.ctx.gpu
         if gpu_name and gpu_name not in (gpu.name, *gpu.aliases):
             continue
@@ -508,8 +530,19 @@ def explain(s: Search, spec: str) -> list[str]:
         bits = int(ev.reasons[j])
         lay = f"{gpu.name} tp={ev.g.tp[j]} pp={ev.g.pp[j]} dp={ev.g.dp[j]} cp={ev.g.cp[j]} ep={ev.g.ep[j]}"
         if bits == 0:
-            lines.append(f"{lay}: feasible (request latency {ev.t.request_latency[j]:.3g} s, "
-                         f"${ev.usd_per_hour[j]:.2f}/h); it ranked below the shown candidates")
+            line = (f"{lay}: feasible (request latency {ev.t.request_latency[j]:.3g} s, "
+                    f"${ev.usd_per_hour[j]:.2f}/h)")
+            d = dominated_by(s, objective, gi, int(j))
+            if d is not None:
+                what = {"latency": f"request latency {ev.t.request_latency[d]:.3g} s",
+                        "throughput": f"{ev.t.throughput[d] / ev.g.gpus[d]:.3g} tokens/s per GPU",
+                        "cost": f"${ev.usd_per_mtok[d]:.3g} per 1M tokens"}[objective]
+                line += (f"; not listed: tp={ev.g.tp[d]} pp={ev.g.pp[d]} dp={ev.g.dp[d]} cp={ev.g.cp[d]} "
+                         f"ep={ev.g.ep[d]} ranks as well or better ({what}) on "
+                         + (f"fewer GPUs ({ev.g.gpus[d]})" if ev.g.gpus[d] < ev.g.gpus[j] else "as many GPUs"))
+            else:
+                line += "; it ranked below the shown candidates"
+            lines.append(line)
             continue
         lines.append(f"{lay}: rejected by {', '.join(Reason.names(bits))}")
         lines.extend("  " + d for d in _reason_details(ev, int(j), bits))
@@ -636,5 +669,5 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
     else:
         res["relax"] = relax_hints(s, cons, w)
     if explain_spec:
-        res["explain"] = explain(s, explain_spec)
+        res["explain"] = explain(s, explain_spec, obj)
     return res
