@@ -7,10 +7,11 @@ from hypothesis import strategies as st
 from tpplan.units import (
     UnitError,
     format_bytes,
+    format_seconds,
     parse_bytes,
+    parse_dataset_tokens,
     parse_rate,
     parse_seconds,
-    parse_dataset_tokens,
     parse_tokens,
     parse_usd,
 )
@@ -55,3 +56,11 @@ def test_bytes_rates_seconds_usd():
 def test_tokens_roundtrip_integers(n):
     assert parse_tokens(str(n)) == n
     assert parse_tokens(f"{n}K") == n * 1024
+
+
+def test_band_shares_the_unit_only_when_all_three_have_it():
+    from tpplan.render import band
+
+    assert band(6.12e-3, [4.74e-3, 10.9e-3], format_seconds) == "6.12 ms (4.74-10.9)"
+    assert band(0.98, [0.85, 1.2], format_seconds) == "980 ms (850 ms-1.2 s)"
+    assert band(3.59, None, format_seconds) == "3.59 s"

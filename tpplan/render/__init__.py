@@ -49,7 +49,12 @@ def csv_text(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def band(value: float, lo_hi: Sequence[float] | None, fmt: Any) -> str:
-    """``18.6 ms (15.1-22.4)``."""
+    """``18.6 ms (15.1-22.4)``: the range shares the value's unit when all three have the same one
+    (``0.98 s (850 ms-1.2 s)`` otherwise)."""
     if not lo_hi:
         return fmt(value)
-    return f"{fmt(value)} ({fmt(lo_hi[0])}-{fmt(lo_hi[1])})"
+    v, lo, hi = fmt(value), fmt(lo_hi[0]), fmt(lo_hi[1])
+    unit = v.rpartition(" ")[2] if " " in v else None
+    if unit and all(x.rpartition(" ")[2] == unit and " " in x for x in (lo, hi)):
+        lo, hi = lo.rpartition(" ")[0], hi.rpartition(" ")[0]
+    return f"{v} ({lo}-{hi})"

@@ -10,7 +10,7 @@ import html
 from typing import Any
 
 from tpplan.grid import REASON_TEXT
-from tpplan.render import csv_text, markdown_table
+from tpplan.render import band, csv_text, markdown_table
 from tpplan.units import format_count, format_seconds, format_usd
 
 GIB = 2**30
@@ -46,8 +46,7 @@ def _pct(x: float) -> str:
 
 
 def _band(c: dict[str, Any], group: str, key: str, fmt: Any) -> str:
-    lo, hi = c["bands"][group][key]
-    return f"{fmt(c[group][key])} ({fmt(lo)}-{fmt(hi)})"
+    return band(c[group][key], c["bands"][group][key], fmt)
 
 
 # ---------------------------------------------------------------------------------------------------
