@@ -64,20 +64,22 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
     if fmt == "markdown":
         out(recommend_markdown(res))
         return
+    from rich import box
     from rich.table import Table
 
     inp = res["inputs"]
     title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
              + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
-    t = Table(title=title, show_lines=False)
+    t = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for h in headers:
+        # figures never wrap; when the terminal is narrow the note column folds first
         t.add_column(h, justify="right" if h in ("rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
-                                                  "$/1M tok") else "left", overflow="fold")
+                                                  "$/1M tok") else "left", overflow="fold", no_wrap=h != "note")
     for r in rows:
         t.add_row(*(str(x) for x in r))
     console.print(t)
-    for line in _footer(res):
-        console.print(line, highlight=False, markup=False)
+    for line in _footer(res):  # long lines wrap in the terminal, not at a guessed width
+        console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
 def _footer(res: dict[str, Any]) -> list[str]:
