@@ -11,6 +11,9 @@ from typing import Annotated, Any
 # pydantic scans every installed distribution's entry points for plugins when the first model class is
 # built (importlib.metadata, ~20 ms); tpplan uses none. Set before tpplan.spec builds its models.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
+# numpy's OpenBLAS starts a spinning thread per core at import (~0.1 s of CPU on a 2-core machine, competing
+# with the main thread); tpplan's arrays are element-wise and never call BLAS. Set before numpy loads.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 def _skip_pydantic_plugin_loader() -> None:
