@@ -1,7 +1,5 @@
 """tpplan's command line: parse -> build a request -> call the library -> render. No math here."""
 
-from __future__ import annotations
-
 import os
 import sys
 from enum import Enum
@@ -55,8 +53,8 @@ _skip_pydantic_plugin_loader()
 
 import typer  # noqa: E402
 
-from tpplan import __version__
-from tpplan.errors import TpplanError
+from tpplan import __version__  # noqa: E402
+from tpplan.errors import TpplanError  # noqa: E402
 
 app = typer.Typer(
     name="tpplan",
@@ -109,6 +107,42 @@ class Tier(str, Enum):
 CatalogOpt = Annotated[list[str] | None, typer.Option(
     "--catalog", help="Extra catalog folder (hardware/ and models/ YAML, or YAML files); repeatable; searched "
                       "before the bundled catalog. TPPLAN_CATALOG_PATH adds more.")]
+
+# options shared by recommend and report (one declaration each, so the two commands cannot drift)
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalog name, alias, HF id, or path to config.json (or give --layers/--hidden/--heads/--vocab).")]
+LayersOpt = Annotated[int | None, typer.Option(help="Model by dimensions (GPT-style): transformer layers.")]
+HiddenOpt = Annotated[int | None, typer.Option(help="Model by dimensions: hidden size.")]
+HeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: attention heads.")]
+VocabOpt = Annotated[int | None, typer.Option(help="Model by dimensions: vocabulary size.")]
+FfnOpt = Annotated[int | None, typer.Option(help="Model by dimensions: GELU MLP width (default 4 x hidden).")]
+KvHeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: KV heads (default = heads, MHA).")]
+CtxOpt = Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,000, 128K = 131,072.")]
+GpuListOpt = Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")]
+InputLenOpt = Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")]
+OutputLenOpt = Annotated[str, typer.Option(help="Output tokens of the timed request.")]
+ConcurrencyOpt = Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")]
+WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")]
+KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
+MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 1,048,576).")]
+MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
+ObjectiveOpt = Annotated[Objective, typer.Option(help="Serving: latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens). Training (--train): time, cost ($ of the run) or mfu.")]
+TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")]
+TpotOpt = Annotated[str | None, typer.Option(help="Max time per output token (50ms).")]
+BudgetHourOpt = Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")]
+PriceOpt = Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")]
+TierOpt = Annotated[Tier, typer.Option(help="Price tier of the catalog.")]
+UtilOpt = Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")]
+NodeOpt = Annotated[int | None, typer.Option(help="Override the GPUs' node size.")]
+TrainOpt = Annotated[bool, typer.Option("--train", help="Plan a training run instead (see --tokens).")]
+SeqLenOpt = Annotated[str | None, typer.Option(help="Training sequence length.")]
+GlobalBatchOpt = Annotated[str | None, typer.Option(help="Training sequences per step.")]
+GlobalBatchTokensOpt = Annotated[str | None, typer.Option(help="Training tokens per step (16M).")]
+TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")]
+TrainGpusOpt = Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")]
+DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest acceptable run.")]
+BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
+TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
+TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
 
 
 def _catalog(dirs: list[str] | None) -> Any:
@@ -497,41 +531,6 @@ def _render_train_estimate(res: dict[str, Any], fmt: OutFormat) -> None:
         tables.print_train_estimate(_console(), res)
 
 
-# options shared by recommend and report (one declaration each, so the two commands cannot drift)
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalog name, alias, HF id, or path to config.json (or give --layers/--hidden/--heads/--vocab).")]
-LayersOpt = Annotated[int | None, typer.Option(help="Model by dimensions (GPT-style): transformer layers.")]
-HiddenOpt = Annotated[int | None, typer.Option(help="Model by dimensions: hidden size.")]
-HeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: attention heads.")]
-VocabOpt = Annotated[int | None, typer.Option(help="Model by dimensions: vocabulary size.")]
-FfnOpt = Annotated[int | None, typer.Option(help="Model by dimensions: GELU MLP width (default 4 x hidden).")]
-KvHeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: KV heads (default = heads, MHA).")]
-CtxOpt = Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,000, 128K = 131,072.")]
-GpuListOpt = Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")]
-InputLenOpt = Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")]
-OutputLenOpt = Annotated[str, typer.Option(help="Output tokens of the timed request.")]
-ConcurrencyOpt = Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")]
-WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")]
-KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
-MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 1,048,576).")]
-MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
-ObjectiveOpt = Annotated[Objective, typer.Option(help="Serving: latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens). Training (--train): time, cost ($ of the run) or mfu.")]
-TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 500ms).")]
-TpotOpt = Annotated[str | None, typer.Option(help="Max time per output token (50ms).")]
-BudgetHourOpt = Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")]
-PriceOpt = Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")]
-TierOpt = Annotated[Tier, typer.Option(help="Price tier of the catalog.")]
-UtilOpt = Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")]
-NodeOpt = Annotated[int | None, typer.Option(help="Override the GPUs' node size.")]
-TrainOpt = Annotated[bool, typer.Option("--train", help="Plan a training run instead (see --tokens).")]
-SeqLenOpt = Annotated[str | None, typer.Option(help="Training sequence length.")]
-GlobalBatchOpt = Annotated[str | None, typer.Option(help="Training sequences per step.")]
-GlobalBatchTokensOpt = Annotated[str | None, typer.Option(help="Training tokens per step (16M).")]
-TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")]
-TrainGpusOpt = Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")]
-DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest acceptable run.")]
-BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
-TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
-TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
 
 
 def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int | None, heads: int | None,
