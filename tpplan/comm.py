@@ -86,7 +86,7 @@ def level_time(op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike, cal: Collec
     return np.where(n > 1, t, 0.0)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GroupShape:
     """How ``n`` ranks of one group spread over fabric levels."""
 

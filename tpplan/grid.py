@@ -87,7 +87,9 @@ REASON_TEXT = {
 """Plain words for each rejection reason (reports and explanations)."""
 
 
-@dataclass(frozen=True)
+# eq=False on array holders (here and in memory, perf, comm, planner): == on numpy fields has no truth
+# value, so a generated __eq__ could only raise; skipping it also saves generating it at every start.
+@dataclass(frozen=True, eq=False)
 class Grid:
     """Candidate layouts (parallel arrays, one row per candidate)."""
 

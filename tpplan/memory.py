@@ -63,7 +63,7 @@ def _moe_layer_split(model: ModelSpec, layers: FArray, first_stage: bool, pp: FA
     return dense, layers - dense
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class WeightSplit:
     """Per-GPU weight elements of one layer kind, after TP/EP sharding."""
 
@@ -196,7 +196,7 @@ def overhead_bytes(ctx: Context, g: Grid) -> FArray:
             + np.zeros(len(g))).astype(np.float64)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ServeMemory:
     weights: FArray
     kv_cache: FArray
@@ -328,7 +328,7 @@ def train_activation_bytes(ctx: Context, g: Grid) -> FArray:
     return np.maximum(first, np.where(pp == 1, first + logits, last))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainMemory:
     params: FArray
     gradients: FArray

@@ -124,7 +124,7 @@ def expected_active_experts(num_experts: int, k: int, tokens: npt.ArrayLike) -> 
     return num_experts * (1.0 - (1.0 - k / num_experts) ** t)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ServeTime:
     ttft: FArray
     tpot: FArray
@@ -317,7 +317,7 @@ def recompute_flops_per_step(model: ModelSpec, global_batch: float, seq_len: flo
     return 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TrainTime:
     step_time: FArray
     compute_time: FArray

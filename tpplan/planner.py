@@ -55,7 +55,7 @@ class Pricing:
         return {t: float(getattr(gpu.prices, t).usd_per_hour) for t in cost.TIERS}
 
 
-@dataclass
+@dataclass(eq=False)
 class ServeEval:
     """Arrays over one GPU's grid (central estimates) plus the reasons bitmask."""
 
@@ -317,7 +317,7 @@ def serve_inputs(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, pricin
     return d
 
 
-@dataclass
+@dataclass(eq=False)
 class Search:
     """A recommend search: all GPUs' evaluations, concatenated views and the ranking."""
 
