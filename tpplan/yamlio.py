@@ -40,11 +40,16 @@ class Located:
         return self.doc_mark
 
 
+_STR_TAG = "tag:yaml.org,2002:str"
+
+
 def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for knode, vnode in node.value:
-            key = loader.construct_object(knode, deep=True)
+            # plain string keys are most nodes: take them as the safe constructor would (node.value)
+            key = knode.value if knode.tag == _STR_TAG and isinstance(knode, yaml.ScalarNode) else \
+                loader.construct_object(knode, deep=True)
             if not isinstance(key, str | int | float | bool) or key is None:
                 raise TpplanError("mapping keys must be plain scalars", file=out.file,
                                   line=knode.start_mark.line + 1, column=knode.start_mark.column + 1)
@@ -63,6 +68,8 @@ def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
             out.value_marks[sub] = (item.start_mark.line + 1, item.start_mark.column + 1)
             items.append(_construct(item, sub, out, loader))
         return items
+    if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
+        return node.value
     return loader.construct_object(node, deep=True)
 
 
