@@ -22,6 +22,7 @@ level's per-GPU bandwidth (every GPU drives its own NIC), all-gather inside the 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Literal
 
@@ -74,16 +75,23 @@ def level_time(op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike, cal: Collec
     bw = bw * busbw_scale
     # p2p moves the whole buffer over one link: bus factor 1.
     s_bus = s * bus_factor(op, n)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ramp = np.where(s > 0, (cal.ramp_bytes / np.maximum(s, 1.0)) ** cal.ramp_exponent, 0.0)
+    s1 = np.maximum(s, 1.0)  # a floor of one byte: no division by zero below
+    ramp = np.where(s > 0, (cal.ramp_bytes / s1) ** cal.ramp_exponent, 0.0)
     alpha_steps = steps(op, n, "tree" if algo == "tree" else "ring")
     # alpha_per_step was fitted for ring steps at fitted_ranks; NVLS/tree keep the fitted latency.
     t = alpha_steps * cal.alpha_per_step_s + s_bus / bw * (1.0 + ramp)
     if cal.correction_sizes_bytes and cal.correction:
         # measured / fitted busbw by message size (tpplan calibrate); busbw scales as 1 / time
-        corr = np.interp(np.log(np.maximum(s, 1.0)), np.log(cal.correction_sizes_bytes), cal.correction)
+        corr = np.interp(np.log(s1), _log_sizes(tuple(cal.correction_sizes_bytes)), cal.correction)
         t = t / corr
     return np.where(n > 1, t, 0.0)
+
+
+@functools.lru_cache(maxsize=64)
+def _log_sizes(sizes: tuple[float, ...]) -> FArray:
+    out = np.log(np.asarray(sizes, dtype=np.float64))
+    out.flags.writeable = False  # shared between calls
+    return out
 
 
 @dataclass(frozen=True, eq=False)
@@ -133,10 +141,14 @@ def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.Arr
         node = float(gpus_per_node or gpu.node.gpus_per_node)
         st = stride_a
         domain = float(gpu.scale_up.domain_gpus) if gpu.scale_up.kind != "pcie" else node
-        t_node = level_time("p2p", s, 2, cal.inter_node, algo, busbw_scale)
-        t_pcie = level_time("p2p", s, 2, _pcie_cal(gpu), algo, busbw_scale)
-        t_in = level_time("p2p", s, 2, inner_cal, algo, busbw_scale)
-        return np.where(st >= node, t_node, np.where(st >= min(domain, node), t_pcie, t_in)).reshape(shape0)
+        off_node = st >= node
+        off_domain = ~off_node & (st >= min(domain, node))
+        out = np.empty_like(s)
+        for rows, level in ((off_node, lambda: cal.inter_node), (off_domain, lambda: _pcie_cal(gpu)),
+                            (~(off_node | off_domain), lambda: inner_cal)):
+            if rows.any():  # only the levels some row uses (the PCIe level is built on demand)
+                out[rows] = level_time("p2p", s[rows], 2, level(), algo, busbw_scale)
+        return out.reshape(shape0)
     out = level_time(op, s, n, inner_cal, algo, busbw_scale)
     shape = group_shape(gpu, n, gpus_per_node, stride_a)
     rows = np.nonzero(shape.n_outer > 1)[0]

@@ -176,7 +176,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
                                        busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
     t_pp = (pp - 1.0) * p2p_prefill
     t_ep = _ep_time(ctx, g, n_in, eff)
-    t_cp = np.where(cp > 1, _cp_prefill_time(ctx, g, n_in, eff), 0.0)
+    t_cp = np.where(cp > 1, _cp_prefill_time(ctx, g, n_in, eff), 0.0) if (cp > 1).any() else 0.0 * cp
     gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
     ttft = np.maximum(t_compute, t_read) + t_tp + t_pp + t_ep + t_cp + gaps
 
@@ -226,7 +226,8 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     t_ep_dec = _ep_time(ctx, g, b_stage, eff)
     # decode with the KV split over cp ranks: partial attention outputs combined once per layer
     t_cp_dec = np.where(cp > 1, L * comm.collective_time(
-        gpu, "all-reduce", dec_msg, cp, gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp), 0.0)
+        gpu, "all-reduce", dec_msg, cp, gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp),
+        0.0) if (cp > 1).any() else 0.0 * cp
     comm_t = t_tp_dec + t_pp_dec + t_ep_dec + t_cp_dec
     tpot = pp * stage_t + comm_t + gaps + w.engine.step_overhead_s
     lower = (weights_gpu + kv_tok * np.ceil(avg_ctx / cp) * b_stage) / gpu.hbm.bandwidth_bytes_per_s
