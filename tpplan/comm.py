@@ -62,7 +62,7 @@ def steps(op: str, n: npt.ArrayLike, algo: str = "ring") -> FArray:
 
 
 def level_time(op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike, cal: CollectiveCalibration,
-               algo: str = "auto", busbw_scale: float = 1.0) -> FArray:
+               algo: str = "auto", busbw_scale: npt.ArrayLike = 1.0) -> FArray:
     """Time of one collective over ``n`` ranks that all sit on one fabric level."""
     s = np.asarray(size_bytes, dtype=np.float64)
     n = np.asarray(n, dtype=np.float64)
@@ -72,14 +72,14 @@ def level_time(op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike, cal: Collec
     if op != "all-reduce" and cal.ring_busbw_bytes_per_s:
         # NVLS accelerates all-reduce only; other collectives run at ring speed (nccl-tests #212).
         bw = cal.ring_busbw_bytes_per_s
-    bw = bw * busbw_scale
+    bw_eff = bw * np.asarray(busbw_scale, dtype=np.float64)
     # p2p moves the whole buffer over one link: bus factor 1.
     s_bus = s * bus_factor(op, n)
     s1 = np.maximum(s, 1.0)  # a floor of one byte: no division by zero below
     ramp = np.where(s > 0, (cal.ramp_bytes / s1) ** cal.ramp_exponent, 0.0)
     alpha_steps = steps(op, n, "tree" if algo == "tree" else "ring")
     # alpha_per_step was fitted for ring steps at fitted_ranks; NVLS/tree keep the fitted latency.
-    t = alpha_steps * cal.alpha_per_step_s + s_bus / bw * (1.0 + ramp)
+    t = alpha_steps * cal.alpha_per_step_s + s_bus / bw_eff * (1.0 + ramp)
     if cal.correction_sizes_bytes and cal.correction:
         # measured / fitted busbw by message size (tpplan calibrate); busbw scales as 1 / time
         corr = np.interp(np.log(s1), _log_sizes(tuple(cal.correction_sizes_bytes)), cal.correction)
@@ -122,18 +122,19 @@ def group_shape(gpu: GpuSpec, n: npt.ArrayLike, gpus_per_node: int | None = None
 
 def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.ArrayLike,
                     algo: str = "auto", gpus_per_node: int | None = None,
-                    busbw_scale: float = 1.0, stride: npt.ArrayLike = 1) -> FArray:
+                    busbw_scale: npt.ArrayLike = 1.0, stride: npt.ArrayLike = 1) -> FArray:
     """Time in seconds of ``op`` over ``n`` ranks of ``size_bytes`` per rank, hierarchical across levels.
 
     Inner level: the GPU's scale-up calibration (``pcie`` calibration for PCIe-only GPUs). Outer level:
     ``inter_node`` when the group spans nodes, else the PCIe path between scale-up domains inside a node.
+    Every argument but ``gpu`` and ``op`` broadcasts, ``busbw_scale`` included (one call can then serve
+    rows evaluated at different bandwidths).
     """
     if op not in OPS:
         raise ValueError(f"unknown collective {op!r}; valid: {', '.join(OPS)}")
-    b = np.broadcast_arrays(np.asarray(size_bytes, dtype=np.float64), np.asarray(n, dtype=np.float64),
-                            np.asarray(stride, dtype=np.float64))
-    shape0 = b[0].shape
-    s, n, stride_a = (np.array(x, dtype=np.float64).reshape(-1) for x in b)
+    arrs = [np.asarray(x, dtype=np.float64) for x in (size_bytes, n, stride, busbw_scale)]
+    shape0 = np.broadcast_shapes(*(a.shape for a in arrs))
+    s, n, stride_a, scale = (np.broadcast_to(a, shape0).reshape(-1) for a in arrs)
     cal = gpu.calibration
     inner_cal = cal.intra_node
     if op == "p2p":
@@ -144,34 +145,34 @@ def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.Arr
         off_node = st >= node
         off_domain = ~off_node & (st >= min(domain, node))
         out = np.empty_like(s)
-        for rows, level in ((off_node, lambda: cal.inter_node), (off_domain, lambda: _pcie_cal(gpu)),
+        for mask, level in ((off_node, lambda: cal.inter_node), (off_domain, lambda: _pcie_cal(gpu)),
                             (~(off_node | off_domain), lambda: inner_cal)):
-            if rows.any():  # only the levels some row uses (the PCIe level is built on demand)
-                out[rows] = level_time("p2p", s[rows], 2, level(), algo, busbw_scale)
+            if mask.any():  # only the levels some row uses (the PCIe level is built on demand)
+                out[mask] = level_time("p2p", s[mask], 2, level(), algo, scale[mask])
         return out.reshape(shape0)
-    out = level_time(op, s, n, inner_cal, algo, busbw_scale)
+    out = level_time(op, s, n, inner_cal, algo, scale)
     shape = group_shape(gpu, n, gpus_per_node, stride_a)
     rows = np.nonzero(shape.n_outer > 1)[0]
     if rows.size == 0:
         return out.reshape(shape0)
     # hierarchical (only the rows whose group spans domains): RS + AG inside the domain (all-reduce's two
     # halves) and the op across domains
-    s, n = s[rows], n[rows]
+    s, n, scale = s[rows], n[rows], scale[rows]
     ni, no, crosses = shape.n_inner[rows], shape.n_outer[rows], shape.crosses_nodes[rows]
     if op == "all-reduce":
-        t_in = level_time("reduce-scatter", s, ni, inner_cal, algo, busbw_scale) + level_time(
-            "all-gather", s, ni, inner_cal, algo, busbw_scale)
+        t_in = level_time("reduce-scatter", s, ni, inner_cal, algo, scale) + level_time(
+            "all-gather", s, ni, inner_cal, algo, scale)
         shard = s / np.maximum(ni, 1)
     elif op in ("all-gather", "reduce-scatter"):
-        t_in = level_time(op, s, ni, inner_cal, algo, busbw_scale)
+        t_in = level_time(op, s, ni, inner_cal, algo, scale)
         shard = s / np.maximum(ni, 1)
     else:  # all-to-all: the share of traffic that leaves the domain crosses the outer level
-        t_in = level_time(op, s * ni / np.maximum(n, 1), ni, inner_cal, algo, busbw_scale)
+        t_in = level_time(op, s * ni / np.maximum(n, 1), ni, inner_cal, algo, scale)
         # bytes each GPU sends off its domain, expressed as a per-rank buffer of the outer all-to-all
         shard = s * (n - ni) / np.maximum(n, 1) / np.maximum(bus_factor(op, no), 1e-12)
-    t_out = level_time(op, shard, no, cal.inter_node, "ring", busbw_scale)
+    t_out = level_time(op, shard, no, cal.inter_node, "ring", scale)
     if not crosses.all():
-        t_out = np.where(crosses, t_out, level_time(op, shard, no, _pcie_cal(gpu), "ring", busbw_scale))
+        t_out = np.where(crosses, t_out, level_time(op, shard, no, _pcie_cal(gpu), "ring", scale))
     out = out.copy()
     out[rows] = t_in + t_out
     return out.reshape(shape0)

@@ -160,10 +160,6 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # stage weight bytes (the largest stage is what each pipeline step waits for)
     stage_w = first_w
 
-    def allreduce(size: FArray) -> FArray:
-        return comm.collective_time(gpu, "all-reduce", size, tp, gpus_per_node=node,
-                                    busbw_scale=eff.busbw_scale)
-
     # ---- prefill (TTFT) of one prompt ------------------------------------------------------------
     n_in = float(w.input_len)
     fl = forward_flops(m, n_in, n_in, causal=True)
@@ -171,7 +167,11 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     t_compute = fl / (model_par * peak)  # all stages run one after another for a single prompt
     t_read = weights_gpu * pp / bw  # each stage reads its weights once
     prefill_msg = np.ceil(n_in / cp) * h * act_b
-    t_tp = 2.0 * L * allreduce(prefill_msg + 0 * tp)
+    # decode batch per pipeline stage: vLLM keeps pp micro-batches in flight
+    b_stage = np.maximum(conc / pp, 1.0)
+    dec_msg = b_stage * h * act_b
+    ar_prefill, ar_layer, floor = _tp_allreduces(ctx, tp, prefill_msg, dec_msg, eff)
+    t_tp = 2.0 * L * ar_prefill
     p2p_prefill = comm.collective_time(gpu, "p2p", prefill_msg / tp, 2 + 0 * tp, gpus_per_node=node,
                                        busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
     t_pp = (pp - 1.0) * p2p_prefill
@@ -184,7 +184,6 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     avg_ctx = float(w.input_len) + w.output_len / 2.0
     if m.attention.sliding_window:
         avg_ctx = min(avg_ctx, float(m.attention.sliding_window))
-    b_stage = np.maximum(conc / pp, 1.0)  # vLLM keeps pp micro-batches in flight
     dec_fl_stage = forward_flops(m, b_stage, avg_ctx, causal=False) / (pp * tp)
     kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)  # largest stage, per GPU
     kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
@@ -206,18 +205,12 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     bw_w = gpu.hbm.bandwidth_bytes_per_s * (eff.hbm_fp8 or eff.hbm) if w.weight_dtype == "fp8" else bw
     t_stage_m = w_read_stage / bw_w + kv_read_stage / bw
     stage_t = np.maximum(t_stage_c, t_stage_m)
-    dec_msg = b_stage * h * act_b
-    ar_layer = allreduce(dec_msg)
     lat = w.engine.decode_allreduce_latency_s
-    if lat is not None and eff.graph_allreduce and not gpu.pcie_only:
+    if floor is not None and lat is not None:
         # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
         # instead of nccl-tests' per-call alpha (launch and ring steps); the bandwidth term stays
         # (the per-call floor is nccl-tests' time for a 1 KiB message on the same group)
         in_domain = tp <= min(gpu.scale_up.domain_gpus, node)
-        uniq, inv = np.unique(tp, return_inverse=True)  # a handful of TP sizes: evaluate each once
-        # the floor is a latency, not a bandwidth: take it at the nominal bus bandwidth so a faster fabric
-        # (the optimistic band) can only shorten what the message adds
-        floor = comm.collective_time(gpu, "all-reduce", 1024.0, uniq, gpus_per_node=node)[inv.reshape(-1)]
         ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     p2p_dec = comm.collective_time(gpu, "p2p", dec_msg, 2 + 0 * tp, gpus_per_node=node,
@@ -242,6 +235,29 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         comm_fraction=np.clip(comm_t / tpot, 0.0, 1.0), decode_bound=bound,
         hbm_lower_bound_tpot=lower,
     )
+
+
+def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArray,
+                   eff: Eff) -> tuple[FArray, FArray, FArray | None]:
+    """One TP all-reduce per row for the prefill and the decode message, and (when decode all-reduces are
+    graph-launched) nccl-tests' 1 KiB per-call floor of each row's group, in one collective call."""
+    assert ctx.serve is not None
+    gpu, n = ctx.gpu, len(tp)
+    graph = ctx.serve.engine.decode_allreduce_latency_s is not None and eff.graph_allreduce and not gpu.pcie_only
+    sizes = [prefill_msg + 0 * tp, dec_msg + 0 * tp]
+    ranks = [tp, tp]
+    scale = [np.full(2 * n, eff.busbw_scale)]
+    if graph:
+        uniq, inv = np.unique(tp, return_inverse=True)  # a handful of TP sizes: evaluate each once
+        sizes.append(np.full(len(uniq), 1024.0))
+        ranks.append(uniq)
+        # the floor is a latency, not a bandwidth: take it at the nominal bus bandwidth so a faster fabric
+        # (the optimistic band) can only shorten what the message adds
+        scale.append(np.ones(len(uniq)))
+    t = comm.collective_time(gpu, "all-reduce", np.concatenate(sizes), np.concatenate(ranks),
+                             gpus_per_node=ctx.node_size, busbw_scale=np.concatenate(scale))
+    floor = t[2 * n:][inv.reshape(-1)] if graph else None
+    return t[:n], t[n:2 * n], floor
 
 
 def _ep_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, eff: Eff) -> FArray:
