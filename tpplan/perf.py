@@ -172,8 +172,12 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     dec_msg = b_stage * h * act_b
     ar_prefill, ar_layer, floor = _tp_allreduces(ctx, tp, prefill_msg, dec_msg, eff)
     t_tp = 2.0 * L * ar_prefill
-    p2p_prefill = comm.collective_time(gpu, "p2p", prefill_msg / tp, 2 + 0 * tp, gpus_per_node=node,
-                                       busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
+    # stage hand-offs: the prompt's activations (split over tp) and one decode step's, in one call
+    n_rows = len(g)
+    p2p = comm.collective_time(gpu, "p2p", np.concatenate([prefill_msg / tp + 0 * tp, dec_msg + 0 * tp]), 2,
+                               gpus_per_node=node, busbw_scale=eff.busbw_scale,
+                               stride=np.tile(tp * cp * g.dp, 2))
+    p2p_prefill, p2p_dec = p2p[:n_rows], p2p[n_rows:]
     t_pp = (pp - 1.0) * p2p_prefill
     t_ep = _ep_time(ctx, g, n_in, eff)
     t_cp = np.where(cp > 1, _cp_prefill_time(ctx, g, n_in, eff), 0.0) if (cp > 1).any() else 0.0 * cp
@@ -213,8 +217,6 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         in_domain = tp <= min(gpu.scale_up.domain_gpus, node)
         ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
-    p2p_dec = comm.collective_time(gpu, "p2p", dec_msg, 2 + 0 * tp, gpus_per_node=node,
-                                   busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
     t_pp_dec = (pp - 1.0) * p2p_dec
     t_ep_dec = _ep_time(ctx, g, b_stage, eff)
     # decode with the KV split over cp ranks: partial attention outputs combined once per layer
