@@ -229,13 +229,15 @@ def models_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--f
         return
     from rich.table import Table
 
+    from tpplan.render.tables import plain_cells
+
     t = Table(title="Models (parameters derived from the architecture; KV at the native dtype)")
     for col in ("name", "aliases", "params", "active", "KV B/token", "max ctx", "attention"):
         t.add_column(col, justify="right" if col in ("params", "active", "KV B/token", "max ctx") else "left")
     for r in rows:
-        t.add_row(r["name"], ", ".join(r["aliases"]), format_count(r["params_total"]),
-                  format_count(r["params_active"]), f"{r['kv_cache_bytes_per_token']:,.0f}",
-                  f"{r['max_context']:,}", r["attention"] + (" + MoE" if r["moe"] else ""))
+        t.add_row(*plain_cells(r["name"], ", ".join(r["aliases"]), format_count(r["params_total"]),
+                          format_count(r["params_active"]), f"{r['kv_cache_bytes_per_token']:,.0f}",
+                          f"{r['max_context']:,}", r["attention"] + (" + MoE" if r["moe"] else "")))
     _console().print(t)
 
 
@@ -296,16 +298,19 @@ def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--for
         return
     from rich.table import Table
 
+    from tpplan.render.tables import plain_cells
+
     t = Table(title="GPUs (dense FLOP/s; bandwidth per GPU, one direction; $/GPU-hour low/typical/high)")
     for col in ("name", "memory", "HBM", "bf16 TFLOP/s", "fp8 TFLOP/s", "fabric", "$/h"):
         t.add_column(col)
     for r in rows:
         f = r["dense_flops_per_s"]
         p = r["price_usd_per_hour"]
-        t.add_row(r["name"], format_bytes(r["memory_bytes"], binary=True), format_rate(r["hbm_bandwidth_bytes_per_s"]),
-                  f"{f.get('bf16', 0) / 1e12:,.0f}", f"{f['fp8'] / 1e12:,.0f}" if "fp8" in f else "-",
-                  f"{r['scale_up']['kind']} {format_rate(r['scale_up']['bandwidth_bytes_per_s'])} x{r['scale_up']['domain_gpus']}",
-                  f"{p['low']:.2f} / {p['typical']:.2f} / {p['high']:.2f}")
+        t.add_row(*plain_cells(
+            r["name"], format_bytes(r["memory_bytes"], binary=True), format_rate(r["hbm_bandwidth_bytes_per_s"]),
+            f"{f.get('bf16', 0) / 1e12:,.0f}", f"{f['fp8'] / 1e12:,.0f}" if "fp8" in f else "-",
+            f"{r['scale_up']['kind']} {format_rate(r['scale_up']['bandwidth_bytes_per_s'])} x{r['scale_up']['domain_gpus']}",
+            f"{p['low']:.2f} / {p['typical']:.2f} / {p['high']:.2f}"))
     _console().print(t)
 
 

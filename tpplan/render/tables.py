@@ -12,6 +12,14 @@ SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "
 MEM_KEYS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead")
 
 
+def plain_cells(*values: Any) -> list[Any]:
+    """Table cells as rich Text: a value is shown as is, never read as markup or emoji (``[b]``, ``:x:``),
+    and rich skips parsing each cell."""
+    from rich.text import Text
+
+    return [Text(str(v)) for v in values]
+
+
 def _lay(c: dict[str, Any]) -> str:
     lay = c["layout"]
     return f"{lay['tp']}/{lay['pp']}/{lay['dp']}/{lay['cp']}/{lay['ep']}"
@@ -70,13 +78,13 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
     inp = res["inputs"]
     title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
              + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
-    t = Table(title=title, show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    t = Table(title=plain_cells(title)[0], show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for h in headers:
         # figures never wrap; when the terminal is narrow the note column folds first
         t.add_column(h, justify="right" if h in ("rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
                                                   "$/1M tok") else "left", overflow="fold", no_wrap=h != "note")
     for r in rows:
-        t.add_row(*(str(x) for x in r))
+        t.add_row(*plain_cells(*r))
     console.print(t)
     for line in _footer(res):  # long lines wrap in the terminal, not at a guessed width
         console.print(line, highlight=False, markup=False, soft_wrap=True)
@@ -138,12 +146,12 @@ def _print_layout(console: Any, res: dict[str, Any], what: str, after: str, line
     from rich.table import Table
 
     lay = res["layout"]
-    t = Table(title=f"{what} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} dp={lay['dp']} "
-                    f"cp={lay['cp']} ep={lay['ep']}){after}")
+    t = Table(title=plain_cells(f"{what} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} "
+                           f"dp={lay['dp']} cp={lay['cp']} ep={lay['ep']}){after}")[0])
     for col in ("component", "bytes", "of capacity"):
         t.add_column(col, justify="left" if col == "component" else "right")
     for r in _mem_rows(res):
-        t.add_row(*r)
+        t.add_row(*plain_cells(*r))
     console.print(t)
     for line in lines:
         console.print(line, highlight=False, markup=False)
@@ -204,8 +212,8 @@ def print_collective(console: Any, res: dict[str, Any]) -> None:
     for col in ("size", "time", "algbw", "busbw"):
         t.add_column(col, justify="right")
     for r in res["rows"]:
-        t.add_row(format_bytes(r["size_bytes"], binary=True), format_seconds(r["time_s"]),
-                  f"{r['algbw_bytes_per_s'] / 1e9:.2f} GB/s", f"{r['busbw_bytes_per_s'] / 1e9:.2f} GB/s")
+        t.add_row(*plain_cells(format_bytes(r["size_bytes"], binary=True), format_seconds(r["time_s"]),
+                          f"{r['algbw_bytes_per_s'] / 1e9:.2f} GB/s", f"{r['busbw_bytes_per_s'] / 1e9:.2f} GB/s"))
     console.print(t)
     console.print("busbw = algbw x 2(n-1)/n for all-reduce, x (n-1)/n for all-gather / reduce-scatter / "
                   "all-to-all (nccl-tests doc/PERFORMANCE.md). Calibration: " + res["calibration_source"],
@@ -253,15 +261,17 @@ def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Cal
     if fmt == "markdown":
         out(markdown_table(headers, rows))
         return
+    from rich import box
     from rich.table import Table
 
     inp = res["inputs"]
-    t = Table(title=f"training {inp['model']}: seq {inp['seq_len']:,}, global batch {inp['global_batch']:,} sequences"
-                    + (f", {inp['tokens']:.3g} tokens" if inp.get("tokens") else ""))
+    title = (f"training {inp['model']}: seq {inp['seq_len']:,}, global batch {inp['global_batch']:,} sequences"
+             + (f", {inp['tokens']:.3g} tokens" if inp.get("tokens") else ""))
+    t = Table(title=plain_cells(title)[0], box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     for h in headers:
-        t.add_column(h)
+        t.add_column(h, no_wrap=True)
     for r in rows:
-        t.add_row(*(str(x) for x in r))
+        t.add_row(*plain_cells(*r))
     console.print(t)
     s = res["search"]
     console.print(f"Searched {s['layouts_evaluated']:,} layouts in {s['seconds'] * 1e3:.0f} ms; MFU counts model "
