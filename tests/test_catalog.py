@@ -180,3 +180,12 @@ def test_catalog_env_path(tmp_path, monkeypatch, cli):
     get_catalog.__globals__["_CACHE"].clear()
     code, out, _ = cli("models", "--format", "json")
     assert code == 0 and "env-model" in out
+
+
+def test_catalog_strings_print_as_written_not_as_rich_markup(tmp_path, cli):
+    src = (ROOT / "models" / "llama-3.1-8b.yaml").read_text()
+    _write(tmp_path, "x.yaml", src.replace("name: llama-3.1-8b", "name: mine[bold]").replace(
+        "- llama-8b\n- llama-3.1-8b-instruct\n", '- "[red]x[/red]"\n- ":smile:"\n'))
+    code, out, err = cli("models", "--catalog", str(tmp_path))
+    assert code == 0, err
+    assert "mine[bold]" in out and "[red]x[/red]" in out and ":smile:" in out
