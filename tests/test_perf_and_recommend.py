@@ -141,6 +141,47 @@ def test_nothing_feasible_says_what_to_relax(cat):
     assert any("--max-gpus" in h for h in res["relax"])
 
 
+def _apply_hint(args: list[str], hint: str) -> list[str]:
+    """recommend's arguments with one relax hint applied (the hint's own words name the flags and values)."""
+    import re
+
+    out = list(args)
+    for flag, value in re.findall(r"(--[a-z-]+)(?: to)? ([0-9][0-9.,]*(?: ms| s| us)?|fp8)", hint):
+        value = value.replace(",", "").replace(" ", "")
+        if flag in out:
+            out[out.index(flag) + 1] = value
+        else:
+            out += [flag, value]
+    assert out != args, hint
+    return out
+
+
+@pytest.mark.parametrize("args", [
+    # 70B bf16 at 128k cannot sit on one 80 GB GPU, and fp8 alone is not enough (70 GB + KV > 72 GB usable)
+    ["--model", "llama-70b", "--ctx", "128k", "--gpu", "h100", "--max-gpus", "1"],
+    # a TPOT below any H100 layout's
+    ["--model", "llama-70b", "--ctx", "32k", "--gpu", "h100", "--tpot-slo", "5ms"],
+    # two limits that only fail together
+    ["--model", "llama-70b", "--ctx", "32k", "--gpu", "h100", "--ttft-slo", "100ms", "--budget-usd-per-hour", "3"],
+    ["--model", "llama-3.1-405b", "--ctx", "128k", "--gpu", "l40s", "--max-gpus", "4"],
+])
+def test_every_relax_hint_is_enough_on_its_own(cli_json, args):
+    """Each hint printed when nothing is feasible was tried: applying it (values as printed, rounded up)
+    gives at least one candidate."""
+    code, res = cli_json("recommend", *args)
+    assert code == 1 and res["candidates"] == [] and res["relax"], res.get("relax")
+    for hint in res["relax"]:
+        code, again = cli_json("recommend", *_apply_hint(args, hint))
+        assert code == 0 and again["candidates"], (hint, again.get("relax"))
+
+
+def test_relax_hints_name_the_smallest_gpu_count(cli_json):
+    _, res = cli_json("recommend", "--model", "llama-70b", "--ctx", "128k", "--gpu", "h100", "--max-gpus", "1")
+    assert res["relax"] == ["raise --max-gpus to 4"]  # 2 x 80 GB cannot hold 141 GB of weights + KV
+    code, two = cli_json("recommend", "--model", "llama-70b", "--ctx", "128k", "--gpu", "h100", "--max-gpus", "2")
+    assert code == 1 and two["candidates"] == []
+
+
 def test_cost_arithmetic():
     # COST-1: DeepSeek-V3 2,788K H800-hours x $2 = $5.576M; Llama 3.1 405B 30.84M x $2 = $61.68M
     assert float(cost.run_cost(2_788_000, 2.0)) == 5_576_000

@@ -6,8 +6,9 @@ contract of design.md section 3 (the renderers turn them into tables, markdown o
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -324,6 +325,17 @@ class Search:
     evals: list[ServeEval]
     seconds: float
     layouts: int
+    pricing: Pricing = field(default_factory=lambda: Pricing())
+    objective: Objective = "latency"
+    gpus_per_node: int | None = None
+
+    def rerun(self, w: ServeWorkload, cons: Constraints) -> Search:
+        """The same search (model, GPU types, prices, objective) with another workload or constraints."""
+        return search_serve(self.evals[0].ctx.model, [e.ctx.gpu for e in self.evals], w, cons, self.pricing,
+                            self.objective, self.gpus_per_node)
+
+    def any_feasible(self) -> bool:
+        return any(bool((e.reasons == 0).any()) for e in self.evals)
 
     def concat(self, name: str) -> npt.NDArray[Any]:
         return np.concatenate([getattr(e, name) if not name.startswith("g.") else getattr(e.g, name[2:])
@@ -355,7 +367,8 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         ev = evaluate_serve(ctx, g, pricing, cons)
         evals.append(ev)
         n += len(g)
-    return Search(evals=evals, seconds=time.perf_counter() - start, layouts=n)
+    return Search(evals=evals, seconds=time.perf_counter() - start, layouts=n, pricing=pricing,
+                  objective=objective, gpus_per_node=gpus_per_node)
 
 
 def objective_key(ev: ServeEval, objective: Objective) -> FArray:
@@ -573,6 +586,14 @@ def _reason_details(ev: ServeEval, j: int, bits: int) -> list[str]:
     return out
 
 
+def _ceil_sig(x: float, digits: int = 3) -> float:
+    """``x`` rounded up at its third significant digit (1.2341 -> 1.24; 0.012341 -> 0.0124)."""
+    if x <= 0 or not math.isfinite(x):
+        return x
+    q = 10.0 ** (math.floor(math.log10(x)) - digits + 1)
+    return math.ceil(x / q * (1 - 1e-12)) * q
+
+
 def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
     """The smallest changes that would make at least one layout feasible."""
     from tpplan.units import format_seconds
@@ -590,22 +611,66 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
             vals = {"ttft": ev.t.ttft, "tpot": ev.t.tpot, "budget": ev.usd_per_hour}[name][ok]
             best = min(best, float(vals.min()))
         only[name] = best
+    # rounded up, so the value shown is itself enough
     if np.isfinite(only["ttft"]):
-        hints.append(f"relax --ttft-slo to {format_seconds(only['ttft'])}")
+        hints.append(f"relax --ttft-slo to {format_seconds(_ceil_sig(only['ttft']))}")
     if np.isfinite(only["tpot"]):
-        hints.append(f"relax --tpot-slo to {format_seconds(only['tpot'])}")
+        hints.append(f"relax --tpot-slo to {format_seconds(_ceil_sig(only['tpot']))}")
     if np.isfinite(only["budget"]):
-        hints.append(f"raise --budget-usd-per-hour to {only['budget']:.2f}")
+        hints.append(f"raise --budget-usd-per-hour to {math.ceil(only['budget'] * 100) / 100:.2f}")
+    slo_bits = int(Reason.TTFT_SLO | Reason.TPOT_SLO | Reason.BUDGET)
+    if not hints:
+        # no single constraint is the only obstacle: the row closest to feasible (smallest worst ratio of
+        # value to limit) and every limit it needs moved, together
+        best_ratio, best_row = np.inf, None
+        for ev in s.evals:
+            rows = np.nonzero(((ev.reasons & ~slo_bits) == 0) & (ev.reasons != 0))[0]
+            if not len(rows):
+                continue
+            ratio = np.zeros(len(rows))
+            for lim, vals in ((cons.ttft_slo_s, ev.t.ttft), (cons.tpot_slo_s, ev.t.tpot),
+                              (cons.budget_usd_per_hour, ev.usd_per_hour)):
+                if lim:
+                    ratio = np.maximum(ratio, vals[rows] / lim)
+            j = int(np.argmin(ratio))
+            if ratio[j] < best_ratio:
+                best_ratio, best_row = float(ratio[j]), (ev, int(rows[j]))
+        if best_row is not None:
+            ev, r = best_row
+            bits = int(ev.reasons[r])
+            parts = []
+            if bits & Reason.TTFT_SLO:
+                parts.append(f"--ttft-slo to {format_seconds(_ceil_sig(float(ev.t.ttft[r])))}")
+            if bits & Reason.TPOT_SLO:
+                parts.append(f"--tpot-slo to {format_seconds(_ceil_sig(float(ev.t.tpot[r])))}")
+            if bits & Reason.BUDGET:
+                parts.append(f"--budget-usd-per-hour to {math.ceil(float(ev.usd_per_hour[r]) * 100) / 100:.2f}")
+            hints.append("relax " + " and ".join(parts) + f" together ({ev.ctx.gpu.name} tp={ev.g.tp[r]} "
+                         f"pp={ev.g.pp[r]} on {ev.g.gpus[r]} GPUs)")
     fits_any = any(((ev.reasons & mem_bits) == 0).any() for ev in s.evals)
-    if not fits_any:
+    if not fits_any and s.evals:
+        # each change below is tried (a search with it applied) and named only if it makes a layout feasible
         best_ctx = max(int(ev.mem.max_ctx_one_sequence.max()) for ev in s.evals)
-        if best_ctx > 0:
+        if w.output_len < best_ctx < w.ctx and s.rerun(replace(
+                w, ctx=best_ctx, input_len=min(w.input_len, best_ctx - w.output_len)), cons).any_feasible():
             hints.append(f"reduce --ctx to {best_ctx} tokens (the longest one sequence that fits)")
+        tried = []
         if w.kv_dtype != "fp8":
-            hints.append("use --kv-dtype fp8 (halves the KV cache)")
+            tried.append(("use --kv-dtype fp8 (halves the KV cache)", replace(w, kv_dtype="fp8")))
         if w.weight_dtype in ("bf16", "fp16"):
-            hints.append("use --weight-dtype fp8 (halves the weights)")
-        hints.append(f"raise --max-gpus above {cons.max_gpus}")
+            tried.append(("use --weight-dtype fp8 (halves the weights)", replace(w, weight_dtype="fp8")))
+        works = [text for text, w2 in tried if s.rerun(w2, cons).any_feasible()]
+        if not works and len(tried) == 2 and s.rerun(replace(w, kv_dtype="fp8", weight_dtype="fp8"),
+                                                     cons).any_feasible():
+            works.append("use --weight-dtype fp8 --kv-dtype fp8 (neither alone is enough)")
+        hints += works
+        # more GPUs: the smallest power of two (up to 64x, at most 2^20) that makes one layout feasible
+        more = 1 << max(cons.max_gpus, 1).bit_length()
+        while more <= min(64 * cons.max_gpus, 1 << 20):
+            if s.rerun(w, replace(cons, max_gpus=more)).any_feasible():
+                hints.append(f"raise --max-gpus to {more}")
+                break
+            more *= 2
     return hints
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from tpplan import cost, planner
-from tpplan.planner import Constraints, Objective, Pricing, Search
+from tpplan.planner import Constraints, Objective, Pricing
 from tpplan.spec import GpuSpec, ModelSpec
 from tpplan.workload import ServeWorkload, TrainWorkload
 
@@ -58,7 +58,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
     blocked: list[dict[str, Any]] = []
     scatter: list[dict[str, Any]] = []
     for ev, gpu in zip(s.evals, gpus, strict=True):
-        sub = Search(evals=[ev], seconds=0.0, layouts=len(ev.g))
+        sub = dataclasses.replace(s, evals=[ev], seconds=0.0, layouts=len(ev.g))
         pick = planner.rank_serve(sub, obj, 12)
         if not pick:
             counts = planner.rejected_counts(sub)

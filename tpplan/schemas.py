@@ -155,8 +155,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                      ["inputs", *SERVE_ESTIMATE["required"]]),
     "recommend": _doc("tpplan recommend --format json", {
         "inputs": INPUTS,
-        "candidates": {"type": "array", "items": SERVE_ESTIMATE, "description": "Ranked by the objective, then fewer "
-                                                                               "GPUs, then lower $/hour."},
+        "candidates": {"type": "array", "items": SERVE_ESTIMATE, "description": (
+            "Ranked by the objective, then fewer GPUs, then lower $/hour; a row is listed only if it uses fewer "
+            "GPUs than every better-ranked feasible row of its GPU type (docs/metrics.md).")},
+        "relax": {"type": "array", "items": {"type": "string"}, "description": (
+            "Present when nothing is feasible: changes that each make at least one layout feasible, every one "
+            "tried by a search with it applied (limits rounded up).")},
+        "serving_command": {"type": "string", "description": "vllm serve command line for the first candidate."},
+        "explain": {"type": "array", "items": {"type": "string"},
+                    "description": "With --explain: why the named layout is rejected or not listed."},
         "rejected": {"type": "object", "additionalProperties": {"type": "integer"},
                      "description": "Rows rejected per reason (a row can have several)."},
         "search": _obj({"layouts_evaluated": _int("Layout x concurrency rows evaluated."),
