@@ -132,3 +132,21 @@ def test_price_override_reaches_every_training_tier(cli_json):
     gh = c["train"]["gpu_hours"]
     assert c["cost"]["usd_total"] == pytest.approx(gh * 1.0)
     assert c["cost"]["usd_total_by_tier"] == pytest.approx({"low": gh, "typical": gh, "high": gh})
+
+
+@pytest.mark.parametrize("zero", [0, 1])
+def test_optimizer_step_hand_counted(cat, zero):
+    """Fused AdamW streams fp32 master, momentum and variance in and out (24 B), reads the bf16 gradient (2 B)
+    and writes the bf16 working copy (2 B): 28 B per parameter this rank updates, at the HBM efficiency. ZeRO-1
+    leaves each of the dp ranks 1/dp of the parameters (Rajbhandari et al. 2020)."""
+    from tpplan.memory import params_per_gpu
+
+    m, gpu = cat.model("llama-70b"), cat.gpu("h100-sxm")
+    g = grid.make(tp=8, pp=4, dp=2)
+    ctx = Context(model=m, gpu=gpu, train=TrainWorkload(seq_len=4096, global_batch=256, zero=zero))
+    t = perf.train_time(ctx, g)
+    per_rank = float(params_per_gpu(m, g)[0]) / (2 if zero else 1)
+    assert float(t.optimizer[0]) == pytest.approx(per_rank * 28 / (3.35e12 * gpu.calibration.hbm.value), rel=1e-9)
+    parts = (t.compute_time + t.bubble_time + t.tp_comm + t.pp_comm + t.dp_comm + t.ep_comm + t.cp_comm
+             + t.optimizer)
+    assert float(t.step_time[0]) == pytest.approx(float(parts[0]), rel=1e-12)

@@ -440,7 +440,7 @@ def _prices(price: list[str] | None, tier: Tier) -> Any:
 @app.command()
 def estimate(
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog name or alias.")],
-    ctx: Annotated[str, typer.Option(help="Max tokens per sequence (prompt + output): 128k = 128,000, 128K = 131,072.")],
+    ctx: Annotated[str | None, typer.Option(help="Max tokens per sequence (prompt + output): 128k = 128,000, 128K = 131,072. Required for serving; training uses --seq-len.")] = None,
     model: ModelOpt = None,
     layers: LayersOpt = None,
     hidden: HiddenOpt = None,
@@ -480,19 +480,24 @@ def estimate(
     """
     from tpplan import planner
 
+    length = (seq_len or ctx) if train else ctx
+    if length is None:
+        raise TpplanError("--seq-len (or --ctx) is required with --train" if train else
+                          "--ctx is required: the longest sequence (prompt + output) to plan for, e.g. --ctx 32k")
     cat = _catalog(catalog)
-    m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, (seq_len or ctx) if train else ctx)
+    m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, length)
     g = cat.gpu(gpu)
     pricing = _prices(price, price_tier)
     if train:
         from tpplan import training
 
-        tw = _train_workload(seq_len or ctx, global_batch, micro_batch, tokens, recompute, sequence_parallel,
+        tw = _train_workload(length, global_batch, micro_batch, tokens, recompute, sequence_parallel,
                              zero, train_dtype or weight_dtype)
         res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
         _render_train_estimate(res, fmt)
         return
-    w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization)
+    w = _serve_workload(m, length, input_len, output_len, concurrency, weight_dtype, kv_dtype,
+                        gpu_memory_utilization)
     res = planner.estimate_serve(m, g, w, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
     from tpplan.render import tables
 

@@ -346,6 +346,8 @@ class TrainTime:
     dp_comm: FArray
     ep_comm: FArray
     cp_comm: FArray
+    optimizer: FArray
+    """The optimizer update after the last backward (memory-bound, not overlapped)."""
     mfu: FArray
     hfu: FArray
     tokens_per_s: FArray
@@ -422,10 +424,17 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None) -> TrainTime:
         att = (attention_flops_per_token(m, s, causal=True) / m.num_layers * mb * s / cp) / (tp * cp * peak_eff)
         # forward + backward (K/V and their gradients), overlapped with block attention
         cp_comm = np.where(cp > 1, 3.0 * first_l * micro * np.maximum(0.0, (cp - 1.0) * t_pass - att), 0.0)
-    step = compute + bubble + tp_comm + pp_comm + dp_comm + ep_comm + cp_comm
+    # optimizer update: a fused AdamW (PyTorch fused=True, Apex FusedAdam) streams each tensor it touches
+    # once: reads fp32 master, momentum, variance (12 B) and the gradient, writes the three back (12 B) and
+    # the bf16 working copy (2 B), for the parameters this rank updates (its dp x cp shard under ZeRO >= 1,
+    # Rajbhandari et al. 2020). First-principles bytes at the calibrated HBM efficiency.
+    upd = n_params / np.where(tw.zero >= 1, np.maximum(dp_group, 1.0), 1.0)
+    optimizer = upd * (26.0 + tw.grad_bytes) / (gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
+    step = compute + bubble + tp_comm + pp_comm + dp_comm + ep_comm + cp_comm + optimizer
     peak = gpu.peak_flops(cdt)
     mfu = mf / (step * gpus * peak)
     hfu = hf / (step * gpus * peak)
     return TrainTime(step_time=step, compute_time=compute, bubble_time=bubble, tp_comm=tp_comm,
-                     pp_comm=pp_comm, dp_comm=dp_comm, ep_comm=ep_comm, cp_comm=cp_comm, mfu=mfu, hfu=hfu,
+                     pp_comm=pp_comm, dp_comm=dp_comm, ep_comm=ep_comm, cp_comm=cp_comm, optimizer=optimizer,
+                     mfu=mfu, hfu=hfu,
                      tokens_per_s=B * s / step, micro_batches=micro, model_flops=mf)

@@ -71,7 +71,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
                   "breakdown_s": {"compute": float(t.compute_time[i]), "bubble": float(t.bubble_time[i]),
                                   "tp_comm": float(t.tp_comm[i]), "pp_comm": float(t.pp_comm[i]),
                                   "dp_comm": float(t.dp_comm[i]), "ep_comm": float(t.ep_comm[i]),
-                                  "cp_comm": float(t.cp_comm[i])},
+                                  "cp_comm": float(t.cp_comm[i]), "optimizer": float(t.optimizer[i])},
                   "model_flops_per_step": t.model_flops},
         "cost": {"usd_per_hour": gpus * ev.price, "usd_per_million_tokens": None,
                  "usd_total": gh * ev.price if gh else None, "usd_per_gpu_hour": ev.price,
