@@ -88,8 +88,12 @@ def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | 
     r |= np.where(fixed > mem.usable, int(Reason.WEIGHTS_DONT_FIT), 0)
     r |= np.where((fixed <= mem.usable) & (fixed + mem.kv_bytes_per_sequence > mem.usable),
                   int(Reason.KV_BELOW_ONE_REQUEST), 0)
-    r |= np.where((fixed + mem.kv_bytes_per_sequence <= mem.usable) & (mem.total > mem.usable),
-                  int(Reason.CONCURRENCY_DOESNT_FIT), 0)
+    # one memory reason per row, the most specific: nothing fits / not one sequence / fewer sequences than
+    # --min-concurrency asks for / fewer than the concurrency evaluated (rejected counts add up per cause)
+    one_fits = fixed + mem.kv_bytes_per_sequence <= mem.usable
+    too_few = one_fits & (mem.max_concurrency < cons.min_concurrency)
+    r |= np.where(too_few, int(Reason.MIN_CONCURRENCY), 0)
+    r |= np.where(one_fits & ~too_few & (mem.total > mem.usable), int(Reason.CONCURRENCY_DOESNT_FIT), 0)
     if ctx.serve.ctx > ctx.model.max_position_embeddings:
         r |= int(Reason.CTX_ABOVE_MODEL_MAX)
     if cons.ttft_slo_s is not None:
@@ -98,7 +102,6 @@ def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | 
         r |= np.where(t.tpot > cons.tpot_slo_s, int(Reason.TPOT_SLO), 0)
     if cons.budget_usd_per_hour is not None:
         r |= np.where(usd_h > cons.budget_usd_per_hour, int(Reason.BUDGET), 0)
-    r |= np.where(mem.max_concurrency < cons.min_concurrency, int(Reason.MIN_CONCURRENCY), 0)
     return ServeEval(ctx=ctx, g=g, mem=mem, t=t, usd_per_hour=usd_h, usd_per_mtok=usd_m, reasons=r,
                      price=price)
 
