@@ -164,6 +164,9 @@ def _apply_hint(args: list[str], hint: str) -> list[str]:
     # two limits that only fail together
     ["--model", "llama-70b", "--ctx", "32k", "--gpu", "h100", "--ttft-slo", "100ms", "--budget-usd-per-hour", "3"],
     ["--model", "llama-3.1-405b", "--ctx", "128k", "--gpu", "l40s", "--max-gpus", "4"],
+    # above the model's 131,072 positions (vLLM refuses it), alone and with too few GPUs as well
+    ["--model", "llama-70b", "--ctx", "1M"],
+    ["--model", "llama-70b", "--ctx", "1M", "--gpu", "h100", "--max-gpus", "2"],
 ])
 def test_every_relax_hint_is_enough_on_its_own(cli_json, args):
     """Each hint printed when nothing is feasible was tried: applying it (values as printed, rounded up)

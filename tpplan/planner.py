@@ -541,28 +541,36 @@ def explain(s: Search, spec: str, objective: Objective = "latency") -> list[str]
             lines.append(f"{gpu.name} {named}: not a candidate (no such layout within --max-gpus, or the model "
                          f"rejects it: valid tp {ev.ctx.model.valid_tp()})")
             continue
-        # report the best row of the selection (fewest reasons, lowest total memory)
-        j = idx[np.lexsort((ev.mem.total[idx], _popcount(ev.reasons[idx])))[0]]
+        # report the best row of the selection: the best-ranked feasible one, else the one with the fewest
+        # reasons (then the least memory)
+        feas = idx[ev.reasons[idx] == 0]
+        if len(feas):
+            key = objective_key(ev, objective)
+            j = feas[np.lexsort((ev.usd_per_hour[feas], ev.g.gpus[feas], key[feas]))[0]]
+        else:
+            j = idx[np.lexsort((ev.mem.total[idx], _popcount(ev.reasons[idx])))[0]]
         bits = int(ev.reasons[j])
         lay = f"{gpu.name} tp={ev.g.tp[j]} pp={ev.g.pp[j]} dp={ev.g.dp[j]} cp={ev.g.cp[j]} ep={ev.g.ep[j]}"
         if bits == 0:
-            line = (f"{lay}: feasible (request latency {ev.t.request_latency[j]:.3g} s, "
-                    f"${ev.usd_per_hour[j]:.2f}/h)")
+            line = f"{lay}: feasible ({_objective_words(ev, objective, int(j))}, ${ev.usd_per_hour[j]:.2f}/h)"
             d = dominated_by(s, objective, gi, int(j))
             if d is not None:
-                what = {"latency": f"request latency {ev.t.request_latency[d]:.3g} s",
-                        "throughput": f"{ev.t.throughput[d] / ev.g.gpus[d]:.3g} tokens/s per GPU",
-                        "cost": f"${ev.usd_per_mtok[d]:.3g} per 1M tokens"}[objective]
                 line += (f"; not listed: tp={ev.g.tp[d]} pp={ev.g.pp[d]} dp={ev.g.dp[d]} cp={ev.g.cp[d]} "
-                         f"ep={ev.g.ep[d]} ranks as well or better ({what}) on "
+                         f"ep={ev.g.ep[d]} ranks as well or better ({_objective_words(ev, objective, d)}) on "
                          + (f"fewer GPUs ({ev.g.gpus[d]})" if ev.g.gpus[d] < ev.g.gpus[j] else "as many GPUs"))
             else:
-                line += "; it ranked below the shown candidates"
+                line += "; it ranked below the shown candidates (--top shows more)"
             lines.append(line)
             continue
         lines.append(f"{lay}: rejected by {', '.join(Reason.names(bits))}")
         lines.extend("  " + d for d in _reason_details(ev, int(j), bits))
     return lines or [f"no GPU in the search matches {spec!r}"]
+
+
+def _objective_words(ev: ServeEval, objective: Objective, r: int) -> str:
+    return {"latency": f"request latency {ev.t.request_latency[r]:.3g} s",
+            "throughput": f"{ev.t.throughput[r] / ev.g.gpus[r]:.3g} tokens/s per GPU",
+            "cost": f"${ev.usd_per_mtok[r]:.3g} per 1M tokens"}[objective]
 
 
 def _popcount(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
@@ -601,7 +609,17 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
     """The smallest changes that would make at least one layout feasible."""
     from tpplan.units import format_seconds
 
-    hints = []
+    hints: list[str] = []
+    prefix = ""
+    m = s.evals[0].ctx.model if s.evals else None
+    if m is not None and w.ctx > m.max_position_embeddings:
+        # vLLM refuses a max_model_len above the model's max_position_embeddings
+        short = replace(w, ctx=m.max_position_embeddings,
+                        input_len=max(1, min(w.input_len, m.max_position_embeddings - w.output_len)))
+        if s.rerun(short, cons).any_feasible():
+            return [f"reduce --ctx to {m.max_position_embeddings} ({m.name}'s longest context)"]
+        s, w = s.rerun(short, cons), short  # what else is needed once the context is legal
+        prefix = f"reduce --ctx to {m.max_position_embeddings} ({m.name}'s longest context) and "
     mem_bits = int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT
                    | Reason.MIN_CONCURRENCY)
     only = {}
@@ -674,7 +692,7 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
                 hints.append(f"raise --max-gpus to {more}")
                 break
             more *= 2
-    return hints
+    return [h if h.startswith("reduce --ctx") else prefix + h for h in hints]
 
 
 def objective_band(c: dict[str, Any], objective: str) -> tuple[float, float]:
