@@ -232,3 +232,14 @@ def test_estimate_train_json(cli_json):
     assert d["layout"]["gpus"] == 64 and d["fits"]
     # Korthikanti Table 3 setting: MFU for GPT-3 on 64 A100s lies in a plausible band (paper reports ~40-50%)
     assert 0.2 < d["train"]["mfu"] < 0.7
+
+
+def test_limit_hints_round_up_and_paste_back():
+    from tpplan.planner import _limit_text
+    from tpplan.units import parse_seconds
+
+    for x in (0.0100001, 0.01, 1.2341, 127.0, 0.00004213, 7261.5):
+        text = _limit_text(x)
+        assert parse_seconds(text, "--ttft-slo") >= x, (x, text)
+        assert parse_seconds(text, "--ttft-slo") <= x * 1.01 + 1e-12, (x, text)
+    assert _limit_text(0.0100001) == "10.1 ms" and _limit_text(127.0) == "127 s"

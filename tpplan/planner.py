@@ -605,9 +605,15 @@ def _ceil_sig(x: float, digits: int = 3) -> float:
     return math.ceil(x / q * (1 - 1e-12)) * q
 
 
+def _limit_text(seconds: float) -> str:
+    """A time limit rounded up at its third significant digit, in ms below a second (``10.1 ms``, ``126 s``):
+    the printed value is itself enough, and pastes back as an option value."""
+    x = _ceil_sig(seconds)
+    return f"{x * 1e3:g} ms" if x < 1 else f"{x:g} s"
+
+
 def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
     """The smallest changes that would make at least one layout feasible."""
-    from tpplan.units import format_seconds
 
     hints: list[str] = []
     prefix = ""
@@ -634,9 +640,9 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
         only[name] = best
     # rounded up, so the value shown is itself enough
     if np.isfinite(only["ttft"]):
-        hints.append(f"relax --ttft-slo to {format_seconds(_ceil_sig(only['ttft']))}")
+        hints.append(f"relax --ttft-slo to {_limit_text(only['ttft'])}")
     if np.isfinite(only["tpot"]):
-        hints.append(f"relax --tpot-slo to {format_seconds(_ceil_sig(only['tpot']))}")
+        hints.append(f"relax --tpot-slo to {_limit_text(only['tpot'])}")
     if np.isfinite(only["budget"]):
         hints.append(f"raise --budget-usd-per-hour to {math.ceil(only['budget'] * 100) / 100:.2f}")
     slo_bits = int(Reason.TTFT_SLO | Reason.TPOT_SLO | Reason.BUDGET)
@@ -661,9 +667,9 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
             bits = int(ev.reasons[r])
             parts = []
             if bits & Reason.TTFT_SLO:
-                parts.append(f"--ttft-slo to {format_seconds(_ceil_sig(float(ev.t.ttft[r])))}")
+                parts.append(f"--ttft-slo to {_limit_text(float(ev.t.ttft[r]))}")
             if bits & Reason.TPOT_SLO:
-                parts.append(f"--tpot-slo to {format_seconds(_ceil_sig(float(ev.t.tpot[r])))}")
+                parts.append(f"--tpot-slo to {_limit_text(float(ev.t.tpot[r]))}")
             if bits & Reason.BUDGET:
                 parts.append(f"--budget-usd-per-hour to {math.ceil(float(ev.usd_per_hour[r]) * 100) / 100:.2f}")
             hints.append("relax " + " and ".join(parts) + f" together ({ev.ctx.gpu.name} tp={ev.g.tp[r]} "
