@@ -73,14 +73,13 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
         out(recommend_markdown(res))
         return
     from rich import box
+    from rich.cells import cell_len
     from rich.table import Table
 
     inp = res["inputs"]
     title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
              + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
     t = Table(title=plain_cells(title)[0], show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    from rich.cells import cell_len
-
     for k, h in enumerate(headers):
         # figures never wrap and get their exact width (rich then skips measuring every cell); when the
         # terminal is narrow the note column folds first
