@@ -189,3 +189,49 @@ def test_catalog_strings_print_as_written_not_as_rich_markup(tmp_path, cli):
     code, out, err = cli("models", "--catalog", str(tmp_path))
     assert code == 0, err
     assert "mine[bold]" in out and "[red]x[/red]" in out and ":smile:" in out
+
+
+def test_compiled_catalog_is_current_and_equals_the_yaml(monkeypatch):
+    """tpplan/_bundled_catalog.json is what `python -m tpplan.catalog` writes from the YAML today, it is the
+    one in use, and it gives the very catalog (specs and digest) the YAML gives."""
+    from tpplan import catalog
+
+    assert catalog.COMPILED.read_text(encoding="utf-8") == catalog.compile_bundle(), \
+        "bundled YAML changed: run python -m tpplan.catalog"
+    assert catalog.compiled_bundle_current()
+    fast = load_catalog()
+    monkeypatch.setattr(catalog, "COMPILED", catalog.COMPILED.with_name("missing.json"))
+    slow = load_catalog()
+    assert fast.digest == slow.digest
+    for table in ("gpus", "models"):
+        a, b = getattr(fast, table), getattr(slow, table)
+        assert list(a) == list(b)
+        for name in a:
+            assert repr(a[name].spec.model_dump()) == repr(b[name].spec.model_dump()), name
+            assert a[name].file == b[name].file
+
+
+def test_edited_bundled_yaml_wins_over_a_stale_compiled_catalog(tmp_path, monkeypatch):
+    import shutil
+
+    from tpplan import catalog
+
+    for sub in ("hardware", "models"):
+        shutil.copytree(ROOT / sub, tmp_path / sub)
+    p = tmp_path / "hardware" / "h100-sxm.yaml"
+    p.write_text(p.read_text().replace("tdp_w: 700", "tdp_w: 701"))
+    monkeypatch.setattr(catalog, "bundled_root", lambda: tmp_path)
+    assert not catalog.compiled_bundle_current()
+    assert load_catalog().gpu("h100-sxm").power.tdp_w == 701
+
+
+def test_recommend_does_not_import_pyyaml():
+    import subprocess
+    import sys
+
+    code = ("import sys, io, contextlib\nfrom tpplan.cli import run\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    run(['recommend', '--model', 'llama-70b', '--ctx', '8k', '--gpu', 'h100'])\n"
+            "assert 'yaml' not in sys.modules, 'PyYAML imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -29,3 +29,12 @@ def test_wheel_contains_every_catalog_file(tmp_path):
             if f.is_file():
                 rel = f.relative_to(ROOT).as_posix()
                 assert f"tpplan/_catalog/{rel}" in names, rel
+    assert "tpplan/_bundled_catalog.json" in names
+    # the installed layout (tpplan/_catalog/...) loads the compiled catalog, not the YAML
+    site = tmp_path / "site"
+    zipfile.ZipFile(wheel).extractall(site)
+    r = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from tpplan import catalog; "
+                        "assert catalog.bundled_root().name == '_catalog', catalog.bundled_root(); "
+                        "assert catalog.compiled_bundle_current()", str(site)],
+                       capture_output=True, text=True, check=False, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from tpplan.errors import TpplanError
 from tpplan.spec import GpuSpec, ModelSpec
-from tpplan.yamlio import Located, load_one, read_text
+from tpplan.yamlio import Located, load_one, parse_one, read_text
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -166,24 +166,33 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
                               hint="Pass a folder holding hardware/ and/or models/ YAML files, or one YAML file "
                                    "(a GPU, a model, or an overlay written by `tpplan calibrate`).")
         # a user folder may hold hardware/ and models/ subfolders, or YAML files directly (sniffed by keys)
-        groups: list[tuple[Path, str | None]] = [(base, None)] if single else []
-        if not single:
-            groups += [(p, "gpu") for p in _yaml_files(base / "hardware")]
-            groups += [(p, "model") for p in _yaml_files(base / "models")]
+        groups: list[tuple[Path, str | None]] = [(base, None)] if single else _bundled_groups(base)
         if user and not single:
             groups += [(p, None) for p in _yaml_files(base)]
+        compiled = None if user else _compiled_bundle(groups)
         for path, kind in groups:
             shown = str(path) if user else f"{path.parent.name}/{path.name}"
-            loc = load_one(path, shown)
-            h.update(path.name.encode())
-            h.update(read_text(path, shown).encode())
-            if kind is None:
-                kind = "overlay" if "overlay" in loc.data else ("gpu" if "hbm" in loc.data else "model")
-            if kind == "overlay":
-                _apply_overlay(cat, loc)
-                continue
-            spec: GpuSpec | ModelSpec = (validate_located(GpuSpec, loc) if kind == "gpu"
-                                         else validate_located(ModelSpec, loc))
+            spec: GpuSpec | ModelSpec | None = None
+            if compiled is not None:
+                raw, data = compiled[shown]
+                h.update(path.name.encode())
+                h.update(raw)
+                try:
+                    spec = (GpuSpec if kind == "gpu" else ModelSpec).model_validate(data)
+                except ValidationError:
+                    spec = None  # reparse the YAML below for an error with its line
+            if spec is None:
+                text = read_text(path, shown)
+                loc = parse_one(text, shown)
+                if compiled is None:
+                    h.update(path.name.encode())
+                    h.update(text.encode())
+                if kind is None:
+                    kind = "overlay" if "overlay" in loc.data else ("gpu" if "hbm" in loc.data else "model")
+                if kind == "overlay":
+                    _apply_overlay(cat, loc)
+                    continue
+                spec = validate_located(GpuSpec, loc) if kind == "gpu" else validate_located(ModelSpec, loc)
             table = cat.gpus if kind == "gpu" else cat.models
             aliases = cat.gpu_alias if kind == "gpu" else cat.model_alias
             prev = table.get(spec.name)
@@ -197,6 +206,66 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
                 aliases.setdefault(_norm(alias), spec.name)
     cat.digest = h.hexdigest()
     return cat
+
+
+# The bundled catalog compiled to JSON (python -m tpplan.catalog): parsing 24 YAML files and importing PyYAML
+# were an eighth of a recommend run. Each entry carries the sha256 of the YAML file it came from; the JSON is
+# used only when every bundled YAML file's bytes still match, so an edited checkout falls back to the YAML.
+COMPILED = Path(__file__).with_name("_bundled_catalog.json")
+
+
+def _bundle_entries(groups: Sequence[tuple[Path, str | None]]) -> list[tuple[str, bytes]]:
+    return [(f"{p.parent.name}/{p.name}", p.read_bytes()) for p, _ in groups]
+
+
+def _compiled_bundle(groups: Sequence[tuple[Path, str | None]]) -> dict[str, tuple[bytes, Any]] | None:
+    """{"hardware/h100-sxm.yaml": (YAML bytes, parsed data)} from the compiled catalog, or None when it is
+    missing or any bundled YAML file differs from what it was compiled from."""
+    try:
+        doc = json.loads(COMPILED.read_bytes())
+        entries = _bundle_entries(groups)
+    except (OSError, ValueError):
+        return None
+    files_ = doc.get("files") if isinstance(doc, dict) else None
+    if not isinstance(files_, list) or [(f.get("path"), f.get("sha256")) for f in files_] != [
+            (name, hashlib.sha256(raw).hexdigest()) for name, raw in entries]:
+        return None
+    return {name: (raw, f["data"]) for (name, raw), f in zip(entries, files_, strict=True)}
+
+
+def _bundled_groups(root: Path) -> list[tuple[Path, str | None]]:
+    out: list[tuple[Path, str | None]] = [(p, "gpu") for p in _yaml_files(root / "hardware")]
+    return out + [(p, "model") for p in _yaml_files(root / "models")]
+
+
+def compiled_bundle_current() -> bool:
+    """Whether the bundled catalog loads from its compiled JSON (every YAML file matches its hash)."""
+    return _compiled_bundle(_bundled_groups(bundled_root())) is not None
+
+
+def compile_bundle(root: Path | None = None) -> str:
+    """The compiled catalog's text: every bundled GPU and model file, parsed, with the sha256 of its bytes.
+    Dates become ISO strings (pydantic reads them back as dates); nothing else needs converting."""
+    import datetime as dt
+
+    groups = _bundled_groups(root or bundled_root())
+
+    def plain(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: plain(v) for k, v in x.items()}
+        if isinstance(x, list):
+            return [plain(v) for v in x]
+        if isinstance(x, dt.date):
+            return x.isoformat()
+        if x is None or isinstance(x, str | int | float | bool):
+            return x
+        raise TypeError(f"cannot compile a {type(x).__name__} value")
+
+    lines = [json.dumps({"path": name, "sha256": hashlib.sha256(raw).hexdigest(),
+                         "data": plain(parse_one(raw.decode("utf-8"), name).data)}, ensure_ascii=False)
+             for name, raw in _bundle_entries(groups)]
+    return ('{"generated_by": "python -m tpplan.catalog (from hardware/*.yaml and models/*.yaml; do not edit)",\n'
+            '"files": [\n' + ",\n".join(lines) + "\n]}\n")
 
 
 def _apply_overlay(cat: Catalog, loc: Located) -> None:
@@ -249,3 +318,8 @@ def get_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = Non
         apply_overlays(cat)
         _CACHE[key] = cat
     return _CACHE[key]
+
+
+if __name__ == "__main__":  # python -m tpplan.catalog: rewrite the compiled bundled catalog
+    COMPILED.write_text(compile_bundle(), encoding="utf-8")
+    print(f"wrote {COMPILED}")

@@ -4,16 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from tpplan.errors import TpplanError
 
+if TYPE_CHECKING:
+    import yaml
+
 Path_ = tuple[str | int, ...]
 
-# libyaml's safe loader when available (10x faster, same safe constructor and the same marks)
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+def _yaml() -> Any:
+    """PyYAML, imported on first parse: a command that reads no YAML (the bundled catalog comes compiled,
+    see catalog.py) does not pay its import."""
+    import yaml
+
+    return yaml
 
 
 @dataclass
@@ -44,6 +50,7 @@ _STR_TAG = "tag:yaml.org,2002:str"
 
 
 def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
+    yaml = _yaml()
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for knode, vnode in node.value:
@@ -75,8 +82,10 @@ def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
 
 def load_documents(text: str, file: str) -> list[Located]:
     """All documents of a YAML stream (safe loader only), each with its marks."""
+    yaml = _yaml()
     try:
-        loader = _Loader(text)
+        # libyaml's safe loader when available (10x faster, same safe constructor and the same marks)
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
         docs: list[Located] = []
         try:
             while loader.check_node():
@@ -127,7 +136,12 @@ def read_text(path: Path, shown: str | None = None) -> str:
 def load_one(path: Path, shown: str | None = None) -> Located:
     """A YAML file holding exactly one mapping document."""
     shown = shown or str(path)
-    docs = load_documents(read_text(path, shown), shown)
+    return parse_one(read_text(path, shown), shown)
+
+
+def parse_one(text: str, shown: str) -> Located:
+    """YAML text holding exactly one mapping document (``shown`` names it in errors)."""
+    docs = load_documents(text, shown)
     if len(docs) != 1 or not isinstance(docs[0].data, dict):
         raise TpplanError("expected one YAML mapping (key: value pairs)", file=shown,
                           line=docs[0].doc_mark[0] if docs else None)
