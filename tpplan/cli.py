@@ -166,7 +166,9 @@ def _console() -> Any:
             os.dup2(devnull, sys.stdout.fileno())
             raise SystemExit(141)
 
-    return _Console(width=max(100, min(200, _term_width())), soft_wrap=False)
+    # output is data: never read as rich markup ("[D]" in a source), emoji codes or highlighted numbers
+    return _Console(width=max(100, min(200, _term_width())), soft_wrap=False, markup=False, emoji=False,
+                    highlight=False)
 
 
 def _term_width() -> int:
