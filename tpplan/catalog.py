@@ -13,7 +13,6 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from importlib.resources import files
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -27,11 +26,11 @@ T = TypeVar("T", bound=BaseModel)
 
 
 def bundled_root() -> Path:
-    """Bundled catalogs in an installed wheel; the repo's top-level folders in a checkout."""
-    bundled = files("tpplan") / "_catalog"
-    if bundled.is_dir():
-        return Path(str(bundled))
-    return Path(__file__).resolve().parent.parent
+    """Bundled catalogs in an installed wheel; the repo's top-level folders in a checkout. (The package is
+    always on disk, never zipped: the catalogs are read as files.)"""
+    here = Path(__file__).resolve().parent
+    bundled = here / "_catalog"
+    return bundled if bundled.is_dir() else here.parent
 
 
 def format_validation_error(exc: ValidationError, loc: Located) -> TpplanError:
