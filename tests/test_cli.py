@@ -156,3 +156,28 @@ def test_readme_reference_is_generated_from_the_cli():
 def test_module_entry_point_and_version():
     r = subprocess.run([sys.executable, "-m", "tpplan", "--version"], capture_output=True, text=True, check=False)
     assert r.returncode == 0 and r.stdout.strip().startswith("tpplan 0.")
+
+
+@pytest.mark.parametrize("width", [100, 160, 220])
+def test_recommend_table_never_crops_a_figure(cat, width):
+    """At any terminal width every figure is printed whole (a narrow terminal wraps cells instead of
+    cutting them: '178.6 GB' must not become '178.')."""
+    import io
+
+    from rich.console import Console
+
+    from tpplan import planner
+    from tpplan.render import tables
+    from tpplan.workload import ServeWorkload
+
+    w = ServeWorkload(ctx=32_000, input_len=31_744, output_len=256)
+    res = planner.recommend_serve(cat.model("llama-70b"), [cat.gpus[n].spec for n in cat.gpu_names()], w,
+                                  planner.Constraints(), planner.Pricing(), "cost", 6)
+    buf = io.StringIO()
+    tables.render_recommend(Console(file=buf, width=width, markup=False, emoji=False, highlight=False), res,
+                            "table", lambda s: None)
+    tokens = set(buf.getvalue().split())
+    _, rows = tables.recommend_rows(res)
+    for r in rows:
+        for cell in (r[4], r[10], r[11]):  # mem/GPU, $/hour, $/1M tok: the number, whole, on one line
+            assert str(cell).split()[0] in tokens, (width, cell)

@@ -80,13 +80,15 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
     title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
              + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
     t = Table(title=plain_cells(title)[0], show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    widths = [max(cell_len(str(x)) for x in [h, *(r[k] for r in rows)]) for k, h in enumerate(headers)]
+    # when the figures fit the terminal (two spaces between columns), they never wrap and get their exact
+    # width, so rich skips measuring every cell and only the note folds; a narrower terminal wraps cells
+    fits = sum(widths[:-1]) + 2 * len(headers) + 12 <= console.width
     for k, h in enumerate(headers):
-        # figures never wrap and get their exact width (rich then skips measuring every cell); when the
-        # terminal is narrow the note column folds first
-        fixed = h != "note"
+        fixed = fits and h != "note"
         t.add_column(h, justify="right" if h in ("rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
                                                   "$/1M tok") else "left", overflow="fold", no_wrap=fixed,
-                     width=max(cell_len(str(x)) for x in [h, *(r[k] for r in rows)]) if fixed else None)
+                     width=widths[k] if fixed else None)
     for r in rows:
         t.add_row(*plain_cells(*r))
     if rows:  # nothing feasible: the footer says what to relax
