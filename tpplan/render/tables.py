@@ -20,6 +20,22 @@ def plain_cells(*values: Any) -> list[Any]:
     return [Text(str(v)) for v in values]
 
 
+def _list_columns(t: Any, console: Any, headers: list[str], rows: list[list[Any]], right: set[str] | None = None,
+                  folds: str | None = None) -> None:
+    """Columns of a ranked list. When the figures fit the terminal (two spaces between columns, 12 left for
+    the ``folds`` column) they never wrap and get their exact width, so rich skips measuring every cell; a
+    narrower terminal wraps cells rather than cutting them."""
+    from rich.cells import cell_len
+
+    widths = [max(cell_len(str(x)) for x in [h, *(r[k] for r in rows)]) for k, h in enumerate(headers)]
+    fits = sum(w for h, w in zip(headers, widths, strict=True) if h != folds) + 2 * len(headers) + (
+        12 if folds else 0) <= console.width
+    for k, h in enumerate(headers):
+        fixed = fits and h != folds
+        t.add_column(h, justify="right" if h in (right or ()) else "left", overflow="fold", no_wrap=fixed,
+                     width=widths[k] if fixed else None)
+
+
 def _lay(c: dict[str, Any]) -> str:
     lay = c["layout"]
     return f"{lay['tp']}/{lay['pp']}/{lay['dp']}/{lay['cp']}/{lay['ep']}"
@@ -73,22 +89,14 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
         out(recommend_markdown(res))
         return
     from rich import box
-    from rich.cells import cell_len
     from rich.table import Table
 
     inp = res["inputs"]
     title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
              + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
     t = Table(title=plain_cells(title)[0], show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    widths = [max(cell_len(str(x)) for x in [h, *(r[k] for r in rows)]) for k, h in enumerate(headers)]
-    # when the figures fit the terminal (two spaces between columns), they never wrap and get their exact
-    # width, so rich skips measuring every cell and only the note folds; a narrower terminal wraps cells
-    fits = sum(widths[:-1]) + 2 * len(headers) + 12 <= console.width
-    for k, h in enumerate(headers):
-        fixed = fits and h != "note"
-        t.add_column(h, justify="right" if h in ("rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
-                                                  "$/1M tok") else "left", overflow="fold", no_wrap=fixed,
-                     width=widths[k] if fixed else None)
+    _list_columns(t, console, headers, rows, right={"rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
+                                                    "$/1M tok"}, folds="note")
     for r in rows:
         t.add_row(*plain_cells(*r))
     if rows:  # nothing feasible: the footer says what to relax
@@ -276,8 +284,7 @@ def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Cal
     title = (f"training {inp['model']}: seq {inp['seq_len']:,}, global batch {inp['global_batch']:,} sequences"
              + (f", {inp['tokens']:.3g} tokens" if inp.get("tokens") else ""))
     t = Table(title=plain_cells(title)[0], box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    for h in headers:
-        t.add_column(h, no_wrap=True)
+    _list_columns(t, console, headers, rows)
     for r in rows:
         t.add_row(*plain_cells(*r))
     console.print(t)
