@@ -150,3 +150,21 @@ def test_optimizer_step_hand_counted(cat, zero):
     parts = (t.compute_time + t.bubble_time + t.tp_comm + t.pp_comm + t.dp_comm + t.ep_comm + t.cp_comm
              + t.optimizer)
     assert float(t.step_time[0]) == pytest.approx(float(parts[0]), rel=1e-12)
+
+
+def test_training_list_holds_no_variant_of_a_better_row(cli_json):
+    """Down the list each row of a GPU type gives something back for being slower: fewer GPUs or more memory
+    headroom (ZeRO-1 beside ZeRO-2 at the same step time with more memory is a variant); several GPU types
+    get at most ceil(top / 3) rows each."""
+    _, res = cli_json("recommend", "--train", "--model", "llama-70b", "--tokens", "1T", "--seq-len", "4096",
+                      "--global-batch", "512", "--max-gpus", "256", "--gpu", "h100", "--gpu", "h200",
+                      "--gpu", "mi300x", "--top", "9")
+    cands = res["candidates"]
+    assert len(cands) == 9
+    per_gpu: dict[str, list[tuple[float, int, float]]] = {}
+    for c in cands:
+        row = (c["train"]["step_time_s"], c["layout"]["gpus"], c["memory_per_gpu_bytes"]["total"])
+        for t, n, m in per_gpu.get(c["layout"]["gpu"], []):
+            assert t <= row[0] and not (n <= row[1] and m <= row[2]), (c["layout"], row)
+        per_gpu.setdefault(c["layout"]["gpu"], []).append(row)
+    assert all(len(v) <= 3 for v in per_gpu.values()) and len(per_gpu) == 3

@@ -195,8 +195,17 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         # objective, then fewer GPUs, then less memory per GPU (more headroom for the same plan)
         order = np.lexsort((mm, gg, np.round(kk, 9)))
         seen: set[tuple[Any, ...]] = set()
+        listed: list[tuple[str, float, float]] = []  # (GPU, GPUs, memory per GPU) of the rows listed so far
+        per_gpu_cap = top if len(gpu_specs) == 1 else max(1, -(-top // 3))
         for j in order:
             ev, r = evals[int(ee[j])], int(rr[j])
+            # a row no better than a listed one of the same GPU type on any axis (objective, GPUs, memory per
+            # GPU) is a variant of it (ZeRO-1 next to ZeRO-2 at the same step time): not listed
+            if any(name == ev.ctx.gpu.name and n <= gg[j] and m <= mm[j] for name, n, m in listed):
+                continue
+            # as for serving: with several GPU types, at most ceil(top / 3) rows each, so other GPUs show
+            if sum(name == ev.ctx.gpu.name for name, _, _ in listed) >= per_gpu_cap:
+                continue
             # recompute settings that change neither time nor memory (selective under flash attention) are
             # one plan: keep the first (the loop tries none before selective before full)
             ident = (ev.ctx.gpu.name, *(int(getattr(ev.g, a)[r]) for a in ("tp", "pp", "dp", "cp", "ep",
@@ -206,6 +215,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
             if ident in seen:
                 continue
             seen.add(ident)
+            listed.append((ev.ctx.gpu.name, float(gg[j]), float(mm[j])))
             cands.append(train_object(ev, r, pricing))
             if len(cands) >= top:
                 break
