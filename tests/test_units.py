@@ -28,6 +28,8 @@ def test_tokens_follow_vllm_case_rule():
     # dataset sizes are decimal in every paper (Llama 3.1: 15.6T tokens), whatever the case
     assert parse_dataset_tokens("15T") == parse_dataset_tokens("15t") == 15 * 10**12
     assert parse_dataset_tokens("14.8T") == 14_800_000_000_000 and parse_dataset_tokens("8Ki") == 8192
+    # billions as papers write them: GPT-3 was trained on 300B tokens (Brown et al. 2020, Table 2.2)
+    assert parse_dataset_tokens("300B") == parse_dataset_tokens("300b") == parse_dataset_tokens("0.3T") == 3 * 10**11
     assert parse_tokens(8192) == 8192
 
 

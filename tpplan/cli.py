@@ -137,7 +137,7 @@ TrainOpt = Annotated[bool, typer.Option("--train", help="Plan a training run ins
 SeqLenOpt = Annotated[str | None, typer.Option(help="Training sequence length.")]
 GlobalBatchOpt = Annotated[str | None, typer.Option(help="Training sequences per step.")]
 GlobalBatchTokensOpt = Annotated[str | None, typer.Option(help="Training tokens per step (16M).")]
-TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")]
+TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run, decimal (15T, 300B).")]
 TrainGpusOpt = Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")]
 DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest acceptable run.")]
 BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]

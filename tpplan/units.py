@@ -102,7 +102,9 @@ def parse_dataset_tokens(text: str | int, what: str = "tokens") -> int:
     ``15t`` and ``2B`` are 10^12 / 10^9 multiples whatever the case; ``Ki``/``Mi``/``Gi``/``Ti`` stay binary."""
     if isinstance(text, str):
         t = text.strip()
-        if t[-1:] in "KMGT" and t[-2:-1] != "i":
+        if t[-1:] in ("B", "b"):  # billions, as papers write it (GPT-3: 300B tokens)
+            t = t[:-1] + "g"
+        if t[-1:] and t[-1] in "KMGT" and t[-2:-1] != "i":
             t = t[:-1] + t[-1].lower()
         return parse_tokens(t, what)
     return parse_tokens(text, what)
