@@ -150,8 +150,14 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         base = grid.enumerate_layouts(model, max(counts), node, allow_cp=tw.seq_len >= 16384,
                                       seq_len=tw.seq_len, gpu_counts=counts)
         base = base.take(np.nonzero(base.reasons == 0)[0])
-        for mb, v in ((mb, v) for mb in MICRO_BATCHES for v in INTERLEAVE):
-            g = dataclasses.replace(base, micro_batch=np.full(len(base), mb, dtype=np.int64))
+        # every micro-batch size in one grid (rows are independent; fewer, larger numpy calls)
+        k = len(MICRO_BATCHES)
+        all_mb = dataclasses.replace(
+            base.take(np.tile(np.arange(len(base)), k)),
+            micro_batch=np.repeat(np.asarray(MICRO_BATCHES, dtype=np.int64), len(base)))
+        for v in INTERLEAVE:
+            g = all_mb
+            mb = g.micro_batch
             if v > 1:
                 # Megatron's interleaved 1F1B: layers split into pp x v chunks, micro-batches a multiple of pp
                 micro = tw.global_batch // np.maximum(g.dp * mb, 1)
@@ -161,8 +167,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                     continue
             for rc in RECOMPUTE:
                 for z in ZERO:
-                    w = dataclasses.replace(tw, micro_batch=mb, recompute=rc, zero=z,  # type: ignore[arg-type]
-                                            interleave=v)
+                    w = dataclasses.replace(tw, recompute=rc, zero=z, interleave=v)  # type: ignore[arg-type]
                     ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
                     ev = evaluate_train(ctx, g, pricing)
                     if tw.tokens:
