@@ -254,15 +254,17 @@ def params_per_gpu(model: ModelSpec, g: Grid) -> FArray:
     return elems / 4.0
 
 
-def model_state_bytes(params: FArray, g: Grid, zero: int, grad_bytes: int = 2
+def model_state_bytes(params: FArray, g: Grid, zero: npt.ArrayLike, grad_bytes: int = 2
                       ) -> tuple[FArray, FArray, FArray]:
     """(params, grads, optimizer) bytes per GPU for mixed-precision Adam: 2 + grad_bytes + 12 per parameter
     (fp32 master, momentum, variance), ZeRO-1 shards the 12, ZeRO-2 also the grads, ZeRO-3 also the params
-    (Rajbhandari et al. 2020, Fig. 1). Sharded over dp x cp (Megatron distributed optimizer)."""
+    (Rajbhandari et al. 2020, Fig. 1). Sharded over dp x cp (Megatron distributed optimizer). ``zero`` is
+    one stage or one per row."""
     shard = (g.dp * g.cp).astype(np.float64)
-    p = params * 2.0 / (shard if zero >= 3 else 1.0)
-    gr = params * float(grad_bytes) / (shard if zero >= 2 else 1.0)
-    opt = params * 12.0 / (shard if zero >= 1 else 1.0)
+    z = np.asarray(zero)
+    p = params * 2.0 / np.where(z >= 3, shard, 1.0)
+    gr = params * float(grad_bytes) / np.where(z >= 2, shard, 1.0)
+    opt = params * 12.0 / np.where(z >= 1, shard, 1.0)
     return p, gr, opt
 
 
@@ -340,10 +342,11 @@ class TrainMemory:
     params_per_gpu: FArray
 
 
-def train_memory(ctx: Context, g: Grid) -> TrainMemory:
+def train_memory(ctx: Context, g: Grid, zero: npt.ArrayLike | None = None) -> TrainMemory:
+    """Per-GPU training memory; ``zero`` (one stage per row) overrides the workload's ZeRO stage."""
     assert ctx.train is not None
     n_params = params_per_gpu(ctx.model, g)
-    p, gr, opt = model_state_bytes(n_params, g, ctx.train.zero, ctx.train.grad_bytes)
+    p, gr, opt = model_state_bytes(n_params, g, ctx.train.zero if zero is None else zero, ctx.train.grad_bytes)
     act = train_activation_bytes(ctx, g)
     o = ctx.gpu.overheads
     ovh = (o.cuda_context_bytes + np.where(g.gpus > 1, o.nccl_bytes_per_group, 0)).astype(np.float64)

@@ -355,11 +355,13 @@ class TrainTime:
     model_flops: float
 
 
-def train_time(ctx: Context, g: Grid, eff: Eff | None = None) -> TrainTime:
-    """Step time of one optimizer step (1F1B pipeline, Narayanan et al. 2021)."""
+def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLike | None = None) -> TrainTime:
+    """Step time of one optimizer step (1F1B pipeline, Narayanan et al. 2021). ``zero`` (one stage per row)
+    overrides the workload's ZeRO stage."""
     assert ctx.train is not None
     eff = eff or Eff.of(ctx)
     tw, m, gpu = ctx.train, ctx.model, ctx.gpu
+    z = np.asarray(tw.zero if zero is None else zero)
     node = ctx.node_size
     tp, pp, dp, cp = (x.astype(np.float64) for x in (g.tp, g.pp, g.dp, g.cp))
     ep = g.ep.astype(np.float64)
@@ -403,10 +405,10 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None) -> TrainTime:
     # the dp (x cp) group strides over the tp ranks
     t_dp = comm.collective_time(gpu, "all-reduce", grad_bytes, dp_group, gpus_per_node=node,
                                 busbw_scale=eff.busbw_scale, stride=tp)
-    if tw.zero >= 3:
-        t_dp = t_dp + 2.0 * micro * comm.collective_time(gpu, "all-gather", n_params * 2.0, dp_group,
-                                                         gpus_per_node=node, busbw_scale=eff.busbw_scale,
-                                                         stride=tp)
+    if np.any(z >= 3):
+        t_dp = t_dp + np.where(z >= 3, 2.0 * micro * comm.collective_time(
+            gpu, "all-gather", n_params * 2.0, dp_group, gpus_per_node=node, busbw_scale=eff.busbw_scale,
+            stride=tp), 0.0)
     bwd_last = compute / micro * (2.0 / 3.0)
     dp_comm = np.where(dp_group > 1, np.maximum(t_dp * 0.1, t_dp - bwd_last), 0.0)
     ep_comm = np.zeros_like(tp)
@@ -428,7 +430,7 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None) -> TrainTime:
     # once: reads fp32 master, momentum, variance (12 B) and the gradient, writes the three back (12 B) and
     # the bf16 working copy (2 B), for the parameters this rank updates (its dp x cp shard under ZeRO >= 1,
     # Rajbhandari et al. 2020). First-principles bytes at the calibrated HBM efficiency.
-    upd = n_params / np.where(tw.zero >= 1, np.maximum(dp_group, 1.0), 1.0)
+    upd = n_params / np.where(z >= 1, np.maximum(dp_group, 1.0), 1.0)
     optimizer = upd * (26.0 + tw.grad_bytes) / (gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
     step = compute + bubble + tp_comm + pp_comm + dp_comm + ep_comm + cp_comm + optimizer
     peak = gpu.peak_flops(cdt)

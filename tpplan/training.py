@@ -24,17 +24,22 @@ class TrainEval:
     t: perf.TrainTime
     reasons: np.ndarray
     price: float
+    zero: np.ndarray
+    """ZeRO stage of each row (the search evaluates all stages in one grid)."""
 
 
-def evaluate_train(ctx: Context, g: Grid, pricing: Pricing) -> TrainEval:
+def evaluate_train(ctx: Context, g: Grid, pricing: Pricing, zero: np.ndarray | None = None) -> TrainEval:
+    """Memory, time and feasibility bits of every row; ``zero`` gives each row its ZeRO stage (default: the
+    workload's)."""
     assert ctx.train is not None
     tw = ctx.train
-    mem = memory.train_memory(ctx, g)
-    t = perf.train_time(ctx, g)
+    z = np.full(len(g), tw.zero, dtype=np.int64) if zero is None else np.asarray(zero, dtype=np.int64)
+    mem = memory.train_memory(ctx, g, z)
+    t = perf.train_time(ctx, g, zero=z)
     r = g.reasons | grid.structural_reasons(ctx.model, g, tw.seq_len)
     r |= np.where(mem.total > mem.capacity, int(Reason.TRAIN_MEMORY), 0)
     r |= np.where(tw.global_batch % (g.micro_batch * g.dp) != 0, int(Reason.BATCH_NOT_DIVISIBLE), 0)
-    return TrainEval(ctx=ctx, g=g, mem=mem, t=t, reasons=r, price=pricing.price(ctx.gpu))
+    return TrainEval(ctx=ctx, g=g, mem=mem, t=t, reasons=r, price=pricing.price(ctx.gpu), zero=z)
 
 
 def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
@@ -46,15 +51,15 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
     steps = tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else None
     secs = step * steps if steps else None
     gh = float(cost.gpu_hours(gpus, secs)) if secs else None
-    lo = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "high"))  # optimistic: faster
-    hi = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "low"))
+    lo = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "high"), ev.zero[[i]])  # optimistic: faster
+    hi = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "low"), ev.zero[[i]])
     bits = int(ev.reasons[i])
     tiers = pricing.tiers(ctx.gpu)
     obj: dict[str, Any] = {
         "layout": {"gpu": ctx.gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": int(g.dp[i]),
                    "cp": int(g.cp[i]), "ep": int(g.ep[i]), "gpus": gpus,
                    "nodes": int(np.ceil(gpus / ctx.node_size)), "micro_batch": int(g.micro_batch[i])},
-        "settings": {"recompute": tw.recompute, "sequence_parallel": tw.sequence_parallel, "zero": tw.zero,
+        "settings": {"recompute": tw.recompute, "sequence_parallel": tw.sequence_parallel, "zero": int(ev.zero[i]),
                      "train_dtype": tw.train_dtype, "micro_batches": int(t.micro_batches[i]),
                      "interleave": tw.interleave},
         "params": {"total": ctx.model.params_total, "active": ctx.model.params_active,
@@ -143,7 +148,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         raise TpplanError(f"--gpus must be a positive integer; got {gpus}")
     start = time.perf_counter()
     evals: list[TrainEval] = []
-    n = 0
+    n = not_dividing = 0
     for gpu in gpu_specs:
         node = gpus_per_node or gpu.node.gpus_per_node
         counts = [gpus] if gpus else gpu_counts(max_gpus, node)
@@ -165,21 +170,30 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                 g = g.take(np.nonzero(keep)[0])
                 if not len(g):
                     continue
+            # a layout whose dp x micro-batch does not divide the global batch is rejected before its memory
+            # and time are computed (most rows of a large search); it counts once, as BATCH_NOT_DIVISIBLE
+            divides = tw.global_batch % (g.micro_batch * g.dp) == 0
+            not_dividing += int(np.count_nonzero(~divides)) * len(ZERO) * len(RECOMPUTE)
+            n += len(g) * len(ZERO) * len(RECOMPUTE)
+            g = g.take(np.nonzero(divides)[0])
+            if not len(g):
+                continue
+            # every ZeRO stage in one grid too, stage-major (the row order of one evaluation per stage)
+            g_z = g.take(np.tile(np.arange(len(g)), len(ZERO)))
+            zeros = np.repeat(np.asarray(ZERO, dtype=np.int64), len(g))
             for rc in RECOMPUTE:
-                for z in ZERO:
-                    w = dataclasses.replace(tw, recompute=rc, zero=z, interleave=v)  # type: ignore[arg-type]
-                    ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
-                    ev = evaluate_train(ctx, g, pricing)
-                    if tw.tokens:
-                        steps = tw.tokens / (w.global_batch * w.seq_len)
-                        days = ev.t.step_time * steps / 86400
-                        if deadline_days is not None:
-                            ev.reasons |= np.where(days > deadline_days, int(Reason.DEADLINE), 0)
-                        if budget is not None:
-                            usd = ev.t.step_time * steps / 3600 * g.gpus * ev.price
-                            ev.reasons |= np.where(usd > budget, int(Reason.BUDGET), 0)
-                    evals.append(ev)
-                    n += len(g)
+                w = dataclasses.replace(tw, recompute=rc, interleave=v)  # type: ignore[arg-type]
+                ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
+                ev = evaluate_train(ctx, g_z, pricing, zeros)
+                if tw.tokens:
+                    steps = tw.tokens / (w.global_batch * w.seq_len)
+                    days = ev.t.step_time * steps / 86400
+                    if deadline_days is not None:
+                        ev.reasons |= np.where(days > deadline_days, int(Reason.DEADLINE), 0)
+                    if budget is not None:
+                        usd = ev.t.step_time * steps / 3600 * g_z.gpus * ev.price
+                        ev.reasons |= np.where(usd > budget, int(Reason.BUDGET), 0)
+                evals.append(ev)
     keys, ng, ei, rows, mems = [], [], [], [], []
     for k, ev in enumerate(evals):
         ok = np.nonzero(ev.reasons == 0)[0]
@@ -215,7 +229,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
             # one plan: keep the first (the loop tries none before selective before full)
             ident = (ev.ctx.gpu.name, *(int(getattr(ev.g, a)[r]) for a in ("tp", "pp", "dp", "cp", "ep",
                                                                           "micro_batch")),
-                     ev.ctx.train.zero if ev.ctx.train else 0, ev.ctx.train.interleave if ev.ctx.train else 1,
+                     int(ev.zero[r]), ev.ctx.train.interleave if ev.ctx.train else 1,
                      round(float(ev.t.step_time[r]), 9), round(float(ev.mem.total[r])))
             if ident in seen:
                 continue
@@ -224,7 +238,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
             cands.append(train_object(ev, r, pricing))
             if len(cands) >= top:
                 break
-    rejected: dict[str, int] = {}
+    rejected: dict[str, int] = {"BATCH_NOT_DIVISIBLE": not_dividing} if not_dividing else {}
     for ev in evals:
         for r in Reason:
             c = int(np.count_nonzero(ev.reasons & int(r)))
