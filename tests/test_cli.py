@@ -177,6 +177,8 @@ def test_recommend_table_never_crops_a_figure(cat, width):
     tables.render_recommend(Console(file=buf, width=width, markup=False, emoji=False, highlight=False), res,
                             "table", lambda s: None)
     tokens = set(buf.getvalue().split())
+    # TTFT/TPOT ranges give way first when the table is too wide, and the footer says so
+    assert ("ranges are left out" in buf.getvalue()) == (width < 160)
     _, rows = tables.recommend_rows(res)
     for r in rows:
         for cell in (r[4], r[10], r[11]):  # mem/GPU, $/hour, $/1M tok: the number, whole, on one line

@@ -20,16 +20,26 @@ def plain_cells(*values: Any) -> list[Any]:
     return [Text(str(v)) for v in values]
 
 
+def _widths(headers: list[str], rows: list[list[Any]]) -> list[int]:
+    from rich.cells import cell_len
+
+    return [max(cell_len(str(x)) for x in [h, *(r[k] for r in rows)]) for k, h in enumerate(headers)]
+
+
+def _fits(console: Any, headers: list[str], rows: list[list[Any]], folds: str | None = None) -> bool:
+    """Whether every column but ``folds`` fits unwrapped (two spaces between columns, 12 for ``folds``)."""
+    widths = _widths(headers, rows)
+    return sum(w for h, w in zip(headers, widths, strict=True) if h != folds) + 2 * len(headers) + (
+        12 if folds else 0) <= console.width
+
+
 def _list_columns(t: Any, console: Any, headers: list[str], rows: list[list[Any]], right: set[str] | None = None,
                   folds: str | None = None) -> None:
     """Columns of a ranked list. When the figures fit the terminal (two spaces between columns, 12 left for
     the ``folds`` column) they never wrap and get their exact width, so rich skips measuring every cell; a
     narrower terminal wraps cells rather than cutting them."""
-    from rich.cells import cell_len
-
-    widths = [max(cell_len(str(x)) for x in [h, *(r[k] for r in rows)]) for k, h in enumerate(headers)]
-    fits = sum(w for h, w in zip(headers, widths, strict=True) if h != folds) + 2 * len(headers) + (
-        12 if folds else 0) <= console.width
+    widths = _widths(headers, rows)
+    fits = _fits(console, headers, rows, folds)
     for k, h in enumerate(headers):
         fixed = fits and h != folds
         t.add_column(h, justify="right" if h in (right or ()) else "left", overflow="fold", no_wrap=fixed,
@@ -61,7 +71,8 @@ def _bands(c: dict[str, Any], group: str, key: str) -> Any:
     return c.get("bands", {}).get(group, {}).get(key)
 
 
-def recommend_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+def recommend_rows(res: dict[str, Any], bands: bool = True) -> tuple[list[str], list[list[Any]]]:
+    """Header and rows of the recommend list; ``bands=False`` shows TTFT and TPOT without their ranges."""
     headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mem/GPU", "max conc", "conc", "TTFT", "TPOT",
                "tok/s", "$/hour", "$/1M tok", "note"]
     rows = []
@@ -70,8 +81,8 @@ def recommend_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
         rows.append([
             i, lay["gpu"], f"{lay['gpus']} ({lay['nodes']})", _lay(c),
             format_bytes(c["memory_per_gpu_bytes"]["total"]), c["max_concurrency"], lay["concurrency"],
-            band(s["ttft_s"], _bands(c, "serve", "ttft_s"), format_seconds),
-            band(s["tpot_s"], _bands(c, "serve", "tpot_s"), format_seconds),
+            band(s["ttft_s"], _bands(c, "serve", "ttft_s") if bands else None, format_seconds),
+            band(s["tpot_s"], _bands(c, "serve", "tpot_s") if bands else None, format_seconds),
             f"{s['throughput_tokens_per_s']:,.0f}",
             f"{co['usd_per_hour']:.2f}", f"{co['usd_per_million_tokens']:.3g}", _note(c)])
     return headers, rows
@@ -95,13 +106,20 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
     title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
              + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
     t = Table(title=plain_cells(title)[0], show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
+    compact = not _fits(console, headers, rows, "note")
+    if compact:  # a narrow terminal: the ranges go before any figure has to wrap
+        headers, rows = recommend_rows(res, bands=False)
     _list_columns(t, console, headers, rows, right={"rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
                                                     "$/1M tok"}, folds="note")
     for r in rows:
         t.add_row(*plain_cells(*r))
     if rows:  # nothing feasible: the footer says what to relax
         console.print(t)
-    for line in _footer(res):  # long lines wrap in the terminal, not at a guessed width
+    footer = _footer(res)
+    if compact and rows:
+        footer.insert(0, f"TTFT and TPOT ranges are left out to fit {console.width} columns; --format markdown "
+                         "or json shows them.")
+    for line in footer:  # long lines wrap in the terminal, not at a guessed width
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
