@@ -130,9 +130,12 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                     global_batch_tokens: str | None, gpus: int | None = None, max_gpus: int = 64,
                     deadline_days: float | None = None, budget_usd: str | None = None, objective: str = "time",
                     pricing: Pricing, top: int = 10, gpus_per_node: int | None = None,
-                    digest: str = "") -> dict[str, Any]:
+                    digest: str = "", _hints: bool = True) -> dict[str, Any]:
     """Search TP/PP/DP/CP/EP x micro-batch x recompute x ZeRO on each GPU; keep layouts that fit memory,
     divide the global batch and meet the deadline and budget; rank by time, cost or MFU."""
+    args = {"global_batch_tokens": global_batch_tokens, "gpus": gpus, "max_gpus": max_gpus,
+            "deadline_days": deadline_days, "budget_usd": budget_usd, "objective": objective, "pricing": pricing,
+            "top": 1, "gpus_per_node": gpus_per_node, "_hints": False}
     from tpplan.units import UnitError, parse_tokens, parse_usd
 
     if objective not in ("time", "cost", "mfu"):
@@ -251,13 +254,51 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         "candidates": cands, "rejected": dict(sorted(rejected.items(), key=lambda kv: -kv[1])),
         "search": {"layouts_evaluated": n, "seconds": time.perf_counter() - start},
     }
-    if not cands:
-        hints = []
-        if rejected.get("TRAIN_MEMORY"):
-            hints.append(f"raise --max-gpus above {max_gpus} or use a GPU with more memory")
-        if rejected.get("DEADLINE"):
-            hints.append("relax --deadline-days or raise --max-gpus")
-        if rejected.get("BUDGET"):
-            hints.append("raise --budget-usd")
-        res["relax"] = hints or ["no layout divides the global batch; change --global-batch"]
+    if not cands and _hints:
+        res["relax"] = _train_relax(evals, tw, deadline_days, budget, gpus, max_gpus,
+                                    lambda **over: recommend_train(model, gpu_specs, tw, **{**args, **over}))
     return res
+
+
+def _train_relax(evals: list[TrainEval], tw: TrainWorkload, deadline_days: float | None, budget: float | None,
+                 gpus: int | None, max_gpus: int, rerun: Any) -> list[str]:
+    """What to change so that one training layout is feasible; every hint holds (values rounded up, GPU
+    counts tried by a search)."""
+    import math
+
+    hints = []
+    slo = int(Reason.DEADLINE | Reason.BUDGET)
+    steps = tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else 0.0
+    # layouts that fit and divide the batch, held back only by the deadline and/or the budget
+    rows = [(ev, np.nonzero(((ev.reasons & ~slo) == 0) & (ev.reasons != 0))[0]) for ev in evals]
+    rows = [(ev, r) for ev, r in rows if len(r)]
+    if rows and steps:
+        days = np.concatenate([ev.t.step_time[r] * steps / 86400 for ev, r in rows])
+        usd = np.concatenate([ev.t.step_time[r] * steps / 3600 * ev.g.gpus[r] * ev.price for ev, r in rows])
+        only_deadline = np.concatenate([(ev.reasons[r] & int(Reason.BUDGET)) == 0 for ev, r in rows])
+        only_budget = np.concatenate([(ev.reasons[r] & int(Reason.DEADLINE)) == 0 for ev, r in rows])
+        if deadline_days is not None and only_deadline.any():
+            hints.append(f"relax --deadline-days to {math.ceil(days[only_deadline].min() * 10) / 10:g}")
+        if budget is not None and only_budget.any():
+            hints.append(f"raise --budget-usd to {math.ceil(usd[only_budget].min())}")
+        if not hints:  # both only together: the run closest to both limits
+            ratio = np.maximum(days / (deadline_days or np.inf), usd / (budget or np.inf))
+            j = int(np.argmin(ratio))
+            hints.append(f"relax --deadline-days to {math.ceil(days[j] * 10) / 10:g} and --budget-usd to "
+                         f"{math.ceil(usd[j])} together")
+    fits = any(((ev.reasons & int(Reason.TRAIN_MEMORY)) == 0).any() for ev in evals)
+    late = deadline_days is not None and any(((ev.reasons & int(Reason.DEADLINE)) != 0).any() for ev in evals)
+    if not fits or late:
+        # more GPUs (to fit, or to finish in time): the smallest power of two that works, starting from the
+        # count the fastest run here would need if time scaled as 1 / GPUs
+        key, now = ("gpus", gpus) if gpus else ("max_gpus", max_gpus)
+        more = 1 << max(now, 1).bit_length()
+        if fits and late and rows and steps:
+            need = float(min(ev.t.step_time[r].min() * steps / 86400 * ev.g.gpus[r].max() for ev, r in rows))
+            more = max(more, 1 << max(1, math.ceil(need / max(float(deadline_days or 1), 1e-9))).bit_length() - 1)
+        while more <= min(64 * now, 1 << 20):
+            if rerun(**{key: more})["candidates"]:
+                hints.append(f"raise --{key.replace('_', '-')} to {more}")
+                break
+            more *= 2
+    return hints or ["no layout divides the global batch; change --global-batch or --global-batch-tokens"]
