@@ -27,6 +27,7 @@ from tpplan.memory import (
     params_per_gpu,
     stage_layers,
     weight_bytes_per_gpu,
+    weight_elements,
 )
 from tpplan.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, ModelSpec
 from tpplan.workload import Context
@@ -156,16 +157,22 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     h = m.hidden_size
     L = m.num_layers
     node = ctx.node_size
-    weights_gpu, first_w, _ = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype)
-    # stage weight bytes (the largest stage is what each pipeline step waits for)
-    stage_w = first_w
+    _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype)
+    # weight bytes one forward pass streams on a GPU of the first and of the last stage: all their weights
+    # except the input embedding table, of which a step gathers only its tokens' rows (the table is read
+    # whole only where it doubles as the LM head: tied, on a single stage); the last stage's LM head is
+    # read whole. The slower of the two paces the pipeline.
+    emb_b = weight_elements(m, g).embedding * act_b
+    first_read = first_w - np.where((pp > 1) | (not m.tie_word_embeddings), emb_b, 0.0)
+    last_read = np.where(pp > 1, last_w, first_read)
+    stage_w = np.maximum(first_read, last_read)
 
     # ---- prefill (TTFT) of one prompt ------------------------------------------------------------
     n_in = float(w.input_len)
     fl = forward_flops(m, n_in, n_in, causal=True)
     model_par = tp * cp  # GPUs of one stage working on the prompt together
     t_compute = fl / (model_par * peak)  # all stages run one after another for a single prompt
-    t_read = weights_gpu * pp / bw  # each stage reads its weights once
+    t_read = stage_w * pp / bw  # each stage reads its weights once
     prefill_msg = np.ceil(n_in / cp) * h * act_b
     # decode batch per pipeline stage: vLLM keeps pp micro-batches in flight
     b_stage = np.maximum(conc / pp, 1.0)
@@ -193,16 +200,19 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
     w_read_stage = stage_w.copy()
     if m.moe is not None:
-        # only the experts the batch hits are read (uniform routing)
-        hit = expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, b_stage)
-        first_l, _ = stage_layers(L, pp)
-        moe_layers = np.maximum(first_l - m.moe.first_dense_layers * (pp == 1), 0.0)
-        from tpplan.memory import weight_bytes_per_param
+        # only the experts the batch hits are read (uniform routing), on each stage its own MoE layers (the
+        # dense layers come first in the model, on the first stage)
+        from tpplan.memory import _moe_layer_split, weight_bytes_per_param
 
+        hit = expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, b_stage)
+        first_l, last_l = stage_layers(L, pp)
+        _, moe_first = _moe_layer_split(m, first_l, True, pp)
+        _, moe_last = _moe_layer_split(m, last_l, False, pp)
         all_experts = m.moe.num_experts * m.expert_params / np.where(ep > 1, ep, tp)
         read_frac = np.minimum(1.0, hit / m.moe.num_experts)
-        saved = moe_layers * all_experts * (1.0 - read_frac) * weight_bytes_per_param(w.weight_dtype)
-        w_read_stage = w_read_stage - saved
+        unread = all_experts * (1.0 - read_frac) * weight_bytes_per_param(w.weight_dtype)  # per MoE layer
+        w_read_stage = np.maximum(first_read - moe_first * unread,
+                                  np.where(pp > 1, last_read - moe_last * unread, first_read - moe_first * unread))
     bytes_stage = w_read_stage + kv_read_stage
     t_stage_c = dec_fl_stage / peak
     # weights stream at the efficiency of their dtype's kernels; the KV cache at the bf16 streaming rate
@@ -225,9 +235,8 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         0.0) if (cp > 1).any() else 0.0 * cp
     comm_t = t_tp_dec + t_pp_dec + t_ep_dec + t_cp_dec
     tpot = pp * stage_t + comm_t + gaps + w.engine.step_overhead_s
-    lower = (weights_gpu + kv_tok * np.ceil(avg_ctx / cp) * b_stage) / gpu.hbm.bandwidth_bytes_per_s
-    if m.moe is not None:
-        lower = bytes_stage / gpu.hbm.bandwidth_bytes_per_s * pp
+    # every stage streams its weights and KV once per token, one stage after another
+    lower = bytes_stage / gpu.hbm.bandwidth_bytes_per_s * pp
     throughput = g.dp.astype(np.float64) * conc / tpot
     bound = np.where(t_stage_c > t_stage_m, "compute", "memory")
     return ServeTime(
