@@ -258,3 +258,15 @@ def test_moe_decode_reads_at_least_the_active_weights(cat, pp):
     assert t.hbm_lower_bound_tpot[0] > 0
     assert t.tpot[0] >= t.hbm_lower_bound_tpot[0] * (1 - 1e-9)
     assert t.tpot[0] >= 0.9 * bound, (t.tpot[0], bound)
+
+
+def test_mla_decode_attends_over_the_latent_with_absorbed_projections(cat):
+    """DeepSeek-V3 (config.json: kv_lora_rank 512, qk_rope_head_dim 64, qk_nope_head_dim 128, v_head_dim 128,
+    128 heads, 61 layers). Decode folds W_UK/W_UV into the query/output (DeepSeek-V2 section 2.1.3): per key
+    and head 2 x (512 + 64) score + 2 x 512 value FLOPs; prefill keeps 2 x (128 + 64 + 128)."""
+    m = cat.model("deepseek-v3")
+    assert float(perf.attention_flops_per_token(m, 1000, causal=False, absorbed=True)) == 2 * 1000 * 1088 * 128 * 61
+    assert float(perf.attention_flops_per_token(m, 1000, causal=False)) == 2 * 1000 * 320 * 128 * 61
+    llama = cat.model("llama-70b")  # not MLA: absorption changes nothing
+    assert float(perf.attention_flops_per_token(llama, 1000, False, True)) == float(
+        perf.attention_flops_per_token(llama, 1000, False))

@@ -93,11 +93,19 @@ def _peak(ctx: Context, dtype: str, eff: Eff) -> float:
     return ctx.gpu.peak_flops(dtype) * e
 
 
-def attention_flops_per_token(model: ModelSpec, context_tokens: npt.ArrayLike, causal: bool) -> FArray:
+def attention_flops_per_token(model: ModelSpec, context_tokens: npt.ArrayLike, causal: bool,
+                              absorbed: bool = False) -> FArray:
     """Score and value FLOPs of one token against ``context_tokens`` keys over all layers:
-    2 x ctx x (d_qk + d_v) x heads per layer (QK^T and AV); causal prefill averages half the context."""
+    2 x ctx x (d_qk + d_v) x heads per layer (QK^T and AV); causal prefill averages half the context.
+
+    ``absorbed``: MLA decode with W_UK folded into the query and W_UV into the output (DeepSeek-V2, arXiv
+    2405.04434, section 2.1.3; vLLM's MLA decode path), so every head attends over the cached latent:
+    d_qk = kv_lora_rank + rope dims, d_v = kv_lora_rank (1,088 per head for DeepSeek-V3, vs 320 unabsorbed)."""
     a = model.attention
-    if a.kind == "mla":
+    if a.kind == "mla" and absorbed:
+        assert a.kv_lora_rank and a.qk_rope_head_dim
+        d = 2 * a.kv_lora_rank + a.qk_rope_head_dim
+    elif a.kind == "mla":
         assert a.qk_nope_head_dim and a.qk_rope_head_dim and a.v_head_dim
         d = a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim
     else:
@@ -111,11 +119,12 @@ def attention_flops_per_token(model: ModelSpec, context_tokens: npt.ArrayLike, c
 
 
 def forward_flops(model: ModelSpec, tokens: npt.ArrayLike, context_tokens: npt.ArrayLike,
-                  causal: bool = True) -> FArray:
+                  causal: bool = True, absorbed: bool = False) -> FArray:
     """Forward FLOPs of ``tokens`` new tokens each attending to ``context_tokens`` keys (2 N per token for
     the active matmul weights N, Kaplan et al. 2020, plus attention)."""
     t = np.asarray(tokens, dtype=np.float64)
-    return t * (2.0 * model.matmul_params_active + attention_flops_per_token(model, context_tokens, causal))
+    return t * (2.0 * model.matmul_params_active + attention_flops_per_token(model, context_tokens, causal,
+                                                                             absorbed))
 
 
 def expected_active_experts(num_experts: int, k: int, tokens: npt.ArrayLike) -> FArray:
@@ -195,7 +204,8 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     avg_ctx = float(w.input_len) + w.output_len / 2.0
     if m.attention.sliding_window:
         avg_ctx = min(avg_ctx, float(m.attention.sliding_window))
-    dec_fl_stage = forward_flops(m, b_stage, avg_ctx, causal=False) / (pp * tp)
+    # decode: MLA attends over the latent cache with absorbed projections (prefill uses the unabsorbed form)
+    dec_fl_stage = forward_flops(m, b_stage, avg_ctx, causal=False, absorbed=True) / (pp * tp)
     kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)  # largest stage, per GPU
     kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
     w_read_stage = stage_w.copy()
