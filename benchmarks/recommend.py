@@ -39,6 +39,15 @@ def main() -> int:
     s = search_serve(m, gpus, w, Constraints(), Pricing(), "cost")
     print(f"search (11 GPUs, concurrency levels, cost objective): {s.layouts:,} rows in {s.seconds * 1e3:.1f} ms"
           f" = {s.layouts / s.seconds:,.0f} rows/s")
+    # the training search behind `recommend --train ... --max-gpus 1024` (all GPU types)
+    from tpplan import training
+    from tpplan.workload import TrainWorkload
+
+    tw = TrainWorkload(seq_len=8192, global_batch=2048, tokens=15e12)
+    res = training.recommend_train(m, gpus, tw, global_batch_tokens=None, max_gpus=1024, pricing=Pricing())
+    sr = res["search"]
+    print(f"training search (11 GPUs, up to 1,024 each): {sr['layouts_evaluated']:,} layouts in "
+          f"{sr['seconds'] * 1e3:.0f} ms = {sr['layouts_evaluated'] / sr['seconds']:,.0f} layouts/s")
     walls, cpus = [], []
     for _ in range(11):
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
