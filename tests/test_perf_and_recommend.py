@@ -132,6 +132,9 @@ def test_explain_names_the_layout_that_keeps_a_feasible_one_off_the_list(cat):
     (line,) = res["explain"]
     assert line.startswith("b200 tp=8 pp=2 dp=1 cp=1 ep=1: feasible")
     assert "not listed: tp=8 pp=1 dp=1 cp=1 ep=1 ranks as well or better" in line and "fewer GPUs (8)" in line
+    shown = planner.recommend_serve(cat.model("llama-70b"), [cat.gpu("b200")], w, planner.Constraints(),
+                                    planner.Pricing(), explain_spec="b200 tp=8")
+    assert shown["explain"][0].endswith("listed at rank 1") and shown["candidates"][0]["layout"]["tp"] == 8
 
 
 def test_nothing_feasible_says_what_to_relax(cat):

@@ -500,7 +500,8 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
     return " ".join(parts)
 
 
-def explain(s: Search, spec: str, objective: Objective = "latency") -> list[str]:
+def explain(s: Search, spec: str, objective: Objective = "latency",
+            listed: list[tuple[int, int]] | None = None) -> list[str]:
     """Why layouts matching ``"h100-sxm tp=2 pp=1"`` are absent, with the numbers."""
     words = spec.replace(",", " ").split()
     gpu_name = None
@@ -554,7 +555,9 @@ def explain(s: Search, spec: str, objective: Objective = "latency") -> list[str]
         if bits == 0:
             line = f"{lay}: feasible ({_objective_words(ev, objective, int(j))}, ${ev.usd_per_hour[j]:.2f}/h)"
             d = dominated_by(s, objective, gi, int(j))
-            if d is not None:
+            if listed and (gi, int(j)) in listed:
+                line += f"; listed at rank {listed.index((gi, int(j))) + 1}"
+            elif d is not None:
                 line += (f"; not listed: tp={ev.g.tp[d]} pp={ev.g.pp[d]} dp={ev.g.dp[d]} cp={ev.g.cp[d]} "
                          f"ep={ev.g.ep[d]} ranks as well or better ({_objective_words(ev, objective, d)}) on "
                          + (f"fewer GPUs ({ev.g.gpus[d]})" if ev.g.gpus[d] < ev.g.gpus[j] else "as many GPUs"))
@@ -761,5 +764,5 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
     else:
         res["relax"] = relax_hints(s, cons, w)
     if explain_spec:
-        res["explain"] = explain(s, explain_spec, obj)
+        res["explain"] = explain(s, explain_spec, obj, picks)
     return res
