@@ -105,3 +105,20 @@ def test_totals_equal_sum_of_components(cat):
     np.testing.assert_allclose(sm.total, sm.weights + sm.kv_cache + sm.activations + sm.overhead)
     # EP splits routed experts: ep=8 on tp=8 holds one expert per GPU, like TP=8 sharding of all 8
     assert sm.weights[3] == pytest.approx(sm.weights[3])
+
+
+def test_stage_layers_follow_vllm_get_pp_indices():
+    """vllm/distributed/utils.py get_pp_indices: floor(L/pp) layers each, the remainder one each to the
+    stages before the last (shared/reference/ecosystem-conventions.md 2.2.1). tpplan sizes the first stage
+    as the largest and the last exactly."""
+    import numpy as np
+
+    from tpplan.memory import stage_layers
+
+    for layers in (32, 61, 80, 126):
+        for pp in range(1, layers + 1):
+            parts = [layers // pp] * pp
+            for i in range(2, layers % pp + 2):
+                parts[-i] += 1
+            first, last = stage_layers(layers, np.array([pp]))
+            assert first[0] == max(parts) and last[0] == parts[-1], (layers, pp)

@@ -41,12 +41,13 @@ def weight_bytes_per_param(dtype: str) -> float:
 
 
 def stage_layers(num_layers: int, pp: npt.ArrayLike) -> tuple[FArray, FArray]:
-    """(layers on the first stage, layers on the last stage) under vLLM's partition: ceil(L/pp) on every
-    stage but the last, which takes the remainder (get_pp_indices)."""
+    """(layers on the first stage, layers on the last stage). vLLM's get_pp_indices gives every stage
+    floor(L/pp) layers and the remainder, one each, to the stages before the last: the last stage has
+    floor(L/pp), the largest ceil(L/pp). The first stage is sized as the largest (it also holds the
+    embedding), which overstates it by at most one layer when the remainder stops short of it."""
     pp = np.asarray(pp, dtype=np.float64)
     first = np.ceil(num_layers / pp)
-    last = np.where(pp > 1, num_layers - first * (pp - 1), num_layers)
-    last = np.maximum(last, 0.0)
+    last = np.where(pp > 1, np.floor(num_layers / np.maximum(pp, 1.0)), num_layers)
     return first, last
 
 
@@ -57,9 +58,8 @@ def _moe_layer_split(model: ModelSpec, layers: FArray, first_stage: bool, pp: FA
     k = float(model.moe.first_dense_layers)
     if first_stage:
         dense = np.minimum(layers, k)
-    else:  # the last stage holds the tail of the model: dense only if the first stage could not hold them
-        first, _ = stage_layers(model.num_layers, pp)
-        dense = np.clip(k - first * (pp - 1), 0.0, layers)
+    else:  # the last stage holds the model's last ``layers`` layers: dense only if those reach into the first k
+        dense = np.clip(k - (model.num_layers - layers), 0.0, layers)
     return dense, layers - dense
 
 
