@@ -122,3 +122,22 @@ def test_stage_layers_follow_vllm_get_pp_indices():
                 parts[-i] += 1
             first, last = stage_layers(layers, np.array([pp]))
             assert first[0] == max(parts) and last[0] == parts[-1], (layers, pp)
+
+
+def test_moe_pipeline_sizes_its_all_moe_middle_stage(cat):
+    """DeepSeek-V3 (61 layers, the first 3 dense; 256 routed experts of 3 x 7,168 x 2,048 fp8 parameters per
+    MoE layer) at PP=4: vLLM gives stages 15/16/15/15 layers (get_pp_indices), so a middle stage holds 16
+    MoE layers, 16 x 256 x 44.0M = 180 GB of experts. Sizing by the first stage (3 dense + 13 MoE) said
+    157 GB in all and let 4 MI300X 'fit'."""
+    import numpy as np
+
+    from tpplan import grid
+    from tpplan.memory import weight_bytes_per_gpu
+
+    m = cat.model("deepseek-v3")
+    most, first, _ = weight_bytes_per_gpu(m, grid.make(tp=1, pp=4), "fp8", "bf16")
+    experts = 16 * 256 * 3 * 7168 * 2048 * 1.0  # fp8: one byte per parameter
+    assert float(most[0]) >= experts and float(most[0]) > float(first[0])
+    assert float(most[0]) < experts * 1.05  # plus 16 layers' attention, norms, router and shared expert
+    assert np.isclose(float(weight_bytes_per_gpu(m, grid.make(tp=1, pp=2), "fp8", "bf16")[0][0]),
+                      float(weight_bytes_per_gpu(m, grid.make(tp=1, pp=2), "fp8", "bf16")[2][0]))

@@ -118,7 +118,9 @@ def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype
 
     Quantized weights apply to the linear layers; embeddings, LM head and norms stay in the activation
     dtype (vLLM keeps VocabParallelEmbedding / ParallelLMHead unquantized for fp8 and int4 checkpoints).
-    With pp = 1 the first and last stage are the same GPU.
+    With pp = 1 the first and last stage are the same GPU. With pp >= 3 a middle stage of ceil(L/pp)
+    layers, as many of them MoE as the model has, is a candidate for the most loaded: a MoE model's dense
+    layers come first, so its first stage is light (DeepSeek-V3: 3 dense layers of 61).
     """
     w = weight_elements(model, g)
     pp = g.pp.astype(np.float64)
@@ -139,7 +141,18 @@ def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype
     if model.tie_word_embeddings:
         # tied: the last stage holds its own copy of the (vocab-parallel) embedding as LM head
         last_b = np.where(single, first_b, last_b + w.embedding * ab)
-    return np.maximum(first_b, last_b), first_b, last_b
+    return np.maximum(np.maximum(first_b, last_b), np.where(pp >= 3, middle_stage_bytes(model, g, w, wb, ab),
+                                                            0.0)), first_b, last_b
+
+
+def middle_stage_bytes(model: ModelSpec, g: Grid, w: WeightSplit, wb: float, ab: float,
+                       moe_unread: npt.ArrayLike = 0.0) -> FArray:
+    """Weight bytes of the heaviest middle pipeline stage: ceil(L/pp) layers, MoE wherever the model has
+    MoE layers left (``moe_unread``: bytes per MoE layer a decode step skips, for read bytes)."""
+    layers, _ = stage_layers(model.num_layers, g.pp)
+    moe_l = np.minimum(layers, float(model.num_moe_layers)) if model.moe is not None else 0.0 * layers
+    linear = layers * w.attention + (layers - moe_l) * w.dense_mlp + moe_l * w.moe_mlp
+    return linear * wb + layers * w.norms * ab - moe_l * np.asarray(moe_unread, dtype=np.float64)
 
 
 def kv_bytes_per_token_per_gpu(model: ModelSpec, g: Grid, kv_dtype: str) -> FArray:

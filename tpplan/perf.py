@@ -24,9 +24,11 @@ from tpplan import comm
 from tpplan.grid import Grid
 from tpplan.memory import (
     kv_bytes_per_token_per_gpu,
+    middle_stage_bytes,
     params_per_gpu,
     stage_layers,
     weight_bytes_per_gpu,
+    weight_bytes_per_param,
     weight_elements,
 )
 from tpplan.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, ModelSpec
@@ -171,10 +173,14 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # except the input embedding table, of which a step gathers only its tokens' rows (the table is read
     # whole only where it doubles as the LM head: tied, on a single stage); the last stage's LM head is
     # read whole. The slower of the two paces the pipeline.
-    emb_b = weight_elements(m, g).embedding * act_b
+    split = weight_elements(m, g)
+    wbytes = weight_bytes_per_param(w.weight_dtype)
+    emb_b = split.embedding * act_b
     first_read = first_w - np.where((pp > 1) | (not m.tie_word_embeddings), emb_b, 0.0)
     last_read = np.where(pp > 1, last_w, first_read)
-    stage_w = np.maximum(first_read, last_read)
+    # with pp >= 3 a middle stage (all MoE where the model is) can be the heaviest
+    middle = np.where(pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b), 0.0)
+    stage_w = np.maximum(np.maximum(first_read, last_read), middle)
 
     # ---- prefill (TTFT) of one prompt ------------------------------------------------------------
     n_in = float(w.input_len)
@@ -212,7 +218,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     if m.moe is not None:
         # only the experts the batch hits are read (uniform routing), on each stage its own MoE layers (the
         # dense layers come first in the model, on the first stage)
-        from tpplan.memory import _moe_layer_split, weight_bytes_per_param
+        from tpplan.memory import _moe_layer_split
 
         hit = expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, b_stage)
         first_l, last_l = stage_layers(L, pp)
@@ -220,9 +226,11 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         _, moe_last = _moe_layer_split(m, last_l, False, pp)
         all_experts = m.moe.num_experts * m.expert_params / np.where(ep > 1, ep, tp)
         read_frac = np.minimum(1.0, hit / m.moe.num_experts)
-        unread = all_experts * (1.0 - read_frac) * weight_bytes_per_param(w.weight_dtype)  # per MoE layer
+        unread = all_experts * (1.0 - read_frac) * wbytes  # per MoE layer
         w_read_stage = np.maximum(first_read - moe_first * unread,
                                   np.where(pp > 1, last_read - moe_last * unread, first_read - moe_first * unread))
+        w_read_stage = np.maximum(w_read_stage, np.where(
+            pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b, moe_unread=unread), 0.0))
     bytes_stage = w_read_stage + kv_read_stage
     t_stage_c = dec_fl_stage / peak
     # weights stream at the efficiency of their dtype's kernels; the KV cache at the bf16 streaming rate
