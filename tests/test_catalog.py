@@ -235,3 +235,14 @@ def test_recommend_does_not_import_pyyaml():
             "assert 'yaml' not in sys.modules, 'PyYAML imported'\n")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("text", ["", "{", "[]", '{"files": [1]}', '{"files": [{"path": "x"}]}', '{"files": {}}'])
+def test_a_damaged_compiled_catalog_falls_back_to_the_yaml(tmp_path, monkeypatch, text):
+    from tpplan import catalog
+
+    bad = tmp_path / "compiled.json"
+    bad.write_text(text)
+    monkeypatch.setattr(catalog, "COMPILED", bad)
+    assert not catalog.compiled_bundle_current()
+    assert load_catalog().gpu("h100-sxm").name == "h100-sxm"

@@ -226,7 +226,10 @@ def _compiled_bundle(groups: Sequence[tuple[Path, str | None]]) -> dict[str, tup
     except (OSError, ValueError):
         return None
     files_ = doc.get("files") if isinstance(doc, dict) else None
-    if not isinstance(files_, list) or [(f.get("path"), f.get("sha256")) for f in files_] != [
+    if not isinstance(files_, list) or not all(isinstance(f, dict) and isinstance(f.get("data"), dict)
+                                               for f in files_):
+        return None  # not what compile_bundle writes: read the YAML
+    if [(f.get("path"), f.get("sha256")) for f in files_] != [
             (name, hashlib.sha256(raw).hexdigest()) for name, raw in entries]:
         return None
     return {name: (raw, f["data"]) for (name, raw), f in zip(entries, files_, strict=True)}
