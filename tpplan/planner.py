@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -414,7 +415,7 @@ def rank_serve(s: Search, objective: Objective, top: int) -> list[tuple[int, int
     _, ng, _, row, gidx = _ranked(s, objective)
     out: list[tuple[int, int]] = []
     fewest: dict[int, int] = {}  # GPU index -> fewest GPUs of any better-ranked feasible row
-    per_gpu_cap = top if len(s.evals) == 1 else max(1, -(-top // 3))
+    per_gpu_cap = rows_per_gpu_type(top, len(s.evals))
     per_gpu: dict[int, int] = {}
     for j in range(len(row)):
         k, n = int(gidx[j]), int(ng[j])
@@ -428,6 +429,23 @@ def rank_serve(s: Search, objective: Objective, top: int) -> list[tuple[int, int
         if len(out) >= top:
             break
     return out
+
+
+def rows_per_gpu_type(top: int, gpu_types: int) -> int:
+    """How many rows of one GPU type a list of ``top`` shows: all with one type, else ceil(top / 3), so the
+    runners-up on other GPUs show (serving and training lists alike)."""
+    return top if gpu_types == 1 else max(1, -(-top // 3))
+
+
+def smallest_gpu_power_of_two(now: int, works: Callable[[int], bool], start: int = 0) -> int | None:
+    """The smallest power of two above ``now`` (and at least ``start``), up to 64x ``now`` and 2^20, for
+    which ``works`` (a rerun search) holds; None when none does."""
+    more = max(1 << max(now, 1).bit_length(), start)
+    while more <= min(64 * now, 1 << 20):
+        if works(more):
+            return more
+        more *= 2
+    return None
 
 
 def dominated_by(s: Search, objective: Objective, k: int, r: int) -> int | None:
@@ -615,39 +633,42 @@ def _limit_text(seconds: float) -> str:
     return f"{x * 1e3:g} ms" if x < 1 else f"{x:g} s"
 
 
+# the limits a hint can move: (reason bit, option, verb, each row's value, the Constraints field)
+_LIMITS: tuple[tuple[Reason, str, str, Callable[[ServeEval], FArray], str], ...] = (
+    (Reason.TTFT_SLO, "--ttft-slo", "relax", lambda ev: ev.t.ttft, "ttft_slo_s"),
+    (Reason.TPOT_SLO, "--tpot-slo", "relax", lambda ev: ev.t.tpot, "tpot_slo_s"),
+    (Reason.BUDGET, "--budget-usd-per-hour", "raise", lambda ev: ev.usd_per_hour, "budget_usd_per_hour"),
+)
+
+
+def _limit_move(option: str, value: float) -> str:
+    """``--tpot-slo to 10.1 ms``: the value rounded up, so the printed value is itself enough."""
+    shown = f"{math.ceil(value * 100) / 100:.2f}" if option == "--budget-usd-per-hour" else _limit_text(value)
+    return f"{option} to {shown}"
+
+
 def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
     """The smallest changes that would make at least one layout feasible."""
-
     hints: list[str] = []
     prefix = ""
     m = s.evals[0].ctx.model if s.evals else None
     if m is not None and w.ctx > m.max_position_embeddings:
         # vLLM refuses a max_model_len above the model's max_position_embeddings
-        short = replace(w, ctx=m.max_position_embeddings,
-                        input_len=max(1, min(w.input_len, m.max_position_embeddings - w.output_len)))
-        if s.rerun(short, cons).any_feasible():
+        w = replace(w, ctx=m.max_position_embeddings,
+                    input_len=max(1, min(w.input_len, m.max_position_embeddings - w.output_len)))
+        s = s.rerun(w, cons)
+        if s.any_feasible():
             return [f"reduce --ctx to {m.max_position_embeddings} ({m.name}'s longest context)"]
-        s, w = s.rerun(short, cons), short  # what else is needed once the context is legal
+        # what else is needed once the context is legal
         prefix = f"reduce --ctx to {m.max_position_embeddings} ({m.name}'s longest context) and "
     mem_bits = int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT
                    | Reason.MIN_CONCURRENCY)
-    only = {}
-    for name, bit in (("ttft", Reason.TTFT_SLO), ("tpot", Reason.TPOT_SLO), ("budget", Reason.BUDGET)):
-        best = np.inf
-        for ev in s.evals:
-            ok = (ev.reasons & ~int(bit)) == 0
-            if not ok.any():
-                continue
-            vals = {"ttft": ev.t.ttft, "tpot": ev.t.tpot, "budget": ev.usd_per_hour}[name][ok]
-            best = min(best, float(vals.min()))
-        only[name] = best
-    # rounded up, so the value shown is itself enough
-    if np.isfinite(only["ttft"]):
-        hints.append(f"relax --ttft-slo to {_limit_text(only['ttft'])}")
-    if np.isfinite(only["tpot"]):
-        hints.append(f"relax --tpot-slo to {_limit_text(only['tpot'])}")
-    if np.isfinite(only["budget"]):
-        hints.append(f"raise --budget-usd-per-hour to {math.ceil(only['budget'] * 100) / 100:.2f}")
+    # a limit that is the only obstacle of some row: move it to the best such row's value
+    for bit, option, verb, of, _ in _LIMITS:
+        vals = [of(ev)[(ev.reasons & ~int(bit)) == 0] for ev in s.evals]
+        vals = [v for v in vals if len(v)]
+        if vals:
+            hints.append(f"{verb} {_limit_move(option, float(min(v.min() for v in vals)))}")
     slo_bits = int(Reason.TTFT_SLO | Reason.TPOT_SLO | Reason.BUDGET)
     if not hints:
         # no single constraint is the only obstacle: the row closest to feasible (smallest worst ratio of
@@ -658,23 +679,17 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
             if not len(rows):
                 continue
             ratio = np.zeros(len(rows))
-            for lim, vals in ((cons.ttft_slo_s, ev.t.ttft), (cons.tpot_slo_s, ev.t.tpot),
-                              (cons.budget_usd_per_hour, ev.usd_per_hour)):
+            for _, _, _, of, field_ in _LIMITS:
+                lim = getattr(cons, field_)
                 if lim:
-                    ratio = np.maximum(ratio, vals[rows] / lim)
+                    ratio = np.maximum(ratio, of(ev)[rows] / lim)
             j = int(np.argmin(ratio))
             if ratio[j] < best_ratio:
                 best_ratio, best_row = float(ratio[j]), (ev, int(rows[j]))
         if best_row is not None:
             ev, r = best_row
-            bits = int(ev.reasons[r])
-            parts = []
-            if bits & Reason.TTFT_SLO:
-                parts.append(f"--ttft-slo to {_limit_text(float(ev.t.ttft[r]))}")
-            if bits & Reason.TPOT_SLO:
-                parts.append(f"--tpot-slo to {_limit_text(float(ev.t.tpot[r]))}")
-            if bits & Reason.BUDGET:
-                parts.append(f"--budget-usd-per-hour to {math.ceil(float(ev.usd_per_hour[r]) * 100) / 100:.2f}")
+            parts = [_limit_move(option, float(of(ev)[r])) for bit, option, _, of, _ in _LIMITS
+                     if int(ev.reasons[r]) & bit]
             hints.append("relax " + " and ".join(parts) + f" together ({ev.ctx.gpu.name} tp={ev.g.tp[r]} "
                          f"pp={ev.g.pp[r]} on {ev.g.gpus[r]} GPUs)")
     fits_any = any(((ev.reasons & mem_bits) == 0).any() for ev in s.evals)
@@ -694,13 +709,10 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
                                                      cons).any_feasible():
             works.append("use --weight-dtype fp8 --kv-dtype fp8 (neither alone is enough)")
         hints += works
-        # more GPUs: the smallest power of two (up to 64x, at most 2^20) that makes one layout feasible
-        more = 1 << max(cons.max_gpus, 1).bit_length()
-        while more <= min(64 * cons.max_gpus, 1 << 20):
-            if s.rerun(w, replace(cons, max_gpus=more)).any_feasible():
-                hints.append(f"raise --max-gpus to {more}")
-                break
-            more *= 2
+        more = smallest_gpu_power_of_two(
+            cons.max_gpus, lambda n: s.rerun(w, replace(cons, max_gpus=n)).any_feasible())
+        if more is not None:
+            hints.append(f"raise --max-gpus to {more}")
     return [h if h.startswith("reduce --ctx") else prefix + h for h in hints]
 
 

@@ -11,7 +11,15 @@ import numpy as np
 from tpplan import cost, grid, memory, perf
 from tpplan.errors import TpplanError
 from tpplan.grid import Grid, Reason
-from tpplan.planner import SCHEMA_VERSION, Pricing, layout_warnings, tool_info, validate_layout
+from tpplan.planner import (
+    SCHEMA_VERSION,
+    Pricing,
+    layout_warnings,
+    rows_per_gpu_type,
+    smallest_gpu_power_of_two,
+    tool_info,
+    validate_layout,
+)
 from tpplan.spec import GpuSpec, ModelSpec
 from tpplan.workload import Context, TrainWorkload
 
@@ -218,7 +226,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         order = np.lexsort((mm, gg, np.round(kk, 9)))
         seen: set[tuple[Any, ...]] = set()
         listed: list[tuple[str, float, float]] = []  # (GPU, GPUs, memory per GPU) of the rows listed so far
-        per_gpu_cap = top if len(gpu_specs) == 1 else max(1, -(-top // 3))
+        per_gpu_cap = rows_per_gpu_type(top, len(gpu_specs))
         for j in order:
             ev, r = evals[int(ee[j])], int(rr[j])
             # a row no better than a listed one of the same GPU type on any axis (objective, GPUs, memory per
@@ -292,13 +300,11 @@ def _train_relax(evals: list[TrainEval], tw: TrainWorkload, deadline_days: float
         # more GPUs (to fit, or to finish in time): the smallest power of two that works, starting from the
         # count the fastest run here would need if time scaled as 1 / GPUs
         key, now = ("gpus", gpus) if gpus else ("max_gpus", max_gpus)
-        more = 1 << max(now, 1).bit_length()
+        start = 0
         if fits and late and rows and steps:
             need = float(min(ev.t.step_time[r].min() * steps / 86400 * ev.g.gpus[r].max() for ev, r in rows))
-            more = max(more, 1 << max(1, math.ceil(need / max(float(deadline_days or 1), 1e-9))).bit_length() - 1)
-        while more <= min(64 * now, 1 << 20):
-            if rerun(**{key: more})["candidates"]:
-                hints.append(f"raise --{key.replace('_', '-')} to {more}")
-                break
-            more *= 2
+            start = 1 << max(1, math.ceil(need / max(float(deadline_days or 1), 1e-9))).bit_length() - 1
+        more = smallest_gpu_power_of_two(now, lambda n: bool(rerun(**{key: n})["candidates"]), start)
+        if more is not None:
+            hints.append(f"raise --{key.replace('_', '-')} to {more}")
     return hints or ["no layout divides the global batch; change --global-batch or --global-batch-tokens"]
