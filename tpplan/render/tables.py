@@ -26,20 +26,19 @@ def _widths(headers: list[str], rows: list[list[Any]]) -> list[int]:
     return [max(cell_len(str(x)) for x in [h, *(r[k] for r in rows)]) for k, h in enumerate(headers)]
 
 
-def _fits(console: Any, headers: list[str], rows: list[list[Any]], folds: str | None = None) -> bool:
+def _fits(console: Any, headers: list[str], widths: list[int], folds: str | None = None) -> bool:
     """Whether every column but ``folds`` fits unwrapped (two spaces between columns, 12 for ``folds``)."""
-    widths = _widths(headers, rows)
     return sum(w for h, w in zip(headers, widths, strict=True) if h != folds) + 2 * len(headers) + (
         12 if folds else 0) <= console.width
 
 
 def _list_columns(t: Any, console: Any, headers: list[str], rows: list[list[Any]], right: set[str] | None = None,
-                  folds: str | None = None) -> None:
+                  folds: str | None = None, widths: list[int] | None = None) -> None:
     """Columns of a ranked list. When the figures fit the terminal (two spaces between columns, 12 left for
     the ``folds`` column) they never wrap and get their exact width, so rich skips measuring every cell; a
     narrower terminal wraps cells rather than cutting them."""
-    widths = _widths(headers, rows)
-    fits = _fits(console, headers, rows, folds)
+    widths = widths or _widths(headers, rows)
+    fits = _fits(console, headers, widths, folds)
     for k, h in enumerate(headers):
         fixed = fits and h != folds
         t.add_column(h, justify="right" if h in (right or ()) else "left", overflow="fold", no_wrap=fixed,
@@ -106,11 +105,13 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
     title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
              + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
     t = Table(title=plain_cells(title)[0], show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    compact = not _fits(console, headers, rows, "note")
+    widths = _widths(headers, rows)
+    compact = not _fits(console, headers, widths, "note")
     if compact:  # a narrow terminal: the ranges go before any figure has to wrap
         headers, rows = recommend_rows(res, bands=False)
+        widths = _widths(headers, rows)
     _list_columns(t, console, headers, rows, right={"rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
-                                                    "$/1M tok"}, folds="note")
+                                                    "$/1M tok"}, folds="note", widths=widths)
     for r in rows:
         t.add_row(*plain_cells(*r))
     if rows:  # nothing feasible: the footer says what to relax
