@@ -112,8 +112,8 @@ def weight_elements(model: ModelSpec, g: Grid) -> WeightSplit:
                        lm_head=head)
 
 
-def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype: str = "bf16"
-                         ) -> tuple[FArray, FArray, FArray]:
+def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype: str = "bf16",
+                         split: WeightSplit | None = None) -> tuple[FArray, FArray, FArray]:
     """(bytes on the most loaded GPU, bytes on a first-stage GPU, bytes on a last-stage GPU).
 
     Quantized weights apply to the linear layers; embeddings, LM head and norms stay in the activation
@@ -122,7 +122,7 @@ def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype
     layers, as many of them MoE as the model has, is a candidate for the most loaded: a MoE model's dense
     layers come first, so its first stage is light (DeepSeek-V3: 3 dense layers of 61).
     """
-    w = weight_elements(model, g)
+    w = split if split is not None else weight_elements(model, g)  # ``split``: already computed for ``g``
     pp = g.pp.astype(np.float64)
     wb = weight_bytes_per_param(weight_dtype)
     ab = DTYPE_BYTES[act_dtype]

@@ -168,17 +168,17 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     h = m.hidden_size
     L = m.num_layers
     node = ctx.node_size
-    _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype)
+    split = weight_elements(m, g)
+    _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype, split)
     # weight bytes one forward pass streams on a GPU of the first and of the last stage: all their weights
     # except the input embedding table, of which a step gathers only its tokens' rows (the table is read
     # whole only where it doubles as the LM head: tied, on a single stage); the last stage's LM head is
-    # read whole. The slower of the two paces the pipeline.
-    split = weight_elements(m, g)
+    # read whole. With pp >= 3 a middle stage (all MoE where the model is) can be heavier still; the
+    # heaviest stage paces the pipeline.
     wbytes = weight_bytes_per_param(w.weight_dtype)
     emb_b = split.embedding * act_b
     first_read = first_w - np.where((pp > 1) | (not m.tie_word_embeddings), emb_b, 0.0)
     last_read = np.where(pp > 1, last_w, first_read)
-    # with pp >= 3 a middle stage (all MoE where the model is) can be the heaviest
     middle = np.where(pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b), 0.0)
     stage_w = np.maximum(np.maximum(first_read, last_read), middle)
 
