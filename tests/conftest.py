@@ -38,3 +38,23 @@ def cli_json(cli):
         return code, json.loads(out)
 
     return _run
+
+
+@pytest.fixture
+def apply_hint():
+    """A command's arguments with one relax hint applied: the hint's own words name each option and its
+    value ("raise --max-gpus to 4", "relax --tpot-slo to 10.1 ms", "use --kv-dtype fp8")."""
+    import re
+
+    def _apply(args: list[str], hint: str) -> list[str]:
+        out = list(args)
+        for flag, value in re.findall(r"(--[a-z-]+)(?: to)? ([0-9][0-9.,]*(?: ms| s| us)?|fp8)", hint):
+            value = value.replace(",", "").replace(" ", "")
+            if flag in out:
+                out[out.index(flag) + 1] = value
+            else:
+                out += [flag, value]
+        assert out != args, hint
+        return out
+
+    return _apply

@@ -145,21 +145,6 @@ def test_nothing_feasible_says_what_to_relax(cat):
     assert any("--max-gpus" in h for h in res["relax"])
 
 
-def _apply_hint(args: list[str], hint: str) -> list[str]:
-    """recommend's arguments with one relax hint applied (the hint's own words name the flags and values)."""
-    import re
-
-    out = list(args)
-    for flag, value in re.findall(r"(--[a-z-]+)(?: to)? ([0-9][0-9.,]*(?: ms| s| us)?|fp8)", hint):
-        value = value.replace(",", "").replace(" ", "")
-        if flag in out:
-            out[out.index(flag) + 1] = value
-        else:
-            out += [flag, value]
-    assert out != args, hint
-    return out
-
-
 @pytest.mark.parametrize("args", [
     # 70B bf16 at 128k cannot sit on one 80 GB GPU, and fp8 alone is not enough (70 GB + KV > 72 GB usable)
     ["--model", "llama-70b", "--ctx", "128k", "--gpu", "h100", "--max-gpus", "1"],
@@ -172,13 +157,13 @@ def _apply_hint(args: list[str], hint: str) -> list[str]:
     ["--model", "llama-70b", "--ctx", "1M"],
     ["--model", "llama-70b", "--ctx", "1M", "--gpu", "h100", "--max-gpus", "2"],
 ])
-def test_every_relax_hint_is_enough_on_its_own(cli_json, args):
+def test_every_relax_hint_is_enough_on_its_own(cli_json, apply_hint, args):
     """Each hint printed when nothing is feasible was tried: applying it (values as printed, rounded up)
     gives at least one candidate."""
     code, res = cli_json("recommend", *args)
     assert code == 1 and res["candidates"] == [] and res["relax"], res.get("relax")
     for hint in res["relax"]:
-        code, again = cli_json("recommend", *_apply_hint(args, hint))
+        code, again = cli_json("recommend", *apply_hint(args, hint))
         assert code == 0 and again["candidates"], (hint, again.get("relax"))
 
 

@@ -176,21 +176,12 @@ def test_training_list_holds_no_variant_of_a_better_row(cli_json):
     ["--model", "llama-70b", "--max-gpus", "256", "--budget-usd", "1M"],
     ["--model", "llama-70b", "--max-gpus", "256", "--budget-usd", "1M", "--deadline-days", "100"],
 ])
-def test_every_training_relax_hint_is_enough_on_its_own(cli_json, extra):
+def test_every_training_relax_hint_is_enough_on_its_own(cli_json, apply_hint, extra):
     """Each hint printed when no training layout is feasible, applied as printed, gives a candidate."""
-    import re
-
     args = ["recommend", "--train", "--tokens", "15T", "--seq-len", "8192", "--global-batch-tokens", "16M",
             "--gpu", "h100", "--top", "1", *extra]
     code, res = cli_json(*args)
     assert code == 1 and res["candidates"] == [] and res["relax"], res.get("relax")
     for hint in res["relax"]:
-        again = list(args)
-        for flag, value in re.findall(r"(--[a-z-]+) to ([0-9.]+)", hint):
-            if flag in again:
-                again[again.index(flag) + 1] = value
-            else:
-                again += [flag, value]
-        assert again != args, hint
-        code, ok = cli_json(*again)
+        code, ok = cli_json(*apply_hint(args, hint))
         assert code == 0 and ok["candidates"], (hint, ok.get("relax"))
