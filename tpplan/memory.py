@@ -51,7 +51,7 @@ def stage_layers(num_layers: int, pp: npt.ArrayLike) -> tuple[FArray, FArray]:
     return first, last
 
 
-def _moe_layer_split(model: ModelSpec, layers: FArray, first_stage: bool, pp: FArray) -> tuple[FArray, FArray]:
+def moe_layer_split(model: ModelSpec, layers: FArray, first_stage: bool) -> tuple[FArray, FArray]:
     """(dense layers, MoE layers) among ``layers`` of a stage; the dense layers come first in the model."""
     if model.moe is None:
         return layers, np.zeros_like(layers)
@@ -129,7 +129,7 @@ def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype
     first_l, last_l = stage_layers(model.num_layers, pp)
 
     def stage(layers: FArray, first: bool) -> FArray:
-        dense_l, moe_l = _moe_layer_split(model, layers, first, pp)
+        dense_l, moe_l = moe_layer_split(model, layers, first)
         linear = layers * w.attention + dense_l * w.dense_mlp + moe_l * w.moe_mlp
         return linear * wb + layers * w.norms * ab
 

@@ -25,6 +25,7 @@ from tpplan.grid import Grid
 from tpplan.memory import (
     kv_bytes_per_token_per_gpu,
     middle_stage_bytes,
+    moe_layer_split,
     params_per_gpu,
     stage_layers,
     weight_bytes_per_gpu,
@@ -218,12 +219,10 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     if m.moe is not None:
         # only the experts the batch hits are read (uniform routing), on each stage its own MoE layers (the
         # dense layers come first in the model, on the first stage)
-        from tpplan.memory import _moe_layer_split
-
         hit = expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, b_stage)
         first_l, last_l = stage_layers(L, pp)
-        _, moe_first = _moe_layer_split(m, first_l, True, pp)
-        _, moe_last = _moe_layer_split(m, last_l, False, pp)
+        _, moe_first = moe_layer_split(m, first_l, True)
+        _, moe_last = moe_layer_split(m, last_l, False)
         all_experts = m.moe.num_experts * m.expert_params / np.where(ep > 1, ep, tp)
         read_frac = np.minimum(1.0, hit / m.moe.num_experts)
         unread = all_experts * (1.0 - read_frac) * wbytes  # per MoE layer
