@@ -20,7 +20,7 @@ CASES = {
     "train-recommend": ["recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--seq-len", "4096",
                         "--global-batch", "256", "--max-gpus", "64", "--gpu", "h100"],
     "check": ["check", str(DEPLOY / "good"), str(DEPLOY / "bad" / "tpp011-kv-one-sequence.yaml")],
-    "validate": ["validate", "--category", "kv", "--category", "zero"],
+    "validate": ["validate", "--category", "kv", "--category", "zero", "--category", "e2e"],
     "report": ["report", "--model", "llama-8b", "--gpu", "h100", "--gpu", "l40s"],
 }
 

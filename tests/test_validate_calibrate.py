@@ -10,7 +10,7 @@ import pytest
 
 from tpplan import comm
 from tpplan.catalog import load_catalog
-from tpplan.validate import TOLERANCE
+from tpplan.validate import CATEGORIES, TOLERANCE
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "data"
 DATA = Path(__file__).parent / "data"
@@ -23,7 +23,9 @@ def test_validate_passes_every_category(cli):
     d = json.loads(out)
     assert d["passed"] is True
     cats = {c["category"]: c for c in d["categories"]}
-    assert set(cats) == set(TOLERANCE)
+    assert set(cats) == set(CATEGORIES) == {*TOLERANCE, "e2e"}
+    # e2e passes when no guarded row regressed; its rows are in d["e2e"] (tests/test_e2e.py)
+    assert sum(c["category"] == "e2e" for c in d["categories"]) == 4 and d["e2e"]["regressions"] == []
     # closed forms are exact; the microbenchmark categories carry their spread
     assert cats["activation"]["max_abs_error"] == 0 and cats["kv"]["max_abs_error"] == 0
     assert cats["collective"]["rows"] >= 50 and cats["collective"]["mean_abs_error"] < 0.06

@@ -934,13 +934,14 @@ class ValidateFormat(str, Enum):
 
 @app.command()
 def validate(
-    category: Annotated[list[str] | None, typer.Option(help="Only these categories (activation, kv, params, zero, gemm, decode, decode-fp8, hbm, collective); repeatable.")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Only these categories (activation, kv, params, zero, gemm, decode, decode-fp8, hbm, collective, e2e); repeatable. e2e replays published end-to-end runs and fails only when a guarded row regresses.")] = None,
     rows: Annotated[bool, typer.Option("--rows", help="Print every row, not only the failing ones (table format).")] = False,
     fmt: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
     """Replay the published measurements shipped with tpplan (nccl-tests, GEMM, HBM, Korthikanti, KV, ZeRO,
-    parameter counts) through the model; exit 1 when any row exceeds its category's tolerance.
+    parameter counts, end-to-end training and serving runs) through the model; exit 1 when any row exceeds its
+    category's tolerance (e2e: when a guarded row falls out of its metric's tolerance).
 
     Example: tpplan validate --format markdown --rows
     """
@@ -952,13 +953,26 @@ def validate(
         _out(to_json(res))
     else:
         md = fmt == ValidateFormat.markdown
-        lines = [("## " if md else "") + "tpplan validate: " + ("all categories within tolerance" if res["passed"]
-                                                                 else "some rows exceed their tolerance"), ""]
+        headline = "all categories within tolerance" if res["passed"] else "some rows exceed their tolerance"
+        if "e2e" in res:
+            e = res["e2e"]
+            within = sum(bool(r["within_tolerance"]) for r in e["rows"])
+            run = sum(r["predicted"] is not None for r in e["rows"])
+            headline += (f" (e2e: {within} of {run} end-to-end figures within their metric's tolerance; "
+                     + (f"{len(e['regressions'])} guarded row(s) regressed)" if e["regressions"]
+                        else "no guarded row regressed)"))
+        lines = [("## " if md else "") + "tpplan validate: " + headline, ""]
         head = ["Category", "Rows", "Mean abs error", "Max abs error", "Tolerance", "Failed", "What"]
-        body = [[c["category"], c["rows"], f"{c['mean_abs_error']:.1%}", f"{c['max_abs_error']:.1%}",
+        body = [[c["category"] + (f" {c['metric']}" if "metric" in c else ""), c["rows"],
+                 f"{c['mean_abs_error']:.1%}" if c["mean_abs_error"] is not None else "-",
+                 f"{c['max_abs_error']:.1%}" if c["max_abs_error"] is not None else "-",
                  f"{c['tolerance']:.1%}", c["failed"], c["description"]] for c in res["categories"]]
         lines.append(markdown_table(head, body, ["l", "r", "r", "r", "r", "r", "l"]))
         shown = [r for r in res["rows"] if rows or md or not r["within_tolerance"]]
+        if "e2e" in res and (rows or md or category):
+            from tpplan.e2e import render as render_e2e
+
+            lines.append(render_e2e(res["e2e"], "### " if md else ""))
         if shown:
             lines.append(markdown_table(
                 ["Category", "Case", "Predicted", "Published", "Error", "OK", "Source"],

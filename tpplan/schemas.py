@@ -34,6 +34,45 @@ def _band(desc: str) -> dict[str, Any]:
             "description": desc + " [low, high] from the calibration spread (see docs/metrics.md, bands)."}
 
 
+def _e2e_schema() -> dict[str, Any]:
+    metric = {"enum": ["train_tokens_per_s_per_gpu", "ttft_s", "tpot_s", "output_tokens_per_s"],
+              "description": "train_tokens_per_s_per_gpu: training tokens per second per GPU over whole optimizer "
+                             "steps; ttft_s: mean time to first token at the row's request rate; tpot_s: mean "
+                             "inter-token latency at that rate; output_tokens_per_s: output tokens per second of "
+                             "one engine instance (the TP group) with every request queued at once."}
+    nullable_num = {"type": ["number", "null"]}
+    return _obj({
+        "file": {"type": "string", "description": "The shipped rows (with sources), tolerances and guard list."},
+        "tolerance": {"type": "object", "additionalProperties": {"type": "number"},
+                      "description": "Largest |predicted / published - 1| accepted, per metric."},
+        "metrics": {"type": "array", "items": _obj({
+            "metric": metric, "description": {"type": "string"}, "unit": {"type": "string"},
+            "tolerance": _num(""), "rows": _int("Rows with this metric."),
+            "n": _int("Rows run (the rest are not expressible yet)."), "not_expressible": _int(""),
+            "mean_abs_error": _num("Mean |error| over the rows run.", nullable=True),
+            "median_abs_error": _num("", nullable=True), "max_abs_error": _num("", nullable=True),
+            "bias": _num("Signed mean error (+: tpplan predicts more than published).", None, nullable=True),
+            "median_ratio": _num("Median predicted / published over rows with a non-zero prediction.",
+                                 nullable=True),
+            "within_tolerance": _int(""), "regressed": _int("Guarded rows now outside the tolerance.")})},
+        "rows": {"type": "array", "items": _obj({
+            "id": {"type": "string"}, "kind": {"enum": ["train", "serve"]}, "metric": metric,
+            "unit": {"type": "string"}, "predicted": {**nullable_num, "description": "null: not expressible."},
+            "published": _num("The published figure (NeMo TFLOP/s turned into tokens/s, see assumptions)."),
+            "error": {**nullable_num, "description": "predicted / published - 1."}, "tolerance": _num(""),
+            "within_tolerance": {"type": ["boolean", "null"]}, "guarded": {"type": "boolean"},
+            "regressed": {"type": "boolean"}, "not_expressible": {"type": ["string", "null"]},
+            "settings": {"type": "object", "description": "tpplan inputs the row was run with."},
+            "assumptions": {"type": "array", "items": {"type": "string"},
+                            "description": "Settings the row does not state or tpplan cannot express exactly."},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "source": {"type": "string", "description": "repository, path, commit, table, row (file:line)."}})},
+        "regressions": {"type": "array", "items": {"type": "string"}}},
+        "Published end-to-end runs replayed through estimate's code (present when the e2e category runs).",
+        required=["file", "tolerance", "metrics", "rows", "regressions"])
+
+
+E2E = _e2e_schema()
 TOOL = _obj({"name": {"const": "tpplan"}, "version": {"type": "string"}})
 ENVELOPE = {"schema_version": {"const": 1, "description": "Output format version; bumped only on a breaking change."},
             "tool": TOOL}
@@ -182,11 +221,15 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                          "input_errors": _int("TPP100 findings (the exit code is 2 when non-zero).")}),
         "findings": {"type": "array", "items": FINDING}}, ["summary", "findings"]),
     "validate": _doc("tpplan validate --format json", {
-        "passed": {"type": "boolean"},
+        "passed": {"type": "boolean", "description": "No row past its tolerance; for e2e, no guarded row regressed."},
         "categories": {"type": "array", "items": _obj({
             "category": {"type": "string"}, "description": {"type": "string"},
             "tolerance": _num("Largest |predicted / published - 1| accepted."), "rows": _int(""),
-            "mean_abs_error": _num(""), "max_abs_error": _num(""), "failed": _int("")})},
+            "mean_abs_error": _num("", nullable=True), "max_abs_error": _num("", nullable=True),
+            "failed": _int("Rows past the tolerance; for e2e, guarded rows that regressed.")},
+            required=["category", "description", "tolerance", "rows", "mean_abs_error", "max_abs_error",
+                      "failed"])},
+        "e2e": E2E,
         "rows": {"type": "array", "items": _obj({
             "category": {"type": "string"}, "name": {"type": "string"}, "predicted": _num("", None),
             "published": _num("", None), "unit": {"type": "string"},

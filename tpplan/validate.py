@@ -193,7 +193,16 @@ def published_rows(cat: Catalog, path: Path, shown: str) -> list[Row]:
     return out
 
 
+CATEGORIES = (*TOLERANCE, "e2e")
+"""Every category ``--category`` accepts; ``e2e`` (published end-to-end runs, tpplan/e2e.py) has one tolerance
+per metric and fails only on a regression of a guarded row."""
+
+
 def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[str, Any]:
+    if categories:
+        bad = [c for c in categories if c not in CATEGORIES]
+        if bad:
+            raise TpplanError(f"unknown --category {', '.join(bad)}; valid: {', '.join(CATEGORIES)}")
     root = bundled_root()
     rows = published_rows(cat, root / "hardware" / "validation" / "published.yaml",
                           "hardware/validation/published.yaml")
@@ -201,9 +210,6 @@ def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[st
         shown = f"hardware/calibration/{p.name}"
         rows += microbench_rows(cat, read_microbench(p, shown), shown)
     if categories:
-        bad = [c for c in categories if c not in TOLERANCE]
-        if bad:
-            raise TpplanError(f"unknown --category {', '.join(bad)}; valid: {', '.join(TOLERANCE)}")
         rows = [r for r in rows if r.category in categories]
     summary = []
     for c in TOLERANCE:
@@ -214,7 +220,18 @@ def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[st
         summary.append({"category": c, "description": DESCRIPTION[c], "tolerance": TOLERANCE[c], "rows": len(rs),
                         "mean_abs_error": float(errs.mean()), "max_abs_error": float(errs.max()),
                         "failed": int(np.count_nonzero(errs > TOLERANCE[c] + 1e-12))})
-    return {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(),
-            "inputs": {"catalog_sha256": cat.digest, "categories": categories or list(TOLERANCE)},
-            "passed": all(s["failed"] == 0 for s in summary), "categories": summary,
-            "rows": [r.to_json() for r in rows]}
+    out: dict[str, Any] = {
+        "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(),
+        "inputs": {"catalog_sha256": cat.digest, "categories": categories or list(CATEGORIES)}}
+    if not categories or "e2e" in categories:
+        from tpplan.e2e import run_e2e
+
+        e2e = run_e2e(cat, root).to_json()
+        for m in e2e["metrics"]:
+            summary.append({"category": "e2e", "metric": m["metric"], "description": m["description"],
+                            "tolerance": m["tolerance"], "rows": m["n"], "mean_abs_error": m["mean_abs_error"],
+                            "max_abs_error": m["max_abs_error"], "failed": m["regressed"]})
+        out["e2e"] = e2e
+    out.update({"passed": all(s["failed"] == 0 for s in summary), "categories": summary,
+                "rows": [r.to_json() for r in rows]})
+    return out
