@@ -19,10 +19,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from tpplan.errors import TpplanError
-from tpplan.spec import GpuSpec, ModelSpec
+from tpplan.spec import EngineProfile, GpuSpec, ModelSpec
 from tpplan.yamlio import Located, load_one, parse_one, read_text
 
 T = TypeVar("T", bound=BaseModel)
+
+
+SPEC_OF: dict[str, type[Any]] = {"gpu": GpuSpec, "model": ModelSpec, "engine": EngineProfile}
 
 
 def bundled_root() -> Path:
@@ -72,8 +75,10 @@ class Catalog:
 
     gpus: dict[str, Entry] = field(default_factory=dict)
     models: dict[str, Entry] = field(default_factory=dict)
+    engines: dict[str, Entry] = field(default_factory=dict)
     gpu_alias: dict[str, str] = field(default_factory=dict)
     model_alias: dict[str, str] = field(default_factory=dict)
+    engine_alias: dict[str, str] = field(default_factory=dict)
     digest: str = ""
     """sha256 over every catalog file's bytes (for reproducible reports)."""
     pending_overlays: list[Located] = field(default_factory=list)
@@ -105,6 +110,13 @@ class Catalog:
         if name.endswith((".json", ".yaml", ".yml")) or p.exists():
             return load_model_file(p, name)
         raise TpplanError(_unknown("model", name, list(self.model_alias), "tpplan models"))
+
+    def engine(self, name: str) -> EngineProfile:
+        real = self.engine_alias.get(_norm(name))
+        if real is None:
+            raise TpplanError(_unknown("engine", name, list(self.engine_alias), "tpplan engines"))
+        spec: EngineProfile = self.engines[real].spec
+        return spec
 
     def gpu_names(self) -> list[str]:
         return sorted(self.gpus)
@@ -171,13 +183,13 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
         compiled = None if user else _compiled_bundle(groups)
         for path, kind in groups:
             shown = str(path) if user else f"{path.parent.name}/{path.name}"
-            spec: GpuSpec | ModelSpec | None = None
+            spec: GpuSpec | ModelSpec | EngineProfile | None = None
             if compiled is not None:
                 raw, data = compiled[shown]
                 h.update(path.name.encode())
                 h.update(raw)
                 try:
-                    spec = (GpuSpec if kind == "gpu" else ModelSpec).model_validate(data)
+                    spec = SPEC_OF[kind or "model"].model_validate(data)
                 except ValidationError:
                     spec = None  # reparse the YAML below for an error with its line
             if spec is None:
@@ -187,13 +199,16 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
                     h.update(path.name.encode())
                     h.update(text.encode())
                 if kind is None:
-                    kind = "overlay" if "overlay" in loc.data else ("gpu" if "hbm" in loc.data else "model")
+                    data = loc.data if isinstance(loc.data, dict) else {}
+                    kind = ("overlay" if "overlay" in data else "gpu" if "hbm" in data
+                            else "engine" if "versions" in data else "model")
                 if kind == "overlay":
                     _apply_overlay(cat, loc)
                     continue
-                spec = validate_located(GpuSpec, loc) if kind == "gpu" else validate_located(ModelSpec, loc)
-            table = cat.gpus if kind == "gpu" else cat.models
-            aliases = cat.gpu_alias if kind == "gpu" else cat.model_alias
+                spec = validate_located(SPEC_OF[kind], loc)
+            assert kind is not None
+            table = {"gpu": cat.gpus, "model": cat.models, "engine": cat.engines}[kind]
+            aliases = {"gpu": cat.gpu_alias, "model": cat.model_alias, "engine": cat.engine_alias}[kind]
             prev = table.get(spec.name)
             if prev is not None:
                 if prev.user and user:
@@ -237,7 +252,8 @@ def _compiled_bundle(groups: Sequence[tuple[Path, str | None]]) -> dict[str, tup
 
 def _bundled_groups(root: Path) -> list[tuple[Path, str | None]]:
     out: list[tuple[Path, str | None]] = [(p, "gpu") for p in _yaml_files(root / "hardware")]
-    return out + [(p, "model") for p in _yaml_files(root / "models")]
+    out += [(p, "model") for p in _yaml_files(root / "models")]
+    return out + [(p, "engine") for p in _yaml_files(root / "engines")]
 
 
 def compiled_bundle_current() -> bool:
@@ -266,7 +282,7 @@ def compile_bundle(root: Path | None = None) -> str:
     lines = [json.dumps({"path": name, "sha256": hashlib.sha256(raw).hexdigest(),
                          "data": plain(parse_one(raw.decode("utf-8"), name).data)}, ensure_ascii=False)
              for name, raw in _bundle_entries(groups)]
-    return ('{"generated_by": "python -m tpplan.catalog (from hardware/*.yaml and models/*.yaml; do not edit)",\n'
+    return ('{"generated_by": "python -m tpplan.catalog (from hardware/, models/ and engines/*.yaml; do not edit)",\n'
             '"files": [\n' + ",\n".join(lines) + "\n]}\n")
 
 

@@ -537,7 +537,8 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
         sugg = _tp_that_clear(alternatives(), int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
         out.append(_find(doc, "TPP010", "tp", f"{m.name} on {s.tp * s.pp} x {gpu.name} needs "
                          f"{need / gib:.1f} GiB per GPU before any KV cache (weights "
-                         f"{float(mem.weights[0]) / gib:.1f} GiB in {w.weight_dtype}); {mem.usable / gib:.1f} "
+                         f"{float(mem.weights[0]) / gib:.1f} GiB in {w.weight_dtype}); "
+                         f"{float(mem.usable[0]) / gib:.1f} "
                          f"GiB usable ({w.gpu_memory_utilization:g} x {mem.capacity / gib:.1f} GiB)",
                          _tp_fix(tp_key, sugg), {tp_key: sugg} if sugg else {}))
         return out
@@ -548,7 +549,7 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
         tpfix = _tp_fix(tp_key, sugg)
         out.append(_find(doc, "TPP011", "ctx", f"the KV cache of one {w.ctx:,}-token sequence needs "
                          f"{float(mem.kv_bytes_per_sequence[0]) / gib:.2f} GiB per GPU but "
-                         f"{float(mem.usable - mem.weights[0] - mem.activations[0] - mem.overhead[0]) / gib:.2f} "
+                         f"{float(mem.kv_pool[0]) / gib:.2f} "
                          "GiB are left after weights, activations and runtime overhead; "
                          f"the largest {ck} that fits is {fit:,}",
                          f"Set {ck}: {fit} or less, use kv_cache_dtype: fp8, or " + tpfix[0].lower() + tpfix[1:],

@@ -217,7 +217,10 @@ class ServeMemory:
     overhead: FArray
     total: FArray
     capacity: float
-    usable: float
+    usable: FArray
+    """Memory the engine lets weights, activations, overhead and the KV cache use (per its memory rule)."""
+    kv_pool: FArray
+    """What is left of ``usable`` for the KV cache."""
     kv_bytes_per_token_per_gpu: FArray
     kv_bytes_per_sequence: FArray
     max_concurrency: FArray
@@ -240,8 +243,24 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
     act = serve_activation_bytes(m, g, w.engine.max_num_batched_tokens, conc, m.dtype)
     ovh = overhead_bytes(ctx, g)
     capacity = float(ctx.gpu.memory.capacity_bytes)
-    usable = capacity * w.gpu_memory_utilization
-    left = usable - weights - act - ovh
+    fixed = weights + act + ovh
+    rule = w.engine.memory_rule
+    if rule == "free":
+        # TRT-LLM: the KV pool is a fraction of what weights and buffers leave (kvCacheConfig.h:49)
+        usable = np.where(fixed > capacity, capacity, fixed + w.gpu_memory_utilization * (capacity - fixed))
+    elif rule == "sglang-static":
+        # SGLang 0.5.3 mem_fraction_static: weights + KV get the memory less a reserve for activations and
+        # CUDA graphs of 512 + 1.5 x max(chunk, 2048) + 2 x cuda_graph_max_bs (256) + TP x PP / 8 x 1024 MiB,
+        # at least 10240 MiB above 60 GiB (srt/server_args.py:637-674 @0.5.3)
+        mib = 2.0**20
+        reserve = (512 + 1.5 * max(w.engine.max_num_batched_tokens, 2048) + 512
+                   + (g.tp * g.pp).astype(np.float64) / 8 * 1024) * mib
+        if capacity > 60 * 2**30:
+            reserve = np.maximum(reserve, 10240 * mib)
+        usable = capacity - reserve + act + ovh
+    else:
+        usable = capacity * w.gpu_memory_utilization + 0.0 * fixed
+    left = usable - fixed
     kv = per_seq * conc
     with np.errstate(divide="ignore", invalid="ignore"):
         max_conc = np.where(per_seq > 0, np.floor(np.maximum(left, 0) / per_seq), 0.0)
@@ -250,7 +269,7 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
         if window:
             max_ctx = np.where(max_ctx >= window * g.cp, float(m.max_position_embeddings), max_ctx)
     return ServeMemory(weights=weights, kv_cache=kv, activations=act, overhead=ovh,
-                       total=weights + kv + act + ovh, capacity=capacity, usable=usable,
+                       total=weights + kv + act + ovh, capacity=capacity, usable=usable, kv_pool=left,
                        kv_bytes_per_token_per_gpu=kv_tok, kv_bytes_per_sequence=per_seq,
                        max_concurrency=max_conc, max_ctx_one_sequence=max_ctx,
                        first_stage_weights=first_w, last_stage_weights=last_w)

@@ -272,6 +272,84 @@ class GpuSpec(Strict):
         return self.scale_up.kind == "pcie"
 
 
+
+# ----------------------------------------------------------------------------------------------------
+# Serving engine profiles (engines/*.yaml)
+# ----------------------------------------------------------------------------------------------------
+
+
+class EngineLimits(Strict):
+    """Scheduler ceilings for GPUs of one memory tier; a profile's first matching tier applies."""
+
+    min_memory_gib: NonNeg = 0.0
+    """Applies to GPUs with at least this much memory (GiB, as the engine reads it)."""
+    not_named: list[str] = []
+    """...whose catalog name and aliases contain none of these words (vLLM excludes "a100" by name)."""
+    max_num_seqs: PosInt
+    """Sequences running at once (vLLM max_num_seqs, SGLang max_running_requests, TRT-LLM max_batch_size)."""
+    max_num_batched_tokens: PosInt
+    """Tokens one scheduler step may carry (vLLM max_num_batched_tokens, SGLang chunked_prefill_size, TRT-LLM
+    max_num_tokens): the prefill chunk budget, decode tokens included."""
+    source: str
+
+
+class EngineVersion(Strict):
+    version: str
+    label: str = ""
+    memory_rule: Literal["total", "free", "sglang-static"]
+    """How the KV pool is sized: ``total`` = fraction x device memory, minus weights, activations and
+    overhead (vLLM gpu_memory_utilization); ``free`` = fraction x what weights and buffers leave (TRT-LLM
+    free_gpu_memory_fraction); ``sglang-static`` = SGLang's mem_fraction_static, which reserves a fixed
+    activation/graph budget and gives the rest after weights to the KV pool."""
+    memory_fraction: Fraction
+    memory_source: str
+    kv_reservation: Literal["average", "full"]
+    """``average``: paged blocks grow with each sequence (a running sequence holds its prompt and half its
+    output on average, plus half a block); ``full``: a sequence is admitted only with its whole prompt +
+    output reserved (TRT-LLM GUARANTEED_NO_EVICT)."""
+    block_size: PosInt = 16
+    chunked_prefill: bool
+    """Prompts are split into chunks that share steps with decodes; off: a whole prompt is one step."""
+    limits: list[EngineLimits]
+    step_overhead_s: NonNeg = 0.0
+    """Per-step CPU time (scheduling, sampling, detokenizing) that the GPU waits for; 0 where the engine
+    overlaps it with the next step (vLLM V1 async scheduling, SGLang overlap scheduler, TRT-LLM overlap)."""
+    step_overhead_source: str
+    source: str
+
+    def limits_for(self, gpu: "GpuSpec") -> EngineLimits:
+        gib = gpu.memory.capacity_bytes / 2**30
+        names = " ".join([gpu.name, *gpu.aliases]).lower()
+        for lim in self.limits:
+            if gib >= lim.min_memory_gib and not any(w.lower() in names for w in lim.not_named):
+                return lim
+        return self.limits[-1]
+
+
+class EngineProfile(Strict):
+    """One serving engine's scheduler and memory defaults, by version (shared/reference/engine-defaults.md)."""
+
+    name: str
+    aliases: list[str] = []
+    default_version: str
+    versions: list[EngineVersion]
+    source: str
+
+    @model_validator(mode="after")
+    def _default_exists(self) -> "EngineProfile":
+        names = [v.version for v in self.versions]
+        if self.default_version not in names:
+            raise ValueError(f"default_version {self.default_version!r} is not one of the versions {names}")
+        return self
+
+    def version(self, name: str | None) -> EngineVersion:
+        want = name or self.default_version
+        for v in self.versions:
+            if v.version == want or (name and v.version.startswith(name)):
+                return v
+        raise ValueError(f"{self.name} has no profile for version {want!r}; valid: "
+                         f"{', '.join(v.version for v in self.versions)}")
+
 # ----------------------------------------------------------------------------------------------------
 # Model
 # ----------------------------------------------------------------------------------------------------

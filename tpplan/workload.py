@@ -6,10 +6,10 @@ them in its assumptions.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from tpplan.spec import DTYPE_BYTES, GpuSpec, ModelSpec, normalize_dtype
+from tpplan.spec import DTYPE_BYTES, EngineProfile, GpuSpec, ModelSpec, normalize_dtype
 
 
 @dataclass(frozen=True)
@@ -36,12 +36,32 @@ class EngineDefaults:
     nccl-tests alpha everywhere."""
     step_overhead_s: float = 0.0
     """Scheduler / sampling time per decode step not hidden by async scheduling (vLLM v1 overlaps it)."""
+    version: str = "0.11.0"
+    memory_rule: Literal["total", "free", "sglang-static"] = "total"
+    """How the KV pool is sized (spec.EngineVersion.memory_rule)."""
+    max_num_seqs: int = 1024
+    """Sequences running at once (vLLM max_num_seqs, SGLang max_running_requests, TRT-LLM max_batch_size)."""
+    chunked_prefill: bool = True
+    kv_reservation: Literal["average", "full"] = "average"
+    """KV held per running sequence: its mean length (paged, grows) or its whole length (reserved)."""
     source: str = ("vllm-project/vllm vllm/config/cache.py (gpu_memory_utilization 0.9, block_size 16), "
                    "vllm/v1/worker/gpu_worker.py (profile_run at max_num_batched_tokens); decode all-reduce "
                    "under CUDA graphs ~6 us (NVIDIA/nccl #1259)")
 
 
 VLLM = EngineDefaults()
+
+
+def resolve_engine(profile: EngineProfile, version: str | None, gpu: GpuSpec) -> EngineDefaults:
+    """An engine profile's defaults for one GPU (its memory tier's scheduler limits)."""
+    v = profile.version(version)
+    lim = v.limits_for(gpu)
+    return replace(VLLM, name=profile.name, version=v.version, gpu_memory_utilization=v.memory_fraction,
+                   memory_rule=v.memory_rule, max_num_batched_tokens=lim.max_num_batched_tokens,
+                   max_num_seqs=lim.max_num_seqs, block_size=v.block_size, chunked_prefill=v.chunked_prefill,
+                   kv_reservation=v.kv_reservation, step_overhead_s=v.step_overhead_s,
+                   source=f"{profile.name} {v.version}: {v.memory_source}; {lim.source}; {v.source}; "
+                          f"step overhead: {v.step_overhead_source}; {VLLM.source.split('; ', 1)[-1]}")
 
 
 @dataclass(frozen=True)
@@ -60,6 +80,19 @@ class ServeWorkload:
     kv_dtype: str = "bf16"
     engine: EngineDefaults = VLLM
     gpu_memory_utilization: float = 0.9
+    engine_profile: EngineProfile | None = None
+    """The engine whose per-GPU defaults ``for_gpu`` resolves into ``engine`` (None: ``engine`` as given)."""
+    engine_version: str | None = None
+    memory_fraction_given: bool = False
+    """--gpu-memory-utilization was given: it replaces the engine's own memory fraction."""
+
+    def for_gpu(self, gpu: GpuSpec) -> ServeWorkload:
+        """This workload with the engine profile's defaults for ``gpu`` (scheduler limits by memory tier)."""
+        if self.engine_profile is None:
+            return self
+        e = resolve_engine(self.engine_profile, self.engine_version, gpu)
+        util = self.gpu_memory_utilization if self.memory_fraction_given else e.gpu_memory_utilization
+        return replace(self, engine=e, gpu_memory_utilization=util)
 
     @property
     def weight_bytes(self) -> float:
@@ -72,6 +105,7 @@ class ServeWorkload:
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         d["engine"] = asdict(self.engine)
+        d.pop("engine_profile", None)
         return d
 
 
