@@ -69,7 +69,9 @@ def test_recommend_formats_and_exit_codes(cli, cli_json):
     assert code == 0 and d["candidates"] and d["search"]["layouts_evaluated"] > 0
     assert {"candidates", "rejected", "search", "inputs", "schema_version"} <= set(d)
     code, out, _ = cli("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100", "--format", "csv")
-    assert code == 0 and out.splitlines()[0].startswith("rank,GPU,")
+    assert code == 0 and out.splitlines()[0].startswith("rank,gpu,gpus,nodes,tp,pp,dp,cp,ep,mem_total_bytes,")
+    first = out.splitlines()[1].split(",")
+    assert float(first[9]) > 1e9 and float(first[12]) > 0  # base units: bytes and seconds, not "16.2 GB"
     code, out, _ = cli("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100", "--format", "markdown")
     assert code == 0 and "| rank |" in out
     code, out, _ = cli("recommend", "--model", "llama-405b", "--ctx", "128k", "--gpu", "l40s", "--max-gpus", "4")

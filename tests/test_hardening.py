@@ -284,7 +284,9 @@ def test_estimate_recommend_and_check_agree_on_feasibility(cat, case):
                      & (ev.g.concurrency == conc))[0]
     if hit.size:
         assert set(grid.Reason.names(int(ev.reasons[hit[0]]))) == reasons
-        assert float(ev.t.tpot[hit[0]]) == pytest.approx(est["serve"]["tpot_s"], rel=1e-12)
+        assert float(ev.t.tpot[hit[0]]) == pytest.approx(est["serve"]["idle"]["tpot_s"], rel=1e-12)
+        # and the same operating point under load (the closed loop at the row's concurrency)
+        assert float(ev.load.load.tpot[hit[0]]) == pytest.approx(est["serve"]["tpot_s"], rel=1e-9)
 
 
 LOG_LINE = st.one_of(

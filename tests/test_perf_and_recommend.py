@@ -109,7 +109,8 @@ def test_slo_filters_remove_exactly_the_violators(cat):
     gpus = [cat.gpu("h100-sxm"), cat.gpu("h200"), cat.gpu("a100-sxm-80gb")]
     m = cat.model("llama-3.1-8b")
     free = planner.search_serve(m, gpus, w, planner.Constraints(max_gpus=16), planner.Pricing(), "latency")
-    tpot = np.concatenate([e.t.tpot for e in free.evals])
+    # the SLO holds at each row's operating point (the closed loop at its concurrency)
+    tpot = np.concatenate([e.load.load.tpot for e in free.evals])
     ok_free = np.concatenate([e.reasons == 0 for e in free.evals])
     slo = float(np.median(tpot[ok_free]))
     cut = planner.search_serve(m, gpus, w, planner.Constraints(max_gpus=16, tpot_slo_s=slo), planner.Pricing(),

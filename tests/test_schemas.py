@@ -40,6 +40,9 @@ def test_schema_command_and_descriptions(cli):
     d = json.loads(out)
     assert code == 0 and d["$schema"].endswith("2020-12/schema")
     serve = d["properties"]["candidates"]["items"]["properties"]["serve"]["properties"]
-    assert "idle replica" in serve["ttft_s"]["description"]  # metrics say which request, which batch
-    assert "steady decode batch" in serve["tpot_s"]["description"]
+    # metrics say which request, which batch, which engine behaviour (issue 16: at the operating point under load)
+    assert "operating point" in serve["ttft_s"]["description"] and "queueing" in serve["ttft_s"]["description"]
+    assert "inter-token latency" in serve["tpot_s"]["description"]
+    assert "idle replica" in serve["idle"]["description"]
+    assert "Little's law" in serve["load"]["properties"]["concurrency"]["description"]
     assert cli("schema", "nope")[0] == 2

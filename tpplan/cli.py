@@ -143,6 +143,12 @@ DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest accep
 BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
 TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
 TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
+EngineOpt = Annotated[str, typer.Option(help="Serving engine whose scheduler and memory defaults are modelled: vllm | sglang | trtllm.")]
+EngineVersionOpt = Annotated[str | None, typer.Option(help="Engine profile version (default: the profile's; vllm 0.11.0 / 0.33.0 / 0.6.6, sglang 0.5.3, trtllm serve-2025 / bench-2025).")]
+RateOpt = Annotated[str | None, typer.Option(help="Requests/s the deployment must sustain (12/s, 720/min; Poisson arrivals): sizes the replicas.")]
+SloPctOpt = Annotated[int | None, typer.Option(help="Percentile the SLOs hold at: 50 | 90 | 99 (default: the mean).")]
+MaxUtilOpt = Annotated[float, typer.Option(help="Plan each replica at most at this share of its saturation rate.")]
+CrossNodeTpOpt = Annotated[bool, typer.Option("--allow-cross-node-tp", help="Serving: also search tensor parallelism beyond one node / NVLink domain.")]
 
 
 def _catalog(dirs: list[str] | None) -> Any:
@@ -399,7 +405,8 @@ def _write_bytes(data: bytes, output: str) -> None:
 
 
 def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str, concurrency: str,
-                    weight_dtype: str | None, kv_dtype: str, util: float | None) -> Any:
+                    weight_dtype: str | None, kv_dtype: str, util: float | None, cat: Any = None,
+                    engine: str = "vllm", engine_version: str | None = None) -> Any:
     from tpplan.spec import normalize_dtype
     from tpplan.units import parse_count, parse_tokens
     from tpplan.workload import VLLM, ServeWorkload, resolve_dtype
@@ -419,8 +426,15 @@ def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str
     if util is not None and not (0 < util <= 1):
         raise TpplanError(f"--gpu-memory-utilization must be in (0, 1]; got {util}")
     u = util if util is not None else VLLM.gpu_memory_utilization
+    profile = cat.engine(engine) if cat is not None else None
+    if profile is not None:
+        try:
+            profile.version(engine_version)
+        except ValueError as exc:
+            raise TpplanError(f"--engine-version: {exc}") from None
     return ServeWorkload(ctx=n_ctx, input_len=n_in, output_len=n_out, concurrency=conc, weight_dtype=wdt,
-                         kv_dtype=kdt, gpu_memory_utilization=u)
+                         kv_dtype=kdt, gpu_memory_utilization=u, engine_profile=profile,
+                         engine_version=engine_version, memory_fraction_given=util is not None)
 
 
 def _prices(price: list[str] | None, tier: Tier) -> Any:
@@ -462,6 +476,11 @@ def estimate(
     kv_dtype: Annotated[str, typer.Option(help="auto (model dtype) | bf16 | fp8.")] = "auto",
     gpu_memory_utilization: Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")] = None,
     gpus_per_node: Annotated[int | None, typer.Option(help="Override the GPU's node size.")] = None,
+    engine: EngineOpt = "vllm",
+    engine_version: EngineVersionOpt = None,
+    rate: RateOpt = None,
+    slo_percentile: SloPctOpt = None,
+    max_utilization: MaxUtilOpt = 0.85,
     price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")] = None,
     price_tier: Annotated[Tier, typer.Option(help="Price tier of the catalog.")] = Tier.typical,
     train: Annotated[bool, typer.Option("--train", help="Estimate a training step instead of serving.")] = False,
@@ -499,8 +518,9 @@ def estimate(
         _render_train_estimate(res, fmt)
         return
     w = _serve_workload(m, length, input_len, output_len, concurrency, weight_dtype, kv_dtype,
-                        gpu_memory_utilization)
-    res = planner.estimate_serve(m, g, w, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
+                        gpu_memory_utilization, cat, engine, engine_version)
+    cons = _constraints(None, None, None, 64, 1, rate, slo_percentile, max_utilization)
+    res = planner.estimate_serve(m, g, w, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest, cons)
     from tpplan.render import tables
 
     if fmt == OutFormat.json:
@@ -602,11 +622,35 @@ def _check_max_gpus(max_gpus: int) -> None:
                           "of at most 2^20 GPUs)")
 
 
+def _rate(text: str | None) -> float | None:
+    """Requests per second from '12/s', '12 rps', '720/min', '4000/h' or a bare number (per second)."""
+    if text is None:
+        return None
+    t = text.strip().lower().replace(" ", "")
+    per = 1.0
+    for suffix, div in (("req/s", 1.0), ("/s", 1.0), ("rps", 1.0), ("/min", 60.0), ("/h", 3600.0)):
+        if t.endswith(suffix):
+            t, per = t[: -len(suffix)], div
+            break
+    try:
+        v = float(t) / per
+    except ValueError:
+        raise TpplanError(f"--rate must look like 12/s, 720/min or 4000/h; got {text!r}") from None
+    if not (v > 0 and v < 1e9):
+        raise TpplanError(f"--rate must be a positive request rate below 1e9/s; got {text!r}")
+    return v
+
+
 def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | None, max_gpus: int,
-                 min_concurrency: int) -> Any:
+                 min_concurrency: int, rate: str | None = None, slo_percentile: int | None = None,
+                 max_utilization: float = 0.85, allow_cross_node_tp: bool = False) -> Any:
     from tpplan import planner
     from tpplan.units import parse_seconds
 
+    if slo_percentile is not None and slo_percentile not in (50, 90, 99):
+        raise TpplanError(f"--slo-percentile must be 50, 90 or 99; got {slo_percentile}")
+    if not 0 < max_utilization <= 1:
+        raise TpplanError(f"--max-utilization must be in (0, 1]; got {max_utilization}")
     if min_concurrency < 1:
         raise TpplanError(f"--min-concurrency must be a positive integer; got {min_concurrency}")
     if budget is not None and not budget > 0:
@@ -614,7 +658,8 @@ def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | Non
     return planner.Constraints(
         ttft_slo_s=_unit(parse_seconds, ttft_slo, "--ttft-slo") if ttft_slo else None,
         tpot_slo_s=_unit(parse_seconds, tpot_slo, "--tpot-slo") if tpot_slo else None,
-        budget_usd_per_hour=budget, max_gpus=max_gpus, min_concurrency=min_concurrency)
+        budget_usd_per_hour=budget, max_gpus=max_gpus, min_concurrency=min_concurrency, rate_rps=_rate(rate),
+        slo_percentile=slo_percentile, max_utilization=max_utilization, allow_cross_node_tp=allow_cross_node_tp)
 
 
 def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batch: str | None, tokens: str | None,
@@ -670,6 +715,12 @@ def recommend(
     train_objective: TrainObjectiveOpt = "time",
     train_dtype: TrainDtypeOpt = "bf16",
     gpus_per_node: NodeOpt = None,
+    engine: EngineOpt = "vllm",
+    engine_version: EngineVersionOpt = None,
+    rate: RateOpt = None,
+    slo_percentile: SloPctOpt = None,
+    max_utilization: MaxUtilOpt = 0.85,
+    allow_cross_node_tp: CrossNodeTpOpt = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -703,8 +754,10 @@ def recommend(
         if not res["candidates"]:
             raise typer.Exit(1)
         return
-    w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization)
-    cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency)
+    w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization,
+                        cat, engine, engine_version)
+    cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate, slo_percentile,
+                        max_utilization, allow_cross_node_tp)
     res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, obj, top, pareto, explain,
                                   gpus_per_node, cat.digest)
     tables.render_recommend(_console(), res, fmt.value, _out)
@@ -759,6 +812,12 @@ def report(
     train_dtype: TrainDtypeOpt = "bf16",
     gpu_hours: Annotated[str | None, typer.Option(help="Training: price a run of known size (2788k GPU-hours) instead of searching.")] = None,
     gpus_per_node: NodeOpt = None,
+    engine: EngineOpt = "vllm",
+    engine_version: EngineVersionOpt = None,
+    rate: RateOpt = None,
+    slo_percentile: SloPctOpt = None,
+    max_utilization: MaxUtilOpt = 0.85,
+    allow_cross_node_tp: CrossNodeTpOpt = False,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.markdown,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     plot: Annotated[str | None, typer.Option(help="Also write the charts to FILE.png or FILE.svg (needs the plot extra).")] = None,
@@ -811,8 +870,9 @@ def report(
         m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, max(contexts.split(",") + [ctx],
                                                                                         key=_tok_or_zero))
         w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype,
-                            gpu_memory_utilization)
-        cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency)
+                            gpu_memory_utilization, cat, engine, engine_version)
+        cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate,
+                            slo_percentile, max_utilization, allow_cross_node_tp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
         res = rep.serve_report(m, gpu_specs, w, cons, pricing, obj, util, ctxs, gpus_per_node,
                                cat.digest)

@@ -58,6 +58,10 @@ class Reason(enum.IntFlag):
     """Fewer sequences fit than --min-concurrency asks."""
     DEADLINE = 1 << 17
     """Training run takes longer than --deadline-days."""
+    RATE_NEEDS_MORE_GPUS = 1 << 18
+    """Serving --rate needs more replicas than --max-gpus allows."""
+    CROSS_NODE_TP = 1 << 19
+    """Tensor parallelism spans more GPUs than one node / NVLink domain (serving; --allow-cross-node-tp)."""
 
     @classmethod
     def names(cls, bits: int) -> list[str]:
@@ -83,6 +87,8 @@ REASON_TEXT = {
     "BATCH_NOT_DIVISIBLE": "global batch not divisible by micro-batch x DP",
     "MIN_CONCURRENCY": "fewer sequences fit than --min-concurrency",
     "DEADLINE": "run longer than --deadline-days",
+    "RATE_NEEDS_MORE_GPUS": "the request rate needs more replicas than --max-gpus allows",
+    "CROSS_NODE_TP": "tensor parallelism across nodes (allow with --allow-cross-node-tp)",
 }
 """Plain words for each rejection reason (reports and explanations)."""
 

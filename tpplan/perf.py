@@ -23,6 +23,7 @@ import numpy.typing as npt
 from tpplan import comm
 from tpplan.grid import Grid
 from tpplan.memory import (
+    WeightSplit,
     kv_bytes_per_token_per_gpu,
     middle_stage_bytes,
     moe_layer_split,
@@ -160,7 +161,6 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     tp = g.tp.astype(np.float64)
     pp = g.pp.astype(np.float64)
     cp = g.cp.astype(np.float64)
-    ep = g.ep.astype(np.float64)
     conc = g.concurrency.astype(np.float64)
     act_b = DTYPE_BYTES[m.dtype]
     cdt = compute_dtype(w.weight_dtype, gpu.compute.dense_flops_per_s)
@@ -176,12 +176,8 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # whole only where it doubles as the LM head: tied, on a single stage); the last stage's LM head is
     # read whole. With pp >= 3 a middle stage (all MoE where the model is) can be heavier still; the
     # heaviest stage paces the pipeline.
-    wbytes = weight_bytes_per_param(w.weight_dtype)
-    emb_b = split.embedding * act_b
-    first_read = first_w - np.where((pp > 1) | (not m.tie_word_embeddings), emb_b, 0.0)
-    last_read = np.where(pp > 1, last_w, first_read)
-    middle = np.where(pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b), 0.0)
-    stage_w = np.maximum(np.maximum(first_read, last_read), middle)
+    reads = _StageReads.of(ctx, g)
+    stage_w = reads.whole
 
     # ---- prefill (TTFT) of one prompt ------------------------------------------------------------
     n_in = float(w.input_len)
@@ -215,21 +211,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     dec_fl_stage = forward_flops(m, b_stage, avg_ctx, causal=False, absorbed=True) / (pp * tp)
     kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)  # largest stage, per GPU
     kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
-    w_read_stage = stage_w.copy()
-    if m.moe is not None:
-        # only the experts the batch hits are read (uniform routing), on each stage its own MoE layers (the
-        # dense layers come first in the model, on the first stage)
-        hit = expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, b_stage)
-        first_l, last_l = stage_layers(L, pp)
-        _, moe_first = moe_layer_split(m, first_l, True)
-        _, moe_last = moe_layer_split(m, last_l, False)
-        all_experts = m.moe.num_experts * m.expert_params / np.where(ep > 1, ep, tp)
-        read_frac = np.minimum(1.0, hit / m.moe.num_experts)
-        unread = all_experts * (1.0 - read_frac) * wbytes  # per MoE layer
-        w_read_stage = np.maximum(first_read - moe_first * unread,
-                                  np.where(pp > 1, last_read - moe_last * unread, first_read - moe_first * unread))
-        w_read_stage = np.maximum(w_read_stage, np.where(
-            pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b, moe_unread=unread), 0.0))
+    w_read_stage = reads.for_tokens(b_stage)
     bytes_stage = w_read_stage + kv_read_stage
     t_stage_c = dec_fl_stage / peak
     # weights stream at the efficiency of their dtype's kernels; the KV cache at the bf16 streaming rate
@@ -263,6 +245,133 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         comm_fraction=np.clip(comm_t / tpot, 0.0, 1.0), decode_bound=bound,
         hbm_lower_bound_tpot=lower,
     )
+
+
+@dataclass(frozen=True, eq=False)
+class _StageReads:
+    """Weight bytes one forward pass streams on a GPU of the heaviest pipeline stage.
+
+    All of a stage's weights except the input embedding table, of which a step gathers only its tokens' rows
+    (the table is read whole only where it doubles as the LM head: tied, on a single stage); the last stage's
+    LM head is read whole. With pp >= 3 a middle stage (all MoE where the model is) can be heavier still; the
+    heaviest stage paces the pipeline. MoE: only the experts a step's tokens hit are read."""
+
+    ctx: Context
+    g: Grid
+    split: WeightSplit
+    first: FArray
+    last: FArray
+    whole: FArray
+    """Every weight of the heaviest stage (all experts)."""
+
+    @classmethod
+    def of(cls, ctx: Context, g: Grid) -> _StageReads:
+        assert ctx.serve is not None
+        m, w = ctx.model, ctx.serve
+        pp = g.pp.astype(np.float64)
+        act_b = DTYPE_BYTES[m.dtype]
+        split = weight_elements(m, g)
+        _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype, split)
+        emb_b = split.embedding * act_b
+        first = first_w - np.where((pp > 1) | (not m.tie_word_embeddings), emb_b, 0.0)
+        last = np.where(pp > 1, last_w, first)
+        wbytes = weight_bytes_per_param(w.weight_dtype)
+        middle = np.where(pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b), 0.0)
+        return cls(ctx=ctx, g=g, split=split, first=first, last=last,
+                   whole=np.maximum(np.maximum(first, last), middle))
+
+    def for_tokens(self, tokens_per_stage: npt.ArrayLike) -> FArray:
+        """Bytes read by a step of ``tokens_per_stage`` tokens on each stage (uniform routing: the experts
+        the tokens hit, on each stage its own MoE layers; the dense layers come first, on the first stage)."""
+        m, g = self.ctx.model, self.g
+        if m.moe is None:
+            return self.whole + 0.0 * np.asarray(tokens_per_stage, dtype=np.float64)
+        assert self.ctx.serve is not None
+        tp, pp, ep = (x.astype(np.float64) for x in (g.tp, g.pp, g.ep))
+        wbytes = weight_bytes_per_param(self.ctx.serve.weight_dtype)
+        hit = expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, tokens_per_stage)
+        first_l, last_l = stage_layers(m.num_layers, pp)
+        _, moe_first = moe_layer_split(m, first_l, True)
+        _, moe_last = moe_layer_split(m, last_l, False)
+        all_experts = m.moe.num_experts * m.expert_params / np.where(ep > 1, ep, tp)
+        read_frac = np.minimum(1.0, hit / m.moe.num_experts)
+        unread = all_experts * (1.0 - read_frac) * wbytes  # per MoE layer
+        first = self.first - moe_first * unread
+        out = np.maximum(first, np.where(pp > 1, self.last - moe_last * unread, first))
+        return np.maximum(out, np.where(pp >= 3, middle_stage_bytes(m, g, self.split, wbytes,
+                                                                    DTYPE_BYTES[m.dtype], moe_unread=unread), 0.0))
+
+
+@dataclass(frozen=True, eq=False)
+class StepPieces:
+    """Time of one engine step, in three parts: FLOPs at the tensor-core rate, bytes at the HBM rate
+    (the step takes the larger of the two, per the roofline) and what adds to it (collectives, kernel gaps,
+    per-step CPU overhead)."""
+
+    compute: FArray
+    memory: FArray
+    other: FArray
+    moe_unread: FArray
+    """Memory time the experts the step's tokens miss would have taken (already left out of ``memory``):
+    A x (1 - k/E) ** tokens_per_stage, the saturating part of the step that is not linear in its tokens."""
+
+    @property
+    def total(self) -> FArray:
+        return np.maximum(self.compute, self.memory) + self.other
+
+
+def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_tokens: npt.ArrayLike,
+                eff: Eff | None = None, reads: _StageReads | None = None) -> StepPieces:
+    """One scheduler step of a replica carrying ``decode_seqs`` decoding sequences (one token each, holding
+    ``input_len + output_len / 2`` cached tokens on average) and ``prefill_tokens`` prompt tokens (chunks of
+    prompts of ``input_len`` tokens). The same terms as ``serve_time``'s decode step, which is this step with
+    no prefill tokens: weights and KV streamed once per step, FLOPs of every token, two TP all-reduces per
+    layer of the step's tokens, pipeline hand-offs, expert all-to-alls, kernel gaps and per-step overhead.
+    vLLM keeps pp micro-batches in flight, so each stage carries 1/pp of the step's tokens."""
+    assert ctx.serve is not None
+    eff = eff or Eff.of(ctx)
+    w, m, gpu = ctx.serve, ctx.model, ctx.gpu
+    n = np.asarray(decode_seqs, dtype=np.float64) + 0.0 * g.tp
+    p = np.asarray(prefill_tokens, dtype=np.float64) + 0.0 * g.tp
+    tp, pp, cp = (x.astype(np.float64) for x in (g.tp, g.pp, g.cp))
+    act_b = DTYPE_BYTES[m.dtype]
+    L, h = m.num_layers, m.hidden_size
+    peak = _peak(ctx, compute_dtype(w.weight_dtype, gpu.compute.dense_flops_per_s), eff)
+    bw = gpu.hbm.bandwidth_bytes_per_s * eff.hbm
+    bw_w = gpu.hbm.bandwidth_bytes_per_s * (eff.hbm_fp8 or eff.hbm) if w.weight_dtype == "fp8" else bw
+    reads = reads or _StageReads.of(ctx, g)
+    avg_ctx = float(w.input_len) + w.output_len / 2.0
+    if m.attention.sliding_window:
+        avg_ctx = min(avg_ctx, float(m.attention.sliding_window))
+    # a micro-batch holds whole sequences: fewer sequences than stages run one per micro-batch (as
+    # serve_time's max(concurrency / pp, 1)); prompt tokens split freely
+    b_n, b_p = np.maximum(n / pp, np.minimum(n, 1.0)), p / pp
+    # decode attends over the cache with MLA's absorbed projections; prompt tokens attend causally over
+    # their prompt (a chunk at position x sees x keys: on average half the prompt)
+    fl = (forward_flops(m, b_n, avg_ctx, causal=False, absorbed=True)
+          + forward_flops(m, b_p, float(w.input_len), causal=True) / cp) / (pp * tp)
+    kv_read = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) * np.ceil(avg_ctx / cp) * b_n
+    compute = pp * fl / peak
+    w_read = reads.for_tokens(b_n + b_p)
+    memory = pp * (w_read / bw_w + kv_read / bw)
+    moe_unread = pp * (reads.whole - w_read) / bw_w
+    msg = (b_n + b_p) * h * act_b
+    _, ar, floor = _tp_allreduces(ctx, tp, msg, msg, eff)
+    lat = w.engine.decode_allreduce_latency_s
+    if floor is not None and lat is not None:
+        in_domain = tp <= min(gpu.scale_up.domain_gpus, ctx.node_size)
+        ar = np.where(in_domain & (tp > 1), np.maximum(ar - floor, 0.0) + lat, ar)
+    other = np.where(tp > 1, 2.0 * L * ar, 0.0)
+    if (pp > 1).any():
+        other = other + (pp - 1.0) * comm.collective_time(
+            gpu, "p2p", msg, 2, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
+    other = other + _ep_time(ctx, g, b_n + b_p, eff)
+    if (cp > 1).any():
+        other = other + np.where(cp > 1, L * comm.collective_time(
+            gpu, "all-reduce", b_n * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
+            stride=tp), 0.0)
+    other = other + L * w.engine.kernel_gap_s_per_layer * eff.gap_scale + w.engine.step_overhead_s
+    return StepPieces(compute=compute, memory=memory, other=other, moe_unread=moe_unread)
 
 
 def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArray,

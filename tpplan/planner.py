@@ -18,6 +18,7 @@ import numpy.typing as npt
 from tpplan import __version__, cost, grid, memory, perf
 from tpplan.errors import LayoutError, TpplanError
 from tpplan.grid import Grid, Reason
+from tpplan.load import Engine, Load
 from tpplan.spec import GpuSpec, ModelSpec
 from tpplan.workload import Context, ServeWorkload
 
@@ -34,6 +35,14 @@ class Constraints:
     budget_usd_per_hour: float | None = None
     max_gpus: int = 64
     min_concurrency: int = 1
+    rate_rps: float | None = None
+    """Requests/s the whole deployment must sustain (open loop, Poisson): sizes the replicas."""
+    slo_percentile: int | None = None
+    """50, 90 or 99: the SLOs hold at that percentile (None: at the mean)."""
+    max_utilization: float = 0.85
+    """Plan a replica at no more than this share of its saturation rate."""
+    allow_cross_node_tp: bool = False
+    """Search tensor parallelism beyond one node / NVLink domain (serving)."""
 
 
 @dataclass(frozen=True)
@@ -69,22 +78,102 @@ class ServeEval:
     usd_per_mtok: FArray
     reasons: npt.NDArray[np.int64]
     price: float
+    load: LoadEval | None = None
+
+
+@dataclass(eq=False)
+class LoadEval:
+    """The operating point of every row under load (tpplan/load.py) and what the deployment costs there."""
+
+    mode: str
+    """'concurrency' (closed loop at the row's concurrency), 'sustainable' (the largest rate within
+    --max-utilization and the SLOs), 'rate' (--rate split over the replicas)."""
+    load: Load
+    replicas: FArray
+    gpus: FArray
+    """GPUs of the whole deployment (replicas x tp x pp x cp)."""
+    output_tokens_per_s: FArray
+    total_tokens_per_s: FArray
+    usd_per_mtok_total: FArray
+    out_len: float = 0.0
+    cons: Constraints = field(default_factory=lambda: Constraints())
+    at: str = "concurrency"
+    slo_ttft: FArray | None = None
+    """The TTFT each row's SLO is judged on (at --slo-percentile): at the operating point in a closed loop;
+    where no rate meets the SLOs, at a trickle of requests (the least any rate can do)."""
+    slo_tpot: FArray | None = None
+
+    def ttft(self, pct: int | None) -> FArray:
+        return self.load.ttft if pct is None else self.load.ttft_pct[pct]
+
+    def tpot(self, pct: int | None) -> FArray:
+        return self.load.tpot if pct is None else self.load.tpot_pct[pct]
+
+    @property
+    def request_latency(self) -> FArray:
+        """Mean time from a request's arrival to its last token: TTFT + output_len x TPOT."""
+        return self.load.ttft + self.out_len * self.load.tpot
 
 
 def tool_info() -> dict[str, str]:
     return {"name": "tpplan", "version": __version__}
 
 
-def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | None = None) -> ServeEval:
-    """Memory, time, cost and feasibility bits of every row of ``g`` on ``ctx.gpu``."""
+def evaluate_load(ctx: Context, g: Grid, mem: memory.ServeMemory, cons: Constraints, at: str, price: float,
+                  eff: perf.Eff | None = None) -> LoadEval:
+    """Every row at its operating point: ``--rate`` split over as many replicas as it needs, else the
+    closed loop at the row's concurrency (``at='concurrency'``) or the largest sustainable rate."""
+    assert ctx.serve is not None
+    w = ctx.serve
+    eng = Engine.of(ctx, g, mem, eff)
+    sust = eng.sustainable(cons.max_utilization, cons.ttft_slo_s, cons.tpot_slo_s, cons.slo_percentile)
+    dp = g.dp.astype(np.float64)
+    if cons.rate_rps is not None:
+        # replicas in multiples of the rows' dp (the ranks EP needs), each at rate / replicas
+        with np.errstate(divide="ignore", invalid="ignore"):
+            replicas = np.where(sust > 0, dp * np.ceil(cons.rate_rps / np.maximum(dp * sust, 1e-300)), np.inf)
+        per = np.where(np.isfinite(replicas), cons.rate_rps / np.where(np.isfinite(replicas), replicas, 1.0), 0.0)
+        ld = eng.evaluate(per, sustainable=sust)
+        mode = "rate"
+    elif at == "sustainable":
+        replicas = dp
+        ld = eng.evaluate(sust, sustainable=sust)
+        mode = "sustainable"
+    else:
+        replicas = dp
+        ld = replace(eng.closed_loop(g.concurrency.astype(np.float64)), sustainable_rate=sust)
+        mode = "concurrency"
+    model_gpus = (g.tp * g.pp * g.cp).astype(np.float64)
+    gpus = replicas * model_gpus
+    served = np.minimum(ld.rate, ld.saturation_rate)  # past saturation a replica serves what it can
+    out = replicas * served * w.output_len
+    total = replicas * served * (w.input_len + w.output_len)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        usd_tot = cost.usd_per_million_tokens(gpus * price, total)
+    return LoadEval(mode=mode, load=ld, replicas=replicas, gpus=gpus, output_tokens_per_s=out,
+                    total_tokens_per_s=total, usd_per_mtok_total=usd_tot, out_len=float(w.output_len), cons=cons,
+                    at=at)
+
+
+def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | None = None,
+                   at: str = "concurrency") -> ServeEval:
+    """Memory, time, cost and feasibility bits of every row of ``g`` on ``ctx.gpu``, each at its operating
+    point under load (``evaluate_load``)."""
     assert ctx.serve is not None
     cons = cons or Constraints()
     mem = memory.serve_memory(ctx, g)
     t = perf.serve_time(ctx, g)
     price = pricing.price(ctx.gpu)
-    usd_h = cost.usd_per_hour(g.gpus, price)
-    usd_m = cost.usd_per_million_tokens(usd_h, t.throughput)
+    le = evaluate_load(ctx, g, mem, cons, at, price)
+    usd_h = cost.usd_per_hour(le.gpus, price)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        usd_m = cost.usd_per_million_tokens(usd_h, le.output_tokens_per_s)
     r = g.reasons.copy()
+    if not cons.allow_cross_node_tp:
+        limit = ctx.node_size if ctx.gpu.pcie_only else max(ctx.node_size, ctx.gpu.scale_up.domain_gpus)
+        r |= np.where(g.tp > limit, int(Reason.CROSS_NODE_TP), 0)
+    if cons.rate_rps is not None:
+        r |= np.where(np.isfinite(le.gpus) & (le.gpus > cons.max_gpus), int(Reason.RATE_NEEDS_MORE_GPUS), 0)
     fixed = mem.weights + mem.activations + mem.overhead
     r |= np.where(fixed > mem.usable, int(Reason.WEIGHTS_DONT_FIT), 0)
     r |= np.where((fixed <= mem.usable) & (fixed + mem.kv_bytes_per_sequence > mem.usable),
@@ -97,14 +186,25 @@ def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | 
     r |= np.where(one_fits & ~too_few & (mem.total > mem.usable), int(Reason.CONCURRENCY_DOESNT_FIT), 0)
     if ctx.serve.ctx > ctx.model.max_position_embeddings:
         r |= int(Reason.CTX_ABOVE_MODEL_MAX)
-    if cons.ttft_slo_s is not None:
-        r |= np.where(t.ttft > cons.ttft_slo_s, int(Reason.TTFT_SLO), 0)
-    if cons.tpot_slo_s is not None:
-        r |= np.where(t.tpot > cons.tpot_slo_s, int(Reason.TPOT_SLO), 0)
+    if cons.ttft_slo_s is not None or cons.tpot_slo_s is not None:
+        pct = cons.slo_percentile
+        if le.mode == "concurrency":
+            ttft, tpot = le.ttft(pct), le.tpot(pct)
+        else:
+            # no rate meets the SLOs: say which one fails already at a trickle of requests
+            low = Engine.of(ctx, g, mem).evaluate(le.load.saturation_rate * 1e-6)
+            none = le.load.sustainable_rate <= 0
+            ttft = np.where(none, low.ttft if pct is None else low.ttft_pct[pct], 0.0)
+            tpot = np.where(none, low.tpot if pct is None else low.tpot_pct[pct], 0.0)
+        le.slo_ttft, le.slo_tpot = ttft, tpot
+        if cons.ttft_slo_s is not None:
+            r |= np.where(ttft > cons.ttft_slo_s, int(Reason.TTFT_SLO), 0)
+        if cons.tpot_slo_s is not None:
+            r |= np.where(tpot > cons.tpot_slo_s, int(Reason.TPOT_SLO), 0)
     if cons.budget_usd_per_hour is not None:
         r |= np.where(usd_h > cons.budget_usd_per_hour, int(Reason.BUDGET), 0)
     return ServeEval(ctx=ctx, g=g, mem=mem, t=t, usd_per_hour=usd_h, usd_per_mtok=usd_m, reasons=r,
-                     price=price)
+                     price=price, load=le)
 
 
 def validate_layout(model: ModelSpec, tp: int, pp: int, dp: int, cp: int, ep: int,
@@ -202,11 +302,14 @@ def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> 
     ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
     assert ctx.serve is not None
     m, gpu = ctx.model, ctx.gpu
-    gpus = int(g.gpus[i])
+    le = ev.load
+    assert le is not None
+    replicas = int(le.replicas[i]) if np.isfinite(le.replicas[i]) else int(g.dp[i])
+    gpus = replicas * int(g.tp[i] * g.pp[i] * g.cp[i])
     bits = int(ev.reasons[i])
     warnings = layout_warnings(ctx, g, i)
     obj: dict[str, Any] = {
-        "layout": {"gpu": gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": int(g.dp[i]),
+        "layout": {"gpu": gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": replicas,
                    "cp": int(g.cp[i]), "ep": int(g.ep[i]), "gpus": gpus,
                    "nodes": int(np.ceil(gpus / ctx.node_size)), "concurrency": int(g.concurrency[i])},
         "params": {"total": m.params_total, "active": m.params_active},
@@ -214,7 +317,7 @@ def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> 
             "weights": _f(mem.weights[i]), "kv_cache": _f(mem.kv_cache[i]),
             "activations": _f(mem.activations[i]), "gradients": 0.0, "optimizer": 0.0,
             "overhead": _f(mem.overhead[i]), "total": _f(mem.total[i]), "capacity": mem.capacity,
-            "usable": mem.usable,
+            "usable": _f(mem.usable[i]),
         },
         "fits": not (bits & (Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST
                              | Reason.CONCURRENCY_DOESNT_FIT)),
@@ -227,13 +330,19 @@ def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> 
         "comm": {"tp_allreduce_bytes_per_layer": _f(t.tp_allreduce_bytes_per_layer[i]),
                  "tp_allreduce_s_per_layer": _f(t.tp_allreduce_s_per_layer[i]),
                  "comm_fraction": _f(t.comm_fraction[i])},
-        "serve": {"ttft_s": _f(t.ttft[i]), "tpot_s": _f(t.tpot[i]),
-                  "request_latency_s": _f(t.request_latency[i]),
-                  "throughput_tokens_per_s": _f(t.throughput[i]),
-                  "throughput_tokens_per_s_per_gpu": _f(t.throughput[i]) / gpus,
+        "serve": {"ttft_s": _f(le.load.ttft[i]), "tpot_s": _f(le.load.tpot[i]),
+                  "request_latency_s": _f(le.request_latency[i]),
+                  "throughput_tokens_per_s": _f(le.output_tokens_per_s[i]),
+                  "throughput_tokens_per_s_per_gpu": _f(le.output_tokens_per_s[i]) / gpus,
+                  "total_tokens_per_s": _f(le.total_tokens_per_s[i]),
                   "decode_bound": str(t.decode_bound[i]),
-                  "tpot_hbm_lower_bound_s": _f(t.hbm_lower_bound_tpot[i])},
+                  "tpot_hbm_lower_bound_s": _f(t.hbm_lower_bound_tpot[i]),
+                  "idle": {"ttft_s": _f(t.ttft[i]), "tpot_s": _f(t.tpot[i]),
+                           "request_latency_s": _f(t.request_latency[i]),
+                           "throughput_tokens_per_s": _f(t.throughput[i])},
+                  "load": load_object(ev, i)},
         "cost": {"usd_per_hour": _f(ev.usd_per_hour[i]), "usd_per_million_tokens": _f(ev.usd_per_mtok[i]),
+                 "usd_per_million_total_tokens": _f(le.usd_per_mtok_total[i]),
                  "usd_total": None, "usd_per_gpu_hour": ev.price},
         "warnings": warnings,
         "reasons": Reason.names(bits),
@@ -244,6 +353,34 @@ def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> 
     if bands:
         obj["bands"] = bands
     return obj
+
+
+def load_object(ev: ServeEval, i: int) -> dict[str, Any]:
+    """The operating point of row ``i`` (docs/metrics.md, 'Under load')."""
+    le = ev.load
+    assert le is not None and ev.ctx.serve is not None
+    ld, e = le.load, ev.ctx.serve.engine
+
+    def pct(d: dict[int, FArray]) -> dict[str, float]:
+        return {f"p{q}": _f(v[i]) for q, v in d.items()}
+
+    return {
+        "mode": le.mode, "stable": bool(ld.stable[i]),
+        "rate_rps_per_replica": _f(ld.rate[i]), "replicas": _f(le.replicas[i]),
+        "rate_rps": _f(ld.rate[i] * le.replicas[i]) if np.isfinite(le.replicas[i]) else 0.0,
+        "saturation_rate_rps_per_replica": _f(ld.saturation_rate[i]),
+        "sustainable_rate_rps_per_replica": _f(ld.sustainable_rate[i]),
+        "utilization": _f(ld.utilization[i]), "limited_by": str(ld.limited_by[i]),
+        "concurrency": _f(ld.in_system[i]), "running_seqs": _f(ld.running[i]),
+        "prefill_tokens_per_step": _f(ld.prefill_tokens[i]), "step_time_s": _f(ld.step_time[i]),
+        "max_running_seqs": _f(ld.max_running[i]), "kv_admitted_seqs": _f(min(ld.kv_admitted[i], 1e12)),
+        "ttft_s": {"mean": _f(ld.ttft[i]), **pct(ld.ttft_pct)},
+        "tpot_s": {"mean": _f(ld.tpot[i]), **pct(ld.tpot_pct)},
+        "engine": {"name": e.name, "version": e.version, "max_num_seqs": e.max_num_seqs,
+                   "max_num_batched_tokens": e.max_num_batched_tokens, "chunked_prefill": e.chunked_prefill,
+                   "kv_reservation": e.kv_reservation, "memory_rule": e.memory_rule,
+                   "gpu_memory_utilization": ev.ctx.serve.gpu_memory_utilization},
+    }
 
 
 def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
@@ -267,25 +404,33 @@ def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[dict[str, Any
     """Low/high bands of time, throughput and cost for rows ``idx`` from the calibration spread: the grid is
     re-evaluated at the pessimistic and optimistic parameter sets (no Monte Carlo), and cost at the low
     and high price tiers."""
-    ctx = ev.ctx
+    ctx, le = ev.ctx, ev.load
+    assert le is not None
     sub = ev.g.take(idx)
-    lo = perf.serve_time(ctx, sub, perf.Eff.of(ctx, "low"))  # pessimistic: slower
-    hi = perf.serve_time(ctx, sub, perf.Eff.of(ctx, "high"))
+    mem = memory.serve_memory(ctx, sub)
+    # pessimistic (slower) and optimistic parameter sets, each at its own operating point
+    lo = evaluate_load(ctx, sub, mem, le.cons, le.at, ev.price, perf.Eff.of(ctx, "low"))
+    hi = evaluate_load(ctx, sub, mem, le.cons, le.at, ev.price, perf.Eff.of(ctx, "high"))
+    if le.mode == "rate" and le.cons.max_gpus >= 1 << 62:  # estimate: the user's replicas, as the central value
+        lo = replace(lo, replicas=le.replicas[idx], gpus=le.gpus[idx])
+        hi = replace(hi, replicas=le.replicas[idx], gpus=le.gpus[idx])
     tiers = Pricing(overrides=ctx.extras.get("price_overrides", {})).tiers(ctx.gpu)
     p_lo, p_hi = tiers["low"], tiers["high"]
     out = []
-    for j in range(len(idx)):
-        gpus = float(sub.gpus[j])
-        out.append({
-            "serve": {"ttft_s": [float(hi.ttft[j]), float(lo.ttft[j])],
-                      "tpot_s": [float(hi.tpot[j]), float(lo.tpot[j])],
-                      "request_latency_s": [float(hi.request_latency[j]), float(lo.request_latency[j])],
-                      "throughput_tokens_per_s": [float(lo.throughput[j]), float(hi.throughput[j])]},
-            "cost": {"usd_per_hour": [gpus * p_lo, gpus * p_hi],
-                     "usd_per_million_tokens": [
-                         float(cost.usd_per_million_tokens(gpus * p_lo, hi.throughput[j])),
-                         float(cost.usd_per_million_tokens(gpus * p_hi, lo.throughput[j]))]},
-        })
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j in range(len(idx)):
+            g_lo, g_hi = float(hi.gpus[j]), float(lo.gpus[j])  # the faster set may need fewer replicas
+            out.append({
+                "serve": {"ttft_s": [_f(hi.load.ttft[j]), _f(lo.load.ttft[j])],
+                          "tpot_s": [_f(hi.load.tpot[j]), _f(lo.load.tpot[j])],
+                          "request_latency_s": [_f(hi.request_latency[j]), _f(lo.request_latency[j])],
+                          "throughput_tokens_per_s": [_f(lo.output_tokens_per_s[j]),
+                                                      _f(hi.output_tokens_per_s[j])]},
+                "cost": {"usd_per_hour": [g_lo * p_lo, g_hi * p_hi],
+                         "usd_per_million_tokens": [
+                             _f(cost.usd_per_million_tokens(g_lo * p_lo, hi.output_tokens_per_s[j])),
+                             _f(cost.usd_per_million_tokens(g_hi * p_hi, lo.output_tokens_per_s[j]))]},
+            })
     return out
 
 
@@ -296,16 +441,44 @@ def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[dict[str, Any
 
 def estimate_serve(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, tp: int, pp: int = 1, dp: int = 1,
                    cp: int = 1, ep: int = 1, pricing: Pricing | None = None,
-                   gpus_per_node: int | None = None, catalog_digest: str = "") -> dict[str, Any]:
+                   gpus_per_node: int | None = None, catalog_digest: str = "",
+                   cons: Constraints | None = None, at: str = "concurrency") -> dict[str, Any]:
+    """One layout in full. Under load: ``cons.rate_rps`` spread over the ``dp`` replicas, else the closed
+    loop at ``w.concurrency`` (``at='sustainable'``: the largest sustainable rate)."""
     validate_layout(model, tp, pp, dp, cp, ep)
     pricing = pricing or Pricing()
+    # the layout is the user's: --rate is spread over its dp replicas, and TP may cross nodes
+    cons = replace(cons or Constraints(), max_gpus=1 << 62, allow_cross_node_tp=True)
+    w = w.for_gpu(gpu)
     ctx = Context(model=model, gpu=gpu, serve=w, gpus_per_node=gpus_per_node,
                   extras={"price_overrides": pricing.overrides})
     g = grid.make(tp, pp, dp, cp, ep, w.concurrency)
-    ev = evaluate_serve(ctx, g, pricing)
+    ev = evaluate_serve(ctx, g, pricing, cons, at)
+    if cons.rate_rps is not None:
+        # the rate over exactly the replicas given (not as many as it needs)
+        ev.load = _fixed_replicas(ctx, g, ev, cons)
+        ev.usd_per_hour = cost.usd_per_hour(ev.load.gpus, ev.price)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ev.usd_per_mtok = cost.usd_per_million_tokens(ev.usd_per_hour, ev.load.output_tokens_per_s)
     obj = serve_object(ev, 0, serve_bands(ev, np.array([0]))[0])
     return {"schema_version": SCHEMA_VERSION, "tool": tool_info(),
             "inputs": serve_inputs(model, [gpu], w, pricing, catalog_digest, ctx), **obj}
+
+
+def _fixed_replicas(ctx: Context, g: Grid, ev: ServeEval, cons: Constraints) -> LoadEval:
+    """--rate over exactly the layout's dp replicas (estimate: the user chose them)."""
+    assert ctx.serve is not None and ev.load is not None and cons.rate_rps is not None
+    eng = Engine.of(ctx, g, ev.mem)
+    dp = g.dp.astype(np.float64)
+    ld = eng.evaluate(cons.rate_rps / dp, sustainable=ev.load.load.sustainable_rate)
+    w = ctx.serve
+    gpus = (dp * (g.tp * g.pp * g.cp)).astype(np.float64)
+    served = np.minimum(ld.rate, ld.saturation_rate)
+    total = dp * served * (w.input_len + w.output_len)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        usd_tot = cost.usd_per_million_tokens(gpus * ev.price, total)
+    return replace(ev.load, load=ld, replicas=dp, gpus=gpus, output_tokens_per_s=dp * served * w.output_len,
+                   total_tokens_per_s=total, usd_per_mtok_total=usd_tot)
 
 
 def serve_inputs(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, pricing: Pricing, digest: str,
@@ -315,7 +488,10 @@ def serve_inputs(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, pricin
         "ctx_tokens": w.ctx, "input_len": w.input_len, "output_len": w.output_len,
         "concurrency": w.concurrency, "weight_dtype": w.weight_dtype, "kv_dtype": w.kv_dtype,
         "gpu_memory_utilization": w.gpu_memory_utilization, "price_tier": pricing.tier,
-        "price_overrides": dict(pricing.overrides), "catalog_sha256": digest, "engine": w.engine.name,
+        "price_overrides": dict(pricing.overrides), "catalog_sha256": digest,
+        "engine": w.engine_profile.name if w.engine_profile else w.engine.name,
+        "engine_version": (w.engine_profile.version(w.engine_version).version if w.engine_profile
+                           else w.engine.version),
     }
     if ctx is not None:
         d["assumptions"] = assumptions(ctx, pricing)
@@ -353,11 +529,10 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
     start = time.perf_counter()
     evals = []
     n = 0
-    if objective == "latency":
-        levels = np.array([max(w.concurrency, cons.min_concurrency)], dtype=np.int64)
-    else:
-        levels = np.array(sorted({c for c in CONCURRENCY_LEVELS if c >= cons.min_concurrency}
-                                 | {max(w.concurrency, cons.min_concurrency)}), dtype=np.int64)
+    # one row per layout: the load model finds each layout's operating point (the closed loop at
+    # --concurrency for latency; the largest sustainable rate for throughput and cost; --rate when given)
+    levels = np.array([max(w.concurrency, cons.min_concurrency)], dtype=np.int64)
+    at = "concurrency" if objective == "latency" else "sustainable"
     for gpu in gpus:
         node = gpus_per_node or gpu.node.gpus_per_node
         base = grid.enumerate_layouts(model, cons.max_gpus, node, replicas=False)
@@ -366,9 +541,9 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                  cp=np.repeat(base.cp, reps), ep=np.repeat(base.ep, reps),
                  concurrency=np.tile(levels, len(base)), micro_batch=np.ones(len(base) * reps, dtype=np.int64),
                  reasons=np.repeat(base.reasons, reps))
-        ctx = Context(model=model, gpu=gpu, serve=w, gpus_per_node=gpus_per_node,
+        ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node,
                       extras={"price_overrides": pricing.overrides})
-        ev = evaluate_serve(ctx, g, pricing, cons)
+        ev = evaluate_serve(ctx, g, pricing, cons, at)
         evals.append(ev)
         n += len(g)
     return Search(evals=evals, seconds=time.perf_counter() - start, layouts=n, pricing=pricing,
@@ -377,10 +552,11 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
 
 def objective_key(ev: ServeEval, objective: Objective) -> FArray:
     """Lower is better."""
+    assert ev.load is not None
     if objective == "latency":
-        return ev.t.request_latency
+        return ev.load.request_latency
     if objective == "throughput":
-        return -ev.t.throughput / ev.g.gpus
+        return -ev.load.output_tokens_per_s / ev.load.gpus
     return ev.usd_per_mtok
 
 
@@ -468,8 +644,9 @@ def pareto_serve(s: Search) -> list[tuple[int, int]]:
     c, lat, gi, row = [], [], [], []
     for k, ev in enumerate(s.evals):
         ok = np.nonzero(ev.reasons == 0)[0]
+        assert ev.load is not None
         c.append(ev.usd_per_mtok[ok])
-        lat.append(ev.t.request_latency[ok])
+        lat.append(ev.load.request_latency[ok])
         gi.append(np.full(len(ok), k))
         row.append(ok)
     if not c:
@@ -496,11 +673,41 @@ def rejected_counts(s: Search) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
+_LAUNCH = {
+    # engine: (command, TP flag, PP flag, EP flag) as each server's CLI spells them
+    "sglang": ("python -m sglang.launch_server --model-path {repo}", "--tp-size", "--pp-size", "--ep-size"),
+    "trtllm": ("trtllm-serve {repo}", "--tp_size", "--pp_size", "--ep_size"),
+}
+
+
 def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str:
-    """A ready-to-paste ``vllm serve`` line for an estimate object."""
+    """A ready-to-paste serve command for an estimate object, with the engine's real flags: its scheduler
+    limits (the defaults of the engine version and GPU, which the load model assumed), never a batch of 1."""
     lay = obj["layout"]
+    e = obj["serve"]["load"]["engine"]
     # without a Hugging Face id (models by dimensions, GPT-3) there is no repo to name: say what goes there
-    parts = [f"vllm serve {model.hf_id or f'<path to {model.name} weights>'}", f"--tensor-parallel-size {lay['tp']}"]
+    repo = model.hf_id or f"<path to {model.name} weights>"
+    native_w = model.weight_dtype or model.dtype
+    quant = w.weight_dtype if w.weight_dtype != native_w and w.weight_dtype in ("fp8", "int8") else None
+    kv = w.kv_dtype if w.kv_dtype != model.dtype else None
+    if e["name"] in _LAUNCH:
+        head, tp_flag, pp_flag, ep_flag = _LAUNCH[e["name"]]
+        parts = [head.format(repo=repo), f"{tp_flag} {lay['tp']}"]
+        if lay["pp"] > 1:
+            parts.append(f"{pp_flag} {lay['pp']}")
+        if lay["ep"] > 1:
+            parts.append(f"{ep_flag} {lay['ep']}")
+        if e["name"] == "sglang":
+            parts += [f"--context-length {w.ctx}", f"--max-running-requests {e['max_num_seqs']}",
+                      f"--chunked-prefill-size {e['max_num_batched_tokens']}"]
+            parts += [f"--quantization {quant}"] if quant else []
+            parts += [f"--kv-cache-dtype {kv}"] if kv else []
+        else:
+            parts += [f"--max_seq_len {w.ctx}", f"--max_batch_size {e['max_num_seqs']}",
+                      f"--max_num_tokens {e['max_num_batched_tokens']}",
+                      f"--kv_cache_free_gpu_memory_fraction {e['gpu_memory_utilization']}"]
+        return " ".join(parts)
+    parts = [f"vllm serve {repo}", f"--tensor-parallel-size {lay['tp']}"]
     if lay["pp"] > 1:
         parts.append(f"--pipeline-parallel-size {lay['pp']}")
     if lay["dp"] > 1:
@@ -508,13 +715,13 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
     if lay["ep"] > 1:
         parts.append("--enable-expert-parallel")
     parts.append(f"--max-model-len {w.ctx}")
-    parts.append(f"--max-num-seqs {lay['concurrency']}")
-    native_w = model.weight_dtype or model.dtype
-    if w.weight_dtype != native_w and w.weight_dtype in ("fp8", "int8"):
-        parts.append(f"--quantization {w.weight_dtype}")
-    if w.kv_dtype != model.dtype:
-        parts.append(f"--kv-cache-dtype {w.kv_dtype}")
-    parts.append(f"--gpu-memory-utilization {w.gpu_memory_utilization}")
+    parts.append(f"--max-num-seqs {e['max_num_seqs']}")
+    parts.append(f"--max-num-batched-tokens {e['max_num_batched_tokens']}")
+    if quant:
+        parts.append(f"--quantization {quant}")
+    if kv:
+        parts.append(f"--kv-cache-dtype {kv}")
+    parts.append(f"--gpu-memory-utilization {e['gpu_memory_utilization']}")
     return " ".join(parts)
 
 
@@ -606,7 +813,7 @@ def _reason_details(ev: ServeEval, j: int, bits: int) -> list[str]:
     if bits & (Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT):
         need = mem.weights[j] + mem.activations[j] + mem.overhead[j] + mem.kv_bytes_per_sequence[j]
         out.append(f"needs {format_bytes(need)} per GPU for weights + one {ev.ctx.serve.ctx if ev.ctx.serve else 0}"
-                   f"-token sequence ({format_bytes(mem.weights[j])} weights), {format_bytes(mem.usable)} usable "
+                   f"-token sequence ({format_bytes(mem.weights[j])} weights), {format_bytes(mem.usable[j])} usable "
                    f"({ev.ctx.serve.gpu_memory_utilization if ev.ctx.serve else 0} x "
                    f"{format_bytes(mem.capacity)})")
     if bits & Reason.TTFT_SLO:
@@ -635,10 +842,20 @@ def _limit_text(seconds: float) -> str:
 
 # the limits a hint can move: (reason bit, option, verb, each row's value, the Constraints field)
 _LIMITS: tuple[tuple[Reason, str, str, Callable[[ServeEval], FArray], str], ...] = (
-    (Reason.TTFT_SLO, "--ttft-slo", "relax", lambda ev: ev.t.ttft, "ttft_slo_s"),
-    (Reason.TPOT_SLO, "--tpot-slo", "relax", lambda ev: ev.t.tpot, "tpot_slo_s"),
+    (Reason.TTFT_SLO, "--ttft-slo", "relax", lambda ev: _slo_value(ev, "ttft"), "ttft_slo_s"),
+    (Reason.TPOT_SLO, "--tpot-slo", "relax", lambda ev: _slo_value(ev, "tpot"), "tpot_slo_s"),
     (Reason.BUDGET, "--budget-usd-per-hour", "raise", lambda ev: ev.usd_per_hour, "budget_usd_per_hour"),
 )
+
+
+def _slo_value(ev: ServeEval, which: str) -> FArray:
+    """What a row's TTFT or TPOT SLO is judged on (``LoadEval.slo_ttft``), or its operating point."""
+    le = ev.load
+    assert le is not None
+    v = le.slo_ttft if which == "ttft" else le.slo_tpot
+    if v is None:
+        v = le.load.ttft if which == "ttft" else le.load.tpot
+    return v
 
 
 def _limit_move(option: str, value: float) -> str:
@@ -761,6 +978,8 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
         "schema_version": SCHEMA_VERSION, "tool": tool_info(),
         "inputs": {**serve_inputs(model, gpus, w, pricing, digest),
                    "objective": objective, "pareto": pareto,
+                   "rate_rps": cons.rate_rps, "slo_percentile": cons.slo_percentile,
+                   "max_utilization": cons.max_utilization, "allow_cross_node_tp": cons.allow_cross_node_tp,
                    "constraints": {"ttft_slo_s": cons.ttft_slo_s, "tpot_slo_s": cons.tpot_slo_s,
                                    "budget_usd_per_hour": cons.budget_usd_per_hour, "max_gpus": cons.max_gpus,
                                    "min_concurrency": cons.min_concurrency}},

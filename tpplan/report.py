@@ -70,7 +70,8 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         rows.append(_with_tiers(c, gpu, pricing, utilization))
         for _, rr in pick:
             scatter.append({"gpu": gpu.name, "usd_per_million_tokens": float(ev.usd_per_mtok[rr]),
-                            "request_latency_s": float(ev.t.request_latency[rr]), "gpus": int(ev.g.gpus[rr])})
+                            "request_latency_s": float(ev.load.request_latency[rr]) if ev.load else 0.0,
+                            "gpus": int(ev.g.gpus[rr])})
     rows.sort(key=lambda c: _sort_key(c, objective))
     res: dict[str, Any] = {
         "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "serve",
@@ -82,7 +83,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         "comparison": rows, "blocked": blocked, "rejected": planner.rejected_counts(s),
         "layouts_evaluated": s.layouts,
         "pareto": [{"gpu": s.evals[k].ctx.gpu.name, "usd_per_million_tokens": float(s.evals[k].usd_per_mtok[r]),
-                    "request_latency_s": float(s.evals[k].t.request_latency[r]),
+                    "request_latency_s": float(_latency(s.evals[k])[r]),
                     "layout": _label(s.evals[k], r)} for k, r in planner.pareto_serve(s)],
         "scatter": scatter,
     }
@@ -102,6 +103,11 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                                                               gpus_per_node)}
     res["prices"] = _price_rows(gpus, pricing)
     return res
+
+
+def _latency(ev: planner.ServeEval) -> Any:
+    assert ev.load is not None
+    return ev.load.request_latency
 
 
 def _label(ev: planner.ServeEval, r: int) -> str:
@@ -131,12 +137,15 @@ def _context_sensitivity(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons:
             r = pick[0][1]
             tiers = pricing.tiers(gpu)
             n = int(ev.g.gpus[r])
-            row.update({"layout": _label(ev, r), "gpus": n, "concurrency": int(ev.g.concurrency[r]),
-                        "tpot_s": float(ev.t.tpot[r]), "ttft_s": float(ev.t.ttft[r]),
-                        "throughput_tokens_per_s": float(ev.t.throughput[r]),
+            le = ev.load
+            assert le is not None
+            n = int(le.gpus[r])
+            tps = float(le.output_tokens_per_s[r])
+            row.update({"layout": _label(ev, r), "gpus": n, "concurrency": float(le.load.in_system[r]),
+                        "tpot_s": float(le.load.tpot[r]), "ttft_s": float(le.load.ttft[r]),
+                        "throughput_tokens_per_s": tps,
                         "usd_per_million_tokens_by_tier": {
-                            t: float(cost.usd_per_million_tokens(n * p, ev.t.throughput[r]))
-                            for t, p in tiers.items()}})
+                            t: float(cost.usd_per_million_tokens(n * p, tps)) for t, p in tiers.items()}})
         else:
             row["layout"] = None
         out.append(row)

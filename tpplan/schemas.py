@@ -35,11 +35,13 @@ def _band(desc: str) -> dict[str, Any]:
 
 
 def _e2e_schema() -> dict[str, Any]:
-    metric = {"enum": ["train_tokens_per_s_per_gpu", "ttft_s", "tpot_s", "output_tokens_per_s"],
+    metric = {"enum": ["train_tokens_per_s_per_gpu", "ttft_s", "tpot_s", "output_tokens_per_s",
+                       "online_output_tokens_per_s"],
               "description": "train_tokens_per_s_per_gpu: training tokens per second per GPU over whole optimizer "
                              "steps; ttft_s: mean time to first token at the row's request rate; tpot_s: mean "
-                             "inter-token latency at that rate; output_tokens_per_s: output tokens per second of "
-                             "one engine instance (the TP group) with every request queued at once."}
+                             "inter-token latency at that rate; output_tokens_per_s: maximum output tokens per "
+                             "second of one engine instance (the TP group) with every request queued at once; "
+                             "online_output_tokens_per_s: output tokens per second served at the row's rate."}
     nullable_num = {"type": ["number", "null"]}
     return _obj({
         "file": {"type": "string", "description": "The shipped rows (with sources), tolerances and guard list."},
@@ -100,22 +102,70 @@ MEMORY = _obj({
 }, "Bytes per GPU of the most loaded GPU.", ["weights", "kv_cache", "activations", "gradients", "optimizer",
                                              "overhead", "total", "capacity"])
 
+_CHANGED = (" Changed in issue 16 (same key, schema_version 1): this figure was an idle replica's; the idle "
+            "figure is now serve.idle.")
+
+_PCT = {"type": "object", "properties": {k: {"type": ["number", "null"]} for k in ("mean", "p50", "p90", "p99")},
+        "required": ["mean", "p50", "p90", "p99"]}
+
+LOAD = _obj({
+    "mode": {"enum": ["concurrency", "sustainable", "rate"], "description": (
+        "Which operating point: 'concurrency' = a closed loop of --concurrency clients per replica, each sending "
+        "its next request when the last one finishes (the latency objective); 'sustainable' = the largest request "
+        "rate within --max-utilization of saturation and within the SLOs (throughput and cost objectives); "
+        "'rate' = --rate spread over `replicas` replicas.")},
+    "stable": {"type": "boolean", "description": "False when the rate exceeds the saturation rate: latencies are "
+                                                 "null (the queue grows without bound)."},
+    "rate_rps_per_replica": _num("Requests/s one replica serves at the operating point (Poisson arrivals)."),
+    "replicas": _num("Engine instances (tp x pp x cp GPUs each) of the deployment."),
+    "rate_rps": _num("Requests/s of the whole deployment."),
+    "saturation_rate_rps_per_replica": _num("Requests/s at which the running batch (min(max_num_seqs, KV-admitted "
+                                            "sequences)) or the step budget is full."),
+    "sustainable_rate_rps_per_replica": _num("Largest rate within --max-utilization x saturation and the SLOs; 0 "
+                                             "when no rate meets the SLOs."),
+    "utilization": _num("rate / saturation rate."),
+    "limited_by": {"enum": ["batch", "kv", "step-budget", "prefill-chunks"],
+                   "description": "What sets the saturation rate."},
+    "concurrency": _num("Mean requests in one replica (queued, prefilling or decoding) = rate x request latency "
+                        "(Little's law)."),
+    "running_seqs": _num("Mean sequences decoding in a step."),
+    "prefill_tokens_per_step": _num("Mean prompt tokens per step (rate x input_len x step time)."),
+    "step_time_s": _num("Mean engine step (one token for every running sequence, plus prompt chunks)."),
+    "max_running_seqs": _num("min(max_num_seqs, sequences the KV pool holds at their mean length)."),
+    "kv_admitted_seqs": _num("Sequences the KV pool holds: mean length (input + output/2) for paged engines, "
+                             "input + output for TRT-LLM's GUARANTEED_NO_EVICT."),
+    "ttft_s": {**_PCT, "description": "Time to first token: mean and percentiles (M/D/1 queueing wait, exponential "
+                                      "tail; the step in progress; the prompt's chunks through every stage)."},
+    "tpot_s": {**_PCT, "description": "Inter-token latency a decoding sequence sees: mean and percentiles (steps "
+                                      "with and without another request's prompt chunk)."},
+    "engine": {"type": "object", "description": "The engine profile's settings used (engines/*.yaml)."},
+}, "The operating point under load (tpplan/load.py; docs/metrics.md 'Under load').")
+
 SERVE = _obj({
-    "ttft_s": _num("Time to first token of one request with input_len prompt tokens arriving at an idle replica: "
-                   "one prefill pass, no queueing, no chunking."),
-    "tpot_s": _num("Time per output token of every sequence in a steady decode batch of `concurrency` sequences "
-                   "per replica, each holding input_len + output_len/2 cached tokens."),
-    "request_latency_s": _num("ttft_s + output_len x tpot_s for that request."),
-    "throughput_tokens_per_s": _num("Output tokens/s of the whole deployment (all DP replicas) in steady decode: "
-                                    "dp x concurrency / tpot_s; prefill work not subtracted."),
+    "ttft_s": _num("Mean time to first token at the operating point (serve.load): queueing, the step in "
+                   "progress and the prompt's chunks; null when the rate is unstable." + _CHANGED, nullable=True),
+    "tpot_s": _num("Mean inter-token latency at the operating point: the step a decoding sequence sees, with the "
+                   "other running sequences and other requests' prompt chunks; null when unstable." + _CHANGED,
+                   nullable=True),
+    "request_latency_s": _num("ttft_s + output_len x tpot_s at the operating point; null when unstable.",
+                              nullable=True),
+    "throughput_tokens_per_s": _num("Output tokens/s of the whole deployment at the operating point: replicas x "
+                                    "rate x output_len (past saturation, the saturation rate). Prefill counted. "
+                                    "Changed in issue 16: it was dp x concurrency / TPOT with prefill left out."),
     "throughput_tokens_per_s_per_gpu": _num("throughput_tokens_per_s / gpus."),
-}, "Serving latency and throughput (vLLM v1 semantics, docs/metrics.md).",
+    "total_tokens_per_s": _num("(input + output) tokens/s of the deployment at the operating point."),
+    "idle": {"type": "object", "description": "The idle-replica figures (what ttft_s/tpot_s meant before issue "
+             "16): ttft_s = one prefill on an idle replica; tpot_s = the decode step of a batch of `concurrency` "
+             "sequences; throughput_tokens_per_s = dp x concurrency / tpot_s."},
+    "load": LOAD,
+}, "Serving latency and throughput at the operating point under load (docs/metrics.md).",
     ["ttft_s", "tpot_s", "request_latency_s", "throughput_tokens_per_s"])
 
 COST = _obj({
     "usd_per_hour": _num("gpus x $/GPU-hour (the chosen price tier, or a --price override)."),
-    "usd_per_million_tokens": _num("usd_per_hour / (throughput_tokens_per_s x 3600) x 1e6: output tokens only; "
-                                   "null in training.", nullable=True),
+    "usd_per_million_tokens": _num("usd_per_hour / (throughput_tokens_per_s x 3600) x 1e6: output tokens only, at "
+                                   "the operating point (prefill counted since issue 16); null in training.",
+                                   nullable=True),
     "usd_total": _num("Training: $ of the whole run (gpu_hours x $/GPU-hour); null for serving.", nullable=True),
 }, "Dollars.", ["usd_per_hour", "usd_per_million_tokens", "usd_total"])
 

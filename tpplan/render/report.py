@@ -56,10 +56,11 @@ def _band(c: dict[str, Any], group: str, key: str, fmt: Any) -> str:
 
 def _sentence(c: dict[str, Any], inp: dict[str, Any]) -> str:
     s, k = c["serve"], c["cost"]
-    conc = c["layout"]["concurrency"]
+    ld = s["load"]
     return (f"{c['layout']['gpus']}x {c['layout']['gpu']} ({c['layout']['nodes']} node"
-            f"{'s' if c['layout']['nodes'] != 1 else ''}, {_layout(c)}), {conc} sequence{'s' if conc != 1 else ''} "
-            f"of up to {inp['ctx_tokens']:,} tokens per replica: TTFT {format_seconds(s['ttft_s'])}, TPOT "
+            f"{'s' if c['layout']['nodes'] != 1 else ''}, {_layout(c)}), at {ld['rate_rps']:.3g} requests/s "
+            f"({ld['concurrency']:.3g} in each replica on average, up to {inp['ctx_tokens']:,} tokens each): "
+            f"TTFT {format_seconds(s['ttft_s'])}, TPOT "
             f"{format_seconds(s['tpot_s'])}, request latency {format_seconds(s['request_latency_s'])}, "
             f"{_tok_s(s['throughput_tokens_per_s'])} output tokens/s, {format_usd(k['usd_per_hour'])}/hour, "
             f"{format_usd(k['usd_per_million_tokens'])} per 1M output tokens")
@@ -105,12 +106,12 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     b.append(("p", f"The best layout on each GPU type ({inp['input_len']:,}-token prompt, {inp['output_len']:,} "
                    f"output tokens, weights {inp['weight_dtype']}, KV cache {inp['kv_dtype']}). Headroom is usable "
                    f"memory left per GPU; $/month is 730 hours x {_pct(u)} utilisation at the typical price."))
-    headers = ["GPU", "GPUs (nodes)", "Layout", "Seqs", "Mem/GPU", "Headroom", "TTFT", "TPOT", "Tokens/s",
+    headers = ["GPU", "GPUs (nodes)", "Layout", "Conc", "Mem/GPU", "Headroom", "TTFT", "TPOT", "Tokens/s",
                "$/hour", "$/1M low", "$/1M typical", "$/1M high", f"$/month at {_pct(u)}"]
     rows = []
     for c in res["comparison"]:
         t = c["cost"]["usd_per_million_tokens_by_tier"]
-        rows.append([c["layout"]["gpu"], _nodes(c), _layout(c), c["layout"]["concurrency"],
+        rows.append([c["layout"]["gpu"], _nodes(c), _layout(c), f"{c['serve']['load']['concurrency']:.3g}",
                      _gib(c["memory_per_gpu_bytes"]["total"]), _pct(c["headroom_fraction"]),
                      format_seconds(c["serve"]["ttft_s"]), format_seconds(c["serve"]["tpot_s"]),
                      _tok_s(c["serve"]["throughput_tokens_per_s"]), format_usd(c["cost"]["usd_per_hour"]),
@@ -126,8 +127,10 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     m = win["memory_per_gpu_bytes"]
     cap = m["capacity"]
     b.append(("p", f"Per GPU of the recommendation ({win['layout']['gpu']}, {_layout(win)}, "
-                   f"{win['layout']['concurrency']} sequence(s) of {inp['ctx_tokens']:,} tokens). vLLM may use "
-                   f"{inp['gpu_memory_utilization']:g} x {_gib(cap)} = {_gib(m['usable'])}."))
+                   f"the memory check holds {win['layout']['concurrency']} sequence(s) of {inp['ctx_tokens']:,} "
+                   "tokens; "
+                   f"the engine admits up to {win['serve']['load']['max_running_seqs']:.0f} at their mean length). "
+                   f"The engine may use {_gib(m['usable'])} of {_gib(cap)}."))
     parts = [("Weights", m["weights"]), ("KV cache", m["kv_cache"]), ("Activations (profile run)", m["activations"]),
              ("Runtime overhead (CUDA context, NCCL, CUDA graphs)", m["overhead"]), ("Free", m["free"])]
     b.append(_memory_table(parts, cap))
@@ -151,11 +154,11 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
             continue
         t = r["usd_per_million_tokens_by_tier"]
         crow.append([f"{r['ctx_tokens']:,}" + (" (requested)" if r["requested"] else ""), r["layout"],
-                     r["concurrency"], format_seconds(r["tpot_s"]), format_usd(t["typical"]),
+                     f"{r['concurrency']:.3g}", format_seconds(r["tpot_s"]), format_usd(t["typical"]),
                      f"{format_usd(t['low'])}-{format_usd(t['high'])}"])
     b.append(("p", f"The best layout on {win['layout']['gpu']} at each context length (same objective and "
                    "constraints)."))
-    b.append(("table", ["Context", "Best layout", "Seqs", "TPOT", "$/1M typical", "$/1M low-high"], crow,
+    b.append(("table", ["Context", "Best layout", "Conc", "TPOT", "$/1M typical", "$/1M low-high"], crow,
               ["l", "l", "r", "r", "r", "r"]))
     return b + _serve_sources(res)
 
@@ -186,10 +189,12 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
              f"Workload: model {inp['model']} ({inp['hf_id'] or 'no HF id'}), max context {inp['ctx_tokens']:,} "
              f"tokens, timed request {inp['input_len']:,} prompt + {inp['output_len']:,} output tokens, weights "
              f"{inp['weight_dtype']}, KV cache {inp['kv_dtype']}.",
-             "Metrics: TTFT = prefill of the timed prompt on an idle replica; TPOT = time per decode step with "
-             "'Seqs' sequences per replica; request latency = TTFT + output tokens x TPOT; tokens/s = output "
-             "tokens/s of the whole deployment at that concurrency; $/1M tokens = $/hour / (tokens/s x 3600) x "
-             "1e6 (docs/metrics.md). Ranges are the calibration bands.",
+             "Metrics, each at the layout's operating point under load (tpplan/load.py): the largest sustainable "
+             "request rate for the cost and throughput objectives (85% of saturation, within the SLOs), one "
+             "request after another for latency, or --rate. TTFT = mean time to first token (queueing + prompt "
+             "chunks); TPOT = mean inter-token latency; Conc = mean requests in one replica; request latency = "
+             "TTFT + output tokens x TPOT; tokens/s = output tokens/s of the whole deployment; $/1M tokens = "
+             "$/hour / (tokens/s x 3600) x 1e6 (docs/metrics.md). Ranges are the calibration bands.",
              f"Utilisation {_pct(inp['utilization'])}: the share of the month's 730 hours the deployment runs "
              "(and is billed); $/1M tokens assume it runs fully loaded while up."]
     a = res.get("assumptions")

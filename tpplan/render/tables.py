@@ -71,30 +71,65 @@ def _bands(c: dict[str, Any], group: str, key: str) -> Any:
 
 
 def recommend_rows(res: dict[str, Any], bands: bool = True) -> tuple[list[str], list[list[Any]]]:
-    """Header and rows of the recommend list; ``bands=False`` shows TTFT and TPOT without their ranges."""
-    headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mem/GPU", "max conc", "conc", "TTFT", "TPOT",
-               "tok/s", "$/hour", "$/1M tok", "note"]
+    """Header and rows of the recommend list; ``bands=False`` shows TTFT and TPOT without their ranges. Every
+    row is at its operating point under load (``serve.load``); the ranked metric has its own column."""
+    latency = res["inputs"].get("objective") == "latency"
+    headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mem/GPU", "conc", "req/s", "TTFT", "TPOT",
+               *(["latency"] if latency else []), "tok/s", "tok/s/GPU", "$/hour", "$/1M tok", "note"]
     rows = []
     for i, c in enumerate(res["candidates"], 1):
         lay, s, co = c["layout"], c["serve"], c["cost"]
+        ld = s["load"]
         rows.append([
             i, lay["gpu"], f"{lay['gpus']} ({lay['nodes']})", _lay(c),
-            format_bytes(c["memory_per_gpu_bytes"]["total"]), c["max_concurrency"], lay["concurrency"],
+            format_bytes(c["memory_per_gpu_bytes"]["total"]), f"{ld['concurrency']:.3g}", f"{ld['rate_rps']:.3g}",
             band(s["ttft_s"], _bands(c, "serve", "ttft_s") if bands else None, format_seconds),
             band(s["tpot_s"], _bands(c, "serve", "tpot_s") if bands else None, format_seconds),
-            f"{s['throughput_tokens_per_s']:,.0f}",
+            *([format_seconds(s["request_latency_s"])] if latency else []),
+            f"{s['throughput_tokens_per_s']:,.0f}", f"{s['throughput_tokens_per_s_per_gpu']:,.1f}",
             f"{co['usd_per_hour']:.2f}", f"{co['usd_per_million_tokens']:.3g}", _note(c)])
     return headers, rows
+
+
+RECOMMEND_CSV = ["rank", "gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "mem_total_bytes", "concurrency",
+                 "rate_rps", "ttft_s", "tpot_s", "request_latency_s", "output_tokens_per_s",
+                 "output_tokens_per_s_per_gpu", "usd_per_hour", "usd_per_million_tokens", "load_mode", "notes"]
+
+
+def recommend_csv(res: dict[str, Any]) -> str:
+    """The recommend list in base units (bytes, seconds, tokens/s, USD), one row per candidate."""
+    rows = []
+    for i, c in enumerate(res["candidates"], 1):
+        lay, s, co = c["layout"], c["serve"], c["cost"]
+        ld = s["load"]
+        rows.append([i, lay["gpu"], lay["gpus"], lay["nodes"], lay["tp"], lay["pp"], lay["dp"], lay["cp"], lay["ep"],
+                     c["memory_per_gpu_bytes"]["total"], ld["concurrency"], ld["rate_rps"], s["ttft_s"], s["tpot_s"],
+                     s["request_latency_s"], s["throughput_tokens_per_s"], s["throughput_tokens_per_s_per_gpu"],
+                     co["usd_per_hour"], co["usd_per_million_tokens"], ld["mode"], _note(c)])
+    return csv_text(RECOMMEND_CSV, rows)
+
+
+def load_caption(res: dict[str, Any]) -> str:
+    """Which operating point the rows are at (recommend's caption and footer)."""
+    inp = res["inputs"]
+    pct = f"p{inp['slo_percentile']}" if inp.get("slo_percentile") else "mean"
+    if inp.get("rate_rps") is not None:
+        return (f"each layout at {inp['rate_rps']:g} requests/s, over as many replicas as that needs (SLOs at the "
+                f"{pct})")
+    if inp.get("objective") == "latency":
+        return f"each layout at low load: {inp['concurrency']} client(s) per replica, one request after another"
+    return (f"each layout at its maximum sustainable rate: within {inp.get('max_utilization', 0.85):.0%} of "
+            f"saturation and the SLOs (at the {pct})")
 
 
 def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
     if fmt == "json":
         out(to_json(res))
         return
-    headers, rows = recommend_rows(res)
     if fmt == "csv":
-        out(csv_text(headers, rows))
+        out(recommend_csv(res))
         return
+    headers, rows = recommend_rows(res)
     if fmt == "markdown":
         out(recommend_markdown(res))
         return
@@ -103,15 +138,16 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
 
     inp = res["inputs"]
     title = (f"{inp['model']} at ctx {inp['ctx_tokens']:,} tokens, objective: {inp['objective']}"
-             + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else ""))
+             + (" (Pareto front: $/1M tokens vs request latency)" if inp.get("pareto") else "")
+             + f"; {load_caption(res)}")
     t = Table(title=plain_cells(title)[0], show_lines=False, box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     widths = _widths(headers, rows)
     compact = not _fits(console, headers, widths, "note")
     if compact:  # a narrow terminal: the ranges go before any figure has to wrap
         headers, rows = recommend_rows(res, bands=False)
         widths = _widths(headers, rows)
-    _list_columns(t, console, headers, rows, right={"rank", "mem/GPU", "max conc", "conc", "tok/s", "$/hour",
-                                                    "$/1M tok"}, folds="note", widths=widths)
+    _list_columns(t, console, headers, rows, right={"rank", "mem/GPU", "conc", "req/s", "latency", "tok/s",
+                                                    "tok/s/GPU", "$/hour", "$/1M tok"}, folds="note", widths=widths)
     for r in rows:
         t.add_row(*plain_cells(*r))
     if rows:  # nothing feasible: the footer says what to relax
@@ -130,9 +166,10 @@ def _footer(res: dict[str, Any]) -> list[str]:
              f"output {inp['output_len']:,}), weights {inp['weight_dtype']}, KV {inp['kv_dtype']}, "
              f"engine {inp['engine']} (gpu_memory_utilization {inp['gpu_memory_utilization']}), prices: "
              f"{inp['price_tier']} tier" + (f", overrides {inp['price_overrides']}" if inp['price_overrides'] else "")]
-    lines.append("Metrics: TTFT = one prefill of the prompt on an idle replica; TPOT = per-token decode time at "
-                 "'conc' sequences per replica; tok/s = output tokens/s of the deployment (all DP replicas); "
-                 "ranges are the calibration bands (docs/metrics.md).")
+    lines.append(f"Operating point: {load_caption(res)}. Metrics there: conc = mean requests in one replica; req/s = "
+                 "requests/s of the deployment; TTFT = mean time to first token (queueing + prompt chunks); TPOT = "
+                 "mean inter-token latency (steps shared with other requests' prompts); tok/s = output tokens/s of "
+                 "the deployment; $/1M tok = per 1M output tokens; ranges are the calibration bands (docs/metrics.md).")
     for gpu, a in res.get("assumptions", {}).items():
         lines.append(f"Assumptions {gpu}: flops eff {a['flops_efficiency']['value']}, HBM eff "
                      f"{a['hbm_efficiency']['value']}, all-reduce busbw "
@@ -158,7 +195,8 @@ def recommend_markdown(res: dict[str, Any]) -> str:
     headers, rows = recommend_rows(res)
     inp = res["inputs"]
     md = [f"## tpplan recommend: {inp['model']}, ctx {inp['ctx_tokens']:,} tokens, objective {inp['objective']}\n",
-          markdown_table(headers, rows, ["r", "l", "l", "l", "r", "r", "r", "l", "l", "r", "r", "r", "l"]), ""]
+          markdown_table(headers, rows, ["r", "l", "l", "l", "r", "r", "r", "l", "l"]
+                         + ["r"] * (len(headers) - 10) + ["l"]), ""]
     md += [f"- {line}" for line in _footer(res)]
     return "\n".join(md) + "\n"
 
@@ -209,17 +247,47 @@ def estimate_lines(res: dict[str, Any]) -> list[str]:
         f"{res['kv_cache_bytes_per_token_per_gpu']:,.0f} B/token per GPU",
         f"max concurrency at this ctx: {res['max_concurrency']:,}; longest single sequence that fits: "
         f"{res['max_context_one_sequence']:,} tokens",
+        *load_lines(s),
         f"TTFT {band(s['ttft_s'], b.get('serve', {}).get('ttft_s'), format_seconds)}, "
         f"TPOT {band(s['tpot_s'], b.get('serve', {}).get('tpot_s'), format_seconds)} "
         f"(HBM lower bound {format_seconds(s['tpot_hbm_lower_bound_s'])}, decode {s['decode_bound']}-bound), "
         f"request latency {format_seconds(s['request_latency_s'])}, "
         f"throughput {s['throughput_tokens_per_s']:,.1f} tok/s",
+        f"idle replica (one request, nothing else running): TTFT {format_seconds(s['idle']['ttft_s'])}, "
+        f"TPOT {format_seconds(s['idle']['tpot_s'])}",
         f"TP all-reduce per layer (decode): {format_bytes(c['tp_allreduce_bytes_per_layer'])} x 2 = "
         f"{format_seconds(c['tp_allreduce_s_per_layer'])}; communication {c['comm_fraction']:.0%} of the decode step",
         f"cost: {format_usd(co['usd_per_hour'])}/hour, {format_usd(co['usd_per_million_tokens'])} per 1M output tokens "
         f"at ${co['usd_per_gpu_hour']:.2f}/GPU-hour",
     ]
     lines += [f"warning: {w}" for w in res.get("warnings", [])]
+    return lines
+
+
+def load_lines(s: dict[str, Any]) -> list[str]:
+    """The operating point under load, in words (estimate's text formats)."""
+    ld = s["load"]
+    e = ld["engine"]
+    head = {"rate": f"at {ld['rate_rps']:.3g} requests/s over {ld['replicas']:.0f} replica(s)",
+            "concurrency": f"closed loop: {ld['concurrency']:.3g} request(s) in each replica, each sent when the "
+                           "last one finishes",
+            "sustainable": "at the largest sustainable rate"}[ld["mode"]]
+    lines = [f"under load ({e['name']} {e['version']}: max_num_seqs {e['max_num_seqs']}, step budget "
+             f"{e['max_num_batched_tokens']} tokens, chunked prefill {'on' if e['chunked_prefill'] else 'off'}): "
+             f"{head}"]
+    sat = ld["saturation_rate_rps_per_replica"]
+    if not ld["stable"]:
+        lines.append(f"UNSTABLE: {ld['rate_rps_per_replica']:.3g} requests/s per replica exceeds its saturation rate "
+                     f"{sat:.3g} requests/s (limited by {ld['limited_by']}); the queue grows without bound")
+        return lines
+    lines.append(f"per replica: {ld['rate_rps_per_replica']:.3g} requests/s = {ld['utilization']:.0%} of saturation "
+                 f"({sat:.3g} requests/s, limited by {ld['limited_by']}; sustainable "
+                 f"{ld['sustainable_rate_rps_per_replica']:.3g}); {ld['running_seqs']:.3g} sequences decoding, "
+                 f"{ld['prefill_tokens_per_step']:.3g} prompt tokens per step, step {format_seconds(ld['step_time_s'])}")
+    t, p = ld["ttft_s"], ld["tpot_s"]
+    lines.append(f"TTFT p50/p90/p99 {format_seconds(t['p50'])} / {format_seconds(t['p90'])} / "
+                 f"{format_seconds(t['p99'])}; TPOT p50/p90/p99 {format_seconds(p['p50'])} / "
+                 f"{format_seconds(p['p90'])} / {format_seconds(p['p99'])}")
     return lines
 
 

@@ -1,0 +1,203 @@
+"""Serving under load (tpplan/load.py, issue 16): engine profiles, the step model, operating points, sizing by
+rate, and the contracts the issue states (self-consistent throughput, monotone in the rate, unstable past
+saturation, no cross-node TP by default)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tpplan import grid, memory, perf, planner
+from tpplan.catalog import get_catalog
+from tpplan.load import Engine
+from tpplan.workload import Context, ServeWorkload
+
+CAT = get_catalog()
+
+
+def _ctx(model="llama-3.1-70b", gpu="h100-sxm", ctx=8192, n_in=2048, n_out=512, engine="vllm", version=None):
+    w = ServeWorkload(ctx=ctx, input_len=n_in, output_len=n_out, engine_profile=CAT.engine(engine),
+                      engine_version=version)
+    g = CAT.gpu(gpu)
+    return Context(model=CAT.model(model), gpu=g, serve=w.for_gpu(g))
+
+
+def test_engine_profiles_follow_the_engine_defaults():
+    # shared/reference/engine-defaults.md section 1: vLLM 0.11.0 API server, >= 70 GiB and not "a100": 1024
+    # sequences and 8192 tokens; A100-80GB (excluded by name) and smaller GPUs 256 and 2048
+    v = CAT.engine("vllm").version(None)
+    assert v.version == "0.11.0"
+    assert (v.limits_for(CAT.gpu("h100-sxm")).max_num_seqs, v.limits_for(CAT.gpu("h100-sxm")).max_num_batched_tokens
+            ) == (1024, 8192)
+    assert v.limits_for(CAT.gpu("a100-sxm-80gb")).max_num_seqs == 256
+    assert v.limits_for(CAT.gpu("l40s")).max_num_batched_tokens == 2048
+    # 0.33.0: >= 160 GiB (B200) gets 16384 tokens; gpu_memory_utilization 0.92 (config/cache.py:215)
+    new = CAT.engine("vllm").version("0.33")
+    assert new.limits_for(CAT.gpu("b200")).max_num_batched_tokens == 16384 and new.memory_fraction == 0.92
+    # TRT-LLM: max_batch_size 2048, max_num_tokens 8192, GUARANTEED_NO_EVICT, chunked only in trtllm-bench
+    t = CAT.engine("tensorrt-llm")
+    assert t.version(None).kv_reservation == "full" and not t.version(None).chunked_prefill
+    assert t.version("bench-2025").chunked_prefill
+    with pytest.raises(ValueError, match="valid: 0.11.0"):
+        CAT.engine("vllm").version("9.9")
+
+
+def test_trt_memory_rule_is_a_share_of_what_weights_leave():
+    ctx = _ctx(engine="trtllm")
+    g = grid.make(4)
+    mem = memory.serve_memory(ctx, g)
+    fixed = mem.weights + mem.activations + mem.overhead
+    # kvCacheConfig.h:49: free_gpu_memory_fraction 0.9 of the free memory after weights and buffers
+    assert mem.usable[0] == pytest.approx(fixed[0] + 0.9 * (mem.capacity - fixed[0]))
+    assert mem.kv_pool[0] == pytest.approx(0.9 * (mem.capacity - fixed[0]))
+
+
+@pytest.mark.parametrize("model,gpu,tp,pp", [("llama-3.1-70b", "h100-sxm", 4, 1), ("llama-3.1-70b", "b200", 8, 2),
+                                             ("mixtral-8x7b", "a100-sxm-80gb", 4, 1), ("deepseek-v3", "h200", 8, 1)])
+def test_a_step_without_prompt_tokens_is_serve_times_decode_step(model, gpu, tp, pp):
+    ctx = _ctx(model, gpu)
+    for conc in (1, 3, 64):
+        g = grid.make(tp, pp, concurrency=conc)
+        assert perf.step_pieces(ctx, g, conc, 0).total[0] == pytest.approx(perf.serve_time(ctx, g).tpot[0],
+                                                                           rel=1e-12)
+
+
+@pytest.mark.parametrize("model,gpu,tp,pp", [("llama-3.1-70b", "h100-sxm", 4, 1), ("llama-3.1-8b", "a100-sxm-80gb", 1, 1),
+                                             ("llama-3.1-70b", "b200", 8, 2), ("mixtral-8x7b", "h100-sxm", 2, 1)])
+def test_affine_step_follows_the_exact_step(model, gpu, tp, pp):
+    """The closed forms use a secant of the step model; within 6% of the exact step over the operating range
+    (collective times are concave in the message size, so the secant runs a little low between its ends)."""
+    ctx = _ctx(model, gpu)
+    g = grid.make(tp, pp)
+    e = Engine.of(ctx, g, memory.serve_memory(ctx, g))
+    top = float(max(e.max_running[0], 2.0))
+    for n in (1.0, top / 2, top):
+        for p in (0.0, 2048.0):
+            exact = perf.step_pieces(ctx, g, n, p).total[0]
+            assert e.co.step(np.array([n]), np.array([p]))[0] == pytest.approx(exact, rel=0.06), (n, p)
+
+
+def test_design_card_throughput_is_consistent_with_its_own_latencies(cli_json):
+    # issue 16: the design card claimed 165 tok/s for 8x B200 at concurrency 1 while TTFT + 256 x TPOT was 5.1 s
+    code, d = cli_json("recommend", "--model", "llama-70b", "--ctx", "128k")
+    assert code == 0
+    for c in d["candidates"]:
+        s, ld = c["serve"], c["serve"]["load"]
+        per_request = s["ttft_s"] + 256 * s["tpot_s"]
+        assert s["throughput_tokens_per_s"] == pytest.approx(ld["concurrency"] * 256 / per_request * ld["replicas"],
+                                                             rel=0.05)
+        assert c["cost"]["usd_per_million_tokens"] == pytest.approx(
+            c["cost"]["usd_per_hour"] / (s["throughput_tokens_per_s"] * 3600) * 1e6, rel=1e-9)
+    top = d["candidates"][0]
+    assert top["layout"]["gpu"] == "b200" and top["layout"]["tp"] == 8 and top["layout"]["pp"] == 1
+    assert 40 < top["serve"]["throughput_tokens_per_s"] < 60  # not 165
+    cmd = d["serving_command"]
+    assert "--max-num-seqs 1024" in cmd and "--max-num-batched-tokens 8192" in cmd and "--max-num-seqs 1 " not in cmd
+
+
+RATE_CASE = st.tuples(st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b"]),
+                      st.sampled_from(["h100-sxm", "a100-sxm-80gb", "h200"]), st.sampled_from([1, 2, 4, 8]),
+                      st.sampled_from([(128, 128), (2048, 256), (512, 2048), (8000, 500)]),
+                      st.lists(st.floats(0.01, 1.2), min_size=2, max_size=5))
+
+
+@settings(max_examples=40, deadline=None)
+@given(RATE_CASE)
+def test_more_rate_never_lowers_ttft_or_tpot_and_past_saturation_is_unstable(case):
+    model, gpu, tp, (n_in, n_out), shares = case
+    m = CAT.model(model)
+    if m.attention.num_kv_heads % tp and tp < m.attention.num_kv_heads:
+        return
+    ctx = _ctx(model, gpu, n_in + n_out, n_in, n_out)
+    g = grid.make(tp)
+    mem = memory.serve_memory(ctx, g)
+    if mem.kv_pool[0] <= 0:
+        return
+    e = Engine.of(ctx, g, mem)
+    rates = np.sort(np.array(shares)) * e.saturation[0]
+    lds = [e.evaluate(np.array([r])) for r in rates]
+    for a, b, ra, rb in zip(lds, lds[1:], rates, rates[1:], strict=False):
+        if rb > ra:
+            assert b.ttft[0] >= a.ttft[0] * (1 - 1e-9) and b.tpot[0] >= a.tpot[0] * (1 - 1e-9)
+    for ld, r in zip(lds, rates, strict=True):
+        if r >= e.saturation[0]:
+            assert not ld.stable[0] and np.isinf(ld.ttft[0]) and np.isinf(ld.tpot[0])
+        else:
+            assert ld.stable[0] and np.isfinite(ld.ttft[0])
+            # Little's law: requests in the replica = rate x time in it
+            assert ld.in_system[0] == pytest.approx(r * (ld.ttft[0] + n_out * ld.tpot[0]), rel=1e-9)
+
+
+def test_closed_loop_of_one_client_is_one_request_after_another():
+    ctx = _ctx("llama-3.1-70b", "b200", 128_000, 127_744, 256)
+    g = grid.make(8, [1, 2])
+    mem = memory.serve_memory(ctx, g)
+    ld = Engine.of(ctx, g, mem).closed_loop(np.ones(2))
+    assert ld.in_system == pytest.approx([1.0, 1.0])
+    # a lone request's prompt chunks pass every pipeline stage in turn: PP cannot shorten its TTFT
+    assert ld.ttft[1] >= ld.ttft[0]
+    idle = perf.serve_time(ctx, g)
+    # its decode steps carry only itself: close to the idle TPOT (within the secant's 3%)
+    assert ld.tpot == pytest.approx(idle.tpot, rel=0.03)
+
+
+def test_recommend_sizes_replicas_for_a_rate(cli_json):
+    args = ["recommend", "--model", "llama-3.1-8b", "--ctx", "4k", "--rate", "40/s", "--input-len", "2k",
+            "--output-len", "512", "--ttft-slo", "1s", "--tpot-slo", "40ms", "--slo-percentile", "90",
+            "--gpu", "h100", "--objective", "cost"]
+    code, d = cli_json(*args)
+    assert code == 0 and d["candidates"] and d["inputs"]["rate_rps"] == 40
+    for c in d["candidates"]:
+        ld = c["serve"]["load"]
+        assert ld["mode"] == "rate" and ld["stable"]
+        assert ld["replicas"] * ld["rate_rps_per_replica"] == pytest.approx(40)
+        assert ld["rate_rps_per_replica"] <= ld["sustainable_rate_rps_per_replica"] * (1 + 1e-9)
+        assert ld["ttft_s"]["p90"] <= 1.0 and ld["tpot_s"]["p90"] <= 0.040
+        lay = c["layout"]
+        assert lay["dp"] == ld["replicas"] and lay["gpus"] == ld["replicas"] * lay["tp"] * lay["pp"] * lay["cp"]
+    # cheapest first: $/hour of the whole deployment grows down the list (the rate is fixed)
+    usd = [c["cost"]["usd_per_hour"] for c in d["candidates"]]
+    assert usd[0] == min(usd)
+    # a rate that needs more GPUs than allowed is rejected with its own reason
+    code, d = cli_json(*args, "--max-gpus", "1")
+    assert code == 1 and "RATE_NEEDS_MORE_GPUS" in d["rejected"]
+
+
+def test_no_cross_node_tensor_parallelism_unless_asked(cli_json):
+    # issue 16: Llama-3.1-405B at 32k on H100 ranked TP=32 over 4 nodes first; practitioners run TP8 x PP2
+    code, d = cli_json("recommend", "--model", "llama-3.1-405b", "--ctx", "32k", "--gpu", "h100-sxm")
+    assert code == 0 and all(c["layout"]["tp"] <= 8 for c in d["candidates"])
+    assert d["rejected"]["CROSS_NODE_TP"] > 0
+    code, d = cli_json("recommend", "--model", "llama-3.1-405b", "--ctx", "32k", "--gpu", "h100-sxm",
+                       "--allow-cross-node-tp")
+    assert code == 0 and "CROSS_NODE_TP" not in d["rejected"]
+
+
+def test_estimate_reports_an_unstable_rate(cli):
+    code, out, _ = cli("estimate", "--model", "llama-70b", "--gpu", "h100", "--tp", "4", "--ctx", "8k",
+                       "--rate", "30/s", "--format", "json")
+    d = json.loads(out)
+    ld = d["serve"]["load"]
+    assert code == 0 and not ld["stable"] and ld["rate_rps_per_replica"] > ld["saturation_rate_rps_per_replica"]
+    assert d["serve"]["ttft_s"] is None and d["serve"]["load"]["ttft_s"]["p90"] is None  # no finite latency
+    # served tokens/s is what the replica can do
+    assert d["serve"]["throughput_tokens_per_s"] == pytest.approx(ld["saturation_rate_rps_per_replica"] * 256)
+    code, out, _ = cli("estimate", "--model", "llama-70b", "--gpu", "h100", "--tp", "4", "--ctx", "8k",
+                       "--rate", "30/s")
+    assert "UNSTABLE" in out
+    assert cli("estimate", "--model", "llama-70b", "--gpu", "h100", "--tp", "4", "--ctx", "8k", "--rate",
+               "fast")[0] == 2
+    assert cli("recommend", "--model", "llama-70b", "--slo-percentile", "95")[0] == 2
+    assert cli("recommend", "--model", "llama-70b", "--engine", "nope")[0] == 2
+
+
+@pytest.mark.parametrize("engine,flag", [("sglang", "--max-running-requests"), ("trtllm", "--max_batch_size")])
+def test_serve_command_speaks_each_engines_flags(cli_json, engine, flag):
+    code, d = cli_json("recommend", "--model", "llama-3.1-8b", "--ctx", "8k", "--gpu", "h100", "--engine", engine)
+    assert code == 0 and flag in d["serving_command"]
+    assert d["candidates"][0]["serve"]["load"]["engine"]["name"] == engine
+    assert d["inputs"]["engine"] == engine

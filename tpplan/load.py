@@ -1,0 +1,437 @@
+"""Serving under load: one engine replica at a request rate, vectorized over a grid (issue 16).
+
+The engine runs steps; each carries one token of every running sequence plus, in some steps, a chunk of
+prompt tokens (chunked prefill: decodes first, then prompt tokens up to ``max_num_batched_tokens``). A step's
+time comes from ``perf.step_pieces``, which is affine in the step's decode sequences ``n`` and prompt tokens
+``p`` on each side of the roofline: ``T(n, p) = max(c0 + cn n + cp p, m0 + mn n + mp p) + o0 + on n + op p``.
+The coefficients are read off three evaluations per row (an empty step, a full batch, a full budget of prompt
+tokens: the secant over the operating range, which covers MoE expert hits and message-size effects).
+
+Steady state with a mean decode batch ``n`` (each request ``n_in`` prompt and ``n_out`` output tokens):
+Little's law on both phases gives ``n_in / n_out`` prompt tokens per decode token, so ``p = n n_in / n_out``
+per step on average. The roofline is convex, so prompt tokens are not spread evenly: a share ``f = p / c`` of
+steps carries a chunk ``c`` (at least one whole prompt, at most what the decodes leave of the budget) and the
+mean step is ``T = f T(n, c) + (1 - f) T(n, 0)``; the rate is ``n / (n_out T)``. Every figure is thus closed
+form in ``n``; a rate, an SLO or a closed loop of clients is met by bisection on ``n``.
+
+Saturation: the peak rate over decode batches up to ``min(max_num_seqs, KV-admitted sequences)`` and the step
+budget. TTFT = queueing + the residual of the step in progress + the request's own prompt chunks, each passing
+every pipeline stage in turn; TPOT = the mean step a decoding sequence sees (with other requests' chunks).
+Approximations, stated in docs/metrics.md: queueing as M/D/1 with the engine's per-request capacity
+1/saturation_rate as service time (Pollaczek-Khinchine; Kleinrock, Queueing Systems vol. 1, 1975); waiting
+time exponential with probability rho of waiting (Kingman); inter-token latency two-valued (steps with and
+without a chunk). Engine rules: shared/reference/engine-defaults.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+import numpy.typing as npt
+
+from tpplan import perf
+from tpplan.grid import Grid
+from tpplan.memory import ServeMemory, cached_tokens_per_sequence
+from tpplan.workload import Context
+
+FArray = npt.NDArray[np.float64]
+PERCENTILES = (50, 90, 99)
+BISECTIONS = 26
+"""Halvings of the decode-batch interval: 2^-26 ~ 1.5e-8 of the batch limit."""
+FRACTIONS = (0.25, 0.5, 0.75, 0.875, 0.9375, 1.0)
+"""Batch sizes (shares of the limit) scanned for the saturation peak."""
+MAX_UTILIZATION = 0.85
+"""Default share of the saturation rate a deployment is planned at (queueing delay grows as 1/(1 - rho))."""
+
+
+def _seq_slots(n: FArray, pp: FArray) -> FArray:
+    """Sequence slots a step's decodes fill: a micro-batch holds whole sequences, so fewer sequences than
+    pipeline stages still run one per stage pass (perf.step_pieces): pp x max(n / pp, min(n, 1))."""
+    return np.maximum(n, pp * np.minimum(n, 1.0))
+
+
+@dataclass(frozen=True, eq=False)
+class Coefficients:
+    """Per-row affine step-time coefficients (seconds, seconds per decode sequence, per prompt token)."""
+
+    c0: FArray
+    cn: FArray
+    cp: FArray
+    m0: FArray
+    mn: FArray
+    mp: FArray
+    o0: FArray
+    on: FArray
+    op: FArray
+    moe_a: FArray
+    """MoE: memory time of all routed experts on the heaviest stage (0 for dense models)..."""
+    moe_q: float
+    """...of which a step of t tokens per stage leaves moe_a x moe_q ** t unread (moe_q = 1 - k/E)."""
+    pp: FArray
+
+    def step(self, n: npt.ArrayLike, p: npt.ArrayLike, rows: bool = False) -> FArray:
+        """Step time with ``n`` decoding sequences and ``p`` prompt tokens."""
+        pp = self.pp[:, None] if rows else self.pp
+        return self.step_slots(_seq_slots(np.asarray(n, dtype=np.float64), pp), p, rows)
+
+    def step_slots(self, slots: FArray, p: npt.ArrayLike, rows: bool = False) -> FArray:
+        """Step time with decodes filling ``slots`` sequence slots (``_seq_slots``) and ``p`` prompt tokens."""
+        def col(x: FArray) -> FArray:
+            return x[:, None] if rows else x
+
+        p_ = np.asarray(p, dtype=np.float64)
+        compute = col(self.c0) + col(self.cn) * slots + col(self.cp) * p_
+        memory = col(self.m0) + col(self.mn) * slots + col(self.mp) * p_
+        if self.moe_q < 1:
+            memory = memory - col(self.moe_a) * self.moe_q ** ((slots + p_) / col(self.pp))
+        return np.maximum(compute, memory) + col(self.o0) + col(self.on) * slots + col(self.op) * p_
+
+
+def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.Eff | None = None) -> Coefficients:
+    """Secant coefficients over [0, n_ref] decode sequences and [0, p_ref] prompt tokens, one evaluation of the
+    step model for all three points."""
+    k = len(g)
+    g3 = g.take(np.tile(np.arange(k), 3))
+    zeros = np.zeros(k)
+    n = np.concatenate([zeros, n_ref, zeros])
+    p = np.concatenate([zeros, zeros, p_ref])
+    s = perf.step_pieces(ctx, g3, n, p, eff)
+
+    slots = _seq_slots(n_ref, g.pp.astype(np.float64))
+
+    def parts(x: FArray) -> tuple[FArray, FArray, FArray]:
+        x0, xn, xp = x[:k], x[k:2 * k], x[2 * k:]
+        return x0, np.maximum(xn - x0, 0.0) / slots, np.maximum(xp - x0, 0.0) / p_ref
+
+    c0, cn, cp = parts(s.compute)
+    # the experts a step misses are a saturating function of its tokens: kept exact, the rest is linear
+    m0, mn, mp = parts(s.memory + s.moe_unread)
+    o0, on, op = parts(s.other)
+    m = ctx.model
+    q = 1.0 - m.moe.experts_per_token / m.moe.num_experts if m.moe is not None else 1.0
+    return Coefficients(c0=c0, cn=cn, cp=cp, m0=m0, mn=mn, mp=mp, o0=o0, on=on, op=op, moe_a=s.moe_unread[:k],
+                        moe_q=q, pp=g.pp.astype(np.float64))
+
+
+@dataclass(frozen=True, eq=False)
+class Load:
+    """The operating point of every row (per replica unless named per deployment)."""
+
+    rate: FArray
+    """Requests/s each replica serves (the operating point)."""
+    saturation_rate: FArray
+    """Requests/s per replica at which the running batch or the step budget is full: above it the queue
+    grows without bound."""
+    sustainable_rate: FArray
+    """Largest rate per replica within --max-utilization of saturation and within the SLOs (0: no rate
+    meets the SLOs)."""
+    limited_by: npt.NDArray[np.str_]
+    """What sets the saturation rate: 'batch' (max_num_seqs), 'kv' (KV blocks), 'step-budget'
+    (max_num_batched_tokens)."""
+    stable: npt.NDArray[np.bool_]
+    step_time: FArray
+    running: FArray
+    """Mean sequences decoding in a step."""
+    prefill_tokens: FArray
+    """Mean prompt tokens per step."""
+    in_system: FArray
+    """Mean requests in the replica (queued, prefilling or decoding): rate x request latency."""
+    ttft: FArray
+    tpot: FArray
+    ttft_pct: dict[int, FArray]
+    tpot_pct: dict[int, FArray]
+    max_running: FArray
+    """min(max_num_seqs, sequences the KV pool holds at their mean length)."""
+    kv_admitted: FArray
+
+    @property
+    def utilization(self) -> FArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.saturation_rate > 0, self.rate / self.saturation_rate, np.inf)
+
+
+@dataclass(frozen=True, eq=False)
+class Engine:
+    """The closed forms of one grid: the step model's coefficients, the workload's shape and the engine's
+    limits. Everything is a function of the mean decode batch ``n`` (see ``at``)."""
+
+    co: Coefficients
+    n_in: float
+    n_out: float
+    budget: FArray
+    """Prompt + decode tokens of one step (all pp micro-batches): pp x max_num_batched_tokens, as vLLM runs a
+    scheduler batch per virtual engine (pipeline stage)."""
+    chunk_budget: float
+    """Tokens of one scheduler batch: the most one request's chunk can take."""
+    chunked: bool
+    max_running: FArray
+    kv_admitted: FArray
+    limited_by: npt.NDArray[np.str_]
+    pp: FArray
+    n_peak: FArray
+    """Decode batch at which the rate peaks (the saturation point)."""
+    saturation: FArray
+
+    @classmethod
+    def of(cls, ctx: Context, g: Grid, mem: ServeMemory, eff: perf.Eff | None = None) -> Engine:
+        assert ctx.serve is not None
+        w = ctx.serve
+        e = w.engine
+        n_in, n_out = float(w.input_len), float(w.output_len)
+        # KV a running sequence holds: on average its prompt and half its output plus half a block (paged
+        # blocks grow with the sequence, vLLM / SGLang), or its whole prompt + output reserved on admission
+        # (TRT-LLM GUARANTEED_NO_EVICT)
+        held = n_in + n_out if e.kv_reservation == "full" else n_in + n_out / 2.0 + e.block_size / 2.0
+        held_arr = np.minimum(cached_tokens_per_sequence(ctx.model, int(np.ceil(held)), g), held + 0 * g.tp)
+        pool = np.maximum(mem.kv_pool, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kv_adm = np.where(mem.kv_bytes_per_token_per_gpu > 0,
+                              np.floor(pool / (mem.kv_bytes_per_token_per_gpu * held_arr)), np.inf)
+        cap = np.minimum(float(e.max_num_seqs), kv_adm)
+        # a step's token budget; without chunked prefill a whole prompt runs in one step
+        one = float(e.max_num_batched_tokens) if e.chunked_prefill else max(float(e.max_num_batched_tokens), n_in)
+        pp = g.pp.astype(np.float64)
+        budget = one * pp
+        n_ref = np.maximum(np.minimum(cap, budget), 1.0)
+        # the secant in prompt tokens is taken at one prompt (within the budget): the chunk a step most often
+        # carries; collectives are concave in the message size, so a farther point would bend the near ones
+        p_ref = np.maximum(np.minimum(budget, n_in), 1.0)
+        co = coefficients(ctx, g, n_ref, p_ref, eff)
+        # decodes plus the prompt tokens they bring (n I / O per step) must fit the step budget
+        n_budget = budget * n_out / (n_in + n_out)
+        n_max = np.maximum(np.minimum(cap, n_budget), 0.0)
+        limited = np.where(n_budget < cap, "step-budget", np.where(kv_adm < e.max_num_seqs, "kv", "batch"))
+        proto = cls(co=co, n_in=n_in, n_out=n_out, budget=budget, chunk_budget=one, chunked=e.chunked_prefill,
+                    max_running=cap,
+                    kv_admitted=kv_adm, limited_by=limited, pp=pp, n_peak=n_max, saturation=np.zeros(len(g)))
+        # the rate grows with the batch, except near the budget's edge where prompt chunks get squeezed into
+        # what the decodes leave: take the peak over a few batch sizes up to the limit
+        k = np.array(FRACTIONS)
+        grid_n = n_max[:, None] * k[None, :]
+        lam = proto.rate_at(grid_n, rows=True)
+        lam = np.where(np.isfinite(lam), lam, 0.0)
+        j = np.argmax(lam, axis=1)
+        idx = np.arange(len(g))
+        n_peak = grid_n[idx, j]
+        return replace(proto, n_peak=n_peak, saturation=lam[idx, j],
+                       limited_by=np.where(j < len(FRACTIONS) - 1, "prefill-chunks", limited))
+
+    # ---- closed forms in the decode batch n ------------------------------------------------------------
+
+    def rate_at(self, n: FArray, rows: bool = False) -> FArray:
+        """The rate at mean decode batch ``n`` (``at``'s 'rate' alone: the bisections' inner loop)."""
+        pp = self.pp[:, None] if rows else self.pp
+        budget = self.budget[:, None] if rows else self.budget
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            p = n * (self.n_in / self.n_out)
+            room = np.maximum(budget - n, 1.0)
+            c = np.minimum(np.maximum(self.n_in, p), room)
+            slots = _seq_slots(n, pp)
+            t_dec = self.co.step_slots(slots, 0.0, rows)
+            T = t_dec + np.clip(p / c, 0.0, 1.0) * (self.co.step_slots(slots, c, rows) - t_dec)
+            rate = np.where(n > 0, n / (self.n_out * T), 0.0)
+            return np.where(p <= room * (1 + 1e-9), rate, np.nan)
+
+    def at(self, n: FArray, clients: FArray | None = None, rows: bool = False) -> dict[str, FArray]:
+        """Everything at mean decode batch ``n`` (per row; ``rows``: n has a second axis of candidates).
+
+        Prompt tokens per step p = n I / O (Little's law on both phases); a step carries a prompt chunk with
+        probability f = p / c, where a chunk is at least one whole prompt and at most what the decodes leave
+        of the budget (c = min(max(I, p), budget - n)); the mean step T = f t_chunk + (1 - f) t_decode, and
+        the rate n / (O T)."""
+        def col(x: FArray) -> FArray:
+            return x[:, None] if rows else x
+
+        co = self.co
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            p = n * self.n_in / self.n_out
+            room = np.maximum(col(self.budget) - n, 1.0)
+            c = np.minimum(np.maximum(self.n_in, p), room)
+            f = np.clip(p / c, 0.0, 1.0)
+
+            def step(nn: FArray, pp_: FArray) -> FArray:
+                return co.step(nn, pp_, rows)
+
+            t_dec = step(n, 0.0 * n)
+            t_chunk = step(n, c)
+            T = t_dec + f * (t_chunk - t_dec)
+            rate = np.where(n > 0, n / (self.n_out * T), 0.0)
+            rate = np.where(p <= room * (1 + 1e-9), rate, np.nan)  # prompts no longer fit beside the decodes
+            # the steps a decoding sequence sees carry other requests' prompts: every arrival in an open loop,
+            # the other clients' in a closed loop
+            others = 1.0 if clients is None else np.maximum(clients - 1.0, 0.0) / np.maximum(clients, 1.0)
+            f_seen = f * others
+            # a decoding sequence is in every step it waits for, beside the others decoding (Poisson arrivals
+            # see time averages: n others in an open loop; the other clients' share in a closed one)
+            n_seen = 1.0 + n * others
+            t_dec_seen = step(n_seen, 0.0 * n)
+            t_chunk_seen = step(n_seen, c)
+            tpot = t_dec_seen + f_seen * (t_chunk_seen - t_dec_seen)
+            # a request's own prompt: chunks of what decodes leave of the budget, each passing every pipeline
+            # stage in turn (one request is in one in-flight micro-batch at a time, vLLM V1)
+            own = (np.minimum(self.n_in, np.maximum(self.chunk_budget - n / col(self.pp), 1.0)) if self.chunked
+                   else np.full_like(n, self.n_in))
+            chunks = np.ceil(self.n_in / own)
+            # its micro-batch carries its chunk (and its share of the step's other prompt tokens), at most one
+            # scheduler batch, through every stage: pp x the stage time of that micro-batch
+            mb_tokens = np.minimum(np.maximum(c / col(self.pp), own), self.chunk_budget)
+            chunk_lat = step(n, mb_tokens * col(self.pp))
+        return {"rate": rate, "T": T, "p": p, "f": f_seen, "t_dec": t_dec_seen, "t_chunk": t_chunk_seen,
+                "tpot": tpot, "chunks": chunks, "chunk_lat": chunk_lat}
+
+    def _n_for(self, target: FArray) -> FArray:
+        """The decode batch in [0, n_peak] at which the rate reaches ``target`` (bisection: the rate grows
+        with n there)."""
+        lo = np.zeros_like(self.n_peak)
+        hi = self.n_peak.copy()
+        for _ in range(BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            v = self.rate_at(mid)
+            ok = np.isfinite(v) & (v <= target)
+            lo = np.where(ok, mid, lo)
+            hi = np.where(ok, hi, mid)
+        return lo
+
+    def _ttft(self, a: dict[str, FArray], rate: FArray, clients: FArray | None) -> FArray:
+        return self._wait(rate, clients)[0] + self._residual(a, clients) + a["chunks"] * a["chunk_lat"]
+
+    def _residual(self, a: dict[str, FArray], clients: FArray | None) -> FArray:
+        if clients is None:
+            return a["T"] / 2.0
+        return a["T"] / 2.0 * np.maximum(clients - 1.0, 0.0) / np.maximum(clients, 1.0)
+
+    def _wait(self, rate: FArray, clients: FArray | None) -> tuple[FArray, FArray]:
+        """Mean queueing wait and utilization: M/D/1 with the engine's capacity per request (1 / saturation
+        rate) as the service time (Pollaczek-Khinchine); none in a closed loop within saturation."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rho = np.clip(rate / self.saturation, 0.0, 1.0)
+            if clients is not None:
+                return np.zeros_like(rate), rho
+            return np.where(rho < 1, rho / (2.0 * (1.0 - rho)) / self.saturation, np.inf), rho
+
+    def _load(self, n: FArray, rate: FArray, clients: FArray | None, extra_wait: FArray | None,
+              sustainable: FArray | None, stable: npt.NDArray[np.bool_]) -> Load:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            return self._load_(n, rate, clients, extra_wait, sustainable, stable)
+
+    def _load_(self, n: FArray, rate: FArray, clients: FArray | None, extra_wait: FArray | None,
+               sustainable: FArray | None, stable: npt.NDArray[np.bool_]) -> Load:
+        a = self.at(n, clients)
+        wait, rho = self._wait(rate, clients)
+        if extra_wait is not None:
+            wait = wait + extra_wait
+        residual = self._residual(a, clients)
+        fixed = residual + a["chunks"] * a["chunk_lat"]
+        inf = np.full_like(rate, np.inf)
+        ttft = np.where(stable, wait + fixed, inf)
+        tpot = np.where(stable, a["tpot"], inf)
+        ttft_pct = {q: np.where(stable, _wait_quantile(wait, rho, q, clients is None) + fixed, inf)
+                    for q in PERCENTILES}
+        tpot_pct = {q: np.where(stable, np.where(a["f"] > 1.0 - q / 100.0, a["t_chunk"], a["t_dec"]), inf)
+                    for q in PERCENTILES}
+        return Load(rate=rate, saturation_rate=self.saturation,
+                    sustainable_rate=self.saturation if sustainable is None else sustainable,
+                    limited_by=self.limited_by, stable=stable, step_time=np.where(stable, a["T"], inf),
+                    running=np.where(stable, n, inf), prefill_tokens=np.where(stable, a["p"], inf),
+                    in_system=np.where(stable, rate * (ttft + self.n_out * tpot), inf), ttft=ttft, tpot=tpot,
+                    ttft_pct=ttft_pct, tpot_pct=tpot_pct, max_running=self.max_running,
+                    kv_admitted=self.kv_admitted)
+
+    # ---- operating points -------------------------------------------------------------------------------
+
+    def evaluate(self, rate: FArray, sustainable: FArray | None = None) -> Load:
+        """Open loop at ``rate`` requests/s per replica; above saturation the row is unstable (inf)."""
+        rate = np.asarray(rate, dtype=np.float64) + 0.0 * self.saturation
+        stable = (rate < self.saturation * (1 - 1e-9)) | (rate <= 0)
+        n = self._n_for(np.where(stable, rate, 0.0))
+        return self._load(n, rate, None, None, sustainable, stable)
+
+    def closed_loop(self, clients: FArray, sustainable: FArray | None = None) -> Load:
+        """``clients`` sequences per replica, each sending its next request when the last one finishes.
+        Little's law on the cycle: rate = clients / (TTFT + O x TPOT) and decoders n = rate x O x TPOT, solved
+        for n by bisection (a lone client's prompt chunks never share a step with its own decode). Beyond
+        saturation the rate is the saturation rate and the excess clients wait their turn."""
+        clients = np.asarray(clients, dtype=np.float64) + 0.0 * self.saturation
+        lo = np.zeros_like(clients)
+        hi = np.minimum(clients, self.n_peak)
+
+        others = np.maximum(clients - 1.0, 0.0) / np.maximum(clients, 1.0)
+        ratio = self.n_in / self.n_out
+
+        def cycle(n: FArray) -> tuple[FArray, FArray]:
+            # at()'s TPOT and TTFT for a closed loop, lean (the bisection's inner loop): one request's cycle
+            # is its TTFT (residual of the step in progress + its chunks) and O decode steps
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                p = n * ratio
+                room = np.maximum(self.budget - n, 1.0)
+                c = np.minimum(np.maximum(self.n_in, p), room)
+                f = np.clip(p / c, 0.0, 1.0)
+                slots = _seq_slots(n, self.pp)
+                t_dec = self.co.step_slots(slots, 0.0)
+                T = t_dec + f * (self.co.step_slots(slots, c) - t_dec)
+                seen = _seq_slots(1.0 + n * others, self.pp)
+                d_seen = self.co.step_slots(seen, 0.0)
+                tpot = d_seen + f * others * (self.co.step_slots(seen, c) - d_seen)
+                own = (np.minimum(self.n_in, np.maximum(self.chunk_budget - n / self.pp, 1.0)) if self.chunked
+                       else self.n_in)
+                mb = np.minimum(np.maximum(c / self.pp, own), self.chunk_budget)
+                ttft = T / 2.0 * others + np.ceil(self.n_in / own) * self.co.step(n, mb * self.pp)
+            return tpot, ttft + self.n_out * tpot
+
+        for _ in range(BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            tpot, busy = cycle(mid)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                ok = clients * self.n_out * tpot / busy >= mid
+            lo = np.where(ok, mid, lo)
+            hi = np.where(ok, hi, mid)
+        tpot, busy = cycle(lo)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            rate = np.minimum(clients / busy, self.saturation)
+            excess = np.maximum(clients / np.maximum(rate, 1e-300) - busy, 0.0)
+        return self._load(lo, rate, clients, excess, sustainable, np.ones(len(lo), dtype=bool))
+
+    def sustainable(self, max_utilization: float, ttft_slo: float | None, tpot_slo: float | None,
+                    percentile: int | None) -> FArray:
+        """Largest rate per replica within ``max_utilization`` x saturation at which TTFT and TPOT (mean, or
+        the given percentile) meet their SLOs; 0 where none does (monotone in the rate: bisection)."""
+        top = self.saturation * max_utilization
+        if ttft_slo is None and tpot_slo is None:
+            return top
+
+        def meets(n: FArray) -> npt.NDArray[np.bool_]:
+            ld = self._load(n, self.at(n)["rate"], None, None, None, np.ones(len(n), dtype=bool))
+            ttft = ld.ttft if percentile is None else ld.ttft_pct[percentile]
+            tpot = ld.tpot if percentile is None else ld.tpot_pct[percentile]
+            ok = np.isfinite(ld.rate).copy()
+            if ttft_slo is not None:
+                ok &= ttft <= ttft_slo
+            if tpot_slo is not None:
+                ok &= tpot <= tpot_slo
+            return ok
+
+        # bisection on the decode batch, below the batch of the utilization cap (the rate grows with it)
+        n_top = self._n_for(top)
+        ok_top = meets(n_top)
+        lo = np.zeros_like(top)
+        hi = n_top.copy()
+        for _ in range(BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            ok = meets(mid)
+            lo = np.where(ok, mid, lo)
+            hi = np.where(ok, hi, mid)
+        rate = self.at(lo)["rate"]
+        none = ~meets(np.maximum(lo, n_top * 1e-6))
+        return np.where(ok_top, top, np.where(none | ~np.isfinite(rate), 0.0, rate))
+
+
+def _wait_quantile(mean_wait: FArray, rho: FArray, q: int, open_loop: bool) -> FArray:
+    """The q-th percentile of the queueing wait: zero with probability 1 - rho, else exponential with mean
+    mean_wait / rho (Kingman's heavy-traffic approximation of the M/G/1 waiting time)."""
+    if not open_loop:
+        return mean_wait
+    tail = 1.0 - q / 100.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.where(rho > tail, mean_wait / np.maximum(rho, 1e-300) * np.log(rho / tail), 0.0)
+    return np.where(np.isfinite(mean_wait), x, np.inf)
