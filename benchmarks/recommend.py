@@ -3,7 +3,8 @@
     python benchmarks/recommend.py
 
 Goals (issue 5): the whole ``tpplan recommend --model llama-70b --ctx 128k`` under 0.5 s on a 2-core
-machine, the engine over 1 million layouts per second.
+machine, the engine over 1 million layouts per second; issue 16: the load model over 1 million layout x
+load rows per second and the design-card command at 0.3 s.
 """
 
 from __future__ import annotations
@@ -36,9 +37,29 @@ def main() -> int:
         times.append(time.perf_counter() - t0)
     rate = len(base) / statistics.median(times)
     print(f"engine: {len(base):,} layouts in {statistics.median(times) * 1e3:.1f} ms = {rate:,.0f} layouts/s")
-    s = search_serve(m, gpus, w, Constraints(), Pricing(), "cost")
-    print(f"search (11 GPUs, concurrency levels, cost objective): {s.layouts:,} rows in {s.seconds * 1e3:.1f} ms"
-          f" = {s.layouts / s.seconds:,.0f} rows/s")
+    # the load model (issue 16) on the same grid: step coefficients and saturation, then the operating
+    # point at a rate (open loop) and for one client per replica (closed loop, the latency objective)
+    import numpy as np
+
+    from tpplan.load import Engine
+
+    wl = ServeWorkload(ctx=128_000, input_len=127_744, output_len=256,
+                       engine_profile=cat.engine("vllm")).for_gpu(cat.gpu("h100-sxm"))
+    ctx_l = Context(model=m, gpu=cat.gpu("h100-sxm"), serve=wl)
+    mem = memory.serve_memory(ctx_l, base)
+    for what, run in (("rate", lambda e: e.evaluate(e.saturation * 0.5)),
+                      ("closed loop", lambda e: e.closed_loop(np.ones(len(base))))):
+        lt = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            run(Engine.of(ctx_l, base, mem))
+            lt.append(time.perf_counter() - t0)
+        print(f"load model ({what}): {len(base):,} layout x load rows in {statistics.median(lt) * 1e3:.1f} ms = "
+              f"{len(base) / statistics.median(lt):,.0f} rows/s")
+    s = search_serve(m, gpus, ServeWorkload(ctx=128_000, input_len=127_744, output_len=256,
+                                            engine_profile=cat.engine("vllm")), Constraints(), Pricing(), "cost")
+    print(f"search (11 GPUs, cost objective, each layout at its sustainable rate): {s.layouts:,} rows in "
+          f"{s.seconds * 1e3:.1f} ms = {s.layouts / s.seconds:,.0f} rows/s")
     # the training search behind `recommend --train ... --max-gpus 1024` (all GPU types)
     from tpplan import training
     from tpplan.workload import TrainWorkload

@@ -5,6 +5,7 @@ saturation, no cross-node TP by default)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -201,3 +202,58 @@ def test_serve_command_speaks_each_engines_flags(cli_json, engine, flag):
     assert code == 0 and flag in d["serving_command"]
     assert d["candidates"][0]["serve"]["load"]["engine"]["name"] == engine
     assert d["inputs"]["engine"] == engine
+
+
+def _check(text: str):
+    from tpplan import check
+
+    return check.check_text(text, "d.yaml", CAT)
+
+
+def test_check_reads_the_engine_from_the_file():
+    from tpplan import check
+
+    base = "model: llama-3.1-8b\ngpu: h100-sxm\n"
+    doc = check._Doc(loc=None, index=0)  # type: ignore[arg-type]
+    for keys, engine in ((["tensor_parallel_size"], "vllm"), (["tp_size", "mem_fraction_static"], "sglang"),
+                         (["max_batch_size"], "trtllm")):
+        doc.keys = {k: (k,) for k in keys}
+        doc.values = {}
+        assert check._engine_of(doc) == engine
+    # SGLang's spellings of the scheduler limits replace the profile's defaults
+    (loc,) = check.load_documents(base + "tp_size: 1\nmax_running_requests: 64\nchunked_prefill_size: 4096\n",
+                                  "d.yaml")
+    d = check._Doc(loc=loc, index=1)
+    check._normalise(d, [])
+    s = check._resolve(d, CAT, Path("."))
+    assert s.workload.engine.name == "sglang"
+    assert (s.workload.engine.max_num_seqs, s.workload.engine.max_num_batched_tokens) == (64, 4096)
+    assert _check(base + "engine: nope\n")[0].rule == "TPP100"
+
+
+def test_check_judges_slos_under_load_at_the_files_rate():
+    base = ("model: llama-3.1-8b\ngpu: h100-sxm\nmax_model_len: 8k\ninput_len: 2k\noutput_len: 512\n"
+            "slo: {ttft_s: 0.5, tpot_s: 0.03}\n")
+    assert not [f for f in _check(base + "rate: 1/s\n") if f.level == "error"]
+    busy = [f for f in _check(base + "rate: 100/s\n") if f.rule in ("TPP020", "TPP021")]
+    assert busy and "100 requests/s" in busy[0].message and "grows without bound" in busy[0].message
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(sorted(CAT.gpu_names())), st.sampled_from([1, 2, 4, 8, 16]))
+def test_recommend_and_check_agree_on_tensor_parallel_domains(gpu_name, tp):
+    """issue 16: recommend and check agree on every layout they both judge. recommend leaves out TP beyond the
+    node / NVLink domain (CROSS_NODE_TP) exactly where check warns TPP030."""
+    gpu = CAT.gpu(gpu_name)
+    m = CAT.model("llama-3.1-8b")
+    if tp not in m.valid_tp():
+        return
+    w = ServeWorkload(ctx=4096, input_len=2048, output_len=256, engine_profile=CAT.engine("vllm"))
+    s = planner.search_serve(m, [gpu], w, planner.Constraints(max_gpus=64), planner.Pricing())
+    ev = s.evals[0]
+    rows = np.nonzero((ev.g.tp == tp) & (ev.g.pp == 1) & (ev.g.cp == 1))[0]
+    assert rows.size
+    crossed = bool(ev.reasons[rows[0]] & int(grid.Reason.CROSS_NODE_TP))
+    rules = {f.rule for f in _check(f"model: llama-3.1-8b\ngpu: {gpu_name}\ntensor_parallel_size: {tp}\n"
+                                    "max_model_len: 4096\n")}
+    assert crossed == ("TPP030" in rules), (gpu_name, tp, rules)

@@ -118,7 +118,11 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
     "quantization": ("quantization",),
     "weight_dtype": ("weight_dtype",),
     "kv_dtype": ("kv_cache_dtype", "kv_dtype"),
-    "util": ("gpu_memory_utilization",),
+    "util": ("gpu_memory_utilization", "mem_fraction_static", "free_gpu_memory_fraction",
+             "kv_cache_free_gpu_memory_fraction"),
+    "budget_tokens": ("max_num_batched_tokens", "chunked_prefill_size", "max_num_tokens"),
+    "engine": ("engine",),
+    "rate": ("rate", "request_rate", "rate_rps"),
     "input_len": ("input_len",),
     "output_len": ("output_len",),
     "slo": ("slo",),
@@ -316,9 +320,9 @@ def _tokens(doc: _Doc, name: str) -> int | None:
 
 
 def _number(doc: _Doc, path: tuple[str, ...], value: Any, kind: str) -> float:
-    from tpplan.units import UnitError, parse_seconds, parse_usd
+    from tpplan.units import UnitError, parse_request_rate, parse_seconds, parse_usd
 
-    fn = parse_seconds if kind == "s" else parse_usd
+    fn = {"s": parse_seconds, "rate": parse_request_rate}.get(kind, parse_usd)
     try:
         if isinstance(value, bool):
             raise UnitError(f"{path[-1]} must be a number; got {value!r}")
@@ -367,6 +371,9 @@ class Settings:
     ep: int
     workload: Any
     gpus_per_node: int | None
+    rate: float | None
+    """Requests/s the deployment serves (``rate:``), spread over its dp replicas; None: judged with
+    ``max_num_seqs`` clients per replica (every slot busy)."""
     concurrency_given: bool
     slo: dict[str, tuple[float, tuple[str, ...]]]
     budget: dict[str, tuple[float, tuple[str, ...]]]
@@ -424,12 +431,45 @@ def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
     price = None
     if "price" in doc.values:
         price = _number(doc, doc.keys["price"], doc.values["price"], "usd")
+    engine = _engine_of(doc)
+    try:
+        profile = cat.engine(engine)
+    except TpplanError as exc:
+        raise _Input(exc.message, doc.keys.get("engine", ())) from None
+    rate = None
+    if "rate" in doc.values:
+        rate = _number(doc, doc.keys["rate"], doc.values["rate"], "rate")
     w = ServeWorkload(ctx=ctx, input_len=in_len, output_len=out_len, concurrency=conc, weight_dtype=wdt,
-                      kv_dtype=kdt, gpu_memory_utilization=float(util))
+                      kv_dtype=kdt, gpu_memory_utilization=float(util), engine_profile=profile,
+                      memory_fraction_given="util" in doc.values,
+                      max_num_seqs=conc if "concurrency" in doc.values else None,
+                      max_num_batched_tokens=_int(doc, "budget_tokens", 1) if "budget_tokens" in doc.values
+                      else None).for_gpu(gpu)
     return Settings(model=model, gpu=gpu, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, workload=w, gpus_per_node=node,
-                    concurrency_given="concurrency" in doc.values,
+                    rate=rate, concurrency_given="concurrency" in doc.values,
                     slo=_mapping(doc, "slo", {"ttft_s": "s", "tpot_s": "s"}),
                     budget=_mapping(doc, "budget", {"usd_per_hour": "usd"}), price_override=price)
+
+
+# keys only one engine spells this way (ecosystem-conventions.md 2.2): they name the engine a file is for
+_ENGINE_MARKERS = {
+    "sglang": {"tp_size", "pp_size", "dp_size", "ep_size", "context_length", "max_running_requests",
+               "chunked_prefill_size", "mem_fraction_static", "model_path"},
+    "trtllm": {"max_batch_size", "max_num_tokens", "max_seq_len", "free_gpu_memory_fraction",
+               "kv_cache_free_gpu_memory_fraction", "moe_expert_parallel_size"},
+}
+
+
+def _engine_of(doc: _Doc) -> str:
+    """The engine a deployment file configures: its ``engine:`` key, else the engine whose own spelling of a
+    setting it uses (SGLang's tp_size, TRT-LLM's max_batch_size), else vLLM."""
+    if "engine" in doc.values:
+        return str(doc.values["engine"])
+    used = {str(p[-1]).replace("-", "_").lower() for p in doc.keys.values() if p}
+    for engine, marks in _ENGINE_MARKERS.items():
+        if used & marks:
+            return engine
+    return "vllm"
 
 
 def _lookup(doc: _Doc, name: str, cat: Any, base_dir: Path) -> Any:
@@ -526,7 +566,7 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
                   extras={"price_overrides": pricing.overrides})
     if s.price_override is not None:
         pricing = planner.Pricing(tier=pricing.tier, overrides={**pricing.overrides, gpu.name: s.price_override})
-    ev = planner.evaluate_serve(ctx, g0, pricing)
+    ev = _evaluate(ctx, g0, pricing, s)
     # the same deployment at every TP size within a node, evaluated once when a fix needs it
     alternatives = functools.cache(lambda: _tp_grid(ctx, s, pricing))
     r = int(ev.reasons[0])
@@ -563,19 +603,27 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
                          f"{fits} fit (the engine queues or preempts the rest)",
                          f"Set {doc.shown('concurrency')}: {fits}, or add GPUs.",
                          {doc.shown("concurrency"): fits}))
-        timed = planner.evaluate_serve(ctx, grid.make(s.tp, s.pp, s.dp, s.cp, s.ep, max(fits, 1)), pricing)
-    t = timed.t
-    batch = int(timed.g.concurrency[0])
-    req = f"a {w.input_len:,}-token prompt, {batch} sequence{'s' if batch > 1 else ''} in the batch"
-    if "ttft_s" in s.slo and float(t.ttft[0]) > s.slo["ttft_s"][0]:
+        timed = _evaluate(ctx, grid.make(s.tp, s.pp, s.dp, s.cp, s.ep, max(fits, 1)), pricing, s)
+    assert timed.load is not None
+    ld = timed.load.load
+    ttft, tpot = float(ld.ttft[0]), float(ld.tpot[0])
+    if s.rate is not None:
+        where = f"at {s.rate:g} requests/s over {s.dp} replica(s)"
+        if not ld.stable[0]:
+            where += (f", above the {float(ld.saturation_rate[0]) * s.dp:.3g} requests/s they can serve (the "
+                      "queue grows without bound)")
+    else:
+        clients = int(timed.g.concurrency[0])
+        where = f"with {clients} request{'s' if clients > 1 else ''} in flight per replica"
+    req = f"a {w.input_len:,}-token prompt {where}"
+    if "ttft_s" in s.slo and ttft > s.slo["ttft_s"][0]:
         lim, path = s.slo["ttft_s"]
-        out.append(_at(doc, path, "TPP020", f"predicted TTFT {_ms(float(t.ttft[0]))} for {req} exceeds the "
+        out.append(_at(doc, path, "TPP020", f"predicted mean TTFT {_ms(ttft)} for {req} exceeds the "
                        f"SLO of {_ms(lim)}", _slo_fix(alternatives(), "ttft", lim, tp_key)))
-    if "tpot_s" in s.slo and float(t.tpot[0]) > s.slo["tpot_s"][0]:
+    if "tpot_s" in s.slo and tpot > s.slo["tpot_s"][0]:
         lim, path = s.slo["tpot_s"]
-        out.append(_at(doc, path, "TPP021", f"predicted TPOT {_ms(float(t.tpot[0]))} with {batch} "
-                       f"sequence{'s' if batch > 1 else ''} decoding exceeds the SLO of {_ms(lim)}",
-                       _slo_fix(alternatives(), "tpot", lim, tp_key)))
+        out.append(_at(doc, path, "TPP021", f"predicted mean TPOT {_ms(tpot)} {where} exceeds the SLO of "
+                       f"{_ms(lim)}", _slo_fix(alternatives(), "tpot", lim, tp_key)))
     if "usd_per_hour" in s.budget and float(ev.usd_per_hour[0]) > s.budget["usd_per_hour"][0]:
         lim, path = s.budget["usd_per_hour"]
         n = int(g0.gpus[0])
@@ -588,7 +636,7 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
         out.append(_find(doc, "TPP030", "tp", f"{tp_key} ({s.tp}) spans nodes of {node} GPUs: every layer's "
                          "all-reduces cross the network", f"Use {tp_key} <= {node} and "
                          f"pipeline_parallel_size {math.ceil(s.tp / node)} across nodes."))
-    elif s.tp > gpu.scale_up.domain_gpus and not gpu.pcie_only:
+    elif s.tp > grid.tp_domain(gpu, node):
         out.append(_find(doc, "TPP030", "tp", f"{tp_key} ({s.tp}) spans more GPUs than the "
                          f"{gpu.scale_up.domain_gpus}-GPU NVLink domain of {gpu.name}: all-reduces cross PCIe"))
     if gpu.pcie_only and s.tp > 2:
@@ -618,7 +666,17 @@ def _tp_grid(ctx: Any, s: Settings, pricing: planner.Pricing) -> tuple[list[int]
     g = grid.make(np.array(tps), s.pp, s.dp, s.cp, s.ep if s.ep == 1 else np.array(tps) * s.dp * s.cp,
                   s.workload.concurrency)
     g = g.with_reasons(grid.structural_reasons(s.model, g, s.workload.ctx))
-    return tps, planner.evaluate_serve(ctx, g, pricing)
+    return tps, _evaluate(ctx, g, pricing, s)
+
+
+def _evaluate(ctx: Any, g: Any, pricing: planner.Pricing, s: Settings) -> planner.ServeEval:
+    """The deployment at its operating point: ``rate`` over its dp replicas, or ``max_num_seqs`` clients per
+    replica (every slot busy), as estimate evaluates it (the layout is the file's; TP may cross nodes)."""
+    cons = planner.Constraints(max_gpus=1 << 62, allow_cross_node_tp=True, rate_rps=s.rate)
+    ev = planner.evaluate_serve(ctx, g, pricing, cons)
+    if s.rate is not None:
+        ev.load = planner._fixed_replicas(ctx, g, ev, cons)
+    return ev
 
 
 def _tp_that_clear(alternatives: tuple[list[int], planner.ServeEval], mask: int) -> list[int]:
@@ -631,7 +689,8 @@ def _tp_that_clear(alternatives: tuple[list[int], planner.ServeEval], mask: int)
 
 def _slo_fix(alternatives: tuple[list[int], planner.ServeEval], which: str, limit: float, tp_key: str) -> str:
     tps, ev = alternatives
-    vals = ev.t.ttft if which == "ttft" else ev.t.tpot
+    assert ev.load is not None
+    vals = ev.load.load.ttft if which == "ttft" else ev.load.load.tpot
     ok = [t for t, v, r in zip(tps, vals.tolist(), ev.reasons.tolist(), strict=True)
           if v <= limit and not r & int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST
                                         | Reason.HEADS_NOT_DIVISIBLE | Reason.KV_HEADS_NOT_DIVISIBLE)]
@@ -841,11 +900,16 @@ def rules_markdown() -> str:
              "Levels: **error** findings fail the check (exit 1) by default; **warning** findings fail it only "
              "with `--fail-on warning` / `--strict`. TPP100 (input error) always exits 2.", "",
              "How the numbers are made: memory and time rules run the same vectorized evaluation as "
-             "`tpplan estimate` (vLLM semantics, docs/metrics.md). SLO rules time the worst request the config "
-             "admits: a prompt of `max_model_len - output_len` tokens (set `input_len` / `output_len` in the "
-             "file to time a typical request), with `max_num_seqs` sequences decoding together (capped by what "
-             "fits). Budget rules use the catalog's typical price unless `--price` / `--price-tier` or "
-             "`price_usd_per_gpu_hour` say otherwise.", "",
+             "`tpplan estimate` (docs/metrics.md). The engine is the file's `engine:` key, else the one whose "
+             "spelling the file uses (SGLang's `tp_size`, TRT-LLM's `max_batch_size`), else vLLM; its profile "
+             "(engines/*.yaml) gives the scheduler defaults, and the file's `max_num_seqs` / "
+             "`max_num_batched_tokens` (or the engine's names for them) replace them. SLO rules judge the mean "
+             "TTFT and TPOT under load: at the file's `rate:` (requests/s over its data-parallel replicas) if "
+             "it has one, else with `max_num_seqs` requests in flight per replica (every slot busy, capped by "
+             "what fits), each a prompt of `max_model_len - output_len` tokens unless `input_len` / "
+             "`output_len` say otherwise (prompt chunks of other requests share the decode steps). Budget rules "
+             "use the catalog's typical price unless `--price` / `--price-tier` or `price_usd_per_gpu_hour` say "
+             "otherwise.", "",
              "| Id | Name | Level | What |", "|---|---|---|---|"]
     lines += [f"| {r.id} | {r.name} | {r.level} | {r.summary} |" for r in RULES]
     for r in RULES:

@@ -623,22 +623,9 @@ def _check_max_gpus(max_gpus: int) -> None:
 
 
 def _rate(text: str | None) -> float | None:
-    """Requests per second from '12/s', '12 rps', '720/min', '4000/h' or a bare number (per second)."""
-    if text is None:
-        return None
-    t = text.strip().lower().replace(" ", "")
-    per = 1.0
-    for suffix, div in (("req/s", 1.0), ("/s", 1.0), ("rps", 1.0), ("/min", 60.0), ("/h", 3600.0)):
-        if t.endswith(suffix):
-            t, per = t[: -len(suffix)], div
-            break
-    try:
-        v = float(t) / per
-    except ValueError:
-        raise TpplanError(f"--rate must look like 12/s, 720/min or 4000/h; got {text!r}") from None
-    if not (v > 0 and v < 1e9):
-        raise TpplanError(f"--rate must be a positive request rate below 1e9/s; got {text!r}")
-    return v
+    from tpplan.units import parse_request_rate
+
+    return _unit(parse_request_rate, text, "--rate") if text is not None else None
 
 
 def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | None, max_gpus: int,

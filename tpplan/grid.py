@@ -88,7 +88,7 @@ REASON_TEXT = {
     "MIN_CONCURRENCY": "fewer sequences fit than --min-concurrency",
     "DEADLINE": "run longer than --deadline-days",
     "RATE_NEEDS_MORE_GPUS": "the request rate needs more replicas than --max-gpus allows",
-    "CROSS_NODE_TP": "tensor parallelism across nodes (allow with --allow-cross-node-tp)",
+    "CROSS_NODE_TP": "tensor parallelism beyond one node / NVLink domain (allow with --allow-cross-node-tp)",
 }
 """Plain words for each rejection reason (reports and explanations)."""
 
@@ -153,6 +153,13 @@ def structural_reasons(model: ModelSpec, g: Grid, seq_len: int | None = None) ->
     if seq_len is not None:
         r |= np.where(seq_len % g.cp != 0, int(Reason.CP_NOT_DIVIDING), 0)
     return r
+
+
+def tp_domain(gpu: Any, node: int) -> int:
+    """The most GPUs tensor parallelism spans on the fast fabric: the NVLink / Infinity Fabric domain (8 on an
+    HGX board, 2 for H100 NVL pairs) within the node, or the node for PCIe-only GPUs. Serving searches stay
+    inside it unless --allow-cross-node-tp; ``check`` flags a layout beyond it (TPP030)."""
+    return node if gpu.pcie_only else min(int(gpu.scale_up.domain_gpus), node)
 
 
 def divisors(n: int) -> list[int]:

@@ -170,8 +170,7 @@ def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | 
         usd_m = cost.usd_per_million_tokens(usd_h, le.output_tokens_per_s)
     r = g.reasons.copy()
     if not cons.allow_cross_node_tp:
-        limit = ctx.node_size if ctx.gpu.pcie_only else max(ctx.node_size, ctx.gpu.scale_up.domain_gpus)
-        r |= np.where(g.tp > limit, int(Reason.CROSS_NODE_TP), 0)
+        r |= np.where(g.tp > grid.tp_domain(ctx.gpu, ctx.node_size), int(Reason.CROSS_NODE_TP), 0)
     if cons.rate_rps is not None:
         r |= np.where(np.isfinite(le.gpus) & (le.gpus > cons.max_gpus), int(Reason.RATE_NEEDS_MORE_GPUS), 0)
     fixed = mem.weights + mem.activations + mem.overhead

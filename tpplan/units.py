@@ -230,3 +230,25 @@ def format_usd(x: float) -> str:
     if abs(x) >= 100:
         return f"${x:,.0f}"
     return f"${x:.2f}" if abs(x) >= 0.01 or x == 0 else f"${x:.4f}"
+
+
+def parse_request_rate(text: str | float, what: str = "rate") -> float:
+    """Requests per second from ``12/s``, ``12 rps``, ``720/min``, ``4000/h`` or a bare number (per second)."""
+    if isinstance(text, bool):
+        raise UnitError(f"{what} must be a request rate such as 12/s; got {text!r}")
+    if isinstance(text, int | float):
+        v = float(text)
+    else:
+        t = str(text).strip().lower().replace(" ", "")
+        per = 1.0
+        for suffix, div in (("req/s", 1.0), ("/s", 1.0), ("rps", 1.0), ("/min", 60.0), ("/h", 3600.0)):
+            if t.endswith(suffix):
+                t, per = t[: -len(suffix)], div
+                break
+        try:
+            v = float(t) / per
+        except ValueError:
+            raise UnitError(f"{what} must look like 12/s, 720/min or 4000/h; got {text!r}") from None
+    if not (v > 0 and v < 1e9):
+        raise UnitError(f"{what} must be a positive request rate below 1e9/s; got {text!r}")
+    return v

@@ -85,12 +85,20 @@ class ServeWorkload:
     engine_version: str | None = None
     memory_fraction_given: bool = False
     """--gpu-memory-utilization was given: it replaces the engine's own memory fraction."""
+    max_num_seqs: int | None = None
+    """A deployment's own scheduler ceilings (a config file's max_num_seqs / max_num_batched_tokens):
+    they replace the engine profile's defaults."""
+    max_num_batched_tokens: int | None = None
 
     def for_gpu(self, gpu: GpuSpec) -> ServeWorkload:
         """This workload with the engine profile's defaults for ``gpu`` (scheduler limits by memory tier)."""
         if self.engine_profile is None:
             return self
         e = resolve_engine(self.engine_profile, self.engine_version, gpu)
+        if self.max_num_seqs is not None:
+            e = replace(e, max_num_seqs=self.max_num_seqs)
+        if self.max_num_batched_tokens is not None:
+            e = replace(e, max_num_batched_tokens=self.max_num_batched_tokens)
         util = self.gpu_memory_utilization if self.memory_fraction_given else e.gpu_memory_utilization
         return replace(self, engine=e, gpu_memory_utilization=util)
 
