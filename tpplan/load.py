@@ -26,6 +26,7 @@ without a chunk). Engine rules: shared/reference/engine-defaults.md.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -37,8 +38,8 @@ from tpplan.workload import Context
 
 FArray = npt.NDArray[np.float64]
 PERCENTILES = (50, 90, 99)
-BISECTIONS = 26
-"""Halvings of the decode-batch interval: 2^-26 ~ 1.5e-8 of the batch limit."""
+BISECTIONS = 22
+"""Halvings of the decode-batch interval: 2^-22 ~ 2.4e-7 of the batch limit."""
 FRACTIONS = (0.25, 0.5, 0.75, 0.875, 0.9375, 1.0)
 """Batch sizes (shares of the limit) scanned for the saturation peak."""
 MAX_UTILIZATION = 0.85
@@ -76,16 +77,26 @@ class Coefficients:
         return self.step_slots(_seq_slots(np.asarray(n, dtype=np.float64), pp), p, rows)
 
     def step_slots(self, slots: FArray, p: npt.ArrayLike, rows: bool = False) -> FArray:
-        """Step time with decodes filling ``slots`` sequence slots (``_seq_slots``) and ``p`` prompt tokens."""
-        def col(x: FArray) -> FArray:
-            return x[:, None] if rows else x
-
-        p_ = np.asarray(p, dtype=np.float64)
-        compute = col(self.c0) + col(self.cn) * slots + col(self.cp) * p_
-        memory = col(self.m0) + col(self.mn) * slots + col(self.mp) * p_
+        """Step time with decodes filling ``slots`` sequence slots (``_seq_slots``) and ``p`` prompt tokens:
+        max(compute, memory) + other, as max(compute + other, memory + other) with the sums taken once."""
+        k = self._sums if not rows else tuple(x[:, None] for x in self._sums)
+        a0, an, ap, b0, bn, bp = k
+        if isinstance(p, float) and p == 0.0:
+            compute, memory = a0 + an * slots, b0 + bn * slots
+            tokens = slots
+        else:
+            p_ = np.asarray(p, dtype=np.float64)
+            compute, memory = a0 + an * slots + ap * p_, b0 + bn * slots + bp * p_
+            tokens = slots + p_
         if self.moe_q < 1:
-            memory = memory - col(self.moe_a) * self.moe_q ** ((slots + p_) / col(self.pp))
-        return np.maximum(compute, memory) + col(self.o0) + col(self.on) * slots + col(self.op) * p_
+            pp = self.pp[:, None] if rows else self.pp
+            memory = memory - (self.moe_a[:, None] if rows else self.moe_a) * self.moe_q ** (tokens / pp)
+        return np.maximum(compute, memory)
+
+    @cached_property
+    def _sums(self) -> tuple[FArray, ...]:
+        return (self.c0 + self.o0, self.cn + self.on, self.cp + self.op,
+                self.m0 + self.o0, self.mn + self.on, self.mp + self.op)
 
 
 def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.Eff | None = None) -> Coefficients:

@@ -356,7 +356,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     memory = pp * (w_read / bw_w + kv_read / bw)
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n + b_p) * h * act_b
-    _, ar, floor = _tp_allreduces(ctx, tp, msg, msg, eff)
+    _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
         in_domain = tp <= min(gpu.scale_up.domain_gpus, ctx.node_size)
@@ -374,16 +374,18 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     return StepPieces(compute=compute, memory=memory, other=other, moe_unread=moe_unread)
 
 
-def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArray,
+def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArray | None,
                    eff: Eff) -> tuple[FArray, FArray, FArray | None]:
-    """One TP all-reduce per row for the prefill and the decode message, and (when decode all-reduces are
-    graph-launched) nccl-tests' 1 KiB per-call floor of each row's group, in one collective call."""
+    """One TP all-reduce per row for the prefill and the decode message (None: the step has one message,
+    returned in both places), and (when decode all-reduces are graph-launched) nccl-tests' 1 KiB per-call
+    floor of each row's group, in one collective call."""
     assert ctx.serve is not None
     gpu, n = ctx.gpu, len(tp)
     graph = ctx.serve.engine.decode_allreduce_latency_s is not None and eff.graph_allreduce and not gpu.pcie_only
-    sizes = [prefill_msg + 0 * tp, dec_msg + 0 * tp]
-    ranks = [tp, tp]
-    scale = [np.full(2 * n, eff.busbw_scale)]
+    sizes = [prefill_msg + 0 * tp] + ([dec_msg + 0 * tp] if dec_msg is not None else [])
+    k = len(sizes) * n  # the messages' rows; the per-group floors follow
+    ranks = [tp] * len(sizes)
+    scale = [np.full(k, eff.busbw_scale)]
     if graph:
         uniq, inv = np.unique(tp, return_inverse=True)  # a handful of TP sizes: evaluate each once
         sizes.append(np.full(len(uniq), 1024.0))
@@ -393,8 +395,8 @@ def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArra
         scale.append(np.ones(len(uniq)))
     t = comm.collective_time(gpu, "all-reduce", np.concatenate(sizes), np.concatenate(ranks),
                              gpus_per_node=ctx.node_size, busbw_scale=np.concatenate(scale))
-    floor = t[2 * n:][inv.reshape(-1)] if graph else None
-    return t[:n], t[n:2 * n], floor
+    floor = t[k:][inv.reshape(-1)] if graph else None
+    return t[:n], t[k - n:k], floor
 
 
 def _ep_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, eff: Eff) -> FArray:
