@@ -76,7 +76,24 @@ def test_hierarchical_tp_across_nodes_is_slower(cat):
     assert across == pytest.approx(47e-6, rel=0.25)
     big_in = float(comm.collective_time(g, "all-reduce", 2**30, 8))
     big_across = float(comm.collective_time(g, "all-reduce", 2**30, 16))
-    assert big_across > 1.5 * big_in
+    # issue 17 / NET-5: 1 GiB over 2 x 8 H100 (8 x NDR 400G each) takes 4.3-5.2 ms measured (busbw 470 GB/s
+    # with NVLSTree, nccl-tests #309; ~376 GB/s for rings = 8 NICs x 47 GB/s, nccl-tests #119/#160)
+    assert big_in < big_across and 4e-3 <= big_across <= 6e-3
+
+
+def test_multi_node_ring_busbw_follows_the_nics(cat):
+    """The busbw of an all-reduce across nodes is what goes through the NICs (nccl-tests #119, #160): 8 per
+    node x 47 GB/s. Measured 365.84 GB/s on 4 nodes and ~470 on 2 (NVLSTree, which tpplan does not model:
+    -25% there); 16 nodes follow the 8-NIC ring."""
+    g = cat.gpu("h100-sxm")
+    for nodes, measured, tol in ((2, 470e9, 0.30), (4, 365.84e9, 0.15), (16, 376e9, 0.20)):
+        n = 8 * nodes
+        t = comm.collective_time(g, "all-reduce", 8 * 2**30, n)
+        bus = float(comm.algbw_busbw("all-reduce", 8 * 2**30, n, t)[1])
+        assert bus == pytest.approx(measured, rel=tol), nodes
+    # one rank per node (a DP group over TP=8 replicas): each rank drives its own NIC
+    t = float(comm.collective_time(g, "all-reduce", 2**30, 16, stride=8))
+    assert t == pytest.approx(2**30 * 2 * 15 / 16 / 47e9, rel=0.05)
 
 
 def test_seed_figure_message_size():

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import re
 from dataclasses import dataclass
@@ -104,6 +105,7 @@ def fit_nccl(gpu: GpuSpec, logs: list[NcclLog], ranks: int | None, nodes: int,
         order = np.argsort(s, kind="stable")
         s, b = s[order], b[order]
         fit_op, fit_n, fit_s, fit_b = op, n, s, b
+        ring_only = False
         if nodes > 1:
             # what the inter-node level takes: measured time less the modelled intra-node phases
             # (reduce-scatter and all-gather inside the domain, tpplan.comm.collective_time)
@@ -111,18 +113,25 @@ def fit_nccl(gpu: GpuSpec, logs: list[NcclLog], ranks: int | None, nodes: int,
             ni, no = float(shape.n_inner), float(shape.n_outer)
             if no < 2:
                 raise TpplanError(f"--nodes {nodes} but {n} ranks fit in one {int(ni)}-GPU domain of {gpu.name}")
-            t = s * comm.bus_factor(op, n) / b
-            if op == "all-reduce":
-                cal = gpu.calibration.intra_node
-                t_in = comm.level_time("reduce-scatter", s, ni, cal) + comm.level_time("all-gather", s, ni, cal)
+            if op in ("all-reduce", "reduce-scatter", "all-gather"):
+                # large messages run as rings through every rank, at (ranks per node) x one NIC's busbw
+                # (tpplan.comm._node_ring_time): each NIC's share of the measured busbw, per network step
+                # only the sizes where the ring governs (small ones run as trees, whose latency the catalog's
+                # alpha already carries; the overlay keeps that alpha)
+                big = s >= 2**24 if np.count_nonzero(s >= 2**24) >= 3 else s >= 2**20
+                fit_n, fit_s, fit_b = int(no), s[big], b[big] / ni
+                ring_only = True
             else:
+                t = s * comm.bus_factor(op, n) / b
                 t_in = comm.level_time(op, s, ni, gpu.calibration.intra_node)
-            t_out = t - t_in
-            keep = t_out > 0
-            shard = s / ni
-            fit_n, fit_s = int(no), shard[keep]
-            fit_b = fit_s * comm.bus_factor(op, no) / t_out[keep]
+                t_out = t - t_in
+                keep = t_out > 0
+                shard = s / ni
+                fit_n, fit_s = int(no), shard[keep]
+                fit_b = fit_s * comm.bus_factor(op, no) / t_out[keep]
         f = comm.fit_sweep(fit_op, fit_s, fit_b, fit_n)
+        if ring_only:
+            f = dataclasses.replace(f, alpha_per_step_s=gpu.calibration.inter_node.alpha_per_step_s)
         # what the smooth ramp misses, size by size (protocol switches): measured / fitted busbw
         t_fit = f.alpha_per_step_s * comm.steps(fit_op, fit_n) + fit_s * comm.bus_factor(fit_op, fit_n) / \
             f.busbw_bytes_per_s * (1.0 + (f.ramp_bytes / fit_s) ** f.ramp_exponent)

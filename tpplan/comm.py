@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from tpplan.spec import CollectiveCalibration, GpuSpec
+from tpplan.spec import CalibrationSpec, CollectiveCalibration, GpuSpec
 
 Op = Literal["all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p"]
 Algo = Literal["auto", "ring", "tree", "nvls"]
@@ -159,6 +159,18 @@ def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.Arr
     # halves) and the op across domains
     s, n, scale = s[rows], n[rows], scale[rows]
     ni, no, crosses = shape.n_inner[rows], shape.n_outer[rows], shape.crosses_nodes[rows]
+    if op in ("all-reduce", "reduce-scatter", "all-gather"):
+        # across nodes NCCL runs rings through every rank, one channel per NIC: "the busbw is going to reflect
+        # exactly what's going through the NICs" (sjeaugey, nccl-tests #119, #160), so the job's busbw is the
+        # group's ranks per node x one NIC's busbw, at most the intra-node rate. 2 x 8 H100 (8 x NDR 400G):
+        # 8 x 47 = 376 GB/s vs 366 GB/s measured on 4 nodes and 470 GB/s with NVLSTree on 2 (nccl-tests
+        # #309); a 1 GiB all-reduce over 16 ranks takes 5.4 ms (4.3-5.2 ms measured).
+        # NCCL's tuner takes the fastest algorithm for each size (src/graph/tuning.cc): the ring for large
+        # messages, a tree (the hierarchical form below: reduce on the node, exchange shards, broadcast) for
+        # small ones, whose latency matches 46-48 us for 1 KiB on 2 x 8 GPUs (NVIDIA/nccl #1244)
+        ring = np.where(crosses, _node_ring_time(op, s, n, ni, no, cal, algo, scale), np.inf)
+    else:
+        ring = np.full(len(rows), np.inf)
     if op == "all-reduce":
         t_in = level_time("reduce-scatter", s, ni, inner_cal, algo, scale) + level_time(
             "all-gather", s, ni, inner_cal, algo, scale)
@@ -174,8 +186,28 @@ def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.Arr
     if not crosses.all():
         t_out = np.where(crosses, t_out, level_time(op, shard, no, _pcie_cal(gpu), "ring", scale))
     out = out.copy()
-    out[rows] = t_in + t_out
+    out[rows] = np.minimum(t_in + t_out, ring)
     return out.reshape(shape0)
+
+
+def _node_ring_time(op: str, s: FArray, n: FArray, per_node: FArray, nodes: FArray, cal: CalibrationSpec,
+                    algo: str, scale: FArray) -> FArray:
+    """A ring collective through ``n`` ranks on ``nodes`` nodes, ``per_node`` of them on each: the bus bytes
+    at min(intra-node busbw, per_node x one NIC's busbw); 2 (nodes - 1) of an all-reduce's steps (nodes - 1 of
+    the others') cross the network at its latency, the rest stay on the node's fabric. The ramp and any
+    measured correction are the inter-node level's."""
+    inner, outer = cal.intra_node, cal.inter_node
+    b_in = inner.ring_busbw_bytes_per_s or inner.busbw_bytes_per_s
+    bw = np.minimum(b_in, per_node * outer.busbw_bytes_per_s) * scale
+    s1 = np.maximum(s, 1.0)
+    ramp = np.where(s > 0, (outer.ramp_bytes / s1) ** outer.ramp_exponent, 0.0)
+    all_steps = steps(op, n, "ring")
+    net_steps = steps(op, nodes, "ring")
+    t = net_steps * outer.alpha_per_step_s + (all_steps - net_steps) * inner.alpha_per_step_s
+    t = t + s * bus_factor(op, n) / bw * (1.0 + ramp)
+    if outer.correction_sizes_bytes and outer.correction:
+        t = t / np.interp(np.log(s1), _log_sizes(tuple(outer.correction_sizes_bytes)), outer.correction)
+    return t
 
 
 def _pcie_cal(gpu: GpuSpec) -> CollectiveCalibration:
