@@ -265,7 +265,9 @@ def test_estimate_recommend_and_check_agree_on_feasibility(cat, case):
     m, g = cat.model(model), cat.gpu(gpu)
     if ctx > m.max_position_embeddings:
         ctx = m.max_position_embeddings
-    w = ServeWorkload(ctx=ctx, input_len=ctx - 256, output_len=256, concurrency=conc)
+    # the engine profile check resolves for a file without engine keys (vLLM), as the CLI's estimate does
+    w = ServeWorkload(ctx=ctx, input_len=ctx - 256, output_len=256, concurrency=conc,
+                      engine_profile=cat.engine("vllm"))
     est = planner.estimate_serve(m, g, w, tp, pp)
     doc = (f"model: {model}\ngpu: {gpu}\ntensor_parallel_size: {tp}\npipeline_parallel_size: {pp}\n"
            f"max_model_len: {ctx}\nmax_num_seqs: {conc}\ninput_len: {ctx - 256}\noutput_len: 256\n")

@@ -473,6 +473,35 @@ def recompute_flops_per_step(model: ModelSpec, global_batch: float, seq_len: flo
     return 0.0
 
 
+def _train_attention_split(ctx: Context, B: float, s: float, eff: Eff) -> tuple[float, float]:
+    """(GEMM FLOPs of one step, GPU-seconds of its attention kernels).
+
+    GEMMs: 3 x 2 N per token (forward, backward 2x; Narayanan et al. 2021), plus a forward of the layers
+    under full recompute. Attention with flash kernels (Dao et al. 2022, 2023) executes the causal half of the
+    scores: forward 4 s^2 h d / 2 per sequence and layer, backward 2.5x forward (it recomputes the scores),
+    and one more forward under full recompute, at the measured FlashAttention-2 forward+backward rate for this
+    sequence length and head dim (tpplan/attention.py), in bf16 whatever dtype the GEMMs use. Without flash
+    kernels (eager attention) the scores run as GEMMs: the model's full-attention FLOPs at the GEMM rate."""
+    from tpplan import attention
+
+    assert ctx.train is not None
+    m, tw = ctx.model, ctx.train
+    tokens = B * s
+    full = tw.recompute == "full"
+    logit = 2.0 * m.vocab_size * m.hidden_size
+    gemm = tokens * 2.0 * m.matmul_params_active * 3.0 + (tokens * (2.0 * m.matmul_params_active - logit)
+                                                          if full else 0.0)
+    if not tw.flash_attention:
+        extra = model_flops_per_step(m, B, s) + recompute_flops_per_step(m, B, s, tw.recompute, False) - \
+            tokens * 2.0 * m.matmul_params_active * 3.0
+        return gemm + extra, 0.0
+    fwd = float(tokens * attention_flops_per_token(m, s, causal=True))
+    a = m.attention
+    d = a.qk_nope_head_dim + (a.qk_rope_head_dim or 0) if a.kind == "mla" and a.qk_nope_head_dim else a.head_dim
+    rate = float(attention.fwd_bwd_flops_per_s(ctx.gpu, d, True, s)) * (eff.flops / ctx.gpu.calibration.flops.value)
+    return gemm, (3.5 + (1.0 if full else 0.0)) * fwd / rate
+
+
 @dataclass(frozen=True, eq=False)
 class TrainTime:
     step_time: FArray
@@ -510,13 +539,15 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     hf = mf + recompute_flops_per_step(m, B, s, tw.recompute, tw.flash_attention)
     cdt = "fp8" if tw.train_dtype == "fp8" and "fp8" in gpu.compute.dense_flops_per_s else "bf16"
     peak_eff = _peak(ctx, cdt, eff)
+    # the GEMMs at the calibrated tensor-core rate; attention (flash kernels) at its own measured rate
+    gemm_flops, attn_s = _train_attention_split(ctx, B, s, eff)
     # memory-bound elementwise work next to the GEMMs (norms, residual adds, MLP activation, rotary): bytes
     # streamed through HBM, sharded like the tokens (tp only under sequence parallelism)
     passes = 4.0 if tw.recompute == "full" else 3.0  # forward, backward ~2x forward (+1 forward recomputed)
     elem_bytes = B * s * passes * elementwise_bytes_per_token(m, act_b=DTYPE_BYTES[m.dtype])
     elem = elem_bytes / (dp * cp * pp * np.where(tw.sequence_parallel, tp, 1.0)) / (
         gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
-    compute = hf / (gpus * peak_eff) + elem
+    compute = gemm_flops / (gpus * peak_eff) + attn_s / gpus + elem
     v = float(tw.interleave)
     bubble = compute * (pp - 1.0) / (micro * v)
     act_b = DTYPE_BYTES[m.dtype]
@@ -560,9 +591,19 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
             1.0, np.minimum(tp, float(m.attention.num_kv_heads)))
         t_pass = comm.collective_time(gpu, "p2p", kv_layer, 2 + 0 * tp, gpus_per_node=node,
                                       busbw_scale=eff.busbw_scale, stride=tp)
-        att = (attention_flops_per_token(m, s, causal=True) / m.num_layers * mb * s / cp) / (tp * cp * peak_eff)
-        # forward + backward (K/V and their gradients), overlapped with block attention
-        cp_comm = np.where(cp > 1, 3.0 * first_l * micro * np.maximum(0.0, (cp - 1.0) * t_pass - att), 0.0)
+        # ring attention (Liu et al. 2023): the forward passes (cp - 1) K/V blocks around the ring behind the
+        # GPU's block attention, the backward twice as much (K/V and their gradients) behind 2.5x the compute
+        # (flash backward); only the excess is exposed. The block attention of this GPU's s/cp queries over the
+        # whole sequence, per layer and micro-batch, at the measured flash rate for s/cp-token blocks.
+        from tpplan import attention
+
+        a = m.attention
+        d = a.head_dim if a.kind != "mla" else (a.qk_nope_head_dim or 0) + (a.qk_rope_head_dim or 0)
+        rate = attention.fwd_bwd_flops_per_s(gpu, d, False, s / cp) * (eff.flops / gpu.calibration.flops.value)
+        att = attention_flops_per_token(m, s, causal=True) / m.num_layers * mb * s / cp / tp / rate
+        exposed = (np.maximum(0.0, (cp - 1.0) * t_pass - att)
+                   + np.maximum(0.0, 2.0 * (cp - 1.0) * t_pass - 2.5 * att))
+        cp_comm = np.where(cp > 1, first_l * micro * exposed, 0.0)
     # optimizer update: a fused AdamW (PyTorch fused=True, Apex FusedAdam) streams each tensor it touches
     # once: reads fp32 master, momentum, variance (12 B) and the gradient, writes the three back (12 B) and
     # the bf16 working copy (2 B), for the parameters this rank updates (its dp x cp shard under ZeRO >= 1,

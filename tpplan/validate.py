@@ -35,6 +35,7 @@ TOLERANCE = {
     "decode-fp8": 0.10,   # roofline of decode-shaped fp8 GEMMs with the fp8 streaming efficiency
     "hbm": 0.15,          # streaming kernels vs the optimistic HBM efficiency: STREAM kernels spread 10-12%
     "collective": 0.02,   # the catalog's per-size correction tables come from these sweeps: a regression guard
+    "attention": 0.01,    # the training attention rate interpolates these sweeps: a regression guard
 }
 DESCRIPTION = {
     "activation": "Korthikanti et al. 2022 activation bytes per layer",
@@ -49,6 +50,8 @@ DESCRIPTION = {
     "collective": "nccl-tests all-reduce bus bandwidth >= 1 MiB through tpplan.comm (the catalog's correction "
                   "tables come from these sweeps, so this guards regressions; the smooth fit alone is within 5.5% "
                   "(H100) to 19% (A100's protocol switch))",
+    "attention": "FlashAttention-2 forward+backward throughput by sequence length, head dim and mask through "
+                 "tpplan.attention (the rate training's attention time uses; interpolates these sweeps)",
 }
 CSV_COLUMNS = ("gpu", "benchmark", "dtype", "m", "n", "k", "size_bytes", "ranks", "value", "unit")
 
@@ -86,7 +89,8 @@ def read_microbench(path: Path, shown: str | None = None) -> list[dict[str, str]
     and optional note, system, source). Missing required columns are an input error naming them."""
     shown = shown or str(path)
     text = read_text(path, shown)
-    reader = csv.DictReader(text.splitlines())
+    # '#' lines before the header carry the file's provenance
+    reader = csv.DictReader([ln for ln in text.splitlines() if not ln.startswith("#")])
     missing = [c for c in ("gpu", "benchmark", "value", "unit") if c not in (reader.fieldnames or [])]
     if missing:
         raise TpplanError(f"CSV lacks the column(s) {', '.join(missing)}; expected the header "
@@ -145,6 +149,13 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
                 continue  # small copies measure launch latency, not HBM
             out.append(Row("hbm", f"{gpu.name} {bench}" + (f" {size / 2**30:.0f} GiB" if size else ""),
                            gpu.hbm.bandwidth_bytes_per_s * c.hbm.high, value, "B/s", src))
+        elif bench.startswith("attn_fa2_fwd_bwd"):
+            from tpplan import attention
+
+            seq, d, causal = _i(r.get("m")), _i(r.get("n")), bench.endswith("causal")
+            pred = float(attention.fwd_bwd_flops_per_s(gpu, d, causal, seq))
+            out.append(Row("attention", f"{gpu.name} FA2 fwd+bwd {'causal' if causal else 'full'} d={d} s={seq}",
+                           pred, value, "FLOP/s", src))
         elif bench.startswith("nccl_allreduce"):
             size, ranks = _i(r.get("size_bytes")), _i(r.get("ranks")) or 8
             if size >= 2**20:

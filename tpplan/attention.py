@@ -1,0 +1,72 @@
+"""Attention kernel throughput from measured FlashAttention-2 sweeps (training's attention time, issue 17).
+
+Owns the lookup of ``hardware/calibration/flash-attention-2.csv``: forward+backward TFLOP/s by GPU, head dim,
+mask and sequence length, as the FlashAttention authors measured and counted them (fwd ``4 b s^2 h d``, halved
+when causal; fwd+bwd 3.5x; Dao-AILab/flash-attention ``benchmarks/benchmark_flash_attention.py``).
+
+Measured: A100 SXM and H100 SXM, head dim 64 and 128, sequence 512-16k, bf16/fp16. Everything else is a stated
+assumption (``rate_source``): other Ampere and Hopper parts take their family's curve scaled by their dense
+bf16 peak; GPUs without a measurement take the H100 curve's share of its peak (FlashAttention-2 on H100 is about
+a third of peak: 338 of 989 TFLOP/s). Below 512 tokens the 512 figure holds, beyond 16k the 16k one (the curve
+is flat there). Attention runs in bf16 whatever the GEMMs run in (fp8 recipes keep attention in bf16).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from tpplan.spec import GpuSpec
+
+FArray = npt.NDArray[np.float64]
+CSV = Path("hardware") / "calibration" / "flash-attention-2.csv"
+MEASURED = {"a100-sxm-80gb": 312e12, "h100-sxm": 989.4e12}
+"""GPUs of the sweep and the dense bf16 peak their curve is relative to."""
+
+
+@functools.cache
+def _table() -> dict[tuple[str, bool, int], tuple[FArray, FArray]]:
+    """(gpu, causal, head dim) -> (sequence lengths, fwd+bwd FLOP/s), sorted by length."""
+    from tpplan.catalog import bundled_root
+    from tpplan.validate import read_microbench
+
+    rows = read_microbench(bundled_root() / CSV, CSV.as_posix())
+    pts: dict[tuple[str, bool, int], list[tuple[float, float]]] = {}
+    for r in rows:
+        key = (r["gpu"], r["benchmark"].endswith("causal"), int(r["n"]))
+        pts.setdefault(key, []).append((float(r["m"]), float(r["value"]) * 1e12))
+    out = {}
+    for key, v in pts.items():
+        v.sort()
+        out[key] = (np.array([x for x, _ in v]), np.array([y for _, y in v]))
+    return out
+
+
+def family(gpu: GpuSpec) -> tuple[str, float, str]:
+    """(measured GPU whose curve applies, scale to this GPU, how it was chosen)."""
+    names = " ".join([gpu.name, *gpu.aliases]).lower()
+    peak = gpu.peak_flops("bf16")
+    if gpu.name in MEASURED:
+        return gpu.name, 1.0, "measured"
+    if "a100" in names:
+        return "a100-sxm-80gb", peak / MEASURED["a100-sxm-80gb"], "A100 SXM curve x dense-peak ratio [assumed]"
+    if any(w in names for w in ("l40", "l4", "a10", "a40", "rtx")):
+        # Ada and Ampere parts run FlashAttention-2's Ampere (mma.sync) kernels
+        return "a100-sxm-80gb", peak / MEASURED["a100-sxm-80gb"], "A100's share of its peak (same kernels) [assumed]"
+    if any(w in names for w in ("h100", "h200", "h800", "h20")):
+        return "h100-sxm", peak / MEASURED["h100-sxm"], "H100 SXM curve x dense-peak ratio [assumed]"
+    return "h100-sxm", peak / MEASURED["h100-sxm"], ("no FlashAttention measurement: H100's share of its peak "
+                                                     "[assumed]")
+
+
+def fwd_bwd_flops_per_s(gpu: GpuSpec, head_dim: int, causal: bool, seq_len: npt.ArrayLike) -> FArray:
+    """Measured forward+backward throughput (FlashAttention's FLOP count) for sequences of ``seq_len`` tokens:
+    interpolated in log length between the sweep's points, at the nearer measured head dim (64 or 128)."""
+    ref, scale, _ = family(gpu)
+    d = 64 if head_dim <= 96 else 128
+    lens, rates = _table()[(ref, causal, d)]
+    s = np.clip(np.asarray(seq_len, dtype=np.float64), lens[0], lens[-1])
+    return np.interp(np.log(s), np.log(lens), rates) * scale
