@@ -327,3 +327,52 @@ def test_fuzzed_microbenchmark_csv(cli, tmp_path_factory, rows, kind):
     f.write_text(buf.getvalue())
     code, out, err = cli("calibrate", kind, str(f), "--gpu", "h100")
     _assert_clean(code, err)
+
+
+def test_pasted_serve_command_runs_no_extra_command(tmp_path, cli_json):
+    """issue 22: a catalog hf_id of `org/x; touch PWNED #` printed `vllm serve org/x; touch PWNED # ...`."""
+    import shlex
+    import subprocess
+
+    src = (ROOT / "models" / "llama-3.1-8b.yaml").read_text()
+    evil = src.replace("name: llama-3.1-8b", "name: evil-8b").replace(
+        "hf_id: meta-llama/Llama-3.1-8B-Instruct", 'hf_id: "org/x; touch PWNED #$(touch PWNED2)"')
+    evil = "\n".join(ln for ln in evil.splitlines() if not ln.startswith("- ")).replace("aliases:", "aliases: []")
+    (tmp_path / "cat" / "models").mkdir(parents=True)
+    (tmp_path / "cat" / "models" / "evil.yaml").write_text(evil + "\n")
+    code, d = cli_json("recommend", "--model", "evil-8b", "--ctx", "4k", "--gpu", "h100", "--catalog",
+                       str(tmp_path / "cat"))
+    cmd = d["serving_command"]
+    assert code == 0 and shlex.split(cmd)[2] == "org/x; touch PWNED #$(touch PWNED2)"
+    # the shell parses it as one command whose argument holds the string: run it with `echo` in front
+    out = subprocess.run(["bash", "-c", "echo " + cmd], cwd=tmp_path, capture_output=True, text=True)
+    assert out.returncode == 0 and not (tmp_path / "PWNED").exists() and not (tmp_path / "PWNED2").exists()
+    # a model without a Hugging Face id gets a shell-safe placeholder word
+    code, d = cli_json("recommend", "--layers", "12", "--hidden", "768", "--heads", "12", "--vocab", "50257",
+                       "--ctx", "2k", "--gpu", "h100")
+    assert " MODEL_PATH " in d["serving_command"] and "<" not in d["serving_command"]
+
+
+def test_yaml_alias_bomb_and_recursive_alias_are_refused(cli, tmp_path):
+    """issue 22: 8 levels of 9 aliases (~500 bytes) exhausted memory in check and --catalog."""
+    import resource
+
+    lines = ["model: llama-3.1-8b", "gpu: h100-sxm", "a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    code, out, _ = cli("check", str(bomb))
+    assert code == 2 and "alias bomb" in out
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing was expanded
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "m.yaml").write_text("\n".join(lines) + "\n")
+    assert cli("models", "--catalog", str(tmp_path / "cat"))[0] == 2
+    rec = tmp_path / "rec.yaml"
+    rec.write_text("a: &a [*a]\n")
+    code, out, _ = cli("check", str(rec))
+    assert code == 2 and "recursive YAML alias" in out
+    # ordinary anchors and aliases still load
+    ok = tmp_path / "ok.yaml"
+    ok.write_text("base: &b {ttft_s: 2}\nmodel: llama-3.1-8b\ngpu: h100-sxm\nslo: *b\nmax_model_len: 4k\n")
+    assert cli("check", str(ok))[0] in (0, 1)

@@ -673,55 +673,56 @@ def rejected_counts(s: Search) -> dict[str, int]:
 
 
 _LAUNCH = {
-    # engine: (command, TP flag, PP flag, EP flag) as each server's CLI spells them
-    "sglang": ("python -m sglang.launch_server --model-path {repo}", "--tp-size", "--pp-size", "--ep-size"),
-    "trtllm": ("trtllm-serve {repo}", "--tp_size", "--pp_size", "--ep_size"),
+    # engine: (command words, TP flag, PP flag, EP flag) as each server's CLI spells them
+    "sglang": (("python", "-m", "sglang.launch_server", "--model-path"), "--tp-size", "--pp-size", "--ep-size"),
+    "trtllm": (("trtllm-serve",), "--tp_size", "--pp_size", "--ep_size"),
+    "vllm": (("vllm", "serve"), "--tensor-parallel-size", "--pipeline-parallel-size", None),
 }
+MODEL_PLACEHOLDER = "MODEL_PATH"
+"""The model argument of a serve command when the model has no Hugging Face id: a shell-safe word to
+replace with the weights' path."""
 
 
 def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str:
     """A ready-to-paste serve command for an estimate object, with the engine's real flags: its scheduler
-    limits (the defaults of the engine version and GPU, which the load model assumed), never a batch of 1."""
+    limits (the defaults of the engine version and GPU, which the load model assumed), never a batch of 1.
+    Every argument is shell-quoted (``shlex.join``): catalog strings cannot run commands when pasted."""
+    import shlex
+
     lay = obj["layout"]
     e = obj["serve"]["load"]["engine"]
-    # without a Hugging Face id (models by dimensions, GPT-3) there is no repo to name: say what goes there
-    repo = model.hf_id or f"<path to {model.name} weights>"
+    repo = model.hf_id or MODEL_PLACEHOLDER
     native_w = model.weight_dtype or model.dtype
     quant = w.weight_dtype if w.weight_dtype != native_w and w.weight_dtype in ("fp8", "int8") else None
     kv = w.kv_dtype if w.kv_dtype != model.dtype else None
-    if e["name"] in _LAUNCH:
-        head, tp_flag, pp_flag, ep_flag = _LAUNCH[e["name"]]
-        parts = [head.format(repo=repo), f"{tp_flag} {lay['tp']}"]
-        if lay["pp"] > 1:
-            parts.append(f"{pp_flag} {lay['pp']}")
-        if lay["ep"] > 1:
-            parts.append(f"{ep_flag} {lay['ep']}")
-        if e["name"] == "sglang":
-            parts += [f"--context-length {w.ctx}", f"--max-running-requests {e['max_num_seqs']}",
-                      f"--chunked-prefill-size {e['max_num_batched_tokens']}"]
-            parts += [f"--quantization {quant}"] if quant else []
-            parts += [f"--kv-cache-dtype {kv}"] if kv else []
-        else:
-            parts += [f"--max_seq_len {w.ctx}", f"--max_batch_size {e['max_num_seqs']}",
-                      f"--max_num_tokens {e['max_num_batched_tokens']}",
-                      f"--kv_cache_free_gpu_memory_fraction {e['gpu_memory_utilization']}"]
-        return " ".join(parts)
-    parts = [f"vllm serve {repo}", f"--tensor-parallel-size {lay['tp']}"]
+    name = e["name"] if e["name"] in _LAUNCH else "vllm"
+    words, tp_flag, pp_flag, ep_flag = _LAUNCH[name]
+    args: list[str] = [*words, repo, tp_flag, str(lay["tp"])]
     if lay["pp"] > 1:
-        parts.append(f"--pipeline-parallel-size {lay['pp']}")
-    if lay["dp"] > 1:
-        parts.append(f"--data-parallel-size {lay['dp']}")
-    if lay["ep"] > 1:
-        parts.append("--enable-expert-parallel")
-    parts.append(f"--max-model-len {w.ctx}")
-    parts.append(f"--max-num-seqs {e['max_num_seqs']}")
-    parts.append(f"--max-num-batched-tokens {e['max_num_batched_tokens']}")
-    if quant:
-        parts.append(f"--quantization {quant}")
-    if kv:
-        parts.append(f"--kv-cache-dtype {kv}")
-    parts.append(f"--gpu-memory-utilization {e['gpu_memory_utilization']}")
-    return " ".join(parts)
+        args += [pp_flag, str(lay["pp"])]
+    if name == "vllm":
+        if lay["dp"] > 1:
+            args += ["--data-parallel-size", str(lay["dp"])]
+        if lay["ep"] > 1:
+            args.append("--enable-expert-parallel")
+        args += ["--max-model-len", str(w.ctx), "--max-num-seqs", str(e["max_num_seqs"]),
+                 "--max-num-batched-tokens", str(e["max_num_batched_tokens"])]
+        args += ["--quantization", quant] if quant else []
+        args += ["--kv-cache-dtype", kv] if kv else []
+        args += ["--gpu-memory-utilization", str(e["gpu_memory_utilization"])]
+        return shlex.join(args)
+    if lay["ep"] > 1 and ep_flag:
+        args += [ep_flag, str(lay["ep"])]
+    if name == "sglang":
+        args += ["--context-length", str(w.ctx), "--max-running-requests", str(e["max_num_seqs"]),
+                 "--chunked-prefill-size", str(e["max_num_batched_tokens"])]
+        args += ["--quantization", quant] if quant else []
+        args += ["--kv-cache-dtype", kv] if kv else []
+    else:
+        args += ["--max_seq_len", str(w.ctx), "--max_batch_size", str(e["max_num_seqs"]),
+                 "--max_num_tokens", str(e["max_num_batched_tokens"]),
+                 "--kv_cache_free_gpu_memory_fraction", str(e["gpu_memory_utilization"])]
+    return shlex.join(args)
 
 
 def explain(s: Search, spec: str, objective: Objective = "latency",

@@ -80,6 +80,48 @@ def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
     return loader.construct_object(node, deep=True)
 
 
+MAX_EXPANDED_NODES = 200_000
+"""Largest YAML document, in nodes once aliases are expanded. Real catalogs and deployment files hold a few
+hundred; a 440-byte alias bomb (8 levels of 9 aliases) expands to 43 million and would exhaust memory."""
+
+
+def _expanded_size(root: yaml.Node, file: str) -> int:
+    """Nodes the document has once every alias is expanded, counted on the composed graph (aliases share
+    node objects, so each is sized once); refuses recursive aliases and documents past the limit before any
+    of it is constructed."""
+    yaml = _yaml()
+    size: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    open_: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            kids = ([n for pair in node.value for n in pair] if isinstance(node, yaml.MappingNode)
+                    else node.value if isinstance(node, yaml.SequenceNode) else [])
+            total = 1 + sum(size[id(k)] for k in kids)
+            if total > MAX_EXPANDED_NODES:
+                line = node.start_mark.line + 1
+                raise TpplanError(f"YAML expands to more than {MAX_EXPANDED_NODES:,} nodes through its aliases "
+                                  "(an alias bomb?)", file=file, line=line,
+                                  hint="Write the repeated values out, or use fewer nested aliases.")
+            size[key] = total
+            continue
+        if key in size:
+            continue
+        if key in open_:
+            raise TpplanError("recursive YAML alias (a node contains itself)", file=file,
+                              line=node.start_mark.line + 1)
+        open_.add(key)
+        stack.append((node, True))
+        if isinstance(node, yaml.MappingNode):
+            stack.extend((n, False) for pair in node.value for n in pair)
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((n, False) for n in node.value)
+    return size[id(root)]
+
+
 def load_documents(text: str, file: str) -> list[Located]:
     """All documents of a YAML stream (safe loader only), each with its marks."""
     yaml = _yaml()
@@ -92,6 +134,7 @@ def load_documents(text: str, file: str) -> list[Located]:
                 node = loader.get_node()
                 if node is None:
                     continue
+                _expanded_size(node, file)
                 loc = Located(data=None, file=file,
                               doc_mark=(node.start_mark.line + 1, node.start_mark.column + 1))
                 loc.data = _construct(node, (), loc, loader)
