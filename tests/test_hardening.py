@@ -376,3 +376,42 @@ def test_yaml_alias_bomb_and_recursive_alias_are_refused(cli, tmp_path):
     ok = tmp_path / "ok.yaml"
     ok.write_text("base: &b {ttft_s: 2}\nmodel: llama-3.1-8b\ngpu: h100-sxm\nslo: *b\nmax_model_len: 4k\n")
     assert cli("check", str(ok))[0] in (0, 1)
+
+
+def test_devices_fifos_and_huge_files_are_refused_by_type(cli, tmp_path):
+    """issue 22: `check /dev/zero` and `--model /dev/zero` ran out of memory; `check fifo.yaml` hung."""
+    import os
+
+    fifo = tmp_path / "fifo.yaml"
+    os.mkfifo(fifo)
+    for args in (["check", "/dev/zero"], ["check", str(fifo)], ["models", "show", "/dev/zero"],
+                 ["estimate", "--model", "/dev/zero", "--gpu", "h100", "--ctx", "4k"]):
+        code, out, err = cli(*args)
+        assert code == 2 and "not a regular file" in out + err, args
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as f:
+        f.truncate(65 * 2**20)
+    code, out, _ = cli("check", str(big))
+    assert code == 2 and "64 MiB at most" in out
+
+
+def test_contract_errors_instead_of_silent_acceptance(cli, tmp_path):
+    """issue 22 item 11: an unknown GPU in --price, a unit-less SLO and serving options with --train."""
+    code, _, err = cli("recommend", "--model", "llama-8b", "--ctx", "4k", "--price", "nosuchgpu=3")
+    assert code == 2 and "unknown GPU 'nosuchgpu'" in err
+    code, _, err = cli("recommend", "--model", "llama-8b", "--ctx", "4k", "--tpot-slo", "50")
+    assert code == 2 and "50ms or 50s" in err
+    assert cli("recommend", "--model", "llama-8b", "--ctx", "4k", "--tpot-slo", "50ms", "--top", "1")[0] == 0
+    code, _, err = cli("recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--seq-len", "4096",
+                       "--global-batch", "256", "--ttft-slo", "1s", "--rate", "3/s")
+    assert code == 2 and "--ttft-slo, --rate apply to serving" in err
+    # -o never replaces a device, FIFO, symlink or read-only file
+    ro = tmp_path / "ro.md"
+    ro.write_text("keep")
+    ro.chmod(0o444)
+    link = tmp_path / "link.md"
+    link.symlink_to(tmp_path / "elsewhere.md")
+    for target in ("/dev/null", str(link), str(ro)):
+        code, _, err = cli("report", "--model", "llama-8b", "--gpu", "h100", "--ctx", "4k", "-o", target)
+        assert code == 2, target
+    assert ro.read_text() == "keep" and not (tmp_path / "elsewhere.md").exists()

@@ -1,6 +1,7 @@
 """tpplan's command line: parse -> build a request -> call the library -> render. No math here."""
 
 import os
+import re
 import sys
 from enum import Enum
 from pathlib import Path
@@ -371,10 +372,24 @@ def _write_or_print(text: str, output: str | None) -> None:
 
 
 def _check_target(output: str) -> Path:
-    """The folder an output goes to, checked before anything is written."""
+    """The folder an output goes to, checked before anything is written. An existing target must be a
+    regular file we may write: a device, FIFO or symlink is never replaced by the rename, nor a read-only
+    file."""
+    import os
+    import stat
+
     target = Path(output)
     if target.is_dir():
         raise TpplanError("is a directory; give a file name", file=output)
+    if target.is_symlink():
+        raise TpplanError("is a symbolic link; give the file it points to, or another name", file=output)
+    if target.exists():
+        if not stat.S_ISREG(target.stat().st_mode):
+            raise TpplanError("exists and is not a regular file (a device, FIFO or socket); give a file name",
+                              file=output)
+        # by its mode bits, not os.access: root may write anything, but a file marked read-only stays
+        if not target.stat().st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) or not os.access(target, os.W_OK):
+            raise TpplanError("is read-only; make it writable or give another name", file=output)
     parent = target.parent if str(target.parent) else Path(".")
     if not parent.is_dir():
         raise TpplanError("the folder does not exist", file=str(parent))
@@ -435,6 +450,13 @@ def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str
     return ServeWorkload(ctx=n_ctx, input_len=n_in, output_len=n_out, concurrency=conc, weight_dtype=wdt,
                          kv_dtype=kdt, gpu_memory_utilization=u, engine_profile=profile,
                          engine_version=engine_version, memory_fraction_given=util is not None)
+
+
+def _check_prices(cat: Any, pricing: Any) -> Any:
+    """Every --price names a GPU of the catalog (a typo would silently price nothing)."""
+    for key in pricing.overrides:
+        cat.gpu(key)  # raises with the valid names
+    return pricing
 
 
 def _prices(price: list[str] | None, tier: Tier) -> Any:
@@ -508,7 +530,7 @@ def estimate(
     cat = _catalog(catalog)
     m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, length)
     g = cat.gpu(gpu)
-    pricing = _prices(price, price_tier)
+    pricing = _check_prices(cat, _prices(price, price_tier))
     if train:
         from tpplan import training
 
@@ -642,11 +664,24 @@ def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | Non
         raise TpplanError(f"--min-concurrency must be a positive integer; got {min_concurrency}")
     if budget is not None and not budget > 0:
         raise TpplanError(f"--budget-usd-per-hour must be positive; got {budget}")
+    for flag, text in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo)):
+        # a bare number is ambiguous on the command line (50 meant 50 ms, read as 50 s): a unit is required
+        if text is not None and re.fullmatch(r"\s*[0-9.eE+-]+\s*", text):
+            raise TpplanError(f"{flag} {text} needs a unit: {text}ms or {text}s")
     return planner.Constraints(
         ttft_slo_s=_unit(parse_seconds, ttft_slo, "--ttft-slo") if ttft_slo else None,
         tpot_slo_s=_unit(parse_seconds, tpot_slo, "--tpot-slo") if tpot_slo else None,
         budget_usd_per_hour=budget, max_gpus=max_gpus, min_concurrency=min_concurrency, rate_rps=_rate(rate),
         slo_percentile=slo_percentile, max_utilization=max_utilization, allow_cross_node_tp=allow_cross_node_tp)
+
+
+def _serving_only(**given: Any) -> None:
+    """Serving options have no meaning in a training plan: refuse them rather than ignore them."""
+    used = [k for k, v in given.items() if v is not None]
+    if used:
+        flags = ", ".join("--" + k.replace("_", "-") for k in used)
+        raise TpplanError(f"{flags} {'applies' if len(used) == 1 else 'apply'} to serving, not to --train; a "
+                          "training plan takes --deadline-days, --budget-usd, --gpus or --max-gpus")
 
 
 def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batch: str | None, tokens: str | None,
@@ -731,8 +766,10 @@ def recommend(
     cat = _catalog(catalog)
     m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, (seq_len or "4096") if train else ctx)
     gpu_specs = _gpu_specs(cat, gpu)
-    pricing = _prices(price, price_tier)
+    pricing = _check_prices(cat, _prices(price, price_tier))
     if train:
+        _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
+                      slo_percentile=slo_percentile)
         res = _train_search(m, gpu_specs, seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, top,
                             global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
                             deadline_days=deadline_days, budget_usd=budget_usd, objective=obj,
@@ -838,7 +875,7 @@ def report(
     util = _fraction(utilization, "--utilization")
     cat = _catalog(catalog)
     gpu_specs = _gpu_specs(cat, gpu)
-    pricing = _prices(price, price_tier)
+    pricing = _check_prices(cat, _prices(price, price_tier))
     if train and gpu_hours:
         from tpplan.units import parse_usd
 
@@ -847,6 +884,8 @@ def report(
              if model or layers is not None else None)
         res = rep.train_report(m, gpu_specs, None, pricing, gpu_hours=hours, digest=cat.digest)
     elif train:
+        _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
+                      slo_percentile=slo_percentile)
         m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, seq_len or "4096")
         tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=global_batch_tokens,
@@ -1169,7 +1208,8 @@ def check(
     """
     from tpplan import check as chk
 
-    rep = chk.check_paths(files, _catalog(catalog), _prices(price, price_tier))
+    cat = _catalog(catalog)
+    rep = chk.check_paths(files, cat, _check_prices(cat, _prices(price, price_tier)))
     kind = fmt.value
     in_actions = bool(os.environ.get("GITHUB_ACTIONS"))
     if kind == "auto":

@@ -80,6 +80,9 @@ def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
     return loader.construct_object(node, deep=True)
 
 
+MAX_FILE_BYTES = 64 * 2**20
+"""Largest file tpplan reads (YAML, config.json, CSV, logs): the largest real input is a few MiB."""
+
 MAX_EXPANDED_NODES = 200_000
 """Largest YAML document, in nodes once aliases are expanded. Real catalogs and deployment files hold a few
 hundred; a 440-byte alias bomb (8 levels of 9 aliases) expands to 43 million and would exhaust memory."""
@@ -157,10 +160,19 @@ def load_documents(text: str, file: str) -> list[Located]:
 
 def read_text(path: Path, shown: str | None = None) -> str:
     """Read a text file, turning every OS problem into a one-line input error."""
+    import stat
+
     shown = shown or str(path)
     try:
         if path.is_dir():
             raise TpplanError("is a directory, expected a file", file=shown)
+        st = path.stat()
+        # refused by type before opening: a device (/dev/zero) never ends and a FIFO blocks on open
+        if not stat.S_ISREG(st.st_mode):
+            raise TpplanError("not a regular file (a device, FIFO or socket); give a file", file=shown)
+        if st.st_size > MAX_FILE_BYTES:
+            raise TpplanError(f"{st.st_size:,} bytes is larger than any catalog or deployment file "
+                              f"({MAX_FILE_BYTES // 2**20} MiB at most)", file=shown)
         data = path.read_bytes()
     except TpplanError:
         raise
