@@ -259,3 +259,31 @@ def test_mla_decode_attends_over_the_latent_with_absorbed_projections(cat):
     llama = cat.model("llama-70b")  # not MLA: absorption changes nothing
     assert float(perf.attention_flops_per_token(llama, 1000, False, True)) == float(
         perf.attention_flops_per_token(llama, 1000, False))
+
+
+@pytest.mark.parametrize("args", [
+    ["--model", "llama-70b", "--gpu", "h100", "--tp", "4", "--ctx", "8k"],
+    ["--model", "llama-70b", "--gpu", "b200", "--tp", "8", "--pp", "2", "--ctx", "128k", "--concurrency", "4"],
+    ["--model", "mixtral-8x7b", "--gpu", "a100-sxm-80gb", "--tp", "2", "--ep", "2", "--ctx", "4k"],
+    ["--model", "deepseek-v3", "--gpu", "h200", "--tp", "8", "--pp", "2", "--ctx", "4k"],
+])
+def test_breakdown_adds_up_to_the_reported_times(cli_json, cli, args):
+    """issue 17 item 7: each term of the time model per layer and per step; the sum is the reported time."""
+    code, d = cli_json("estimate", *args)
+    b = d["breakdown"]
+    for phase, key in (("prefill", "ttft_s"), ("decode", "tpot_s")):
+        p = b[phase]
+        total = sum(p["per_layer_s"].values()) * b["layers"] + sum(p["per_step_s"].values())
+        assert total == pytest.approx(d["serve"]["idle"][key], rel=1e-9) == pytest.approx(p["total_s"])
+    code, out, _ = cli("estimate", *args, "--breakdown")
+    assert code == 0 and "Where the time goes: one decode step" in out
+
+
+def test_training_breakdown_adds_up(cli_json):
+    code, d = cli_json("estimate", "--train", "--model", "llama-8b", "--gpu", "h100", "--tp", "2", "--pp", "2",
+                       "--dp", "2", "--seq-len", "8k", "--global-batch", "64", "--train-dtype", "fp8")
+    t = d["train"]
+    b = t["breakdown_s"]
+    assert b["gemm"] + b["attention"] + b["elementwise"] == pytest.approx(b["compute"], rel=1e-9)
+    parts = ("compute", "bubble", "tp_comm", "pp_comm", "dp_comm", "ep_comm", "cp_comm", "optimizer")
+    assert sum(b[k] for k in parts) == pytest.approx(t["step_time_s"], rel=1e-9)

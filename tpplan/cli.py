@@ -514,6 +514,7 @@ def estimate(
     sequence_parallel: Annotated[bool, typer.Option(help="Megatron sequence parallelism.")] = True,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3.")] = 1,
     train_dtype: Annotated[str | None, typer.Option(help="Training GEMM dtype: bf16 | fp8 (fp8 tensor-core peak, stated efficiency).")] = None,
+    breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print where the time goes: each term of the time model per layer and per step (prefill and decode; training: per step). JSON always carries it.")] = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -538,6 +539,10 @@ def estimate(
                              zero, train_dtype or weight_dtype)
         res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
         _render_train_estimate(res, fmt)
+        if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
+            from tpplan.render import tables
+
+            _out(tables.train_breakdown_markdown(res))
         return
     w = _serve_workload(m, length, input_len, output_len, concurrency, weight_dtype, kv_dtype,
                         gpu_memory_utilization, cat, engine, engine_version)
@@ -555,6 +560,8 @@ def estimate(
         _out(tables.estimate_csv(res))
     else:
         tables.print_estimate(_console(), res)
+    if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
+        _out(tables.breakdown_markdown(res))
 
 
 def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, tokens: str | None,

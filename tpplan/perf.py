@@ -151,6 +151,9 @@ class ServeTime:
     """'memory' or 'compute' for the decode step."""
     hbm_lower_bound_tpot: FArray
     """Bytes read per decode step / peak HBM bandwidth: no engine can beat it."""
+    parts: dict[str, dict[str, FArray]] | None = None
+    """``estimate --breakdown``: 'prefill' and 'decode', each term of ttft / tpot by name (they add up exactly);
+    names ending in '/layer' are spread evenly over the layers, the others are per step."""
 
 
 def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
@@ -238,12 +241,38 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     lower = bytes_stage / gpu.hbm.bandwidth_bytes_per_s * pp
     throughput = g.dp.astype(np.float64) * conc / tpot
     bound = np.where(t_stage_c > t_stage_m, "compute", "memory")
+    # the roofline's larger side, split by what it counts: GEMM vs attention FLOPs (compute-bound) or weight
+    # vs KV-cache bytes (memory-bound)
+    pre_gemm = n_in * 2.0 * m.matmul_params_active
+    pre_share = pre_gemm / np.maximum(fl, 1e-300)
+    pre_cb = t_compute >= t_read
+    dec_gemm = b_stage * 2.0 * m.matmul_params_active / (pp * tp)
+    dec_share = dec_gemm / np.maximum(dec_fl_stage, 1e-300)
+    dec_cb = t_stage_c > t_stage_m
+    zero = 0.0 * tp
+    parts = {
+        "prefill": {
+            "GEMMs (compute-bound)/layer": np.where(pre_cb, t_compute * pre_share, zero),
+            "attention (compute-bound)/layer": np.where(pre_cb, t_compute * (1 - pre_share), zero),
+            "weights read (memory-bound)/layer": np.where(pre_cb, zero, t_read),
+            "TP all-reduces/layer": t_tp + zero, "expert all-to-alls/layer": t_ep + zero,
+            "context-parallel K/V passes/layer": t_cp + zero, "kernel gaps/layer": gaps + zero,
+            "pipeline hand-offs": t_pp + zero},
+        "decode": {
+            "GEMMs (compute-bound)/layer": np.where(dec_cb, pp * t_stage_c * dec_share, zero),
+            "attention (compute-bound)/layer": np.where(dec_cb, pp * t_stage_c * (1 - dec_share), zero),
+            "weights read (memory-bound)/layer": np.where(dec_cb, zero, pp * w_read_stage / bw_w),
+            "KV cache read (memory-bound)/layer": np.where(dec_cb, zero, pp * kv_read_stage / bw),
+            "TP all-reduces/layer": t_tp_dec + zero, "expert all-to-alls/layer": t_ep_dec + zero,
+            "context-parallel combine/layer": t_cp_dec + zero, "kernel gaps/layer": gaps + zero,
+            "pipeline hand-offs": t_pp_dec + zero, "scheduler overhead": w.engine.step_overhead_s + zero},
+    }
     return ServeTime(
         ttft=ttft, tpot=tpot, request_latency=ttft + w.output_len * tpot, throughput=throughput,
         tp_allreduce_bytes_per_layer=np.where(tp > 1, dec_msg, 0.0),
         tp_allreduce_s_per_layer=np.where(tp > 1, 2.0 * ar_layer, 0.0),
         comm_fraction=np.clip(comm_t / tpot, 0.0, 1.0), decode_bound=bound,
-        hbm_lower_bound_tpot=lower,
+        hbm_lower_bound_tpot=lower, parts=parts,
     )
 
 
@@ -519,6 +548,10 @@ class TrainTime:
     tokens_per_s: FArray
     micro_batches: FArray
     model_flops: float
+    gemm: FArray | None = None
+    """Parts of ``compute_time``: the GEMMs, the attention kernels and the memory-bound elementwise work."""
+    attention: FArray | None = None
+    elementwise: FArray | None = None
 
 
 def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLike | None = None) -> TrainTime:
@@ -547,7 +580,8 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     elem_bytes = B * s * passes * elementwise_bytes_per_token(m, act_b=DTYPE_BYTES[m.dtype])
     elem = elem_bytes / (dp * cp * pp * np.where(tw.sequence_parallel, tp, 1.0)) / (
         gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
-    compute = gemm_flops / (gpus * peak_eff) + attn_s / gpus + elem
+    gemm_s = gemm_flops / (gpus * peak_eff)
+    compute = gemm_s + attn_s / gpus + elem
     v = float(tw.interleave)
     bubble = compute * (pp - 1.0) / (micro * v)
     act_b = DTYPE_BYTES[m.dtype]
@@ -617,4 +651,5 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     return TrainTime(step_time=step, compute_time=compute, bubble_time=bubble, tp_comm=tp_comm,
                      pp_comm=pp_comm, dp_comm=dp_comm, ep_comm=ep_comm, cp_comm=cp_comm, optimizer=optimizer,
                      mfu=mfu, hfu=hfu,
-                     tokens_per_s=B * s / step, micro_batches=micro, model_flops=mf)
+                     tokens_per_s=B * s / step, micro_batches=micro, model_flops=mf,
+                     gemm=gemm_s + 0 * tp, attention=attn_s / gpus, elementwise=elem + 0 * tp)

@@ -459,9 +459,26 @@ def estimate_serve(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, tp: int, pp
         ev.usd_per_hour = cost.usd_per_hour(ev.load.gpus, ev.price)
         with np.errstate(divide="ignore", invalid="ignore"):
             ev.usd_per_mtok = cost.usd_per_million_tokens(ev.usd_per_hour, ev.load.output_tokens_per_s)
+    breakdown = serve_breakdown(ev, 0)
     obj = serve_object(ev, 0, serve_bands(ev, np.array([0]))[0])
     return {"schema_version": SCHEMA_VERSION, "tool": tool_info(),
-            "inputs": serve_inputs(model, [gpu], w, pricing, catalog_digest, ctx), **obj}
+            "inputs": serve_inputs(model, [gpu], w, pricing, catalog_digest, ctx), **obj, "breakdown": breakdown}
+
+
+def serve_breakdown(ev: ServeEval, i: int) -> dict[str, Any]:
+    """Where an idle replica's prefill (serve.idle.ttft_s) and decode step (serve.idle.tpot_s) go: each term
+    of the time model by name, per layer (spread evenly over the layers) and per step. per_layer x layers +
+    per_step = total, exactly."""
+    parts = ev.t.parts
+    assert parts is not None
+    L = ev.ctx.model.num_layers
+    out: dict[str, Any] = {"layers": L}
+    for phase, total in (("prefill", ev.t.ttft), ("decode", ev.t.tpot)):
+        per_layer = {k.removesuffix("/layer"): float(v[i]) / L for k, v in parts[phase].items()
+                     if k.endswith("/layer") and float(v[i]) > 0}
+        per_step = {k: float(v[i]) for k, v in parts[phase].items() if not k.endswith("/layer") and float(v[i]) > 0}
+        out[phase] = {"per_layer_s": per_layer, "per_step_s": per_step, "total_s": float(total[i])}
+    return out
 
 
 def _fixed_replicas(ctx: Context, g: Grid, ev: ServeEval, cons: Constraints) -> LoadEval:

@@ -84,7 +84,11 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
                   "breakdown_s": {"compute": float(t.compute_time[i]), "bubble": float(t.bubble_time[i]),
                                   "tp_comm": float(t.tp_comm[i]), "pp_comm": float(t.pp_comm[i]),
                                   "dp_comm": float(t.dp_comm[i]), "ep_comm": float(t.ep_comm[i]),
-                                  "cp_comm": float(t.cp_comm[i]), "optimizer": float(t.optimizer[i])},
+                                  "cp_comm": float(t.cp_comm[i]), "optimizer": float(t.optimizer[i]),
+                                  # compute's parts: tensor-core GEMMs, flash attention, elementwise HBM traffic
+                                  "gemm": float(t.gemm[i]) if t.gemm is not None else None,
+                                  "attention": float(t.attention[i]) if t.attention is not None else None,
+                                  "elementwise": float(t.elementwise[i]) if t.elementwise is not None else None},
                   "model_flops_per_step": t.model_flops},
         "cost": {"usd_per_hour": gpus * ev.price, "usd_per_million_tokens": None,
                  "usd_total": gh * ev.price if gh else None, "usd_per_gpu_hour": ev.price,

@@ -384,3 +384,35 @@ def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Cal
                       highlight=False, markup=False)
     if res.get("relax"):
         console.print("Nothing is feasible. " + "; ".join(res["relax"]), highlight=False, markup=False)
+
+
+def breakdown_markdown(res: dict[str, Any]) -> str:
+    """``estimate --breakdown``: each term of an idle replica's prefill and decode step, per layer and per step;
+    the last line checks the sum against the reported time."""
+    b = res["breakdown"]
+    L = b["layers"]
+    out = []
+    for phase, what in (("prefill", "one prefill of the prompt (serve.idle.ttft_s)"),
+                        ("decode", "one decode step (serve.idle.tpot_s)")):
+        p = b[phase]
+        rows = [[k, format_seconds(v), format_seconds(v * L), f"{v * L / p['total_s']:.1%}"]
+                for k, v in p["per_layer_s"].items()]
+        rows += [[k + " (per step)", "", format_seconds(v), f"{v / p['total_s']:.1%}"] for k, v in p["per_step_s"].items()]
+        total = sum(p["per_layer_s"].values()) * L + sum(p["per_step_s"].values())
+        rows.append(["total", "", format_seconds(total), f"= {format_seconds(p['total_s'])}"])
+        out.append(f"Where the time goes: {what}, {L} layers\n")
+        out.append(markdown_table(["term", "per layer", f"x {L} layers", "share"], rows, ["l", "r", "r", "r"]))
+    return "\n".join(out)
+
+
+def train_breakdown_markdown(res: dict[str, Any]) -> str:
+    """``estimate --train --breakdown``: the step's terms (compute split into GEMMs, attention, elementwise)."""
+    t = res["train"]
+    b = t["breakdown_s"]
+    step = t["step_time_s"]
+    keys = [k for k in ("gemm", "attention", "elementwise", "bubble", "tp_comm", "pp_comm", "dp_comm", "ep_comm",
+                        "cp_comm", "optimizer") if b.get(k)]
+    rows = [[k, format_seconds(b[k]), f"{b[k] / step:.1%}"] for k in keys]
+    rows.append(["total", format_seconds(sum(b[k] for k in keys)), f"= {format_seconds(step)}"])
+    return ("Where the time goes: one optimizer step\n\n"
+            + markdown_table(["term", "seconds", "share"], rows, ["l", "r", "r"]))
