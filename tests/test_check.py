@@ -187,7 +187,8 @@ GPUS = ("h100-sxm", "a100-sxm-80gb", "l40s", "mi300x", "h200")
        tpot=st.sampled_from([None, 0.05]))
 def test_recommended_deployments_pass_check(cat, model, gpu, ctx, objective, kv, tpot):
     m, g = cat.model(model), cat.gpu(gpu)
-    w = ServeWorkload(ctx=ctx, input_len=ctx - 256, output_len=256, weight_dtype=m.dtype, kv_dtype=kv)
+    w = ServeWorkload(ctx=ctx, input_len=ctx - 256, output_len=256, weight_dtype=m.dtype, kv_dtype=kv,
+                      engine_profile=cat.engine("vllm"))  # as the CLI and check resolve it
     cons = planner.Constraints(tpot_slo_s=tpot, max_gpus=16)
     res = planner.recommend_serve(m, [g], w, cons, planner.Pricing(), objective, top=3)
     for c in res["candidates"]:

@@ -65,6 +65,11 @@ class Coefficients:
     o0: FArray
     on: FArray
     op: FArray
+    c1: FArray
+    """Slopes over the first pp slots (one sequence in every stage), where low-load latency is judged; the
+    ``*n`` slopes hold beyond them."""
+    m1: FArray
+    o1: FArray
     moe_a: FArray
     """MoE: memory time of all routed experts on the heaviest stage (0 for dense models)..."""
     moe_q: float
@@ -80,49 +85,54 @@ class Coefficients:
         """Step time with decodes filling ``slots`` sequence slots (``_seq_slots``) and ``p`` prompt tokens:
         max(compute, memory) + other, as max(compute + other, memory + other) with the sums taken once."""
         k = self._sums if not rows else tuple(x[:, None] for x in self._sums)
-        a0, an, ap, b0, bn, bp = k
+        a0, an, ap, b0, bn, bp, a1, b1 = k
+        pp = self.pp[:, None] if rows else self.pp
+        first = np.minimum(slots, pp)
+        rest = slots - first
+        compute, memory = a0 + a1 * first + an * rest, b0 + b1 * first + bn * rest
         if isinstance(p, float) and p == 0.0:
-            compute, memory = a0 + an * slots, b0 + bn * slots
             tokens = slots
         else:
             p_ = np.asarray(p, dtype=np.float64)
-            compute, memory = a0 + an * slots + ap * p_, b0 + bn * slots + bp * p_
+            compute, memory = compute + ap * p_, memory + bp * p_
             tokens = slots + p_
         if self.moe_q < 1:
-            pp = self.pp[:, None] if rows else self.pp
             memory = memory - (self.moe_a[:, None] if rows else self.moe_a) * self.moe_q ** (tokens / pp)
         return np.maximum(compute, memory)
 
     @cached_property
     def _sums(self) -> tuple[FArray, ...]:
         return (self.c0 + self.o0, self.cn + self.on, self.cp + self.op,
-                self.m0 + self.o0, self.mn + self.on, self.mp + self.op)
+                self.m0 + self.o0, self.mn + self.on, self.mp + self.op, self.c1 + self.o1, self.m1 + self.o1)
 
 
 def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.Eff | None = None) -> Coefficients:
-    """Secant coefficients over [0, n_ref] decode sequences and [0, p_ref] prompt tokens, one evaluation of the
-    step model for all three points."""
+    """Secant coefficients of the step model, one evaluation for four points: an empty step, one sequence per
+    stage (pp slots: exact where low-load latency is judged), the batch limit, and one prompt of tokens."""
     k = len(g)
-    g3 = g.take(np.tile(np.arange(k), 3))
+    pp = g.pp.astype(np.float64)
+    g4 = g.take(np.tile(np.arange(k), 4))
     zeros = np.zeros(k)
-    n = np.concatenate([zeros, n_ref, zeros])
-    p = np.concatenate([zeros, zeros, p_ref])
-    s = perf.step_pieces(ctx, g3, n, p, eff)
+    n_ref = np.maximum(n_ref, 1.0)
+    n = np.concatenate([zeros, np.ones(k), n_ref, zeros])
+    p = np.concatenate([zeros, zeros, zeros, p_ref])
+    s = perf.step_pieces(ctx, g4, n, p, eff)
+    slots = _seq_slots(n_ref, pp)
 
-    slots = _seq_slots(n_ref, g.pp.astype(np.float64))
+    def parts(x: FArray) -> tuple[FArray, FArray, FArray, FArray]:
+        x0, x1, xn, xp = x[:k], x[k:2 * k], x[2 * k:3 * k], x[3 * k:]
+        first = np.maximum(x1 - x0, 0.0) / pp
+        rest = np.where(slots > pp, np.maximum(xn - x1, 0.0) / np.maximum(slots - pp, 1e-300), first)
+        return x0, rest, np.maximum(xp - x0, 0.0) / p_ref, first
 
-    def parts(x: FArray) -> tuple[FArray, FArray, FArray]:
-        x0, xn, xp = x[:k], x[k:2 * k], x[2 * k:]
-        return x0, np.maximum(xn - x0, 0.0) / slots, np.maximum(xp - x0, 0.0) / p_ref
-
-    c0, cn, cp = parts(s.compute)
+    c0, cn, cp, c1 = parts(s.compute)
     # the experts a step misses are a saturating function of its tokens: kept exact, the rest is linear
-    m0, mn, mp = parts(s.memory + s.moe_unread)
-    o0, on, op = parts(s.other)
+    m0, mn, mp, m1 = parts(s.memory + s.moe_unread)
+    o0, on, op, o1 = parts(s.other)
     m = ctx.model
     q = 1.0 - m.moe.experts_per_token / m.moe.num_experts if m.moe is not None else 1.0
-    return Coefficients(c0=c0, cn=cn, cp=cp, m0=m0, mn=mn, mp=mp, o0=o0, on=on, op=op, moe_a=s.moe_unread[:k],
-                        moe_q=q, pp=g.pp.astype(np.float64))
+    return Coefficients(c0=c0, cn=cn, cp=cp, m0=m0, mn=mn, mp=mp, o0=o0, on=on, op=op, c1=c1, m1=m1, o1=o1,
+                        moe_a=s.moe_unread[:k], moe_q=q, pp=pp)
 
 
 @dataclass(frozen=True, eq=False)
