@@ -415,3 +415,62 @@ def test_contract_errors_instead_of_silent_acceptance(cli, tmp_path):
         code, _, err = cli("report", "--model", "llama-8b", "--gpu", "h100", "--ctx", "4k", "-o", target)
         assert code == 2, target
     assert ro.read_text() == "keep" and not (tmp_path / "elsewhere.md").exists()
+
+
+CORPUS = {  # issue 22 item 6: each of these ended in "internal error" (exit 3)
+    "tag-int.yaml": "model: !!int llama\ngpu: h100-sxm\n",
+    "tag-bool.yaml": "model: llama-3.1-8b\ngpu: !!bool maybe\n",
+    "bad-date.yaml": "model: llama-3.1-8b\ngpu: h100-sxm\nas_of: 2026-02-30\n",
+    "huge-ctx.yaml": "model: llama-3.1-8b\ngpu: h100-sxm\nmax_model_len: 1e20\n",
+    "huge-int.yaml": "model: llama-3.1-8b\ngpu: h100-sxm\ntensor_parallel_size: " + "9" * 30 + "\n",
+    "long-name.yaml": "model: " + "x" * 300 + "\ngpu: h100-sxm\n",
+}
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_regression_corpus_exits_2_with_the_line(cli, tmp_path, name):
+    f = tmp_path / name
+    f.write_text(CORPUS[name])
+    code, out, err = cli("check", str(f))
+    assert code == 2 and "internal error" not in out + err and name in out and "TPP100" in out
+
+
+@pytest.mark.parametrize("args", [
+    ["estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "4k", "--tp", "9223372036854775808"],
+    ["estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "1e20"],
+    ["models", "show", "x" * 300],
+    ["estimate", "--model", "x" * 300, "--gpu", "h100", "--ctx", "4k"],
+    ["nosuchcommand"],
+    ["estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx"],
+    ["recommend", "--cp", "3"],
+])
+def test_cli_regression_corpus(cli, args):
+    code, out, err = cli(*args)
+    assert code == 2 and "internal error" not in err
+    # one paragraph, not click's Usage / Try / Error form
+    assert err.startswith("tpplan: error:") and "Usage:" not in err and err.count("\n") == 1
+
+
+def test_deep_or_huge_json_config_exits_2(cli, tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000)
+    big = tmp_path / "big.json"
+    big.write_text('{"hidden_size": ' + "9" * 5000 + "}")
+    for f, words in ((deep, "nested too deep"), (big, "unreadable JSON number")):
+        code, _, err = cli("import-hf", str(f))
+        assert code == 2 and words in err
+
+
+def test_full_or_closed_stdout_exits_2_in_one_line(tmp_path):
+    import subprocess
+    import sys
+
+    base = [sys.executable, "-m", "tpplan"]
+    with open("/dev/full", "w") as full:
+        r = subprocess.run([*base, "gpus"], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 2 and "No space left on device" in r.stderr and r.stderr.count("\n") == 1
+    r = subprocess.run(["sh", "-c", f"{sys.executable} -m tpplan models >&-"], capture_output=True, text=True)
+    assert r.returncode == 2 and "standard output is closed" in r.stderr
+    r = subprocess.run(["sh", "-c", f"{sys.executable} -m tpplan models show deepseek-v3 | true"],
+                       capture_output=True, text=True)
+    assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr

@@ -98,7 +98,7 @@ class Catalog:
         """A catalog name or alias, or a path to a Hugging Face config.json or model YAML."""
         key = _norm(name)
         real = self.model_alias.get(key)
-        if real is None and "/" in key and not Path(name).exists():
+        if real is None and "/" in key and not _exists(Path(name)):
             # a Hugging Face id as engines take it (meta-llama/Llama-3.1-70B-Instruct): match hf_id, then
             # the repository name against names and aliases
             real = next((n for n, e in self.models.items() if _norm(e.spec.hf_id or "") == key), None)
@@ -107,7 +107,7 @@ class Catalog:
             spec: ModelSpec = self.models[real].spec
             return spec
         p = Path(name)
-        if name.endswith((".json", ".yaml", ".yml")) or p.exists():
+        if name.endswith((".json", ".yaml", ".yml")) or _exists(p):
             return load_model_file(p, name)
         raise TpplanError(_unknown("model", name, list(self.model_alias), "tpplan models"))
 
@@ -123,6 +123,14 @@ class Catalog:
 
     def model_names(self) -> list[str]:
         return sorted(self.models)
+
+
+def _exists(p: Path) -> bool:
+    """Path.exists() that takes an OS refusal (a 300-character name: ENAMETOOLONG) as 'no such file'."""
+    try:
+        return p.exists()
+    except OSError:
+        return False
 
 
 def _norm(name: str) -> str:
@@ -145,6 +153,10 @@ def load_model_file(path: Path, shown: str, name: str | None = None) -> ModelSpe
             cfg = json.loads(text)
         except json.JSONDecodeError as exc:
             raise TpplanError(f"malformed JSON: {exc.msg}", file=shown, line=exc.lineno, column=exc.colno) from None
+        except RecursionError:
+            raise TpplanError("JSON nested too deep for a config.json", file=shown) from None
+        except ValueError as exc:  # an integer of thousands of digits (int_max_str_digits)
+            raise TpplanError(f"unreadable JSON number ({exc})", file=shown) from None
         if not isinstance(cfg, dict):
             raise TpplanError("expected a JSON object (a Hugging Face config.json)", file=shown)
         stem = path.stem if path.stem != "config" else ""

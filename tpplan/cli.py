@@ -1,5 +1,6 @@
 """tpplan's command line: parse -> build a request -> call the library -> render. No math here."""
 
+import errno
 import os
 import re
 import sys
@@ -159,7 +160,10 @@ def _catalog(dirs: list[str] | None) -> Any:
 
 
 def _out(text: str) -> None:
+    if sys.stdout is None:  # started with stdout closed (`>&-`)
+        raise OSError(errno.EBADF, "standard output is closed")
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()  # a full device (/dev/full) fails here, inside the command's error handling
 
 
 def _console() -> Any:
@@ -1295,6 +1299,10 @@ def _command_for(argv: list[str]) -> Any:
     return typer.main.get_command(lite)
 
 
+COMMANDS = ("recommend", "estimate", "report", "check", "validate", "calibrate", "collective", "models", "gpus",
+            "import-hf", "schema")
+
+
 def run(argv: list[str] | None = None) -> int:
     """Run the CLI and return the exit code (0 ok, 1 findings / nothing feasible, 2 bad input)."""
     try:  # typer >= 0.20 vendors click as typer._click
@@ -1308,6 +1316,10 @@ def run(argv: list[str] | None = None) -> int:
     if "--debug" in argv:
         debug = True
         argv = [a for a in argv if a != "--debug"]
+    if sys.stdout is None and not {"-o", "--output"} & set(argv) and argv[:1] != ["check"]:
+        # started with stdout closed (`>&-`): rich would drop the output silently
+        sys.stderr.write("tpplan: error: cannot write the output: standard output is closed\n")
+        return 2
     cmd = _command_for(argv)
     try:
         rv = cmd.main(args=argv, prog_name="tpplan", standalone_mode=False)
@@ -1320,6 +1332,15 @@ def run(argv: list[str] | None = None) -> int:
             return 141  # click met EPIPE (reader closed the pipe, e.g. `| head`): 128 + SIGPIPE, like coreutils
         code = getattr(exc, "exit_code", getattr(exc, "code", 0))
         return int(code) if isinstance(code, int) else 0
+    except click_exc.UsageError as exc:
+        # one paragraph, as every other input error (click prints Usage / Try / Error on three)
+        where = "tpplan -h"
+        if exc.ctx is not None and exc.ctx.command_path != "tpplan":
+            where = f"{exc.ctx.command_path} -h"
+        elif argv and argv[0] in COMMANDS:
+            where = f"tpplan {argv[0]} -h"
+        sys.stderr.write(f"tpplan: error: {exc.format_message()} ({where} lists the valid options and commands)\n")
+        return 2
     except click_exc.ClickException as exc:
         exc.show()
         return int(exc.exit_code)
@@ -1328,6 +1349,12 @@ def run(argv: list[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 141
+    except OSError as exc:
+        if exc.errno == errno.EPIPE:
+            return 141
+        # the output could not be written: a full disk or device, a closed descriptor
+        sys.stderr.write(f"tpplan: error: cannot write the output: {exc.strerror or exc}\n")
+        return 2
     except Exception as exc:  # noqa: BLE001 - the last net: never a traceback without --debug
         if debug:
             raise

@@ -212,6 +212,8 @@ def validate_layout(model: ModelSpec, tp: int, pp: int, dp: int, cp: int, ep: in
     for name, v in (("tp", tp), ("pp", pp), ("dp", dp), ("cp", cp), ("ep", ep)):
         if v < 1:
             raise LayoutError(f"--{name} must be a positive integer; got {v}.")
+        if v > 1 << 20:
+            raise LayoutError(f"--{name} must be at most 1,048,576 (a cluster of 2^20 GPUs); got {v}.")
     g = grid.make(tp, pp, dp, cp, ep)
     bits = int(grid.structural_reasons(model, g, seq_len)[0])
     if not bits:

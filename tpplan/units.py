@@ -70,6 +70,11 @@ def _finite_nonneg(value: float, text: str, what: str) -> float:
     return value
 
 
+MAX_TOKENS = 2**50
+"""Largest token count or integer setting parsed (a context, a batch, a training set of 15T tokens): far above
+any real one, and well inside numpy's 64-bit integers."""
+
+
 def parse_tokens(text: str | int, what: str = "token count") -> int:
     """Token counts: ``128k`` -> 128,000, ``128K`` -> 131,072, ``32Ki`` -> 32,768, ``16M`` -> 16,777,216
     (vLLM's rule: lowercase decimal, uppercase binary; Llama 3's "16M-token batch" is 2,048 x 8,192).
@@ -94,6 +99,8 @@ def parse_tokens(text: str | int, what: str = "token count") -> int:
         value = int(round(raw))
     if value <= 0:
         raise UnitError(f"{what} must be a positive integer; got {text!r}")
+    if value > MAX_TOKENS:
+        raise UnitError(f"{what} must be at most {MAX_TOKENS:,} (2^50); got {text!r}")
     return value
 
 

@@ -77,7 +77,15 @@ def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
         return items
     if node.tag == _STR_TAG and isinstance(node, yaml.ScalarNode):
         return node.value
-    return loader.construct_object(node, deep=True)
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, TypeError, KeyError, OverflowError, yaml.YAMLError) as exc:
+        # a value its tag cannot hold: '!!int llama', '!!bool maybe', a date 2026-02-30, an unknown tag
+        what = str(exc).splitlines()[0] if isinstance(exc, ValueError) else f"{type(exc).__name__} {exc}"
+        raise TpplanError(f"invalid value {node.value!r} for YAML tag {node.tag} ({what})" if isinstance(
+            node, yaml.ScalarNode) else f"invalid YAML value for tag {node.tag}", file=out.file,
+                          line=node.start_mark.line + 1, column=node.start_mark.column + 1,
+                          hint="Remove the tag, or give a value of that type.") from None
 
 
 MAX_FILE_BYTES = 64 * 2**20
