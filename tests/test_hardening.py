@@ -474,3 +474,71 @@ def test_full_or_closed_stdout_exits_2_in_one_line(tmp_path):
     r = subprocess.run(["sh", "-c", f"{sys.executable} -m tpplan models show deepseek-v3 | true"],
                        capture_output=True, text=True)
     assert "Exception ignored" not in r.stderr and "Traceback" not in r.stderr
+
+
+def _catalog_with(tmp_path, gpu_edit=None, model_edit=None):
+    cat = tmp_path / "cat"
+    (cat / "hardware").mkdir(parents=True, exist_ok=True)
+    (cat / "models").mkdir(parents=True, exist_ok=True)
+    if gpu_edit:
+        src = (ROOT / "hardware" / "h100-sxm.yaml").read_text()
+        (cat / "hardware" / "h100-sxm.yaml").write_text(gpu_edit(src))
+    if model_edit:
+        src = (ROOT / "models" / "llama-3.1-8b.yaml").read_text()
+        (cat / "models" / "x.yaml").write_text(model_edit(src))
+    return str(cat)
+
+
+@pytest.mark.parametrize("value", [".inf", "1e-300", ".nan"])
+def test_catalog_rejects_unphysical_bandwidths(cli, tmp_path, value):
+    """issue 22 item 9: a .inf or 1e-300 HBM bandwidth made the winner cost 'inf' $ per 1M tokens."""
+    import re
+
+    cat = _catalog_with(tmp_path, gpu_edit=lambda s: re.sub(r"bandwidth_bytes_per_s: [0-9.e]+",
+                                                             f"bandwidth_bytes_per_s: {value}", s, count=1))
+    code, _, err = cli("recommend", "--model", "llama-8b", "--ctx", "4k", "--gpu", "h100", "--catalog", cat)
+    assert code == 2 and "h100-sxm.yaml" in err and "bandwidth_bytes_per_s" in err
+
+
+def test_control_characters_and_html_never_reach_the_output(cli, tmp_path):
+    """issue 22 item 9: ANSI escapes in catalog names reached the terminal; raw HTML passed into markdown; a
+    bare CR split a markdown table row."""
+    cat = _catalog_with(tmp_path, model_edit=lambda s: s.replace(
+        "name: llama-3.1-8b", 'name: "evil\\e[31m<b>x</b>\\rrow"').replace(
+        "hf_id: meta-llama/Llama-3.1-8B-Instruct", "hf_id: org/evil").replace("- llama-8b\n", "").replace(
+        "- llama-3.1-8b-instruct\n", "").replace("aliases:\n", "aliases: []\n"))
+    for fmt in ("table", "markdown"):
+        code, out, err = cli("recommend", "--model", "org/evil", "--ctx", "4k", "--gpu", "h100", "--catalog", cat,
+                             "--format", fmt, "--top", "2")
+        assert code == 0, err
+        assert "\x1b" not in out and "\r" not in out
+        if fmt == "markdown":
+            assert "<b>" not in out and "&lt;b&gt;" in out
+            assert all(line.count("|") >= 10 for line in out.splitlines() if line.startswith("| 1 "))
+
+
+def test_report_and_plot_are_written_together_or_not_at_all(cli, tmp_path):
+    pytest.importorskip("matplotlib")
+    ok = tmp_path / "ok.html"
+    # /proc takes no new files, even from root: the chart cannot be staged, so the report is not written
+    code, _, err = cli("report", "--model", "llama-8b", "--gpu", "h100", "--ctx", "4k", "--format", "html",
+                       "-o", str(ok), "--plot", "/proc/tpplan-c.svg")
+    assert code == 2 and not ok.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tpplan-")]
+
+
+def test_html_report_leaves_home_untouched(tmp_path):
+    """issue 22 item 10: report --format html wrote matplotlib's font cache under ~/.cache and ~/.config."""
+    pytest.importorskip("matplotlib")
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if k not in ("MPLCONFIGDIR", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")}
+    env["HOME"] = str(home)
+    r = subprocess.run([sys.executable, "-m", "tpplan", "report", "--model", "llama-8b", "--gpu", "h100", "--ctx",
+                        "4k", "--format", "html", "-o", str(tmp_path / "r.html")], env=env, capture_output=True,
+                       text=True)
+    assert r.returncode == 0, r.stderr
+    assert list(home.iterdir()) == []

@@ -162,6 +162,11 @@ def _catalog(dirs: list[str] | None) -> Any:
 def _out(text: str) -> None:
     if sys.stdout is None:  # started with stdout closed (`>&-`)
         raise OSError(errno.EBADF, "standard output is closed")
+    from tpplan.render import printable_lines
+
+    # data is printed as data: no escape sequence or carriage return from a catalog string reaches a terminal
+    # (JSON escapes them already, so this changes no JSON)
+    text = printable_lines(text)
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     sys.stdout.flush()  # a full device (/dev/full) fails here, inside the command's error handling
 
@@ -176,6 +181,12 @@ def _console() -> Any:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
             raise SystemExit(141)
+
+        def print(self, *objects: Any, **kwargs: Any) -> None:
+            # catalog strings are data: no escape sequence or carriage return reaches the terminal
+            from tpplan.render import printable_lines
+
+            super().print(*(printable_lines(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
     # output is data: never read as rich markup ("[D]" in a source), emoji codes or highlighted numbers
     return _Console(width=max(100, min(200, _term_width())), soft_wrap=False, markup=False, emoji=False,
@@ -401,21 +412,47 @@ def _check_target(output: str) -> Path:
 
 
 def _write_bytes(data: bytes, output: str) -> None:
+    _write_all([(data, output)])
+
+
+def _write_all(outputs: list[tuple[bytes, str]]) -> None:
+    """Write several outputs all or none: each is first written to a temp file beside its target (where a
+    full disk or a read-only folder fails), and only when every one is staged are they renamed into place.
+    SIGTERM (or Ctrl-C) in the window removes the temp files instead of leaving them behind."""
+    import signal
     import tempfile
 
-    parent = _check_target(output)
-    fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tpplan-", suffix=Path(output).suffix)
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    staged: list[tuple[str, str]] = []
+    previous = signal.signal(signal.SIGTERM, on_term) if _main_thread() else None
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
-        os.replace(tmp, output)
+        for data, output in outputs:
+            parent = _check_target(output)
+            fd, tmp = tempfile.mkstemp(dir=parent, prefix=".tpplan-", suffix=Path(output).suffix)
+            staged.append((tmp, output))
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
+        for tmp, output in staged:
+            os.replace(tmp, output)
     except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for tmp, _ in staged:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
         raise
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -940,11 +977,13 @@ def report(
 
         chart_bytes = charts.save(res, plot)
         _check_target(plot)  # both targets are checked before either is written
-    if output and output != "-":
-        _check_target(output)
-    _write_or_print(text, output)
+    # the report and its charts are written together or not at all
+    outputs = [(text.encode("utf-8"), output)] if output and output != "-" else []
     if chart_bytes is not None and plot:
-        _write_bytes(chart_bytes, plot)
+        outputs.append((chart_bytes, plot))
+    if not output or output == "-":
+        _out(text)
+    _write_all(outputs)
     if res["kind"] == "serve" and not res.get("winner") or res["kind"] == "train" and "runs" not in res \
             and not res.get("winner"):
         raise typer.Exit(1)

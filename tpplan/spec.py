@@ -13,11 +13,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-NonNeg = Annotated[float, Field(ge=0)]
-Pos = Annotated[float, Field(gt=0)]
-PosInt = Annotated[int, Field(gt=0)]
-NonNegInt = Annotated[int, Field(ge=0)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+# finite numbers only: a catalog's .inf bandwidth made the winner cost "inf" $ per 1M tokens (issue 22)
+NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
+PosInt = Annotated[int, Field(gt=0, le=2**62)]
+NonNegInt = Annotated[int, Field(ge=0, le=2**62)]
+Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
+# physical ranges, so that no figure derived from them overflows or vanishes (1e-300 B/s gave inf times)
+BytesPerS = Annotated[float, Field(ge=1e6, le=1e15, allow_inf_nan=False)]
+"""A bandwidth between 1 MB/s and 1 PB/s per GPU."""
+FlopsPerS = Annotated[float, Field(ge=1e9, le=1e18, allow_inf_nan=False)]
+"""A dense FLOP rate between 1 GFLOP/s and 1 EFLOP/s."""
 
 DTYPE_BYTES: dict[str, float] = {
     "fp32": 4.0,
@@ -71,7 +77,7 @@ class Strict(BaseModel):
 
 
 class MemorySpec(Strict):
-    capacity_bytes: PosInt
+    capacity_bytes: Annotated[int, Field(ge=2**26, le=2**50)]
     """Device memory the driver reports as total (nvidia-smi / torch.cuda.mem_get_info). This is the base
     that vLLM's gpu_memory_utilization multiplies."""
     marketed: str
@@ -80,13 +86,13 @@ class MemorySpec(Strict):
 
 
 class ComputeSpec(Strict):
-    dense_flops_per_s: dict[str, Pos]
+    dense_flops_per_s: dict[str, FlopsPerS]
     """Dense tensor-core peak per dtype (fp32/tf32/bf16/fp16/fp8/int8/fp4), no 2:4 sparsity."""
     source: str
 
 
 class HbmSpec(Strict):
-    bandwidth_bytes_per_s: Pos
+    bandwidth_bytes_per_s: BytesPerS
     """Peak HBM (or GDDR) bandwidth, read+write combined as the vendor quotes it."""
     source: str
 
@@ -106,13 +112,13 @@ class ScaleUpSpec(Strict):
 
 class PcieSpec(Strict):
     generation: PosInt
-    bandwidth_bytes_per_s: Pos
+    bandwidth_bytes_per_s: BytesPerS
     """Host link, x16, one direction."""
     source: str
 
 
 class ScaleOutSpec(Strict):
-    nic_bandwidth_bytes_per_s: Pos
+    nic_bandwidth_bytes_per_s: BytesPerS
     """Inter-node network per GPU, one direction (8x 400 Gb/s NDR per 8-GPU node: 50 GB/s)."""
     source: str
 
@@ -174,9 +180,9 @@ class CollectiveCalibration(Strict):
 
     alpha_per_step_s: NonNeg
     """Latency per algorithm step (ring all-reduce has 2(n-1) steps)."""
-    busbw_bytes_per_s: Pos
+    busbw_bytes_per_s: BytesPerS
     """Asymptotic nccl-tests bus bandwidth of the default algorithm (NVLS on NVSwitch Hopper)."""
-    ring_busbw_bytes_per_s: Pos | None = None
+    ring_busbw_bytes_per_s: BytesPerS | None = None
     """Asymptotic bus bandwidth with NCCL_ALGO=RING where it differs (H100: ~370 GB/s vs NVLS ~480)."""
     ramp_bytes: NonNeg = 0.0
     """Message size around which bandwidth ramps up to its asymptote (fitted)."""

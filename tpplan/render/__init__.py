@@ -27,11 +27,35 @@ def to_json(obj: Any) -> str:
     return json.dumps(clean(obj), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
 
 
+_CONTROL = dict.fromkeys(range(32), " ") | {127: " "}
+
+
+def printable(text: str) -> str:
+    """Text with every control character (ANSI escapes, CR, LF, tabs) turned into a space: catalog strings
+    printed to a terminal or a one-line format cannot move the cursor, recolour it or split a row."""
+    return text.translate(_CONTROL)
+
+
+_CONTROL_KEEP_LINES = {c: " " for c in range(32) if c != 10} | {127: " "}
+
+
+def printable_lines(text: str) -> str:
+    """``printable`` that keeps line breaks (multi-line terminal output)."""
+    return text.translate(_CONTROL_KEEP_LINES)
+
+
+def md_text(text: str) -> str:
+    """One markdown line of prose: no control characters and no raw HTML (GitHub renders HTML in markdown)."""
+    return printable(text).replace("<", "&lt;").replace(">", "&gt;")
+
+
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
                    align: Sequence[str] | None = None) -> str:
     """GitHub-flavoured markdown table; ``|`` in cells escaped."""
     def cell(x: Any) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
+        # one line, no control characters, no raw HTML (GitHub renders HTML in a table cell)
+        text = printable(str(x)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return text.replace("|", "\\|")
 
     align = align or ["l"] * len(headers)
     sep = ["---:" if a == "r" else ":---:" if a == "c" else "---" for a in align]

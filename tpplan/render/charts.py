@@ -22,14 +22,37 @@ MEMORY_COLORS = {"weights": "#1f6feb", "kv_cache": "#8250df", "gradients": "#bf3
 
 
 def available() -> bool:
+    """matplotlib is installed (found, not imported: importing it builds its font cache)."""
+    import importlib.util
+
+    return importlib.util.find_spec("matplotlib") is not None
+
+
+def _private_config_dir() -> None:
+    """matplotlib writes a font cache and config under ~/.cache and ~/.config on first import; tpplan gives it
+    a private folder in the temp directory instead (kept between runs, so the cache is built once), unless the
+    user set MPLCONFIGDIR. The folder must be ours and not a link; otherwise a fresh one is made."""
+    import os
+    import stat
+    import tempfile
+
+    if os.environ.get("MPLCONFIGDIR"):
+        return
+    path = os.path.join(tempfile.gettempdir(), f"tpplan-matplotlib-{os.getuid() if hasattr(os, 'getuid') else 0}")
     try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        return False
-    return True
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError:
+        path = tempfile.mkdtemp(prefix="tpplan-matplotlib-")
+    st = os.lstat(path)
+    if not stat.S_ISDIR(st.st_mode) or (hasattr(os, "getuid") and st.st_uid != os.getuid()):
+        path = tempfile.mkdtemp(prefix="tpplan-matplotlib-")
+    os.environ["MPLCONFIGDIR"] = path
 
 
 def _plt() -> Any:
+    _private_config_dir()
     try:
         import matplotlib
     except ImportError:

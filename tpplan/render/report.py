@@ -10,7 +10,7 @@ import html
 from typing import Any
 
 from tpplan.grid import REASON_TEXT
-from tpplan.render import band, csv_text, markdown_table
+from tpplan.render import band, csv_text, markdown_table, md_text
 from tpplan.units import format_count, format_seconds, format_usd
 
 GIB = 2**30
@@ -305,11 +305,11 @@ def to_markdown(blocks: list[Block]) -> str:
     for blk in blocks:
         kind = blk[0]
         if kind == "h":
-            out.append("#" * blk[1] + " " + blk[2] + "\n")
+            out.append("#" * blk[1] + " " + md_text(blk[2]) + "\n")
         elif kind == "p":
-            out.append(blk[1] + "\n")
+            out.append(md_text(blk[1]) + "\n")
         elif kind == "list":
-            out.append("\n".join(f"- {x}" for x in blk[1]) + "\n")
+            out.append("\n".join(f"- {md_text(x)}" for x in blk[1]) + "\n")
         elif kind == "table":
             out.append(markdown_table(blk[1], blk[2], blk[3]))
         elif kind == "code":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tpplan.render import band, csv_text, markdown_table, to_json
+from tpplan.render import band, csv_text, markdown_table, md_text, to_json
 from tpplan.units import format_bytes, format_count, format_seconds, format_usd
 
 SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "PP spans nodes"}
@@ -17,7 +17,9 @@ def plain_cells(*values: Any) -> list[Any]:
     and rich skips parsing each cell."""
     from rich.text import Text
 
-    return [Text(str(v)) for v in values]
+    from tpplan.render import printable
+
+    return [Text(printable(str(v))) for v in values]
 
 
 def _widths(headers: list[str], rows: list[list[Any]]) -> list[int]:
@@ -194,10 +196,11 @@ def _footer(res: dict[str, Any]) -> list[str]:
 def recommend_markdown(res: dict[str, Any]) -> str:
     headers, rows = recommend_rows(res)
     inp = res["inputs"]
-    md = [f"## tpplan recommend: {inp['model']}, ctx {inp['ctx_tokens']:,} tokens, objective {inp['objective']}\n",
+    md = [md_text(f"## tpplan recommend: {inp['model']}, ctx {inp['ctx_tokens']:,} tokens, objective "
+                  f"{inp['objective']}") + "\n",
           markdown_table(headers, rows, ["r", "l", "l", "l", "r", "r", "r", "l", "l"]
                          + ["r"] * (len(headers) - 10) + ["l"]), ""]
-    md += [f"- {line}" for line in _footer(res)]
+    md += [f"- {md_text(line)}" for line in _footer(res)]
     return "\n".join(md) + "\n"
 
 
