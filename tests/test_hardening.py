@@ -542,3 +542,25 @@ def test_html_report_leaves_home_untouched(tmp_path):
                        text=True)
     assert r.returncode == 0, r.stderr
     assert list(home.iterdir()) == []
+
+
+def test_glob_does_not_follow_folder_links(cli, tmp_path, monkeypatch):
+    """issue 22 item 4: `check 'dir/**/*.yaml'` with a link to '..' inside multiplied (or never finished)."""
+    d = tmp_path / "deploy"
+    (d / "sub").mkdir(parents=True)
+    (d / "sub" / "up").symlink_to("..")
+    (d / "a.yaml").write_text((ROOT / "tests" / "data" / "deploy" / "good" / "llama70b-h100.yaml").read_text())
+    (d / "sub" / "b.yml").write_text("model: llama-3.1-8b\ngpu: h100-sxm\n")
+    for pattern in (f"{d}/**/*.yaml", str(d)):
+        code, out, _ = cli("check", pattern, "--format", "json")
+        assert code == 0 and json.loads(out)["summary"]["files"] == (1 if "*" in pattern else 2)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = cli("check", "deploy/**/*.y*ml", "--format", "json")
+    assert code == 0 and json.loads(out)["summary"]["files"] == 2
+
+
+def test_divisors_by_square_root():
+    from tpplan.grid import divisors
+
+    assert divisors(60) == [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60] and divisors(1) == [1] and divisors(49) == [1, 7, 49]
+    assert len(divisors(10**9)) == 100  # 2^9 5^9: (9 + 1)^2, in milliseconds

@@ -710,21 +710,69 @@ def expand(patterns: list[str]) -> tuple[list[str], list[Finding]]:
     errors: list[Finding] = []
     for p in patterns:
         if any(c in p for c in "*?["):
-            hits = sorted(glob.glob(p, recursive=True))
+            hits = _glob(p)
             if not hits:
                 errors.append(Finding("TPP100", "error", p, 1, 1, "no file matches this pattern",
                                       fix="Check the path (it is relative to the current directory)."))
             files.extend(h for h in hits if not os.path.isdir(h))
         elif os.path.isdir(p):
-            hits = sorted(str(q) for q in Path(p).rglob("*") if q.suffix in (".yaml", ".yml") and q.is_file())
+            hits = [h for h in _walk(p) if h.endswith((".yaml", ".yml"))]
             if not hits:
                 errors.append(Finding("TPP100", "error", p, 1, 1, "folder holds no .yaml or .yml files",
                                       fix="Name the deployment files, or a folder that holds some."))
             files.extend(hits)
         else:
             files.append(p)
+    # one file reached by two paths (a link) is checked once
     seen: set[str] = set()
-    return [f for f in files if not (f in seen or seen.add(f))], errors  # type: ignore[func-returns-value]
+    out = []
+    for f in files:
+        key = os.path.realpath(f)
+        if key not in seen:
+            seen.add(key)
+            out.append(f)
+    return out, errors
+
+
+def _walk(top: str) -> list[str]:
+    """Files under ``top``, sorted, without following links to folders (a link to '..' would loop)."""
+    found = []
+    for root, dirs, names in os.walk(top, followlinks=False):
+        dirs.sort()
+        found += [os.path.join(root, n) for n in names if os.path.isfile(os.path.join(root, n))]
+    return sorted(found)
+
+
+def _glob(pattern: str) -> list[str]:
+    """glob.glob, except that ``**`` walks the tree without following links to folders (Python's recursive
+    glob follows them, so a link to '..' multiplies the matches at every level)."""
+    if "**" not in pattern:
+        return sorted(glob.glob(pattern))
+    import re
+
+    parts = pattern.split("/")
+    fixed = []
+    for part in parts:
+        if any(c in part for c in "*?["):
+            break
+        fixed.append(part)
+    base = "/".join(fixed) or ("/" if pattern.startswith("/") else ".")
+    rx = ""
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            rx, i = rx + "(?:[^/]*/)*", i + 3
+        elif pattern.startswith("**", i):
+            rx, i = rx + ".*", i + 2
+        elif pattern[i] == "*":
+            rx, i = rx + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            rx, i = rx + "[^/]", i + 1
+        else:
+            rx, i = rx + re.escape(pattern[i]), i + 1
+    matcher = re.compile(rx + r"\Z")
+    prefix = "" if fixed else "./"
+    return [h for h in _walk(base) if matcher.match(h if fixed else h.removeprefix("./")) or matcher.match(prefix + h)]
 
 
 def check_paths(patterns: list[str], cat: Any, pricing: planner.Pricing | None = None) -> Report:
