@@ -564,3 +564,22 @@ def test_divisors_by_square_root():
 
     assert divisors(60) == [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60] and divisors(1) == [1] and divisors(49) == [1, 7, 49]
     assert len(divisors(10**9)) == 100  # 2^9 5^9: (9 + 1)^2, in milliseconds
+
+
+def test_calibrate_never_writes_an_overlay_that_cannot_load(cli, tmp_path):
+    """issue 22 item 5: two logs of one collective gave duplicate sizes ('correction_sizes_bytes must
+    increase' when loaded); a GEMM faster than the peak wrote an efficiency above 1."""
+    log = ROOT / "tests" / "data" / "nccl" / "nccl-tests-allreduce-h100x8.txt"
+    ov = tmp_path / "ov.yaml"
+    code, _, err = cli("calibrate", "nccl-tests", str(log), str(log), "--gpu", "h100-sxm", "--ranks", "8",
+                       "-o", str(ov))
+    assert code == 0, err
+    assert cli("gpus", "show", "h100", "--catalog", str(ov))[0] == 0  # repeated sizes merged (median per size)
+    assert cli("calibrate", "nccl-tests", str(log), "--gpu", "h100-sxm", "--ranks", "1", "-o",
+               str(tmp_path / "one.yaml"))[0] == 2
+    csv_ = tmp_path / "g.csv"
+    csv_.write_text("gpu,benchmark,dtype,m,n,k,size_bytes,ranks,value,unit\n"
+                    "h100-sxm,gemm_bf16,bf16,8192,8192,8192,,,5000,TFLOP/s\n")
+    bad = tmp_path / "bad.yaml"
+    code, _, err = cli("calibrate", "gemm", str(csv_), "--gpu", "h100", "-o", str(bad))
+    assert code == 2 and "would not load" in err and not bad.exists()

@@ -100,10 +100,19 @@ def fit_nccl(gpu: GpuSpec, logs: list[NcclLog], ranks: int | None, nodes: int,
         if not n:
             raise TpplanError(f"cannot tell how many ranks {group[0].file} ran on (no '#  Rank' lines)",
                               hint="Pass --ranks N.")
-        s = np.concatenate([g.size for g in group])
-        b = np.concatenate([g.busbw for g in group])
-        order = np.argsort(s, kind="stable")
-        s, b = s[order], b[order]
+        if n < 2:
+            raise TpplanError(f"{group[0].file} ran on {n} rank: a collective needs at least 2 to measure a "
+                              "bandwidth", hint="Use a log of 2 or more ranks, or pass --ranks N.")
+        # several logs of one collective (repeated runs): one point per size, the median of the runs
+        s_all = np.concatenate([g.size for g in group])
+        b_all = np.concatenate([g.busbw for g in group])
+        s, inv = np.unique(s_all, return_inverse=True)
+        b = np.array([float(np.median(b_all[inv == k])) for k in range(len(s))])
+        keep = np.isfinite(b) & (b > 0)
+        s, b = s[keep], b[keep]
+        if s.size < 3:
+            raise TpplanError(f"{group[0].file}: fewer than 3 sizes with a positive bus bandwidth to fit",
+                              hint="Run nccl-tests over a size range (-b 8 -e 8G -f 2).")
         fit_op, fit_n, fit_s, fit_b = op, n, s, b
         ring_only = False
         if nodes > 1:

@@ -1033,7 +1033,8 @@ def collective(
         raise TpplanError(f"--algo must be ring, tree, nvls or auto; got {algo!r}")
     if gpus < 1 or gpus > 1_000_000:
         raise TpplanError(f"--gpus must be between 1 and 1,000,000; got {gpus}")
-    g = _catalog(catalog).gpu(gpu)
+    cat = _catalog(catalog)
+    g = cat.gpu(gpu)
     sizes = _size_list(size)
     res = comm.collective_report(g, op, sizes, gpus, algo, gpus_per_node)
     res = {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, **res}
@@ -1125,10 +1126,27 @@ calibrate_app = typer.Typer(help="Fit tpplan's parameters to your own measuremen
 app.add_typer(calibrate_app, name="calibrate")
 
 
-def _write_overlay(overlay: dict[str, Any], command: str, output: str | None) -> None:
+def _write_overlay(overlay: dict[str, Any], command: str, output: str | None, cat: Any = None) -> None:
+    """The overlay as YAML, after loading it the way --catalog will: one that would not load (efficiencies
+    above 1, duplicate sizes, NaN) is refused with the loader's reason instead of written."""
     from tpplan.calibrate import overlay_yaml
+    from tpplan.catalog import apply_overlays
+    from tpplan.yamlio import parse_one
 
-    _write_or_print(overlay_yaml(overlay, command), output)
+    text = overlay_yaml(overlay, command)
+    if cat is not None:
+        import copy
+
+        trial = copy.copy(cat)
+        trial.gpus = {k: copy.copy(v) for k, v in cat.gpus.items()}
+        trial.pending_overlays = [parse_one(text, output or "the overlay")]
+        try:
+            apply_overlays(trial)
+        except TpplanError as exc:
+            raise TpplanError(f"the fitted overlay would not load, so it is not written: {exc.message}",
+                              hint="The measurements are outside what the model accepts; check the file and "
+                                   "--gpu.") from None
+    _write_or_print(text, output)
 
 
 @calibrate_app.command("nccl-tests")
@@ -1158,26 +1176,28 @@ def calibrate_nccl(
         raise TpplanError(f"--op must be one of {', '.join(comm.OPS[:4])}; got {op!r}")
     if nodes < 1 or (ranks is not None and ranks < 2):
         raise TpplanError("--nodes must be >= 1 and --ranks >= 2")
-    g = _catalog(catalog).gpu(gpu)
+    cat = _catalog(catalog)
+    g = cat.gpu(gpu)
     parsed = [cal.parse_nccl_log(Path(p), p, column, op) for p in logs]
     res = cal.fit_nccl(g, parsed, ranks, nodes, gpus_per_node)
     for name, f in res["fits"].items():
         sys.stderr.write(f"tpplan: {name} x{f['ranks']} ({f['points']} sizes): alpha {f['alpha_per_step_s'] * 1e6:.2f} us/step, "
                          f"busbw {f['busbw_bytes_per_s'] / 1e9:.0f} GB/s, ramp {f['ramp_bytes'] / 2**20:.1f} MiB^"
                          f"{f['ramp_exponent']:.2f}; max error {f['max_rel_error']:.1%} >= 1 MiB, rms {f['rms_rel_error']:.1%}\n")
-    _write_overlay(res, "tpplan calibrate nccl-tests " + " ".join(Path(p).name for p in logs), output)
+    _write_overlay(res, "tpplan calibrate nccl-tests " + " ".join(Path(p).name for p in logs), output, cat)
 
 
 def _calibrate_csv(kind: str, csv_path: str, gpu: str, output: str | None, catalog: list[str] | None) -> None:
     from tpplan import calibrate as cal
     from tpplan.validate import read_microbench
 
-    g = _catalog(catalog).gpu(gpu)
+    cat = _catalog(catalog)
+    g = cat.gpu(gpu)
     rows = read_microbench(Path(csv_path), csv_path)
     res = cal.efficiency_from_csv(g, rows, kind, csv_path)
     for key, e in res["overlay"]["calibration"].items():
         sys.stderr.write(f"tpplan: {key} efficiency {e['value']} (band {e['low']}-{e['high']})\n")
-    _write_overlay(res, f"tpplan calibrate {kind} {Path(csv_path).name}", output)
+    _write_overlay(res, f"tpplan calibrate {kind} {Path(csv_path).name}", output, cat)
 
 
 @calibrate_app.command("gemm")
