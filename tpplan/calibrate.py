@@ -108,7 +108,7 @@ def fit_nccl(gpu: GpuSpec, logs: list[NcclLog], ranks: int | None, nodes: int,
         b_all = np.concatenate([g.busbw for g in group])
         s, inv = np.unique(s_all, return_inverse=True)
         b = np.array([float(np.median(b_all[inv == k])) for k in range(len(s))])
-        keep = np.isfinite(b) & (b > 0)
+        keep = np.isfinite(b) & (b > 0) & np.isfinite(s) & (s > 0)
         s, b = s[keep], b[keep]
         if s.size < 3:
             raise TpplanError(f"{group[0].file}: fewer than 3 sizes with a positive bus bandwidth to fit",
@@ -138,7 +138,11 @@ def fit_nccl(gpu: GpuSpec, logs: list[NcclLog], ranks: int | None, nodes: int,
                 shard = s / ni
                 fit_n, fit_s = int(no), shard[keep]
                 fit_b = fit_s * comm.bus_factor(op, no) / t_out[keep]
-        f = comm.fit_sweep(fit_op, fit_s, fit_b, fit_n)
+        try:
+            f = comm.fit_sweep(fit_op, fit_s, fit_b, fit_n)
+        except ValueError as exc:
+            raise TpplanError(f"{group[0].file}: cannot fit {op}: {exc}",
+                              hint="Run nccl-tests over a size range (-b 8 -e 8G -f 2).") from None
         if ring_only:
             f = dataclasses.replace(f, alpha_per_step_s=gpu.calibration.inter_node.alpha_per_step_s)
         # what the smooth ramp misses, size by size (protocol switches): measured / fitted busbw
