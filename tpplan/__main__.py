@@ -1,4 +1,4 @@
-from tpplan.cli import main
+from tpplan._entry import main
 
 if __name__ == "__main__":
     main()

@@ -1406,6 +1406,9 @@ def run(argv: list[str] | None = None) -> int:
     except typer.Abort:
         sys.stderr.write("tpplan: aborted\n")
         return 1
+    except KeyboardInterrupt:
+        sys.stderr.write("tpplan: interrupted\n")
+        return 130  # 128 + SIGINT; staged outputs were removed on the way out
     except BrokenPipeError:
         return 141
     except OSError as exc:
