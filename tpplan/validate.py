@@ -90,13 +90,19 @@ def read_microbench(path: Path, shown: str | None = None) -> list[dict[str, str]
     shown = shown or str(path)
     text = read_text(path, shown)
     # '#' lines before the header carry the file's provenance
-    reader = csv.DictReader([ln for ln in text.splitlines() if not ln.startswith("#")])
+    lines = text.splitlines()
+    skip = next((k for k, ln in enumerate(lines) if not ln.startswith("#")), len(lines))
+    reader = csv.DictReader(lines[skip:])
     missing = [c for c in ("gpu", "benchmark", "value", "unit") if c not in (reader.fieldnames or [])]
     if missing:
         raise TpplanError(f"CSV lacks the column(s) {', '.join(missing)}; expected the header "
                           f"{','.join(CSV_COLUMNS)} (see docs/calibration.md)", file=shown, line=1)
     rows = []
-    for i, r in enumerate(reader, 2):
+    for i, r in enumerate(reader, 2 + skip):
+        short = [c for c in ("gpu", "benchmark", "value", "unit") if r.get(c) in (None, "")]
+        if short:
+            raise TpplanError(f"row lacks {', '.join(short)}; expected the columns {','.join(CSV_COLUMNS)}",
+                              file=shown, line=i)
         try:
             v = float(r["value"])
             if not np.isfinite(v) or v <= 0:
