@@ -248,7 +248,9 @@ def problems(res: dict[str, object], max_seconds: float, max_rss_kb: int, allowe
     if "internal error" in stderr or "Traceback" in stderr + stdout or "ESCAPED" in stderr:
         out.append("internal error: " + stderr.strip().splitlines()[-1][:200] if stderr.strip() else "internal error")
     argv = [str(a) for a in res["argv"]]  # type: ignore[attr-defined]
-    if code in (0, 1) and "json" in argv and argv[argv.index("json") - 1] == "--format" and stdout.strip():
+    # the format that applies: the last --format / -f given (click keeps the last value of an option)
+    fmts = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a in ("--format", "-f")]
+    if code in (0, 1) and fmts and fmts[-1] == "json" and stdout.strip():
         bad: list[str] = []
         try:
             json.loads(stdout, parse_constant=lambda c: bad.append(c))
