@@ -1375,7 +1375,7 @@ def run(argv: list[str] | None = None) -> int:
     if "--debug" in argv:
         debug = True
         argv = [a for a in argv if a != "--debug"]
-    if sys.stdout is None and not {"-o", "--output"} & set(argv) and argv[:1] != ["check"]:
+    if sys.stdout is None and not {"-o", "--output"} & set(argv):
         # started with stdout closed (`>&-`): rich would drop the output silently
         sys.stderr.write("tpplan: error: cannot write the output: standard output is closed\n")
         return 2

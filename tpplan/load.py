@@ -314,9 +314,6 @@ class Engine:
             hi = np.where(ok, hi, mid)
         return lo
 
-    def _ttft(self, a: dict[str, FArray], rate: FArray, clients: FArray | None) -> FArray:
-        return self._wait(rate, clients)[0] + self._residual(a, clients) + a["chunks"] * a["chunk_lat"]
-
     def _residual(self, a: dict[str, FArray], clients: FArray | None) -> FArray:
         if clients is None:
             return a["T"] / 2.0

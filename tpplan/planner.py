@@ -18,7 +18,7 @@ import numpy.typing as npt
 from tpplan import __version__, cost, grid, memory, perf
 from tpplan.errors import LayoutError, TpplanError
 from tpplan.grid import Grid, Reason
-from tpplan.load import Engine, Load
+from tpplan.load import MAX_UTILIZATION, Engine, Load
 from tpplan.spec import GpuSpec, ModelSpec
 from tpplan.workload import Context, ServeWorkload
 
@@ -39,7 +39,7 @@ class Constraints:
     """Requests/s the whole deployment must sustain (open loop, Poisson): sizes the replicas."""
     slo_percentile: int | None = None
     """50, 90 or 99: the SLOs hold at that percentile (None: at the mean)."""
-    max_utilization: float = 0.85
+    max_utilization: float = MAX_UTILIZATION
     """Plan a replica at no more than this share of its saturation rate."""
     allow_cross_node_tp: bool = False
     """Search tensor parallelism beyond one node / NVLink domain (serving)."""
