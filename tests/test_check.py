@@ -200,3 +200,23 @@ def test_recommended_deployments_pass_check(cat, model, gpu, ctx, objective, kv,
                + (f"slo: {{tpot_s: {tpot}}}\n" if tpot else ""))
         findings = check.check_text(doc, "rec.yaml", cat)
         assert [f for f in findings if f.level == "error"] == [], (doc, findings)
+
+
+def test_a_plain_vllm_config_with_gpu_and_slos_from_the_command_line(cli, tmp_path):
+    """issue 20 item 5 (in part): `vllm serve --config` files carry no gpu key (vLLM rejects one) and no SLOs;
+    check --gpu / --ttft-slo / --tpot-slo / --budget-usd-per-hour give them; a file's own keys still win."""
+    cfg = tmp_path / "vllm.yaml"
+    cfg.write_text("model: meta-llama/Llama-3.1-70B-Instruct\ntensor-parallel-size: 4\nmax-model-len: 32768\n"
+                   "max-num-seqs: 8\ninput-len: 2048\noutput-len: 256\nport: 8000\n")
+    code, out, _ = cli("check", str(cfg))
+    assert code == 2 and "pass --gpu" in out
+    assert cli("check", str(cfg), "--gpu", "h100-sxm")[0] == 0
+    code, out, _ = cli("check", str(cfg), "--gpu", "h100-sxm", "--tpot-slo", "5ms", "--format", "json")
+    assert code == 1 and [f["rule"] for f in json.loads(out)["findings"]] == ["TPP021"]
+    code, out, _ = cli("check", str(cfg), "--gpu", "h100-sxm", "--budget-usd-per-hour", "1")
+    assert code == 1 and "TPP022" in out
+    # a gpu in the file wins over --gpu
+    cfg.write_text(cfg.read_text().replace("port: 8000\n", "gpu: l40s\n"))
+    code, out, _ = cli("check", str(cfg), "--gpu", "h100-sxm", "--format", "json")
+    assert "l40s" in out
+    assert cli("check", str(cfg), "--gpu", "nosuch")[0] == 2

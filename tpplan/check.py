@@ -387,7 +387,9 @@ def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
     for req in ("model", "gpu"):
         if req not in doc.values:
             raise _Input(f"missing required key {SPELLINGS[req][0]!r}",
-                         fix=f"Add '{SPELLINGS[req][0]}: <name>' (see `tpplan {req}s`).")
+                         fix=f"Add '{SPELLINGS[req][0]}: <name>' (see `tpplan {req}s`)"
+                             + (", or pass --gpu to check (vLLM config files have no gpu key)." if req == "gpu"
+                                else "."))
     model = _lookup(doc, "model", cat, base_dir)
     gpu = _lookup(doc, "gpu", cat, base_dir)
     tp = _int(doc, "tp", 1)
@@ -488,7 +490,26 @@ def _lookup(doc: _Doc, name: str, cat: Any, base_dir: Path) -> Any:
                      exc.hint or "") from None
 
 
-def check_document(doc: _Doc, cat: Any, pricing: planner.Pricing, base_dir: Path) -> list[Finding]:
+def _apply_defaults(doc: _Doc, defaults: dict[str, Any] | None) -> None:
+    """Settings from the command line (check --gpu, --ttft-slo, ...) for what a document does not set: a plain
+    `vllm serve --config` file has no gpu key (vLLM rejects one) and no SLOs."""
+    for key, value in (defaults or {}).items():
+        if value is None:
+            continue
+        if key in ("slo", "budget"):
+            got = doc.values.get(key)
+            have: dict[str, Any] = got if isinstance(got, dict) else {}
+            merged = {**{k: v for k, v in value.items() if v is not None}, **have}
+            if merged:
+                doc.values[key] = merged
+                doc.keys.setdefault(key, (key,))
+        elif key not in doc.values:
+            doc.values[key] = value
+            doc.keys.setdefault(key, (key,))
+
+
+def check_document(doc: _Doc, cat: Any, pricing: planner.Pricing, base_dir: Path,
+                   defaults: dict[str, Any] | None = None) -> list[Finding]:
     out: list[Finding] = []
     file = doc.loc.file
     if not isinstance(doc.loc.data, dict):
@@ -498,6 +519,7 @@ def check_document(doc: _Doc, cat: Any, pricing: planner.Pricing, base_dir: Path
         return out
     _normalise(doc, out)
     try:
+        _apply_defaults(doc, defaults)
         s = _resolve(doc, cat, base_dir)
     except _Input as exc:
         # point at the offending value when there is one (unknown model name, bad number)
@@ -775,7 +797,8 @@ def _glob(pattern: str) -> list[str]:
     return [h for h in _walk(base) if matcher.match(h if fixed else h.removeprefix("./")) or matcher.match(prefix + h)]
 
 
-def check_paths(patterns: list[str], cat: Any, pricing: planner.Pricing | None = None) -> Report:
+def check_paths(patterns: list[str], cat: Any, pricing: planner.Pricing | None = None,
+                defaults: dict[str, Any] | None = None) -> Report:
     pricing = pricing or planner.Pricing()
     files, errors = expand(patterns)
     rep = Report(files=files, findings=errors)
@@ -790,22 +813,24 @@ def check_paths(patterns: list[str], cat: Any, pricing: planner.Pricing | None =
         if not docs:
             rep.findings.append(Finding("TPP100", "error", f, 1, 1, "the file holds no YAML document",
                                         fix="Add a deployment (model:, gpu:, tensor_parallel_size: ...)."))
-        found = check_text_docs(docs, cat, pricing, Path(f).parent)
+        found = check_text_docs(docs, cat, pricing, Path(f).parent, defaults)
         rep.findings.extend(sorted(found, key=lambda x: (x.line, x.column, x.rule)))
         rep.documents += len(docs)
     return rep
 
 
-def check_text_docs(docs: list[Located], cat: Any, pricing: planner.Pricing, base_dir: Path) -> list[Finding]:
+def check_text_docs(docs: list[Located], cat: Any, pricing: planner.Pricing, base_dir: Path,
+                    defaults: dict[str, Any] | None = None) -> list[Finding]:
     out: list[Finding] = []
     for i, loc in enumerate(docs, 1):
-        out.extend(check_document(_Doc(loc=loc, index=i), cat, pricing, base_dir))
+        out.extend(check_document(_Doc(loc=loc, index=i), cat, pricing, base_dir, defaults))
     return out
 
 
-def check_text(text: str, file: str, cat: Any, pricing: planner.Pricing | None = None) -> list[Finding]:
+def check_text(text: str, file: str, cat: Any, pricing: planner.Pricing | None = None,
+               defaults: dict[str, Any] | None = None) -> list[Finding]:
     """Check YAML text (library entry point; used by the tests and the recommend -> check property)."""
-    return check_text_docs(load_documents(text, file), cat, pricing or planner.Pricing(), Path("."))
+    return check_text_docs(load_documents(text, file), cat, pricing or planner.Pricing(), Path("."), defaults)
 
 
 # ---------------------------------------------------------------------------------------------------

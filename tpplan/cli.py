@@ -1252,6 +1252,10 @@ def check(
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override for budget rules; repeatable.")] = None,
     price_tier: Annotated[Tier, typer.Option(help="Price tier for budget rules.")] = Tier.typical,
+    gpu: Annotated[str | None, typer.Option("--gpu", "-g", help="GPU for deployments that name none (a plain `vllm serve --config` file has no gpu key).")] = None,
+    ttft_slo: Annotated[str | None, typer.Option(help="TTFT SLO for deployments without slo.ttft_s (2s, 500ms).")] = None,
+    tpot_slo: Annotated[str | None, typer.Option(help="TPOT SLO for deployments without slo.tpot_s (50ms).")] = None,
+    budget_usd_per_hour: Annotated[float | None, typer.Option(help="$/hour budget for deployments without budget.usd_per_hour.")] = None,
     catalog: CatalogOpt = None,
 ) -> None:
     """Lint serving deployment configs (vLLM / SGLang / TRT-LLM keys): layout rules, memory, SLOs, budget.
@@ -1279,7 +1283,12 @@ def check(
     from tpplan import check as chk
 
     cat = _catalog(catalog)
-    rep = chk.check_paths(files, cat, _check_prices(cat, _prices(price, price_tier)))
+    if gpu is not None:
+        cat.gpu(gpu)  # an unknown name fails here, naming the valid ones
+    cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, 64, 1)
+    defaults = {"gpu": gpu, "slo": {"ttft_s": cons.ttft_slo_s, "tpot_s": cons.tpot_slo_s},
+                "budget": {"usd_per_hour": cons.budget_usd_per_hour}}
+    rep = chk.check_paths(files, cat, _check_prices(cat, _prices(price, price_tier)), defaults)
     kind = fmt.value
     in_actions = bool(os.environ.get("GITHUB_ACTIONS"))
     if kind == "auto":
