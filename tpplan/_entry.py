@@ -1,7 +1,7 @@
 """The ``tpplan`` console script: exits quietly (130) on Ctrl-C even while the CLI is still importing, where a
 KeyboardInterrupt would print a traceback; once the CLI runs, its own handling takes over."""
 
-from __future__ import annotations
+# no imports at module level: the SIGINT handler is installed before anything else is loaded
 
 
 def main() -> None:

@@ -179,7 +179,7 @@ def _footer(res: dict[str, Any]) -> list[str]:
                      f"{a['allreduce_inter_node']['busbw_bytes_per_s'] / 1e9:.0f} GB/s inter-node, price "
                      f"${a['price']['usd_per_gpu_hour']:.2f}/GPU-h ({a['price']['tier']}, as of {a['price']['as_of']})")
     s = res["search"]
-    lines.append(f"Searched {s['layouts_evaluated']:,} layouts x concurrencies in {s['seconds'] * 1e3:.0f} ms; "
+    lines.append(f"Searched {s['layouts_evaluated']:,} layouts in {s['seconds'] * 1e3:.0f} ms; "
                  f"{s['feasible']:,} feasible.")
     if res["rejected"]:
         lines.append("Rejected (a row can have several reasons): "
