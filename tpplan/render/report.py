@@ -216,8 +216,8 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
     b.append(("h", 3, "Prices"))
     b.append(_prices_table(res))
     b.append(("h", 3, "Why the other layouts were rejected"))
-    b.append(("p", f"{res['layouts_evaluated']:,} layouts were evaluated (each at its operating point); a layout can fail "
-                   "several rules."))
+    b.append(("p", f"{res['layouts_evaluated']:,} layouts were evaluated (each at its operating point); "
+                   "a layout can fail several rules."))
     b.append(("table", ["Rule", "Meaning", "Layouts"],
               [[k, REASON_TEXT.get(k, k), f"{v:,}"] for k, v in res["rejected"].items()], ["l", "l", "r"]))
     return b
