@@ -168,3 +168,16 @@ def test_report_bad_input(cli):
     assert cli("report", "--model", "nope")[0] == 2
     d = json.loads(cli("report", "--model", "llama-405b", "--gpu", "l40s", "--max-gpus", "2", "-f", "json")[1])
     assert "winner" not in d and d["blocked"][0]["gpu"] == "l40s"
+
+
+def test_assumed_price_is_flagged_in_the_summary_with_a_tag_legend(cli):
+    # hardware/mi300x.yaml: the typical tier is a stand-in ("[assumed]"); issue 20 item 6
+    code, out, err = cli("report", "--model", "llama-8b", "--gpu", "mi300x", "--ctx", "8k")
+    assert code == 0, err
+    summary = out[out.index("## Summary"):out.index("## Comparison")]
+    assert "**Price caveat:** the typical price of mi300x ($2.00/GPU-hour) is assumed" in summary
+    assert "--price mi300x=USD" in summary
+    assert "Source tags: " in out and "[assumed] no published figure found" in out
+    # a quoted price raises no caveat
+    code, out, _ = cli("report", "--model", "llama-8b", "--gpu", "mi300x", "--ctx", "8k", "--price", "mi300x=2.5")
+    assert code == 0 and "Price caveat" not in out

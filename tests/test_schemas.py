@@ -22,6 +22,7 @@ CASES = {
     "check": ["check", str(DEPLOY / "good"), str(DEPLOY / "bad" / "tpp011-kv-one-sequence.yaml")],
     "validate": ["validate", "--category", "kv", "--category", "zero", "--category", "e2e"],
     "report": ["report", "--model", "llama-8b", "--gpu", "h100", "--gpu", "l40s"],
+    "cost": ["cost", "--gpu", "h800", "--gpus", "130", "--for", "30d", "--utilization", "0.5"],
 }
 
 

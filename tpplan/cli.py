@@ -100,6 +100,12 @@ class Objective(str, Enum):
     mfu = "mfu"
 
 
+class ValidateFormat(str, Enum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
 class Tier(str, Enum):
     low = "low"
     typical = "typical"
@@ -1047,8 +1053,78 @@ def collective(
 
 
 @app.command()
+def cost(
+    gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog name or alias.")],
+    gpus: Annotated[str, typer.Option("--gpus", "-n", help="How many GPUs (e.g. 128).")],
+    period: Annotated[str, typer.Option("--for", help="Rental period: 30d, 720h, 2w, 1mo (730 h) or 1y (8,760 h).")] = "1mo",
+    utilization: Annotated[float, typer.Option(help="Fraction of the period the GPUs are rented and billed, in (0, 1]: 1 = held throughout (a reservation is billed used or not); 0.6 = on-demand capacity released 40% of the time.")] = 1.0,
+    price: PriceOpt = None,
+    fmt: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.table,
+    catalog: CatalogOpt = None,
+) -> None:
+    """What N GPUs cost for a period, at each catalog price tier (low / typical / high) or your --price.
+
+    Example: tpplan cost --gpu h100-sxm --gpus 128 --for 30d
+    """
+    from tpplan import cost as cost_mod
+    from tpplan.units import parse_count, parse_period
+
+    n = _unit(parse_count, gpus, "--gpus")
+    if not 1 <= n <= 1_000_000:
+        raise TpplanError(f"--gpus must be between 1 and 1,000,000; got {gpus}")
+    seconds = _unit(parse_period, period, "--for")
+    if seconds > 100 * 8760 * 3600:
+        raise TpplanError(f"--for {period!r} is longer than 100 years; give a rental period such as 30d or 1y")
+    if not 0 < utilization <= 1:
+        raise TpplanError(f"--utilization must be in (0, 1] (the fraction of the period billed); got {utilization}")
+    cat = _catalog(catalog)
+    g = cat.gpu(gpu)
+    pricing = _check_prices(cat, _prices(price, Tier.typical))
+    res = {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
+           **cost_mod.rental_cost(g, n, seconds, utilization, pricing.overrides)}
+    if fmt == ValidateFormat.json:
+        from tpplan.render import to_json
+
+        _out(to_json(res))
+        return
+    from tpplan.render import markdown_table, md_text, printable
+    from tpplan.units import format_usd
+
+    days = res["period_hours"] / 24
+    head = (f"{n:,} x {g.name} for {res['period_hours']:,.0f} h ({days:,.1f} days)"
+            + (f" at {utilization:.0%} utilization" if utilization < 1 else "")
+            + f": {res['billed_gpu_hours']:,.0f} GPU-hours billed")
+    rows = [[r["tier"] + (" [assumed]" if r["assumed"] else ""), f"{format_usd(r['usd_per_gpu_hour'])}/GPU-h",
+             f"{format_usd(r['usd_per_hour'])}/h", f"{format_usd(r['usd_per_month'])}/mo",
+             format_usd(r["total_usd"]), r["as_of"] or "", r["source"]] for r in res["tiers"]]
+    cols = ["Tier", "Price", "Cluster", "Per month (730 h)", "Total", "As of", "Source"]
+    if fmt == ValidateFormat.markdown:
+        text = [f"**{md_text(head)}**", "", markdown_table(cols, rows, ["l", "r", "r", "r", "r", "l", "l"])]
+        text[-1] = text[-1].rstrip("\n")
+        notes = [*res["notes"], *(f"[{k}] = {v}" for k, v in res["source_tags"].items())]
+        text += ["", *[f"- {md_text(x)}" for x in notes]] if notes else []
+        _out("\n".join(text) + "\n")
+        return
+    from rich.table import Table
+
+    t = Table(title=printable(head), title_justify="left")
+    for c in cols:
+        t.add_column(c, justify="right" if c in ("Price", "Cluster", "Per month (730 h)", "Total") else "left",
+                     overflow="fold")
+    for r in rows:
+        t.add_row(*[printable(str(x)) for x in r])
+    con = _console()
+    con.print(t)
+    for x in res["notes"]:
+        con.print("note: " + x, highlight=False, markup=False)
+    if res["source_tags"]:
+        con.print("sources: " + "; ".join(f"[{k}] {v}" for k, v in res["source_tags"].items()),
+                  highlight=False, markup=False)
+
+
+@app.command()
 def schema(
-    name: Annotated[str, typer.Argument(help="estimate | recommend | train-estimate | train-recommend | check | validate | report")],
+    name: Annotated[str, typer.Argument(help="estimate | recommend | train-estimate | train-recommend | check | validate | report | cost")],
 ) -> None:
     """Print the JSON Schema of a command's --format json output, with every metric defined.
 
@@ -1061,12 +1137,6 @@ def schema(
     if name not in SCHEMAS:
         raise TpplanError(f"unknown schema {name!r}; valid: {', '.join(SCHEMAS)}")
     _out(json.dumps(SCHEMAS[name], indent=2))
-
-
-class ValidateFormat(str, Enum):
-    table = "table"
-    json = "json"
-    markdown = "markdown"
 
 
 @app.command()

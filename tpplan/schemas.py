@@ -285,6 +285,27 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "published": _num("", None), "unit": {"type": "string"},
             "error": _num("predicted / published - 1.", None), "within_tolerance": {"type": "boolean"},
             "source": {"type": "string"}})}}, ["passed", "categories", "rows"]),
+    "cost": _doc("tpplan cost --format json", {
+        "gpu": {"type": "string", "description": "Catalog name of the GPU."},
+        "gpus": _int("GPUs rented.", 1),
+        "nodes": _int("Nodes of gpus_per_node needed (rounded up).", 1), "gpus_per_node": _int("", 1),
+        "period_s": _num("Rental period, wall clock (a month = 730 h)."), "period_hours": _num(""),
+        "utilization": _num("Fraction of the period the GPUs are rented and billed, in (0, 1]."),
+        "billed_gpu_hours": _num("gpus x period_hours x utilization."),
+        "tiers": {"type": "array", "description": "One row per catalog tier (low, typical, high), or one "
+                  "'override' row when --price names this GPU.", "items": _obj({
+                      "tier": {"enum": ["low", "typical", "high", "override"]},
+                      "usd_per_gpu_hour": _num("Price of one GPU for one hour, USD."),
+                      "as_of": {"type": ["string", "null"], "description": "Date of the quote (ISO)."},
+                      "source": {"type": "string"},
+                      "assumed": {"type": "boolean", "description": "The price is a stand-in, not a quote."},
+                      "usd_per_hour": _num("gpus x usd_per_gpu_hour x utilization."),
+                      "usd_per_month": _num("usd_per_hour x 730."),
+                      "total_usd": _num("billed_gpu_hours x usd_per_gpu_hour.")})},
+        "source_tags": {"type": "object", "additionalProperties": {"type": "string"},
+                        "description": "Meaning of each source tag ([V], [S], [D], [assumed]) that occurs."},
+        "notes": {"type": "array", "items": {"type": "string"}}},
+        ["gpu", "gpus", "period_s", "utilization", "billed_gpu_hours", "tiers"]),
     "report": _doc("tpplan report --format json", {
         "kind": {"enum": ["serve", "train"]}, "inputs": INPUTS,
         "comparison": {"type": "array", "description": "Best layout per GPU type, ranked by the objective."},

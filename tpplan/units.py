@@ -259,3 +259,23 @@ def parse_request_rate(text: str | float, what: str = "rate") -> float:
     if not (v > 0 and v < 1e9):
         raise UnitError(f"{what} must be a positive request rate below 1e9/s; got {text!r}")
     return v
+
+
+def parse_period(text: str | float, what: str = "period") -> float:
+    """A rental period in seconds: every ``parse_seconds`` form plus ``2w`` (weeks), ``1mo`` (a month of 730 h =
+    8,760 h / 12, the cloud billing convention) and ``1y`` (8,760 h). Must be positive."""
+    s = str(text).strip().replace(" ", "").lower()
+    m = re.fullmatch(_NUM + r"(w|wk|weeks?|mo|months?|y|yr|years?)", s)
+    if m:
+        unit = m.group(2)
+        mult = 7 * 86400.0 if unit.startswith("w") else 730 * 3600.0 if unit.startswith("mo") else 8760 * 3600.0
+        value = _finite_nonneg(float(m.group(1)) * mult, str(text), what)
+    else:
+        try:
+            value = parse_seconds(text, what)
+        except UnitError:
+            raise UnitError(f"{what} must be a duration such as 30d, 720h, 2w, 1mo (730 h) or 1y (8,760 h); "
+                            f"got {text!r}") from None
+    if value <= 0:
+        raise UnitError(f"{what} must be longer than zero; got {text!r}")
+    return value

@@ -83,6 +83,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
             b.append(("p", f"{x['gpu']}: {'; '.join(x['why'])}"))
         return b + _serve_sources(res)
     b.append(("p", f"**Recommended:** {_sentence(win, inp)} (typical price)."))
+    b += _assumed_price(res, win["layout"]["gpu"])
     ru = res.get("runner_up")
     if ru:
         b.append(("p", f"**Runner-up on another GPU type:** {_sentence(ru, inp)}."))
@@ -170,6 +171,25 @@ def _memory_table(parts: list[tuple[str, float]], capacity: float) -> Block:
             ["l", "r", "r"])
 
 
+def _assumed_price(res: dict[str, Any], gpu: str, tier: str = "typical") -> list[Block]:
+    """A sentence when the recommendation's price is a stand-in (a source tagged [assumed]), not a quote."""
+    for p in res.get("prices", []):
+        if p["gpu"] == gpu and not p["override"] and "[assumed]" in p[tier]["source"]:
+            return [("p", f"**Price caveat:** the {tier} price of {gpu} "
+                          f"({format_usd(p[tier]['usd_per_hour'])}/GPU-hour) is assumed, not a market quote "
+                          f"({p[tier]['source']}); give a quote with --price {gpu}=USD.")]
+    return []
+
+
+def _price_legend(res: dict[str, Any]) -> list[Block]:
+    """What the source tags of the price table mean."""
+    from tpplan.cost import source_legend
+
+    srcs = [p[t]["source"] for p in res.get("prices", []) if not p["override"] for t in ("low", "typical", "high")]
+    legend = source_legend(srcs)
+    return [("p", "Source tags: " + "; ".join(f"[{k}] {v}" for k, v in legend.items()) + ".")] if legend else []
+
+
 def _prices_table(res: dict[str, Any]) -> Block:
     """Each GPU's price tiers with date and source (one row when --price overrides them)."""
     rows = []
@@ -215,6 +235,7 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
     b.append(("list", items))
     b.append(("h", 3, "Prices"))
     b.append(_prices_table(res))
+    b += _price_legend(res)
     b.append(("h", 3, "Why the other layouts were rejected"))
     b.append(("p", f"{res['layouts_evaluated']:,} layouts were evaluated (each at its operating point); "
                    "a layout can fail several rules."))
@@ -261,6 +282,7 @@ def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
                 f"{format_usd(c['cost']['usd_total_by_tier']['typical'])} at the typical price")
     b.append(("p", f"**Recommended:** {sent(win)} for {format_count(tok or 0)} tokens of {inp['seq_len']:,}-token "
                    f"sequences, {inp['global_batch']:,} sequences per step."))
+    b += _assumed_price(res, win["layout"]["gpu"])
     if res.get("runner_up"):
         b.append(("p", f"**Runner-up on another GPU type:** {sent(res['runner_up'])}."))
     b.append(("h", 2, "Comparison across GPU types"))
@@ -291,7 +313,7 @@ def _train_sources(res: dict[str, Any]) -> list[Block]:
                                 "Step time: 1F1B pipeline with bubble, exposed TP/PP/DP/EP/CP communication and "
                                 "calibrated GEMM efficiency (docs/calibration.md); MFU uses Narayanan et al. (2021) "
                                 "model FLOPs."]),
-                      ("h", 3, "Prices"), _prices_table(res)]
+                      ("h", 3, "Prices"), _prices_table(res), *_price_legend(res)]
     return b
 
 
