@@ -33,12 +33,15 @@ OPTIONS = {
     "gpus": ["--format"],
     "schema": [],
     "validate": ["--category", "--format"],
+    "cost": ["--gpu", "--gpus", "--for", "--utilization", "--price", "--format"],
 }
 FLAGS = {"estimate": ["--train", "--breakdown", "--no-sequence-parallel"],
          "recommend": ["--train", "--pareto", "--allow-cross-node-tp"]}
 SMALL = {"--max-gpus": ["1", "2", "8", "16", "0", "-3", "2000000", "x"], "--gpus": ["1", "8", "16", "0", "x"],
          "--format": ["table", "json", "markdown", "csv", "html", "sarif", "x"],
-         "--top": ["1", "3", "0", "-1", "x"], "--category": ["kv", "e2e", "gemm", "attention", "nope"]}
+         "--top": ["1", "3", "0", "-1", "x"], "--for": ["30d", "1mo", "2w", "0h", "1e400y", "x"],
+         "--utilization": ["1", "0.5", "0", "1.5", "nan", "x"],
+         "--category": ["kv", "e2e", "gemm", "attention", "nope"]}
 
 
 def cli_case(rng: random.Random) -> list[str]:
@@ -49,6 +52,8 @@ def cli_case(rng: random.Random) -> list[str]:
         argv.append(rng.choice(["all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p", "nope"]))
     if cmd == "schema":
         return argv + [rng.choice(["estimate", "recommend", "train-estimate", "check", "validate", "report", "x"])]
+    if cmd == "cost":
+        argv += ["--gpu", rng.choice(["h100", "h800", "mi300x", "nosuch"])]
     if cmd in ("models", "gpus") and rng.random() < 0.5:
         argv += ["show", rng.choice(HOSTILE)]
     opts = OPTIONS[cmd]
