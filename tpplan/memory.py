@@ -36,8 +36,20 @@ QUANT_SCALE_BYTES = {"fp8": 4 / 16384, "int8": 4 / 8192, "int4": 2.5 / 128, "fp4
 
 
 def weight_bytes_per_param(dtype: str) -> float:
-    """Storage bytes per weight element including quantization scales."""
+    """Storage bytes per weight element including quantization scales. MXFP4 (OCP Microscaling spec v1.0):
+    4-bit elements with one 8-bit E8M0 scale per block of 32 = 0.5 + 1/32 bytes."""
+    if dtype == "mxfp4":
+        return 0.5 + 1 / 32
     return DTYPE_BYTES[dtype] + QUANT_SCALE_BYTES.get(dtype, 0.0)
+
+
+def serve_expert_bytes(model: ModelSpec, weight_dtype: str) -> float:
+    """Bytes per expert weight when serving: the checkpoint's narrower expert format (GPT-OSS MXFP4 experts,
+    which vLLM loads as MXFP4) unless the chosen weight dtype is narrower still."""
+    wb = weight_bytes_per_param(weight_dtype)
+    if model.moe is not None and model.moe.expert_weight_dtype:
+        return min(wb, weight_bytes_per_param(model.moe.expert_weight_dtype))
+    return wb
 
 
 def stage_layers(num_layers: int, pp: npt.ArrayLike) -> tuple[FArray, FArray]:
@@ -55,6 +67,10 @@ def moe_layer_split(model: ModelSpec, layers: FArray, first_stage: bool) -> tupl
     """(dense layers, MoE layers) among ``layers`` of a stage; the dense layers come first in the model."""
     if model.moe is None:
         return layers, np.zeros_like(layers)
+    step = model.moe.layer_step
+    if step > 1:  # interleaved (Llama 4 Maverick): layers i with (i + 1) % step == 0 are MoE
+        moe = np.floor(layers / step) if first_stage else np.minimum(np.ceil(layers / step), model.num_moe_layers)
+        return layers - moe, moe
     k = float(model.moe.first_dense_layers)
     if first_stage:
         dense = np.minimum(layers, k)
@@ -96,6 +112,10 @@ def weight_elements(model: ModelSpec, g: Grid) -> WeightSplit:
             attn = attn + q_out / tp + 2 * kv_out
         if a.out_bias:
             attn = attn + h
+        if a.sinks:
+            attn = attn + a.num_heads / tp
+        if a.qk_norm:
+            attn = attn + 2.0 * a.head_dim
     dense = np.full_like(tp, float(model.dense_mlp_params)) / tp
     if model.moe is not None:
         # with EP each expert stays whole on 1/ep of the ranks; without EP every expert is TP-sharded
@@ -108,12 +128,14 @@ def weight_elements(model: ModelSpec, g: Grid) -> WeightSplit:
         emb = emb + model.max_position_embeddings * h
     head = np.where(model.tie_word_embeddings, 0.0, model.vocab_size * h / tp) + np.zeros_like(tp)
     return WeightSplit(attention=np.asarray(attn, dtype=np.float64) + np.zeros_like(tp), dense_mlp=dense,
-                       moe_mlp=moe, norms=2.0 * model.norm_params, embedding=emb + np.zeros_like(tp),
+                       moe_mlp=moe, norms=float(model.norms_per_layer * model.norm_params),
+                       embedding=emb + np.zeros_like(tp),
                        lm_head=head)
 
 
 def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype: str = "bf16",
-                         split: WeightSplit | None = None) -> tuple[FArray, FArray, FArray]:
+                         split: WeightSplit | None = None, expert_bytes: float | None = None
+                         ) -> tuple[FArray, FArray, FArray]:
     """(bytes on the most loaded GPU, bytes on a first-stage GPU, bytes on a last-stage GPU).
 
     Quantized weights apply to the linear layers; embeddings, LM head and norms stay in the activation
@@ -125,13 +147,14 @@ def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype
     w = split if split is not None else weight_elements(model, g)  # ``split``: already computed for ``g``
     pp = g.pp.astype(np.float64)
     wb = weight_bytes_per_param(weight_dtype)
+    eb = wb if expert_bytes is None else expert_bytes  # ``expert_bytes``: serving, serve_expert_bytes()
     ab = DTYPE_BYTES[act_dtype]
     first_l, last_l = stage_layers(model.num_layers, pp)
 
     def stage(layers: FArray, first: bool) -> FArray:
         dense_l, moe_l = moe_layer_split(model, layers, first)
-        linear = layers * w.attention + dense_l * w.dense_mlp + moe_l * w.moe_mlp
-        return linear * wb + layers * w.norms * ab
+        linear = layers * w.attention + dense_l * w.dense_mlp
+        return linear * wb + moe_l * w.moe_mlp * eb + layers * w.norms * ab
 
     single = pp == 1
     emb_b = w.embedding * ab
@@ -141,18 +164,24 @@ def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype
     if model.tie_word_embeddings:
         # tied: the last stage holds its own copy of the (vocab-parallel) embedding as LM head
         last_b = np.where(single, first_b, last_b + w.embedding * ab)
-    return np.maximum(np.maximum(first_b, last_b), np.where(pp >= 3, middle_stage_bytes(model, g, w, wb, ab),
+    return np.maximum(np.maximum(first_b, last_b), np.where(pp >= 3, middle_stage_bytes(model, g, w, wb, ab,
+                                                                                         expert_bytes=eb),
                                                             0.0)), first_b, last_b
 
 
 def middle_stage_bytes(model: ModelSpec, g: Grid, w: WeightSplit, wb: float, ab: float,
-                       moe_unread: npt.ArrayLike = 0.0) -> FArray:
+                       moe_unread: npt.ArrayLike = 0.0, expert_bytes: float | None = None) -> FArray:
     """Weight bytes of the heaviest middle pipeline stage: ceil(L/pp) layers, MoE wherever the model has
     MoE layers left (``moe_unread``: bytes per MoE layer a decode step skips, for read bytes)."""
     layers, _ = stage_layers(model.num_layers, g.pp)
-    moe_l = np.minimum(layers, float(model.num_moe_layers)) if model.moe is not None else 0.0 * layers
-    linear = layers * w.attention + (layers - moe_l) * w.dense_mlp + moe_l * w.moe_mlp
-    return linear * wb + layers * w.norms * ab - moe_l * np.asarray(moe_unread, dtype=np.float64)
+    if model.moe is None:
+        moe_l = 0.0 * layers
+    else:
+        moe_l = np.minimum(np.ceil(layers / model.moe.layer_step), float(model.num_moe_layers))
+    eb = wb if expert_bytes is None else expert_bytes
+    linear = layers * w.attention + (layers - moe_l) * w.dense_mlp
+    return (linear * wb + moe_l * w.moe_mlp * eb + layers * w.norms * ab
+            - moe_l * np.asarray(moe_unread, dtype=np.float64))
 
 
 def kv_bytes_per_token_per_gpu(model: ModelSpec, g: Grid, kv_dtype: str) -> FArray:
@@ -170,9 +199,9 @@ def kv_bytes_per_token_per_gpu(model: ModelSpec, g: Grid, kv_dtype: str) -> FArr
 
 
 def cached_tokens_per_sequence(model: ModelSpec, ctx: int, g: Grid) -> FArray:
-    """Tokens one sequence keeps in the cache of one GPU: capped by a sliding window, split by CP."""
-    window = model.attention.sliding_window
-    tokens = float(min(ctx, window) if window else ctx)
+    """Tokens one sequence keeps in the cache of one GPU, per layer: a sliding-window or chunked layer keeps
+    at most its window or chunk (ModelSpec.mean_cached_tokens, averaged over layers); split by CP."""
+    tokens = float(model.mean_cached_tokens(float(ctx)))  # per layer, averaged over the layers' kinds
     return np.ceil(tokens / g.cp.astype(np.float64))
 
 
@@ -236,7 +265,8 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
     assert ctx.serve is not None
     w = ctx.serve
     m = ctx.model
-    weights, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype)
+    weights, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype,
+                                                    expert_bytes=serve_expert_bytes(m, w.weight_dtype))
     kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)
     per_seq = kv_tok * cached_tokens_per_sequence(m, w.ctx, g)
     conc = g.concurrency.astype(np.float64)
@@ -264,10 +294,10 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
     kv = per_seq * conc
     with np.errstate(divide="ignore", invalid="ignore"):
         max_conc = np.where(per_seq > 0, np.floor(np.maximum(left, 0) / per_seq), 0.0)
-        window = m.attention.sliding_window
-        max_ctx = np.where(kv_tok > 0, np.floor(np.maximum(left, 0) / kv_tok * g.cp), 0.0)
-        if window:
-            max_ctx = np.where(max_ctx >= window * g.cp, float(m.max_position_embeddings), max_ctx)
+        tokens = np.where(kv_tok > 0, np.maximum(left, 0) / kv_tok * g.cp, 0.0)  # mean per layer
+        # without a full-attention layer the cache stops growing past the largest window: any context fits
+        cap = np.inf if m.has_full_attention else float(m.max_position_embeddings)
+        max_ctx = np.floor(m.ctx_for_cached_tokens(tokens, cap))
     return ServeMemory(weights=weights, kv_cache=kv, activations=act, overhead=ovh,
                        total=weights + kv + act + ovh, capacity=capacity, usable=usable, kv_pool=left,
                        kv_bytes_per_token_per_gpu=kv_tok, kv_bytes_per_sequence=per_seq,

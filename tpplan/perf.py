@@ -28,6 +28,7 @@ from tpplan.memory import (
     middle_stage_bytes,
     moe_layer_split,
     params_per_gpu,
+    serve_expert_bytes,
     stage_layers,
     weight_bytes_per_gpu,
     weight_bytes_per_param,
@@ -114,11 +115,9 @@ def attention_flops_per_token(model: ModelSpec, context_tokens: npt.ArrayLike, c
         d = a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim
     else:
         d = 2 * a.head_dim
-    c = np.asarray(context_tokens, dtype=np.float64)
-    if a.sliding_window:
-        c = np.minimum(c, a.sliding_window)
-    if causal:
-        c = c / 2.0
+    # keys attended per query, averaged over the layers' kinds (full / sliding window / chunked) and, causal,
+    # over the prompt's positions (ModelSpec.mean_attended)
+    c = model.mean_attended(context_tokens, causal)
     return 2.0 * c * d * a.num_heads * model.num_layers
 
 
@@ -173,7 +172,8 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     L = m.num_layers
     node = ctx.node_size
     split = weight_elements(m, g)
-    _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype, split)
+    _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype, split,
+                                              serve_expert_bytes(m, w.weight_dtype))
     # weight bytes one forward pass streams on a GPU of the first and of the last stage: all their weights
     # except the input embedding table, of which a step gathers only its tokens' rows (the table is read
     # whole only where it doubles as the LM head: tied, on a single stage); the last stage's LM head is
@@ -207,11 +207,11 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     ttft = np.maximum(t_compute, t_read) + t_tp + t_pp + t_ep + t_cp + gaps
 
     # ---- decode (TPOT) at `concurrency` sequences per replica ------------------------------------
-    avg_ctx = float(w.input_len) + w.output_len / 2.0
-    if m.attention.sliding_window:
-        avg_ctx = min(avg_ctx, float(m.attention.sliding_window))
+    # decode reads and attends over each layer's cached keys: a window or chunk where the layer has one
+    pos = float(w.input_len) + w.output_len / 2.0  # the mean decode position
+    avg_ctx = float(m.mean_attended(pos, causal=False))
     # decode: MLA attends over the latent cache with absorbed projections (prefill uses the unabsorbed form)
-    dec_fl_stage = forward_flops(m, b_stage, avg_ctx, causal=False, absorbed=True) / (pp * tp)
+    dec_fl_stage = forward_flops(m, b_stage, pos, causal=False, absorbed=True) / (pp * tp)
     kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)  # largest stage, per GPU
     kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
     w_read_stage = reads.for_tokens(b_stage)
@@ -300,12 +300,14 @@ class _StageReads:
         pp = g.pp.astype(np.float64)
         act_b = DTYPE_BYTES[m.dtype]
         split = weight_elements(m, g)
-        _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype, split)
+        _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype, split,
+                                              serve_expert_bytes(m, w.weight_dtype))
         emb_b = split.embedding * act_b
         first = first_w - np.where((pp > 1) | (not m.tie_word_embeddings), emb_b, 0.0)
         last = np.where(pp > 1, last_w, first)
         wbytes = weight_bytes_per_param(w.weight_dtype)
-        middle = np.where(pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b), 0.0)
+        middle = np.where(pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b,
+                                                      expert_bytes=serve_expert_bytes(m, w.weight_dtype)), 0.0)
         return cls(ctx=ctx, g=g, split=split, first=first, last=last,
                    whole=np.maximum(np.maximum(first, last), middle))
 
@@ -318,17 +320,19 @@ class _StageReads:
         assert self.ctx.serve is not None
         tp, pp, ep = (x.astype(np.float64) for x in (g.tp, g.pp, g.ep))
         wbytes = weight_bytes_per_param(self.ctx.serve.weight_dtype)
+        ebytes = serve_expert_bytes(m, self.ctx.serve.weight_dtype)
         hit = expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, tokens_per_stage)
         first_l, last_l = stage_layers(m.num_layers, pp)
         _, moe_first = moe_layer_split(m, first_l, True)
         _, moe_last = moe_layer_split(m, last_l, False)
         all_experts = m.moe.num_experts * m.expert_params / np.where(ep > 1, ep, tp)
         read_frac = np.minimum(1.0, hit / m.moe.num_experts)
-        unread = all_experts * (1.0 - read_frac) * wbytes  # per MoE layer
+        unread = all_experts * (1.0 - read_frac) * ebytes  # per MoE layer
         first = self.first - moe_first * unread
         out = np.maximum(first, np.where(pp > 1, self.last - moe_last * unread, first))
         return np.maximum(out, np.where(pp >= 3, middle_stage_bytes(m, g, self.split, wbytes,
-                                                                    DTYPE_BYTES[m.dtype], moe_unread=unread), 0.0))
+                                                                    DTYPE_BYTES[m.dtype], moe_unread=unread,
+                                                                    expert_bytes=ebytes), 0.0))
 
 
 @dataclass(frozen=True, eq=False)
@@ -369,15 +373,15 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     bw = gpu.hbm.bandwidth_bytes_per_s * eff.hbm
     bw_w = gpu.hbm.bandwidth_bytes_per_s * (eff.hbm_fp8 or eff.hbm) if w.weight_dtype == "fp8" else bw
     reads = reads or _StageReads.of(ctx, g)
-    avg_ctx = float(w.input_len) + w.output_len / 2.0
-    if m.attention.sliding_window:
-        avg_ctx = min(avg_ctx, float(m.attention.sliding_window))
+    # decode reads and attends over each layer's cached keys: a window or chunk where the layer has one
+    pos = float(w.input_len) + w.output_len / 2.0  # the mean decode position
+    avg_ctx = float(m.mean_attended(pos, causal=False))
     # a micro-batch holds whole sequences: fewer sequences than stages run one per micro-batch (as
     # serve_time's max(concurrency / pp, 1)); prompt tokens split freely
     b_n, b_p = np.maximum(n / pp, np.minimum(n, 1.0)), p / pp
     # decode attends over the cache with MLA's absorbed projections; prompt tokens attend causally over
     # their prompt (a chunk at position x sees x keys: on average half the prompt)
-    fl = (forward_flops(m, b_n, avg_ctx, causal=False, absorbed=True)
+    fl = (forward_flops(m, b_n, pos, causal=False, absorbed=True)
           + forward_flops(m, b_p, float(w.input_len), causal=True) / cp) / (pp * tp)
     kv_read = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) * np.ceil(avg_ctx / cp) * b_n
     compute = pp * fl / peak

@@ -9,8 +9,10 @@ FLOP rates are dense (never the 2:4-sparsity-doubled marketing figure).
 
 import datetime as _dt
 from functools import cached_property
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 # finite numbers only: a catalog's .inf bandwidth made the winner cost "inf" $ per 1M tokens (issue 22)
@@ -372,7 +374,19 @@ class AttentionSpec(Strict):
     qkv_bias: bool = False
     out_bias: bool = False
     sliding_window: PosInt | None = None
-    """If set, every layer attends to at most this many past tokens and caches only those."""
+    """If set, the sliding-window layers (every layer, unless ``layer_pattern`` says which) attend to at most
+    this many past tokens and cache only those."""
+    chunk_size: PosInt | None = None
+    """Chunked local attention (Llama 4 ``attention_chunk_size``): a ``chunked`` layer attends only within
+    its aligned chunk of this many tokens and caches at most one chunk."""
+    layer_pattern: list[Literal["full", "sliding", "chunked"]] | None = None
+    """Attention kind of each layer, repeated over the layers (layer i is ``layer_pattern[i % len]``):
+    Gemma 2 and GPT-OSS ``[sliding, full]``, Gemma 3 five ``sliding`` then ``full``, Llama 4 three
+    ``chunked`` then ``full``. None: every layer ``sliding`` if ``sliding_window`` is set, else ``full``."""
+    sinks: bool = False
+    """A learned attention-sink logit per head and layer (GPT-OSS): num_heads parameters per layer."""
+    qk_norm: bool = False
+    """RMSNorm weights on the query and key heads (Qwen3, Gemma 3): 2 x head_dim parameters per layer."""
     q_lora_rank: PosInt | None = None
     """MLA: rank of the query down-projection (None: full-rank query projection)."""
     kv_lora_rank: PosInt | None = None
@@ -399,6 +413,13 @@ class AttentionSpec(Strict):
                 raise ValueError("kind mha needs num_kv_heads == num_heads (use gqa otherwise)")
             if self.kind == "mqa" and self.num_kv_heads != 1:
                 raise ValueError("kind mqa needs num_kv_heads == 1")
+        kinds = set(self.layer_pattern or [])
+        if "sliding" in kinds and not self.sliding_window:
+            raise ValueError("layer_pattern has sliding layers but sliding_window is not set")
+        if "chunked" in kinds and not self.chunk_size:
+            raise ValueError("layer_pattern has chunked layers but chunk_size is not set")
+        if self.layer_pattern is not None and not self.layer_pattern:
+            raise ValueError("layer_pattern is empty")
         return self
 
 
@@ -424,7 +445,14 @@ class MoeSpec(Strict):
     first_dense_layers: NonNegInt = 0
     """The first k layers use the dense MLP instead of experts (DeepSeek first_k_dense_replace)."""
     router_bias: bool = False
-    """A per-expert score-correction bias (DeepSeek-V3 e_score_correction_bias)."""
+    """A per-expert bias on the router (DeepSeek-V3 e_score_correction_bias, GPT-OSS router bias)."""
+    expert_bias: bool = False
+    """Biases on each expert's projections (GPT-OSS: gate_up 2 x d_ff, down hidden)."""
+    layer_step: PosInt = 1
+    """Every layer_step-th layer is MoE, the others dense (Llama 4 interleave_moe_layer_step: Maverick 2)."""
+    expert_weight_dtype: Literal["fp8", "int4", "fp4", "mxfp4"] | None = None
+    """Expert weights stored in a narrower format than the rest of the checkpoint (GPT-OSS: MXFP4 experts,
+    bf16 attention). None: the model's weight dtype."""
 
     @model_validator(mode="after")
     def _topk(self) -> "MoeSpec":
@@ -454,6 +482,8 @@ class ModelSpec(Strict):
     weight_dtype: Literal["bf16", "fp16", "fp32", "fp8", "int8", "int4", "fp4"] | None = None
     """Dtype the released weights are stored in when quantized (DeepSeek-V3: fp8 with 128x128 block
     scales); None means ``dtype``."""
+    norms_per_layer: PosInt = 2
+    """RMSNorm/LayerNorm modules per layer (Gemma 2/3: 4, pre and post attention and MLP)."""
     attention: AttentionSpec
     mlp: MlpSpec
     moe: MoeSpec | None = None
@@ -473,7 +503,84 @@ class ModelSpec(Strict):
 
     @property
     def num_moe_layers(self) -> int:
-        return 0 if self.moe is None else self.num_layers - self.moe.first_dense_layers
+        """Layers i >= first_dense_layers with (i + 1) % layer_step == 0 (Llama 4 moe_layers)."""
+        if self.moe is None:
+            return 0
+        k, step = self.moe.first_dense_layers, self.moe.layer_step
+        return sum(1 for i in range(k, self.num_layers) if (i + 1) % step == 0)
+
+    @cached_property
+    def layer_kinds(self) -> list[str]:
+        """Attention kind of each layer: full, sliding or chunked."""
+        a = self.attention
+        pattern = a.layer_pattern or (["sliding"] if a.sliding_window else ["full"])
+        return [pattern[i % len(pattern)] for i in range(self.num_layers)]
+
+    @cached_property
+    def _kind_fractions(self) -> tuple[float, float, float]:
+        """Shares of full, sliding and chunked layers."""
+        kinds, n = self.layer_kinds, float(self.num_layers)
+        return kinds.count("full") / n, kinds.count("sliding") / n, kinds.count("chunked") / n
+
+    @property
+    def has_full_attention(self) -> bool:
+        return self._kind_fractions[0] > 0
+
+    def mean_cached_tokens(self, ctx: npt.ArrayLike) -> Any:
+        """Tokens a sequence of ``ctx`` tokens keeps in the KV cache, averaged over the layers: full layers all,
+        sliding layers the window, chunked layers one chunk (vLLM v1 hybrid KV cache manager:
+        FullAttentionSpec, SlidingWindowSpec, ChunkedLocalAttentionSpec in vllm/v1/kv_cache_interface.py)."""
+        c = np.asarray(ctx, dtype=np.float64)
+        f_full, f_slide, f_chunk = self._kind_fractions
+        out = f_full * c
+        if f_slide:
+            out = out + f_slide * np.minimum(c, float(self.attention.sliding_window or 0))
+        if f_chunk:
+            out = out + f_chunk * np.minimum(c, float(self.attention.chunk_size or 0))
+        return out
+
+    def ctx_for_cached_tokens(self, tokens: npt.ArrayLike, cap: float) -> Any:
+        """Inverse of mean_cached_tokens: the longest context whose cache fits ``tokens`` mean tokens per
+        layer, at most ``cap`` (a model with no full-attention layer is capped only by ``cap``)."""
+        t = np.asarray(tokens, dtype=np.float64)
+        f_full, f_slide, f_chunk = self._kind_fractions
+        if f_full == 1.0:
+            return np.minimum(t, cap)
+        # piecewise linear and increasing: solve on each segment between the window / chunk breakpoints
+        points = sorted({0.0, *(float(w) for w, f in ((self.attention.sliding_window, f_slide),
+                                                       (self.attention.chunk_size, f_chunk)) if f and w)})
+        out = np.zeros_like(t)
+        for i, lo in enumerate(points):
+            hi = points[i + 1] if i + 1 < len(points) else np.inf
+            base = float(self.mean_cached_tokens(lo))
+            slope = f_full + sum(f for w, f in ((self.attention.sliding_window, f_slide),
+                                                (self.attention.chunk_size, f_chunk)) if f and w and w > lo)
+            if slope <= 0:
+                seg = np.where(t >= base, cap, out)
+            else:
+                seg = lo + (t - base) / slope
+            out = np.where(t >= base, np.minimum(seg, hi if slope > 0 else cap), out)
+        return np.minimum(out, cap)
+
+    def mean_attended(self, ctx: npt.ArrayLike, causal: bool) -> Any:
+        """Keys a query attends to, averaged over layers and (causal: over the ``ctx`` query positions of a
+        prompt; else: one query at position ``ctx``, as in decode). Sliding window W: min(c, W); causal
+        prompt of P > W: W - W^2 / 2P. Chunked C: a decode token sees its chunk so far (C / 2 on average once
+        past the first chunk); a causal prompt min(P, C) / 2 (Llama 4 chunked local attention)."""
+        c = np.asarray(ctx, dtype=np.float64)
+        f_full, f_slide, f_chunk = self._kind_fractions
+        out = f_full * (c / 2.0 if causal else c)
+        if f_slide:
+            w = float(self.attention.sliding_window or 0)
+            if causal:
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    out = out + f_slide * np.where(c <= w, c / 2.0, w - w * w / (2.0 * np.maximum(c, 1.0)))
+            else:
+                out = out + f_slide * np.minimum(c, w)
+        if f_chunk:
+            ch = float(self.attention.chunk_size or 0)
+            out = out + f_chunk * (np.minimum(c, ch) / 2.0 if causal else np.where(c < ch, c, ch / 2.0))
+        return out
 
     @property
     def num_dense_layers(self) -> int:
@@ -506,6 +613,10 @@ class ModelSpec(Strict):
             params += q_out + 2 * kv_out
         if a.out_bias:
             params += h
+        if a.sinks:
+            params += a.num_heads  # GptOssAttention.sinks
+        if a.qk_norm:
+            params += 2 * a.head_dim  # q_norm and k_norm over head_dim (Qwen3Attention)
         return params
 
     def _mlp_params(self, d_ff: int, bias: bool) -> int:
@@ -522,7 +633,7 @@ class ModelSpec(Strict):
     @cached_property
     def expert_params(self) -> int:
         """One routed expert."""
-        return 0 if self.moe is None else self._mlp_params(self.moe.expert_intermediate_size, False)
+        return 0 if self.moe is None else self._mlp_params(self.moe.expert_intermediate_size, self.moe.expert_bias)
 
     @cached_property
     def shared_expert_params(self) -> int:
@@ -550,15 +661,15 @@ class ModelSpec(Strict):
 
     @cached_property
     def layer_params_dense(self) -> int:
-        """One dense layer: attention + dense MLP + two norms."""
-        return self.attention_params_per_layer + self.dense_mlp_params + 2 * self.norm_params
+        """One dense layer: attention + dense MLP + its norms."""
+        return self.attention_params_per_layer + self.dense_mlp_params + self.norms_per_layer * self.norm_params
 
     @cached_property
     def layer_params_moe(self) -> int:
         """One MoE layer with all its experts."""
         if self.moe is None:
             return 0
-        return (self.attention_params_per_layer + 2 * self.norm_params + self.router_params
+        return (self.attention_params_per_layer + self.norms_per_layer * self.norm_params + self.router_params
                 + self.shared_expert_params + self.moe.num_experts * self.expert_params)
 
     @cached_property
@@ -579,7 +690,8 @@ class ModelSpec(Strict):
     def bias_and_norm_params_per_layer(self) -> int:
         """Vector parameters of one layer (biases, norms, MLA's latent norms): no matmul FLOPs."""
         a, h = self.attention, self.hidden_size
-        vec = 2 * self.norm_params
+        vec = self.norms_per_layer * self.norm_params + (a.num_heads if a.sinks else 0)
+        vec += 2 * a.head_dim if a.qk_norm else 0
         if a.kind == "mla":
             vec += (a.q_lora_rank or 0) + (a.kv_lora_rank or 0)
         else:
@@ -614,6 +726,11 @@ class ModelSpec(Strict):
             assert a.kv_lora_rank and a.qk_rope_head_dim
             return self.num_layers * (a.kv_lora_rank + a.qk_rope_head_dim) * kv_dtype_bytes
         return self.num_layers * 2 * a.num_kv_heads * a.head_dim * kv_dtype_bytes
+
+    def kv_cache_bytes_per_sequence(self, ctx: int, kv_dtype_bytes: float) -> float:
+        """KV cache of one sequence of ``ctx`` tokens over all layers, each layer's kind applied: a sliding-window
+        layer holds at most its window, a chunked layer one chunk (vLLM v1 hybrid KV cache manager)."""
+        return float(self.kv_cache_bytes_per_token(kv_dtype_bytes) * self.mean_cached_tokens(float(ctx)))
 
     def valid_tp(self, limit: int = 1024) -> list[int]:
         """TP sizes the engine accepts: TP divides the query heads; TP divides the KV heads, or (TP >
