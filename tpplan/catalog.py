@@ -107,9 +107,18 @@ class Catalog:
             spec: ModelSpec = self.models[real].spec
             return spec
         p = Path(name)
+        if _is_dir(p):
+            return load_model_dir(p, name)
         if name.endswith((".json", ".yaml", ".yml")) or _exists(p):
             return load_model_file(p, name)
-        raise TpplanError(_unknown("model", name, list(self.model_alias), "tpplan models"))
+        msg = _unknown("model", name, list(self.model_alias), "tpplan models")
+        if "/" in name.strip("/") and not name.startswith((".", "/", "~")):
+            org_repo = name.strip()
+            msg += (f" {org_repo!r} looks like a Hugging Face id: tpplan works offline, so fetch its config.json "
+                    f"(`huggingface-cli download {org_repo} config.json`) and pass the file, its folder or the "
+                    f"Hugging Face cache snapshot to --model, or import it once with `tpplan import-hf "
+                    f"config.json -o models/NAME.yaml` and use --catalog.")
+        raise TpplanError(msg)
 
     def engine(self, name: str) -> EngineProfile:
         real = self.engine_alias.get(_norm(name))
@@ -123,6 +132,37 @@ class Catalog:
 
     def model_names(self) -> list[str]:
         return sorted(self.models)
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
+
+
+def hf_cache_repo_id(path: Path) -> str | None:
+    """``org/name`` of a Hugging Face cache snapshot folder (.../models--org--name/snapshots/<revision>)."""
+    parts = path.resolve().parts
+    for i, part in enumerate(parts):
+        if part.startswith("models--") and i + 1 < len(parts) and parts[i + 1] == "snapshots":
+            org_name = part[len("models--"):].split("--", 1)
+            return "/".join(org_name)
+    return None
+
+
+def load_model_dir(path: Path, shown: str) -> ModelSpec:
+    """A model folder holding config.json (a checkout or a Hugging Face cache snapshot): the model is named
+    after the repository (cache snapshot: the repo id's name, with hf_id set) or the folder."""
+    cfg = path / "config.json"
+    if not _exists(cfg):
+        raise TpplanError("a folder given as a model must hold a Hugging Face config.json", file=shown,
+                          hint="Pass a catalog name (tpplan models), a config.json, a model YAML, or a folder "
+                               "holding config.json (a Hugging Face cache snapshot works).")
+    repo = hf_cache_repo_id(path)
+    name = (repo.rsplit("/", 1)[-1] if repo else path.resolve().name or "model").lower()
+    spec = load_model_file(cfg, str(cfg), name=name)
+    return spec.model_copy(update={"hf_id": repo}) if repo and not spec.hf_id else spec
 
 
 def _exists(p: Path) -> bool:

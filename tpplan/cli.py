@@ -117,7 +117,7 @@ CatalogOpt = Annotated[list[str] | None, typer.Option(
                       "before the bundled catalog. TPPLAN_CATALOG_PATH adds more.")]
 
 # options shared by recommend and report (one declaration each, so the two commands cannot drift)
-ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalog name, alias, HF id, or path to config.json (or give --layers/--hidden/--heads/--vocab).")]
+ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalog name, alias, HF id, path to config.json, or a folder holding one (a Hugging Face cache snapshot; or give --layers/--hidden/--heads/--vocab).")]
 LayersOpt = Annotated[int | None, typer.Option(help="Model by dimensions (GPT-style): transformer layers.")]
 HiddenOpt = Annotated[int | None, typer.Option(help="Model by dimensions: hidden size.")]
 HeadsOpt = Annotated[int | None, typer.Option(help="Model by dimensions: attention heads.")]
@@ -279,6 +279,7 @@ def models_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "
     Example: tpplan models show llama-70b
     """
     from tpplan.render import to_json
+    from tpplan.spec import DTYPE_BYTES
 
     cat = _catalog(catalog)
     m = cat.model(name)
@@ -286,7 +287,14 @@ def models_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "
     d["derived"] = {"params_total": m.params_total, "params_active": m.params_active,
                     "kv_cache_bytes_per_token": {dt: m.kv_cache_bytes_per_token(b) for dt, b in
                                                  (("bf16", 2.0), ("fp8", 1.0))},
-                    "valid_tp": m.valid_tp()}
+                    "valid_tp": m.valid_tp(),
+                    "layer_kinds": {k: m.layer_kinds.count(k) for k in ("full", "sliding", "chunked")
+                                    if k in m.layer_kinds},
+                    # a sliding-window or chunked layer caches at most its window: the cache of one sequence
+                    # of N tokens, per token, at the model's dtype (vLLM v1 hybrid KV cache manager)
+                    "kv_cache_bytes_per_token_at_context": {
+                        f"{n // 1024}K": m.kv_cache_bytes_per_sequence(n, DTYPE_BYTES[m.dtype]) / n
+                        for n in (8192, 32768, 131072) if n <= max(m.max_position_embeddings, 8192)}}
     if fmt == ListFormat.json:
         _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, "model": d}))
         return

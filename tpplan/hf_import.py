@@ -14,7 +14,21 @@ from pydantic import ValidationError
 from tpplan.errors import TpplanError
 from tpplan.spec import ModelSpec
 
-FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3")
+FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3",
+            "gemma2", "gemma3_text", "phi3", "gpt_oss", "llama4_text")
+# ``architectures`` names the modeling code the engines load (vLLM's model registry keys on it), so it wins
+# over ``model_type``: Kimi-K2 ships model_type kimi_k2 with DeepseekV3ForCausalLM.
+ARCHITECTURES = {
+    "LlamaForCausalLM": "llama", "MistralForCausalLM": "mistral", "MixtralForCausalLM": "mixtral",
+    "Qwen2ForCausalLM": "qwen2", "Qwen2MoeForCausalLM": "qwen2_moe", "Qwen3ForCausalLM": "qwen3",
+    "Qwen3MoeForCausalLM": "qwen3_moe", "DeepseekV2ForCausalLM": "deepseek_v2",
+    "DeepseekV3ForCausalLM": "deepseek_v3", "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text",
+    "Gemma3ForConditionalGeneration": "gemma3_text", "Phi3ForCausalLM": "phi3", "GptOssForCausalLM": "gpt_oss",
+    "Llama4ForConditionalGeneration": "llama4_text", "Llama4ForCausalLM": "llama4_text",
+}
+MODEL_TYPES = {"gemma3": "gemma3_text", "llama4": "llama4_text", "kimi_k2": "deepseek_v3"}
+# config.json layer_types spellings (transformers 4.5x) -> tpplan's per-layer attention kinds
+LAYER_TYPES = {"full_attention": "full", "sliding_attention": "sliding", "chunked_attention": "chunked"}
 
 KV_HEADS = ("n_head_kv", "num_kv_heads", "num_key_value_heads", "multi_query_group_num")
 EXPERTS = ("moe_num_experts", "num_experts", "n_routed_experts", "num_local_experts", "num_routed_experts")
@@ -34,9 +48,13 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
     """Build a ModelSpec from a config.json dict; unknown ``model_type`` is a clear error."""
     text = config.get("text_config")
     cfg: Mapping[str, Any] = text if isinstance(text, Mapping) and text else config  # multimodal wrappers
-    mt = str(cfg.get("model_type") or config.get("model_type") or "")
+    archs = config.get("architectures")
+    arch = str(archs[0]) if isinstance(archs, list) and archs else ""
+    raw_mt = str(cfg.get("model_type") or config.get("model_type") or "")
+    mt = ARCHITECTURES.get(arch) or MODEL_TYPES.get(raw_mt, raw_mt)
     if mt not in FAMILIES:
-        raise TpplanError(f"unsupported model_type {mt!r}; supported: {', '.join(FAMILIES)}", file=file,
+        raise TpplanError(f"unsupported model_type {raw_mt!r} (architecture {arch or 'not given'}); supported "
+                          f"architectures: {', '.join(ARCHITECTURES)}.", file=file,
                           hint="Write a model YAML by hand (see models/ for examples) for other families.")
 
     def count(key: str, value: Any) -> int:
@@ -66,9 +84,12 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
         raise TpplanError(f"config.json: hidden_size ({h}) is smaller than num_attention_heads ({heads})", file=file)
     dtype = DTYPES.get(str(cfg.get("torch_dtype") or cfg.get("dtype") or config.get("torch_dtype") or "bfloat16"),
                        "bf16")
+    if dtype == "fp32" and mt.startswith("gemma"):
+        dtype = "bf16"  # vLLM dtype "auto": Gemma 2/3 float32 checkpoints run in bfloat16 (vllm/config)
     quant = (cfg.get("quantization_config") or config.get("quantization_config") or {})
     qmethod = str(quant.get("quant_method", "")).lower() if isinstance(quant, Mapping) else ""
     weight_dtype = {"fp8": "fp8", "awq": "int4", "gptq": "int4", "compressed-tensors": None}.get(qmethod)
+    expert_dtype = "mxfp4" if qmethod == "mxfp4" else None  # GPT-OSS: MXFP4 experts, the rest bf16
     max_len = opt(MAX_LEN, 4096)
     attention: dict[str, Any] = {"num_heads": heads, "num_kv_heads": kv, "head_dim": head_dim}
     if mt.startswith("deepseek"):
@@ -88,14 +109,26 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
             window = None  # Qwen2 sets sliding_window = None unless use_sliding_window
         if window:
             attention["sliding_window"] = count("sliding_window", window)
-    mlp = {"kind": "gated", "intermediate_size": need("intermediate_size"),
-           "bias": bool(cfg.get("mlp_bias", False))}
-    moe = None
+        attention.update(_layer_pattern(cfg, mt, layers, bool(window), count, file))
+        if mt in ("qwen3", "qwen3_moe", "gemma3_text"):
+            attention["qk_norm"] = True  # q_norm / k_norm RMSNorm over head_dim
+        if mt == "gpt_oss":
+            attention["sinks"] = True  # GptOssAttention.sinks: one learned logit per head
+    ff_key = "intermediate_size_mlp" if mt == "llama4_text" else "intermediate_size"  # Llama 4 dense layers
+    mlp = {"kind": "gated", "intermediate_size": need(ff_key), "bias": bool(cfg.get("mlp_bias", False))}
+    moe: dict[str, Any] | None = None
     n_exp = opt(EXPERTS, 0) if _first(cfg, EXPERTS) else 0
     if n_exp:
         moe_ff = opt(("moe_intermediate_size",), 0) or need("intermediate_size")
-        moe = {"num_experts": n_exp, "experts_per_token": need("num_experts_per_tok"),
-               "expert_intermediate_size": moe_ff}
+        moe = {"num_experts": n_exp, "expert_intermediate_size": moe_ff,
+               "experts_per_token": opt(("num_experts_per_tok", "experts_per_token"), 0)
+               or need("num_experts_per_tok")}
+        if mt == "gpt_oss":  # GptOssExperts: gate_up and down biases; GptOssTopKRouter: a bias per expert
+            moe.update(expert_bias=True, router_bias=True)
+        if expert_dtype:
+            moe["expert_weight_dtype"] = expert_dtype
+        if mt == "llama4_text":  # Llama4TextMoe: one shared expert of intermediate_size; MoE every k-th layer
+            moe.update(num_shared_experts=1, layer_step=opt(("interleave_moe_layer_step",), 1))
         if mt.startswith("deepseek"):
             moe.update(num_shared_experts=opt(("n_shared_experts",), 0) if cfg.get("n_shared_experts") else 0,
                        first_dense_layers=opt(("first_k_dense_replace",), 0) if cfg.get("first_k_dense_replace")
@@ -107,10 +140,14 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
         "name": name, "aliases": [], "family": mt,
         "hf_id": config.get("_name_or_path") if isinstance(config.get("_name_or_path"), str) else None,
         "num_layers": layers, "hidden_size": h, "vocab_size": need("vocab_size"),
-        "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", config.get("tie_word_embeddings", False))),
+        # Gemma configs leave tie_word_embeddings out: their transformers config classes default it to True
+        "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", config.get("tie_word_embeddings",
+                                                                               mt.startswith("gemma")))),
         "max_position_embeddings": max_len, "norm": "rmsnorm", "dtype": dtype,
+        # Gemma 2/3: input, post-attention, pre-feedforward and post-feedforward RMSNorm in every layer
+        "norms_per_layer": 4 if mt.startswith("gemma") else 2,
         "attention": attention, "mlp": mlp, "moe": moe,
-        "source": f"imported from {file} (model_type {mt})",
+        "source": f"imported from {file} ({arch or 'model_type ' + raw_mt})",
     }
     if weight_dtype:
         data["weight_dtype"] = weight_dtype
@@ -120,3 +157,37 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
         err = exc.errors()[0]
         raise TpplanError(f"config.json gives an invalid model: {'.'.join(map(str, err['loc']))}: {err['msg']}",
                           file=file) from None
+
+
+def _layer_pattern(cfg: Mapping[str, Any], mt: str, layers: int, windowed: bool, count: Any,
+                   file: str) -> dict[str, Any]:
+    """Each layer's attention kind, as the family's modeling code decides it:
+    - ``layer_types`` when the config lists it (GPT-OSS, Gemma 3 in transformers >= 4.53);
+    - Gemma 2: even layers sliding, odd layers full (Gemma2DecoderLayer.is_sliding = not layer_idx % 2);
+    - Gemma 3 without layer_types: sliding except every sliding_window_pattern-th layer (default 6);
+    - Llama 4: chunked local attention on the RoPE layers, full attention on the NoPE layers (every 4th, or
+      ``no_rope_layers``), Llama4TextAttention; chunk = attention_chunk_size."""
+    out: dict[str, Any] = {}
+    types = cfg.get("layer_types")
+    if isinstance(types, list) and types:
+        kinds = [LAYER_TYPES.get(str(t)) for t in types]
+        if None in kinds or len(kinds) != layers:
+            raise TpplanError(f"config.json layer_types must list {layers} entries of "
+                              f"{', '.join(LAYER_TYPES)}; got {str(types)[:120]}", file=file)
+        if len(set(kinds)) > 1 or (windowed and kinds[0] == "sliding"):
+            out["layer_pattern"] = kinds
+    elif mt == "gemma2" and windowed:
+        out["layer_pattern"] = ["sliding", "full"]
+    elif mt == "gemma3_text" and windowed:
+        every = count("sliding_window_pattern", cfg.get("sliding_window_pattern", 6))
+        out["layer_pattern"] = ["sliding"] * (every - 1) + ["full"]
+    if mt == "llama4_text" and cfg.get("attention_chunk_size"):
+        out["chunk_size"] = count("attention_chunk_size", cfg["attention_chunk_size"])
+        nope = cfg.get("no_rope_layers")
+        if isinstance(nope, list) and len(nope) == layers:  # 1 = the layer uses RoPE (and chunked attention)
+            out["layer_pattern"] = ["chunked" if x else "full" for x in nope]
+        else:
+            out["layer_pattern"] = ["chunked", "chunked", "chunked", "full"]
+    if "chunked" in (out.get("layer_pattern") or []) and "chunk_size" not in out:
+        raise TpplanError("config.json has chunked_attention layers but no attention_chunk_size", file=file)
+    return out
