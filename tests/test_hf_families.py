@@ -134,3 +134,15 @@ def test_cache_grows_with_context_and_inverts(c1, c2):
         t = float(m.mean_cached_tokens(hi))
         back = float(m.ctx_for_cached_tokens(np.array([t]), np.inf)[0])
         assert back == pytest.approx(hi, rel=1e-9)
+
+
+def test_fp4_without_fp4_units_states_the_weight_only_path(cli_json):
+    # hardware/h100-sxm.yaml lists no fp4 tensor-core rate; vLLM runs fp4 checkpoints there weight-only (Marlin)
+    _, d = cli_json("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--weight-dtype", "fp4")
+    assert any("no fp4 tensor cores" in w and "bf16 rate" in w for w in d["warnings"])
+    _, b = cli_json("estimate", "--model", "llama-8b", "--gpu", "b200", "--ctx", "8k", "--weight-dtype", "fp4")
+    assert not any("tensor cores" in w for w in b["warnings"])
+    # the weights keep their fp4 size: Llama-3.1-8B's 6.98B linear weights x (0.5 + 1/16 NVFP4 scale) B plus the
+    # bf16 embedding and LM head (2 x 128,256 x 4,096 x 2 B) = 3.93 + 2.10 GB
+    assert d["memory_per_gpu_bytes"]["weights"] == pytest.approx(6.03e9, rel=0.01)
+    assert d["memory_per_gpu_bytes"]["weights"] == b["memory_per_gpu_bytes"]["weights"]

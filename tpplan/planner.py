@@ -287,7 +287,23 @@ def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
                          "nccl_bytes_per_group": ctx.gpu.overheads.nccl_bytes_per_group,
                          "source": e.source}
         out["compute_dtype"] = perf.compute_dtype(ctx.serve.weight_dtype, ctx.gpu.compute.dense_flops_per_s)
+        note = weight_path_note(ctx)
+        if note:
+            out["weight_path"] = note
     return out
+
+
+def weight_path_note(ctx: Context) -> str | None:
+    """The slower path a weight dtype takes on a GPU without tensor cores for it: vLLM runs fp8 and fp4
+    checkpoints there with weight-only kernels (Marlin fp8 / fp4 on Ampere and Hopper)."""
+    if ctx.serve is None:
+        return None
+    wdt, has = ctx.serve.weight_dtype, ctx.gpu.compute.dense_flops_per_s
+    if wdt not in ("fp8", "fp4") or wdt in has:
+        return None
+    return (f"{wdt} weights on {ctx.gpu.name}: no {wdt} tensor cores (its catalog lists {', '.join(has)}); "
+            f"weight-only kernels (vLLM Marlin) dequantize to bf16: the weights take {wdt} bytes, the GEMMs run at "
+            "the bf16 rate")
 
 
 def _price_info(gpu: GpuSpec, pricing: Pricing) -> dict[str, Any]:
@@ -398,6 +414,9 @@ def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
         out.append(f"{ctx.gpu.name} has no GPU-to-GPU link: TP={tp} all-reduces go over PCIe")
     if tp * cp * int(g.pp[i]) > node and int(g.pp[i]) > 1:
         out.append("pipeline stages span nodes (stage hand-offs over the network)")
+    note = weight_path_note(ctx)
+    if note:
+        out.append(note)
     return out
 
 
