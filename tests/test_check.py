@@ -220,3 +220,64 @@ def test_a_plain_vllm_config_with_gpu_and_slos_from_the_command_line(cli, tmp_pa
     code, out, _ = cli("check", str(cfg), "--gpu", "h100-sxm", "--format", "json")
     assert "l40s" in out
     assert cli("check", str(cfg), "--gpu", "nosuch")[0] == 2
+
+
+ENGINES = DEPLOY / "engines"
+
+
+def test_real_engine_files(cli):
+    """issue 20 item 5: engine files as the engines take them, plus manifests; tests/data/deploy/engines/."""
+    # vLLM config: no tpplan key; --gpu from the command line; 256 x 32K sequences do not fit 4 x H100
+    code, out, err = cli("check", str(ENGINES / "vllm-serve-config.yaml"), "--gpu", "h100-sxm", "-f", "json")
+    d = json.loads(out)
+    assert code == 0 and [f["rule"] for f in d["findings"]] == ["TPP012"], err
+    # SGLang: model-path is the model; 128K on TP2 needs more KV than is left (bf16 KV: 20 GiB per sequence)
+    code, out, _ = cli("check", str(ENGINES / "sglang-server.yaml"), "--gpu", "h100-sxm", "-f", "json")
+    rules = [f["rule"] for f in json.loads(out)["findings"]]
+    assert code == 1 and rules == ["TPP011"]
+    # TensorRT-LLM: the nested fp8 KV cache halves it (10 GiB per 128K sequence at TP2; bf16 would need 160 GiB
+    # for the 8 sequences), and the free-memory fraction of 0.9 leaves room for one
+    code, out, _ = cli("check", str(ENGINES / "trtllm-kv-config.yaml"), "--gpu", "h100-sxm", "-f", "json")
+    f = json.loads(out)["findings"]
+    assert code == 0 and [x["rule"] for x in f] == ["TPP012"]
+    assert "8 sequences of 131,072 tokens need 80.0 GiB" in f[0]["message"] and "; 1 fit" in f[0]["message"]
+    assert f[0]["path"] == "$.max_batch_size"
+
+
+def test_manifests_and_non_deployments(cli):
+    # Helm values: args read as the server's command line, gpu and SLO under x-tpplan
+    code, out, _ = cli("check", str(ENGINES / "helm-values.yaml"), "-f", "json")
+    d = json.loads(out)
+    f = d["findings"]
+    assert code == 1 and [x["rule"] for x in f] == ["TPP011"] and d["summary"]["documents"] == 1
+    assert "--max-model-len" in f[0]["message"] and f[0]["line"] == 7  # the args list item
+    # Kubernetes Deployment starting sglang.launch_server: python3 -m is the launcher's, not an option
+    code, out, _ = cli("check", str(ENGINES / "k8s-sglang.yaml"), "--gpu", "l40s", "-f", "json")
+    assert code == 0 and json.loads(out)["findings"] == []
+    # a workflow next to the deployments is skipped with a note, not an error
+    code, out, _ = cli("check", str(ENGINES / "github-workflow.yaml"), str(ENGINES / "k8s-sglang.yaml"),
+                       "--gpu", "l40s", "-f", "json")
+    d = json.loads(out)
+    assert code == 0 and d["findings"] == [] and d["summary"]["documents"] == 1
+    assert d["skipped"] == [{"file": str(ENGINES / "github-workflow.yaml"), "document": 1,
+                             "reason": d["skipped"][0]["reason"]}] and "not a deployment" in d["skipped"][0]["reason"]
+    code, out, _ = cli("check", str(ENGINES / "github-workflow.yaml"))
+    assert code == 0 and "skipped: not a deployment" in out
+
+
+def test_pre_commit_hook_reads_deploy_folders_only():
+    import re
+
+    import yaml
+
+    hook = yaml.safe_load((Path(__file__).parents[1] / ".pre-commit-hooks.yaml").read_text())[0]
+    pattern = re.compile(hook["files"])  # pre-commit matches `files` with re.search
+    assert pattern.search("deploy/llama70b.yaml") and pattern.search("k8s/deploy/prod/vllm.yml")
+    assert not pattern.search(".github/workflows/ci.yaml") and not pattern.search("docker-compose.yaml")
+
+
+def test_a_deployment_with_every_key_misspelt_is_not_skipped(cli, tmp_path):
+    f = tmp_path / "typo.yaml"
+    f.write_text("modle: llama-70b\ntensor_paralel_size: 4\n")
+    code, out, _ = cli("check", str(f), "--gpu", "h100")
+    assert code == 2 and "Did you mean 'model'?" in out and "skipped" not in out

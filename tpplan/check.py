@@ -103,7 +103,7 @@ RULE_BY_ID = {r.id: r for r in RULES}
 # ---------------------------------------------------------------------------------------------------
 
 SPELLINGS: dict[str, tuple[str, ...]] = {
-    "model": ("model",),
+    "model": ("model", "model_path"),
     "gpu": ("gpu", "gpu_type", "accelerator"),
     "gpus_per_node": ("gpus_per_node",),
     "tp": ("tensor_parallel_size", "tp", "tp_size"),
@@ -193,6 +193,8 @@ class Report:
     files: list[str] = field(default_factory=list)
     documents: int = 0
     findings: list[Finding] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    """Documents that are not deployments (a CI workflow): file, document, reason."""
 
     def count(self, level: str) -> int:
         return sum(1 for f in self.findings if f.level == level)
@@ -207,7 +209,7 @@ class Report:
 
     def to_json(self) -> dict[str, Any]:
         return {"schema_version": SCHEMA_VERSION, "tool": planner.tool_info(), "summary": self.summary(),
-                "findings": [f.to_json() for f in self.findings]}
+                "findings": [f.to_json() for f in self.findings], "skipped": self.skipped}
 
     def exit_code(self, fail_on: str = "error", exit_zero: bool = False) -> int:
         """0 clean, 1 findings at or above ``fail_on``, 2 input errors (ruff / ty convention)."""
@@ -239,12 +241,16 @@ class _Doc:
     keys: dict[str, tuple[str, ...]] = field(default_factory=dict)
     """internal name -> YAML path of the key the user wrote (their spelling)."""
     values: dict[str, Any] = field(default_factory=dict)
+    names: dict[str, str] = field(default_factory=dict)
+    """internal name -> the spelling the user wrote, where the path does not end in it (a container argument)."""
 
     def at(self, name: str | tuple[str, ...]) -> tuple[int, int]:
         path = self.keys.get(name, ()) if isinstance(name, str) else name
         return self.loc.where(path)
 
     def shown(self, name: str, default: str | None = None) -> str:
+        if name in self.names:
+            return self.names[name]
         path = self.keys.get(name)
         return str(path[-1]) if path else (default or SPELLINGS[name][0])
 
@@ -253,27 +259,153 @@ class _Doc:
         return "$" + "".join(f".{p}" for p in path)
 
 
-def _normalise(doc: _Doc, out: list[Finding]) -> None:
+# TensorRT-LLM's nested KV-cache settings (tensorrt_llm/llmapi/llm_args.py KvCacheConfig): the two tpplan
+# models; the others (enable_block_reuse, max_tokens, host_cache_size, ...) pass through
+_TRT_KV_CACHE = {"dtype": "kv_cache_dtype", "free_gpu_memory_fraction": "free_gpu_memory_fraction"}
+# short options of `vllm serve` (vllm/engine/arg_utils.py) and SGLang's --tp (server_args.py)
+_SHORT = {"tp": "tensor_parallel_size", "pp": "pipeline_parallel_size", "dp": "data_parallel_size",
+          "q": "quantization"}
+
+
+def _entries(doc: _Doc) -> list[tuple[str, Any, tuple[Any, ...], str | None]]:
+    """(key as written, value, YAML path, display name) of every setting of a document: its top-level keys,
+    tpplan's own keys under an ``x-tpplan:`` mapping (engines that reject unknown keys never see them there),
+    TensorRT-LLM's nested ``kv_cache_config``, or, in a Kubernetes manifest or Helm values file, the
+    ``command:`` / ``args:`` of the container that runs vllm serve / sglang.launch_server / trtllm-serve."""
     data = doc.loc.data
+    argv = _server_argv(data, ())
+    out: list[tuple[str, Any, tuple[Any, ...], str | None]] = []
+    if argv is not None:
+        out += argv
     for key, value in data.items():
+        snake = str(key).strip().replace("-", "_").lower()
+        if snake == "x_tpplan" and isinstance(value, dict):
+            out += [(str(k), v, (str(key), str(k)), None) for k, v in value.items()]
+        elif argv is not None:
+            continue  # a manifest: its other keys (apiVersion, image, resources, ...) are not engine settings
+        elif snake == "kv_cache_config" and isinstance(value, dict):
+            out += [(_TRT_KV_CACHE[str(k)], v, (str(key), str(k)), f"{key}.{k}") for k, v in value.items()
+                    if str(k) in _TRT_KV_CACHE]
+        else:
+            out.append((str(key), value, (str(key),), None))
+    return out
+
+
+_SERVERS = ("vllm", "sglang", "trtllm-serve", "launch_server", "api_server")
+
+
+def _server_argv(node: Any, path: tuple[Any, ...]) -> list[tuple[str, Any, tuple[Any, ...], str | None]] | None:
+    """The options of the first container (a mapping with ``command`` and/or ``args`` lists) that starts an
+    inference server, each with the path of the list item that holds it; None when there is none."""
+    if isinstance(node, dict):
+        cmd, args = node.get("command"), node.get("args")
+        items: list[tuple[str, tuple[Any, ...]]] = []
+        for name, lst in (("command", cmd), ("args", args)):
+            if isinstance(lst, list):
+                items += [(str(x), (*path, name, i)) for i, x in enumerate(lst) if isinstance(x, str | int | float)]
+            elif isinstance(lst, str):
+                items.append((lst, (*path, name)))
+        text = " ".join(t for t, _ in items)
+        # the vllm/vllm-openai and lmsysorg/sglang images start the server themselves: --model alone marks it
+        if items and "--" in text and (any(srv in text for srv in _SERVERS) or "--model" in text):
+            return _parse_argv(items)
+        for k, v in node.items():
+            found = _server_argv(v, (*path, str(k)))
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found = _server_argv(v, (*path, i))
+            if found is not None:
+                return found
+    return None
+
+
+def _scalar(text: str) -> Any:
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return {"true": True, "false": False}.get(text.lower(), text)
+
+
+def _parse_argv(items: list[tuple[str, tuple[Any, ...]]]) -> list[tuple[str, Any, tuple[Any, ...], str | None]]:
+    """``--key value``, ``--key=value``, a bare ``--flag`` (true), and ``vllm serve MODEL``'s positional model;
+    a ``sh -c "vllm serve ..."`` string is split as the shell would."""
+    import shlex
+
+    tokens: list[tuple[str, tuple[Any, ...]]] = []
+    for text, path in items:
+        try:
+            parts = shlex.split(text) if (" " in text.strip()) else [text]
+        except ValueError:
+            parts = text.split()
+        tokens += [(t, path) for t in parts]
+    out: list[tuple[str, Any, tuple[Any, ...], str | None]] = []
+    # options before the server (python3 -m, sh -c) belong to the launcher
+    i = next((j + 1 for j, (t, _) in enumerate(tokens) if any(srv in t for srv in _SERVERS)), 0)
+    if i and tokens[i - 1][0] == "vllm":
+        i -= 1  # keep `serve MODEL`
+    while i < len(tokens):
+        tok, path = tokens[i]
+        if tok == "serve" and i + 1 < len(tokens) and not tokens[i + 1][0].startswith("-"):
+            out.append(("model", tokens[i + 1][0], tokens[i + 1][1], "serve MODEL"))
+            i += 2
+            continue
+        if tok.startswith("-") and len(tok) > 1 and not _is_number(tok):
+            written = tok.partition("=")[0]
+            name, eq, val = tok.lstrip("-").partition("=")
+            name = _SHORT.get(name, name) if not tok.startswith("--") else name
+            if eq:
+                out.append((name, _scalar(val), path, written))
+            elif i + 1 < len(tokens) and (not tokens[i + 1][0].startswith("-") or _is_number(tokens[i + 1][0])):
+                out.append((name, _scalar(tokens[i + 1][0]), tokens[i + 1][1], written))
+                i += 1
+            else:
+                out.append((name, True, path, written))
+        i += 1
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _normalise(doc: _Doc, out: list[Finding]) -> None:
+    for key, value, path, display in _entries(doc):
         snake = str(key).strip().replace("-", "_").lower()
         internal = _INTERNAL.get(snake)
         if internal is None:
-            if snake not in ENGINE_KEYS:
-                line, col = doc.at((str(key),))
+            if snake not in ENGINE_KEYS and snake not in _QUIET_KEYS:
+                line, col = doc.at(path)
                 out.append(Finding("TPP040", "warning", doc.loc.file, line, col,
-                                   f"unknown key {key!r}: tpplan ignores it", doc.jpath((str(key),)),
+                                   f"unknown key {display or key!r}: tpplan ignores it", doc.jpath(path),
                                    _closest_key(snake), document=doc.index))
             continue
         if internal in doc.keys:
-            first = doc.keys[internal][-1]
-            line, col = doc.at((str(key),))
+            first = doc.shown(internal)
+            line, col = doc.at(path)
             out.append(Finding("TPP041", "error", doc.loc.file, line, col,
-                               f"{key!r} sets the same thing as {first!r} (given earlier); keep one",
-                               doc.jpath((str(key),)), "Remove one of the two keys.", document=doc.index))
+                               f"{display or key!r} sets the same thing as {first!r} (given earlier); keep one",
+                               doc.jpath(path), "Remove one of the two keys.", document=doc.index))
             continue
-        doc.keys[internal] = (str(key),)
+        doc.keys[internal] = path
         doc.values[internal] = value
+        if display:
+            doc.names[internal] = display
+
+
+# TensorRT-LLM / SGLang settings tpplan does not model, accepted silently like ENGINE_KEYS
+_QUIET_KEYS = frozenset("""
+kv_cache_config backend build_config enable_chunked_prefill cuda_graph_config enable_attention_dp
+disable_overlap_schedule print_config scheduler_config moe_config speculative_config stream_interval
+attention_backend sampling_backend grammar_backend disable_radix_cache enable_torch_compile log_level
+""".split())
 
 
 def _closest_key(snake: str) -> str:
@@ -614,7 +746,9 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
                          f"{float(mem.kv_pool[0]) / gib:.2f} "
                          "GiB are left after weights, activations and runtime overhead; "
                          f"the largest {ck} that fits is {fit:,}",
-                         f"Set {ck}: {fit} or less, use kv_cache_dtype: fp8, or " + tpfix[0].lower() + tpfix[1:],
+                         f"Set {ck}: {fit} or less, "
+                         + ("use kv_cache_dtype: fp8, " if w.kv_dtype not in ("fp8", "int8") else "")
+                         + "or " + tpfix[0].lower() + tpfix[1:],
                          {ck: fit, **({tp_key: sugg} if sugg else {})}))
         return out
     timed = ev
@@ -813,10 +947,29 @@ def check_paths(patterns: list[str], cat: Any, pricing: planner.Pricing | None =
         if not docs:
             rep.findings.append(Finding("TPP100", "error", f, 1, 1, "the file holds no YAML document",
                                         fix="Add a deployment (model:, gpu:, tensor_parallel_size: ...)."))
-        found = check_text_docs(docs, cat, pricing, Path(f).parent, defaults)
+        deploy = [(i, d) for i, d in enumerate(docs, 1) if not _not_a_deployment(d)]
+        rep.skipped += [{"file": f, "document": i, "reason": "not a deployment: no model, engine or server "
+                         "settings (a CI workflow, a manifest without a server container)"}
+                        for i, d in enumerate(docs, 1) if _not_a_deployment(d)]
+        found: list[Finding] = []
+        for i, loc in deploy:
+            found.extend(check_document(_Doc(loc=loc, index=i), cat, pricing, Path(f).parent, defaults))
         rep.findings.extend(sorted(found, key=lambda x: (x.line, x.column, x.rule)))
-        rep.documents += len(docs)
+        rep.documents += len(deploy)
     return rep
+
+
+def _not_a_deployment(loc: Located) -> bool:
+    """A mapping none of whose settings tpplan or an engine knows, and no server container in it."""
+    if not isinstance(loc.data, dict) or not loc.data:
+        return False
+    import difflib
+
+    known = (set(_INTERNAL) - {"name", "description"}) | ENGINE_KEYS | _QUIET_KEYS | {"x_tpplan"}
+    keys = {str(k).strip().replace("-", "_").lower() for k in loc.data}
+    # a deployment whose every key is misspelt (modle:, tensor_paralel_size:) is still a deployment: flag it
+    near = any(difflib.get_close_matches(k, sorted(known), n=1, cutoff=0.75) for k in keys)
+    return not (keys & known) and not near and _server_argv(loc.data, ()) is None
 
 
 def check_text_docs(docs: list[Located], cat: Any, pricing: planner.Pricing, base_dir: Path,
@@ -872,12 +1025,15 @@ def _text_lines(rep: Report) -> list[_Styled]:
             if f.fix:
                 fix = f"{'':>10}fix: {f.fix}"
                 lines.append((fix, [(0, len(fix), "dim")]))
+    for sk in rep.skipped:
+        note = f"note: {sk['file']} (document {sk['document']}) skipped: {sk['reason']}"
+        lines.append((note, [(0, len(note), "dim")]))
     s = rep.summary()
     tail = (f"{s['errors']} error{'s' * (s['errors'] != 1)}, {s['warnings']} warning{'s' * (s['warnings'] != 1)} "
             f"in {s['files']} file{'s' * (s['files'] != 1)} ({s['documents']} deployment"
             f"{'s' * (s['documents'] != 1)} checked)")
-    if rep.findings:
-        lines += [("", []), (tail, [])]
+    if rep.findings or rep.skipped:
+        lines += [("", []), (("All checks passed: " if not rep.findings else "") + tail, [])]
     else:
         lines.append(("All checks passed: " + tail, []))
     return lines
@@ -983,6 +1139,15 @@ def rules_markdown() -> str:
              "`output_len` say otherwise (prompt chunks of other requests share the decode steps). Budget rules "
              "use the catalog's typical price unless `--price` / `--price-tier` or `price_usd_per_gpu_hour` say "
              "otherwise.", "",
+             "What is read: a vLLM `--config` file as vLLM takes it (no tpplan keys needed: pass `--gpu`, "
+             "`--ttft-slo`, `--tpot-slo`, `--budget-usd-per-hour` to `tpplan check`, or put tpplan's own keys "
+             "under an `x-tpplan:` mapping where the engine ignores it); SGLang keys (`model-path`, `tp-size`, "
+             "`context-length`, `mem-fraction-static`); TensorRT-LLM keys including the nested "
+             "`kv_cache_config.dtype` and `kv_cache_config.free_gpu_memory_fraction`; a Kubernetes manifest or "
+             "Helm values file whose container `command:` / `args:` start vllm serve, sglang.launch_server or "
+             "trtllm-serve (or pass `--model` to a server image), read as the server's command line. A YAML "
+             "document with none of these (a CI workflow, a Kustomization) is skipped with a note, not an "
+             "error.", "",
              "| Id | Name | Level | What |", "|---|---|---|---|"]
     lines += [f"| {r.id} | {r.name} | {r.level} | {r.summary} |" for r in RULES]
     for r in RULES:

@@ -269,7 +269,11 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "summary": _obj({"files": _int("Files read."), "documents": _int("YAML documents checked."),
                          "errors": _int("Findings at level error."), "warnings": _int("Findings at level warning."),
                          "input_errors": _int("TPP100 findings (the exit code is 2 when non-zero).")}),
-        "findings": {"type": "array", "items": FINDING}}, ["summary", "findings"]),
+        "findings": {"type": "array", "items": FINDING},
+        "skipped": {"type": "array", "description": "YAML documents that are not deployments (no model, engine or "
+                    "server settings: a CI workflow), skipped with a note; they never change the exit code.",
+                    "items": _obj({"file": {"type": "string"}, "document": _int("1-based document.", 1),
+                                   "reason": {"type": "string"}})}}, ["summary", "findings"]),
     "validate": _doc("tpplan validate --format json", {
         "passed": {"type": "boolean", "description": "No row past its tolerance; for e2e, no guarded row regressed."},
         "categories": {"type": "array", "items": _obj({
