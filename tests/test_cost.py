@@ -77,3 +77,54 @@ def test_total_is_linear_in_gpus_time_and_utilization(n, seconds, util):
     for a, b in zip(r["tiers"], one["tiers"], strict=True):
         assert a["total_usd"] == pytest.approx(b["total_usd"] * n * util, rel=1e-9)
         assert a["total_usd"] == pytest.approx(a["usd_per_hour"] * seconds / 3600, rel=1e-9)
+
+
+SHEET = """gpu,usd_per_gpu_hour,price,tier,sku,commitment,currency,fx_usd_per_unit,as_of,source
+h100-sxm,1.85,,typical,p5.48xlarge,reserved-1y,USD,,2026-10-01,ACME contract
+h100,2.90,,high,p5.48xlarge,on-demand,USD,,2026-10-01,ACME contract
+h200,,2.40,low,,spot,EUR,1.08,2026-11-01,spot quote
+"""
+
+
+def test_price_sheet_in_cost_and_recommend(cli_json, tmp_path):
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text(SHEET)
+    _, d = cli_json("cost", "--gpu", "h100", "--gpus", "128", "--for", "30d", "--prices", str(sheet))
+    assert [(r["tier"], r["usd_per_gpu_hour"]) for r in d["tiers"]] == [
+        ("typical reserved-1y p5.48xlarge", 1.85), ("high on-demand p5.48xlarge", 2.90)]
+    assert d["tiers"][0]["total_usd"] == pytest.approx(92_160 * 1.85)
+    # a EUR quote converted at the row's fx rate: 2.40 EUR x 1.08 = $2.592
+    _, d = cli_json("cost", "--gpu", "h200", "--gpus", "8", "--prices", str(sheet))
+    assert d["tiers"][0]["usd_per_gpu_hour"] == pytest.approx(2.592) and "2.4 EUR" in d["tiers"][0]["source"]
+    # recommend: each GPU's row at --price-tier (or its only row); the source names the sheet and line
+    _, r = cli_json("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100", "--gpu", "h200",
+                    "--prices", str(sheet), "--top", "2")
+    a = r["assumptions"]
+    assert a["h100-sxm"]["price"]["usd_per_gpu_hour"] == 1.85 and "line 2" in a["h100-sxm"]["price"]["source"]
+    assert a["h200"]["price"]["usd_per_gpu_hour"] == pytest.approx(2.592)
+    # --price wins over the sheet
+    _, r = cli_json("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100", "--prices", str(sheet),
+                    "--price", "h100=1.5", "--top", "1")
+    assert r["assumptions"]["h100-sxm"]["price"]["usd_per_gpu_hour"] == 1.5
+
+
+def test_yaml_price_sheet(cli_json, tmp_path):
+    sheet = tmp_path / "prices.yaml"
+    sheet.write_text("prices:\n  - {gpu: b200, usd_per_gpu_hour: 3.75, commitment: reserved-3y, source: quote}\n")
+    _, d = cli_json("cost", "--gpu", "b200", "--gpus", "72", "--for", "1y", "--prices", str(sheet))
+    assert d["tiers"][0]["total_usd"] == pytest.approx(72 * 8760 * 3.75)
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("gpu,usd_per_gpu_hour\nnosuch,2\n", ":2: unknown GPU 'nosuch'"),
+    ("gpu,usd_per_gpu_hour\nh100,abc\n", ":2: price 'abc' is not a number"),
+    ("gpu,usd_per_gpu_hour\nh100,-1\n", "not a plausible price"),
+    ("gpu,price,currency\nh100,2,EUR\n", "needs fx_usd_per_unit"),
+    ("gpu,usd_per_gpu_hour,colour\nh100,2,red\n", "unknown column 'colour'"),
+    ("", "empty"),
+])
+def test_bad_price_sheets_exit_2(cli, tmp_path, text, needle):
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text(text)
+    code, out, err = cli("cost", "--gpu", "h100", "--gpus", "8", "--prices", str(sheet))
+    assert code == 2 and out == "" and needle in err, err

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -604,7 +605,7 @@ def test_ctrl_c_at_any_moment_prints_no_traceback():
         time.sleep(delay)
         p.send_signal(signal.SIGINT)
         _, err = p.communicate(timeout=30)
-        # an interrupt while the interpreter itself starts (before any tpplan code: runpy, site) is Python's
-        # to report; from tpplan's first line on there is no traceback
-        assert "Traceback" not in err or "tpplan" not in err, (delay, p.returncode, err)
+        # an interrupt while the interpreter itself starts (runpy, site, an editable install's .pth finder
+        # __editable___tpplan_*_finder.py) is Python's to report; no frame of the tpplan package may show
+        assert not re.search(r'File "[^"]*[/\\]tpplan[/\\]', err), (delay, p.returncode, err)
         assert p.returncode in (0, 1, 130, -2), (delay, p.returncode, err)

@@ -138,6 +138,7 @@ TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 
 TpotOpt = Annotated[str | None, typer.Option(help="Max time per output token (50ms).")]
 BudgetHourOpt = Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")]
 PriceOpt = Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")]
+PricesOpt = Annotated[str | None, typer.Option("--prices", help="Your price sheet, CSV or YAML (gpu, usd_per_gpu_hour, tier, sku, commitment, currency, fx_usd_per_unit, as_of, source): a GPU's row at --price-tier (or its only row) replaces the catalog price; --price wins over it.")]
 TierOpt = Annotated[Tier, typer.Option(help="Price tier of the catalog.")]
 UtilOpt = Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")]
 NodeOpt = Annotated[int | None, typer.Option(help="Override the GPUs' node size.")]
@@ -514,11 +515,35 @@ def _check_prices(cat: Any, pricing: Any) -> Any:
     return pricing
 
 
-def _prices(price: list[str] | None, tier: Tier) -> Any:
+def _sheet_rows(prices: str | None, cat: Any) -> list[dict[str, Any]]:
+    """The --prices sheet's rows, each GPU resolved to its catalog name (an unknown GPU names its line)."""
+    if not prices:
+        return []
+    from tpplan.cost import load_price_sheet
+
+    rows = load_price_sheet(prices)
+    for r in rows:
+        try:
+            r["gpu"] = cat.gpu(r["gpu"]).name
+        except TpplanError as exc:
+            raise TpplanError(exc.message, file=prices, line=r["line"]) from None
+    return rows
+
+
+def _prices(price: list[str] | None, tier: Tier, prices: str | None = None, cat: Any = None) -> Any:
     from tpplan.planner import Pricing
     from tpplan.units import parse_usd
 
-    overrides = {}
+    overrides: dict[str, float] = {}
+    sources: dict[str, tuple[str | None, str]] = {}
+    rows = _sheet_rows(prices, cat)
+    for g in dict.fromkeys(r["gpu"] for r in rows):
+        mine = [r for r in rows if r["gpu"] == g]
+        pick = next((r for r in mine if r["tier"] == tier.value), mine[0] if len(mine) == 1 else None)
+        if pick is not None:
+            overrides[g] = pick["usd_per_gpu_hour"]
+            sources[g] = (pick["as_of"], f"{pick['source']} ({prices} line {pick['line']}"
+                          + (f", {pick['commitment']}" if pick["commitment"] else "") + ")")
     for p in price or []:
         k, sep, v = p.partition("=")
         if not sep or not k:
@@ -527,7 +552,12 @@ def _prices(price: list[str] | None, tier: Tier) -> Any:
         if usd > 100_000:
             raise TpplanError(f"--price {p!r}: ${usd:,.0f} per GPU-hour is not a plausible price (at most $100,000)")
         overrides[k.strip().lower()] = usd
-    return Pricing(tier=tier.value, overrides=overrides)
+        if cat is not None:  # --price wins over a sheet row for the same GPU
+            name = cat.gpu(k.strip()).name
+            if name != k.strip().lower():
+                overrides.pop(name, None)
+            sources.pop(name, None)
+    return Pricing(tier=tier.value, overrides=overrides, sources=sources)
 
 
 @app.command()
@@ -559,6 +589,7 @@ def estimate(
     slo_percentile: SloPctOpt = None,
     max_utilization: MaxUtilOpt = 0.85,
     price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")] = None,
+    prices: PricesOpt = None,
     price_tier: Annotated[Tier, typer.Option(help="Price tier of the catalog.")] = Tier.typical,
     train: Annotated[bool, typer.Option("--train", help="Estimate a training step instead of serving.")] = False,
     seq_len: Annotated[str | None, typer.Option(help="Training sequence length.")] = None,
@@ -586,7 +617,7 @@ def estimate(
     cat = _catalog(catalog)
     m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, length)
     g = cat.gpu(gpu)
-    pricing = _check_prices(cat, _prices(price, price_tier))
+    pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
     if train:
         from tpplan import training
 
@@ -783,6 +814,7 @@ def recommend(
     tpot_slo: TpotOpt = None,
     budget_usd_per_hour: BudgetHourOpt = None,
     price: PriceOpt = None,
+    prices: PricesOpt = None,
     price_tier: TierOpt = Tier.typical,
     gpu_memory_utilization: UtilOpt = None,
     top: Annotated[int, typer.Option(help="Rows to show.")] = 10,
@@ -828,7 +860,7 @@ def recommend(
     cat = _catalog(catalog)
     m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, (seq_len or "4096") if train else ctx)
     gpu_specs = _gpu_specs(cat, gpu)
-    pricing = _check_prices(cat, _prices(price, price_tier))
+    pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
     if train:
         _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
                       slo_percentile=slo_percentile)
@@ -882,6 +914,7 @@ def report(
     tpot_slo: TpotOpt = None,
     budget_usd_per_hour: BudgetHourOpt = None,
     price: PriceOpt = None,
+    prices: PricesOpt = None,
     price_tier: TierOpt = Tier.typical,
     gpu_memory_utilization: UtilOpt = None,
     utilization: Annotated[str, typer.Option(help="Share of the month the deployment runs and is billed (100%, 0.5).")] = "100%",
@@ -937,7 +970,7 @@ def report(
     util = _fraction(utilization, "--utilization")
     cat = _catalog(catalog)
     gpu_specs = _gpu_specs(cat, gpu)
-    pricing = _check_prices(cat, _prices(price, price_tier))
+    pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
     if train and gpu_hours:
         from tpplan.units import parse_usd
 
@@ -1067,6 +1100,7 @@ def cost(
     period: Annotated[str, typer.Option("--for", help="Rental period: 30d, 720h, 2w, 1mo (730 h) or 1y (8,760 h).")] = "1mo",
     utilization: Annotated[float, typer.Option(help="Fraction of the period the GPUs are rented and billed, in (0, 1]: 1 = held throughout (a reservation is billed used or not); 0.6 = on-demand capacity released 40% of the time.")] = 1.0,
     price: PriceOpt = None,
+    prices: PricesOpt = None,
     fmt: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -1088,8 +1122,12 @@ def cost(
     cat = _catalog(catalog)
     g = cat.gpu(gpu)
     pricing = _check_prices(cat, _prices(price, Tier.typical))
+    sheet = [r for r in _sheet_rows(prices, cat) if r["gpu"] == g.name]
+    if prices and not sheet and not pricing.overridden(g):
+        raise TpplanError(f"the price sheet {prices} has no row for {g.name}",
+                          hint="Add a row for it, or leave --prices out to use the catalog's tiers.")
     res = {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
-           **cost_mod.rental_cost(g, n, seconds, utilization, pricing.overrides)}
+           **cost_mod.rental_cost(g, n, seconds, utilization, pricing.overrides, sheet)}
     if fmt == ValidateFormat.json:
         from tpplan.render import to_json
 
@@ -1329,6 +1367,7 @@ def check(
     exit_zero: Annotated[bool, typer.Option("--exit-zero", help="Exit 0 even with findings (input errors still exit 2).")] = False,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override for budget rules; repeatable.")] = None,
+    prices: PricesOpt = None,
     price_tier: Annotated[Tier, typer.Option(help="Price tier for budget rules.")] = Tier.typical,
     gpu: Annotated[str | None, typer.Option("--gpu", "-g", help="GPU for deployments that name none (a plain `vllm serve --config` file has no gpu key).")] = None,
     ttft_slo: Annotated[str | None, typer.Option(help="TTFT SLO for deployments without slo.ttft_s (2s, 500ms).")] = None,
@@ -1366,7 +1405,7 @@ def check(
     cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, 64, 1)
     defaults = {"gpu": gpu, "slo": {"ttft_s": cons.ttft_slo_s, "tpot_s": cons.tpot_slo_s},
                 "budget": {"usd_per_hour": cons.budget_usd_per_hour}}
-    rep = chk.check_paths(files, cat, _check_prices(cat, _prices(price, price_tier)), defaults)
+    rep = chk.check_paths(files, cat, _check_prices(cat, _prices(price, price_tier, prices, cat)), defaults)
     kind = fmt.value
     in_actions = bool(os.environ.get("GITHUB_ACTIONS"))
     if kind == "auto":

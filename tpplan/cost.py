@@ -73,7 +73,8 @@ HOURS_PER_MONTH = 730.0  # 8,760 h / 12: the convention of AWS / GCP / Azure mon
 
 
 def rental_cost(gpu: GpuSpec, gpus: int, seconds: float, utilization: float = 1.0,
-                overrides: dict[str, float] | None = None) -> dict[str, Any]:
+                overrides: dict[str, float] | None = None,
+                sheet: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """What ``gpus`` GPUs cost for ``seconds`` of wall-clock time at each catalog price tier (or the
     ``--price`` override): billed GPU-hours = gpus x hours x utilization, where utilization is the fraction of
     the period the GPUs are rented (1.0 = held the whole period, as a reservation is billed whether used or
@@ -88,6 +89,12 @@ def rental_cost(gpu: GpuSpec, gpus: int, seconds: float, utilization: float = 1.
     if override is not None:
         tiers.append({"tier": "override", "usd_per_gpu_hour": override, "as_of": None,
                       "source": "--price on the command line", "assumed": False})
+    elif sheet:  # every row of the user's price sheet for this GPU (each tier, SKU or commitment)
+        for r in sheet:
+            label = " ".join(x for x in (r["tier"], r["commitment"], r["sku"]) if x)
+            tiers.append({"tier": label, "usd_per_gpu_hour": r["usd_per_gpu_hour"], "as_of": r["as_of"],
+                          "source": r["source"] + (f" ({r['price']:,.4g} {r['currency']})"
+                                                   if r["currency"] != "USD" else ""), "assumed": False})
     else:
         for t in TIERS:
             p = getattr(gpu.prices, t)
@@ -109,3 +116,90 @@ def rental_cost(gpu: GpuSpec, gpus: int, seconds: float, utilization: float = 1.
     return {"gpu": gpu.name, "gpus": gpus, "nodes": nodes, "gpus_per_node": per_node, "period_s": seconds,
             "period_hours": hours, "utilization": utilization, "billed_gpu_hours": billed,
             "tiers": tiers, "source_tags": source_legend([r["source"] for r in tiers]), "notes": notes}
+
+
+PRICE_COLUMNS = ("gpu", "usd_per_gpu_hour", "price", "tier", "sku", "commitment", "currency", "fx_usd_per_unit",
+                 "as_of", "source")
+
+
+def load_price_sheet(path: str) -> list[dict[str, Any]]:
+    """A company price sheet (``--prices FILE``): CSV with a header row, or YAML (a list of mappings, or a
+    mapping with ``prices:``), one row per GPU and tier. Columns: gpu and usd_per_gpu_hour (or ``price`` in
+    ``currency`` with ``fx_usd_per_unit`` = USD per unit of it) required; tier (default ``typical``), sku,
+    commitment (on-demand, reserved-1y, spot, ...), as_of, source optional. Returns rows with the price in
+    USD per GPU-hour and the 1-based line each came from."""
+    import csv
+    import io
+    import math
+    from pathlib import Path
+
+    from tpplan.errors import TpplanError
+    from tpplan.yamlio import load_documents, read_text
+
+    text = read_text(Path(path), path)
+    raw: list[tuple[int, dict[str, Any]]] = []
+    if path.lower().endswith(".csv"):
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames:
+            raise TpplanError("the price sheet is empty; expected a header row", file=path, line=1,
+                              hint=f"Columns: {', '.join(PRICE_COLUMNS)} (gpu and usd_per_gpu_hour required).")
+        for row in reader:
+            if None in row:
+                raise TpplanError("a row has more cells than the header", file=path, line=reader.line_num)
+            raw.append((reader.line_num, {str(k).strip().lower(): (v or "").strip() for k, v in row.items()}))
+    else:
+        docs = load_documents(text, path)
+        data = docs[0].data if docs else None
+        base: tuple[str, ...]
+        if isinstance(data, dict) and isinstance(data.get("prices"), list):
+            items, base = data["prices"], ("prices",)
+        elif isinstance(data, list):
+            items, base = data, ()
+        else:
+            raise TpplanError("a YAML price sheet is a list of rows (or a mapping with a 'prices:' list)",
+                              file=path, line=1, hint="e.g. - {gpu: h100-sxm, usd_per_gpu_hour: 2.10, tier: "
+                                                      "typical, commitment: reserved-1y, source: contract 2026}")
+        for i, item in enumerate(items):
+            line = docs[0].where((*base, i))[0]
+            if not isinstance(item, dict):
+                raise TpplanError("each price row must be a mapping (gpu:, usd_per_gpu_hour:, ...)", file=path,
+                                  line=line)
+            raw.append((line, {str(k).strip().lower(): v for k, v in item.items()}))
+    if not raw:
+        raise TpplanError("the price sheet has no rows", file=path)
+    rows = []
+    for line, r in raw:
+        unknown = set(r) - set(PRICE_COLUMNS)
+        if unknown:
+            raise TpplanError(f"unknown column {sorted(unknown)[0]!r}; valid: {', '.join(PRICE_COLUMNS)}",
+                              file=path, line=line)
+        if not str(r.get("gpu") or "").strip():
+            raise TpplanError("a row has no gpu", file=path, line=line)
+        currency = str(r.get("currency") or "USD").strip().upper()
+        amount = r.get("usd_per_gpu_hour") if currency == "USD" else r.get("price", r.get("usd_per_gpu_hour"))
+        if currency == "USD" and amount in (None, ""):
+            amount = r.get("price")
+        try:
+            value = float(str(amount).replace(",", "").lstrip("$"))
+        except ValueError:
+            raise TpplanError(f"price {amount!r} is not a number", file=path, line=line) from None
+        fx = 1.0
+        if currency != "USD":
+            try:
+                fx = float(str(r.get("fx_usd_per_unit")))
+            except ValueError:
+                raise TpplanError(f"a {currency} price needs fx_usd_per_unit (USD per {currency}) to convert it",
+                                  file=path, line=line) from None
+            if not (math.isfinite(fx) and fx > 0):
+                raise TpplanError(f"fx_usd_per_unit must be a positive number; got {fx}", file=path, line=line)
+        usd = value * fx
+        if not (math.isfinite(usd) and 0 < usd <= 100_000):
+            raise TpplanError(f"${usd:,.4g} per GPU-hour is not a plausible price (0 < price <= $100,000)",
+                              file=path, line=line)
+        rows.append({"gpu": str(r["gpu"]).strip().lower(), "usd_per_gpu_hour": usd,
+                     "tier": str(r.get("tier") or "typical").strip().lower(),
+                     "sku": str(r.get("sku") or "") or None, "commitment": str(r.get("commitment") or "") or None,
+                     "currency": currency, "price": value,
+                     "as_of": str(r.get("as_of") or "") or None,
+                     "source": str(r.get("source") or "") or f"price sheet {path}", "line": line})
+    return rows

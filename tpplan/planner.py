@@ -49,6 +49,8 @@ class Constraints:
 class Pricing:
     tier: str = "typical"
     overrides: dict[str, float] = field(default_factory=dict)
+    sources: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    """GPU name -> (as_of, source) of an override that came from a --prices sheet."""
 
     def price(self, gpu: GpuSpec) -> float:
         return cost.price_per_gpu_hour(gpu, self.tier, self.overrides)
@@ -309,9 +311,11 @@ def weight_path_note(ctx: Context) -> str | None:
 def _price_info(gpu: GpuSpec, pricing: Pricing) -> dict[str, Any]:
     tier = getattr(gpu.prices, pricing.tier)
     override = pricing.price(gpu) if pricing.overridden(gpu) else None
+    sheet = next((pricing.sources[k] for k in (gpu.name, *gpu.aliases) if k in pricing.sources), None)
     return {"usd_per_gpu_hour": pricing.price(gpu), "tier": "override" if override is not None else pricing.tier,
-            "as_of": None if override is not None else str(tier.as_of),
-            "source": "--price on the command line" if override is not None else tier.source}
+            "as_of": (sheet[0] if sheet else None) if override is not None else str(tier.as_of),
+            "source": (sheet[1] if sheet else "--price on the command line") if override is not None
+            else tier.source}
 
 
 def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> dict[str, Any]:

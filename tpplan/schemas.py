@@ -298,7 +298,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
         "billed_gpu_hours": _num("gpus x period_hours x utilization."),
         "tiers": {"type": "array", "description": "One row per catalog tier (low, typical, high), or one "
                   "'override' row when --price names this GPU.", "items": _obj({
-                      "tier": {"enum": ["low", "typical", "high", "override"]},
+                      "tier": {"type": "string", "description": "low, typical, high, override, or a --prices "
+                               "row's tier, commitment and SKU."},
                       "usd_per_gpu_hour": _num("Price of one GPU for one hour, USD."),
                       "as_of": {"type": ["string", "null"], "description": "Date of the quote (ISO)."},
                       "source": {"type": "string"},
