@@ -281,3 +281,17 @@ def test_a_deployment_with_every_key_misspelt_is_not_skipped(cli, tmp_path):
     f.write_text("modle: llama-70b\ntensor_paralel_size: 4\n")
     code, out, _ = cli("check", str(f), "--gpu", "h100")
     assert code == 2 and "Did you mean 'model'?" in out and "skipped" not in out
+
+
+def test_hf_overrides_rope_scaling_lifts_the_context_limit(cli, tmp_path):
+    f = ENGINES / "vllm-yarn.yaml"
+    code, out, _ = cli("check", str(f), "--gpu", "h100", "-f", "json")
+    assert code == 0 and json.loads(out)["findings"] == []
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("\n".join(x for x in f.read_text().splitlines() if not x.startswith("hf-overrides")))
+    code, out, _ = cli("check", str(plain), "--gpu", "h100", "-f", "json")
+    assert code == 1 and [x["rule"] for x in json.loads(out)["findings"]] == ["TPP013"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(f.read_text().replace('"factor": 4.0', '"factor": 0.5'))
+    code, out, _ = cli("check", str(bad), "--gpu", "h100", "-f", "json")
+    assert code == 2 and "factor in (1, 64]" in json.loads(out)["findings"][0]["message"]

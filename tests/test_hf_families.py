@@ -146,3 +146,21 @@ def test_fp4_without_fp4_units_states_the_weight_only_path(cli_json):
     # bf16 embedding and LM head (2 x 128,256 x 4,096 x 2 B) = 3.93 + 2.10 GB
     assert d["memory_per_gpu_bytes"]["weights"] == pytest.approx(6.03e9, rel=0.01)
     assert d["memory_per_gpu_bytes"]["weights"] == b["memory_per_gpu_bytes"]["weights"]
+
+
+def test_rope_scaling_extends_the_limit_and_the_command(cli_json, cli):
+    # Qwen2.5-72B-Instruct: 32,768 native; its model card documents YaRN factor 4 for 131,072 tokens
+    code, r = cli_json("recommend", "--model", "qwen2.5-72b", "--ctx", "128k", "--top", "1")
+    assert code == 1 and "--rope-scaling" in r["relax"][0]
+    code, r = cli_json("recommend", "--model", "qwen2.5-72b", "--ctx", "128k", "--rope-scaling", "yarn:4",
+                       "--top", "1")
+    assert code == 0 and r["candidates"]
+    assert ('--hf-overrides \'{"rope_scaling":{"rope_type":"yarn","factor":4.0,'
+            '"original_max_position_embeddings":32768}}\'') in r["serving_command"]
+    assert any("yarn x4 (32,768 -> 131,072 tokens)" in w for w in r["candidates"][0]["warnings"])
+    # --allow-long-context: unscaled, with vLLM's environment switch and a warning
+    code, d = cli_json("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "256k", "--allow-long-context")
+    assert code == 0 and d["reasons"] == [] and any("trained length" in w for w in d["warnings"])
+    for bad in ("yarn", "yarn:1", "yarn:x", "rope:4", "yarn:1e9"):
+        code, out, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--rope-scaling", bad)
+        assert code == 2 and "TYPE:FACTOR" in err

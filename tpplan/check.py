@@ -129,6 +129,8 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
     "budget": ("budget",),
     "price": ("price_usd_per_gpu_hour",),
     "name": ("name", "description"),
+    "rope_scaling": ("rope_scaling",),
+    "hf_overrides": ("hf_overrides", "json_model_override_args"),
 }
 _INTERNAL = {s: k for k, v in SPELLINGS.items() for s in v}
 
@@ -522,7 +524,7 @@ def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
                          fix=f"Add '{SPELLINGS[req][0]}: <name>' (see `tpplan {req}s`)"
                              + (", or pass --gpu to check (vLLM config files have no gpu key)." if req == "gpu"
                                 else "."))
-    model = _lookup(doc, "model", cat, base_dir)
+    model = _rope_scaled(doc, _lookup(doc, "model", cat, base_dir))
     gpu = _lookup(doc, "gpu", cat, base_dir)
     tp = _int(doc, "tp", 1)
     pp = _int(doc, "pp", 1)
@@ -583,6 +585,35 @@ def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
                     rate=rate, concurrency_given="concurrency" in doc.values,
                     slo=_mapping(doc, "slo", {"ttft_s": "s", "tpot_s": "s"}),
                     budget=_mapping(doc, "budget", {"usd_per_hour": "usd"}), price_override=price)
+
+
+def _rope_scaled(doc: _Doc, model: Any) -> Any:
+    """A deployment's context extension: vLLM ``hf-overrides: {rope_scaling: ...}`` (a mapping or its JSON
+    text), SGLang ``json-model-override-args``, or an older vLLM's ``rope-scaling``; the model's limit becomes
+    its native maximum x factor, as vLLM derives max_model_len."""
+    import json
+
+    name = "hf_overrides" if "hf_overrides" in doc.values else "rope_scaling"
+    if name not in doc.values:
+        return model
+    value = doc.values[name]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise _Input(f"{doc.shown(name)} is not valid JSON ({exc.msg})", doc.keys[name]) from None
+    rs = value.get("rope_scaling") if name == "hf_overrides" and isinstance(value, dict) else value
+    if rs is None:
+        return model
+    if not isinstance(rs, dict):
+        raise _Input(f"rope_scaling in {doc.shown(name)} must be a mapping (rope_type, factor)", doc.keys[name])
+    kind = str(rs.get("rope_type") or rs.get("type") or "").lower()
+    factor = rs.get("factor")
+    if kind not in ("yarn", "linear", "dynamic") or isinstance(factor, bool) or not isinstance(factor, int | float) \
+            or not 1 < factor <= 64:
+        raise _Input(f"rope_scaling in {doc.shown(name)} needs rope_type yarn, linear or dynamic and a factor in "
+                     f"(1, 64]; got {rs!r}", doc.keys[name])
+    return model.with_rope_scaling(kind, float(factor))
 
 
 # keys only one engine spells this way (ecosystem-conventions.md 2.2): they name the engine a file is for

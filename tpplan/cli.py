@@ -138,6 +138,8 @@ TtftOpt = Annotated[str | None, typer.Option(help="Max time to first token (2s, 
 TpotOpt = Annotated[str | None, typer.Option(help="Max time per output token (50ms).")]
 BudgetHourOpt = Annotated[float | None, typer.Option(help="Max $/hour of the deployment.")]
 PriceOpt = Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")]
+RopeOpt = Annotated[str | None, typer.Option("--rope-scaling", help="Serve with the positions extended, TYPE:FACTOR (yarn, linear or dynamic): yarn:4 takes Qwen2.5's 32,768 to 131,072 as its model card documents; the serving command gets --hf-overrides rope_scaling.")]
+LongOpt = Annotated[bool, typer.Option("--allow-long-context", help="Allow --ctx beyond the model's trained length without scaling (vLLM VLLM_ALLOW_LONG_MAX_MODEL_LEN=1); outputs past that length may degrade.")]
 PricesOpt = Annotated[str | None, typer.Option("--prices", help="Your price sheet, CSV or YAML (gpu, usd_per_gpu_hour, tier, sku, commitment, currency, fx_usd_per_unit, as_of, source): a GPU's row at --price-tier (or its only row) replaces the catalog price; --price wins over it.")]
 TierOpt = Annotated[Tier, typer.Option(help="Price tier of the catalog.")]
 UtilOpt = Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")]
@@ -590,6 +592,8 @@ def estimate(
     max_utilization: MaxUtilOpt = 0.85,
     price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")] = None,
     prices: PricesOpt = None,
+    rope_scaling: RopeOpt = None,
+    allow_long_context: LongOpt = False,
     price_tier: Annotated[Tier, typer.Option(help="Price tier of the catalog.")] = Tier.typical,
     train: Annotated[bool, typer.Option("--train", help="Estimate a training step instead of serving.")] = False,
     seq_len: Annotated[str | None, typer.Option(help="Training sequence length.")] = None,
@@ -616,6 +620,7 @@ def estimate(
                           "--ctx is required: the longest sequence (prompt + output) to plan for, e.g. --ctx 32k")
     cat = _catalog(catalog)
     m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, length)
+    m = m if train else _extend_context(m, rope_scaling, allow_long_context, ctx)
     g = cat.gpu(gpu)
     pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
     if train:
@@ -706,6 +711,31 @@ def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int 
                           "dimensions: --layers --hidden --heads --vocab [--ffn] [--kv-heads]. Run 'tpplan models' "
                           "for the catalog.")
     return cat.model(model)
+
+
+def _extend_context(m: Any, rope_scaling: str | None, allow_long: bool, ctx: str | None) -> Any:
+    """--rope-scaling TYPE:FACTOR extends the model's positions (vLLM: max_model_len up to native x factor);
+    --allow-long-context lifts the limit to --ctx without scaling (VLLM_ALLOW_LONG_MAX_MODEL_LEN=1)."""
+    import math
+
+    from tpplan.units import parse_tokens
+
+    if rope_scaling:
+        kind, sep, fac = rope_scaling.partition(":")
+        kind = kind.strip().lower()
+        try:
+            factor = float(fac)
+        except ValueError:
+            factor = float("nan")
+        if not sep or kind not in ("yarn", "linear", "dynamic") or not math.isfinite(factor) or not 1 < factor <= 64:
+            raise TpplanError(f"--rope-scaling must be TYPE:FACTOR with TYPE yarn, linear or dynamic and 1 < FACTOR "
+                              f"<= 64 (e.g. yarn:4); got {rope_scaling!r}")
+        m = m.with_rope_scaling(kind, factor)
+    if allow_long and ctx:
+        want = _unit(parse_tokens, ctx, "--ctx")
+        m = m.model_copy(update={"allow_long_context": True,
+                                 "max_position_embeddings": max(m.max_position_embeddings, want)})
+    return m
 
 
 def _objectives(ctx: typer.Context, objective: Objective, train: bool, train_objective: str) -> str:
@@ -815,6 +845,8 @@ def recommend(
     budget_usd_per_hour: BudgetHourOpt = None,
     price: PriceOpt = None,
     prices: PricesOpt = None,
+    rope_scaling: RopeOpt = None,
+    allow_long_context: LongOpt = False,
     price_tier: TierOpt = Tier.typical,
     gpu_memory_utilization: UtilOpt = None,
     top: Annotated[int, typer.Option(help="Rows to show.")] = 10,
@@ -859,6 +891,7 @@ def recommend(
     obj = _objectives(ctx_, objective, train, train_objective)
     cat = _catalog(catalog)
     m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, (seq_len or "4096") if train else ctx)
+    m = m if train else _extend_context(m, rope_scaling, allow_long_context, ctx)
     gpu_specs = _gpu_specs(cat, gpu)
     pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
     if train:
@@ -915,6 +948,8 @@ def report(
     budget_usd_per_hour: BudgetHourOpt = None,
     price: PriceOpt = None,
     prices: PricesOpt = None,
+    rope_scaling: RopeOpt = None,
+    allow_long_context: LongOpt = False,
     price_tier: TierOpt = Tier.typical,
     gpu_memory_utilization: UtilOpt = None,
     utilization: Annotated[str, typer.Option(help="Share of the month the deployment runs and is billed (100%, 0.5).")] = "100%",
@@ -990,6 +1025,7 @@ def report(
     else:
         m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, max(contexts.split(",") + [ctx],
                                                                                         key=_tok_or_zero))
+        m = _extend_context(m, rope_scaling, allow_long_context, max(contexts.split(",") + [ctx], key=_tok_or_zero))
         w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype,
                             gpu_memory_utilization, cat, engine, engine_version)
         cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate,

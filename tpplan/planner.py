@@ -421,6 +421,15 @@ def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
     note = weight_path_note(ctx)
     if note:
         out.append(note)
+    m = ctx.model
+    if m.rope_scaling is not None:
+        rs = m.rope_scaling
+        out.append(f"context extended by {rs.rope_type} x{rs.factor:g} ({rs.original_max_position_embeddings:,} -> "
+                   f"{m.max_position_embeddings:,} tokens): use it only where the model card documents it; vLLM "
+                   "applies it to every request (static scaling), which can lower quality on short prompts")
+    if m.allow_long_context:
+        out.append("--allow-long-context: positions past the model's trained length are served unscaled "
+                   "(VLLM_ALLOW_LONG_MAX_MODEL_LEN=1); outputs there may degrade")
     return out
 
 
@@ -739,7 +748,17 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
     kv = w.kv_dtype if w.kv_dtype != model.dtype else None
     name = e["name"] if e["name"] in _LAUNCH else "vllm"
     words, tp_flag, pp_flag, ep_flag = _LAUNCH[name]
-    args: list[str] = [*words, repo, tp_flag, str(lay["tp"])]
+    # a context extension: vLLM --hf-overrides, SGLang --json-model-override-args (rope_scaling as in config.json)
+    rope = None
+    if model.rope_scaling is not None:
+        import json
+
+        rs = model.rope_scaling
+        rope = json.dumps({"rope_scaling": {"rope_type": rs.rope_type, "factor": rs.factor,
+                                            "original_max_position_embeddings": rs.original_max_position_embeddings}},
+                          separators=(",", ":"))
+    env = ["VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"] if model.allow_long_context and name == "vllm" else []
+    args: list[str] = [*env, *words, repo, tp_flag, str(lay["tp"])]
     if lay["pp"] > 1:
         args += [pp_flag, str(lay["pp"])]
     if name == "vllm":
@@ -752,6 +771,7 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
         args += ["--quantization", quant] if quant else []
         args += ["--kv-cache-dtype", kv] if kv else []
         args += ["--gpu-memory-utilization", str(e["gpu_memory_utilization"])]
+        args += ["--hf-overrides", rope] if rope else []
         return shlex.join(args)
     if lay["ep"] > 1 and ep_flag:
         args += [ep_flag, str(lay["ep"])]
@@ -760,6 +780,7 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
                  "--chunked-prefill-size", str(e["max_num_batched_tokens"])]
         args += ["--quantization", quant] if quant else []
         args += ["--kv-cache-dtype", kv] if kv else []
+        args += ["--json-model-override-args", rope] if rope else []
     else:
         args += ["--max_seq_len", str(w.ctx), "--max_batch_size", str(e["max_num_seqs"]),
                  "--max_num_tokens", str(e["max_num_batched_tokens"]),
@@ -917,7 +938,8 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
                     input_len=max(1, min(w.input_len, m.max_position_embeddings - w.output_len)))
         s = s.rerun(w, cons)
         if s.any_feasible():
-            return [f"reduce --ctx to {m.max_position_embeddings} ({m.name}'s longest context)"]
+            return [f"reduce --ctx to {m.max_position_embeddings} ({m.name}'s longest context; a longer one needs "
+                    "--rope-scaling where the model card documents an extension, e.g. yarn:4)"]
         # what else is needed once the context is legal
         prefix = f"reduce --ctx to {m.max_position_embeddings} ({m.name}'s longest context) and "
     mem_bits = int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT

@@ -461,6 +461,15 @@ class MoeSpec(Strict):
         return self
 
 
+class RopeScalingSpec(Strict):
+    """A context extension the deployment applies (vLLM ``--hf-overrides '{"rope_scaling": ...}'``): positions
+    up to original_max_position_embeddings x factor."""
+
+    rope_type: Literal["yarn", "linear", "dynamic"]
+    factor: Annotated[float, Field(gt=1, le=64, allow_inf_nan=False)]
+    original_max_position_embeddings: PosInt
+
+
 class ModelSpec(Strict):
     name: str
     aliases: list[str] = []
@@ -482,6 +491,12 @@ class ModelSpec(Strict):
     weight_dtype: Literal["bf16", "fp16", "fp32", "fp8", "int8", "int4", "fp4"] | None = None
     """Dtype the released weights are stored in when quantized (DeepSeek-V3: fp8 with 128x128 block
     scales); None means ``dtype``."""
+    rope_scaling: RopeScalingSpec | None = None
+    """Set by ``--rope-scaling`` (or a deployment's rope_scaling / hf_overrides): the extension the serving
+    command applies; max_position_embeddings is then the extended limit."""
+    allow_long_context: bool = False
+    """Set by ``--allow-long-context``: max_position_embeddings lifted without scaling (vLLM
+    VLLM_ALLOW_LONG_MAX_MODEL_LEN=1); the model was not trained for the extra positions."""
     norms_per_layer: PosInt = 2
     """RMSNorm/LayerNorm modules per layer (Gemma 2/3: 4, pre and post attention and MLP)."""
     attention: AttentionSpec
@@ -726,6 +741,14 @@ class ModelSpec(Strict):
             assert a.kv_lora_rank and a.qk_rope_head_dim
             return self.num_layers * (a.kv_lora_rank + a.qk_rope_head_dim) * kv_dtype_bytes
         return self.num_layers * 2 * a.num_kv_heads * a.head_dim * kv_dtype_bytes
+
+    def with_rope_scaling(self, rope_type: str, factor: float) -> "ModelSpec":
+        """This model served with its positions extended (YaRN and friends): the limit becomes the native
+        maximum x factor, as vLLM derives max_model_len from rope_scaling (vllm/config/model.py)."""
+        native = self.rope_scaling.original_max_position_embeddings if self.rope_scaling else \
+            self.max_position_embeddings
+        rs = RopeScalingSpec(rope_type=rope_type, factor=factor, original_max_position_embeddings=native)
+        return self.model_copy(update={"rope_scaling": rs, "max_position_embeddings": int(native * factor)})
 
     def kv_cache_bytes_per_sequence(self, ctx: int, kv_dtype_bytes: float) -> float:
         """KV cache of one sequence of ``ctx`` tokens over all layers, each layer's kind applied: a sliding-window
