@@ -185,3 +185,16 @@ def test_recommend_table_never_crops_a_figure(cat, width):
     for r in rows:
         for cell in (r[4], r[10], r[11]):  # mem/GPU, $/hour, $/1M tok: the number, whole, on one line
             assert str(cell).split()[0] in tokens, (width, cell)
+
+
+def test_kv_dtype_per_engine(cli, cli_json):
+    # vLLM's CacheDType (vllm/config/cache.py) has no int8; TensorRT-LLM's KvCacheConfig does: half of bf16's
+    # 131,072 B/token for Llama-3.1-8B (32 layers x 2 x 8 KV heads x 128 x 1 B)
+    code, _, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--kv-dtype", "int8")
+    assert code == 2 and "int8 is TensorRT-LLM's" in err
+    _, d = cli_json("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--kv-dtype", "int8",
+                    "--engine", "trtllm")
+    assert d["kv_cache_bytes_per_token"] == 65_536
+    # weight dtype spellings of the engines: awq -> int4
+    _, d = cli_json("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--weight-dtype", "awq")
+    assert d["inputs"]["weight_dtype"] == "int4"

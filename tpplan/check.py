@@ -572,6 +572,10 @@ def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
         profile = cat.engine(engine)
     except TpplanError as exc:
         raise _Input(exc.message, doc.keys.get("engine", ())) from None
+    kv_ok = ["bf16", "fp16", "fp32", "fp8"] + (["int8"] if profile.name == "trtllm" else [])
+    if kdt not in kv_ok:  # vllm/config/cache.py CacheDType; SGLang --kv-cache-dtype; TRT-LLM KvCacheConfig
+        raise _Input(f"{doc.shown('kv_dtype')} {doc.values.get('kv_dtype')!r}: the {profile.name} KV cache takes "
+                     f"auto, {', '.join(kv_ok)}", doc.keys.get("kv_dtype", ()))
     rate = None
     if "rate" in doc.values:
         rate = _number(doc, doc.keys["rate"], doc.values["rate"], "rate")

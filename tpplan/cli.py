@@ -129,7 +129,7 @@ GpuListOpt = Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restr
 InputLenOpt = Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")]
 OutputLenOpt = Annotated[str, typer.Option(help="Output tokens of the timed request.")]
 ConcurrencyOpt = Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")]
-WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")]
+WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int8 | int4 (also awq, gptq) | fp4 (also nvfp4, mxfp4); default: the checkpoint's.")]
 KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
 MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 1,048,576).")]
 MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
@@ -505,6 +505,13 @@ def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str
             profile.version(engine_version)
         except ValueError as exc:
             raise TpplanError(f"--engine-version: {exc}") from None
+    # KV-cache dtypes each engine accepts: vLLM CacheDType (vllm/config/cache.py) and SGLang --kv-cache-dtype
+    # take auto / bf16 / fp8 (e4m3, e5m2); TensorRT-LLM's KvCacheConfig also int8
+    kv_ok = ["bf16", "fp16", "fp32", "fp8"] + (["int8"] if profile is not None and profile.name == "trtllm" else [])
+    if kdt not in kv_ok:
+        raise TpplanError(f"--kv-dtype {kv_dtype}: the {profile.name if profile else 'vllm'} KV cache takes auto, "
+                          f"{', '.join(kv_ok)}" + ("; int8 is TensorRT-LLM's (--engine trtllm)" if kdt == "int8"
+                                                    else ""))
     return ServeWorkload(ctx=n_ctx, input_len=n_in, output_len=n_out, concurrency=conc, weight_dtype=wdt,
                          kv_dtype=kdt, gpu_memory_utilization=u, engine_profile=profile,
                          engine_version=engine_version, memory_fraction_given=util is not None)
@@ -581,8 +588,8 @@ def estimate(
     input_len: Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")] = None,
     output_len: Annotated[str, typer.Option(help="Output tokens of the timed request.")] = "256",
     concurrency: Annotated[str, typer.Option(help="Sequences of ctx tokens held per replica.")] = "1",
-    weight_dtype: Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int4 (default: the checkpoint's).")] = None,
-    kv_dtype: Annotated[str, typer.Option(help="auto (model dtype) | bf16 | fp8.")] = "auto",
+    weight_dtype: Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int8 | int4 (also awq, gptq) | fp4 (also nvfp4, mxfp4); default: the checkpoint's.")] = None,
+    kv_dtype: Annotated[str, typer.Option(help="auto (model dtype) | bf16 | fp8 (also fp8_e4m3, fp8_e5m2) | int8 (TensorRT-LLM only).")] = "auto",
     gpu_memory_utilization: Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")] = None,
     gpus_per_node: Annotated[int | None, typer.Option(help="Override the GPU's node size.")] = None,
     engine: EngineOpt = "vllm",
