@@ -118,3 +118,39 @@ def test_collective_json_contract(cli_json):
     assert d["nodes"] == 1 and d["busbw_bytes_per_s"] == pytest.approx(466e9, rel=0.1)
     code, d = cli_json("collective", "all-reduce", "--gpu", "h100", "--size", "1KiB:8GiB")
     assert len(d["rows"]) == 24
+
+
+def _nvl72(tmp_path):
+    """A B200 entry recast as a GB200 NVL72 rack: an NVLink domain of 72 GPUs over compute trays of 4."""
+    import re
+
+    text = (bundled_root() / "hardware" / "b200.yaml").read_text()
+    text = re.sub(r"^name: b200", "name: test-nvl72", text, flags=re.M)
+    text = re.sub(r"^aliases: .*$", "aliases: []", text, flags=re.M)
+    text = text.replace("  domain_gpus: 8", "  domain_gpus: 72")
+    text = re.sub(r"^node: \{gpus_per_node: 8,", "node: {gpus_per_node: 4,", text, flags=re.M)
+    (tmp_path / "hardware").mkdir()
+    (tmp_path / "hardware" / "nvl72.yaml").write_text(text)
+    from tpplan.catalog import load_catalog
+
+    return load_catalog([tmp_path]).gpu("test-nvl72")
+
+
+def test_multi_node_nvlink_domain_keeps_groups_off_the_network(tmp_path, cli_json):
+    g = _nvl72(tmp_path)
+    size = 2.0**30
+    # 16 and 72 ranks span 4 and 18 trays but one NVLink domain: the intra-domain calibration alone
+    for n in (16, 72):
+        inner = comm.level_time("all-reduce", size, n, g.calibration.intra_node)
+        assert comm.collective_time(g, "all-reduce", size, n) == pytest.approx(inner)
+    assert comm.collective_time(g, "p2p", size, 2, stride=8) == pytest.approx(
+        comm.level_time("p2p", size, 2, g.calibration.intra_node))
+    # 144 ranks leave the rack: hierarchical, a reduce-scatter inside each domain and the 1/72 shards across the
+    # scale-out network, slower than the same ranks on one fabric would be
+    t144 = comm.collective_time(g, "all-reduce", size, 144)
+    assert t144 > comm.collective_time(g, "all-reduce", size, 72)
+    assert t144 > 1.2 * comm.level_time("all-reduce", size, 144, g.calibration.intra_node)
+    # serving: TP up to the domain is searched and not flagged as crossing nodes
+    _, d = cli_json("estimate", "--catalog", str(tmp_path), "--gpu", "test-nvl72", "--model", "llama-405b",
+                    "--ctx", "32k", "--tp", "16")
+    assert not any("crosses nodes" in w for w in d["warnings"]) and "CROSS_NODE_TP" not in d["reasons"]

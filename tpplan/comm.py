@@ -105,13 +105,28 @@ class GroupShape:
     crosses_nodes: npt.NDArray[np.bool_]
 
 
+def fabric_node(gpu: GpuSpec, node: float) -> float:
+    """GPUs one scale-up fabric joins, for the collectives: the node, or a multi-node NVLink domain when it is
+    larger (GB200 NVL72: 72 GPUs over 18 compute trays of 4, every pair one NVSwitch hop apart), so a group
+    inside it never takes the scale-out network."""
+    domain = float(gpu.scale_up.domain_gpus)
+    return domain if gpu.scale_up.kind != "pcie" and domain > node else node
+
+
+def fast_domain(gpu: GpuSpec, node: float) -> float:
+    """GPUs one NVLink / Infinity Fabric domain joins: within a node (HGX: 8, H100 NVL pairs: 2), or the whole
+    multi-node domain (NVL72)."""
+    domain = float(gpu.scale_up.domain_gpus)
+    return domain if gpu.scale_up.kind != "pcie" and domain > node else min(domain, node)
+
+
 def group_shape(gpu: GpuSpec, n: npt.ArrayLike, gpus_per_node: int | None = None,
                 stride: npt.ArrayLike = 1) -> GroupShape:
     """Split a group of ``n`` ranks spaced ``stride`` apart (Megatron order: tp fastest, then cp, dp, pp)
     into (ranks per fast domain, domains). A stride of a whole node puts every rank on its own node."""
     n = np.asarray(n, dtype=np.float64)
     st = np.maximum(np.asarray(stride, dtype=np.float64), 1.0)
-    node = float(gpus_per_node or gpu.node.gpus_per_node)
+    node = fabric_node(gpu, float(gpus_per_node or gpu.node.gpus_per_node))
     per_node = np.maximum(1.0, np.floor(node / st))
     domain_gpus = float(gpu.scale_up.domain_gpus) if gpu.scale_up.kind != "pcie" else node
     per_domain = np.maximum(1.0, np.floor(np.minimum(domain_gpus, node) / st))
@@ -139,7 +154,7 @@ def collective_time(gpu: GpuSpec, op: str, size_bytes: npt.ArrayLike, n: npt.Arr
     inner_cal = cal.intra_node
     if op == "p2p":
         # a send to the rank ``stride`` away: off the node once the stride reaches the node size
-        node = float(gpus_per_node or gpu.node.gpus_per_node)
+        node = fabric_node(gpu, float(gpus_per_node or gpu.node.gpus_per_node))
         st = stride_a
         domain = float(gpu.scale_up.domain_gpus) if gpu.scale_up.kind != "pcie" else node
         off_node = st >= node

@@ -226,7 +226,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
         # instead of nccl-tests' per-call alpha (launch and ring steps); the bandwidth term stays
         # (the per-call floor is nccl-tests' time for a 1 KiB message on the same group)
-        in_domain = tp <= min(gpu.scale_up.domain_gpus, node)
+        in_domain = tp <= comm.fast_domain(gpu, node)
         ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     t_pp_dec = (pp - 1.0) * p2p_dec
@@ -392,7 +392,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
-        in_domain = tp <= min(gpu.scale_up.domain_gpus, ctx.node_size)
+        in_domain = tp <= comm.fast_domain(gpu, ctx.node_size)
         ar = np.where(in_domain & (tp > 1), np.maximum(ar - floor, 0.0) + lat, ar)
     other = np.where(tp > 1, 2.0 * L * ar, 0.0)
     if (pp > 1).any():

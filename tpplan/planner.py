@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tpplan import __version__, cost, grid, memory, perf
+from tpplan import __version__, comm, cost, grid, memory, perf
 from tpplan.errors import LayoutError, TpplanError
 from tpplan.grid import Grid, Reason
 from tpplan.load import MAX_UTILIZATION, Engine, Load
@@ -407,10 +407,10 @@ def load_object(ev: ServeEval, i: int) -> dict[str, Any]:
 def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
     out = []
     tp, cp = int(g.tp[i]), int(g.cp[i])
-    node = ctx.node_size
+    node = int(comm.fabric_node(ctx.gpu, ctx.node_size))  # a multi-node NVLink domain counts as one
     if tp > node:
-        out.append(f"TP crosses nodes: tp={tp} > {node} GPUs per node; every layer's all-reduces go over "
-                   "the network")
+        out.append(f"TP crosses nodes: tp={tp} > {node} GPUs per node (or NVLink domain); every layer's "
+                   "all-reduces go over the network")
     elif tp > ctx.gpu.scale_up.domain_gpus and not ctx.gpu.pcie_only:
         out.append(f"TP spans {tp} GPUs but the NVLink domain holds {ctx.gpu.scale_up.domain_gpus}: "
                    "all-reduces cross PCIe")
