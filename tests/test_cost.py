@@ -128,3 +128,11 @@ def test_bad_price_sheets_exit_2(cli, tmp_path, text, needle):
     sheet.write_text(text)
     code, out, err = cli("cost", "--gpu", "h100", "--gpus", "8", "--prices", str(sheet))
     assert code == 2 and out == "" and needle in err, err
+
+
+def test_report_prices_table_names_the_sheet(cli, tmp_path):
+    sheet = tmp_path / "prices.csv"
+    sheet.write_text(SHEET)
+    code, out, _ = cli("report", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--prices", str(sheet))
+    assert code == 0
+    assert "| h100-sxm | --prices | $1.85 | 2026-10-01 | ACME contract (" in out and "line 2, reserved-1y)" in out

@@ -162,7 +162,7 @@ def load_model_dir(path: Path, shown: str) -> ModelSpec:
     repo = hf_cache_repo_id(path)
     name = (repo.rsplit("/", 1)[-1] if repo else path.resolve().name or "model").lower()
     spec = load_model_file(cfg, str(cfg), name=name)
-    return spec.model_copy(update={"hf_id": repo}) if repo and not spec.hf_id else spec
+    return ModelSpec.model_validate({**spec.model_dump(), "hf_id": repo}) if repo and not spec.hf_id else spec
 
 
 def _exists(p: Path) -> bool:

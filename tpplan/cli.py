@@ -740,8 +740,8 @@ def _extend_context(m: Any, rope_scaling: str | None, allow_long: bool, ctx: str
         m = m.with_rope_scaling(kind, factor)
     if allow_long and ctx:
         want = _unit(parse_tokens, ctx, "--ctx")
-        m = m.model_copy(update={"allow_long_context": True,
-                                 "max_position_embeddings": max(m.max_position_embeddings, want)})
+        m = type(m).model_validate({**m.model_dump(), "allow_long_context": True,
+                                    "max_position_embeddings": max(m.max_position_embeddings, want)})
     return m
 
 

@@ -747,8 +747,10 @@ class ModelSpec(Strict):
         maximum x factor, as vLLM derives max_model_len from rope_scaling (vllm/config/model.py)."""
         native = self.rope_scaling.original_max_position_embeddings if self.rope_scaling else \
             self.max_position_embeddings
-        rs = RopeScalingSpec(rope_type=rope_type, factor=factor, original_max_position_embeddings=native)
-        return self.model_copy(update={"rope_scaling": rs, "max_position_embeddings": int(native * factor)})
+        rs = {"rope_type": rope_type, "factor": factor, "original_max_position_embeddings": native}
+        # validated anew, not model_copy: a copy would carry the cached derived counts of the original
+        return ModelSpec.model_validate({**self.model_dump(), "rope_scaling": rs,
+                                         "max_position_embeddings": int(native * factor)})
 
     def kv_cache_bytes_per_sequence(self, ctx: int, kv_dtype_bytes: float) -> float:
         """KV cache of one sequence of ``ctx`` tokens over all layers, each layer's kind applied: a sliding-window

@@ -195,7 +195,9 @@ def _prices_table(res: dict[str, Any]) -> Block:
     rows = []
     for p in res["prices"]:
         if p["override"]:
-            rows.append([p["gpu"], "--price", format_usd(p["typical"]["usd_per_hour"]), "", "command line"])
+            rows.append([p["gpu"], "--price" if p.get("override_source", "").startswith("--price") else "--prices",
+                         format_usd(p["typical"]["usd_per_hour"]), p.get("override_as_of") or "",
+                         p.get("override_source") or "command line"])
         else:
             rows += [[p["gpu"], t, format_usd(p[t]["usd_per_hour"]), p[t]["as_of"], p[t]["source"]]
                      for t in ("low", "typical", "high")]
