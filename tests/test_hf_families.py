@@ -164,3 +164,16 @@ def test_rope_scaling_extends_the_limit_and_the_command(cli_json, cli):
     for bad in ("yarn", "yarn:1", "yarn:x", "rope:4", "yarn:1e9"):
         code, out, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--rope-scaling", bad)
         assert code == 2 and "TYPE:FACTOR" in err
+
+
+def test_nemotron_squared_relu():
+    # Nemotron-4-340B (NVIDIA model card and technical report: 96 layers, hidden 18,432, 96 heads, 8 KV heads,
+    # FFN 73,728 with squared ReLU and no gate, vocab 256,000, untied, LayerNorm1P): "340B" parameters
+    cfg = {"architectures": ["NemotronForCausalLM"], "model_type": "nemotron", "hidden_size": 18432,
+           "num_hidden_layers": 96, "num_attention_heads": 96, "num_key_value_heads": 8, "intermediate_size": 73728,
+           "vocab_size": 256000, "max_position_embeddings": 4096, "hidden_act": "relu2",
+           "tie_word_embeddings": False, "torch_dtype": "bfloat16"}
+    m = spec_from_hf(cfg, "nemotron-4-340b")
+    assert m.mlp.kind == "relu2" and m.norm == "layernorm"
+    assert m.params_total == pytest.approx(340e9, rel=0.005)
+    assert m.dense_mlp_params == 2 * 18432 * 73728

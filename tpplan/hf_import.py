@@ -15,7 +15,7 @@ from tpplan.errors import TpplanError
 from tpplan.spec import ModelSpec
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3",
-            "gemma2", "gemma3_text", "phi3", "gpt_oss", "llama4_text")
+            "gemma2", "gemma3_text", "phi3", "gpt_oss", "llama4_text", "nemotron")
 # ``architectures`` names the modeling code the engines load (vLLM's model registry keys on it), so it wins
 # over ``model_type``: Kimi-K2 ships model_type kimi_k2 with DeepseekV3ForCausalLM.
 ARCHITECTURES = {
@@ -25,6 +25,7 @@ ARCHITECTURES = {
     "DeepseekV3ForCausalLM": "deepseek_v3", "Gemma2ForCausalLM": "gemma2", "Gemma3ForCausalLM": "gemma3_text",
     "Gemma3ForConditionalGeneration": "gemma3_text", "Phi3ForCausalLM": "phi3", "GptOssForCausalLM": "gpt_oss",
     "Llama4ForConditionalGeneration": "llama4_text", "Llama4ForCausalLM": "llama4_text",
+    "NemotronForCausalLM": "nemotron",
 }
 MODEL_TYPES = {"gemma3": "gemma3_text", "llama4": "llama4_text", "kimi_k2": "deepseek_v3"}
 # config.json layer_types spellings (transformers 4.5x) -> tpplan's per-layer attention kinds
@@ -115,7 +116,9 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
         if mt == "gpt_oss":
             attention["sinks"] = True  # GptOssAttention.sinks: one learned logit per head
     ff_key = "intermediate_size_mlp" if mt == "llama4_text" else "intermediate_size"  # Llama 4 dense layers
-    mlp = {"kind": "gated", "intermediate_size": need(ff_key), "bias": bool(cfg.get("mlp_bias", False))}
+    # Nemotron: up and down projections with a squared ReLU (NemotronMLP, hidden_act relu2), no gate
+    mlp = {"kind": "relu2" if mt == "nemotron" else "gated", "intermediate_size": need(ff_key),
+           "bias": bool(cfg.get("mlp_bias", False))}
     moe: dict[str, Any] | None = None
     n_exp = opt(EXPERTS, 0) if _first(cfg, EXPERTS) else 0
     if n_exp:
@@ -143,7 +146,8 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
         # Gemma configs leave tie_word_embeddings out: their transformers config classes default it to True
         "tie_word_embeddings": bool(cfg.get("tie_word_embeddings", config.get("tie_word_embeddings",
                                                                                mt.startswith("gemma")))),
-        "max_position_embeddings": max_len, "norm": "rmsnorm", "dtype": dtype,
+        # Nemotron's LayerNorm1P has a weight and a bias (NemotronLayerNorm1P, a LayerNorm)
+        "max_position_embeddings": max_len, "norm": "layernorm" if mt == "nemotron" else "rmsnorm", "dtype": dtype,
         # Gemma 2/3: input, post-attention, pre-feedforward and post-feedforward RMSNorm in every layer
         "norms_per_layer": 4 if mt.startswith("gemma") else 2,
         "attention": attention, "mlp": mlp, "moe": moe,

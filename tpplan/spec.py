@@ -424,8 +424,9 @@ class AttentionSpec(Strict):
 
 
 class MlpSpec(Strict):
-    kind: Literal["gated", "gelu"]
-    """``gated``: SwiGLU with gate, up and down matrices (3 d d_ff); ``gelu``: up and down (2 d d_ff)."""
+    kind: Literal["gated", "gelu", "relu2"]
+    """``gated``: SwiGLU with gate, up and down matrices (3 d d_ff); ``gelu``: up and down (2 d d_ff);
+    ``relu2``: up and down with a squared ReLU between (Nemotron), 2 d d_ff like gelu."""
     intermediate_size: PosInt
     """d_ff of the dense MLP (for MoE models: of the dense layers, if any)."""
     bias: bool = False
