@@ -5,16 +5,20 @@ KeyboardInterrupt would print a traceback; once the CLI runs, its own handling t
 
 
 def main() -> None:
+    # _signal, os and sys are built in or loaded at interpreter start: no Python code runs before the handler
+    # is in place (the signal module imports enum, tens of milliseconds in which Ctrl-C printed a traceback)
+    import _signal
     import os
-    import signal
     import sys
 
     def _interrupted(signum: int, frame: object) -> None:
         sys.stderr.write("tpplan: interrupted\n")
-        os._exit(130)  # nothing is written yet: outputs are staged and renamed at the end
+        os._exit(130)  # nothing is written outside the command: its outputs are staged and renamed at its end
 
-    signal.signal(signal.SIGINT, _interrupted)
+    _interrupted.tpplan_quiet = True  # type: ignore[attr-defined]
+    _signal.signal(_signal.SIGINT, _interrupted)
     from tpplan.cli import main as cli_main
 
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # the command itself turns Ctrl-C into KeyboardInterrupt (cli.run); start-up, argument parsing and
+    # interpreter shutdown keep this handler
     cli_main()

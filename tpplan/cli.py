@@ -1528,7 +1528,34 @@ def _command_for(argv: list[str]) -> Any:
 
 
 COMMANDS = ("recommend", "estimate", "report", "check", "validate", "calibrate", "collective", "models", "gpus",
-            "import-hf", "schema")
+            "import-hf", "schema", "cost")
+
+
+def _caused_by_interrupt(exc: BaseException) -> bool:
+    """A KeyboardInterrupt anywhere in the exception's cause / context chain."""
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        if isinstance(cur, KeyboardInterrupt):
+            return True
+        seen.add(id(cur))
+        cur = cur.__cause__ or cur.__context__
+    return False
+
+
+def _interruptible() -> Any:
+    """Inside the command, Ctrl-C raises KeyboardInterrupt (staged outputs are removed on the way out, exit 130).
+    Outside it (argument parsing, interpreter shutdown) the console script's quiet handler stays, so no
+    interrupt can print a traceback; returns the handler to put back."""
+    import signal
+
+    if not _main_thread():
+        return None
+    current = signal.getsignal(signal.SIGINT)
+    if not getattr(current, "tpplan_quiet", False):
+        return None
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    return current
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -1549,6 +1576,7 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write("tpplan: error: cannot write the output: standard output is closed\n")
         return 2
     cmd = _command_for(argv)
+    quiet = _interruptible()
     try:
         rv = cmd.main(args=argv, prog_name="tpplan", standalone_mode=False)
         return int(rv) if isinstance(rv, int) else 0
@@ -1587,11 +1615,20 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"tpplan: error: cannot write the output: {exc.strerror or exc}\n")
         return 2
     except Exception as exc:  # noqa: BLE001 - the last net: never a traceback without --debug
+        if _caused_by_interrupt(exc):
+            # Ctrl-C inside a lazy import: Python wraps it (RuntimeError "Error calling __set_name__")
+            sys.stderr.write("tpplan: interrupted\n")
+            return 130
         if debug:
             raise
         sys.stderr.write(f"tpplan: internal error: {type(exc).__name__}: {exc}. Run again with --debug for a "
                          "traceback and report it.\n")
         return 3
+    finally:
+        if quiet is not None:
+            import signal
+
+            signal.signal(signal.SIGINT, quiet)
 
 
 def main() -> None:
