@@ -181,3 +181,13 @@ def test_assumed_price_is_flagged_in_the_summary_with_a_tag_legend(cli):
     # a quoted price raises no caveat
     code, out, _ = cli("report", "--model", "llama-8b", "--gpu", "mi300x", "--ctx", "8k", "--price", "mi300x=2.5")
     assert code == 0 and "Price caveat" not in out
+
+
+def test_summary_names_the_price_tier_it_used(cli):
+    # hardware/h100-sxm.yaml: high tier $6.88/GPU-hour; the summary's $/hour is at the tier asked for
+    code, out, _ = cli("report", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--price-tier", "high")
+    line = next(x for x in out.splitlines() if x.startswith("**Recommended:**"))
+    gpus = int(line.split("**Recommended:** ")[1].split("x ")[0])
+    assert code == 0 and line.endswith("(high price).") and f"${gpus * 6.88:.2f}/hour" in line
+    code, out, _ = cli("report", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--price", "h100=2")
+    assert "(your --price / --prices)." in out

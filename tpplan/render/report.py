@@ -82,8 +82,10 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
         for x in res["blocked"]:
             b.append(("p", f"{x['gpu']}: {'; '.join(x['why'])}"))
         return b + _serve_sources(res)
-    b.append(("p", f"**Recommended:** {_sentence(win, inp)} (typical price)."))
-    b += _assumed_price(res, win["layout"]["gpu"])
+    overridden = any(p["gpu"] == win["layout"]["gpu"] and p["override"] for p in res.get("prices", []))
+    b.append(("p", f"**Recommended:** {_sentence(win, inp)} "
+                   f"({'your --price / --prices' if overridden else inp['price_tier'] + ' price'})."))
+    b += _assumed_price(res, win["layout"]["gpu"], inp["price_tier"])
     ru = res.get("runner_up")
     if ru:
         b.append(("p", f"**Runner-up on another GPU type:** {_sentence(ru, inp)}."))
