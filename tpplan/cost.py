@@ -13,12 +13,20 @@ FArray = npt.NDArray[np.float64]
 TIERS = ("low", "typical", "high")
 
 
-def price_per_gpu_hour(gpu: GpuSpec, tier: str = "typical", overrides: dict[str, float] | None = None) -> float:
-    """$/GPU-hour: a ``--price GPU=USD`` override (by name or alias) replaces every tier; else the tier."""
+def override_for(gpu: GpuSpec, overrides: dict[str, float] | None) -> float | None:
+    """The ``--price GPU=USD`` override naming this GPU (by name, then alias), or None."""
     if overrides:
         for key in (gpu.name, *gpu.aliases):
             if key in overrides:
                 return overrides[key]
+    return None
+
+
+def price_per_gpu_hour(gpu: GpuSpec, tier: str = "typical", overrides: dict[str, float] | None = None) -> float:
+    """$/GPU-hour: a ``--price GPU=USD`` override (by name or alias) replaces every tier; else the tier."""
+    override = override_for(gpu, overrides)
+    if override is not None:
+        return override
     if tier not in TIERS:
         raise ValueError(f"unknown price tier {tier!r}; valid: {', '.join(TIERS)}")
     price: float = getattr(gpu.prices, tier).usd_per_hour
@@ -81,10 +89,7 @@ def rental_cost(gpu: GpuSpec, gpus: int, seconds: float, utilization: float = 1.
     not; below 1, on-demand capacity released when idle). total = billed GPU-hours x $/GPU-hour."""
     hours = seconds / 3600.0
     billed = gpus * hours * utilization
-    override = None
-    for key in (gpu.name, *gpu.aliases):
-        if overrides and key in overrides:
-            override = overrides[key]
+    override = override_for(gpu, overrides)
     tiers: list[dict[str, Any]] = []
     if override is not None:
         tiers.append({"tier": "override", "usd_per_gpu_hour": override, "as_of": None,

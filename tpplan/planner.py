@@ -57,7 +57,15 @@ class Pricing:
 
     def overridden(self, gpu: GpuSpec) -> bool:
         """A --price override names this GPU (by name or alias): it replaces every tier."""
-        return any(k in self.overrides for k in (gpu.name, *gpu.aliases))
+        return cost.override_for(gpu, self.overrides) is not None
+
+    def override_source(self, gpu: GpuSpec) -> tuple[str | None, str] | None:
+        """(as_of, source) of this GPU's override: its --prices sheet row, or the command line; None when
+        the catalog's tiers apply."""
+        if not self.overridden(gpu):
+            return None
+        sheet = next((self.sources[k] for k in (gpu.name, *gpu.aliases) if k in self.sources), None)
+        return sheet or (None, "--price on the command line")
 
     def tiers(self, gpu: GpuSpec) -> dict[str, float]:
         """$/GPU-hour at the low, typical and high tiers; an override (the user's contract price) replaces
@@ -310,12 +318,9 @@ def weight_path_note(ctx: Context) -> str | None:
 
 def _price_info(gpu: GpuSpec, pricing: Pricing) -> dict[str, Any]:
     tier = getattr(gpu.prices, pricing.tier)
-    override = pricing.price(gpu) if pricing.overridden(gpu) else None
-    sheet = next((pricing.sources[k] for k in (gpu.name, *gpu.aliases) if k in pricing.sources), None)
-    return {"usd_per_gpu_hour": pricing.price(gpu), "tier": "override" if override is not None else pricing.tier,
-            "as_of": (sheet[0] if sheet else None) if override is not None else str(tier.as_of),
-            "source": (sheet[1] if sheet else "--price on the command line") if override is not None
-            else tier.source}
+    src = pricing.override_source(gpu)
+    return {"usd_per_gpu_hour": pricing.price(gpu), "tier": "override" if src else pricing.tier,
+            "as_of": src[0] if src else str(tier.as_of), "source": src[1] if src else tier.source}
 
 
 def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -220,11 +220,9 @@ def _price_rows(gpus: list[GpuSpec], pricing: Pricing) -> list[dict[str, Any]]:
     rows = []
     for g in gpus:
         tiers = pricing.tiers(g)
-        sheet = next((pricing.sources[k] for k in (g.name, *g.aliases) if k in pricing.sources), None)
+        src = pricing.override_source(g)
         rows.append({"gpu": g.name, **{t: {"usd_per_hour": tiers[t], "as_of": str(getattr(g.prices, t).as_of),
                                            "source": getattr(g.prices, t).source} for t in cost.TIERS},
-                     "override": pricing.overridden(g),
-                     "override_source": (sheet[1] if sheet else "--price on the command line")
-                     if pricing.overridden(g) else None,
-                     "override_as_of": sheet[0] if sheet and pricing.overridden(g) else None})
+                     "override": src is not None, "override_source": src[1] if src else None,
+                     "override_as_of": src[0] if src else None})
     return rows
