@@ -516,7 +516,7 @@ class Settings:
 
 def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
     from tpplan.spec import normalize_dtype
-    from tpplan.workload import VLLM, ServeWorkload, resolve_dtype
+    from tpplan.workload import VLLM, ServeWorkload, kv_cache_dtypes, resolve_dtype
 
     for req in ("model", "gpu"):
         if req not in doc.values:
@@ -572,8 +572,8 @@ def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
         profile = cat.engine(engine)
     except TpplanError as exc:
         raise _Input(exc.message, doc.keys.get("engine", ())) from None
-    kv_ok = ["bf16", "fp16", "fp32", "fp8"] + (["int8"] if profile.name == "trtllm" else [])
-    if kdt not in kv_ok:  # vllm/config/cache.py CacheDType; SGLang --kv-cache-dtype; TRT-LLM KvCacheConfig
+    kv_ok = kv_cache_dtypes(profile.name)
+    if kdt not in kv_ok:
         raise _Input(f"{doc.shown('kv_dtype')} {doc.values.get('kv_dtype')!r}: the {profile.name} KV cache takes "
                      f"auto, {', '.join(kv_ok)}", doc.keys.get("kv_dtype", ()))
     rate = None
@@ -982,10 +982,11 @@ def check_paths(patterns: list[str], cat: Any, pricing: planner.Pricing | None =
         if not docs:
             rep.findings.append(Finding("TPP100", "error", f, 1, 1, "the file holds no YAML document",
                                         fix="Add a deployment (model:, gpu:, tensor_parallel_size: ...)."))
-        deploy = [(i, d) for i, d in enumerate(docs, 1) if not _not_a_deployment(d)]
+        skip = [_not_a_deployment(d) for d in docs]
+        deploy = [(i, d) for i, (d, no) in enumerate(zip(docs, skip, strict=True), 1) if not no]
         rep.skipped += [{"file": f, "document": i, "reason": "not a deployment: no model, engine or server "
                          "settings (a CI workflow, a manifest without a server container)"}
-                        for i, d in enumerate(docs, 1) if _not_a_deployment(d)]
+                        for i, no in enumerate(skip, 1) if no]
         found: list[Finding] = []
         for i, loc in deploy:
             found.extend(check_document(_Doc(loc=loc, index=i), cat, pricing, Path(f).parent, defaults))
@@ -1002,9 +1003,12 @@ def _not_a_deployment(loc: Located) -> bool:
 
     known = (set(_INTERNAL) - {"name", "description"}) | ENGINE_KEYS | _QUIET_KEYS | {"x_tpplan"}
     keys = {str(k).strip().replace("-", "_").lower() for k in loc.data}
+    if keys & known:
+        return False
     # a deployment whose every key is misspelt (modle:, tensor_paralel_size:) is still a deployment: flag it
-    near = any(difflib.get_close_matches(k, sorted(known), n=1, cutoff=0.75) for k in keys)
-    return not (keys & known) and not near and _server_argv(loc.data, ()) is None
+    choices = sorted(known)
+    near = any(difflib.get_close_matches(k, choices, n=1, cutoff=0.75) for k in keys)
+    return not near and _server_argv(loc.data, ()) is None
 
 
 def check_text_docs(docs: list[Located], cat: Any, pricing: planner.Pricing, base_dir: Path,

@@ -482,7 +482,7 @@ def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str
                     engine: str = "vllm", engine_version: str | None = None) -> Any:
     from tpplan.spec import normalize_dtype
     from tpplan.units import parse_count, parse_tokens
-    from tpplan.workload import VLLM, ServeWorkload, resolve_dtype
+    from tpplan.workload import VLLM, ServeWorkload, kv_cache_dtypes, resolve_dtype
 
     n_ctx = _unit(parse_tokens, ctx, "--ctx")
     n_out = _unit(parse_tokens, output_len, "--output-len")
@@ -505,9 +505,7 @@ def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str
             profile.version(engine_version)
         except ValueError as exc:
             raise TpplanError(f"--engine-version: {exc}") from None
-    # KV-cache dtypes each engine accepts: vLLM CacheDType (vllm/config/cache.py) and SGLang --kv-cache-dtype
-    # take auto / bf16 / fp8 (e4m3, e5m2); TensorRT-LLM's KvCacheConfig also int8
-    kv_ok = ["bf16", "fp16", "fp32", "fp8"] + (["int8"] if profile is not None and profile.name == "trtllm" else [])
+    kv_ok = kv_cache_dtypes(profile.name if profile is not None else "vllm")
     if kdt not in kv_ok:
         raise TpplanError(f"--kv-dtype {kv_dtype}: the {profile.name if profile else 'vllm'} KV cache takes auto, "
                           f"{', '.join(kv_ok)}" + ("; int8 is TensorRT-LLM's (--engine trtllm)" if kdt == "int8"
@@ -1531,18 +1529,6 @@ COMMANDS = ("recommend", "estimate", "report", "check", "validate", "calibrate",
             "import-hf", "schema", "cost")
 
 
-def _caused_by_interrupt(exc: BaseException) -> bool:
-    """A KeyboardInterrupt anywhere in the exception's cause / context chain."""
-    seen: set[int] = set()
-    cur: BaseException | None = exc
-    while cur is not None and id(cur) not in seen:
-        if isinstance(cur, KeyboardInterrupt):
-            return True
-        seen.add(id(cur))
-        cur = cur.__cause__ or cur.__context__
-    return False
-
-
 def _interruptible() -> Any:
     """Inside the command, Ctrl-C raises KeyboardInterrupt (staged outputs are removed on the way out, exit 130).
     Outside it (argument parsing, interpreter shutdown) the console script's quiet handler stays, so no
@@ -1554,8 +1540,17 @@ def _interruptible() -> Any:
     current = signal.getsignal(signal.SIGINT)
     if not getattr(current, "tpplan_quiet", False):
         return None
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def _raise(signum: int, frame: Any) -> None:
+        _INTERRUPTED.append(signum)  # remembered: a library may turn the KeyboardInterrupt into its own error
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, _raise)
     return current
+
+
+_INTERRUPTED: list[int] = []
+"""Signals the command received (console script only): an error after one is the interrupt, not a bug."""
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -1615,8 +1610,9 @@ def run(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"tpplan: error: cannot write the output: {exc.strerror or exc}\n")
         return 2
     except Exception as exc:  # noqa: BLE001 - the last net: never a traceback without --debug
-        if _caused_by_interrupt(exc):
-            # Ctrl-C inside a lazy import: Python wraps it (RuntimeError "Error calling __set_name__")
+        if _INTERRUPTED:
+            # Ctrl-C inside a lazy import or a pydantic schema build comes back wrapped (RuntimeError "Error
+            # calling __set_name__", SchemaError): it is still the interrupt
             sys.stderr.write("tpplan: interrupted\n")
             return 130
         if debug:

@@ -159,10 +159,9 @@ def tp_domain(gpu: Any, node: int) -> int:
     """The most GPUs tensor parallelism spans on the fast fabric: the NVLink / Infinity Fabric domain (8 on an
     HGX board, 2 for H100 NVL pairs, 72 across the trays of a GB200 NVL72 rack), or the node for PCIe-only
     GPUs. Serving searches stay inside it unless --allow-cross-node-tp; ``check`` flags a layout beyond it (TPP030)."""
-    if gpu.pcie_only:
-        return node
-    domain = int(gpu.scale_up.domain_gpus)
-    return domain if domain > node else min(domain, node)  # a multi-node NVLink domain (NVL72) reaches past
+    from tpplan.comm import fast_domain
+
+    return node if gpu.pcie_only else int(fast_domain(gpu, node))
 
 
 def divisors(n: int) -> list[int]:

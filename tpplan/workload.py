@@ -161,6 +161,12 @@ class Context:
         return self.gpus_per_node or self.gpu.node.gpus_per_node
 
 
+def kv_cache_dtypes(engine: str) -> list[str]:
+    """KV-cache dtypes an engine accepts: vLLM's CacheDType (vllm/config/cache.py) and SGLang's --kv-cache-dtype
+    take auto / bf16 / fp8 (e4m3, e5m2); TensorRT-LLM's KvCacheConfig also int8."""
+    return ["bf16", "fp16", "fp32", "fp8"] + (["int8"] if engine == "trtllm" else [])
+
+
 def resolve_dtype(value: str | None, default: str) -> str:
     """``auto`` / None -> the model default; otherwise a normalized dtype name."""
     if value is None or str(value).lower() == "auto":
