@@ -597,6 +597,8 @@ def _rope_scaled(doc: _Doc, model: Any) -> Any:
     its native maximum x factor, as vLLM derives max_model_len."""
     import json
 
+    from tpplan.spec import valid_rope_scaling
+
     name = "hf_overrides" if "hf_overrides" in doc.values else "rope_scaling"
     if name not in doc.values:
         return model
@@ -613,10 +615,10 @@ def _rope_scaled(doc: _Doc, model: Any) -> Any:
         raise _Input(f"rope_scaling in {doc.shown(name)} must be a mapping (rope_type, factor)", doc.keys[name])
     kind = str(rs.get("rope_type") or rs.get("type") or "").lower()
     factor = rs.get("factor")
-    if kind not in ("yarn", "linear", "dynamic") or isinstance(factor, bool) or not isinstance(factor, int | float) \
-            or not 1 < factor <= 64:
+    if not valid_rope_scaling(kind, factor):
         raise _Input(f"rope_scaling in {doc.shown(name)} needs rope_type yarn, linear or dynamic and a factor in "
                      f"(1, 64]; got {rs!r}", doc.keys[name])
+    assert isinstance(factor, int | float)  # valid_rope_scaling checked it
     return model.with_rope_scaling(kind, float(factor))
 
 

@@ -721,8 +721,7 @@ def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int 
 def _extend_context(m: Any, rope_scaling: str | None, allow_long: bool, ctx: str | None) -> Any:
     """--rope-scaling TYPE:FACTOR extends the model's positions (vLLM: max_model_len up to native x factor);
     --allow-long-context lifts the limit to --ctx without scaling (VLLM_ALLOW_LONG_MAX_MODEL_LEN=1)."""
-    import math
-
+    from tpplan.spec import valid_rope_scaling
     from tpplan.units import parse_tokens
 
     if rope_scaling:
@@ -732,7 +731,7 @@ def _extend_context(m: Any, rope_scaling: str | None, allow_long: bool, ctx: str
             factor = float(fac)
         except ValueError:
             factor = float("nan")
-        if not sep or kind not in ("yarn", "linear", "dynamic") or not math.isfinite(factor) or not 1 < factor <= 64:
+        if not sep or not valid_rope_scaling(kind, factor):
             raise TpplanError(f"--rope-scaling must be TYPE:FACTOR with TYPE yarn, linear or dynamic and 1 < FACTOR "
                               f"<= 64 (e.g. yarn:4); got {rope_scaling!r}")
         m = m.with_rope_scaling(kind, factor)

@@ -8,6 +8,7 @@ FLOP rates are dense (never the 2:4-sparsity-doubled marketing figure).
 
 
 import datetime as _dt
+import math
 from functools import cached_property
 from typing import Annotated, Any, Literal
 
@@ -462,12 +463,22 @@ class MoeSpec(Strict):
         return self
 
 
+ROPE_TYPES = ("yarn", "linear", "dynamic")
+MAX_ROPE_FACTOR = 64.0
+
+
+def valid_rope_scaling(kind: object, factor: object) -> bool:
+    """A context extension tpplan models: one of ROPE_TYPES and a factor in (1, MAX_ROPE_FACTOR]."""
+    return (kind in ROPE_TYPES and isinstance(factor, int | float) and not isinstance(factor, bool)
+            and math.isfinite(factor) and 1 < factor <= MAX_ROPE_FACTOR)
+
+
 class RopeScalingSpec(Strict):
     """A context extension the deployment applies (vLLM ``--hf-overrides '{"rope_scaling": ...}'``): positions
     up to original_max_position_embeddings x factor."""
 
     rope_type: Literal["yarn", "linear", "dynamic"]
-    factor: Annotated[float, Field(gt=1, le=64, allow_inf_nan=False)]
+    factor: Annotated[float, Field(gt=1, le=MAX_ROPE_FACTOR, allow_inf_nan=False)]
     original_max_position_embeddings: PosInt
 
 
