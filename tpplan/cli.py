@@ -159,6 +159,12 @@ EngineVersionOpt = Annotated[str | None, typer.Option(help="Engine profile versi
 RateOpt = Annotated[str | None, typer.Option(help="Requests/s the deployment must sustain (12/s, 720/min; Poisson arrivals): sizes the replicas.")]
 SloPctOpt = Annotated[int | None, typer.Option(help="Percentile the SLOs hold at: 50 | 90 | 99 (default: the mean).")]
 MaxUtilOpt = Annotated[float, typer.Option(help="Plan each replica at most at this share of its saturation rate.")]
+PrefixHitOpt = Annotated[str | None, typer.Option("--prefix-hit", help="Serving: share of every prompt's tokens found in the prefix cache (0.6, 60%): their prefill is skipped; the sequences still hold their KV.")]
+SharedPrefixOpt = Annotated[str | None, typer.Option("--shared-prefix", help="Serving: tokens at the start of every prompt shared by all requests (a 2k system prompt): computed once, held once per replica.")]
+SpeculativeOpt = Annotated[str | None, typer.Option("--speculative", help="Serving: speculative decoding method: eagle | eagle3 | mtp (the model's own MTP layers) | ngram | draft (with --draft-model).")]
+DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", help="Speculative: tokens drafted per step, k (default 3; mtp: the model's MTP layers).")]
+AcceptanceOpt = Annotated[str | None, typer.Option("--acceptance", help="Speculative: probability that a drafted token is accepted given the ones before it were (0.7); required with --speculative.")]
+DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative draft model (catalog name, HF id or config.json) for --speculative draft.")]
 CrossNodeTpOpt = Annotated[bool, typer.Option("--allow-cross-node-tp", help="Serving: also search tensor parallelism beyond one node / NVLink domain.")]
 
 
@@ -515,6 +521,69 @@ def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str
                          engine_version=engine_version, memory_fraction_given=util is not None)
 
 
+def _serve_features(w: Any, m: Any, cat: Any, prefix_hit: str | None, shared_prefix: str | None,
+                    speculative: str | None, draft_tokens: int | None, acceptance: str | None,
+                    draft_model: str | None) -> Any:
+    """The workload with prefix caching and speculative decoding as the flags give them (issue 21)."""
+    from dataclasses import replace
+
+    from tpplan import speculative as sp
+    from tpplan.units import parse_tokens
+
+    hit = 0.0
+    if prefix_hit is not None and prefix_hit.strip().rstrip("%").strip() not in ("0", "0.0"):
+        hit = _fraction(prefix_hit, "--prefix-hit")
+    if hit >= 1.0:
+        raise TpplanError(f"--prefix-hit must be below 1 (the last prompt token is always computed); got {prefix_hit}")
+    shared = _unit(parse_tokens, shared_prefix, "--shared-prefix") if shared_prefix is not None else 0
+    if shared > w.input_len:
+        raise TpplanError(f"--shared-prefix ({shared:,} tokens) is longer than the prompt (--input-len "
+                          f"{w.input_len:,}); the shared part is a prefix of every prompt.")
+    spec = None
+    if speculative is None:
+        extra = [f for f, v in (("--draft-tokens", draft_tokens), ("--acceptance", acceptance),
+                                ("--draft-model", draft_model)) if v is not None]
+        if extra:
+            raise TpplanError(f"{', '.join(extra)} {'needs' if len(extra) == 1 else 'need'} --speculative "
+                              f"METHOD ({' | '.join(sp.METHODS)})")
+    else:
+        method = speculative.strip().lower().replace("draft_model", "draft")
+        if method not in sp.METHODS:
+            raise TpplanError(f"--speculative {speculative!r} is not a method; valid: {', '.join(sp.METHODS)}")
+        if acceptance is None:
+            raise TpplanError("--speculative needs --acceptance A: the probability that a drafted token is accepted "
+                              "given the ones before it were (it sets every speculative figure; measure it on your "
+                              "traffic, e.g. from vLLM's spec_decode acceptance metrics). tpplan ships no default.")
+        a = _fraction(acceptance, "--acceptance")
+        if method == "mtp" and not m.mtp_layers:
+            mtp = [n for n in cat.model_names() if cat.model(n).mtp_layers] if cat is not None else []
+            raise TpplanError(f"--speculative mtp: {m.name} has no multi-token-prediction layers (config.json "
+                              f"num_nextn_predict_layers); models with them: {', '.join(mtp) or 'none'}. Use eagle, "
+                              "ngram or draft --draft-model NAME.")
+        if method == "draft" and draft_model is None:
+            raise TpplanError("--speculative draft needs --draft-model NAME (a smaller model with the target's "
+                              "tokenizer, e.g. --draft-model llama-3.1-8b for llama-3.1-70b)")
+        if method != "draft" and draft_model is not None:
+            raise TpplanError(f"--draft-model goes with --speculative draft; {method} drafts with "
+                              + ("the model's own MTP layers" if method == "mtp" else
+                                 "n-gram lookup in the prompt" if method == "ngram" else "an EAGLE head"))
+        k = draft_tokens if draft_tokens is not None else (m.mtp_layers if method == "mtp" else 3)
+        if not 1 <= k <= sp.MAX_DRAFT_TOKENS:
+            raise TpplanError(f"--draft-tokens must be 1 to {sp.MAX_DRAFT_TOKENS}; got {k}")
+        if method == "draft":
+            assert draft_model is not None
+            draft = _resolve_model(cat, draft_model, None, None, None, None, None, None, None)
+            if draft.vocab_size != m.vocab_size:
+                raise TpplanError(f"--draft-model {draft.name} has a vocabulary of {draft.vocab_size:,} tokens, "
+                                  f"{m.name} {m.vocab_size:,}: a draft model must share the target's tokenizer")
+        elif method == "ngram":
+            draft = None
+        else:
+            draft = sp.head_spec(m, "mtp" if method == "mtp" else "eagle")
+        spec = sp.Speculative(method=method, draft_tokens=k, acceptance=a, draft=draft, draft_model=draft_model)
+    return replace(w, prefix_hit=hit, shared_prefix=shared, speculative=spec)
+
+
 def _check_prices(cat: Any, pricing: Any) -> Any:
     """Every --price names a GPU of the catalog (a typo would silently price nothing)."""
     for key in pricing.overrides:
@@ -595,6 +664,12 @@ def estimate(
     rate: RateOpt = None,
     slo_percentile: SloPctOpt = None,
     max_utilization: MaxUtilOpt = 0.85,
+    prefix_hit: PrefixHitOpt = None,
+    shared_prefix: SharedPrefixOpt = None,
+    speculative: SpeculativeOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
+    draft_model: DraftModelOpt = None,
     price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")] = None,
     prices: PricesOpt = None,
     rope_scaling: RopeOpt = None,
@@ -631,6 +706,8 @@ def estimate(
     if train:
         from tpplan import training
 
+        _serving_only(prefix_hit=prefix_hit, shared_prefix=shared_prefix, speculative=speculative,
+                      draft_tokens=draft_tokens, acceptance=acceptance, draft_model=draft_model)
         tw = _train_workload(length, global_batch, micro_batch, tokens, recompute, sequence_parallel,
                              zero, train_dtype or weight_dtype)
         res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
@@ -642,6 +719,7 @@ def estimate(
         return
     w = _serve_workload(m, length, input_len, output_len, concurrency, weight_dtype, kv_dtype,
                         gpu_memory_utilization, cat, engine, engine_version)
+    w = _serve_features(w, m, cat, prefix_hit, shared_prefix, speculative, draft_tokens, acceptance, draft_model)
     cons = _constraints(None, None, None, 64, 1, rate, slo_percentile, max_utilization)
     res = planner.estimate_serve(m, g, w, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest, cons)
     from tpplan.render import tables
@@ -873,6 +951,12 @@ def recommend(
     slo_percentile: SloPctOpt = None,
     max_utilization: MaxUtilOpt = 0.85,
     allow_cross_node_tp: CrossNodeTpOpt = False,
+    prefix_hit: PrefixHitOpt = None,
+    shared_prefix: SharedPrefixOpt = None,
+    speculative: SpeculativeOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
+    draft_model: DraftModelOpt = None,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -900,7 +984,9 @@ def recommend(
     pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
     if train:
         _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
-                      slo_percentile=slo_percentile)
+                      slo_percentile=slo_percentile, prefix_hit=prefix_hit, shared_prefix=shared_prefix,
+                      speculative=speculative, draft_tokens=draft_tokens, acceptance=acceptance,
+                      draft_model=draft_model)
         res = _train_search(m, gpu_specs, seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, top,
                             global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
                             deadline_days=deadline_days, budget_usd=budget_usd, objective=obj,
@@ -911,6 +997,7 @@ def recommend(
         return
     w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization,
                         cat, engine, engine_version)
+    w = _serve_features(w, m, cat, prefix_hit, shared_prefix, speculative, draft_tokens, acceptance, draft_model)
     cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate, slo_percentile,
                         max_utilization, allow_cross_node_tp)
     res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, obj, top, pareto, explain,
@@ -976,6 +1063,12 @@ def report(
     slo_percentile: SloPctOpt = None,
     max_utilization: MaxUtilOpt = 0.85,
     allow_cross_node_tp: CrossNodeTpOpt = False,
+    prefix_hit: PrefixHitOpt = None,
+    shared_prefix: SharedPrefixOpt = None,
+    speculative: SpeculativeOpt = None,
+    draft_tokens: DraftTokensOpt = None,
+    acceptance: AcceptanceOpt = None,
+    draft_model: DraftModelOpt = None,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.markdown,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     plot: Annotated[str | None, typer.Option(help="Also write the charts to FILE.png or FILE.svg (needs the plot extra).")] = None,
@@ -1019,7 +1112,9 @@ def report(
         res = rep.train_report(m, gpu_specs, None, pricing, gpu_hours=hours, digest=cat.digest)
     elif train:
         _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
-                      slo_percentile=slo_percentile)
+                      slo_percentile=slo_percentile, prefix_hit=prefix_hit, shared_prefix=shared_prefix,
+                      speculative=speculative, draft_tokens=draft_tokens, acceptance=acceptance,
+                      draft_model=draft_model)
         m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, seq_len or "4096")
         tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=global_batch_tokens,
@@ -1032,6 +1127,7 @@ def report(
         m = _extend_context(m, rope_scaling, allow_long_context, max(contexts.split(",") + [ctx], key=_tok_or_zero))
         w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype,
                             gpu_memory_utilization, cat, engine, engine_version)
+        w = _serve_features(w, m, cat, prefix_hit, shared_prefix, speculative, draft_tokens, acceptance, draft_model)
         cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate,
                             slo_percentile, max_utilization, allow_cross_node_tp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]

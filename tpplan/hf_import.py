@@ -155,6 +155,8 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
     }
     if weight_dtype:
         data["weight_dtype"] = weight_dtype
+    if isinstance(cfg.get("num_nextn_predict_layers"), int) and cfg["num_nextn_predict_layers"] > 0:
+        data["mtp_layers"] = cfg["num_nextn_predict_layers"]  # DeepSeek-V3 / GLM-4.5 MTP modules
     try:
         return ModelSpec.model_validate(data)
     except ValidationError as exc:

@@ -75,6 +75,8 @@ class Coefficients:
     moe_q: float
     """...of which a step of t tokens per stage leaves moe_a x moe_q ** t unread (moe_q = 1 - k/E)."""
     pp: FArray
+    q: float = 1.0
+    """Tokens a decoding sequence puts through the model per step (speculative decoding: k + 1)."""
 
     def step(self, n: npt.ArrayLike, p: npt.ArrayLike, rows: bool = False) -> FArray:
         """Step time with ``n`` decoding sequences and ``p`` prompt tokens."""
@@ -91,11 +93,11 @@ class Coefficients:
         rest = slots - first
         compute, memory = a0 + a1 * first + an * rest, b0 + b1 * first + bn * rest
         if isinstance(p, float) and p == 0.0:
-            tokens = slots
+            tokens = slots * self.q
         else:
             p_ = np.asarray(p, dtype=np.float64)
             compute, memory = compute + ap * p_, memory + bp * p_
-            tokens = slots + p_
+            tokens = slots * self.q + p_
         if self.moe_q < 1:
             memory = memory - (self.moe_a[:, None] if rows else self.moe_a) * self.moe_q ** (tokens / pp)
         return np.maximum(compute, memory)
@@ -131,8 +133,9 @@ def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.
     o0, on, op, o1 = parts(s.other)
     m = ctx.model
     q = 1.0 - m.moe.experts_per_token / m.moe.num_experts if m.moe is not None else 1.0
+    assert ctx.serve is not None
     return Coefficients(c0=c0, cn=cn, cp=cp, m0=m0, mn=mn, mp=mp, o0=o0, on=on, op=op, c1=c1, m1=m1, o1=o1,
-                        moe_a=s.moe_unread[:k], moe_q=q, pp=pp)
+                        moe_a=s.moe_unread[:k], moe_q=q, pp=pp, q=float(ctx.serve.verify_tokens))
 
 
 @dataclass(frozen=True, eq=False)
@@ -179,6 +182,7 @@ class Engine:
 
     co: Coefficients
     n_in: float
+    """Prompt tokens a request's prefill computes (the prompt less its prefix-cache hits)."""
     n_out: float
     budget: FArray
     """Prompt + decode tokens of one step (all pp micro-batches): pp x max_num_batched_tokens, as vLLM runs a
@@ -193,18 +197,33 @@ class Engine:
     n_peak: FArray
     """Decode batch at which the rate peaks (the saturation point)."""
     saturation: FArray
+    per_step: float = 1.0
+    """Output tokens a decoding sequence gains per step (speculative decoding: the expected accepted
+    prefix plus one); a request takes n_out / per_step decode steps."""
+    q: float = 1.0
+    """Tokens of the step budget a decoding sequence takes (speculative: k + 1)."""
+
+    @property
+    def steps(self) -> float:
+        """Decode steps of one request."""
+        return self.n_out / self.per_step
 
     @classmethod
     def of(cls, ctx: Context, g: Grid, mem: ServeMemory, eff: perf.Eff | None = None) -> Engine:
         assert ctx.serve is not None
         w = ctx.serve
         e = w.engine
-        n_in, n_out = float(w.input_len), float(w.output_len)
+        prompt, n_out = float(w.input_len), float(w.output_len)
+        n_in = float(w.prefill_len)  # the prompt tokens a prefill computes (prefix-cache hits are not)
+        q, per_step = float(w.verify_tokens), float(w.decode_tokens_per_step)
+        steps = n_out / per_step
         # KV a running sequence holds: on average its prompt and half its output plus half a block (paged
         # blocks grow with the sequence, vLLM / SGLang), or its whole prompt + output reserved on admission
-        # (TRT-LLM GUARANTEED_NO_EVICT)
-        held = n_in + n_out if e.kv_reservation == "full" else n_in + n_out / 2.0 + e.block_size / 2.0
+        # (TRT-LLM GUARANTEED_NO_EVICT); a shared prefix is held once per replica (ServeMemory.kv_shared)
+        held = prompt + n_out if e.kv_reservation == "full" else prompt + n_out / 2.0 + e.block_size / 2.0
         held_arr = np.minimum(cached_tokens_per_sequence(ctx.model, int(np.ceil(held)), g), held + 0 * g.tp)
+        if w.shared_cached_tokens:
+            held_arr = held_arr - cached_tokens_per_sequence(ctx.model, w.shared_cached_tokens, g)
         pool = np.maximum(mem.kv_pool, 0.0)
         with np.errstate(divide="ignore", invalid="ignore"):
             kv_adm = np.where(mem.kv_bytes_per_token_per_gpu > 0,
@@ -219,13 +238,14 @@ class Engine:
         # carries; collectives are concave in the message size, so a farther point would bend the near ones
         p_ref = np.maximum(np.minimum(budget, n_in), 1.0)
         co = coefficients(ctx, g, n_ref, p_ref, eff)
-        # decodes plus the prompt tokens they bring (n I / O per step) must fit the step budget
-        n_budget = budget * n_out / (n_in + n_out)
+        # decodes (q tokens each) plus the prompt tokens they bring (n I / steps per step) fit the step budget
+        n_budget = budget / (q + n_in / steps)
         n_max = np.maximum(np.minimum(cap, n_budget), 0.0)
         limited = np.where(n_budget < cap, "step-budget", np.where(kv_adm < e.max_num_seqs, "kv", "batch"))
         proto = cls(co=co, n_in=n_in, n_out=n_out, budget=budget, chunk_budget=one, chunked=e.chunked_prefill,
                     max_running=cap,
-                    kv_admitted=kv_adm, limited_by=limited, pp=pp, n_peak=n_max, saturation=np.zeros(len(g)))
+                    kv_admitted=kv_adm, limited_by=limited, pp=pp, n_peak=n_max, saturation=np.zeros(len(g)),
+                    per_step=per_step, q=q)
         # the rate grows with the batch, except near the budget's edge where prompt chunks get squeezed into
         # what the decodes leave: take the peak over a few batch sizes up to the limit
         k = np.array(FRACTIONS)
@@ -245,13 +265,13 @@ class Engine:
         pp = self.pp[:, None] if rows else self.pp
         budget = self.budget[:, None] if rows else self.budget
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            p = n * (self.n_in / self.n_out)
-            room = np.maximum(budget - n, 1.0)
+            p = n * (self.n_in / self.steps)
+            room = np.maximum(budget - n * self.q, 1.0)
             c = np.minimum(np.maximum(self.n_in, p), room)
             slots = _seq_slots(n, pp)
             t_dec = self.co.step_slots(slots, 0.0, rows)
             T = t_dec + np.clip(p / c, 0.0, 1.0) * (self.co.step_slots(slots, c, rows) - t_dec)
-            rate = np.where(n > 0, n / (self.n_out * T), 0.0)
+            rate = np.where(n > 0, n / (self.steps * T), 0.0)
             return np.where(p <= room * (1 + 1e-9), rate, np.nan)
 
     def at(self, n: FArray, clients: FArray | None = None, rows: bool = False) -> dict[str, FArray]:
@@ -266,8 +286,8 @@ class Engine:
 
         co = self.co
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            p = n * self.n_in / self.n_out
-            room = np.maximum(col(self.budget) - n, 1.0)
+            p = n * self.n_in / self.steps
+            room = np.maximum(col(self.budget) - n * self.q, 1.0)
             c = np.minimum(np.maximum(self.n_in, p), room)
             f = np.clip(p / c, 0.0, 1.0)
 
@@ -277,7 +297,7 @@ class Engine:
             t_dec = step(n, 0.0 * n)
             t_chunk = step(n, c)
             T = t_dec + f * (t_chunk - t_dec)
-            rate = np.where(n > 0, n / (self.n_out * T), 0.0)
+            rate = np.where(n > 0, n / (self.steps * T), 0.0)
             rate = np.where(p <= room * (1 + 1e-9), rate, np.nan)  # prompts no longer fit beside the decodes
             # the steps a decoding sequence sees carry other requests' prompts: every arrival in an open loop,
             # the other clients' in a closed loop
@@ -288,17 +308,19 @@ class Engine:
             n_seen = 1.0 + n * others
             t_dec_seen = step(n_seen, 0.0 * n)
             t_chunk_seen = step(n_seen, c)
-            tpot = t_dec_seen + f_seen * (t_chunk_seen - t_dec_seen)
+            tpot = (t_dec_seen + f_seen * (t_chunk_seen - t_dec_seen)) / self.per_step
             # a request's own prompt: chunks of what decodes leave of the budget, each passing every pipeline
             # stage in turn (one request is in one in-flight micro-batch at a time, vLLM V1)
-            own = (np.minimum(self.n_in, np.maximum(self.chunk_budget - n / col(self.pp), 1.0)) if self.chunked
+            own = (np.minimum(self.n_in, np.maximum(self.chunk_budget - n * self.q / col(self.pp), 1.0))
+                   if self.chunked
                    else np.full_like(n, self.n_in))
             chunks = np.ceil(self.n_in / own)
             # its micro-batch carries its chunk (and its share of the step's other prompt tokens), at most one
             # scheduler batch, through every stage: pp x the stage time of that micro-batch
             mb_tokens = np.minimum(np.maximum(c / col(self.pp), own), self.chunk_budget)
             chunk_lat = step(n, mb_tokens * col(self.pp))
-        return {"rate": rate, "T": T, "p": p, "f": f_seen, "t_dec": t_dec_seen, "t_chunk": t_chunk_seen,
+        return {"rate": rate, "T": T, "p": p, "f": f_seen, "t_dec": t_dec_seen / self.per_step,
+                "t_chunk": t_chunk_seen / self.per_step,
                 "tpot": tpot, "chunks": chunks, "chunk_lat": chunk_lat}
 
     def _n_for(self, target: FArray) -> FArray:
@@ -375,14 +397,14 @@ class Engine:
         hi = np.minimum(clients, self.n_peak)
 
         others = np.maximum(clients - 1.0, 0.0) / np.maximum(clients, 1.0)
-        ratio = self.n_in / self.n_out
+        ratio = self.n_in / self.steps
 
         def cycle(n: FArray) -> tuple[FArray, FArray]:
             # at()'s TPOT and TTFT for a closed loop, lean (the bisection's inner loop): one request's cycle
             # is its TTFT (residual of the step in progress + its chunks) and O decode steps
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 p = n * ratio
-                room = np.maximum(self.budget - n, 1.0)
+                room = np.maximum(self.budget - n * self.q, 1.0)
                 c = np.minimum(np.maximum(self.n_in, p), room)
                 f = np.clip(p / c, 0.0, 1.0)
                 slots = _seq_slots(n, self.pp)
@@ -390,8 +412,9 @@ class Engine:
                 T = t_dec + f * (self.co.step_slots(slots, c) - t_dec)
                 seen = _seq_slots(1.0 + n * others, self.pp)
                 d_seen = self.co.step_slots(seen, 0.0)
-                tpot = d_seen + f * others * (self.co.step_slots(seen, c) - d_seen)
-                own = (np.minimum(self.n_in, np.maximum(self.chunk_budget - n / self.pp, 1.0)) if self.chunked
+                tpot = (d_seen + f * others * (self.co.step_slots(seen, c) - d_seen)) / self.per_step
+                own = (np.minimum(self.n_in, np.maximum(self.chunk_budget - n * self.q / self.pp, 1.0))
+                       if self.chunked
                        else self.n_in)
                 mb = np.minimum(np.maximum(c / self.pp, own), self.chunk_budget)
                 ttft = T / 2.0 * others + np.ceil(self.n_in / own) * self.co.step(n, mb * self.pp)

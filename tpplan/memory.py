@@ -16,7 +16,7 @@ Rules (design.md section 2):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -258,6 +258,31 @@ class ServeMemory:
     """Longest context of one sequence that fits (vLLM's 'estimated maximum model length')."""
     first_stage_weights: FArray
     last_stage_weights: FArray
+    kv_shared: FArray | float = 0.0
+    """KV bytes of the shared prefix (--shared-prefix), held once per GPU beside the sequences'."""
+
+
+def draft_bytes_per_gpu(ctx: Context, g: Grid) -> tuple[FArray, FArray]:
+    """(weight bytes, KV bytes per cached token) the speculative draft adds on a GPU. It runs on the target's
+    TP group, whole on every pipeline stage's group (vLLM loads it beside the last stage). An EAGLE head or MTP
+    layer shares the target's embedding and LM head (not loaded twice) and adds its 2h x h input projection,
+    replicated (vLLM llama_eagle.py / deepseek_mtp.py); a draft model brings all its weights in its own
+    checkpoint dtype. Each drafted layer caches its own KV."""
+    assert ctx.serve is not None
+    w = ctx.serve
+    spec = w.speculative
+    zero = np.zeros(len(g))
+    if spec is None or spec.draft is None:
+        return zero, zero
+    d = spec.draft
+    gd = replace(g, pp=np.ones_like(g.pp), ep=g.ep if d.moe is not None else np.ones_like(g.ep))
+    wdt = w.weight_dtype if spec.shares_lm_head else (d.weight_dtype or d.dtype)
+    weights, _, _ = weight_bytes_per_gpu(d, gd, wdt, d.dtype, expert_bytes=serve_expert_bytes(d, wdt))
+    if spec.shares_lm_head:
+        act = DTYPE_BYTES[d.dtype]
+        weights = weights - (d.embedding_params + d.lm_head_params) * act / gd.tp.astype(np.float64)
+        weights = weights + 2.0 * d.hidden_size * d.hidden_size * act
+    return weights, kv_bytes_per_token_per_gpu(d, gd, w.kv_dtype)
 
 
 def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
@@ -267,8 +292,13 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
     m = ctx.model
     weights, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype,
                                                     expert_bytes=serve_expert_bytes(m, w.weight_dtype))
-    kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)
-    per_seq = kv_tok * cached_tokens_per_sequence(m, w.ctx, g)
+    draft_w, draft_kv = draft_bytes_per_gpu(ctx, g)
+    weights, first_w, last_w = weights + draft_w, first_w + draft_w, last_w + draft_w
+    kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) + draft_kv
+    # a shared prefix (--shared-prefix) is held once per replica; each sequence holds the rest of its tokens
+    shared_tok = cached_tokens_per_sequence(m, w.shared_cached_tokens, g) if w.shared_cached_tokens else 0.0 * kv_tok
+    shared_kv = kv_tok * shared_tok
+    per_seq = kv_tok * (cached_tokens_per_sequence(m, w.ctx, g) - shared_tok)
     conc = g.concurrency.astype(np.float64)
     act = serve_activation_bytes(m, g, w.engine.max_num_batched_tokens, conc, m.dtype)
     ovh = overhead_bytes(ctx, g)
@@ -290,8 +320,8 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
         usable = capacity - reserve + act + ovh
     else:
         usable = capacity * w.gpu_memory_utilization + 0.0 * fixed
-    left = usable - fixed
-    kv = per_seq * conc
+    left = usable - fixed - shared_kv
+    kv = per_seq * conc + shared_kv
     with np.errstate(divide="ignore", invalid="ignore"):
         max_conc = np.where(per_seq > 0, np.floor(np.maximum(left, 0) / per_seq), 0.0)
         tokens = np.where(kv_tok > 0, np.maximum(left, 0) / kv_tok * g.cp, 0.0)  # mean per layer
@@ -302,7 +332,7 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
                        total=weights + kv + act + ovh, capacity=capacity, usable=usable, kv_pool=left,
                        kv_bytes_per_token_per_gpu=kv_tok, kv_bytes_per_sequence=per_seq,
                        max_concurrency=max_conc, max_ctx_one_sequence=max_ctx,
-                       first_stage_weights=first_w, last_stage_weights=last_w)
+                       first_stage_weights=first_w, last_stage_weights=last_w, kv_shared=shared_kv)
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ Metric definitions (also in docs/metrics.md and the JSON schema):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import numpy.typing as npt
@@ -35,7 +35,7 @@ from tpplan.memory import (
     weight_elements,
 )
 from tpplan.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, ModelSpec
-from tpplan.workload import Context
+from tpplan.workload import Context, ServeWorkload
 
 FArray = npt.NDArray[np.float64]
 
@@ -106,6 +106,13 @@ def attention_flops_per_token(model: ModelSpec, context_tokens: npt.ArrayLike, c
     ``absorbed``: MLA decode with W_UK folded into the query and W_UV into the output (DeepSeek-V2, arXiv
     2405.04434, section 2.1.3; vLLM's MLA decode path), so every head attends over the cached latent:
     d_qk = kv_lora_rank + rope dims, d_v = kv_lora_rank (1,088 per head for DeepSeek-V3, vs 320 unabsorbed)."""
+    # keys attended per query, averaged over the layers' kinds (full / sliding window / chunked) and, causal,
+    # over the prompt's positions (ModelSpec.mean_attended)
+    return attention_flops_for_keys(model, model.mean_attended(context_tokens, causal), absorbed)
+
+
+def attention_flops_for_keys(model: ModelSpec, keys: npt.ArrayLike, absorbed: bool = False) -> FArray:
+    """attention_flops_per_token for a query attending ``keys`` keys per layer on average."""
     a = model.attention
     if a.kind == "mla" and absorbed:
         assert a.kv_lora_rank and a.qk_rope_head_dim
@@ -115,10 +122,24 @@ def attention_flops_per_token(model: ModelSpec, context_tokens: npt.ArrayLike, c
         d = a.qk_nope_head_dim + a.qk_rope_head_dim + a.v_head_dim
     else:
         d = 2 * a.head_dim
-    # keys attended per query, averaged over the layers' kinds (full / sliding window / chunked) and, causal,
-    # over the prompt's positions (ModelSpec.mean_attended)
-    c = model.mean_attended(context_tokens, causal)
-    return 2.0 * c * d * a.num_heads * model.num_layers
+    return 2.0 * np.asarray(keys, dtype=np.float64) * d * a.num_heads * model.num_layers
+
+
+def prompt_keys(model: ModelSpec, w: ServeWorkload) -> float:
+    """Keys a computed prompt token attends to on average, per layer: causal over the prompt, from the end of
+    its cached prefix on (positions [H, I) of an I-token prompt with H cached: (I A(I) - H A(H)) / (I - H),
+    A = ModelSpec.mean_attended over a causal prompt)."""
+    i, h = float(w.input_len), float(w.cached_prompt_tokens)
+    a_i = float(model.mean_attended(i, causal=True))
+    if h <= 0:
+        return a_i
+    return (i * a_i - h * float(model.mean_attended(h, causal=True))) / (i - h)
+
+
+def prompt_flops(model: ModelSpec, tokens: npt.ArrayLike, w: ServeWorkload) -> FArray:
+    """Forward FLOPs of ``tokens`` computed prompt tokens (those the prefix cache does not serve)."""
+    t = np.asarray(tokens, dtype=np.float64)
+    return t * (2.0 * model.matmul_params_active + attention_flops_for_keys(model, prompt_keys(model, w)))
 
 
 def forward_flops(model: ModelSpec, tokens: npt.ArrayLike, context_tokens: npt.ArrayLike,
@@ -183,15 +204,18 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     stage_w = reads.whole
 
     # ---- prefill (TTFT) of one prompt ------------------------------------------------------------
-    n_in = float(w.input_len)
-    fl = forward_flops(m, n_in, n_in, causal=True)
+    # the prompt tokens the prefix cache does not serve, attending over the whole prompt before them
+    n_in = float(w.prefill_len)
+    fl = prompt_flops(m, n_in, w)
     model_par = tp * cp  # GPUs of one stage working on the prompt together
     t_compute = fl / (model_par * peak)  # all stages run one after another for a single prompt
     t_read = stage_w * pp / bw  # each stage reads its weights once
     prefill_msg = np.ceil(n_in / cp) * h * act_b
     # decode batch per pipeline stage: vLLM keeps pp micro-batches in flight
     b_stage = np.maximum(conc / pp, 1.0)
-    dec_msg = b_stage * h * act_b
+    # speculative decoding: every sequence puts its k drafted tokens and its own next one through the target
+    q = float(w.verify_tokens)
+    dec_msg = b_stage * q * h * act_b
     ar_prefill, ar_layer, floor = _tp_allreduces(ctx, tp, prefill_msg, dec_msg, eff)
     t_tp = 2.0 * L * ar_prefill
     # stage hand-offs: the prompt's activations (split over tp) and one decode step's, in one call
@@ -204,17 +228,19 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     t_ep = _ep_time(ctx, g, n_in, eff)
     t_cp = np.where(cp > 1, _cp_prefill_time(ctx, g, n_in, eff), 0.0) if (cp > 1).any() else 0.0 * cp
     gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
-    ttft = np.maximum(t_compute, t_read) + t_tp + t_pp + t_ep + t_cp + gaps
+    # speculative decoding: the draft (EAGLE head, MTP layer, draft model) also runs over the prompt
+    t_draft_pre = _draft_time(ctx, g, 0.0, n_in, eff)
+    ttft = np.maximum(t_compute, t_read) + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
 
     # ---- decode (TPOT) at `concurrency` sequences per replica ------------------------------------
     # decode reads and attends over each layer's cached keys: a window or chunk where the layer has one
     pos = float(w.input_len) + w.output_len / 2.0  # the mean decode position
     avg_ctx = float(m.mean_attended(pos, causal=False))
     # decode: MLA attends over the latent cache with absorbed projections (prefill uses the unabsorbed form)
-    dec_fl_stage = forward_flops(m, b_stage, pos, causal=False, absorbed=True) / (pp * tp)
+    dec_fl_stage = forward_flops(m, b_stage * q, pos, causal=False, absorbed=True) / (pp * tp)
     kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)  # largest stage, per GPU
     kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
-    w_read_stage = reads.for_tokens(b_stage)
+    w_read_stage = reads.for_tokens(b_stage * q)
     bytes_stage = w_read_stage + kv_read_stage
     t_stage_c = dec_fl_stage / peak
     # weights stream at the efficiency of their dtype's kernels; the KV cache at the bf16 streaming rate
@@ -230,15 +256,19 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     t_pp_dec = (pp - 1.0) * p2p_dec
-    t_ep_dec = _ep_time(ctx, g, b_stage, eff)
+    t_ep_dec = _ep_time(ctx, g, b_stage * q, eff)
     # decode with the KV split over cp ranks: partial attention outputs combined once per layer
     t_cp_dec = np.where(cp > 1, L * comm.collective_time(
         gpu, "all-reduce", dec_msg, cp, gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp),
         0.0) if (cp > 1).any() else 0.0 * cp
     comm_t = t_tp_dec + t_pp_dec + t_ep_dec + t_cp_dec
-    tpot = pp * stage_t + comm_t + gaps + w.engine.step_overhead_s
-    # every stage streams its weights and KV once per token, one stage after another
-    lower = bytes_stage / gpu.hbm.bandwidth_bytes_per_s * pp
+    # speculative decoding: k draft passes after each verification; the step yields E tokens per sequence
+    t_draft = _draft_time(ctx, g, conc, 0.0, eff)
+    per_step = w.decode_tokens_per_step
+    step = pp * stage_t + comm_t + gaps + w.engine.step_overhead_s + t_draft
+    tpot = step / per_step
+    # every stage streams its weights and KV once per step, one stage after another
+    lower = bytes_stage / gpu.hbm.bandwidth_bytes_per_s * pp / per_step
     throughput = g.dp.astype(np.float64) * conc / tpot
     bound = np.where(t_stage_c > t_stage_m, "compute", "memory")
     # the roofline's larger side, split by what it counts: GEMM vs attention FLOPs (compute-bound) or weight
@@ -257,7 +287,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
             "weights read (memory-bound)/layer": np.where(pre_cb, zero, t_read),
             "TP all-reduces/layer": t_tp + zero, "expert all-to-alls/layer": t_ep + zero,
             "context-parallel K/V passes/layer": t_cp + zero, "kernel gaps/layer": gaps + zero,
-            "pipeline hand-offs": t_pp + zero},
+            "pipeline hand-offs": t_pp + zero, "speculative draft over the prompt": t_draft_pre + zero},
         "decode": {
             "GEMMs (compute-bound)/layer": np.where(dec_cb, pp * t_stage_c * dec_share, zero),
             "attention (compute-bound)/layer": np.where(dec_cb, pp * t_stage_c * (1 - dec_share), zero),
@@ -265,8 +295,11 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
             "KV cache read (memory-bound)/layer": np.where(dec_cb, zero, pp * kv_read_stage / bw),
             "TP all-reduces/layer": t_tp_dec + zero, "expert all-to-alls/layer": t_ep_dec + zero,
             "context-parallel combine/layer": t_cp_dec + zero, "kernel gaps/layer": gaps + zero,
-            "pipeline hand-offs": t_pp_dec + zero, "scheduler overhead": w.engine.step_overhead_s + zero},
+            "pipeline hand-offs": t_pp_dec + zero, "scheduler overhead": w.engine.step_overhead_s + zero,
+            "speculative draft passes": t_draft + zero},
     }
+    if per_step != 1.0:  # per output token: the step's terms shared by the E tokens it yields
+        parts["decode"] = {k: v / per_step for k, v in parts["decode"].items()}
     return ServeTime(
         ttft=ttft, tpot=tpot, request_latency=ttft + w.output_len * tpot, throughput=throughput,
         tp_allreduce_bytes_per_layer=np.where(tp > 1, dec_msg, 0.0),
@@ -379,16 +412,18 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     # a micro-batch holds whole sequences: fewer sequences than stages run one per micro-batch (as
     # serve_time's max(concurrency / pp, 1)); prompt tokens split freely
     b_n, b_p = np.maximum(n / pp, np.minimum(n, 1.0)), p / pp
+    # speculative decoding: a decoding sequence puts q = k + 1 tokens through the target (its KV read once)
+    q = float(w.verify_tokens)
     # decode attends over the cache with MLA's absorbed projections; prompt tokens attend causally over
-    # their prompt (a chunk at position x sees x keys: on average half the prompt)
-    fl = (forward_flops(m, b_n, pos, causal=False, absorbed=True)
-          + forward_flops(m, b_p, float(w.input_len), causal=True) / cp) / (pp * tp)
+    # their prompt from the end of the cached prefix (no prefix: a chunk at x sees x keys, half the prompt)
+    fl = (forward_flops(m, b_n * q, pos, causal=False, absorbed=True)
+          + prompt_flops(m, b_p, w) / cp) / (pp * tp)
     kv_read = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) * np.ceil(avg_ctx / cp) * b_n
     compute = pp * fl / peak
-    w_read = reads.for_tokens(b_n + b_p)
+    w_read = reads.for_tokens(b_n * q + b_p)
     memory = pp * (w_read / bw_w + kv_read / bw)
     moe_unread = pp * (reads.whole - w_read) / bw_w
-    msg = (b_n + b_p) * h * act_b
+    msg = (b_n * q + b_p) * h * act_b
     _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
@@ -398,13 +433,94 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     if (pp > 1).any():
         other = other + (pp - 1.0) * comm.collective_time(
             gpu, "p2p", msg, 2, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
-    other = other + _ep_time(ctx, g, b_n + b_p, eff)
+    other = other + _ep_time(ctx, g, b_n * q + b_p, eff)
     if (cp > 1).any():
         other = other + np.where(cp > 1, L * comm.collective_time(
-            gpu, "all-reduce", b_n * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
+            gpu, "all-reduce", b_n * q * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
             stride=tp), 0.0)
     other = other + L * w.engine.kernel_gap_s_per_layer * eff.gap_scale + w.engine.step_overhead_s
+    other = other + _draft_time(ctx, g, n, p, eff)
     return StepPieces(compute=compute, memory=memory, other=other, moe_unread=moe_unread)
+
+
+def _draft_time(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_tokens: npt.ArrayLike,
+                eff: Eff) -> FArray:
+    """The draft's share of a step (speculative decoding), serial with the target's: one pass over the
+    step's prompt tokens and the decodes' accepted tokens (which also drafts the first token), then k - 1
+    passes of one token per decoding sequence (EAGLE / MTP chain drafting, vLLM v1 EagleProposer.propose;
+    a draft model likewise). Each pass is a step of the draft on the same TP group, timed by step_pieces
+    (its kernel gaps and all-reduces included, no scheduler overhead). n-gram lookup runs on the CPU: 0."""
+    w = ctx.serve
+    assert w is not None
+    n = np.asarray(decode_seqs, dtype=np.float64) + 0.0 * g.tp
+    p = np.asarray(prefill_tokens, dtype=np.float64) + 0.0 * g.tp
+    spec = w.speculative
+    if spec is None or spec.draft is None:
+        return 0.0 * n
+    dw = replace(w, speculative=None, engine=replace(w.engine, step_overhead_s=0.0))
+    dctx = replace(ctx, model=spec.draft, serve=dw)
+    gd = replace(g, pp=np.ones_like(g.pp), ep=g.ep if spec.draft.moe is not None else np.ones_like(g.ep))
+    k2 = len(n)
+    s = step_pieces(dctx, gd.take(np.tile(np.arange(k2), 2)), np.concatenate([n, n]),
+                    np.concatenate([p, 0.0 * p]), eff)
+    both = np.maximum(s.compute, s.memory) + s.other
+    first, rest = both[:k2], both[k2:]
+    return np.where(n + p > 0, first, 0.0) + (spec.draft_tokens - 1) * np.where(n > 0, rest, 0.0)
+
+
+PAYOFF_BATCHES = np.unique(np.round(np.geomspace(1, 8192, 79)))
+"""Decode batches (sequences per replica) scanned for where speculative decoding stops paying off."""
+
+
+@dataclass(frozen=True, eq=False)
+class Payoff:
+    """Speculative decoding against plain decoding, per row, on decode steps alone (no prompt chunks)."""
+
+    speedup: FArray
+    """At the given batch: plain decode step x E / speculative step (with its draft passes); > 1 pays."""
+    break_even_batch: FArray
+    """Smallest batch at which the speedup falls to 1 (inf: not up to 8,192 sequences)."""
+    compute_bound_batch: FArray
+    """Smallest batch at which the verification step (k + 1 tokens per sequence) is compute-bound on the
+    target's roofline: past it each extra drafted token costs GEMM time instead of riding on the weight read."""
+
+
+def speculative_payoff(ctx: Context, g: Grid, batch: npt.ArrayLike, eff: Eff | None = None) -> Payoff:
+    """Where speculative decoding pays (``ctx.serve.speculative`` set): the decode step with k + 1 tokens per
+    sequence and the draft's passes yields E tokens; plain decoding one. Both from step_pieces, the same
+    model as everything else, over PAYOFF_BATCHES (interpolated between them)."""
+    assert ctx.serve is not None and ctx.serve.speculative is not None
+    eff = eff or Eff.of(ctx)
+    k, nb = len(g), len(PAYOFF_BATCHES)
+    plain = replace(ctx, serve=ctx.serve.plain())
+    rows = g.take(np.repeat(np.arange(k), nb + 1))
+    n = np.concatenate([np.concatenate([PAYOFF_BATCHES, [float(b)]]) for b in
+                        np.broadcast_to(np.asarray(batch, dtype=np.float64), (k,))])
+    zero = 0.0 * n
+    s_spec = step_pieces(ctx, rows, n, zero, eff)
+    s_plain = step_pieces(plain, rows, n, zero, eff)
+    t_spec = (np.maximum(s_spec.compute, s_spec.memory) + s_spec.other).reshape(k, nb + 1)
+    t_plain = (np.maximum(s_plain.compute, s_plain.memory) + s_plain.other).reshape(k, nb + 1)
+    speed = ctx.serve.decode_tokens_per_step * t_plain / t_spec
+    bound = (s_spec.compute >= s_spec.memory).reshape(k, nb + 1)[:, :nb]
+    scan = speed[:, :nb]
+
+    def first(mask: npt.NDArray[np.bool_], y: FArray | None) -> FArray:
+        j = np.argmax(mask, axis=1)
+        out = np.where(mask.any(axis=1), PAYOFF_BATCHES[j], np.inf)
+        if y is None:
+            return out
+        # linear between the last batch that pays and the first that does not
+        idx = np.arange(k)
+        jm = np.maximum(j - 1, 0)
+        y0, y1 = y[idx, jm], y[idx, j]
+        x0, x1 = PAYOFF_BATCHES[jm], PAYOFF_BATCHES[j]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where((j > 0) & (y0 != y1), x0 + (y0 - 1.0) * (x1 - x0) / (y0 - y1), out)
+        return np.where(mask.any(axis=1), x, np.inf)
+
+    return Payoff(speedup=speed[:, nb], break_even_batch=first(scan < 1.0, scan),
+                  compute_bound_batch=first(bound, None))
 
 
 def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArray | None,

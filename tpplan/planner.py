@@ -156,9 +156,9 @@ def evaluate_load(ctx: Context, g: Grid, mem: memory.ServeMemory, cons: Constrai
     model_gpus = (g.tp * g.pp * g.cp).astype(np.float64)
     gpus = replicas * model_gpus
     served = np.minimum(ld.rate, ld.saturation_rate)  # past saturation a replica serves what it can
-    out = replicas * served * w.output_len
-    total = replicas * served * (w.input_len + w.output_len)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore"):  # no replica count serves the rate: inf x 0 is nan
+        out = replicas * served * w.output_len
+        total = replicas * served * (w.input_len + w.output_len)
         usd_tot = cost.usd_per_million_tokens(gpus * price, total)
     return LoadEval(mode=mode, load=ld, replicas=replicas, gpus=gpus, output_tokens_per_s=out,
                     total_tokens_per_s=total, usd_per_mtok_total=usd_tot, out_len=float(w.output_len), cons=cons,
@@ -183,7 +183,7 @@ def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | 
         r |= np.where(g.tp > grid.tp_domain(ctx.gpu, ctx.node_size), int(Reason.CROSS_NODE_TP), 0)
     if cons.rate_rps is not None:
         r |= np.where(np.isfinite(le.gpus) & (le.gpus > cons.max_gpus), int(Reason.RATE_NEEDS_MORE_GPUS), 0)
-    fixed = mem.weights + mem.activations + mem.overhead
+    fixed = mem.weights + mem.activations + mem.overhead + mem.kv_shared
     r |= np.where(fixed > mem.usable, int(Reason.WEIGHTS_DONT_FIT), 0)
     r |= np.where((fixed <= mem.usable) & (fixed + mem.kv_bytes_per_sequence > mem.usable),
                   int(Reason.KV_BELOW_ONE_REQUEST), 0)
@@ -366,7 +366,8 @@ def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> 
                   "idle": {"ttft_s": _f(t.ttft[i]), "tpot_s": _f(t.tpot[i]),
                            "request_latency_s": _f(t.request_latency[i]),
                            "throughput_tokens_per_s": _f(t.throughput[i])},
-                  "load": load_object(ev, i)},
+                  "load": load_object(ev, i),
+                  **serve_features(ev, i)},
         "cost": {"usd_per_hour": _f(ev.usd_per_hour[i]), "usd_per_million_tokens": _f(ev.usd_per_mtok[i]),
                  "usd_per_million_total_tokens": _f(le.usd_per_mtok_total[i]),
                  "usd_total": None, "usd_per_gpu_hour": ev.price},
@@ -379,6 +380,38 @@ def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> 
     if bands:
         obj["bands"] = bands
     return obj
+
+
+def serve_features(ev: ServeEval, i: int) -> dict[str, Any]:
+    """Prefix caching and speculative decoding at row ``i`` (docs/metrics.md): what they change and the
+    assumption each figure rests on (present only when enabled)."""
+    w = ev.ctx.serve
+    assert w is not None and ev.load is not None
+    out: dict[str, Any] = {}
+    if w.cached_prompt_tokens:
+        out["prefix_cache"] = {
+            "prefix_hit": w.prefix_hit, "shared_prefix_tokens": w.shared_prefix,
+            "cached_prompt_tokens": w.cached_prompt_tokens, "prefill_tokens": w.prefill_len,
+            "shared_kv_bytes_per_gpu": _f(np.broadcast_to(ev.mem.kv_shared, (len(ev.g),))[i]),
+            "assumption": (f"{w.cached_prompt_tokens:,} of every {w.input_len:,}-token prompt served from the prefix "
+                           "cache (" + (f"a {w.shared_prefix:,}-token prefix shared by all requests, in whole "
+                                        f"{w.engine.block_size}-token blocks" if w.shared_cached_tokens
+                                        >= w.cached_prompt_tokens else f"hit rate {w.prefix_hit:g}, as given")
+                           + "); vLLM v1 and SGLang cache prefixes by default")}
+    spec = w.speculative
+    if spec is not None:
+        g1 = ev.g.take(np.array([i]))
+        n = float(ev.load.load.running[i]) if np.isfinite(ev.load.load.running[i]) else 1.0
+        pay = perf.speculative_payoff(ev.ctx, g1, max(n, 1.0))
+        be, cb = float(pay.break_even_batch[0]), float(pay.compute_bound_batch[0])
+        out["speculative"] = {
+            **spec.to_json(), "running_seqs": n, "speedup_at_operating_point": float(pay.speedup[0]),
+            "pays_off": bool(pay.speedup[0] > 1.0),
+            "break_even_batch": be if np.isfinite(be) else None,
+            "verify_compute_bound_batch": cb if np.isfinite(cb) else None,
+            "assumption": (f"acceptance {spec.acceptance:g} per drafted token (given), {spec.draft_tokens} drafted: "
+                           f"{spec.tokens_per_step:.3g} tokens per target step (Leviathan et al. 2023, eq. 1)")}
+    return out
 
 
 def load_object(ev: ServeEval, i: int) -> dict[str, Any]:
@@ -763,6 +796,22 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
                                             "original_max_position_embeddings": rs.original_max_position_embeddings}},
                           separators=(",", ":"))
     env = ["VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"] if model.allow_long_context and name == "vllm" else []
+    sp = w.speculative
+    spec_json = None
+    if sp is not None and name == "vllm":
+        import json
+
+        # vLLM SpeculativeConfig (vllm/config/speculative.py): method, model, num_speculative_tokens
+        method = {"draft": "draft_model", "mtp": "deepseek_mtp" if model.family.startswith("deepseek") else "mtp"
+                  }.get(sp.method, sp.method)
+        cfg: dict[str, Any] = {"method": method, "num_speculative_tokens": sp.draft_tokens}
+        if sp.method in ("eagle", "eagle3"):
+            cfg["model"] = f"<{sp.method.upper()} head for {repo}>"
+        elif sp.method == "draft" and sp.draft is not None:
+            cfg["model"] = sp.draft.hf_id or sp.draft_model or MODEL_PLACEHOLDER
+        elif sp.method == "ngram":
+            cfg["prompt_lookup_max"] = 4
+        spec_json = json.dumps(cfg, separators=(",", ":"))
     args: list[str] = [*env, *words, repo, tp_flag, str(lay["tp"])]
     if lay["pp"] > 1:
         args += [pp_flag, str(lay["pp"])]
@@ -777,6 +826,8 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
         args += ["--kv-cache-dtype", kv] if kv else []
         args += ["--gpu-memory-utilization", str(e["gpu_memory_utilization"])]
         args += ["--hf-overrides", rope] if rope else []
+        args += ["--enable-prefix-caching"] if w.cached_prompt_tokens else []
+        args += ["--speculative-config", spec_json] if spec_json else []
         return shlex.join(args)
     if lay["ep"] > 1 and ep_flag:
         args += [ep_flag, str(lay["ep"])]
@@ -786,11 +837,28 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
         args += ["--quantization", quant] if quant else []
         args += ["--kv-cache-dtype", kv] if kv else []
         args += ["--json-model-override-args", rope] if rope else []
+        if sp is not None:
+            # SGLang server_args: --speculative-algorithm EAGLE | EAGLE3 | NEXTN (MTP) | NGRAM | STANDALONE
+            algo = {"eagle": "EAGLE", "eagle3": "EAGLE3", "mtp": "NEXTN", "ngram": "NGRAM",
+                    "draft": "STANDALONE"}[sp.method]
+            args += ["--speculative-algorithm", algo, "--speculative-num-steps", str(sp.draft_tokens),
+                     "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(sp.verify_tokens)]
+            if sp.method in ("eagle", "eagle3"):
+                args += ["--speculative-draft-model-path", f"<{sp.method.upper()} head for {repo}>"]
+            elif sp.method == "draft" and sp.draft is not None:
+                args += ["--speculative-draft-model-path", sp.draft.hf_id or sp.draft_model or MODEL_PLACEHOLDER]
     else:
         args += ["--max_seq_len", str(w.ctx), "--max_batch_size", str(e["max_num_seqs"]),
                  "--max_num_tokens", str(e["max_num_batched_tokens"]),
                  "--kv_cache_free_gpu_memory_fraction", str(e["gpu_memory_utilization"])]
+        if sp is not None:  # trtllm-serve takes speculative decoding from its LLM API options file only
+            return (shlex.join(args) + " --extra_llm_api_options spec.yaml  # spec.yaml: speculative_config: "
+                    f"{{decoding_type: {_TRT_SPEC[sp.method]}, max_draft_len: {sp.draft_tokens}}}")
     return shlex.join(args)
+
+
+_TRT_SPEC = {"eagle": "Eagle", "eagle3": "Eagle3", "mtp": "MTP", "ngram": "NGram", "draft": "DraftTarget"}
+"""TensorRT-LLM llm_args.py speculative_config decoding_type per method."""
 
 
 def explain(s: Search, spec: str, objective: Objective = "latency",

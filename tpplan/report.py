@@ -101,8 +101,30 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         res["assumptions"] = planner.assumptions(ctx, pricing)
         res["sensitivity"] = {"context": _context_sensitivity(model, wgpu, w, cons, pricing, obj, contexts,
                                                               gpus_per_node)}
+        if w.cached_prompt_tokens or w.speculative is not None:
+            res["features"] = _with_and_without(model, wgpu, w, cons, pricing, obj, gpus_per_node, win)
     res["prices"] = _price_rows(gpus, pricing)
     return res
+
+
+def _feature_row(c: dict[str, Any]) -> dict[str, Any]:
+    s, co = c["serve"], c["cost"]
+    return {"layout": c["layout"], "ttft_s": s["ttft_s"], "tpot_s": s["tpot_s"],
+            "request_latency_s": s["request_latency_s"], "throughput_tokens_per_s": s["throughput_tokens_per_s"],
+            "usd_per_hour": co["usd_per_hour"], "usd_per_million_tokens": co["usd_per_million_tokens"]}
+
+
+def _with_and_without(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons: Constraints, pricing: Pricing,
+                      objective: Objective, gpus_per_node: int | None, win: dict[str, Any]) -> dict[str, Any]:
+    """The winner's GPU type with prefix caching / speculative decoding as given and without either: the best
+    layout of each, at the same rate, SLOs and objective (the report's 'with and without' section)."""
+    out: dict[str, Any] = {"gpu": gpu.name, "with": _feature_row(win), "without": None,
+                           "features": {k: v for k, v in win["serve"].items() if k in ("prefix_cache", "speculative")}}
+    s = planner.search_serve(model, [gpu], w.plain(), cons, pricing, objective, gpus_per_node)
+    pick = planner.rank_serve(s, objective, 1)
+    if pick:
+        out["without"] = _feature_row(planner.serve_object(s.evals[0], pick[0][1]))
+    return out
 
 
 def _latency(ev: planner.ServeEval) -> Any:

@@ -158,6 +158,34 @@ SERVE = _obj({
              "16): ttft_s = one prefill on an idle replica; tpot_s = the decode step of a batch of `concurrency` "
              "sequences; throughput_tokens_per_s = dp x concurrency / tpot_s."},
     "load": LOAD,
+    "prefix_cache": _obj({
+        "prefix_hit": _num("--prefix-hit as given: share of every prompt's tokens served from the cache."),
+        "shared_prefix_tokens": _int("--shared-prefix as given: tokens every prompt shares."),
+        "cached_prompt_tokens": _int("Prompt tokens of each request not computed: the shared prefix in whole KV "
+                                     "blocks or prefix_hit x input_len, whichever is more, at most input_len - 1."),
+        "prefill_tokens": _int("Prompt tokens each request's prefill computes (attending over the whole prompt "
+                               "before them)."),
+        "shared_kv_bytes_per_gpu": _num("KV bytes of the shared prefix, held once per GPU beside the sequences'."),
+        "assumption": {"type": "string", "description": "The hit rate or shared prefix the figures rest on."},
+    }, "Present when prefix caching serves part of every prompt (--prefix-hit, --shared-prefix; issue 21)."),
+    "speculative": _obj({
+        "method": {"enum": ["eagle", "eagle3", "mtp", "ngram", "draft"], "description": "--speculative."},
+        "draft_tokens": _int("k: tokens drafted per target step.", 1),
+        "acceptance": _num("Probability that a drafted token is accepted given the ones before it were (given)."),
+        "tokens_per_step": _num("E = (1 - a^(k+1)) / (1 - a): tokens a target step yields per sequence (Leviathan "
+                                "et al. 2023, eq. 1); tpot_s is the step over E."),
+        "verify_tokens": _int("k + 1: tokens per decoding sequence the target runs in one step.", 2),
+        "draft_model": {"type": ["string", "null"], "description": "What drafts: the EAGLE head or MTP layer "
+                                                                   "(one decoder layer), the draft model, or null."},
+        "running_seqs": _num("Sequences decoding at the operating point."),
+        "speedup_at_operating_point": _num("E x plain decode step / (verification step + draft passes) there."),
+        "pays_off": {"type": "boolean", "description": "speedup_at_operating_point > 1."},
+        "break_even_batch": _num("Smallest decode batch at which the speedup falls to 1; null: not up to 8,192.",
+                                 nullable=True),
+        "verify_compute_bound_batch": _num("Smallest decode batch at which the k + 1-token verification step is "
+                                           "compute-bound; null: not up to 8,192.", nullable=True),
+        "assumption": {"type": "string", "description": "The acceptance rate the figures rest on."},
+    }, "Present with --speculative (issue 21): what speculative decoding gains at this operating point."),
 }, "Serving latency and throughput at the operating point under load (docs/metrics.md).",
     ["ttft_s", "tpot_s", "request_latency_s", "throughput_tokens_per_s"])
 

@@ -514,6 +514,9 @@ class ModelSpec(Strict):
     attention: AttentionSpec
     mlp: MlpSpec
     moe: MoeSpec | None = None
+    mtp_layers: NonNegInt = 0
+    """Multi-token-prediction modules shipped beside the main layers (config.json num_nextn_predict_layers;
+    DeepSeek-V3: 1). Loaded only for speculative decoding (--speculative mtp); not in the parameter counts."""
     source: str
 
     @model_validator(mode="after")

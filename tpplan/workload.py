@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from tpplan.spec import DTYPE_BYTES, EngineProfile, GpuSpec, ModelSpec, normalize_dtype
+from tpplan.speculative import Speculative
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,49 @@ class ServeWorkload:
     """A deployment's own scheduler ceilings (a config file's max_num_seqs / max_num_batched_tokens):
     they replace the engine profile's defaults."""
     max_num_batched_tokens: int | None = None
+    prefix_hit: float = 0.0
+    """--prefix-hit: share of every prompt's tokens found in the prefix cache (earlier turns, documents
+    other requests sent). The running sequences hold their whole prompt's KV; the hits come from blocks
+    the pool keeps after requests finish (vLLM's evictable free-block queue), which do not shrink the batch."""
+    shared_prefix: int = 0
+    """--shared-prefix: tokens at the start of every prompt that all requests share (a system prompt): held
+    once per replica, not per sequence, and never recomputed after the first request."""
+    speculative: Speculative | None = None
+
+    @property
+    def cached_prompt_tokens(self) -> int:
+        """Prompt tokens of a request served from the prefix cache: the shared prefix in whole KV blocks
+        (vLLM and SGLang match full blocks only), or ``prefix_hit`` of the prompt, whichever is more; at
+        least the last prompt token is always computed (vLLM v1 kv_cache_manager.get_computed_blocks: 'we
+        must recompute the last token to get the logits')."""
+        shared = (min(self.shared_prefix, self.input_len) // self.engine.block_size) * self.engine.block_size
+        hit = int(round(self.prefix_hit * self.input_len))
+        return max(0, min(max(shared, hit), self.input_len - 1))
+
+    @property
+    def shared_cached_tokens(self) -> int:
+        """Tokens of the shared prefix held once per replica (whole blocks, within the prompt)."""
+        return (min(self.shared_prefix, self.input_len) // self.engine.block_size) * self.engine.block_size
+
+    @property
+    def prefill_len(self) -> int:
+        """Prompt tokens a request's prefill computes: the prompt less what the prefix cache serves."""
+        return self.input_len - self.cached_prompt_tokens
+
+    @property
+    def decode_tokens_per_step(self) -> float:
+        """Output tokens a decoding sequence gains per engine step (speculative: the expected accepted
+        prefix plus one)."""
+        return self.speculative.tokens_per_step if self.speculative is not None else 1.0
+
+    @property
+    def verify_tokens(self) -> int:
+        """Tokens each decoding sequence puts in a step (and in the step's token budget): 1, or k + 1."""
+        return self.speculative.verify_tokens if self.speculative is not None else 1
+
+    def plain(self) -> ServeWorkload:
+        """This workload without prefix caching or speculative decoding (the report's comparison)."""
+        return replace(self, prefix_hit=0.0, shared_prefix=0, speculative=None)
 
     def for_gpu(self, gpu: GpuSpec) -> ServeWorkload:
         """This workload with the engine profile's defaults for ``gpu`` (scheduler limits by memory tier)."""
@@ -111,9 +155,12 @@ class ServeWorkload:
         return DTYPE_BYTES[self.kv_dtype]
 
     def to_json(self) -> dict[str, Any]:
-        d = asdict(self)
+        spec = self.speculative
+        d = asdict(replace(self, speculative=None))
         d["engine"] = asdict(self.engine)
         d.pop("engine_profile", None)
+        d["cached_prompt_tokens"] = self.cached_prompt_tokens
+        d["speculative"] = spec.to_json() if spec is not None else None
         return d
 
 

@@ -66,6 +66,33 @@ def _sentence(c: dict[str, Any], inp: dict[str, Any]) -> str:
             f"{format_usd(k['usd_per_million_tokens'])} per 1M output tokens")
 
 
+def _feature_blocks(res: dict[str, Any]) -> list[Block]:
+    """Prefix caching and speculative decoding: the best layout on the winner's GPU type with and without."""
+    f = res.get("features")
+    if not f:
+        return []
+    from tpplan.render.tables import feature_lines
+
+    names = " and ".join(x for x, k in (("prefix caching", "prefix_cache"), ("speculative decoding", "speculative"))
+                         if k in f["features"])
+    b: list[Block] = [("h", 2, f"With and without {names}")]
+    b.append(("p", f"The best layout on {f['gpu']} with {names} as planned, and without, at the same load, SLOs and "
+                   "objective. " + " ".join(x[0].upper() + x[1:] + "." for x in feature_lines(f["features"]))))
+    headers = ["", "Layout", "GPUs", "TTFT", "TPOT", "Tokens/s", "$/hour", "$/1M tokens"]
+    rows = []
+    for label, r in (("with", f["with"]), ("without", f["without"])):
+        if r is None:
+            rows.append([label, "no feasible layout", "", "", "", "", "", ""])
+            continue
+        lay = r["layout"]
+        parts = [f"TP{lay['tp']}"] + [f"{k.upper()}{lay[k]}" for k in ("pp", "cp", "ep", "dp") if lay[k] > 1]
+        rows.append([label, "/".join(parts), str(lay["gpus"]), format_seconds(r["ttft_s"]),
+                     format_seconds(r["tpot_s"]), _tok_s(r["throughput_tokens_per_s"]), format_usd(r["usd_per_hour"]),
+                     format_usd(r["usd_per_million_tokens"])])
+    b.append(("table", headers, rows, ["l", "l", "r", "r", "r", "r", "r", "r"]))
+    return b
+
+
 def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     from tpplan.report import OBJECTIVE_WORDS
 
@@ -125,6 +152,8 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
         b.append(("p", "Not feasible: " + "; ".join(f"{x['gpu']} ({'; '.join(x['why'])})" for x in res["blocked"])
                   + "."))
     b.append(("chart", "cost_latency"))
+
+    b += _feature_blocks(res)
 
     b.append(("h", 2, "Where the bytes go"))
     m = win["memory_per_gpu_bytes"]

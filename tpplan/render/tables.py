@@ -185,6 +185,8 @@ def _footer(res: dict[str, Any]) -> list[str]:
     if res["rejected"]:
         lines.append("Rejected (a row can have several reasons): "
                      + ", ".join(f"{k} {v:,}" for k, v in res["rejected"].items()))
+    if res.get("candidates"):
+        lines += [f"Winner's {x}" for x in feature_lines(res["candidates"][0]["serve"])]
     if res.get("serving_command"):
         lines.append("Serve the winner: " + res["serving_command"])
     if res.get("relax"):
@@ -264,8 +266,33 @@ def estimate_lines(res: dict[str, Any]) -> list[str]:
         f"cost: {format_usd(co['usd_per_hour'])}/hour, {format_usd(co['usd_per_million_tokens'])} per 1M output tokens "
         f"at ${co['usd_per_gpu_hour']:.2f}/GPU-hour",
     ]
+    lines += feature_lines(s)
     lines += [f"warning: {w}" for w in res.get("warnings", [])]
     return lines
+
+
+def feature_lines(s: dict[str, Any]) -> list[str]:
+    """Prefix caching and speculative decoding with the assumption each figure rests on (issue 21)."""
+    out = []
+    pc = s.get("prefix_cache")
+    if pc:
+        out.append(f"prefix cache: {pc['cached_prompt_tokens']:,} prompt tokens cached, "
+                   f"{pc['prefill_tokens']:,} computed per request"
+                   + (f"; shared prefix held once: {format_bytes(pc['shared_kv_bytes_per_gpu'])} per GPU"
+                      if pc["shared_kv_bytes_per_gpu"] else "") + f" (assumption: {pc['assumption']})")
+    sp = s.get("speculative")
+    if sp:
+        be = sp["break_even_batch"]
+        cb = sp["verify_compute_bound_batch"]
+        out.append(f"speculative decoding ({sp['method']}, k={sp['draft_tokens']}): {sp['tokens_per_step']:.3g} "
+                   f"tokens per target step; {sp['speedup_at_operating_point']:.2f}x the plain decode step at "
+                   f"{sp['running_seqs']:.3g} running sequences ("
+                   + ("pays off" if sp["pays_off"] else "does NOT pay off here") + "); "
+                   + (f"stops paying off above {be:,.0f} sequences" if be is not None
+                      else "pays off at every batch up to 8,192 sequences")
+                   + (f" (verification compute-bound from {cb:,.0f})" if cb is not None else "")
+                   + f" (assumption: {sp['assumption']})")
+    return out
 
 
 def load_lines(s: dict[str, Any]) -> list[str]:
