@@ -216,3 +216,67 @@ def test_feature_outputs_match_their_schemas(cli, name, args):
     if name == "report":
         assert res["features"]["without"] is not None and res["features"]["with"]["tpot_s"] < res["features"][
             "without"]["tpot_s"]
+
+
+DISAGG = ["recommend", "--model", "llama-3.1-70b", "--ctx", "8k", "--input-len", "4k", "--output-len", "512",
+          "--gpu", "h100-sxm", "--gpu", "h200", "--rate", "20/s", "--ttft-slo", "2s", "--tpot-slo", "50ms", "--disagg",
+          "--objective", "cost"]
+
+
+def test_disagg_pools_match_the_rate_within_one_replica(cli_json):
+    _, res = cli_json(*DISAGG)
+    d = res["disaggregated"]
+    assert d["pairs"]
+    for x in d["pairs"]:
+        for role in ("prefill", "decode"):
+            p = x[role]
+            # ceil(rate / sustainable) replicas: enough for the rate, and not a whole replica more
+            assert p["capacity_rps"] >= 20.0
+            assert p["capacity_rps"] - 20.0 < p["sustainable_rate_rps_per_replica"]
+            assert p["rate_rps_per_replica"] * p["replicas"] == pytest.approx(20.0)
+            assert p["gpus"] == p["replicas"] * p["layout"]["tp"] * p["layout"]["pp"]
+        assert x["ttft_s"] <= 2.0 and x["tpot_s"] <= 0.05
+        assert x["gpus"] == x["prefill"]["gpus"] + x["decode"]["gpus"]
+        # Llama-3.1-70B KV: 2 (K, V) x 8 heads x 128 x 80 layers x 2 bytes = 327,680 B/token, x 4,000 prompt tokens
+        assert x["kv_transfer"]["bytes_per_request"] == 327_680 * 4000
+        assert x["ttft_s"] == pytest.approx(x["prefill"]["ttft_s_without_transfer"] + x["kv_transfer"]["seconds"])
+    costs = [x["usd_per_hour"] for x in d["pairs"]]
+    assert costs == sorted(costs)
+    # the comparison names the cheaper way, with both prices
+    agg = d["aggregated_best"]["usd_per_hour"]
+    assert d["cheaper"] == ("aggregated" if agg <= costs[0] else "disaggregated")
+    assert f"{agg:,.2f}" in d["message"] and f"{costs[0]:,.2f}" in d["message"]
+    cmds = d["pairs"][0]["commands"]
+    assert '"kv_connector":"NixlConnector"' in cmds["prefill"] and "--tensor-parallel-size" in cmds["decode"]
+
+
+def test_disagg_transfer_is_the_slower_sides_nic_time():
+    from tpplan import disagg
+
+    m, h100 = CAT.model("llama-3.1-70b"), CAT.gpu("h100-sxm")
+    w = ServeWorkload(ctx=8192, input_len=4000, output_len=512)
+    c = h100.calibration.inter_node
+    bw = min(c.busbw_bytes_per_s, h100.scale_out.nic_bandwidth_bytes_per_s)
+    t = disagg.transfer_seconds(m, w, h100, np.array([8.0]), h100, np.array([4.0]))
+    assert float(t[0]) == pytest.approx(c.alpha_per_step_s + 327_680 * 4000 / 4 / bw)
+
+
+def test_disagg_falls_back_with_a_message_when_the_slos_cannot_be_met(cli):
+    args = [a if a != "2s" else "100ms" for a in DISAGG]
+    code, out, _ = cli(*args)
+    assert code == 1
+    assert "Disaggregated serving cannot meet the SLOs at this rate: no prefill layout meets the TTFT SLO" in out
+    code, _, err = cli(*[a for a in DISAGG if a not in ("--rate", "20/s")])
+    assert code == 2 and "--disagg sizes a prefill and a decode pool to a request rate: give --rate" in err
+
+
+def test_disagg_output_matches_the_recommend_schema(cli):
+    import json
+
+    import jsonschema
+
+    from tpplan.schemas import SCHEMAS
+
+    code, out, err = cli(*DISAGG, "--top", "2", "--format", "json")
+    assert code == 0, err
+    jsonschema.Draft202012Validator(SCHEMAS["recommend"]).validate(json.loads(out))

@@ -957,6 +957,7 @@ def recommend(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_model: DraftModelOpt = None,
+    disagg: Annotated[bool, typer.Option("--disagg", help="Serving: also plan disaggregated prefill and decode pools (each its own GPU type, layout and replicas, the KV moved between them) sized to --rate, and compare with aggregated serving.")] = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -986,7 +987,7 @@ def recommend(
         _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
                       slo_percentile=slo_percentile, prefix_hit=prefix_hit, shared_prefix=shared_prefix,
                       speculative=speculative, draft_tokens=draft_tokens, acceptance=acceptance,
-                      draft_model=draft_model)
+                      draft_model=draft_model, disagg=disagg or None)
         res = _train_search(m, gpu_specs, seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, top,
                             global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
                             deadline_days=deadline_days, budget_usd=budget_usd, objective=obj,
@@ -1000,10 +1001,15 @@ def recommend(
     w = _serve_features(w, m, cat, prefix_hit, shared_prefix, speculative, draft_tokens, acceptance, draft_model)
     cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate, slo_percentile,
                         max_utilization, allow_cross_node_tp)
+    if disagg and cons.rate_rps is None:
+        raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
+                          "12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")
     res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, obj, top, pareto, explain,
                                   gpus_per_node, cat.digest)
+    if disagg:
+        res["disaggregated"] = planner.recommend_disagg(m, gpu_specs, w, cons, pricing, res, gpus_per_node)
     tables.render_recommend(_console(), res, fmt.value, _out)
-    if not res["candidates"]:
+    if not res["candidates"] and not (disagg and res["disaggregated"]["pairs"]):
         raise typer.Exit(1)
 
 

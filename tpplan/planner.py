@@ -1134,3 +1134,47 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
     if explain_spec:
         res["explain"] = explain(s, explain_spec, obj, picks)
     return res
+
+
+def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
+                     aggregated: dict[str, Any], gpus_per_node: int | None = None, top: int = 5) -> dict[str, Any]:
+    """``recommend --disagg``: the cheapest prefill and decode pools meeting --rate and the SLOs
+    (tpplan/disagg.py), set against the cheapest aggregated deployment of the same search."""
+    from tpplan import disagg
+
+    assert cons.rate_rps is not None
+    if cons.slo_percentile is not None:
+        note = [f"the pools are sized on mean TTFT and TPOT (--slo-percentile {cons.slo_percentile} applies to the "
+                "aggregated rows)"]
+    else:
+        note = []
+    r = disagg.search(model, gpus, w, cons.rate_rps, cons.ttft_slo_s, cons.tpot_slo_s, cons.max_utilization,
+                      {g.name: pricing.price(g) for g in gpus}, cons.max_gpus, cons.allow_cross_node_tp,
+                      gpus_per_node, top)
+    pairs = r["pairs"]
+    agg = [c for c in aggregated.get("candidates", []) if c.get("feasible")]
+    agg_best = min(agg, key=lambda c: c["cost"]["usd_per_hour"]) if agg else None
+    out: dict[str, Any] = {"pairs": pairs, "rows_evaluated": r["rows_evaluated"], "notes": note,
+                           "aggregated_best": None, "cheaper": None}
+    if agg_best is not None:
+        out["aggregated_best"] = {"layout": agg_best["layout"], "usd_per_hour": agg_best["cost"]["usd_per_hour"],
+                                  "ttft_s": agg_best["serve"]["ttft_s"], "tpot_s": agg_best["serve"]["tpot_s"]}
+    if not pairs:
+        out["message"] = ("Disaggregated serving cannot meet the SLOs at this rate: " + "; ".join(r["why"])
+                          + (". Aggregated serving can: see the candidates." if agg_best else
+                             ". Neither can aggregated serving."))
+        return out
+    best = pairs[0]
+    by_name = {g.name: g for g in gpus}
+    best["commands"] = {role: disagg.pool_command(model, w, by_name[best[role]["layout"]["gpu"]], best[role], role)
+                        for role in ("prefill", "decode")}
+    if agg_best is None:
+        out["cheaper"] = "disaggregated"
+        out["message"] = "Only disaggregated serving meets the SLOs at this rate."
+    else:
+        a, d = agg_best["cost"]["usd_per_hour"], best["usd_per_hour"]
+        out["cheaper"] = "aggregated" if a <= d else "disaggregated"
+        out["message"] = (f"Aggregated serving is cheaper: ${a:,.2f}/hour against ${d:,.2f}/hour disaggregated."
+                          if a <= d else
+                          f"Disaggregated serving is cheaper: ${d:,.2f}/hour against ${a:,.2f}/hour aggregated.")
+    return out

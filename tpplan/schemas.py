@@ -285,6 +285,21 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                      "description": "Rows rejected per reason (a row can have several)."},
         "search": _obj({"layouts_evaluated": _int("Layout x concurrency rows evaluated."),
                         "seconds": _num("Search time.")}, required=["layouts_evaluated", "seconds"]),
+        "disaggregated": _obj({
+            "pairs": {"type": "array", "description": (
+                "Cheapest first: a prefill pool and a decode pool (each layout, GPU type, replicas = ceil(rate / "
+                "its sustainable rate per replica), capacity_rps, usd_per_hour), ratio 'xPyD', kv_transfer "
+                "(bytes_per_request = input_len x KV bytes per token; seconds over the slower side's NICs, not "
+                "overlapped), ttft_s = prefill queueing + chunks + transfer, tpot_s from the decode pool, gpus, "
+                "usd_per_hour, usd_per_million_tokens (output tokens at the rate); the first has `commands` "
+                "(prefill, decode)."), "items": {"type": "object"}},
+            "aggregated_best": {"type": ["object", "null"], "description": (
+                "The cheapest feasible aggregated candidate listed (layout, usd_per_hour, ttft_s, tpot_s).")},
+            "cheaper": {"enum": ["aggregated", "disaggregated", None], "description": "Which costs less per hour."},
+            "message": {"type": "string", "description": "The comparison, or why no pair meets the SLOs."},
+            "notes": {"type": "array", "items": {"type": "string"}},
+            "rows_evaluated": _int("Prefill and decode rows evaluated."),
+        }, "With --disagg (issue 21; docs/metrics.md 'Disaggregated serving')."),
     }, ["inputs", "candidates", "rejected", "search"]),
     "train-estimate": _doc("tpplan estimate --train --format json", {"inputs": INPUTS,
                                                                      **TRAIN_ESTIMATE["properties"]},

@@ -162,6 +162,34 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
+def disagg_lines(res: dict[str, Any]) -> list[str]:
+    """recommend --disagg: the cheapest prefill/decode pools, against the cheapest aggregated deployment."""
+    d = res.get("disaggregated")
+    if d is None:
+        return []
+
+    def pool(p: dict[str, Any]) -> str:
+        lay = p["layout"]
+        shape = f"TP{lay['tp']}" + (f"/PP{lay['pp']}" if lay["pp"] > 1 else "") + (
+            f"/EP{lay['ep']}" if lay["ep"] > 1 else "")
+        return (f"{p['replicas']} x {shape} on {lay['gpu']} ({p['gpus']} GPUs, {p['rate_rps_per_replica']:.3g} of "
+                f"{p['sustainable_rate_rps_per_replica']:.3g} sustainable requests/s each)")
+
+    lines = []
+    for i, x in enumerate(d["pairs"], 1):
+        lines.append(f"Disaggregated #{i} ({x['ratio']}): prefill {pool(x['prefill'])}; decode {pool(x['decode'])}; "
+                     f"KV hand-off {format_bytes(x['kv_transfer']['bytes_per_request'])} per request in "
+                     f"{format_seconds(x['kv_transfer']['seconds'])}; TTFT {format_seconds(x['ttft_s'])}, TPOT "
+                     f"{format_seconds(x['tpot_s'])}; {x['gpus']} GPUs, {format_usd(x['usd_per_hour'])}/hour, "
+                     f"{format_usd(x['usd_per_million_tokens'])} per 1M output tokens")
+    lines.append(d["message"])
+    lines += d.get("notes", [])
+    if d["pairs"] and "commands" in d["pairs"][0]:
+        for role, cmd in d["pairs"][0]["commands"].items():
+            lines.append(f"Serve the {role} pool: {cmd}")
+    return lines
+
+
 def _footer(res: dict[str, Any]) -> list[str]:
     inp = res["inputs"]
     lines = [f"Inputs: model {inp['model']}, ctx {inp['ctx_tokens']:,} tokens (prompt {inp['input_len']:,}, "
@@ -189,6 +217,7 @@ def _footer(res: dict[str, Any]) -> list[str]:
         lines += [f"Winner's {x}" for x in feature_lines(res["candidates"][0]["serve"])]
     if res.get("serving_command"):
         lines.append("Serve the winner: " + res["serving_command"])
+    lines += disagg_lines(res)
     if res.get("relax"):
         lines.append("Nothing is feasible. To get one layout: " + "; or ".join(res["relax"]))
     for e in res.get("explain", []):

@@ -1,0 +1,330 @@
+"""Disaggregated serving (issue 21): a prefill pool and a decode pool, sized to a request rate.
+
+Owns the two pools' closed forms (on load.py's step coefficients), the KV hand-off between them and the
+search over (prefill layout, decode layout) pairs; the planner's aggregated search is the comparison.
+
+Model (docs/metrics.md, 'Disaggregated serving'):
+- A prefill instance runs prompt chunks only: a step of p tokens takes ``T(0, p)`` (load.Coefficients). It
+  saturates at ``budget / (prefill_len x T(0, budget))`` requests/s (full steps); a request waits as in M/D/1
+  with 1 / saturation as service time, then its own chunks run, each sharing a step with others' prompts.
+- The prompt's KV moves to a decode instance over the NICs (RDMA, one direction per GPU): input_len x KV bytes
+  per token, each GPU sending (receiving) its shard, the slower side's aggregate bandwidth at the inter-node
+  calibration. vLLM's NixlConnector pulls a request's blocks once its prefill is
+  done (kv_connector/v1/nixl_connector.py), so the transfer is exposed, not overlapped layer by layer.
+- A decode instance runs decode steps only: ``n`` sequences, step ``T(n, 0)``, rate ``n / (steps x T)``, TPOT
+  the step a sequence sees with ``1 + n`` others (Poisson arrivals see time averages), over E with
+  speculative decoding. Its batch is bounded by max_num_seqs, the KV pool (each sequence holds its prompt and
+  half its output) and the step budget.
+- TTFT = prefill queueing + prefill chunks + the transfer; TPOT from the decode pool alone. Each pool gets
+  ceil(rate / its sustainable rate) replicas: neither is the bottleneck by a replica's worth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from tpplan import grid, memory
+from tpplan.grid import Grid
+from tpplan.load import BISECTIONS, Coefficients, coefficients
+from tpplan.spec import DTYPE_BYTES, GpuSpec, ModelSpec
+from tpplan.workload import Context, ServeWorkload
+
+FArray = npt.NDArray[np.float64]
+KEEP = 48
+"""Cheapest feasible rows of each pool kept for the pair search (every pool row's cost is independent of the
+other pool; only the KV transfer couples them)."""
+
+
+@dataclass(frozen=True, eq=False)
+class Pool:
+    """One pool's rows (layouts on one GPU type) at the deployment's rate."""
+
+    ctx: Context
+    g: Grid
+    role: str
+    saturation: FArray
+    sustainable: FArray
+    """Largest rate per replica within --max-utilization of saturation and the pool's SLO (0: none)."""
+    replicas: FArray
+    rate: FArray
+    """Requests/s per replica: rate / replicas."""
+    latency: FArray
+    """Prefill: TTFT without the transfer; decode: TPOT."""
+    usd_per_hour: FArray
+    ok: npt.NDArray[np.bool_]
+    max_running: FArray
+
+    @property
+    def gpus(self) -> FArray:
+        return self.replicas * (self.g.tp * self.g.pp).astype(np.float64)
+
+
+def _rows(model: ModelSpec, gpu: GpuSpec, max_gpus: int, node: int) -> Grid:
+    base = grid.enumerate_layouts(model, max_gpus, node, replicas=False)
+    keep = (base.dp == 1) & (base.cp == 1)
+    return base.take(np.flatnonzero(keep))
+
+
+def _fits(ctx: Context, g: Grid, allow_cross_node_tp: bool) -> tuple[memory.ServeMemory, npt.NDArray[np.bool_]]:
+    mem = memory.serve_memory(ctx, g)
+    fixed = mem.weights + mem.activations + mem.overhead + mem.kv_shared
+    ok = (g.reasons == 0) & (fixed + mem.kv_bytes_per_sequence <= mem.usable)
+    if not allow_cross_node_tp:
+        ok &= g.tp <= grid.tp_domain(ctx.gpu, ctx.node_size)
+    return mem, ok
+
+
+def _mm1_wait(rate: FArray, sat: FArray) -> FArray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.clip(rate / sat, 0.0, 1.0)
+        return np.where(rho < 1, rho / (2.0 * (1.0 - rho)) / sat, np.inf)
+
+
+class _Prefill:
+    def __init__(self, ctx: Context, g: Grid, co: Coefficients) -> None:
+        assert ctx.serve is not None
+        w = ctx.serve
+        self.n = float(w.prefill_len)
+        self.mbt = float(w.engine.max_num_batched_tokens)
+        self.pp = g.pp.astype(np.float64)
+        self.budget = self.mbt * self.pp
+        self.co = co
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.sat = self.budget / (self.n * co.step(0.0, self.budget))
+
+    def ttft(self, rate: FArray) -> FArray:
+        """Queueing + the request's own chunks, each in a step that also carries the prompt tokens the load
+        brings (rate / saturation of a full budget), through every stage."""
+        rho = np.clip(rate / self.sat, 0.0, 1.0)
+        own = min(self.n, self.mbt)
+        chunks = np.ceil(self.n / own)
+        tokens = np.minimum(np.maximum(own * self.pp, rho * self.budget), self.budget)
+        return _mm1_wait(rate, self.sat) + chunks * self.co.step(0.0, tokens)
+
+
+class _Decode:
+    def __init__(self, ctx: Context, g: Grid, co: Coefficients, cap: FArray) -> None:
+        assert ctx.serve is not None
+        w = ctx.serve
+        self.steps = w.output_len / w.decode_tokens_per_step
+        self.per_step = w.decode_tokens_per_step
+        self.co = co
+        budget = float(w.engine.max_num_batched_tokens) * g.pp.astype(np.float64)
+        self.n_max = np.maximum(np.minimum(cap, budget / w.verify_tokens), 0.0)
+        self.sat = self.rate(self.n_max)
+
+    def rate(self, n: FArray) -> FArray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(n > 0, n / (self.steps * self.co.step(n, 0.0)), 0.0)
+
+    def tpot(self, n: FArray) -> FArray:
+        return self.co.step(1.0 + n, 0.0) / self.per_step
+
+    def n_for(self, target: FArray) -> FArray:
+        lo, hi = np.zeros_like(self.n_max), self.n_max.copy()
+        for _ in range(BISECTIONS):
+            mid = 0.5 * (lo + hi)
+            ok = self.rate(mid) <= target
+            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+        return lo
+
+
+def _largest_rate(top: FArray, latency_at: Any, slo: float | FArray | None) -> FArray:
+    """Largest rate in [0, top] whose latency is within the SLO (latency grows with the rate: bisection)."""
+    if slo is None:
+        return top
+    ok_top = latency_at(top) <= slo
+    lo, hi = np.zeros_like(top), top.copy()
+    for _ in range(BISECTIONS):
+        mid = 0.5 * (lo + hi)
+        ok = latency_at(mid) <= slo
+        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    none = ~(latency_at(top * 1e-6) <= slo)
+    return np.where(ok_top, top, np.where(none, 0.0, lo))
+
+
+def _size(sust: FArray, rate: float, ok: npt.NDArray[np.bool_]) -> tuple[FArray, FArray]:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        replicas = np.where(ok & (sust > 0), np.ceil(rate / np.maximum(sust, 1e-300)), np.inf)
+        per = np.where(np.isfinite(replicas), rate / np.where(np.isfinite(replicas), replicas, 1.0), 0.0)
+    return replicas, per
+
+
+def prefill_pool(ctx: Context, g: Grid, rate: float, ttft_budget: float | FArray | None, max_util: float, price: float,
+                 allow_cross_node_tp: bool) -> Pool:
+    mem, ok = _fits(ctx, g, allow_cross_node_tp)
+    assert ctx.serve is not None
+    p_ref = np.maximum(np.minimum(ctx.serve.engine.max_num_batched_tokens * g.pp.astype(np.float64),
+                                  float(ctx.serve.prefill_len)), 1.0)
+    co = coefficients(ctx, g, np.ones(len(g)), p_ref)
+    pf = _Prefill(ctx, g, co)
+    sust = _largest_rate(pf.sat * max_util, pf.ttft, ttft_budget)
+    replicas, per = _size(sust, rate, ok)
+    lat = np.where(np.isfinite(replicas), pf.ttft(per), np.inf)
+    usd = replicas * (g.tp * g.pp).astype(np.float64) * price
+    return Pool(ctx=ctx, g=g, role="prefill", saturation=pf.sat, sustainable=sust, replicas=replicas, rate=per,
+                latency=lat, usd_per_hour=usd, ok=ok & np.isfinite(replicas), max_running=np.zeros(len(g)))
+
+
+def decode_pool(ctx: Context, g: Grid, rate: float, tpot_slo: float | None, max_util: float, price: float,
+                allow_cross_node_tp: bool) -> Pool:
+    assert ctx.serve is not None
+    w = ctx.serve
+    mem, ok = _fits(ctx, g, allow_cross_node_tp)
+    held = w.input_len + w.output_len / 2.0 + w.engine.block_size / 2.0
+    held_tok = np.minimum(memory.cached_tokens_per_sequence(ctx.model, int(np.ceil(held)), g), held + 0 * g.tp)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kv_adm = np.floor(np.maximum(mem.kv_pool, 0.0) / (mem.kv_bytes_per_token_per_gpu * held_tok))
+    cap = np.minimum(float(w.engine.max_num_seqs), kv_adm)
+    n_ref = np.maximum(cap, 1.0)
+    co = coefficients(ctx, g, n_ref, np.ones(len(g)))
+    dc = _Decode(ctx, g, co, cap)
+    sust = _largest_rate(dc.sat * max_util, lambda r: dc.tpot(dc.n_for(r)), tpot_slo)
+    replicas, per = _size(sust, rate, ok)
+    lat = np.where(np.isfinite(replicas), dc.tpot(dc.n_for(per)), np.inf)
+    usd = replicas * (g.tp * g.pp).astype(np.float64) * price
+    return Pool(ctx=ctx, g=g, role="decode", saturation=dc.sat, sustainable=sust, replicas=replicas, rate=per,
+                latency=lat, usd_per_hour=usd, ok=ok & np.isfinite(replicas), max_running=cap)
+
+
+def transfer_seconds(model: ModelSpec, w: ServeWorkload, gp: GpuSpec, gpus_p: FArray, gd: GpuSpec,
+                     gpus_d: FArray) -> FArray:
+    """The prompt's KV from a prefill to a decode instance: input_len x KV bytes per token (whole model, the
+    KV dtype), each side's GPUs sending / receiving their shard in parallel over their own NIC (RDMA, one
+    direction): per GPU, the inter-node calibration's latency plus bytes / its bus bandwidth (nccl-tests over
+    the same NICs, hardware/*.yaml calibration.inter_node); the slower side sets the time."""
+    total = model.kv_cache_bytes_per_token(DTYPE_BYTES[w.kv_dtype]) * float(w.input_len)
+
+    def side(gpu: GpuSpec, n: FArray) -> FArray:
+        c = gpu.calibration.inter_node
+        bw = min(float(c.busbw_bytes_per_s), float(gpu.scale_out.nic_bandwidth_bytes_per_s))
+        return c.alpha_per_step_s + total / np.asarray(n, dtype=np.float64) / bw
+
+    return np.maximum(side(gp, gpus_p), side(gd, gpus_d))
+
+
+def _label(g: Grid, i: int, gpu: str) -> dict[str, Any]:
+    return {"gpu": gpu, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "ep": int(g.ep[i])}
+
+
+def _pool_obj(p: Pool, i: int) -> dict[str, Any]:
+    assert p.ctx.serve is not None
+    gpus_one = int(p.g.tp[i] * p.g.pp[i])
+    out = {"layout": _label(p.g, i, p.ctx.gpu.name), "replicas": int(p.replicas[i]),
+           "gpus": int(p.replicas[i]) * gpus_one,
+           "rate_rps_per_replica": float(p.rate[i]), "saturation_rate_rps_per_replica": float(p.saturation[i]),
+           "sustainable_rate_rps_per_replica": float(p.sustainable[i]),
+           "capacity_rps": float(p.replicas[i] * p.sustainable[i]), "usd_per_hour": float(p.usd_per_hour[i])}
+    out["ttft_s_without_transfer" if p.role == "prefill" else "tpot_s"] = float(p.latency[i])
+    if p.role == "decode":
+        out["max_running_seqs"] = float(p.max_running[i])
+    return out
+
+
+def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float, ttft_slo: float | None,
+           tpot_slo: float | None, max_util: float, prices: dict[str, float], max_gpus: int,
+           allow_cross_node_tp: bool = False, gpus_per_node: int | None = None, top: int = 5
+           ) -> dict[str, Any]:
+    """Every (prefill layout, decode layout) pair over the GPU types, each pool sized to ``rate``; the pairs
+    within the SLOs and --max-gpus, cheapest first."""
+    pre: list[Pool] = []
+    dec: list[Pool] = []
+    for gpu in gpus:
+        node = gpus_per_node or gpu.node.gpus_per_node
+        ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node)
+        g = _rows(model, gpu, max_gpus, node)
+        if not len(g):
+            continue
+        price = prices[gpu.name]
+        # each prefill row's TTFT budget leaves room for the transfer its own NICs allow (the pair search
+        # checks the pair's, which the decode side can only slow)
+        own = (g.tp * g.pp).astype(np.float64)
+        assert ctx.serve is not None
+        budget = None if ttft_slo is None else ttft_slo - transfer_seconds(model, ctx.serve, gpu, own, gpu, own)
+        pre.append(prefill_pool(ctx, g, rate, budget, max_util, price, allow_cross_node_tp))
+        dec.append(decode_pool(ctx, g, rate, tpot_slo, max_util, price, allow_cross_node_tp))
+
+    def best(pools: list[Pool]) -> list[tuple[Pool, int]]:
+        rows = [(float(p.usd_per_hour[i]), k, int(i)) for k, p in enumerate(pools)
+                for i in np.flatnonzero(p.ok)]
+        rows.sort()
+        return [(pools[k], i) for _, k, i in rows[:KEEP]]
+
+    bp, bd = best(pre), best(dec)
+    pairs: list[dict[str, Any]] = []
+    if bp and bd:
+        pg = np.array([p.gpus[i] for p, i in bp])
+        dg = np.array([p.gpus[i] for p, i in bd])
+        xfer = np.zeros((len(bp), len(bd)))
+        for a, (p, i) in enumerate(bp):
+            for gd_name in {d.ctx.gpu.name for d, _ in bd}:
+                cols = [b for b, (d, _) in enumerate(bd) if d.ctx.gpu.name == gd_name]
+                gd = bd[cols[0]][0].ctx.gpu
+                xfer[a, cols] = transfer_seconds(model, w, p.ctx.gpu, np.full(len(cols), float(p.g.tp[i] * p.g.pp[i])),
+                                                 gd, np.array([float(bd[c][0].g.tp[bd[c][1]] * bd[c][0].g.pp[bd[c][1]])
+                                                               for c in cols]))
+        ttft = np.array([p.latency[i] for p, i in bp])[:, None] + xfer
+        tpot = np.array([d.latency[i] for d, i in bd])[None, :] + 0 * xfer
+        usd = np.array([p.usd_per_hour[i] for p, i in bp])[:, None] + np.array([d.usd_per_hour[i] for d, i in bd])
+        total = pg[:, None] + dg[None, :]
+        ok = (total <= max_gpus) & np.isfinite(ttft) & np.isfinite(tpot)
+        if ttft_slo is not None:
+            ok &= ttft <= ttft_slo
+        if tpot_slo is not None:
+            ok &= tpot <= tpot_slo
+        order = np.lexsort((ttft.ravel() + w.output_len * tpot.ravel(), usd.ravel()))
+        for flat in order:
+            if not ok.ravel()[flat] or len(pairs) >= top:
+                continue
+            a, b = divmod(int(flat), len(bd))
+            (p, i), (d, j) = bp[a], bd[b]
+            out_tps = rate * w.output_len
+            pairs.append({
+                "prefill": _pool_obj(p, i), "decode": _pool_obj(d, j),
+                "ratio": f"{int(p.replicas[i])}P{int(d.replicas[j])}D",
+                "kv_transfer": {"bytes_per_request": model.kv_cache_bytes_per_token(DTYPE_BYTES[w.kv_dtype])
+                                * float(w.input_len), "seconds": float(xfer[a, b]), "overlapped": False},
+                "ttft_s": float(ttft[a, b]), "tpot_s": float(tpot[a, b]),
+                "request_latency_s": float(ttft[a, b] + w.output_len * tpot[a, b]),
+                "gpus": int(total[a, b]), "usd_per_hour": float(usd[a, b]),
+                "throughput_tokens_per_s": out_tps,
+                "usd_per_million_tokens": float(usd[a, b]) / (out_tps * 3600.0) * 1e6,
+            })
+    why = []
+    if not pairs:
+        if not bp:
+            why.append("no prefill layout meets the TTFT SLO (less the KV transfer) within --max-gpus")
+        if not bd:
+            why.append("no decode layout meets the TPOT SLO within --max-gpus")
+        if bp and bd:
+            why.append("no pair of pools meets the TTFT SLO with the KV transfer, or fits in --max-gpus")
+    return {"pairs": pairs, "why": why,
+            "rows_evaluated": int(sum(len(p.g) for p in pre) + sum(len(d.g) for d in dec))}
+
+
+def pool_command(model: ModelSpec, w: ServeWorkload, gpu: GpuSpec, pool: dict[str, Any], role: str) -> str:
+    """The serve command of one pool's instances: the engine's own flags (planner.vllm_command) plus its
+    disaggregation switch: vLLM --kv-transfer-config with the NixlConnector (docs 'NixlConnector usage'; a
+    router such as Dynamo or llm-d pairs the instances), SGLang --disaggregation-mode prefill|decode."""
+    import json
+    import shlex
+
+    from tpplan.planner import vllm_command
+
+    e = w.for_gpu(gpu).engine
+    lay = pool["layout"]
+    obj = {"layout": {"tp": lay["tp"], "pp": lay["pp"], "dp": 1, "ep": lay["ep"]},
+           "serve": {"load": {"engine": {"name": e.name, "max_num_seqs": e.max_num_seqs,
+                                         "max_num_batched_tokens": e.max_num_batched_tokens,
+                                         "gpu_memory_utilization": w.for_gpu(gpu).gpu_memory_utilization}}}}
+    base = vllm_command(obj, model, w)
+    if e.name == "sglang":
+        return base + " " + shlex.join(["--disaggregation-mode", role, "--disaggregation-transfer-backend", "nixl"])
+    if e.name == "vllm":
+        cfg = json.dumps({"kv_connector": "NixlConnector", "kv_role": "kv_both"}, separators=(",", ":"))
+        return base + " " + shlex.join(["--kv-transfer-config", cfg])
+    return base + f"  # {role} instance of trtllm-serve disaggregated (its config file names the {role} servers)"
