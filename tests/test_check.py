@@ -33,6 +33,7 @@ CASES = {
     "tpp020-ttft-slo.yaml": ("TPP020", 6, 3, 1),
     "tpp021-tpot-slo.yaml": ("TPP021", 6, 3, 1),
     "tpp022-budget.yaml": ("TPP022", 6, 3, 1),
+    "tpp023-disagg-pool.yaml": ("TPP023", 10, 3, 1),
     "tpp030-tp-spans-nodes.yaml": ("TPP030", 3, 1, 0),
     "tpp031-tp-pcie.yaml": ("TPP031", 3, 1, 0),
     "tpp040-unknown-key.yaml": ("TPP040", 4, 1, 0),
@@ -74,7 +75,7 @@ def test_good_examples_pass_strict(cli, monkeypatch):
     monkeypatch.chdir(DEPLOY)
     code, out, err = cli("check", "good", "--strict", "--format", "text")
     assert code == 0, out + err
-    assert "All checks passed" in out and "3 files (4 deployments checked)" in out
+    assert "All checks passed" in out and "4 files (5 deployments checked)" in out
 
 
 def test_messages_carry_the_numbers(cli, monkeypatch):
@@ -99,7 +100,7 @@ def test_globs_folders_and_multi_documents(cli, monkeypatch):
     code, out, _ = cli("check", "bad/tpp01*.yaml", "good", "-f", "json")
     d = json.loads(out)
     assert code == 1
-    assert d["summary"]["files"] == 7 and d["summary"]["documents"] == 8
+    assert d["summary"]["files"] == 8 and d["summary"]["documents"] == 9
     assert cli("check", "nothing/*.yaml")[0] == 2
     assert cli("check", "missing.yaml")[0] == 2
 
@@ -295,3 +296,18 @@ def test_hf_overrides_rope_scaling_lifts_the_context_limit(cli, tmp_path):
     bad.write_text(f.read_text().replace('"factor": 4.0', '"factor": 0.5'))
     code, out, _ = cli("check", str(bad), "--gpu", "h100", "-f", "json")
     assert code == 2 and "factor in (1, 64]" in json.loads(out)["findings"][0]["message"]
+
+
+def test_disaggregated_pools_are_checked_each_at_the_rate(cli, tmp_path):
+    """A Dynamo / llm-d document with prefill and decode sections: every rule per pool, TPP023 at the rate
+    (tpplan/disagg.py); the decode pool's own max-num-seqs is read from its section."""
+    code, out, err = cli("check", str(DEPLOY / "good" / "llama70b-disagg.yaml"), "--strict", "-f", "json")
+    assert code == 0, out + err
+    text = (DEPLOY / "good" / "llama70b-disagg.yaml").read_text().replace("replicas: 2", "replicas: 1")
+    bad = tmp_path / "disagg.yaml"
+    bad.write_text(text)
+    code, out, _ = cli("check", str(bad), "-f", "json")
+    f = json.loads(out)["findings"]
+    assert code == 1 and [x["rule"] for x in f] == ["TPP023"]
+    assert f[0]["path"] == "$.DecodeWorker.replicas" and "decode pool's 1 replica(s)" in f[0]["message"]
+    assert f[0]["suggestion"] == {"replicas": 2}

@@ -17,7 +17,7 @@ import glob
 import hashlib
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +78,11 @@ RULES: tuple[Rule, ...] = (
     Rule("TPP021", "tpot-slo", "error", "predicted time per output token above the SLO",
          "slo: {tpot_s: 0.01} for a 70B model at TP=2",
          "Raise tensor parallelism, lower max_num_seqs, quantize the weights, or use a faster GPU."),
+    Rule("TPP023", "disagg-pool", "error",
+         "a disaggregated pool's replicas cannot serve the rate within its SLO",
+         "prefill: {replicas: 1, tensor_parallel_size: 2} for rate: 20 with 4k-token prompts",
+         "Add replicas to the pool, raise its tensor parallelism, or relax the SLO it carries (prefill: TTFT, "
+         "decode: TPOT)."),
     Rule("TPP022", "budget", "error", "$/hour of the deployment above the budget",
          "budget: {usd_per_hour: 10} for 8 x h100-sxm",
          "Use fewer or cheaper GPUs, or raise the budget."),
@@ -245,6 +250,8 @@ class _Doc:
     values: dict[str, Any] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)
     """internal name -> the spelling the user wrote, where the path does not end in it (a container argument)."""
+    pool: tuple[str, str] | None = None
+    """A disaggregated deployment's pool this document view reads: (its section key, 'prefill' | 'decode')."""
 
     def at(self, name: str | tuple[str, ...]) -> tuple[int, int]:
         path = self.keys.get(name, ()) if isinstance(name, str) else name
@@ -279,6 +286,15 @@ def _entries(doc: _Doc) -> list[tuple[str, Any, tuple[Any, ...], str | None]]:
     out: list[tuple[str, Any, tuple[Any, ...], str | None]] = []
     if argv is not None:
         out += argv
+    sections = _pool_sections(data)
+    if doc.pool is not None and argv is None:
+        key = doc.pool[0]
+        own = [(k, v, p, d) for k, v, p, d in _section_entries(data[key], key)]
+        mine = {_INTERNAL.get(str(k).strip().replace("-", "_").lower()) for k, _, _, _ in own}
+        out += own
+        # the shared settings (model, gpu, rate, slo, ...) unless the pool sets its own
+        data = {k: v for k, v in data.items() if k not in sections.values()
+                and _INTERNAL.get(str(k).strip().replace("-", "_").lower()) not in mine - {None}}
     for key, value in data.items():
         snake = str(key).strip().replace("-", "_").lower()
         if snake == "x_tpplan" and isinstance(value, dict):
@@ -290,6 +306,43 @@ def _entries(doc: _Doc) -> list[tuple[str, Any, tuple[Any, ...], str | None]]:
                     if str(k) in _TRT_KV_CACHE]
         else:
             out.append((str(key), value, (str(key),), None))
+    return out
+
+
+POOL_KEYS = {"prefill": ("prefill", "prefill_worker", "prefillworker", "vllm_prefill_worker"),
+             "decode": ("decode", "decode_worker", "decodeworker", "vllm_decode_worker")}
+"""Sections of a disaggregated deployment (llm-d values' prefill / decode, NVIDIA Dynamo's PrefillWorker /
+DecodeWorker): each a mapping of engine settings plus ``replicas``; keys outside them are shared."""
+_PARALLELISM = {"tensor": "tensor_parallel_size", "pipeline": "pipeline_parallel_size",
+                "data": "data_parallel_size", "expert": "expert_parallel_size"}
+
+
+def _pool_sections(data: Any) -> dict[str, str]:
+    """role -> the section key of a disaggregated deployment (both pools present), else {}."""
+    if not isinstance(data, dict):
+        return {}
+    found = {}
+    for key, value in data.items():
+        snake = str(key).strip().replace("-", "_").lower()
+        for role, names in POOL_KEYS.items():
+            if snake in names and isinstance(value, dict):
+                found[role] = key
+    return found if len(found) == 2 else {}
+
+
+def _section_entries(section: dict[Any, Any], top: str) -> list[tuple[str, Any, tuple[Any, ...], str | None]]:
+    """A pool's settings: its keys (``replicas`` is the pool's data-parallel count) and an llm-d
+    ``parallelism: {tensor, pipeline, data, expert}`` mapping."""
+    out: list[tuple[str, Any, tuple[Any, ...], str | None]] = []
+    for key, value in section.items():
+        snake = str(key).strip().replace("-", "_").lower()
+        if snake == "parallelism" and isinstance(value, dict):
+            out += [(_PARALLELISM.get(str(k), str(k)), v, (top, str(key), str(k)), f"{top}.{key}.{k}")
+                    for k, v in value.items()]
+        elif snake == "replicas":
+            out.append(("data_parallel_size", value, (top, str(key)), f"{top}.{key}"))
+        else:
+            out.append((str(key), value, (top, str(key)), f"{top}.{key}"))
     return out
 
 
@@ -686,6 +739,17 @@ def check_document(doc: _Doc, cat: Any, pricing: planner.Pricing, base_dir: Path
                            "a deployment document must be a mapping of settings (key: value)",
                            fix="See `tpplan check --help` for an example.", document=doc.index))
         return out
+    sections = _pool_sections(doc.loc.data)
+    if sections and doc.pool is None:
+        views = [_Doc(loc=doc.loc, index=doc.index, pool=(sections[r], r)) for r in ("prefill", "decode")]
+        found = [f for v in views for f in check_document(v, cat, pricing, base_dir, defaults)]
+        seen: set[tuple[str, int, int, str]] = set()
+        for f in found:  # a shared key's finding once, not once per pool
+            k = (f.rule, f.line, f.column, f.message)
+            if k not in seen:
+                seen.add(k)
+                out.append(f)
+        return out
     _normalise(doc, out)
     try:
         _apply_defaults(doc, defaults)
@@ -696,8 +760,44 @@ def check_document(doc: _Doc, cat: Any, pricing: planner.Pricing, base_dir: Path
         out.append(Finding("TPP100", "error", file, line, col, str(exc), doc.jpath(exc.key) if exc.key else "$",
                            exc.fix, document=doc.index))
         return out
+    if doc.pool is not None:
+        out.extend(_pool_findings(doc, s, pricing))
+        # the pool's rate and SLO are judged by the disaggregated model above, not as an aggregated engine
+        s = replace(s, rate=None, slo={})
     out.extend(evaluate(doc, s, pricing))
     return out
+
+
+def _pool_findings(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
+    """TPP023: one pool of a disaggregated deployment at the document's rate (tpplan/disagg.py): the prefill
+    pool's TTFT (without the KV transfer, which depends on the other pool) or the decode pool's TPOT within
+    the SLO, and its replicas' sustainable rate at least the rate."""
+    from tpplan import disagg
+    from tpplan.workload import Context
+
+    assert doc.pool is not None
+    role = doc.pool[1]
+    if s.rate is None:
+        return []
+    g = grid.make(s.tp, s.pp, 1, s.cp, s.ep)
+    ctx = Context(model=s.model, gpu=s.gpu, serve=s.workload, gpus_per_node=s.gpus_per_node)
+    price = s.price_override if s.price_override is not None else pricing.price(s.gpu)
+    slo_key = "ttft_s" if role == "prefill" else "tpot_s"
+    slo = s.slo.get(slo_key, (None, ()))[0]
+    fn = disagg.prefill_pool if role == "prefill" else disagg.decode_pool
+    p = fn(ctx, g, s.rate / s.dp, None, 1.0, price, True)
+    lat = float(p.latency[0]) if np.isfinite(p.replicas[0]) else float("inf")
+    sat = float(p.saturation[0])
+    what = "TTFT (before the KV hand-off)" if role == "prefill" else "TPOT"
+    if s.rate > s.dp * sat * (1 - 1e-9):
+        need = int(np.ceil(s.rate / max(sat * 0.85, 1e-300)))
+        return [_find(doc, "TPP023", "dp", f"the {role} pool's {s.dp} replica(s) saturate at {s.dp * sat:.3g} "
+                      f"requests/s, below the rate {s.rate:g}/s", suggestion={"replicas": need},
+                      fix=f"Use at least {need} {role} replicas (85% of saturation each).")]
+    if slo is not None and lat > slo:
+        return [_find(doc, "TPP023", "dp", f"the {role} pool's {what} at {s.rate:g} requests/s over {s.dp} "
+                      f"replica(s) is {_ms(lat)}, above the SLO {_ms(slo)}")]
+    return []
 
 
 def _find(doc: _Doc, rule: str, anchor: str, message: str, fix: str = "",
@@ -1189,6 +1289,14 @@ def rules_markdown() -> str:
              "trtllm-serve (or pass `--model` to a server image), read as the server's command line. A YAML "
              "document with none of these (a CI workflow, a Kustomization) is skipped with a note, not an "
              "error.", "",
+             "Disaggregated deployments: a document with both a prefill and a decode section (`prefill` / "
+             "`decode` as in llm-d values, `PrefillWorker` / `DecodeWorker` as in NVIDIA Dynamo configs, "
+             "`prefill_worker` / `decode_worker`) is checked as two pools. Each section takes the engine keys "
+             "above plus `replicas` (the pool's instances) and llm-d's `parallelism: {tensor, pipeline, data, "
+             "expert}`; keys outside the sections (model, gpu, max_model_len, rate, slo, ...) are shared unless "
+             "a section sets its own. Every rule runs on each pool; at the document's `rate:`, TPP023 judges "
+             "the prefill pool on saturation and TTFT (before the KV hand-off, which depends on the other pool) "
+             "and the decode pool on saturation and TPOT (tpplan/disagg.py, docs/metrics.md).", "",
              "| Id | Name | Level | What |", "|---|---|---|---|"]
     lines += [f"| {r.id} | {r.name} | {r.level} | {r.summary} |" for r in RULES]
     for r in RULES:
