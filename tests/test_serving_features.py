@@ -280,3 +280,26 @@ def test_disagg_output_matches_the_recommend_schema(cli):
     code, out, err = cli(*DISAGG, "--top", "2", "--format", "json")
     assert code == 0, err
     jsonschema.Draft202012Validator(SCHEMAS["recommend"]).validate(json.loads(out))
+
+
+def test_estimate_disagg_evaluates_the_pools_given(cli_json, cli):
+    base = ["estimate", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--ctx", "8k", "--input-len", "4k",
+            "--output-len", "512", "--rate", "20/s", "--disagg"]
+    code, res = cli_json(*base, "--prefill", "tp=4,replicas=6", "--decode", "tp=8,replicas=2,gpu=h200")
+    x = res["disaggregated"]
+    assert code == 0 and x["feasible"] and x["ratio"] == "6P2D" and x["gpus"] == 40
+    assert x["prefill"]["rate_rps_per_replica"] == pytest.approx(20 / 6)
+    assert x["decode"]["layout"]["gpu"] == "h200"
+    # the same pools as recommend --disagg sizes them give the same figures
+    _, rec = cli_json("recommend", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--ctx", "8k", "--input-len",
+                      "4k", "--output-len", "512", "--rate", "20/s", "--disagg", "--top", "1")
+    top = rec["disaggregated"]["pairs"][0]
+    spec = lambda p: ",".join(f"{k}={p['layout'][k]}" for k in ("tp", "pp", "ep")) + f",replicas={p['replicas']}"  # noqa: E731
+    _, again = cli_json(*base, "--prefill", spec(top["prefill"]), "--decode", spec(top["decode"]))
+    assert again["disaggregated"]["ttft_s"] == pytest.approx(top["ttft_s"])
+    assert again["disaggregated"]["tpot_s"] == pytest.approx(top["tpot_s"])
+    assert again["disaggregated"]["usd_per_hour"] == pytest.approx(top["usd_per_hour"])
+    code, out, _ = cli(*base, "--prefill", "tp=4,replicas=2", "--decode", "tp=8,replicas=1")
+    assert code == 1 and "prefill pool's 2 replica(s) saturate" in out
+    code, _, err = cli(*base, "--prefill", "tp=4")
+    assert code == 2 and "missing replicas" in err

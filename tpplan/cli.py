@@ -165,6 +165,7 @@ SpeculativeOpt = Annotated[str | None, typer.Option("--speculative", help="Servi
 DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", help="Speculative: tokens drafted per step, k (default 3; mtp: the model's MTP layers).")]
 AcceptanceOpt = Annotated[str | None, typer.Option("--acceptance", help="Speculative: probability that a drafted token is accepted given the ones before it were (0.7); required with --speculative.")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative draft model (catalog name, HF id or config.json) for --speculative draft.")]
+DisaggOpt = Annotated[bool, typer.Option("--disagg", help="Serving: also plan disaggregated prefill and decode pools (each its own GPU type, layout and replicas, the KV moved between them) sized to --rate, and compare with aggregated serving.")]
 CrossNodeTpOpt = Annotated[bool, typer.Option("--allow-cross-node-tp", help="Serving: also search tensor parallelism beyond one node / NVLink domain.")]
 
 
@@ -664,6 +665,9 @@ def estimate(
     rate: RateOpt = None,
     slo_percentile: SloPctOpt = None,
     max_utilization: MaxUtilOpt = 0.85,
+    disagg: Annotated[bool, typer.Option("--disagg", help="Serving: estimate a disaggregated deployment at --rate: the --prefill and --decode pools.")] = False,
+    prefill: Annotated[str | None, typer.Option("--prefill", help="With --disagg: the prefill pool, e.g. tp=4,replicas=6 (also pp, ep, gpu; default gpu: --gpu).")] = None,
+    decode: Annotated[str | None, typer.Option("--decode", help="With --disagg: the decode pool, e.g. tp=8,replicas=2.")] = None,
     prefix_hit: PrefixHitOpt = None,
     shared_prefix: SharedPrefixOpt = None,
     speculative: SpeculativeOpt = None,
@@ -721,6 +725,9 @@ def estimate(
                         gpu_memory_utilization, cat, engine, engine_version)
     w = _serve_features(w, m, cat, prefix_hit, shared_prefix, speculative, draft_tokens, acceptance, draft_model)
     cons = _constraints(None, None, None, 64, 1, rate, slo_percentile, max_utilization)
+    if disagg or prefill or decode:
+        _estimate_disagg(m, w, cat, g, pricing, cons, prefill, decode, gpus_per_node, fmt)
+        return
     res = planner.estimate_serve(m, g, w, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest, cons)
     from tpplan.render import tables
 
@@ -736,6 +743,65 @@ def estimate(
         tables.print_estimate(_console(), res)
     if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
         _out(tables.breakdown_markdown(res))
+
+
+def _pool_spec(text: str | None, flag: str, cat: Any, gpu: Any) -> dict[str, Any]:
+    """--prefill / --decode: 'tp=4,pp=1,ep=1,replicas=6,gpu=h100' (tp and replicas required)."""
+    if not text:
+        raise TpplanError(f"--disagg needs {flag} POOL, e.g. {flag} tp=4,replicas=2 (keys: tp, pp, ep, replicas, gpu)")
+    out: dict[str, Any] = {"pp": 1, "ep": 1, "gpu": gpu}
+    for part in text.split(","):
+        key, sep, value = part.partition("=")
+        key = key.strip().lower()
+        if not sep or key not in ("tp", "pp", "ep", "replicas", "gpu"):
+            raise TpplanError(f"{flag} {text!r}: each part is KEY=VALUE with KEY one of tp, pp, ep, replicas, gpu; "
+                              f"got {part!r}")
+        if key == "gpu":
+            out["gpu"] = cat.gpu(value.strip())
+            continue
+        try:
+            n = int(value)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise TpplanError(f"{flag} {key}={value.strip()!r}: must be a positive integer")
+        out[key] = n
+    missing = [k for k in ("tp", "replicas") if k not in out]
+    if missing:
+        raise TpplanError(f"{flag} {text!r} is missing {' and '.join(missing)}, e.g. {flag} tp=4,replicas=2")
+    return out
+
+
+def _estimate_disagg(m: Any, w: Any, cat: Any, gpu: Any, pricing: Any, cons: Any, prefill: str | None,
+                     decode: str | None, gpus_per_node: int | None, fmt: OutFormat) -> None:
+    from tpplan import disagg, planner
+
+    if cons.rate_rps is None:
+        raise TpplanError("estimate --disagg evaluates the two pools at a request rate: give --rate (e.g. --rate "
+                          "12/s)")
+    pools = {"prefill": _pool_spec(prefill, "--prefill", cat, gpu), "decode": _pool_spec(decode, "--decode", cat, gpu)}
+    prices = {p["gpu"].name: pricing.price(p["gpu"]) for p in pools.values()}
+    pair = disagg.estimate_pair(m, w, cons.rate_rps, pools, prices, None, None, gpus_per_node, cons.max_utilization)
+    pair["commands"] = {role: disagg.pool_command(m, w, pools[role]["gpu"], pair[role], role)
+                        for role in ("prefill", "decode")}
+    res = {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(),
+           "inputs": planner.serve_inputs(m, [p["gpu"] for p in pools.values()], w, pricing, cat.digest),
+           "rate_rps": cons.rate_rps, "disaggregated": pair}
+    if fmt == OutFormat.json:
+        from tpplan.render import to_json
+
+        _out(to_json(res))
+    else:
+        from tpplan.render import tables
+
+        lines = tables.disagg_lines({"disaggregated": {"pairs": [pair], "message": (
+            "Both pools serve the rate." if pair["feasible"] else "Not feasible: " + "; ".join(pair["problems"]))}})
+        if fmt == OutFormat.csv:
+            _out("\n".join(lines) + "\n")
+        else:
+            _out("\n".join(f"- {x}" if fmt == OutFormat.markdown else x for x in lines) + "\n")
+    if not pair["feasible"]:
+        raise typer.Exit(1)
 
 
 def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, tokens: str | None,
@@ -957,7 +1023,7 @@ def recommend(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_model: DraftModelOpt = None,
-    disagg: Annotated[bool, typer.Option("--disagg", help="Serving: also plan disaggregated prefill and decode pools (each its own GPU type, layout and replicas, the KV moved between them) sized to --rate, and compare with aggregated serving.")] = False,
+    disagg: DisaggOpt = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -1075,6 +1141,7 @@ def report(
     draft_tokens: DraftTokensOpt = None,
     acceptance: AcceptanceOpt = None,
     draft_model: DraftModelOpt = None,
+    disagg: DisaggOpt = False,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.markdown,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     plot: Annotated[str | None, typer.Option(help="Also write the charts to FILE.png or FILE.svg (needs the plot extra).")] = None,
@@ -1120,7 +1187,7 @@ def report(
         _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
                       slo_percentile=slo_percentile, prefix_hit=prefix_hit, shared_prefix=shared_prefix,
                       speculative=speculative, draft_tokens=draft_tokens, acceptance=acceptance,
-                      draft_model=draft_model)
+                      draft_model=draft_model, disagg=disagg or None)
         m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, seq_len or "4096")
         tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=global_batch_tokens,
@@ -1137,8 +1204,11 @@ def report(
         cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate,
                             slo_percentile, max_utilization, allow_cross_node_tp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
+        if disagg and cons.rate_rps is None:
+            raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. "
+                              "--rate 12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")
         res = rep.serve_report(m, gpu_specs, w, cons, pricing, obj, util, ctxs, gpus_per_node,
-                               cat.digest)
+                               cat.digest, disagg=disagg)
     stamp_text = None
     if stamp:
         import datetime

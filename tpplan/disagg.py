@@ -147,15 +147,19 @@ def _largest_rate(top: FArray, latency_at: Any, slo: float | FArray | None) -> F
     return np.where(ok_top, top, np.where(none, 0.0, lo))
 
 
-def _size(sust: FArray, rate: float, ok: npt.NDArray[np.bool_]) -> tuple[FArray, FArray]:
+def _size(sust: FArray, rate: float, ok: npt.NDArray[np.bool_], given: float | None = None) -> tuple[FArray, FArray]:
+    """Replicas (``given``, else ceil(rate / sustainable)) and the rate per replica."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        replicas = np.where(ok & (sust > 0), np.ceil(rate / np.maximum(sust, 1e-300)), np.inf)
+        if given is not None:
+            replicas = np.full(len(sust), float(given))
+        else:
+            replicas = np.where(ok & (sust > 0), np.ceil(rate / np.maximum(sust, 1e-300)), np.inf)
         per = np.where(np.isfinite(replicas), rate / np.where(np.isfinite(replicas), replicas, 1.0), 0.0)
     return replicas, per
 
 
 def prefill_pool(ctx: Context, g: Grid, rate: float, ttft_budget: float | FArray | None, max_util: float, price: float,
-                 allow_cross_node_tp: bool) -> Pool:
+                 allow_cross_node_tp: bool, replicas_given: float | None = None) -> Pool:
     mem, ok = _fits(ctx, g, allow_cross_node_tp)
     assert ctx.serve is not None
     p_ref = np.maximum(np.minimum(ctx.serve.engine.max_num_batched_tokens * g.pp.astype(np.float64),
@@ -163,15 +167,15 @@ def prefill_pool(ctx: Context, g: Grid, rate: float, ttft_budget: float | FArray
     co = coefficients(ctx, g, np.ones(len(g)), p_ref)
     pf = _Prefill(ctx, g, co)
     sust = _largest_rate(pf.sat * max_util, pf.ttft, ttft_budget)
-    replicas, per = _size(sust, rate, ok)
-    lat = np.where(np.isfinite(replicas), pf.ttft(per), np.inf)
+    replicas, per = _size(sust, rate, ok, replicas_given)
+    lat = np.where(np.isfinite(replicas) & (per < pf.sat), pf.ttft(per), np.inf)
     usd = replicas * (g.tp * g.pp).astype(np.float64) * price
     return Pool(ctx=ctx, g=g, role="prefill", saturation=pf.sat, sustainable=sust, replicas=replicas, rate=per,
                 latency=lat, usd_per_hour=usd, ok=ok & np.isfinite(replicas), max_running=np.zeros(len(g)))
 
 
 def decode_pool(ctx: Context, g: Grid, rate: float, tpot_slo: float | None, max_util: float, price: float,
-                allow_cross_node_tp: bool) -> Pool:
+                allow_cross_node_tp: bool, replicas_given: float | None = None) -> Pool:
     assert ctx.serve is not None
     w = ctx.serve
     mem, ok = _fits(ctx, g, allow_cross_node_tp)
@@ -184,8 +188,8 @@ def decode_pool(ctx: Context, g: Grid, rate: float, tpot_slo: float | None, max_
     co = coefficients(ctx, g, n_ref, np.ones(len(g)))
     dc = _Decode(ctx, g, co, cap)
     sust = _largest_rate(dc.sat * max_util, lambda r: dc.tpot(dc.n_for(r)), tpot_slo)
-    replicas, per = _size(sust, rate, ok)
-    lat = np.where(np.isfinite(replicas), dc.tpot(dc.n_for(per)), np.inf)
+    replicas, per = _size(sust, rate, ok, replicas_given)
+    lat = np.where(np.isfinite(replicas) & (per < dc.sat), dc.tpot(dc.n_for(per)), np.inf)
     usd = replicas * (g.tp * g.pp).astype(np.float64) * price
     return Pool(ctx=ctx, g=g, role="decode", saturation=dc.sat, sustainable=sust, replicas=replicas, rate=per,
                 latency=lat, usd_per_hour=usd, ok=ok & np.isfinite(replicas), max_running=cap)
@@ -222,6 +226,56 @@ def _pool_obj(p: Pool, i: int) -> dict[str, Any]:
     out["ttft_s_without_transfer" if p.role == "prefill" else "tpot_s"] = float(p.latency[i])
     if p.role == "decode":
         out["max_running_seqs"] = float(p.max_running[i])
+    return out
+
+
+def _pair_obj(model: ModelSpec, w: ServeWorkload, rate: float, p: Pool, i: int, d: Pool, j: int,
+              xfer: float) -> dict[str, Any]:
+    ttft, tpot = float(p.latency[i]) + xfer, float(d.latency[j])
+    usd = float(p.usd_per_hour[i] + d.usd_per_hour[j])
+    out_tps = rate * w.output_len
+    return {
+        "prefill": _pool_obj(p, i), "decode": _pool_obj(d, j),
+        "ratio": f"{int(p.replicas[i])}P{int(d.replicas[j])}D",
+        "kv_transfer": {"bytes_per_request": model.kv_cache_bytes_per_token(DTYPE_BYTES[w.kv_dtype])
+                        * float(w.input_len), "seconds": xfer, "overlapped": False},
+        "ttft_s": ttft, "tpot_s": tpot, "request_latency_s": ttft + w.output_len * tpot,
+        "gpus": int(p.gpus[i] + d.gpus[j]), "usd_per_hour": usd, "throughput_tokens_per_s": out_tps,
+        "usd_per_million_tokens": usd / (out_tps * 3600.0) * 1e6,
+    }
+
+
+def estimate_pair(model: ModelSpec, w: ServeWorkload, rate: float, pools: dict[str, dict[str, Any]],
+                  prices: dict[str, float], ttft_slo: float | None, tpot_slo: float | None,
+                  gpus_per_node: int | None = None, max_util: float = 0.85) -> dict[str, Any]:
+    """``estimate --disagg``: the pools the user gives ({'prefill': {gpu, tp, pp, ep, replicas}, 'decode':
+    ...}) at ``rate``: the object of one of recommend --disagg's pairs, plus what fails."""
+    got: dict[str, Pool] = {}
+    problems: list[str] = []
+    for role, fn in (("prefill", prefill_pool), ("decode", decode_pool)):
+        spec = pools[role]
+        gpu = spec["gpu"]
+        ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node)
+        g = grid.make(spec["tp"], spec["pp"], 1, 1, spec["ep"])
+        g = g.with_reasons(grid.structural_reasons(model, g, w.ctx))
+        p = fn(ctx, g, rate, None, max_util, prices[gpu.name], True, float(spec["replicas"]))
+        got[role] = p
+        if not bool(_fits(ctx, g, True)[1][0]):
+            problems.append(f"the {role} layout (tp={spec['tp']}, pp={spec['pp']}, ep={spec['ep']}) is not valid "
+                            f"for {model.name} or does not fit on {gpu.name}")
+        elif not np.isfinite(p.latency[0]):
+            problems.append(f"the {role} pool's {spec['replicas']} replica(s) saturate at "
+                            f"{spec['replicas'] * float(p.saturation[0]):.3g} requests/s, below {rate:g}/s")
+    p, d = got["prefill"], got["decode"]
+    xfer = float(transfer_seconds(model, w, p.ctx.gpu, p.gpus / p.replicas, d.ctx.gpu, d.gpus / d.replicas)[0])
+    out = _pair_obj(model, w, rate, p, 0, d, 0, xfer)
+    if ttft_slo is not None and out["ttft_s"] > ttft_slo:
+        problems.append(f"TTFT {out['ttft_s']:.3g} s (prefill {float(p.latency[0]):.3g} s + KV hand-off "
+                        f"{xfer:.3g} s) is above the SLO {ttft_slo:g} s")
+    if tpot_slo is not None and out["tpot_s"] > tpot_slo:
+        problems.append(f"TPOT {out['tpot_s']:.3g} s is above the SLO {tpot_slo:g} s")
+    out["feasible"] = not problems
+    out["problems"] = problems
     return out
 
 
@@ -282,18 +336,7 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
                 continue
             a, b = divmod(int(flat), len(bd))
             (p, i), (d, j) = bp[a], bd[b]
-            out_tps = rate * w.output_len
-            pairs.append({
-                "prefill": _pool_obj(p, i), "decode": _pool_obj(d, j),
-                "ratio": f"{int(p.replicas[i])}P{int(d.replicas[j])}D",
-                "kv_transfer": {"bytes_per_request": model.kv_cache_bytes_per_token(DTYPE_BYTES[w.kv_dtype])
-                                * float(w.input_len), "seconds": float(xfer[a, b]), "overlapped": False},
-                "ttft_s": float(ttft[a, b]), "tpot_s": float(tpot[a, b]),
-                "request_latency_s": float(ttft[a, b] + w.output_len * tpot[a, b]),
-                "gpus": int(total[a, b]), "usd_per_hour": float(usd[a, b]),
-                "throughput_tokens_per_s": out_tps,
-                "usd_per_million_tokens": float(usd[a, b]) / (out_tps * 3600.0) * 1e6,
-            })
+            pairs.append(_pair_obj(model, w, rate, p, i, d, j, float(xfer[a, b])))
     why = []
     if not pairs:
         if not bp:
@@ -328,3 +371,4 @@ def pool_command(model: ModelSpec, w: ServeWorkload, gpu: GpuSpec, pool: dict[st
         cfg = json.dumps({"kv_connector": "NixlConnector", "kv_role": "kv_both"}, separators=(",", ":"))
         return base + " " + shlex.join(["--kv-transfer-config", cfg])
     return base + f"  # {role} instance of trtllm-serve disaggregated (its config file names the {role} servers)"
+

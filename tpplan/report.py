@@ -50,8 +50,9 @@ def _with_tiers(c: dict[str, Any], gpu: GpuSpec, pricing: Pricing, utilization: 
 
 def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
                  objective: str = "cost", utilization: float = 1.0, contexts: list[int] | None = None,
-                 gpus_per_node: int | None = None, digest: str = "") -> dict[str, Any]:
-    """Best layout per GPU type, the winner and runner-up, memory, sensitivity, assumptions."""
+                 gpus_per_node: int | None = None, digest: str = "", disagg: bool = False) -> dict[str, Any]:
+    """Best layout per GPU type, the winner and runner-up, memory, sensitivity, assumptions; with ``disagg``
+    the cheapest prefill / decode pools against the winner (planner.recommend_disagg)."""
     obj: Objective = objective  # type: ignore[assignment]
     s = planner.search_serve(model, gpus, w, cons, pricing, obj, gpus_per_node)
     rows: list[dict[str, Any]] = []
@@ -103,6 +104,10 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                                                               gpus_per_node)}
         if w.cached_prompt_tokens or w.speculative is not None:
             res["features"] = _with_and_without(model, wgpu, w, cons, pricing, obj, gpus_per_node, win)
+    if disagg:
+        res["disaggregated"] = planner.recommend_disagg(model, gpus, w, cons, pricing,
+                                                        {"candidates": [res["winner"]] if rows else []},
+                                                        gpus_per_node)
     res["prices"] = _price_rows(gpus, pricing)
     return res
 

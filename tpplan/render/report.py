@@ -66,6 +66,34 @@ def _sentence(c: dict[str, Any], inp: dict[str, Any]) -> str:
             f"{format_usd(k['usd_per_million_tokens'])} per 1M output tokens")
 
 
+def _disagg_blocks(res: dict[str, Any]) -> list[Block]:
+    """recommend --disagg's answer in the report: the cheapest prefill / decode pools against the winner."""
+    d = res.get("disaggregated")
+    if not d:
+        return []
+    b: list[Block] = [("h", 2, "Disaggregated prefill and decode")]
+    b.append(("p", d["message"] + " Each pool is sized to the rate on its own (replicas = rate / sustainable rate "
+                   "per replica, rounded up); the prompt's KV moves between them over the NICs after the prefill "
+                   "(docs/metrics.md, 'disaggregated serving')."))
+    if d["pairs"]:
+        headers = ["", "Prefill pool", "Decode pool", "KV hand-off", "TTFT", "TPOT", "GPUs", "$/hour",
+                   "$/1M tokens"]
+        rows = []
+        for i, x in enumerate(d["pairs"], 1):
+            def pool(p: dict[str, Any]) -> str:
+                lay = p["layout"]
+                return (f"{p['replicas']} x TP{lay['tp']}" + (f"/PP{lay['pp']}" if lay["pp"] > 1 else "")
+                        + f" {lay['gpu']}")
+            rows.append([f"{i} ({x['ratio']})", pool(x["prefill"]), pool(x["decode"]),
+                         format_seconds(x["kv_transfer"]["seconds"]), format_seconds(x["ttft_s"]),
+                         format_seconds(x["tpot_s"]), str(x["gpus"]), format_usd(x["usd_per_hour"]),
+                         format_usd(x["usd_per_million_tokens"])])
+        b.append(("table", headers, rows, ["l", "l", "l", "r", "r", "r", "r", "r", "r"]))
+        for role, cmd in d["pairs"][0].get("commands", {}).items():
+            b.append(("p", f"Serve the {role} pool with: `{cmd}`"))
+    return b
+
+
 def _feature_blocks(res: dict[str, Any]) -> list[Block]:
     """Prefix caching and speculative decoding: the best layout on the winner's GPU type with and without."""
     f = res.get("features")
@@ -154,6 +182,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     b.append(("chart", "cost_latency"))
 
     b += _feature_blocks(res)
+    b += _disagg_blocks(res)
 
     b.append(("h", 2, "Where the bytes go"))
     m = win["memory_per_gpu_bytes"]
