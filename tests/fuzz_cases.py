@@ -22,12 +22,15 @@ OPTIONS = {
                  "--concurrency", "--weight-dtype", "--kv-dtype", "--gpu-memory-utilization", "--price",
                  "--price-tier", "--seq-len", "--global-batch", "--micro-batch", "--tokens", "--recompute",
                  "--zero", "--train-dtype", "--engine", "--engine-version", "--rate", "--slo-percentile",
-                 "--max-utilization", "--format", "--layers", "--hidden", "--heads", "--vocab", "--gpus-per-node"],
+                 "--max-utilization", "--format", "--layers", "--hidden", "--heads", "--vocab", "--gpus-per-node",
+                 "--prefix-hit", "--shared-prefix", "--speculative", "--draft-tokens", "--acceptance", "--draft-model",
+                 "--prefill", "--decode"],
     "recommend": ["--model", "--ctx", "--gpu", "--input-len", "--output-len", "--concurrency", "--weight-dtype",
                   "--kv-dtype", "--max-gpus", "--min-concurrency", "--objective", "--ttft-slo", "--tpot-slo",
                   "--budget-usd-per-hour", "--price", "--top", "--explain", "--seq-len", "--global-batch-tokens",
                   "--tokens", "--gpus", "--deadline-days", "--budget-usd", "--engine", "--rate",
-                  "--slo-percentile", "--max-utilization", "--format"],
+                  "--slo-percentile", "--max-utilization", "--format", "--prefix-hit", "--shared-prefix",
+                  "--speculative", "--draft-tokens", "--acceptance"],
     "collective": ["--gpu", "--gpus", "--size", "--algo", "--format", "--gpus-per-node"],
     "models": ["--format"],
     "gpus": ["--format"],
@@ -35,13 +38,16 @@ OPTIONS = {
     "validate": ["--category", "--format"],
     "cost": ["--gpu", "--gpus", "--for", "--utilization", "--price", "--format"],
 }
-FLAGS = {"estimate": ["--train", "--breakdown", "--no-sequence-parallel"],
-         "recommend": ["--train", "--pareto", "--allow-cross-node-tp"]}
+FLAGS = {"estimate": ["--train", "--breakdown", "--no-sequence-parallel", "--disagg"],
+         "recommend": ["--train", "--pareto", "--allow-cross-node-tp", "--disagg"]}
 SMALL = {"--max-gpus": ["1", "2", "8", "16", "0", "-3", "2000000", "x"], "--gpus": ["1", "8", "16", "0", "x"],
          "--format": ["table", "json", "markdown", "csv", "html", "sarif", "x"],
          "--top": ["1", "3", "0", "-1", "x"], "--for": ["30d", "1mo", "2w", "0h", "1e400y", "x"],
          "--utilization": ["1", "0.5", "0", "1.5", "nan", "x"],
-         "--category": ["kv", "e2e", "gemm", "attention", "nope"]}
+         "--category": ["kv", "e2e", "gemm", "attention", "nope"],
+         "--speculative": ["eagle", "mtp", "ngram", "draft", "x"], "--draft-model": ["llama-8b", "mixtral-8x7b", "x"],
+         "--prefill": ["tp=4,replicas=2", "tp=3,replicas=1,gpu=b200", "tp=0", "x"],
+         "--decode": ["tp=8,replicas=1", "tp=2,pp=2,replicas=3", "replicas=1", "x=1"]}
 
 
 def cli_case(rng: random.Random) -> list[str]:

@@ -532,10 +532,15 @@ def _serve_features(w: Any, m: Any, cat: Any, prefix_hit: str | None, shared_pre
     from tpplan.units import parse_tokens
 
     hit = 0.0
-    if prefix_hit is not None and prefix_hit.strip().rstrip("%").strip() not in ("0", "0.0"):
-        hit = _fraction(prefix_hit, "--prefix-hit")
-    if hit >= 1.0:
-        raise TpplanError(f"--prefix-hit must be below 1 (the last prompt token is always computed); got {prefix_hit}")
+    if prefix_hit is not None:
+        t = prefix_hit.strip()
+        try:
+            hit = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+        except ValueError:
+            hit = float("nan")
+        if not 0.0 <= hit < 1.0:  # nan fails too
+            raise TpplanError(f"--prefix-hit must be a share of the prompt in [0, 1) such as 0.6 or 60% (the last "
+                              f"prompt token is always computed); got {prefix_hit!r}")
     shared = _unit(parse_tokens, shared_prefix, "--shared-prefix") if shared_prefix is not None else 0
     if shared > w.input_len:
         raise TpplanError(f"--shared-prefix ({shared:,} tokens) is longer than the prompt (--input-len "

@@ -401,8 +401,9 @@ def serve_features(ev: ServeEval, i: int) -> dict[str, Any]:
     spec = w.speculative
     if spec is not None:
         g1 = ev.g.take(np.array([i]))
-        n = float(ev.load.load.running[i]) if np.isfinite(ev.load.load.running[i]) else 1.0
-        pay = perf.speculative_payoff(ev.ctx, g1, max(n, 1.0))
+        # the decode batch at the operating point (at least one sequence: an idle replica decodes one)
+        n = max(float(ev.load.load.running[i]) if np.isfinite(ev.load.load.running[i]) else 1.0, 1.0)
+        pay = perf.speculative_payoff(ev.ctx, g1, n)
         be, cb = float(pay.break_even_batch[0]), float(pay.compute_bound_batch[0])
         out["speculative"] = {
             **spec.to_json(), "running_seqs": n, "speedup_at_operating_point": float(pay.speedup[0]),
