@@ -198,3 +198,17 @@ def test_kv_dtype_per_engine(cli, cli_json):
     # weight dtype spellings of the engines: awq -> int4
     _, d = cli_json("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--weight-dtype", "awq")
     assert d["inputs"]["weight_dtype"] == "int4"
+
+
+def test_train_estimate_prints_csv_and_markdown(cli):
+    """Issue 19: estimate --train --format csv|markdown printed a rich table."""
+    args = ["estimate", "--train", "--model", "llama-8b", "--gpu", "h100", "--tp", "2", "--seq-len", "4k",
+            "--global-batch", "64", "--tokens", "1T"]
+    code, out, _ = cli(*args, "--format", "csv")
+    assert code == 0
+    header, row = out.strip().splitlines()
+    assert header.startswith("gpu,gpus,nodes,tp,pp,dp,cp,ep,micro_batch,fits,mem_total_bytes,step_time_s")
+    assert row.startswith("h100-sxm,2,1,2,1,1,1,1,1,") and "┃" not in out
+    code, out, _ = cli(*args, "--format", "markdown")
+    assert code == 0 and out.startswith("## training llama-3.1-8b on 2 x h100-sxm") and "| weights |" in out
+    assert "┃" not in out

@@ -609,3 +609,23 @@ def test_ctrl_c_at_any_moment_prints_no_traceback():
         # __editable___tpplan_*_finder.py) is Python's to report; no frame of the tpplan package may show
         assert not re.search(r'File "[^"]*[/\\]tpplan[/\\]', err), (delay, p.returncode, err)
         assert p.returncode in (0, 1, 130, -2), (delay, p.returncode, err)
+
+
+def test_yaml_merge_keys_and_yaml11_boolean_keys():
+    """Issue 19: a valid merge key (<<: *base) was reported as malformed YAML, and a CI workflow's 'on:' key
+    became True. Merge semantics as PyYAML's: explicit keys win, then the first merged mapping."""
+    from tpplan import yamlio
+
+    text = ("a: &a {tp: 2, ctx: 4096}\nb: &b {tp: 8, pp: 2}\n"
+            "c:\n  <<: [*a, *b]\n  ctx: 8192\non: push\nyes: 1\n")
+    loc = yamlio.parse_one(text, "x.yaml")
+    assert loc.data["c"]["pp"] == 2 and loc.data["c"]["ctx"] == 8192
+    assert "on" in loc.data and "yes" in loc.data and True not in loc.data
+    assert loc.where(("c", "ctx")) == (5, 3)
+    import yaml
+
+    assert loc.data["c"] == yaml.safe_load(text)["c"]
+    from tpplan.errors import TpplanError
+
+    with pytest.raises(TpplanError, match="duplicate key .ctx."):
+        yamlio.parse_one("c:\n  ctx: 1\n  ctx: 2\n", "x.yaml")

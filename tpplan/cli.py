@@ -833,6 +833,10 @@ def _render_train_estimate(res: dict[str, Any], fmt: OutFormat) -> None:
 
     if fmt == OutFormat.json:
         _out(to_json(res))
+    elif fmt == OutFormat.markdown:
+        _out(tables.train_estimate_markdown(res))
+    elif fmt == OutFormat.csv:
+        _out(tables.train_estimate_csv(res))
     else:
         tables.print_train_estimate(_console(), res)
 

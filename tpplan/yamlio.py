@@ -47,25 +47,44 @@ class Located:
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_BOOL_TAG = "tag:yaml.org,2002:bool"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _construct(node: yaml.Node, path: Path_, out: Located, loader: Any) -> Any:
     yaml = _yaml()
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
+        explicit: set[Any] = set()
         for knode, vnode in node.value:
-            # plain string keys are most nodes: take them as the safe constructor would (node.value)
-            key = knode.value if knode.tag == _STR_TAG and isinstance(knode, yaml.ScalarNode) else \
-                loader.construct_object(knode, deep=True)
+            if knode.tag == _MERGE_TAG:
+                # a merge key (<<: *base, or a list of them): the merged mappings' keys, unless this mapping
+                # sets them itself; among merged mappings the later one wins, as PyYAML's flatten_mapping does
+                sources = vnode.value if isinstance(vnode, yaml.SequenceNode) else [vnode]
+                if not all(isinstance(x, yaml.MappingNode) for x in sources):
+                    raise TpplanError("a merge key (<<) takes a mapping or a list of mappings", file=out.file,
+                                      line=vnode.start_mark.line + 1, column=vnode.start_mark.column + 1)
+                for src in sources:
+                    merged = _construct(src, path, out, loader)
+                    for k, v in merged.items():
+                        if k not in explicit:
+                            result[k] = v
+                continue
+            # plain string keys are most nodes: take them as the safe constructor would (node.value); a plain
+            # key that YAML 1.1 reads as a boolean (on, off, yes, no: a CI workflow's 'on:') stays its text
+            plain = isinstance(knode, yaml.ScalarNode) and (
+                knode.tag == _STR_TAG or (knode.tag == _BOOL_TAG and not knode.style))
+            key = knode.value if plain else loader.construct_object(knode, deep=True)
             if not isinstance(key, str | int | float | bool) or key is None:
                 raise TpplanError("mapping keys must be plain scalars", file=out.file,
                                   line=knode.start_mark.line + 1, column=knode.start_mark.column + 1)
             sub = (*path, key if isinstance(key, str) else str(key))
             out.key_marks[sub] = (knode.start_mark.line + 1, knode.start_mark.column + 1)
             out.value_marks[sub] = (vnode.start_mark.line + 1, vnode.start_mark.column + 1)
-            if sub[-1] in result:
+            if sub[-1] in explicit:
                 raise TpplanError(f"duplicate key {sub[-1]!r}", file=out.file, line=out.key_marks[sub][0],
                                   column=out.key_marks[sub][1])
+            explicit.add(sub[-1])
             result[sub[-1]] = _construct(vnode, sub, out, loader)
         return result
     if isinstance(node, yaml.SequenceNode):

@@ -403,6 +403,25 @@ def train_lines(res: dict[str, Any]) -> list[str]:
     return lines
 
 
+def train_estimate_markdown(res: dict[str, Any]) -> str:
+    return (f"## training {md_text(res['inputs']['model'])} on {res['layout']['gpus']} x {md_text(res['layout']['gpu'])}\n\n"
+            + markdown_table(["component", "bytes", "of capacity"], _mem_rows(res), ["l", "r", "r"]) + "\n"
+            + "\n".join(f"- {md_text(x)}" for x in train_lines(res)) + "\n")
+
+
+TRAIN_ESTIMATE_CSV = ["gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "micro_batch", "fits", "mem_total_bytes",
+                      "step_time_s", "mfu", "hfu", "tokens_per_s", "gpu_hours", "days", "usd_per_hour", "usd_total"]
+
+
+def train_estimate_csv(res: dict[str, Any]) -> str:
+    """One training layout in base units (bytes, seconds, USD), as recommend --train's CSV rows."""
+    lay, tr, co = res["layout"], res["train"], res["cost"]
+    row = [lay["gpu"], lay["gpus"], lay["nodes"], lay["tp"], lay["pp"], lay["dp"], lay["cp"], lay["ep"],
+           lay["micro_batch"], res["fits"], res["memory_per_gpu_bytes"]["total"], tr["step_time_s"], tr["mfu"],
+           tr["hfu"], tr["tokens_per_s"], tr["gpu_hours"], tr["days"], co["usd_per_hour"], co["usd_total"]]
+    return csv_text(TRAIN_ESTIMATE_CSV, [row])
+
+
 def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
     if fmt == "json":
         out(to_json(res))
