@@ -9,6 +9,9 @@ import numpy.typing as npt
 
 from tpplan.spec import GpuSpec
 
+HOURS_PER_MONTH = 730.0
+"""8,760 h / 12: the month of AWS / GCP / Azure monthly estimates (and of every $/month here)."""
+
 FArray = npt.NDArray[np.float64]
 TIERS = ("low", "typical", "high")
 
@@ -56,7 +59,7 @@ def run_cost(gpu_hours_total: npt.ArrayLike, price: float) -> FArray:
 
 def monthly_cost(usd_hour: npt.ArrayLike, utilization: float = 1.0) -> FArray:
     """$ per month of 730 hours (8,760 / 12) at the given utilisation."""
-    return np.asarray(usd_hour, dtype=np.float64) * 730.0 * utilization
+    return np.asarray(usd_hour, dtype=np.float64) * HOURS_PER_MONTH * utilization
 
 
 # The catalog's source tags (../shared/reference/published-figures.md, "Legend and conventions")
@@ -77,7 +80,6 @@ def source_legend(sources: list[str]) -> dict[str, str]:
     return {k: v for k, v in SOURCE_TAGS.items() if k in found}
 
 
-HOURS_PER_MONTH = 730.0  # 8,760 h / 12: the convention of AWS / GCP / Azure monthly estimates
 
 
 def rental_cost(gpu: GpuSpec, gpus: int, seconds: float, utilization: float = 1.0,

@@ -188,9 +188,9 @@ def enumerate_layouts(model: ModelSpec, max_gpus: int, node_size: int, *, allow_
     tp x dp x cp; PP up to the layer count. TP beyond one node is kept (penalised by the time model and
     flagged), so the user sees why it loses.
     """
-    counts = np.array(gpu_counts if gpu_counts else range(1, max_gpus + 1), dtype=np.int64)
-    if not replicas:
+    if not replicas:  # serving: built without the counts array (a 100,000-GPU search need not build it)
         return _model_parallel_layouts(model, max_gpus, allow_cp, seq_len, max_pp)
+    counts = np.array(gpu_counts if gpu_counts else range(1, max_gpus + 1), dtype=np.int64)
     tps = np.array(model.valid_tp(limit=max(counts.max(), 1)), dtype=np.int64)
     pow2 = 2 ** np.arange(0, int(np.log2(max(counts.max(), 1))) + 2, dtype=np.int64)
     pps = np.arange(1, min(model.num_layers, max_pp or model.num_layers, int(counts.max())) + 1)

@@ -606,9 +606,6 @@ class Search:
     def any_feasible(self) -> bool:
         return any(bool((e.reasons == 0).any()) for e in self.evals)
 
-    def concat(self, name: str) -> npt.NDArray[Any]:
-        return np.concatenate([getattr(e, name) if not name.startswith("g.") else getattr(e.g, name[2:])
-                               for e in self.evals])
 
 
 def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints,

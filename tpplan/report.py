@@ -18,7 +18,6 @@ from tpplan.planner import Constraints, Objective, Pricing
 from tpplan.spec import GpuSpec, ModelSpec
 from tpplan.workload import ServeWorkload, TrainWorkload
 
-HOURS_PER_MONTH = 730.0
 """8,760 hours a year / 12 (the convention cloud price sheets use)."""
 
 OBJECTIVE_KEY = {"latency": ("serve", "request_latency_s", "lower"),

@@ -528,10 +528,6 @@ class ModelSpec(Strict):
     # ---- derived (computed, not stored) -------------------------------------------------------------
 
     @property
-    def is_moe(self) -> bool:
-        return self.moe is not None
-
-    @property
     def num_moe_layers(self) -> int:
         """Layers i >= first_dense_layers with (i + 1) % layer_step == 0 (Llama 4 moe_layers)."""
         if self.moe is None:

@@ -147,10 +147,6 @@ class ServeWorkload:
         return replace(self, engine=e, gpu_memory_utilization=util)
 
     @property
-    def weight_bytes(self) -> float:
-        return DTYPE_BYTES[self.weight_dtype]
-
-    @property
     def kv_bytes(self) -> float:
         return DTYPE_BYTES[self.kv_dtype]
 

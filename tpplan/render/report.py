@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from tpplan.cost import HOURS_PER_MONTH
 from tpplan.grid import REASON_TEXT
 from tpplan.render import band, csv_text, markdown_table, md_text
 from tpplan.units import format_count, format_seconds, format_usd
@@ -204,7 +205,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
         uh = win["cost"]["usd_per_hour_by_tier"][tier]
         prows.append([tier, format_usd(uh / win["layout"]["gpus"]), format_usd(uh),
                       format_usd(win["cost"]["usd_per_million_tokens_by_tier"][tier]),
-                      format_usd(uh * 730 * u)])
+                      format_usd(uh * HOURS_PER_MONTH * u)])
     b.append(("table", ["Tier", "$/GPU-hour", "$/hour", "$/1M tokens", f"$/month at {_pct(u)}"], prows,
               ["l", "r", "r", "r", "r"]))
     b.append(("h", 3, "Context length"))
