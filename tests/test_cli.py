@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -212,3 +214,26 @@ def test_train_estimate_prints_csv_and_markdown(cli):
     code, out, _ = cli(*args, "--format", "markdown")
     assert code == 0 and out.startswith("## training llama-3.1-8b on 2 x h100-sxm") and "| weights |" in out
     assert "┃" not in out
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_recommend_table_fits_the_terminal_without_wrapped_rows(cli_json, width):
+    """Issue 19: COLUMNS=80 tpplan recommend --model llama-70b --ctx 128k printed rows wrapped over two
+    lines (a minimum width of 100 was forced). Rendered on rich's recording console at the width."""
+    from rich.console import Console
+
+    from tpplan.render import tables
+
+    _, res = cli_json("recommend", "--model", "llama-70b", "--ctx", "128k")
+    console = Console(record=True, width=width, file=open(os.devnull, "w"), markup=False, highlight=False)  # noqa: SIM115
+    tables.render_recommend(console, res, "table", lambda s: None)
+    text = console.export_text()
+    lines = text.splitlines()
+    rows = [ln for ln in lines if re.match(r"^\s+\d+\s+(b200|h200|h100-sxm|h800|mi300x|a100|l40s)", ln)]
+    assert len(rows) == len(res["candidates"])  # one line per candidate: nothing wrapped
+    table = lines[:lines.index(rows[-1]) + 1]
+    assert all(len(ln.rstrip()) <= width for ln in table)
+    for c, row in zip(res["candidates"], rows, strict=True):
+        assert c["layout"]["gpu"] in row and "TTFT" in text and "TPOT" in text
+    if width == 80:
+        assert "Columns left out to fit 80 columns" in text and "$/1M tok" in text

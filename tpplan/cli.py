@@ -205,11 +205,19 @@ def _console() -> Any:
             super().print(*(printable_lines(o) if isinstance(o, str) else o for o in objects), **kwargs)
 
     # output is data: never read as rich markup ("[D]" in a source), emoji codes or highlighted numbers
-    return _Console(width=max(100, min(200, _term_width())), soft_wrap=False, markup=False, emoji=False,
+    return _Console(width=_WIDE or max(40, min(400, _term_width())), soft_wrap=False, markup=False, emoji=False,
                     highlight=False)
 
 
+_WIDE: int | None = None
+"""Set by --wide: tables take every column whatever the terminal's width."""
+
+
 def _term_width() -> int:
+    """COLUMNS when set (rich's own rule), else the terminal's width; 160 when the output is not a terminal."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
     try:
         return os.get_terminal_size().columns
     except OSError:
@@ -1033,6 +1041,7 @@ def recommend(
     acceptance: AcceptanceOpt = None,
     draft_model: DraftModelOpt = None,
     disagg: DisaggOpt = False,
+    wide: Annotated[bool, typer.Option("--wide", help="Table: every column, whatever the terminal's width (a narrow terminal otherwise leaves the least essential out).")] = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -1049,6 +1058,8 @@ def recommend(
     from tpplan import planner
     from tpplan.render import tables
 
+    global _WIDE
+    _WIDE = 400 if wide else None
     _check_max_gpus(max_gpus)
     if top < 1:
         raise TpplanError(f"--top must be a positive integer; got {top}")

@@ -76,7 +76,7 @@ def recommend_rows(res: dict[str, Any], bands: bool = True) -> tuple[list[str], 
     """Header and rows of the recommend list; ``bands=False`` shows TTFT and TPOT without their ranges. Every
     row is at its operating point under load (``serve.load``); the ranked metric has its own column."""
     latency = res["inputs"].get("objective") == "latency"
-    headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mem/GPU", "conc", "req/s", "TTFT", "TPOT",
+    headers = ["rank", "GPU", "GPUs", "TP/PP/DP/CP/EP", "mem/GPU", "conc", "req/s", "TTFT", "TPOT",
                *(["latency"] if latency else []), "tok/s", "tok/s/GPU", "$/hour", "$/1M tok", "note"]
     rows = []
     for i, c in enumerate(res["candidates"], 1):
@@ -124,6 +124,11 @@ def load_caption(res: dict[str, Any]) -> str:
             f"saturation and the SLOs (at the {pct})")
 
 
+DROP_ORDER = ("note", "conc", "req/s", "tok/s", "mem/GPU", "$/hour", "tok/s/GPU", "latency", "GPUs", "$/1M tok")
+"""recommend's columns in the order a narrow terminal leaves them out (the objective's own column stays):
+rank, GPU, layout, TTFT and TPOT always show."""
+
+
 def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
     if fmt == "json":
         out(to_json(res))
@@ -148,6 +153,17 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
     if compact:  # a narrow terminal: the ranges go before any figure has to wrap
         headers, rows = recommend_rows(res, bands=False)
         widths = _widths(headers, rows)
+    # still too wide (an 80-column terminal): the least essential columns go, never a split figure
+    keep = {"latency": "latency", "throughput": "tok/s/GPU", "cost": "$/1M tok"}.get(inp.get("objective", ""), "")
+    dropped: list[str] = []
+    for name in DROP_ORDER:
+        if _fits(console, headers, widths) or not rows:
+            break
+        if name in headers and name != keep:
+            k = headers.index(name)
+            dropped.append(name)
+            headers, widths = headers[:k] + headers[k + 1:], widths[:k] + widths[k + 1:]
+            rows = [r[:k] + r[k + 1:] for r in rows]
     _list_columns(t, console, headers, rows, right={"rank", "mem/GPU", "conc", "req/s", "latency", "tok/s",
                                                     "tok/s/GPU", "$/hour", "$/1M tok"}, folds="note", widths=widths)
     for r in rows:
@@ -155,6 +171,9 @@ def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[
     if rows:  # nothing feasible: the footer says what to relax
         console.print(t)
     footer = _footer(res)
+    if dropped:
+        footer.insert(0, f"Columns left out to fit {console.width} columns: {', '.join(dropped)}; --wide, --format "
+                         "markdown or json show them.")
     if compact and rows:
         footer.insert(0, f"TTFT and TPOT ranges are left out to fit {console.width} columns; --format markdown "
                          "or json shows them.")
@@ -196,7 +215,8 @@ def _footer(res: dict[str, Any]) -> list[str]:
              f"output {inp['output_len']:,}), weights {inp['weight_dtype']}, KV {inp['kv_dtype']}, "
              f"engine {inp['engine']} (gpu_memory_utilization {inp['gpu_memory_utilization']}), prices: "
              f"{inp['price_tier']} tier" + (f", overrides {inp['price_overrides']}" if inp['price_overrides'] else "")]
-    lines.append(f"Operating point: {load_caption(res)}. Metrics there: conc = mean requests in one replica; req/s = "
+    lines.append(f"Operating point: {load_caption(res)}. Metrics there: GPUs = GPUs of the deployment (nodes); conc = "
+                 "mean requests in one replica; req/s = "
                  "requests/s of the deployment; TTFT = mean time to first token (queueing + prompt chunks); TPOT = "
                  "mean inter-token latency (steps shared with other requests' prompts); tok/s = output tokens/s of "
                  "the deployment; $/1M tok = per 1M output tokens; ranges are the calibration bands (docs/metrics.md).")
