@@ -141,3 +141,24 @@ def test_moe_pipeline_sizes_its_all_moe_middle_stage(cat):
     assert float(most[0]) < experts * 1.05  # plus 16 layers' attention, norms, router and shared expert
     assert np.isclose(float(weight_bytes_per_gpu(m, grid.make(tp=1, pp=2), "fp8", "bf16")[0][0]),
                       float(weight_bytes_per_gpu(m, grid.make(tp=1, pp=2), "fp8", "bf16")[2][0]))
+
+
+def test_swiglu_activations_by_hand_and_llama3_405b_fits_as_meta_ran_it(cli_json):
+    """Issue 18: Llama 3 405B as the Llama 3 paper (arXiv 2407.21783, Table 4) ran it: TP8 PP16 DP64, 8k
+    tokens, micro-batch 1, selective recompute, on H100 80 GB. Per token per layer (bf16, TP + SP, flash
+    attention, no dropout): two norm inputs 4h, the QKV input 2h, Q 2h, K and V 4h x 8/128, the attention
+    output 2h (the output projection's input), the MLP input 2h, the fused SwiGLU's gate and up 4 d_ff and
+    fc2's input 2 d_ff; all / t."""
+    from tpplan.catalog import get_catalog
+
+    m = get_catalog().model("llama-3.1-405b")
+    h, d, g = 16384, 53248, 8 / 128  # config.json: hidden_size, intermediate_size, kv heads / heads
+    per_token = (4 * h + 2 * h + 2 * h + 4 * h * g + 2 * h + 2 * h + 4 * d + 2 * d) / 8
+    got = memory.layer_activation_bytes(m, 8192, 1, 8, True, "selective", True)
+    assert float(got) == pytest.approx(8192 * per_token)
+    _, res = cli_json("estimate", "--train", "--model", "llama-3.1-405b", "--gpu", "h100-sxm", "--tp", "8",
+                      "--pp", "16", "--dp", "64", "--seq-len", "8192", "--global-batch", "2048", "--micro-batch", "1",
+                      "--recompute", "selective")
+    assert res["fits"]
+    # first stage: ceil(126 / 16) = 8 layers x 16 micro-batches in flight (1F1B)
+    assert res["memory_per_gpu_bytes"]["activations"] == pytest.approx(8 * 16 * float(got), rel=1e-6)

@@ -368,7 +368,7 @@ def layer_activation_bytes(model: ModelSpec, s: npt.ArrayLike, b: npt.ArrayLike,
     TP; sbh(34/t + 5as/(ht)) with TP+SP; selective recompute drops the 5as/h score term; full recompute
     keeps 2sbh (the layer input; /t with SP). Generalization: the TP-split part is attention
     (Q 2 + K,V 4 g + output-projection input 2, with g = kv_heads / heads) plus the MLP intermediates
-    (GELU: 4 d_ff/h; gated: 8 d_ff/h; MoE: top-k experts); the unsplit part is the two LayerNorm inputs 4,
+    (GELU: 4 d_ff/h; gated with the fused SwiGLU kernel: 6 d_ff/h; MoE: top-k experts); the unsplit part is the two LayerNorm inputs 4,
     the two block inputs 4 and, for models trained with dropout, the two dropout masks 2.
     """
     s = np.asarray(s, dtype=np.float64)
@@ -385,7 +385,11 @@ def layer_activation_bytes(model: ModelSpec, s: npt.ArrayLike, b: npt.ArrayLike,
         d_ff = model.moe.experts_per_token * model.moe.expert_intermediate_size
     else:
         d_ff = model.mlp.intermediate_size
-    mlp_split = (8.0 if model.mlp.kind == "gated" else 4.0) * d_ff / h
+    # gated (SwiGLU): the fused kernel saves its input, gate and up (2 x 2 d_ff bytes), and fc2 saves its input
+    # (2 d_ff): 6 d_ff/h (Megatron-core's default bias_swiglu_fusion, megatron/core/fusions/fused_bias_swiglu.py
+    # SwiGLUFunction saves only its input; torch.compile fuses silu x up the same way); GELU 4h: fc1 output and
+    # GELU output, 4 d_ff/h (Korthikanti Table 2's 16 sbh for d_ff = 4h)
+    mlp_split = (6.0 if model.mlp.kind == "gated" else 4.0) * d_ff / h
     unsplit = 4.0 + 4.0 + (2.0 if dropout else 0.0)
     split = attn_split + mlp_split
     score = (5.0 if dropout else 2.0) * a.num_heads * s / h
