@@ -7,7 +7,7 @@ becomes a ``Finding`` with a stable rule id, the 1-based line and column of the 
 with the numbers, and a fix.
 
 Conventions (exit codes, GitHub annotation escaping, SARIF 2.1.0) follow ruff / ty / yamllint and the
-actions/toolkit ``command.ts`` rules; see ../shared/reference/ecosystem-conventions.md section 2.4.
+actions/toolkit ``packages/core/src/command.ts`` escaping rules (docs/check-rules.md).
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def monthly_cost(usd_hour: npt.ArrayLike, utilization: float = 1.0) -> FArray:
     return np.asarray(usd_hour, dtype=np.float64) * HOURS_PER_MONTH * utilization
 
 
-# The catalog's source tags (../shared/reference/published-figures.md, "Legend and conventions")
+# The catalog's source tags (hardware/*.yaml and models/*.yaml mark each figure with one)
 SOURCE_TAGS = {
     "V": "read in the source itself (official repo file, doc page, maintainer comment)",
     "V-copy": "read in an exact copy of an official artifact kept in another public repo",

@@ -20,7 +20,7 @@ every pipeline stage in turn; TPOT = the mean step a decoding sequence sees (wit
 Approximations, stated in docs/metrics.md: queueing as M/D/1 with the engine's per-request capacity
 1/saturation_rate as service time (Pollaczek-Khinchine; Kleinrock, Queueing Systems vol. 1, 1975); waiting
 time exponential with probability rho of waiting (Kingman); inter-token latency two-valued (steps with and
-without a chunk). Engine rules: shared/reference/engine-defaults.md.
+without a chunk). Engine rules: engines/*.yaml, each value with its file and line in the engine's code.
 """
 
 from __future__ import annotations

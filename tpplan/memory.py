@@ -1,6 +1,6 @@
 """Bytes per GPU by component, vectorized over a :class:`~tpplan.grid.Grid`.
 
-Rules (design.md section 2):
+Rules (docs/architecture.md, docs/metrics.md):
 - Weights: attention and MLP matrices split by TP (column-parallel QKV/gate/up, row-parallel out/down,
   Megatron-LM, Shoeybi et al. 2019); K/V projections replicated once tp > kv_heads (vLLM
   QKVParallelLinear); vocab-parallel embedding and LM head; norms replicated; layers split by PP with the
@@ -368,8 +368,9 @@ def layer_activation_bytes(model: ModelSpec, s: npt.ArrayLike, b: npt.ArrayLike,
     TP; sbh(34/t + 5as/(ht)) with TP+SP; selective recompute drops the 5as/h score term; full recompute
     keeps 2sbh (the layer input; /t with SP). Generalization: the TP-split part is attention
     (Q 2 + K,V 4 g + output-projection input 2, with g = kv_heads / heads) plus the MLP intermediates
-    (GELU: 4 d_ff/h; gated with the fused SwiGLU kernel: 6 d_ff/h; MoE: top-k experts); the unsplit part is the two LayerNorm inputs 4,
-    the two block inputs 4 and, for models trained with dropout, the two dropout masks 2.
+    (GELU: 4 d_ff/h; gated with the fused SwiGLU kernel: 6 d_ff/h; MoE: top-k experts); the unsplit part is
+    the two LayerNorm inputs 4, the two block inputs 4 and, for models trained with dropout, the two dropout
+    masks 2.
     """
     s = np.asarray(s, dtype=np.float64)
     b = np.asarray(b, dtype=np.float64)

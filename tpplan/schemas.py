@@ -1,7 +1,7 @@
 """JSON Schemas (draft 2020-12) of every ``--format json`` output, with each metric defined precisely.
 
 ``tpplan schema NAME`` prints one; the tests validate real outputs against them. Keys are a public contract
-(design.md section 3): add, never rename. Bump ``SCHEMA_VERSION`` only for a breaking change.
+(docs/metrics.md; the contract of the issues): add, never rename. Bump ``SCHEMA_VERSION`` only for a breaking change.
 """
 
 from __future__ import annotations

@@ -336,7 +336,8 @@ class EngineVersion(Strict):
 
 
 class EngineProfile(Strict):
-    """One serving engine's scheduler and memory defaults, by version (shared/reference/engine-defaults.md)."""
+    """One serving engine's scheduler and memory defaults, by version (engines/*.yaml, each value with its
+    file and line in the engine's code)."""
 
     name: str
     aliases: list[str] = []

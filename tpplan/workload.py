@@ -30,7 +30,7 @@ class EngineDefaults:
     An engine constant stated as an assumption, not fitted to any end-to-end figure."""
     decode_allreduce_latency_s: float | None = 6e-6
     """Fixed latency of one small all-reduce launched inside a CUDA graph on a GPU-to-GPU fabric: NCCL
-    NVLSTree on HGX H100 under CUDA graphs ~6 us (NVIDIA/nccl issue #1259, published-figures 4.4) [S]. vLLM
+    NVLSTree on HGX H100 under CUDA graphs ~6 us (NVIDIA/nccl issue #1259) [S]. vLLM
     decodes under CUDA graphs with a one-shot custom all-reduce for small messages. nccl-tests' per-call
     latency without graphs (25.6 us at 8 ranks) is kept as the pessimistic edge of the band. Applied to
     decode TP all-reduces inside one scale-up domain of NVLink / Infinity Fabric GPUs; None: use the
