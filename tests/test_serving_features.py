@@ -49,7 +49,9 @@ def test_shared_prefix_lowers_ttft_and_cost_by_the_prefill_share(cli_json):
     assert share == pytest.approx(0.2746, abs=1e-3)
     sat_off = off["serve"]["load"]["saturation_rate_rps_per_replica"]
     sat_on = on["serve"]["load"]["saturation_rate_rps_per_replica"]
-    assert sat_off / sat_on == pytest.approx(share, rel=0.02)
+    # the rest of the engine's time per request, the 32 decode steps' share (weights and KV read per step,
+    # shared by the running batch), is not cut by the cache: the ratio sits a few per cent above the share
+    assert sat_off / sat_on == pytest.approx(share, rel=0.04) and sat_off / sat_on >= share
     # an idle replica's TTFT: the prefill of the computed tokens (plus fixed gaps and all-reduce latencies)
     assert on["serve"]["idle"]["ttft_s"] / off["serve"]["idle"]["ttft_s"] == pytest.approx(share, rel=0.04)
     assert on["serve"]["ttft_s"] < off["serve"]["ttft_s"] * (share + 0.05)

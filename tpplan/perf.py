@@ -208,7 +208,11 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     n_in = float(w.prefill_len)
     fl = prompt_flops(m, n_in, w)
     model_par = tp * cp  # GPUs of one stage working on the prompt together
-    t_compute = fl / (model_par * peak)  # all stages run one after another for a single prompt
+    pre_gemm = n_in * 2.0 * m.matmul_params_active
+    # a roofline per kernel: the GEMMs against the weights they stream, then the attention kernels (their
+    # FLOPs; a prefill reads its own fresh K/V, no cache); all stages one after another for a single prompt
+    t_gemm = pre_gemm / (model_par * peak)
+    t_attn_pre = (fl - pre_gemm) / (model_par * peak)
     t_read = stage_w * pp / bw  # each stage reads its weights once
     prefill_msg = np.ceil(n_in / cp) * h * act_b
     # decode batch per pipeline stage: vLLM keeps pp micro-batches in flight
@@ -230,7 +234,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
     # speculative decoding: the draft (EAGLE head, MTP layer, draft model) also runs over the prompt
     t_draft_pre = _draft_time(ctx, g, 0.0, n_in, eff)
-    ttft = np.maximum(t_compute, t_read) + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
+    ttft = np.maximum(t_gemm, t_read) + t_attn_pre + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
 
     # ---- decode (TPOT) at `concurrency` sequences per replica ------------------------------------
     # decode reads and attends over each layer's cached keys: a window or chunk where the layer has one
@@ -238,15 +242,17 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     avg_ctx = float(m.mean_attended(pos, causal=False))
     # decode: MLA attends over the latent cache with absorbed projections (prefill uses the unabsorbed form)
     dec_fl_stage = forward_flops(m, b_stage * q, pos, causal=False, absorbed=True) / (pp * tp)
+    dec_gemm = b_stage * q * 2.0 * m.matmul_params_active / (pp * tp)
     kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)  # largest stage, per GPU
     kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
     w_read_stage = reads.for_tokens(b_stage * q)
     bytes_stage = w_read_stage + kv_read_stage
-    t_stage_c = dec_fl_stage / peak
     # weights stream at the efficiency of their dtype's kernels; the KV cache at the bf16 streaming rate
     bw_w = gpu.hbm.bandwidth_bytes_per_s * (eff.hbm_fp8 or eff.hbm) if w.weight_dtype == "fp8" else bw
-    t_stage_m = w_read_stage / bw_w + kv_read_stage / bw
-    stage_t = np.maximum(t_stage_c, t_stage_m)
+    # a roofline per kernel (as step_pieces): GEMMs vs weights, then attention FLOPs vs the KV cache
+    t_gemm_c, t_gemm_m = dec_gemm / peak, w_read_stage / bw_w
+    t_attn_c, t_attn_m = (dec_fl_stage - dec_gemm) / peak, kv_read_stage / bw
+    stage_t = np.maximum(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m)
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
         # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
@@ -270,29 +276,26 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # every stage streams its weights and KV once per step, one stage after another
     lower = bytes_stage / gpu.hbm.bandwidth_bytes_per_s * pp / per_step
     throughput = g.dp.astype(np.float64) * conc / tpot
-    bound = np.where(t_stage_c > t_stage_m, "compute", "memory")
-    # the roofline's larger side, split by what it counts: GEMM vs attention FLOPs (compute-bound) or weight
-    # vs KV-cache bytes (memory-bound)
-    pre_gemm = n_in * 2.0 * m.matmul_params_active
-    pre_share = pre_gemm / np.maximum(fl, 1e-300)
-    pre_cb = t_compute >= t_read
-    dec_gemm = b_stage * 2.0 * m.matmul_params_active / (pp * tp)
-    dec_share = dec_gemm / np.maximum(dec_fl_stage, 1e-300)
-    dec_cb = t_stage_c > t_stage_m
+    # the GEMMs' side of their roofline names the step (attention is memory-bound in decode but for MLA)
+    bound = np.where(t_gemm_c > t_gemm_m, "compute", "memory")
+    # each kernel roofline's larger side, by what it counts
+    pre_cb = t_gemm >= t_read
+    g_cb = t_gemm_c > t_gemm_m
+    a_cb = t_attn_c > t_attn_m
     zero = 0.0 * tp
     parts = {
         "prefill": {
-            "GEMMs (compute-bound)/layer": np.where(pre_cb, t_compute * pre_share, zero),
-            "attention (compute-bound)/layer": np.where(pre_cb, t_compute * (1 - pre_share), zero),
+            "GEMMs (compute-bound)/layer": np.where(pre_cb, t_gemm, zero),
             "weights read (memory-bound)/layer": np.where(pre_cb, zero, t_read),
+            "attention (compute-bound)/layer": t_attn_pre + zero,
             "TP all-reduces/layer": t_tp + zero, "expert all-to-alls/layer": t_ep + zero,
             "context-parallel K/V passes/layer": t_cp + zero, "kernel gaps/layer": gaps + zero,
             "pipeline hand-offs": t_pp + zero, "speculative draft over the prompt": t_draft_pre + zero},
         "decode": {
-            "GEMMs (compute-bound)/layer": np.where(dec_cb, pp * t_stage_c * dec_share, zero),
-            "attention (compute-bound)/layer": np.where(dec_cb, pp * t_stage_c * (1 - dec_share), zero),
-            "weights read (memory-bound)/layer": np.where(dec_cb, zero, pp * w_read_stage / bw_w),
-            "KV cache read (memory-bound)/layer": np.where(dec_cb, zero, pp * kv_read_stage / bw),
+            "GEMMs (compute-bound)/layer": np.where(g_cb, pp * t_gemm_c, zero),
+            "weights read (memory-bound)/layer": np.where(g_cb, zero, pp * t_gemm_m),
+            "attention (compute-bound)/layer": np.where(a_cb, pp * t_attn_c, zero),
+            "KV cache read (memory-bound)/layer": np.where(a_cb, zero, pp * t_attn_m),
             "TP all-reduces/layer": t_tp_dec + zero, "expert all-to-alls/layer": t_ep_dec + zero,
             "context-parallel combine/layer": t_cp_dec + zero, "kernel gaps/layer": gaps + zero,
             "pipeline hand-offs": t_pp_dec + zero, "scheduler overhead": w.engine.step_overhead_s + zero,
@@ -416,12 +419,17 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     q = float(w.verify_tokens)
     # decode attends over the cache with MLA's absorbed projections; prompt tokens attend causally over
     # their prompt from the end of the cached prefix (no prefix: a chunk at x sees x keys, half the prompt)
-    fl = (forward_flops(m, b_n * q, pos, causal=False, absorbed=True)
-          + prompt_flops(m, b_p, w) / cp) / (pp * tp)
+    # a roofline per kernel, not per step (Williams et al. 2009 bound one kernel): the GEMMs (weights streamed,
+    # every token's matmul FLOPs) and the attention kernels (the KV cache streamed, score and value FLOPs) run
+    # one after the other, so the step is max(GEMM FLOPs, weight bytes) + max(attention FLOPs, KV bytes)
+    gemm_fl = (b_n * q + b_p / cp) * 2.0 * m.matmul_params_active / (pp * tp)
+    attn_fl = (b_n * q * attention_flops_per_token(m, pos, causal=False, absorbed=True)
+               + b_p * attention_flops_for_keys(m, prompt_keys(m, w)) / cp) / (pp * tp)
     kv_read = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) * np.ceil(avg_ctx / cp) * b_n
-    compute = pp * fl / peak
+    compute = pp * gemm_fl / peak
     w_read = reads.for_tokens(b_n * q + b_p)
-    memory = pp * (w_read / bw_w + kv_read / bw)
+    memory = pp * w_read / bw_w
+    attention = pp * np.maximum(attn_fl / peak, kv_read / bw)
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n * q + b_p) * h * act_b
     _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
@@ -439,7 +447,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
             gpu, "all-reduce", b_n * q * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
             stride=tp), 0.0)
     other = other + L * w.engine.kernel_gap_s_per_layer * eff.gap_scale + w.engine.step_overhead_s
-    other = other + _draft_time(ctx, g, n, p, eff)
+    other = other + _draft_time(ctx, g, n, p, eff) + attention
     return StepPieces(compute=compute, memory=memory, other=other, moe_unread=moe_unread)
 
 
