@@ -26,7 +26,6 @@ without a chunk). Engine rules: engines/*.yaml, each value with its file and lin
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
@@ -85,27 +84,25 @@ class Coefficients:
 
     def step_slots(self, slots: FArray, p: npt.ArrayLike, rows: bool = False) -> FArray:
         """Step time with decodes filling ``slots`` sequence slots (``_seq_slots``) and ``p`` prompt tokens:
-        max(compute, memory) + other, as max(compute + other, memory + other) with the sums taken once."""
-        k = self._sums if not rows else tuple(x[:, None] for x in self._sums)
-        a0, an, ap, b0, bn, bp, a1, b1 = k
-        pp = self.pp[:, None] if rows else self.pp
+        the GEMMs' roofline over compute and memory (perf.gemm_roofline) plus the other terms."""
+        def col(x: FArray) -> FArray:
+            return x[:, None] if rows else x
+
+        pp = col(self.pp)
         first = np.minimum(slots, pp)
         rest = slots - first
-        compute, memory = a0 + a1 * first + an * rest, b0 + b1 * first + bn * rest
+        compute = col(self.c0) + col(self.c1) * first + col(self.cn) * rest
+        memory = col(self.m0) + col(self.m1) * first + col(self.mn) * rest
+        other = col(self.o0) + col(self.o1) * first + col(self.on) * rest
         if isinstance(p, float) and p == 0.0:
             tokens = slots * self.q
         else:
             p_ = np.asarray(p, dtype=np.float64)
-            compute, memory = compute + ap * p_, memory + bp * p_
+            compute, memory, other = compute + col(self.cp) * p_, memory + col(self.mp) * p_, other + col(self.op) * p_
             tokens = slots * self.q + p_
         if self.moe_q < 1:
-            memory = memory - (self.moe_a[:, None] if rows else self.moe_a) * self.moe_q ** (tokens / pp)
-        return np.maximum(compute, memory)
-
-    @cached_property
-    def _sums(self) -> tuple[FArray, ...]:
-        return (self.c0 + self.o0, self.cn + self.on, self.cp + self.op,
-                self.m0 + self.o0, self.mn + self.on, self.mp + self.op, self.c1 + self.o1, self.m1 + self.o1)
+            memory = memory - col(self.moe_a) * self.moe_q ** (tokens / pp)
+        return perf.gemm_roofline(compute, memory) + other
 
 
 def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.Eff | None = None) -> Coefficients:

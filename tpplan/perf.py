@@ -47,6 +47,24 @@ FP8_STREAM_RATIO = 0.76
 ``hbm_fp8`` measurement [D]."""
 
 
+GEMM_ROOFLINE_P = 2.5
+"""A GEMM's time between its two bounds: (t_flops^p + t_bytes^p)^(1/p), not max(t_flops, t_bytes). Fitted on
+tpplan's own H100 sweep of decode-shaped GEMMs (m = 1..512 x 28672 x 8192, torch.matmul bf16 and
+torch._scaled_mm fp8, hardware/calibration/h100-sxm-tpplan-microbench-2026-11-24.csv) against the catalog's
+plateau efficiencies: mean |log error| 2.0 % (max 8 %) at p = 2.5, against 6 % (max 19 %) for the hard max,
+which has m = 128..512 GEMMs reach both bounds at once. tests/test_perf_and_recommend.py refits it."""
+
+
+def gemm_roofline(flops_time: npt.ArrayLike, bytes_time: npt.ArrayLike) -> FArray:
+    """Time of GEMMs bound by ``flops_time`` at the tensor-core rate and ``bytes_time`` at the HBM rate."""
+    c = np.asarray(flops_time, dtype=np.float64)
+    m = np.asarray(bytes_time, dtype=np.float64)
+    hi = np.maximum(c, m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where(hi > 0, np.minimum(c, m) / hi, 0.0)
+    return hi * (1.0 + lo ** GEMM_ROOFLINE_P) ** (1.0 / GEMM_ROOFLINE_P)
+
+
 def fp8_streaming(c: CalibrationSpec) -> Efficiency:
     """HBM efficiency when decode streams fp8 weights: the GPU's own ``hbm_fp8`` measurement, else ``hbm``
     scaled by the H100 ratio, the optimistic edge being no penalty at all."""
@@ -234,7 +252,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
     # speculative decoding: the draft (EAGLE head, MTP layer, draft model) also runs over the prompt
     t_draft_pre = _draft_time(ctx, g, 0.0, n_in, eff)
-    ttft = np.maximum(t_gemm, t_read) + t_attn_pre + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
+    ttft = gemm_roofline(t_gemm, t_read) + t_attn_pre + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
 
     # ---- decode (TPOT) at `concurrency` sequences per replica ------------------------------------
     # decode reads and attends over each layer's cached keys: a window or chunk where the layer has one
@@ -252,7 +270,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # a roofline per kernel (as step_pieces): GEMMs vs weights, then attention FLOPs vs the KV cache
     t_gemm_c, t_gemm_m = dec_gemm / peak, w_read_stage / bw_w
     t_attn_c, t_attn_m = (dec_fl_stage - dec_gemm) / peak, kv_read_stage / bw
-    stage_t = np.maximum(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m)
+    stage_t = gemm_roofline(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m)
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
         # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
@@ -285,15 +303,15 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     zero = 0.0 * tp
     parts = {
         "prefill": {
-            "GEMMs (compute-bound)/layer": np.where(pre_cb, t_gemm, zero),
-            "weights read (memory-bound)/layer": np.where(pre_cb, zero, t_read),
+            "GEMMs (compute-bound)/layer": np.where(pre_cb, gemm_roofline(t_gemm, t_read), zero),
+            "weights read (memory-bound)/layer": np.where(pre_cb, zero, gemm_roofline(t_gemm, t_read)),
             "attention (compute-bound)/layer": t_attn_pre + zero,
             "TP all-reduces/layer": t_tp + zero, "expert all-to-alls/layer": t_ep + zero,
             "context-parallel K/V passes/layer": t_cp + zero, "kernel gaps/layer": gaps + zero,
             "pipeline hand-offs": t_pp + zero, "speculative draft over the prompt": t_draft_pre + zero},
         "decode": {
-            "GEMMs (compute-bound)/layer": np.where(g_cb, pp * t_gemm_c, zero),
-            "weights read (memory-bound)/layer": np.where(g_cb, zero, pp * t_gemm_m),
+            "GEMMs (compute-bound)/layer": np.where(g_cb, pp * gemm_roofline(t_gemm_c, t_gemm_m), zero),
+            "weights read (memory-bound)/layer": np.where(g_cb, zero, pp * gemm_roofline(t_gemm_c, t_gemm_m)),
             "attention (compute-bound)/layer": np.where(a_cb, pp * t_attn_c, zero),
             "KV cache read (memory-bound)/layer": np.where(a_cb, zero, pp * t_attn_m),
             "TP all-reduces/layer": t_tp_dec + zero, "expert all-to-alls/layer": t_ep_dec + zero,
@@ -386,7 +404,7 @@ class StepPieces:
 
     @property
     def total(self) -> FArray:
-        return np.maximum(self.compute, self.memory) + self.other
+        return gemm_roofline(self.compute, self.memory) + self.other
 
 
 def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_tokens: npt.ArrayLike,
@@ -471,7 +489,7 @@ def _draft_time(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     k2 = len(n)
     s = step_pieces(dctx, gd.take(np.tile(np.arange(k2), 2)), np.concatenate([n, n]),
                     np.concatenate([p, 0.0 * p]), eff)
-    both = np.maximum(s.compute, s.memory) + s.other
+    both = s.total
     first, rest = both[:k2], both[k2:]
     return np.where(n + p > 0, first, 0.0) + (spec.draft_tokens - 1) * np.where(n > 0, rest, 0.0)
 
@@ -507,8 +525,8 @@ def speculative_payoff(ctx: Context, g: Grid, batch: npt.ArrayLike, eff: Eff | N
     zero = 0.0 * n
     s_spec = step_pieces(ctx, rows, n, zero, eff)
     s_plain = step_pieces(plain, rows, n, zero, eff)
-    t_spec = (np.maximum(s_spec.compute, s_spec.memory) + s_spec.other).reshape(k, nb + 1)
-    t_plain = (np.maximum(s_plain.compute, s_plain.memory) + s_plain.other).reshape(k, nb + 1)
+    t_spec = s_spec.total.reshape(k, nb + 1)
+    t_plain = s_plain.total.reshape(k, nb + 1)
     speed = ctx.serve.decode_tokens_per_step * t_plain / t_spec
     bound = (s_spec.compute >= s_spec.memory).reshape(k, nb + 1)[:, :nb]
     scan = speed[:, :nb]
