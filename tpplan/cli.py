@@ -116,7 +116,7 @@ CatalogOpt = Annotated[list[str] | None, typer.Option(
     "--catalog", help="Extra catalog folder (hardware/ and models/ YAML, or YAML files); repeatable; searched "
                       "before the bundled catalog. TPPLAN_CATALOG_PATH adds more.")]
 
-# options shared by recommend and report (one declaration each, so the two commands cannot drift)
+# options shared by estimate, recommend and report (one declaration each, bundled below, so they cannot drift)
 ModelOpt = Annotated[str | None, typer.Option("--model", "-m", help="Catalog name, alias, HF id, path to config.json, or a folder holding one (a Hugging Face cache snapshot; or give --layers/--hidden/--heads/--vocab).")]
 LayersOpt = Annotated[int | None, typer.Option(help="Model by dimensions (GPT-style): transformer layers.")]
 HiddenOpt = Annotated[int | None, typer.Option(help="Model by dimensions: hidden size.")]
@@ -128,9 +128,9 @@ CtxOpt = Annotated[str, typer.Option(help="Max tokens per sequence: 128k = 128,0
 GpuListOpt = Annotated[list[str] | None, typer.Option("--gpu", "-g", help="Restrict to these GPUs; repeatable.")]
 InputLenOpt = Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")]
 OutputLenOpt = Annotated[str, typer.Option(help="Output tokens of the timed request.")]
-ConcurrencyOpt = Annotated[str, typer.Option(help="Sequences per replica for the latency objective.")]
+ConcurrencyOpt = Annotated[str, typer.Option(help="Clients per replica, each sending its next request when the last one finishes: the operating point of estimate (without --rate) and of recommend's latency objective.")]
 WeightDtypeOpt = Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int8 | int4 (also awq, gptq) | fp4 (also nvfp4, mxfp4); default: the checkpoint's.")]
-KvDtypeOpt = Annotated[str, typer.Option(help="auto | bf16 | fp8.")]
+KvDtypeOpt = Annotated[str, typer.Option(help="auto (model dtype) | bf16 | fp8 (also fp8_e4m3, fp8_e5m2) | int8 (TensorRT-LLM only).")]
 MaxGpusOpt = Annotated[int, typer.Option(help="Largest GPU count searched (at most 1,048,576).")]
 MinConcOpt = Annotated[int, typer.Option(help="Sequences of ctx tokens that must fit per replica.")]
 ObjectiveOpt = Annotated[Objective, typer.Option(help="Serving: latency (request latency), throughput (tokens/s per GPU), cost ($/1M tokens). Training (--train): time, cost ($ of the run) or mfu.")]
@@ -167,6 +167,74 @@ AcceptanceOpt = Annotated[str | None, typer.Option("--acceptance", help="Specula
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative draft model (catalog name, HF id or config.json) for --speculative draft.")]
 DisaggOpt = Annotated[bool, typer.Option("--disagg", help="Serving: also plan disaggregated prefill and decode pools (each its own GPU type, layout and replicas, the KV moved between them) sized to --rate, and compare with aggregated serving.")]
 CrossNodeTpOpt = Annotated[bool, typer.Option("--allow-cross-node-tp", help="Serving: also search tensor parallelism beyond one node / NVLink domain.")]
+
+
+# ---------------------------------------------------------------------------------------------------
+# option bundles: each option shared by estimate / recommend / report is declared once, here
+# ---------------------------------------------------------------------------------------------------
+
+Opt = tuple[str, Any, Any]
+"""(parameter name, Annotated type with its typer.Option, default)."""
+
+MODEL_OPTS: tuple[Opt, ...] = (
+    ("model", ModelOpt, None), ("layers", LayersOpt, None), ("hidden", HiddenOpt, None),
+    ("heads", HeadsOpt, None), ("vocab", VocabOpt, None), ("ffn", FfnOpt, None), ("kv_heads", KvHeadsOpt, None))
+WORKLOAD_OPTS: tuple[Opt, ...] = (
+    ("input_len", InputLenOpt, None), ("output_len", OutputLenOpt, "256"), ("concurrency", ConcurrencyOpt, "1"),
+    ("weight_dtype", WeightDtypeOpt, None), ("kv_dtype", KvDtypeOpt, "auto"), ("gpu_memory_utilization", UtilOpt, None),
+    ("engine", EngineOpt, "vllm"), ("engine_version", EngineVersionOpt, None), ("rope_scaling", RopeOpt, None),
+    ("allow_long_context", LongOpt, False))
+PRICE_OPTS: tuple[Opt, ...] = (("price", PriceOpt, None), ("prices", PricesOpt, None),
+                               ("price_tier", TierOpt, Tier.typical))
+LOAD_OPTS: tuple[Opt, ...] = (("rate", RateOpt, None), ("slo_percentile", SloPctOpt, None),
+                              ("max_utilization", MaxUtilOpt, 0.85))
+FEATURE_OPTS: tuple[Opt, ...] = (
+    ("prefix_hit", PrefixHitOpt, None), ("shared_prefix", SharedPrefixOpt, None), ("speculative", SpeculativeOpt, None),
+    ("draft_tokens", DraftTokensOpt, None), ("acceptance", AcceptanceOpt, None), ("draft_model", DraftModelOpt, None))
+SEARCH_OPTS: tuple[Opt, ...] = (
+    ("max_gpus", MaxGpusOpt, 64), ("min_concurrency", MinConcOpt, 1), ("ttft_slo", TtftOpt, None),
+    ("tpot_slo", TpotOpt, None), ("budget_usd_per_hour", BudgetHourOpt, None),
+    ("allow_cross_node_tp", CrossNodeTpOpt, False), ("disagg", DisaggOpt, False), ("gpus_per_node", NodeOpt, None))
+TRAIN_SEARCH_OPTS: tuple[Opt, ...] = (
+    ("train", TrainOpt, False), ("seq_len", SeqLenOpt, None), ("global_batch", GlobalBatchOpt, None),
+    ("global_batch_tokens", GlobalBatchTokensOpt, None), ("tokens", TokensOpt, None), ("gpus", TrainGpusOpt, None),
+    ("deadline_days", DeadlineOpt, None), ("budget_usd", BudgetUsdOpt, None),
+    ("train_objective", TrainObjectiveOpt, "time"), ("train_dtype", TrainDtypeOpt, "bf16"))
+
+
+def _with_options(*groups: tuple[Opt, ...]) -> Any:
+    """Give a command the options of ``groups`` (declared once above): they join its signature after its
+    ``ctx`` parameter, so ``--help`` lists them with the command's own, and reach it in ``**opts``."""
+    import functools
+    import inspect
+
+    def deco(fn: Any) -> Any:
+        own = [p for p in inspect.signature(fn, eval_str=True).parameters.values() if p.kind != p.VAR_KEYWORD]
+        at = next(i for i, p in enumerate(own) if p.name == "ctx") + 1
+        added = [inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=ann)
+                 for g in groups for name, ann, default in g]
+        params = own[:at] + added + own[at:]
+
+        @functools.wraps(fn)
+        def command(**kwargs: Any) -> Any:
+            return fn(**kwargs)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in params}
+        del command.__wrapped__  # typer reads the signature above, not the function's own
+        return command
+
+    return deco
+
+
+class _Namespace:
+    """A command's bundled options by attribute (``o.rate``)."""
+
+    def __init__(self, **values: Any) -> None:
+        self.__dict__.update(values)
+
+    def __getattr__(self, name: str) -> Any:  # only for a name no bundle of the command declares
+        raise AttributeError(f"the command has no option {name!r} (see its _with_options bundles)")
 
 
 def _catalog(dirs: list[str] | None) -> Any:
@@ -651,47 +719,19 @@ def _prices(price: list[str] | None, tier: Tier, prices: str | None = None, cat:
 
 
 @app.command()
+@_with_options(MODEL_OPTS, WORKLOAD_OPTS, PRICE_OPTS, LOAD_OPTS, FEATURE_OPTS)
 def estimate(
     gpu: Annotated[str, typer.Option("--gpu", "-g", help="GPU catalog name or alias.")],
     ctx: Annotated[str | None, typer.Option(help="Max tokens per sequence (prompt + output): 128k = 128,000, 128K = 131,072. Required for serving; training uses --seq-len.")] = None,
-    model: ModelOpt = None,
-    layers: LayersOpt = None,
-    hidden: HiddenOpt = None,
-    heads: HeadsOpt = None,
-    vocab: VocabOpt = None,
-    ffn: FfnOpt = None,
-    kv_heads: KvHeadsOpt = None,
     tp: Annotated[int, typer.Option(help="Tensor parallel size.")] = 1,
     pp: Annotated[int, typer.Option(help="Pipeline parallel size.")] = 1,
     dp: Annotated[int, typer.Option(help="Data parallel replicas.")] = 1,
     cp: Annotated[int, typer.Option(help="Context parallel size.")] = 1,
     ep: Annotated[int, typer.Option(help="Expert parallel size (MoE only).")] = 1,
-    input_len: Annotated[str | None, typer.Option(help="Prompt tokens of the timed request (default ctx - output).")] = None,
-    output_len: Annotated[str, typer.Option(help="Output tokens of the timed request.")] = "256",
-    concurrency: Annotated[str, typer.Option(help="Sequences of ctx tokens held per replica.")] = "1",
-    weight_dtype: Annotated[str | None, typer.Option(help="bf16 | fp16 | fp8 | int8 | int4 (also awq, gptq) | fp4 (also nvfp4, mxfp4); default: the checkpoint's.")] = None,
-    kv_dtype: Annotated[str, typer.Option(help="auto (model dtype) | bf16 | fp8 (also fp8_e4m3, fp8_e5m2) | int8 (TensorRT-LLM only).")] = "auto",
-    gpu_memory_utilization: Annotated[float | None, typer.Option(help="vLLM memory fraction (default 0.9).")] = None,
     gpus_per_node: Annotated[int | None, typer.Option(help="Override the GPU's node size.")] = None,
-    engine: EngineOpt = "vllm",
-    engine_version: EngineVersionOpt = None,
-    rate: RateOpt = None,
-    slo_percentile: SloPctOpt = None,
-    max_utilization: MaxUtilOpt = 0.85,
     disagg: Annotated[bool, typer.Option("--disagg", help="Serving: estimate a disaggregated deployment at --rate: the --prefill and --decode pools.")] = False,
     prefill: Annotated[str | None, typer.Option("--prefill", help="With --disagg: the prefill pool, e.g. tp=4,replicas=6 (also pp, ep, gpu; default gpu: --gpu).")] = None,
     decode: Annotated[str | None, typer.Option("--decode", help="With --disagg: the decode pool, e.g. tp=8,replicas=2.")] = None,
-    prefix_hit: PrefixHitOpt = None,
-    shared_prefix: SharedPrefixOpt = None,
-    speculative: SpeculativeOpt = None,
-    draft_tokens: DraftTokensOpt = None,
-    acceptance: AcceptanceOpt = None,
-    draft_model: DraftModelOpt = None,
-    price: Annotated[list[str] | None, typer.Option(help="GPU=USD per GPU-hour override; repeatable.")] = None,
-    prices: PricesOpt = None,
-    rope_scaling: RopeOpt = None,
-    allow_long_context: LongOpt = False,
-    price_tier: Annotated[Tier, typer.Option(help="Price tier of the catalog.")] = Tier.typical,
     train: Annotated[bool, typer.Option("--train", help="Estimate a training step instead of serving.")] = False,
     seq_len: Annotated[str | None, typer.Option(help="Training sequence length.")] = None,
     global_batch: Annotated[str | None, typer.Option(help="Training sequences per step.")] = None,
@@ -704,11 +744,13 @@ def estimate(
     breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print where the time goes: each term of the time model per layer and per step (prefill and decode; training: per step). JSON always carries it.")] = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
+    **opts: Any,
 ) -> None:
     """Memory, time and cost of one layout, in full.
 
     Example: tpplan estimate --model llama-70b --gpu h100-sxm --tp 4 --ctx 128k --format json
     """
+    o = _Namespace(**opts)
     from tpplan import planner
 
     length = (seq_len or ctx) if train else ctx
@@ -716,17 +758,17 @@ def estimate(
         raise TpplanError("--seq-len (or --ctx) is required with --train" if train else
                           "--ctx is required: the longest sequence (prompt + output) to plan for, e.g. --ctx 32k")
     cat = _catalog(catalog)
-    m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, length)
-    m = m if train else _extend_context(m, rope_scaling, allow_long_context, ctx)
+    m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, length)
+    m = m if train else _extend_context(m, o.rope_scaling, o.allow_long_context, ctx)
     g = cat.gpu(gpu)
-    pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
+    pricing = _check_prices(cat, _prices(o.price, o.price_tier, o.prices, cat))
     if train:
         from tpplan import training
 
-        _serving_only(prefix_hit=prefix_hit, shared_prefix=shared_prefix, speculative=speculative,
-                      draft_tokens=draft_tokens, acceptance=acceptance, draft_model=draft_model)
+        _serving_only(prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix, speculative=o.speculative,
+                      draft_tokens=o.draft_tokens, acceptance=o.acceptance, draft_model=o.draft_model)
         tw = _train_workload(length, global_batch, micro_batch, tokens, recompute, sequence_parallel,
-                             zero, train_dtype or weight_dtype)
+                             zero, train_dtype or o.weight_dtype)
         res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
         _render_train_estimate(res, fmt)
         if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
@@ -734,10 +776,10 @@ def estimate(
 
             _out(tables.train_breakdown_markdown(res))
         return
-    w = _serve_workload(m, length, input_len, output_len, concurrency, weight_dtype, kv_dtype,
-                        gpu_memory_utilization, cat, engine, engine_version)
-    w = _serve_features(w, m, cat, prefix_hit, shared_prefix, speculative, draft_tokens, acceptance, draft_model)
-    cons = _constraints(None, None, None, 64, 1, rate, slo_percentile, max_utilization)
+    w = _serve_workload(m, length, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
+                        o.gpu_memory_utilization, cat, o.engine, o.engine_version)
+    w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
+    cons = _constraints(None, None, None, 64, 1, o.rate, o.slo_percentile, o.max_utilization)
     if disagg or prefill or decode:
         _estimate_disagg(m, w, cat, g, pricing, cons, prefill, decode, gpus_per_node, fmt)
         return
@@ -986,64 +1028,19 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
 
 
 @app.command()
+@_with_options(MODEL_OPTS, WORKLOAD_OPTS, PRICE_OPTS, LOAD_OPTS, FEATURE_OPTS, SEARCH_OPTS, TRAIN_SEARCH_OPTS)
 def recommend(
     ctx_: typer.Context,
-    model: ModelOpt = None,
-    layers: LayersOpt = None,
-    hidden: HiddenOpt = None,
-    heads: HeadsOpt = None,
-    vocab: VocabOpt = None,
-    ffn: FfnOpt = None,
-    kv_heads: KvHeadsOpt = None,
     ctx: CtxOpt = "8k",
     gpu: GpuListOpt = None,
-    input_len: InputLenOpt = None,
-    output_len: OutputLenOpt = "256",
-    concurrency: ConcurrencyOpt = "1",
-    weight_dtype: WeightDtypeOpt = None,
-    kv_dtype: KvDtypeOpt = "auto",
-    max_gpus: MaxGpusOpt = 64,
-    min_concurrency: MinConcOpt = 1,
     objective: ObjectiveOpt = Objective.latency,
-    ttft_slo: TtftOpt = None,
-    tpot_slo: TpotOpt = None,
-    budget_usd_per_hour: BudgetHourOpt = None,
-    price: PriceOpt = None,
-    prices: PricesOpt = None,
-    rope_scaling: RopeOpt = None,
-    allow_long_context: LongOpt = False,
-    price_tier: TierOpt = Tier.typical,
-    gpu_memory_utilization: UtilOpt = None,
     top: Annotated[int, typer.Option(help="Rows to show.")] = 10,
     pareto: Annotated[bool, typer.Option("--pareto", help="Show the cost-latency Pareto front instead.")] = False,
     explain: Annotated[str | None, typer.Option(help='Why a layout is absent, e.g. "h100-sxm tp=2".')] = None,
-    train: TrainOpt = False,
-    seq_len: SeqLenOpt = None,
-    global_batch: GlobalBatchOpt = None,
-    global_batch_tokens: GlobalBatchTokensOpt = None,
-    tokens: TokensOpt = None,
-    gpus: TrainGpusOpt = None,
-    deadline_days: DeadlineOpt = None,
-    budget_usd: BudgetUsdOpt = None,
-    train_objective: TrainObjectiveOpt = "time",
-    train_dtype: TrainDtypeOpt = "bf16",
-    gpus_per_node: NodeOpt = None,
-    engine: EngineOpt = "vllm",
-    engine_version: EngineVersionOpt = None,
-    rate: RateOpt = None,
-    slo_percentile: SloPctOpt = None,
-    max_utilization: MaxUtilOpt = 0.85,
-    allow_cross_node_tp: CrossNodeTpOpt = False,
-    prefix_hit: PrefixHitOpt = None,
-    shared_prefix: SharedPrefixOpt = None,
-    speculative: SpeculativeOpt = None,
-    draft_tokens: DraftTokensOpt = None,
-    acceptance: AcceptanceOpt = None,
-    draft_model: DraftModelOpt = None,
-    disagg: DisaggOpt = False,
     wide: Annotated[bool, typer.Option("--wide", help="Table: every column, whatever the terminal's width (a narrow terminal otherwise leaves the least essential out).")] = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
+    **opts: Any,
 ) -> None:
     """Search every layout on every GPU and rank by latency, throughput or cost.
 
@@ -1055,47 +1052,48 @@ def recommend(
 
       tpplan recommend --train --model llama-70b --tokens 15T --seq-len 8192 --global-batch-tokens 16M --max-gpus 1024
     """
+    o = _Namespace(**opts)
     from tpplan import planner
     from tpplan.render import tables
 
     global _WIDE
     _WIDE = 400 if wide else None
-    _check_max_gpus(max_gpus)
+    _check_max_gpus(o.max_gpus)
     if top < 1:
         raise TpplanError(f"--top must be a positive integer; got {top}")
-    obj = _objectives(ctx_, objective, train, train_objective)
+    obj = _objectives(ctx_, objective, o.train, o.train_objective)
     cat = _catalog(catalog)
-    m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, (seq_len or "4096") if train else ctx)
-    m = m if train else _extend_context(m, rope_scaling, allow_long_context, ctx)
+    m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, (o.seq_len or "4096") if o.train else ctx)
+    m = m if o.train else _extend_context(m, o.rope_scaling, o.allow_long_context, ctx)
     gpu_specs = _gpu_specs(cat, gpu)
-    pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
-    if train:
-        _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
-                      slo_percentile=slo_percentile, prefix_hit=prefix_hit, shared_prefix=shared_prefix,
-                      speculative=speculative, draft_tokens=draft_tokens, acceptance=acceptance,
-                      draft_model=draft_model, disagg=disagg or None)
-        res = _train_search(m, gpu_specs, seq_len, global_batch, tokens, train_dtype, pricing, cat.digest, top,
-                            global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
-                            deadline_days=deadline_days, budget_usd=budget_usd, objective=obj,
-                            gpus_per_node=gpus_per_node)
+    pricing = _check_prices(cat, _prices(o.price, o.price_tier, o.prices, cat))
+    if o.train:
+        _serving_only(ttft_slo=o.ttft_slo, tpot_slo=o.tpot_slo, budget_usd_per_hour=o.budget_usd_per_hour, rate=o.rate,
+                      slo_percentile=o.slo_percentile, prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix,
+                      speculative=o.speculative, draft_tokens=o.draft_tokens, acceptance=o.acceptance,
+                      draft_model=o.draft_model, disagg=o.disagg or None)
+        res = _train_search(m, gpu_specs, o.seq_len, o.global_batch, o.tokens, o.train_dtype, pricing, cat.digest, top,
+                            global_batch_tokens=o.global_batch_tokens, gpus=o.gpus, max_gpus=o.max_gpus,
+                            deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
+                            gpus_per_node=o.gpus_per_node)
         tables.render_train_recommend(_console(), res, fmt.value, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
         return
-    w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype, gpu_memory_utilization,
-                        cat, engine, engine_version)
-    w = _serve_features(w, m, cat, prefix_hit, shared_prefix, speculative, draft_tokens, acceptance, draft_model)
-    cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate, slo_percentile,
-                        max_utilization, allow_cross_node_tp)
-    if disagg and cons.rate_rps is None:
+    w = _serve_workload(m, ctx, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype, o.gpu_memory_utilization,
+                        cat, o.engine, o.engine_version)
+    w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
+    cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate, o.slo_percentile,
+                        o.max_utilization, o.allow_cross_node_tp)
+    if o.disagg and cons.rate_rps is None:
         raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
                           "12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")
     res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, obj, top, pareto, explain,
-                                  gpus_per_node, cat.digest)
-    if disagg:
-        res["disaggregated"] = planner.recommend_disagg(m, gpu_specs, w, cons, pricing, res, gpus_per_node)
+                                  o.gpus_per_node, cat.digest)
+    if o.disagg:
+        res["disaggregated"] = planner.recommend_disagg(m, gpu_specs, w, cons, pricing, res, o.gpus_per_node)
     tables.render_recommend(_console(), res, fmt.value, _out)
-    if not res["candidates"] and not (disagg and res["disaggregated"]["pairs"]):
+    if not res["candidates"] and not (o.disagg and res["disaggregated"]["pairs"]):
         raise typer.Exit(1)
 
 
@@ -1107,66 +1105,21 @@ class ReportFormat(str, Enum):
 
 
 @app.command()
+@_with_options(MODEL_OPTS, WORKLOAD_OPTS, PRICE_OPTS, LOAD_OPTS, FEATURE_OPTS, SEARCH_OPTS, TRAIN_SEARCH_OPTS)
 def report(
     ctx_: typer.Context,
-    model: ModelOpt = None,
-    layers: LayersOpt = None,
-    hidden: HiddenOpt = None,
-    heads: HeadsOpt = None,
-    vocab: VocabOpt = None,
-    ffn: FfnOpt = None,
-    kv_heads: KvHeadsOpt = None,
     ctx: CtxOpt = "8k",
     gpu: GpuListOpt = None,
-    input_len: InputLenOpt = None,
-    output_len: OutputLenOpt = "256",
-    concurrency: ConcurrencyOpt = "1",
-    weight_dtype: WeightDtypeOpt = None,
-    kv_dtype: KvDtypeOpt = "auto",
-    max_gpus: MaxGpusOpt = 64,
-    min_concurrency: MinConcOpt = 1,
     objective: ObjectiveOpt = Objective.cost,
-    ttft_slo: TtftOpt = None,
-    tpot_slo: TpotOpt = None,
-    budget_usd_per_hour: BudgetHourOpt = None,
-    price: PriceOpt = None,
-    prices: PricesOpt = None,
-    rope_scaling: RopeOpt = None,
-    allow_long_context: LongOpt = False,
-    price_tier: TierOpt = Tier.typical,
-    gpu_memory_utilization: UtilOpt = None,
     utilization: Annotated[str, typer.Option(help="Share of the month the deployment runs and is billed (100%, 0.5).")] = "100%",
     contexts: Annotated[str, typer.Option(help="Context lengths for the sensitivity table.")] = "8k,32k,128k",
-    train: TrainOpt = False,
-    seq_len: SeqLenOpt = None,
-    global_batch: GlobalBatchOpt = None,
-    global_batch_tokens: GlobalBatchTokensOpt = None,
-    tokens: TokensOpt = None,
-    gpus: TrainGpusOpt = None,
-    deadline_days: DeadlineOpt = None,
-    budget_usd: BudgetUsdOpt = None,
-    train_objective: TrainObjectiveOpt = "time",
-    train_dtype: TrainDtypeOpt = "bf16",
     gpu_hours: Annotated[str | None, typer.Option(help="Training: price a run of known size (2788k GPU-hours) instead of searching.")] = None,
-    gpus_per_node: NodeOpt = None,
-    engine: EngineOpt = "vllm",
-    engine_version: EngineVersionOpt = None,
-    rate: RateOpt = None,
-    slo_percentile: SloPctOpt = None,
-    max_utilization: MaxUtilOpt = 0.85,
-    allow_cross_node_tp: CrossNodeTpOpt = False,
-    prefix_hit: PrefixHitOpt = None,
-    shared_prefix: SharedPrefixOpt = None,
-    speculative: SpeculativeOpt = None,
-    draft_tokens: DraftTokensOpt = None,
-    acceptance: AcceptanceOpt = None,
-    draft_model: DraftModelOpt = None,
-    disagg: DisaggOpt = False,
     fmt: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.markdown,
     output: Annotated[str | None, typer.Option("--output", "-o", help="Write the report to this file.")] = None,
     plot: Annotated[str | None, typer.Option(help="Also write the charts to FILE.png or FILE.svg (needs the plot extra).")] = None,
     stamp: Annotated[bool, typer.Option("--stamp", help="Print the generation time (off: runs are byte-identical).")] = False,
     catalog: CatalogOpt = None,
+    **opts: Any,
 ) -> None:
     """A procurement-ready report: the recommendation, every GPU type compared at each price tier, memory,
     sensitivity to price and context, and every assumption with its source. Ranked by cost unless --objective.
@@ -1179,6 +1132,7 @@ def report(
 
       tpplan report --train --gpu-hours 2788k --gpu h800 --price h800=2
     """
+    o = _Namespace(**opts)
     from tpplan import report as rep
     from tpplan.render import report as rr
     from tpplan.units import parse_tokens
@@ -1190,45 +1144,45 @@ def report(
             raise TpplanError("--plot needs matplotlib, which is not installed.", hint=charts.INSTALL_HINT)
         if not plot.lower().endswith((".png", ".svg")):
             raise TpplanError(f"--plot must name a .png or .svg file; got {plot!r}")
-    _check_max_gpus(max_gpus)
-    obj = _objectives(ctx_, objective, train, train_objective)
+    _check_max_gpus(o.max_gpus)
+    obj = _objectives(ctx_, objective, o.train, o.train_objective)
     util = _fraction(utilization, "--utilization")
     cat = _catalog(catalog)
     gpu_specs = _gpu_specs(cat, gpu)
-    pricing = _check_prices(cat, _prices(price, price_tier, prices, cat))
-    if train and gpu_hours:
+    pricing = _check_prices(cat, _prices(o.price, o.price_tier, o.prices, cat))
+    if o.train and gpu_hours:
         from tpplan.units import parse_usd
 
         hours = _unit(parse_usd, gpu_hours, "--gpu-hours")
-        m = (_resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads)
-             if model or layers is not None else None)
+        m = (_resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads)
+             if o.model or o.layers is not None else None)
         res = rep.train_report(m, gpu_specs, None, pricing, gpu_hours=hours, digest=cat.digest)
-    elif train:
-        _serving_only(ttft_slo=ttft_slo, tpot_slo=tpot_slo, budget_usd_per_hour=budget_usd_per_hour, rate=rate,
-                      slo_percentile=slo_percentile, prefix_hit=prefix_hit, shared_prefix=shared_prefix,
-                      speculative=speculative, draft_tokens=draft_tokens, acceptance=acceptance,
-                      draft_model=draft_model, disagg=disagg or None)
-        m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, seq_len or "4096")
-        tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
-        res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=global_batch_tokens,
-                                      gpus_exact=gpus, max_gpus=max_gpus, deadline_days=deadline_days,
-                                      budget_usd=budget_usd, objective=obj, gpus_per_node=gpus_per_node,
+    elif o.train:
+        _serving_only(ttft_slo=o.ttft_slo, tpot_slo=o.tpot_slo, budget_usd_per_hour=o.budget_usd_per_hour, rate=o.rate,
+                      slo_percentile=o.slo_percentile, prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix,
+                      speculative=o.speculative, draft_tokens=o.draft_tokens, acceptance=o.acceptance,
+                      draft_model=o.draft_model, disagg=o.disagg or None)
+        m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or "4096")
+        tw = _train_workload(o.seq_len or "4096", o.global_batch, 1, o.tokens, "selective", True, 1, o.train_dtype)
+        res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
+                                      gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
+                                      budget_usd=o.budget_usd, objective=obj, gpus_per_node=o.gpus_per_node,
                                       digest=cat.digest)
     else:
-        m = _resolve_model(cat, model, layers, hidden, heads, vocab, ffn, kv_heads, max(contexts.split(",") + [ctx],
+        m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, max(contexts.split(",") + [ctx],
                                                                                         key=_tok_or_zero))
-        m = _extend_context(m, rope_scaling, allow_long_context, max(contexts.split(",") + [ctx], key=_tok_or_zero))
-        w = _serve_workload(m, ctx, input_len, output_len, concurrency, weight_dtype, kv_dtype,
-                            gpu_memory_utilization, cat, engine, engine_version)
-        w = _serve_features(w, m, cat, prefix_hit, shared_prefix, speculative, draft_tokens, acceptance, draft_model)
-        cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, max_gpus, min_concurrency, rate,
-                            slo_percentile, max_utilization, allow_cross_node_tp)
+        m = _extend_context(m, o.rope_scaling, o.allow_long_context, max(contexts.split(",") + [ctx], key=_tok_or_zero))
+        w = _serve_workload(m, ctx, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
+                            o.gpu_memory_utilization, cat, o.engine, o.engine_version)
+        w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
+        cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate,
+                            o.slo_percentile, o.max_utilization, o.allow_cross_node_tp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
-        if disagg and cons.rate_rps is None:
+        if o.disagg and cons.rate_rps is None:
             raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. "
                               "--rate 12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")
-        res = rep.serve_report(m, gpu_specs, w, cons, pricing, obj, util, ctxs, gpus_per_node,
-                               cat.digest, disagg=disagg)
+        res = rep.serve_report(m, gpu_specs, w, cons, pricing, obj, util, ctxs, o.gpus_per_node,
+                               cat.digest, disagg=o.disagg)
     stamp_text = None
     if stamp:
         import datetime
