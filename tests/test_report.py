@@ -191,3 +191,23 @@ def test_summary_names_the_price_tier_it_used(cli):
     assert code == 0 and line.endswith("(high price).") and f"${gpus * 6.88:.2f}/hour" in line
     code, out, _ = cli("report", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--price", "h100=2")
     assert "(your --price / --prices)." in out
+
+
+def test_html_escapes_every_catalog_string(cli, tmp_path):
+    """Issue 19 item 6: the HTML report is the markdown rendered by markdown-it-py with raw HTML off; a catalog
+    string carrying markup (a source, a description) reaches the page as text."""
+    from pathlib import Path
+
+    root = Path(__file__).parents[1]
+    (tmp_path / "hardware").mkdir()
+    text = (root / "hardware" / "h100-sxm.yaml").read_text()
+    text = text.replace("name: h100-sxm", "name: evil-h100", 1)
+    text = text.replace('typical: {usd_per_hour: 2.49, as_of: 2026-05-15, source: "',
+                        'typical: {usd_per_hour: 2.49, as_of: 2026-05-15, source: "<script>alert(1)</script> **x** ', 1)
+    assert "<script>" in text
+    (tmp_path / "hardware" / "evil.yaml").write_text(text)
+    code, out, err = cli("report", "--model", "llama-8b", "--gpu", "evil-h100", "--catalog", str(tmp_path),
+                         "--format", "html")
+    assert code == 0, err
+    assert "<script" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+    assert "<table>" in out and "<strong>Recommended:</strong>" in out

@@ -410,7 +410,7 @@ h1{font-size:1.6em;border-bottom:2px solid #1f6feb;padding-bottom:.2em}h2{font-s
 border-bottom:1px solid #d0d7de;padding-bottom:.15em}h3{font-size:1.05em}
 table{border-collapse:collapse;margin:.6em 0 1em;font-size:12.5px;font-variant-numeric:tabular-nums}
 th,td{border:1px solid #d0d7de;padding:4px 8px;vertical-align:top}th{background:#f3f5f8;text-align:left}
-td.r,th.r{text-align:right;white-space:nowrap}tr:nth-child(even) td{background:#fafbfc}
+td[style*="right"],th[style*="right"]{white-space:nowrap}tr:nth-child(even) td{background:#fafbfc}
 code{background:#f3f5f8;padding:1px 4px;border-radius:3px;font-size:12px;word-break:break-all}
 .chart{margin:1em 0;max-width:100%}.chart svg{max-width:100%;height:auto}.note{color:#57606a;font-size:12px}
 @media print{body{max-width:none;margin:0;font-size:11px}h2{break-after:avoid}table,.chart{break-inside:avoid}
@@ -418,44 +418,33 @@ a{color:inherit}}
 """
 
 
-def _inline(text: str) -> str:
-    """Escape, then render **bold** and `code` (the only inline markdown the blocks use)."""
-    import re
-
-    t = html.escape(text)
-    t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
-    return re.sub(r"`(.+?)`", r"<code>\1</code>", t)
-
-
 def to_html(blocks: list[Block], charts: dict[str, str], title: str) -> str:
+    """The report as one self-contained HTML page: the markdown of ``to_markdown`` rendered by markdown-it-py
+    (CommonMark plus tables; raw HTML off, so every catalog string is escaped), with the charts' SVG between
+    the blocks where they stand."""
+    from markdown_it import MarkdownIt
+
+    md = MarkdownIt("commonmark", {"html": False}).enable("table")
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            f"<title>{html.escape(title)}</title>", f"<style>{_CSS}</style></head><body>"]
+    pending: list[Block] = []
+
+    def flush() -> None:
+        if pending:
+            out.append(md.render(to_markdown(pending)).rstrip("\n"))
+            pending.clear()
+
     for blk in blocks:
-        kind = blk[0]
-        if kind == "h":
-            out.append(f"<h{blk[1]}>{_inline(blk[2])}</h{blk[1]}>")
-        elif kind == "p":
-            out.append(f"<p>{_inline(blk[1])}</p>")
-        elif kind == "list":
-            out.append("<ul>" + "".join(f"<li>{_inline(x)}</li>" for x in blk[1]) + "</ul>")
-        elif kind == "table":
-            _, headers, rows, align = blk
-            cls = [' class="r"' if a == "r" else "" for a in align]
-            out.append("<table><thead><tr>" + "".join(f"<th{c}>{html.escape(str(h))}</th>"
-                                                      for h, c in zip(headers, cls, strict=True))
-                       + "</tr></thead><tbody>")
-            for r in rows:
-                out.append("<tr>" + "".join(f"<td{c}>{_inline(str(x))}</td>" for x, c in zip(r, cls, strict=True))
-                           + "</tr>")
-            out.append("</tbody></table>")
-        elif kind == "code":
-            out.append(f"<pre><code>{html.escape(blk[1])}</code></pre>")
-        elif kind == "chart":
-            svg = charts.get(blk[1])
-            if svg:
-                out.append(f'<div class="chart">{svg}</div>')
-            elif charts.get("_missing"):
-                out.append(f'<p class="note">{html.escape(charts["_missing"])}</p>')
+        if blk[0] != "chart":
+            pending.append(blk)
+            continue
+        flush()
+        svg = charts.get(blk[1])
+        if svg:
+            out.append(f'<div class="chart">{svg}</div>')
+        elif charts.get("_missing"):
+            out.append(f'<p class="note">{html.escape(charts["_missing"])}</p>')
+    flush()
     out.append("</body></html>")
     return "\n".join(out) + "\n"
 
