@@ -230,7 +230,9 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # a roofline per kernel: the GEMMs against the weights they stream, then the attention kernels (their
     # FLOPs; a prefill reads its own fresh K/V, no cache); all stages one after another for a single prompt
     t_gemm = pre_gemm / (model_par * peak)
-    t_attn_pre = (fl - pre_gemm) / (model_par * peak)
+    # attention runs in the activation dtype (FlashAttention / FlashInfer bf16 kernels) whatever the GEMMs use
+    peak_attn = _peak(ctx, "bf16", eff)
+    t_attn_pre = (fl - pre_gemm) / (model_par * peak_attn)
     t_read = stage_w * pp / bw  # each stage reads its weights once
     prefill_msg = np.ceil(n_in / cp) * h * act_b
     # decode batch per pipeline stage: vLLM keeps pp micro-batches in flight
@@ -269,7 +271,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     bw_w = gpu.hbm.bandwidth_bytes_per_s * (eff.hbm_fp8 or eff.hbm) if w.weight_dtype == "fp8" else bw
     # a roofline per kernel (as step_pieces): GEMMs vs weights, then attention FLOPs vs the KV cache
     t_gemm_c, t_gemm_m = dec_gemm / peak, w_read_stage / bw_w
-    t_attn_c, t_attn_m = (dec_fl_stage - dec_gemm) / peak, kv_read_stage / bw
+    t_attn_c, t_attn_m = (dec_fl_stage - dec_gemm) / peak_attn, kv_read_stage / bw
     stage_t = gemm_roofline(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m)
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
@@ -447,7 +449,8 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     compute = pp * gemm_fl / peak
     w_read = reads.for_tokens(b_n * q + b_p)
     memory = pp * w_read / bw_w
-    attention = pp * np.maximum(attn_fl / peak, kv_read / bw)
+    # attention kernels run in the activation dtype (bf16) whatever dtype the GEMMs run in
+    attention = pp * np.maximum(attn_fl / _peak(ctx, "bf16", eff), kv_read / bw)
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n * q + b_p) * h * act_b
     _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
