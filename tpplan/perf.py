@@ -233,6 +233,9 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # attention runs in the activation dtype (FlashAttention / FlashInfer bf16 kernels) whatever the GEMMs use
     peak_attn = _peak(ctx, "bf16", eff)
     t_attn_pre = (fl - pre_gemm) / (model_par * peak_attn)
+    # the prompt's elementwise kernels (norms with residual adds, activation, rotary) through HBM
+    elem_tok = serve_elementwise_bytes_per_token(m, tp, act_b)
+    t_elem_pre = np.ceil(n_in / cp) * elem_tok / bw
     t_read = stage_w * pp / bw  # each stage reads its weights once
     prefill_msg = np.ceil(n_in / cp) * h * act_b
     # decode batch per pipeline stage: vLLM keeps pp micro-batches in flight
@@ -254,7 +257,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
     # speculative decoding: the draft (EAGLE head, MTP layer, draft model) also runs over the prompt
     t_draft_pre = _draft_time(ctx, g, 0.0, n_in, eff)
-    ttft = gemm_roofline(t_gemm, t_read) + t_attn_pre + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
+    ttft = gemm_roofline(t_gemm, t_read) + t_attn_pre + t_elem_pre + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
 
     # ---- decode (TPOT) at `concurrency` sequences per replica ------------------------------------
     # decode reads and attends over each layer's cached keys: a window or chunk where the layer has one
@@ -272,7 +275,8 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # a roofline per kernel (as step_pieces): GEMMs vs weights, then attention FLOPs vs the KV cache
     t_gemm_c, t_gemm_m = dec_gemm / peak, w_read_stage / bw_w
     t_attn_c, t_attn_m = (dec_fl_stage - dec_gemm) / peak_attn, kv_read_stage / bw
-    stage_t = gemm_roofline(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m)
+    t_elem_stage = b_stage * q * elem_tok / (pp * bw)  # this stage's layers' elementwise kernels
+    stage_t = gemm_roofline(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m) + t_elem_stage
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
         # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
@@ -308,6 +312,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
             "GEMMs (compute-bound)/layer": np.where(pre_cb, gemm_roofline(t_gemm, t_read), zero),
             "weights read (memory-bound)/layer": np.where(pre_cb, zero, gemm_roofline(t_gemm, t_read)),
             "attention (compute-bound)/layer": t_attn_pre + zero,
+            "elementwise (norms, activation, rotary)/layer": t_elem_pre + zero,
             "TP all-reduces/layer": t_tp + zero, "expert all-to-alls/layer": t_ep + zero,
             "context-parallel K/V passes/layer": t_cp + zero, "kernel gaps/layer": gaps + zero,
             "pipeline hand-offs": t_pp + zero, "speculative draft over the prompt": t_draft_pre + zero},
@@ -316,6 +321,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
             "weights read (memory-bound)/layer": np.where(g_cb, zero, pp * gemm_roofline(t_gemm_c, t_gemm_m)),
             "attention (compute-bound)/layer": np.where(a_cb, pp * t_attn_c, zero),
             "KV cache read (memory-bound)/layer": np.where(a_cb, zero, pp * t_attn_m),
+            "elementwise (norms, activation, rotary)/layer": pp * t_elem_stage,
             "TP all-reduces/layer": t_tp_dec + zero, "expert all-to-alls/layer": t_ep_dec + zero,
             "context-parallel combine/layer": t_cp_dec + zero, "kernel gaps/layer": gaps + zero,
             "pipeline hand-offs": t_pp_dec + zero, "scheduler overhead": w.engine.step_overhead_s + zero,
@@ -451,6 +457,8 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     memory = pp * w_read / bw_w
     # attention kernels run in the activation dtype (bf16) whatever dtype the GEMMs run in
     attention = pp * np.maximum(attn_fl / _peak(ctx, "bf16", eff), kv_read / bw)
+    # the elementwise kernels of every token (norms, activation, rotary), each stage's layers in turn
+    attention = attention + (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n * q + b_p) * h * act_b
     _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
@@ -630,6 +638,28 @@ def elementwise_bytes_per_token(model: ModelSpec, act_b: float = 2.0) -> float:
     else:
         total += dense_act * model.num_layers
     return total * act_b
+
+
+def serve_elementwise_bytes_per_token(model: ModelSpec, tp: npt.ArrayLike, act_b: float = 2.0) -> FArray:
+    """HBM bytes per token per GPU of a serving engine's memory-bound elementwise kernels, all layers: each
+    norm fused with its residual add (vLLM fused_add_rms_norm reads x and the residual, writes both: 4h, on
+    every TP rank), the MLP activation on this rank's share (silu_and_mul reads 2 d/tp, writes d/tp; GELU
+    reads and writes d/tp; MoE: each of the top-k experts) and rotary embedding of this rank's q and k heads in
+    place (read + write). First-principles byte counts, as elementwise_bytes_per_token for training."""
+    t = np.asarray(tp, dtype=np.float64)
+    h = float(model.hidden_size)
+    a = model.attention
+    per_layer = model.norms_per_layer * 4.0 * h + 0.0 * t
+    if model.position_embedding == "rope":
+        per_layer = per_layer + 2.0 * (a.num_heads / t + np.maximum(a.num_kv_heads / t, 1.0)) * a.head_dim
+    gated = model.mlp.kind == "gated"
+    act = (3.0 if gated else 2.0) / t
+    if model.moe is not None:
+        mlp = act * (model.mlp.intermediate_size * model.num_dense_layers + model.moe.expert_intermediate_size
+                     * model.moe.experts_per_token * model.num_moe_layers)
+    else:
+        mlp = act * model.mlp.intermediate_size * model.num_layers
+    return (per_layer * model.num_layers + mlp) * act_b
 
 
 def model_flops_per_step(model: ModelSpec, global_batch: float, seq_len: float) -> float:
