@@ -574,7 +574,8 @@ def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArra
     scale = [np.full(k, eff.busbw_scale)]
     if graph:
         # a handful of TP sizes: evaluate each once (sort + searchsorted: np.unique imports numpy.ma, 14 ms)
-        uniq = np.array(sorted({float(x) for x in tp}))
+        srt = np.sort(tp)
+        uniq = srt[np.concatenate(([True], srt[1:] != srt[:-1]))]
         inv = np.searchsorted(uniq, tp)
         sizes.append(np.full(len(uniq), 1024.0))
         ranks.append(uniq)
