@@ -250,6 +250,8 @@ def test_disagg_pools_match_the_rate_within_one_replica(cli_json):
     assert f"{agg:,.2f}" in d["message"] and f"{costs[0]:,.2f}" in d["message"]
     cmds = d["pairs"][0]["commands"]
     assert '"kv_connector":"NixlConnector"' in cmds["prefill"] and "--tensor-parallel-size" in cmds["decode"]
+    assert cmds["dynamo_prefill"].startswith("python -m dynamo.vllm ") and "--is-prefill-worker" in cmds["dynamo_prefill"]
+    assert "--is-prefill-worker" not in cmds["dynamo_decode"]
 
 
 def test_disagg_transfer_is_the_slower_sides_nic_time():

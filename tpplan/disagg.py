@@ -372,3 +372,21 @@ def pool_command(model: ModelSpec, w: ServeWorkload, gpu: GpuSpec, pool: dict[st
         return base + " " + shlex.join(["--kv-transfer-config", cfg])
     return base + f"  # {role} instance of trtllm-serve disaggregated (its config file names the {role} servers)"
 
+
+
+def dynamo_command(model: ModelSpec, w: ServeWorkload, pool: dict[str, Any], role: str) -> str:
+    """The same pool as an NVIDIA Dynamo vLLM worker (``python -m dynamo.vllm``, which takes vLLM's engine
+    arguments; prefill workers carry ``--is-prefill-worker``); Dynamo's frontend routes between them."""
+    import shlex
+
+    lay = pool["layout"]
+    args = ["python", "-m", "dynamo.vllm", "--model", model.hf_id or model.name,
+            "--tensor-parallel-size", str(lay["tp"])]
+    if lay["pp"] > 1:
+        args += ["--pipeline-parallel-size", str(lay["pp"])]
+    if lay["ep"] > 1:
+        args.append("--enable-expert-parallel")
+    args += ["--max-model-len", str(w.ctx)]
+    if role == "prefill":
+        args.append("--is-prefill-worker")
+    return shlex.join(args)

@@ -1166,6 +1166,8 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
     by_name = {g.name: g for g in gpus}
     best["commands"] = {role: disagg.pool_command(model, w, by_name[best[role]["layout"]["gpu"]], best[role], role)
                         for role in ("prefill", "decode")}
+    best["commands"].update({f"dynamo_{role}": disagg.dynamo_command(model, w, best[role], role)
+                             for role in ("prefill", "decode")})
     if agg_best is None:
         out["cheaper"] = "disaggregated"
         out["message"] = "Only disaggregated serving meets the SLOs at this rate."

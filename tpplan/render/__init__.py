@@ -82,3 +82,8 @@ def band(value: float, lo_hi: Sequence[float] | None, fmt: Any) -> str:
     if unit and all(x.rpartition(" ")[2] == unit and " " in x for x in (lo, hi)):
         lo, hi = lo.rpartition(" ")[0], hi.rpartition(" ")[0]
     return f"{v} ({lo}-{hi})"
+
+
+def pool_command_label(role: str) -> str:
+    """'the prefill pool', 'the decode pool with NVIDIA Dynamo': the words before a disaggregated pool's command."""
+    return f"the {role.removeprefix('dynamo_')} pool" + (" with NVIDIA Dynamo" if role.startswith("dynamo_") else "")

@@ -11,7 +11,7 @@ from typing import Any
 
 from tpplan.cost import HOURS_PER_MONTH
 from tpplan.grid import REASON_TEXT
-from tpplan.render import band, csv_text, markdown_table, md_text
+from tpplan.render import band, csv_text, markdown_table, md_text, pool_command_label
 from tpplan.units import format_count, format_seconds, format_usd
 
 GIB = 2**30
@@ -91,7 +91,7 @@ def _disagg_blocks(res: dict[str, Any]) -> list[Block]:
                          format_usd(x["usd_per_million_tokens"])])
         b.append(("table", headers, rows, ["l", "l", "l", "r", "r", "r", "r", "r", "r"]))
         for role, cmd in d["pairs"][0].get("commands", {}).items():
-            b.append(("p", f"Serve the {role} pool with: `{cmd}`"))
+            b.append(("p", f"Serve {pool_command_label(role)} with: `{cmd}`"))
     return b
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tpplan.render import band, csv_text, markdown_table, md_text, to_json
+from tpplan.render import band, csv_text, markdown_table, md_text, pool_command_label, to_json
 from tpplan.units import format_bytes, format_count, format_seconds, format_usd
 
 SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "PP spans nodes"}
@@ -205,7 +205,7 @@ def disagg_lines(res: dict[str, Any]) -> list[str]:
     lines += d.get("notes", [])
     if d["pairs"] and "commands" in d["pairs"][0]:
         for role, cmd in d["pairs"][0]["commands"].items():
-            lines.append(f"Serve the {role} pool: {cmd}")
+            lines.append(f"Serve {pool_command_label(role)}: {cmd}")
     return lines
 
 
