@@ -185,3 +185,22 @@ def test_every_training_relax_hint_is_enough_on_its_own(cli_json, apply_hint, ex
     for hint in res["relax"]:
         code, ok = cli_json(*apply_hint(args, hint))
         assert code == 0 and ok["candidates"], (hint, ok.get("relax"))
+
+
+def test_virtual_stages_any_v_that_splits_the_layers(cli_json, cli):
+    """Issue 18: interleaving was limited to v = 2. Narayanan et al. 2021 (Megatron, GPT-3 175B: 96 layers,
+    TP8 PP8) ran the interleaved schedule with more chunks: the bubble is (p - 1) / (v m) of the compute and
+    the first stage holds (1 + (p - 1) / (p v)) x its plain-1F1B activations."""
+    base = ["estimate", "--train", "--model", "gpt3-175b", "--gpu", "a100-sxm-80gb", "--tp", "8", "--pp", "8",
+            "--seq-len", "2048", "--global-batch", "64", "--recompute", "none", "--no-sequence-parallel"]
+    _, plain = cli_json(*base)
+    _, v4 = cli_json(*base, "--virtual-stages", "4")
+    assert v4["settings"]["interleave"] == 4
+    compute = plain["train"]["breakdown_s"]["compute"]
+    assert plain["train"]["breakdown_s"]["bubble"] == pytest.approx(compute * 7 / 64, rel=1e-9)
+    assert v4["train"]["breakdown_s"]["bubble"] == pytest.approx(compute * 7 / (4 * 64), rel=1e-9)
+    assert v4["memory_per_gpu_bytes"]["activations"] > plain["memory_per_gpu_bytes"]["activations"]
+    code, _, err = cli(*base, "--virtual-stages", "5")
+    assert code == 2 and "96 layers do not split into pp x v = 40 equal chunks" in err and "2, 3, 4, 6, 12" in err
+    code, _, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--virtual-stages", "2")
+    assert code == 2 and "applies to training" in err

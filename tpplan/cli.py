@@ -740,6 +740,7 @@ def estimate(
     recompute: Annotated[str, typer.Option(help="none | selective | full.")] = "selective",
     sequence_parallel: Annotated[bool, typer.Option(help="Megatron sequence parallelism.")] = True,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3.")] = 1,
+    virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
     train_dtype: Annotated[str | None, typer.Option(help="Training GEMM dtype: bf16 | fp8 (fp8 tensor-core peak, stated efficiency).")] = None,
     breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print where the time goes: each term of the time model per layer and per step (prefill and decode; training: per step). JSON always carries it.")] = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
@@ -769,6 +770,7 @@ def estimate(
                       draft_tokens=o.draft_tokens, acceptance=o.acceptance, draft_model=o.draft_model)
         tw = _train_workload(length, global_batch, micro_batch, tokens, recompute, sequence_parallel,
                              zero, train_dtype or o.weight_dtype)
+        tw = _interleaved(tw, m, pp, dp, virtual_stages)
         res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
         _render_train_estimate(res, fmt)
         if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
@@ -776,6 +778,9 @@ def estimate(
 
             _out(tables.train_breakdown_markdown(res))
         return
+    if virtual_stages != 1:
+        raise TpplanError("--virtual-stages applies to training (--train): a serving engine runs one chunk per "
+                          "pipeline stage")
     w = _serve_workload(m, length, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
                         o.gpu_memory_utilization, cat, o.engine, o.engine_version)
     w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
@@ -876,6 +881,24 @@ def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, to
     tdt = "fp8" if (dtype or "").lower() == "fp8" else "bf16"
     return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
                          recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
+
+
+def _interleaved(tw: Any, m: Any, pp: int, dp: int, v: int) -> Any:
+    """--virtual-stages: Megatron's interleaved schedule needs pp > 1, the layers in pp x v equal chunks and a
+    number of micro-batches that is a multiple of pp (megatron/core/pipeline_parallel/schedules.py)."""
+    import dataclasses
+
+    if v == 1:
+        return tw
+    micro = tw.global_batch // max(dp * tw.micro_batch, 1)
+    if v < 1 or pp < 2 or m.num_layers % (pp * v) or micro % pp:
+        why = ("it must be a positive integer" if v < 1 else "it needs --pp 2 or more" if pp < 2 else
+               f"{m.num_layers} layers do not split into pp x v = {pp * v} equal chunks" if m.num_layers % (pp * v)
+               else f"{micro} micro-batches per step are not a multiple of pp = {pp}")
+        valid = [x for x in range(2, 17) if pp >= 2 and m.num_layers % (pp * x) == 0]
+        raise TpplanError(f"--virtual-stages {v}: {why}; values that split {m.name}'s layers at pp = {pp}: "
+                          f"{', '.join(map(str, valid)) or 'none'}")
+    return dataclasses.replace(tw, interleave=v)
 
 
 def _render_train_estimate(res: dict[str, Any], fmt: OutFormat) -> None:
