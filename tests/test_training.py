@@ -204,3 +204,18 @@ def test_virtual_stages_any_v_that_splits_the_layers(cli_json, cli):
     assert code == 2 and "96 layers do not split into pp x v = 40 equal chunks" in err and "2, 3, 4, 6, 12" in err
     code, _, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--virtual-stages", "2")
     assert code == 2 and "applies to training" in err
+
+
+def test_the_last_pipeline_stage_paces_1f1b(cli_json):
+    """Issue 18 item 2: the LM head and loss sit on the last stage, so 1F1B runs at that stage's pace, not at
+    the even share of the whole model. Llama-2-7B (32 layers, 32,000 x 4,096 LM head; 6.61B matmul params with
+    the head) at pp=2: the last stage does 16/32 of the layers' work plus the head's, (1 - f) / 2 + f of the
+    step's compute, f = 131M / 6,607M of its GEMM time."""
+    base = ["estimate", "--train", "--model", "llama-2-7b", "--gpu", "h100-sxm", "--tp", "1", "--dp", "1",
+            "--seq-len", "4096", "--global-batch", "8"]
+    _, one = cli_json(*base, "--pp", "1")
+    _, two = cli_json(*base, "--pp", "2")
+    c1, c2 = one["train"]["breakdown_s"], two["train"]["breakdown_s"]
+    f = (32_000 * 4_096 / 6_607_077_376) * c1["gemm"] / c1["compute"]
+    # per GPU: the pp=2 step does half the work per GPU, at the last stage's share
+    assert c2["compute"] == pytest.approx(c1["compute"] / 2 * 2 * ((1 - f) / 2 + f), rel=1e-6)

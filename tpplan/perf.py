@@ -764,10 +764,18 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
         gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
     gemm_s = gemm_flops / (gpus * peak_eff)
     compute = gemm_s + attn_s / gpus + elem
+    first_l, last_l = stage_layers(m.num_layers, pp)
+    if (pp > 1).any():
+        # 1F1B runs at the pace of its slowest stage (Narayanan et al. 2021): the last holds floor(L/p) layers
+        # and the LM head with the loss, the first ceil(L/p) layers (its embedding gather is no GEMM); the
+        # head's share of the step is its GEMMs' share of the matmul FLOPs
+        head = (m.vocab_size * m.hidden_size / m.matmul_params_active) * gemm_s / np.maximum(compute, 1e-300)
+        slowest = np.maximum(first_l / m.num_layers * (1.0 - head), last_l / m.num_layers * (1.0 - head) + head)
+        pace = np.where(pp > 1, np.maximum(slowest * pp, 1.0), 1.0)
+        compute, gemm_s, attn_s, elem = compute * pace, gemm_s * pace, attn_s * pace, elem * pace
     v = float(tw.interleave)
     bubble = compute * (pp - 1.0) / (micro * v)
     act_b = DTYPE_BYTES[m.dtype]
-    first_l, _ = stage_layers(m.num_layers, pp)
     msg = mb * (s / cp) * m.hidden_size * act_b
     # 4 all-reduces per layer per micro-batch (2 forward, 2 backward); under SP a reduce-scatter plus an
     # all-gather of the same volume (Korthikanti et al. 2022), counted as exposed; recompute adds the
