@@ -23,6 +23,8 @@ CASES = {
     "validate": ["validate", "--category", "kv", "--category", "zero", "--category", "e2e"],
     "report": ["report", "--model", "llama-8b", "--gpu", "h100", "--gpu", "l40s"],
     "cost": ["cost", "--gpu", "h800", "--gpus", "130", "--for", "30d", "--utilization", "0.5"],
+    "estimate-disagg": ["estimate", "--model", "llama-70b", "--gpu", "h100", "--ctx", "8k", "--rate", "4/s",
+                        "--disagg", "--prefill", "tp=4,replicas=2", "--decode", "tp=8,replicas=1"],
 }
 
 

@@ -1379,7 +1379,7 @@ def cost(
 
 @app.command()
 def schema(
-    name: Annotated[str, typer.Argument(help="estimate | recommend | train-estimate | train-recommend | check | validate | report | cost")],
+    name: Annotated[str, typer.Argument(help="estimate | estimate-disagg | recommend | train-estimate | train-recommend | check | validate | report | cost")],
 ) -> None:
     """Print the JSON Schema of a command's --format json output, with every metric defined.
 

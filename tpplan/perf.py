@@ -755,7 +755,8 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     cdt = "fp8" if tw.train_dtype == "fp8" and "fp8" in gpu.compute.dense_flops_per_s else "bf16"
     peak_eff = _peak(ctx, cdt, eff)
     # the GEMMs at the calibrated tensor-core rate; attention (flash kernels) at its own measured rate
-    gemm_flops, attn_s = _train_attention_split(ctx, B, s, eff)
+    gemm_flops, attn_gpu_s = _train_attention_split(ctx, B, s, eff)
+    attn_s = attn_gpu_s + 0.0 * tp
     # memory-bound elementwise work next to the GEMMs (norms, residual adds, MLP activation, rotary): bytes
     # streamed through HBM, sharded like the tokens (tp only under sequence parallelism)
     passes = 4.0 if tw.recompute == "full" else 3.0  # forward, backward ~2x forward (+1 forward recomputed)

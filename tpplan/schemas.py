@@ -267,9 +267,25 @@ def _doc(title: str, props: dict[str, Any], required: list[str]) -> dict[str, An
             "properties": {**ENVELOPE, **props}, "required": ["schema_version", "tool", *required]}
 
 
+DISAGG_PAIR = {"type": "object", "description": (
+    "A prefill pool and a decode pool at the deployment's rate (tpplan/disagg.py): prefill and decode (layout, "
+    "replicas, gpus, rate_rps_per_replica, saturation_rate_rps_per_replica, sustainable_rate_rps_per_replica, "
+    "capacity_rps, usd_per_hour; ttft_s_without_transfer or tpot_s), ratio 'xPyD', kv_transfer "
+    "(bytes_per_request, seconds, overlapped), ttft_s = prefill queueing + chunks + transfer, tpot_s from the "
+    "decode pool, request_latency_s, gpus, usd_per_hour, throughput_tokens_per_s and usd_per_million_tokens "
+    "(output tokens at the rate), commands (vLLM / SGLang and NVIDIA Dynamo)."),
+    "required": ["prefill", "decode", "ratio", "kv_transfer", "ttft_s", "tpot_s", "gpus", "usd_per_hour"]}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "estimate": _doc("tpplan estimate --format json", {"inputs": INPUTS, **SERVE_ESTIMATE["properties"]},
                      ["inputs", *SERVE_ESTIMATE["required"]]),
+    "estimate-disagg": _doc("tpplan estimate --disagg --format json", {
+        "inputs": INPUTS, "rate_rps": _num("Requests/s of the deployment (--rate)."),
+        "disaggregated": {**DISAGG_PAIR, "properties": {
+            "feasible": {"type": "boolean", "description": "Both pools serve the rate (and fit)."},
+            "problems": {"type": "array", "items": {"type": "string"},
+                         "description": "What fails: a pool that does not fit or saturates below the rate."}}}},
+        ["inputs", "rate_rps", "disaggregated"]),
     "recommend": _doc("tpplan recommend --format json", {
         "inputs": INPUTS,
         "candidates": {"type": "array", "items": SERVE_ESTIMATE, "description": (
@@ -287,12 +303,9 @@ SCHEMAS: dict[str, dict[str, Any]] = {
                         "seconds": _num("Search time.")}, required=["layouts_evaluated", "seconds"]),
         "disaggregated": _obj({
             "pairs": {"type": "array", "description": (
-                "Cheapest first: a prefill pool and a decode pool (each layout, GPU type, replicas = ceil(rate / "
-                "its sustainable rate per replica), capacity_rps, usd_per_hour), ratio 'xPyD', kv_transfer "
-                "(bytes_per_request = input_len x KV bytes per token; seconds over the slower side's NICs, not "
-                "overlapped), ttft_s = prefill queueing + chunks + transfer, tpot_s from the decode pool, gpus, "
-                "usd_per_hour, usd_per_million_tokens (output tokens at the rate); the first has `commands` "
-                "(prefill, decode)."), "items": {"type": "object"}},
+                "Cheapest first; each pool sized to replicas = ceil(rate / its sustainable rate per replica); "
+                "kv_transfer bytes_per_request = input_len x KV bytes per token, seconds over the slower side's "
+                "NICs, not overlapped; the first pair has `commands`."), "items": DISAGG_PAIR},
             "aggregated_best": {"type": ["object", "null"], "description": (
                 "The cheapest feasible aggregated candidate listed (layout, usd_per_hour, ttft_s, tpot_s).")},
             "cheaper": {"enum": ["aggregated", "disaggregated", None], "description": "Which costs less per hour."},
