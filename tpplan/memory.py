@@ -268,6 +268,8 @@ def draft_bytes_per_gpu(ctx: Context, g: Grid) -> tuple[FArray, FArray]:
     layer shares the target's embedding and LM head (not loaded twice) and adds its 2h x h input projection,
     replicated (vLLM llama_eagle.py / deepseek_mtp.py); a draft model brings all its weights in its own
     checkpoint dtype. Each drafted layer caches its own KV."""
+    from tpplan.speculative import fc_params
+
     assert ctx.serve is not None
     w = ctx.serve
     spec = w.speculative
@@ -281,7 +283,7 @@ def draft_bytes_per_gpu(ctx: Context, g: Grid) -> tuple[FArray, FArray]:
     if spec.shares_lm_head:
         act = DTYPE_BYTES[d.dtype]
         weights = weights - (d.embedding_params + d.lm_head_params) * act / gd.tp.astype(np.float64)
-        weights = weights + 2.0 * d.hidden_size * d.hidden_size * act
+        weights = weights + fc_params(d) * act
     return weights, kv_bytes_per_token_per_gpu(d, gd, w.kv_dtype)
 
 

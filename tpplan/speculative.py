@@ -88,9 +88,7 @@ def head_spec(model: ModelSpec, method: str) -> ModelSpec:
         moe.update(first_dense_layers=0, layer_step=1)
         d["moe"] = moe
     else:
-        d["moe"] = None
-        if model.moe is not None and d["mlp"]["intermediate_size"] <= 0:
-            d["mlp"]["intermediate_size"] = model.moe.expert_intermediate_size
+        d["moe"] = None  # EAGLE: the target's dense MLP (a MoE model's spec keeps its dense intermediate_size)
     return ModelSpec.model_validate(d)
 
 

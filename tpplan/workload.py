@@ -105,9 +105,8 @@ class ServeWorkload:
         (vLLM and SGLang match full blocks only), or ``prefix_hit`` of the prompt, whichever is more; at
         least the last prompt token is always computed (vLLM v1 kv_cache_manager.get_computed_blocks: 'we
         must recompute the last token to get the logits')."""
-        shared = (min(self.shared_prefix, self.input_len) // self.engine.block_size) * self.engine.block_size
         hit = int(round(self.prefix_hit * self.input_len))
-        return max(0, min(max(shared, hit), self.input_len - 1))
+        return max(0, min(max(self.shared_cached_tokens, hit), self.input_len - 1))
 
     @property
     def shared_cached_tokens(self) -> int:
