@@ -289,7 +289,7 @@ def _entries(doc: _Doc) -> list[tuple[str, Any, tuple[Any, ...], str | None]]:
     sections = _pool_sections(data)
     if doc.pool is not None and argv is None:
         key = doc.pool[0]
-        own = [(k, v, p, d) for k, v, p, d in _section_entries(data[key], key)]
+        own = _section_entries(data[key], key)
         mine = {_INTERNAL.get(str(k).strip().replace("-", "_").lower()) for k, _, _, _ in own}
         out += own
         # the shared settings (model, gpu, rate, slo, ...) unless the pool sets its own
