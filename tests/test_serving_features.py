@@ -307,3 +307,22 @@ def test_estimate_disagg_evaluates_the_pools_given(cli_json, cli):
     assert code == 1 and "prefill pool's 2 replica(s) saturate" in out
     code, _, err = cli(*base, "--prefill", "tp=4")
     assert code == 2 and "missing replicas" in err
+
+
+def test_disagg_pools_take_whole_expert_parallel_instances(cli_json):
+    """A MoE decode pool may run DP x EP instances (vLLM: EP = TP x DP with data-parallel attention): the pool
+    takes whole instances of dp ranks, and one instance's worth is the most it over-provisions."""
+    _, res = cli_json("recommend", "--model", "deepseek-v3", "--ctx", "8k", "--input-len", "4k", "--output-len", "1k",
+                      "--gpu", "h200", "--gpu", "h100", "--rate", "50/s", "--ttft-slo", "3s", "--tpot-slo", "60ms",
+                      "--disagg", "--max-gpus", "256", "--objective", "cost")
+    pairs = res["disaggregated"]["pairs"]
+    assert pairs and any(x["decode"]["layout"]["dp"] > 1 for x in pairs)
+    for x in pairs:
+        for role in ("prefill", "decode"):
+            p, lay = x[role], x[role]["layout"]
+            assert p["ranks"] == p["replicas"] * lay["dp"]
+            assert p["gpus"] == p["ranks"] * lay["tp"] * lay["pp"]
+            assert 50.0 <= p["capacity_rps"] < 50.0 + p["sustainable_rate_rps_per_replica"]
+    top = next(x for x in pairs if x["decode"]["layout"]["dp"] > 1)
+    if top is pairs[0]:
+        assert "--data-parallel-size" in top["commands"]["decode"] and "--enable-expert-parallel" in top["commands"]["decode"]

@@ -806,16 +806,17 @@ def estimate(
 
 
 def _pool_spec(text: str | None, flag: str, cat: Any, gpu: Any) -> dict[str, Any]:
-    """--prefill / --decode: 'tp=4,pp=1,ep=1,replicas=6,gpu=h100' (tp and replicas required)."""
+    """--prefill / --decode: 'tp=4,pp=1,ep=1,replicas=6,gpu=h100' (tp and replicas required; dp: ranks of one
+    instance, as an expert-parallel group with data-parallel attention needs)."""
     if not text:
         raise TpplanError(f"--disagg needs {flag} POOL, e.g. {flag} tp=4,replicas=2 (keys: tp, pp, ep, replicas, gpu)")
-    out: dict[str, Any] = {"pp": 1, "ep": 1, "gpu": gpu}
+    out: dict[str, Any] = {"pp": 1, "dp": 1, "ep": 1, "gpu": gpu}
     for part in text.split(","):
         key, sep, value = part.partition("=")
         key = key.strip().lower()
-        if not sep or key not in ("tp", "pp", "ep", "replicas", "gpu"):
-            raise TpplanError(f"{flag} {text!r}: each part is KEY=VALUE with KEY one of tp, pp, ep, replicas, gpu; "
-                              f"got {part!r}")
+        if not sep or key not in ("tp", "pp", "dp", "ep", "replicas", "gpu"):
+            raise TpplanError(f"{flag} {text!r}: each part is KEY=VALUE with KEY one of tp, pp, dp, ep, replicas, "
+                              f"gpu; got {part!r}")
         if key == "gpu":
             out["gpu"] = cat.gpu(value.strip())
             continue

@@ -65,8 +65,9 @@ class Pool:
 
 def _rows(model: ModelSpec, gpu: GpuSpec, max_gpus: int, node: int) -> Grid:
     base = grid.enumerate_layouts(model, max_gpus, node, replicas=False)
-    keep = (base.dp == 1) & (base.cp == 1)
-    return base.take(np.flatnonzero(keep))
+    # a MoE layout may need data-parallel ranks for its expert-parallel group (vLLM: EP = TP x DP, attention
+    # data-parallel): such an instance is dp ranks of tp x pp GPUs, and a pool takes whole instances
+    return base.take(np.flatnonzero(base.cp == 1))
 
 
 def _fits(ctx: Context, g: Grid, allow_cross_node_tp: bool) -> tuple[memory.ServeMemory, npt.NDArray[np.bool_]]:
@@ -147,13 +148,15 @@ def _largest_rate(top: FArray, latency_at: Any, slo: float | FArray | None) -> F
     return np.where(ok_top, top, np.where(none, 0.0, lo))
 
 
-def _size(sust: FArray, rate: float, ok: npt.NDArray[np.bool_], given: float | None = None) -> tuple[FArray, FArray]:
-    """Replicas (``given``, else ceil(rate / sustainable)) and the rate per replica."""
+def _size(sust: FArray, rate: float, ok: npt.NDArray[np.bool_], dp: FArray,
+          given: float | None = None) -> tuple[FArray, FArray]:
+    """Replicas, in whole instances of ``dp`` ranks (``given`` instances, else the fewest whose ranks sustain
+    the rate), and the rate per replica (one rank of tp x pp GPUs)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         if given is not None:
-            replicas = np.full(len(sust), float(given))
+            replicas = dp * float(given)
         else:
-            replicas = np.where(ok & (sust > 0), np.ceil(rate / np.maximum(sust, 1e-300)), np.inf)
+            replicas = np.where(ok & (sust > 0), dp * np.ceil(rate / np.maximum(dp * sust, 1e-300)), np.inf)
         per = np.where(np.isfinite(replicas), rate / np.where(np.isfinite(replicas), replicas, 1.0), 0.0)
     return replicas, per
 
@@ -167,7 +170,7 @@ def prefill_pool(ctx: Context, g: Grid, rate: float, ttft_budget: float | FArray
     co = coefficients(ctx, g, np.ones(len(g)), p_ref)
     pf = _Prefill(ctx, g, co)
     sust = _largest_rate(pf.sat * max_util, pf.ttft, ttft_budget)
-    replicas, per = _size(sust, rate, ok, replicas_given)
+    replicas, per = _size(sust, rate, ok, g.dp.astype(np.float64), replicas_given)
     lat = np.where(np.isfinite(replicas) & (per < pf.sat), pf.ttft(per), np.inf)
     usd = replicas * (g.tp * g.pp).astype(np.float64) * price
     return Pool(ctx=ctx, g=g, role="prefill", saturation=pf.sat, sustainable=sust, replicas=replicas, rate=per,
@@ -188,7 +191,7 @@ def decode_pool(ctx: Context, g: Grid, rate: float, tpot_slo: float | None, max_
     co = coefficients(ctx, g, n_ref, np.ones(len(g)))
     dc = _Decode(ctx, g, co, cap)
     sust = _largest_rate(dc.sat * max_util, lambda r: dc.tpot(dc.n_for(r)), tpot_slo)
-    replicas, per = _size(sust, rate, ok, replicas_given)
+    replicas, per = _size(sust, rate, ok, g.dp.astype(np.float64), replicas_given)
     lat = np.where(np.isfinite(replicas) & (per < dc.sat), dc.tpot(dc.n_for(per)), np.inf)
     usd = replicas * (g.tp * g.pp).astype(np.float64) * price
     return Pool(ctx=ctx, g=g, role="decode", saturation=dc.sat, sustainable=sust, replicas=replicas, rate=per,
@@ -212,16 +215,18 @@ def transfer_seconds(model: ModelSpec, w: ServeWorkload, gp: GpuSpec, gpus_p: FA
 
 
 def _label(g: Grid, i: int, gpu: str) -> dict[str, Any]:
-    return {"gpu": gpu, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "ep": int(g.ep[i])}
+    """One instance of the pool: tp x pp GPUs per rank, dp ranks (the expert-parallel group's), ep."""
+    return {"gpu": gpu, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": int(g.dp[i]), "ep": int(g.ep[i])}
 
 
 def _pool_obj(p: Pool, i: int) -> dict[str, Any]:
     assert p.ctx.serve is not None
     gpus_one = int(p.g.tp[i] * p.g.pp[i])
-    out = {"layout": _label(p.g, i, p.ctx.gpu.name), "replicas": int(p.replicas[i]),
-           "gpus": int(p.replicas[i]) * gpus_one,
-           "rate_rps_per_replica": float(p.rate[i]), "saturation_rate_rps_per_replica": float(p.saturation[i]),
-           "sustainable_rate_rps_per_replica": float(p.sustainable[i]),
+    out = {"layout": _label(p.g, i, p.ctx.gpu.name), "replicas": int(p.replicas[i] / p.g.dp[i]),
+           "ranks": int(p.replicas[i]), "gpus": int(p.replicas[i]) * gpus_one,
+           "rate_rps_per_replica": float(p.rate[i] * p.g.dp[i]),
+           "saturation_rate_rps_per_replica": float(p.saturation[i] * p.g.dp[i]),
+           "sustainable_rate_rps_per_replica": float(p.sustainable[i] * p.g.dp[i]),
            "capacity_rps": float(p.replicas[i] * p.sustainable[i]), "usd_per_hour": float(p.usd_per_hour[i])}
     out["ttft_s_without_transfer" if p.role == "prefill" else "tpot_s"] = float(p.latency[i])
     if p.role == "decode":
@@ -236,7 +241,7 @@ def _pair_obj(model: ModelSpec, w: ServeWorkload, rate: float, p: Pool, i: int, 
     out_tps = rate * w.output_len
     return {
         "prefill": _pool_obj(p, i), "decode": _pool_obj(d, j),
-        "ratio": f"{int(p.replicas[i])}P{int(d.replicas[j])}D",
+        "ratio": f"{int(p.replicas[i] / p.g.dp[i])}P{int(d.replicas[j] / d.g.dp[j])}D",
         "kv_transfer": {"bytes_per_request": model.kv_cache_bytes_per_token(DTYPE_BYTES[w.kv_dtype])
                         * float(w.input_len), "seconds": xfer, "overlapped": False},
         "ttft_s": ttft, "tpot_s": tpot, "request_latency_s": ttft + w.output_len * tpot,
@@ -256,7 +261,7 @@ def estimate_pair(model: ModelSpec, w: ServeWorkload, rate: float, pools: dict[s
         spec = pools[role]
         gpu = spec["gpu"]
         ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node)
-        g = grid.make(spec["tp"], spec["pp"], 1, 1, spec["ep"])
+        g = grid.make(spec["tp"], spec["pp"], spec.get("dp", 1), 1, spec["ep"])
         g = g.with_reasons(grid.structural_reasons(model, g, w.ctx))
         p = fn(ctx, g, rate, None, max_util, prices[gpu.name], True, float(spec["replicas"]))
         got[role] = p
@@ -360,7 +365,7 @@ def pool_command(model: ModelSpec, w: ServeWorkload, gpu: GpuSpec, pool: dict[st
 
     e = w.for_gpu(gpu).engine
     lay = pool["layout"]
-    obj = {"layout": {"tp": lay["tp"], "pp": lay["pp"], "dp": 1, "ep": lay["ep"]},
+    obj = {"layout": {"tp": lay["tp"], "pp": lay["pp"], "dp": lay.get("dp", 1), "ep": lay["ep"]},
            "serve": {"load": {"engine": {"name": e.name, "max_num_seqs": e.max_num_seqs,
                                          "max_num_batched_tokens": e.max_num_batched_tokens,
                                          "gpu_memory_utilization": w.for_gpu(gpu).gpu_memory_utilization}}}}
@@ -384,6 +389,8 @@ def dynamo_command(model: ModelSpec, w: ServeWorkload, pool: dict[str, Any], rol
             "--tensor-parallel-size", str(lay["tp"])]
     if lay["pp"] > 1:
         args += ["--pipeline-parallel-size", str(lay["pp"])]
+    if lay.get("dp", 1) > 1:
+        args += ["--data-parallel-size", str(lay["dp"])]
     if lay["ep"] > 1:
         args.append("--enable-expert-parallel")
     args += ["--max-model-len", str(w.ctx)]

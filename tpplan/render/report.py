@@ -83,7 +83,8 @@ def _disagg_blocks(res: dict[str, Any]) -> list[Block]:
         for i, x in enumerate(d["pairs"], 1):
             def pool(p: dict[str, Any]) -> str:
                 lay = p["layout"]
-                return (f"{p['replicas']} x TP{lay['tp']}" + (f"/PP{lay['pp']}" if lay["pp"] > 1 else "")
+                return (f"{p['replicas']} x TP{lay['tp']}"
+                        + "".join(f"/{k.upper()}{lay[k]}" for k in ("pp", "dp", "ep") if lay.get(k, 1) > 1)
                         + f" {lay['gpu']}")
             rows.append([f"{i} ({x['ratio']})", pool(x["prefill"]), pool(x["decode"]),
                          format_seconds(x["kv_transfer"]["seconds"]), format_seconds(x["ttft_s"]),

@@ -189,8 +189,7 @@ def disagg_lines(res: dict[str, Any]) -> list[str]:
 
     def pool(p: dict[str, Any]) -> str:
         lay = p["layout"]
-        shape = f"TP{lay['tp']}" + (f"/PP{lay['pp']}" if lay["pp"] > 1 else "") + (
-            f"/EP{lay['ep']}" if lay["ep"] > 1 else "")
+        shape = f"TP{lay['tp']}" + "".join(f"/{k.upper()}{lay[k]}" for k in ("pp", "dp", "ep") if lay.get(k, 1) > 1)
         return (f"{p['replicas']} x {shape} on {lay['gpu']} ({p['gpus']} GPUs, {p['rate_rps_per_replica']:.3g} of "
                 f"{p['sustainable_rate_rps_per_replica']:.3g} sustainable requests/s each)")
 
