@@ -204,6 +204,8 @@ def test_virtual_stages_any_v_that_splits_the_layers(cli_json, cli):
     assert code == 2 and "96 layers do not split into pp x v = 40 equal chunks" in err and "2, 3, 4, 6, 12" in err
     code, _, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--virtual-stages", "2")
     assert code == 2 and "applies to training" in err
+    code, _, err = cli("recommend", "--model", "llama-8b", "--ctx", "8k", "--ep-overlap")
+    assert code == 2 and "--ep-overlap applies to training" in err
 
 
 def test_the_last_pipeline_stage_paces_1f1b(cli_json):
@@ -219,3 +221,45 @@ def test_the_last_pipeline_stage_paces_1f1b(cli_json):
     f = (32_000 * 4_096 / 6_607_077_376) * c1["gemm"] / c1["compute"]
     # per GPU: the pp=2 step does half the work per GPU, at the last stage's share
     assert c2["compute"] == pytest.approx(c1["compute"] / 2 * 2 * ((1 - f) / 2 + f), rel=1e-6)
+
+
+
+def test_expert_all_to_all_bytes_by_hand(cat):
+    """Issue 18 item 5: DeepSeek-V3 at EP64 over 8-GPU nodes (8 nodes): group-limited routing (n_group 8,
+    topk_group 4: one group per node) caps a token at 4 nodes, 4 x 7/8 = 3.5 of them remote on average, each
+    reached once (DeepEP), then 8 copies fan out over NVLink, 7/8 of them to another GPU. Without the limit the
+    8 experts would sit on 8 (1 - (7/8)^8) = 5.25 nodes. An fp8 recipe dispatches 1 byte + a 4-byte scale
+    per 128 elements, combines in bf16."""
+    m = cat.model("deepseek-v3")
+    inter, intra = perf.ep_a2a_bytes_per_token(m, np.array([64.0, 8.0]), 8)
+    assert inter[0] == pytest.approx(3.5 * 7168) and intra[0] == pytest.approx(8 * 7168 * 7 / 8)
+    assert inter[1] == 0.0 and intra[1] == pytest.approx(8 * 7168 * 7 / 8)  # EP8: one node, NVLink only
+    free = m.model_copy(update={"moe": m.moe.model_copy(update={"routing_groups": None, "groups_per_token": None})})
+    inter_free, _ = perf.ep_a2a_bytes_per_token(free, np.array([64.0]), 8)
+    assert inter_free[0] == pytest.approx(8 * (1 - (7 / 8) ** 8) * 7 / 8 * 7168)
+    # one fp8 dispatch of 4,096 tokens per GPU on H800: the slower of the network stage (3.5 x 7168 x 1.03125 B
+    # per token at the inter-node bus bandwidth) and the NVLink stage (7 x 7168 x 1.03125 B at the intra-node one)
+    gpu = cat.gpu("h800")
+    ctx = Context(model=m, gpu=gpu, train=TrainWorkload(seq_len=4096, global_batch=1))
+    g = grid.make(1, 1, 64, 1, 64)
+    t = perf.ep_a2a_time(ctx, g, 4096.0, 1.0 + 4.0 / 128, perf.Eff.of(ctx))
+    c = gpu.calibration
+    net = 4096 * 3.5 * 7168 * 1.03125 / c.inter_node.busbw_bytes_per_s + c.inter_node.alpha_per_step_s
+    link = 4096 * 7 * 7168 * 1.03125 / c.intra_node.busbw_bytes_per_s + c.intra_node.alpha_per_step_s
+    assert float(t[0]) == pytest.approx(max(net, link))
+
+
+def test_deepseek_v3_pretraining_gpu_hours_with_node_limited_fp8_all_to_all(cli_json):
+    """DeepSeek-V3 as its report ran it (arXiv 2412.19437, section 3.2: 2,048 H800, PP16, EP64 over 8 nodes,
+    ZeRO-1 DP, FP8, 14.8T tokens, 4,096-token sequences; Table 1: 2.664M H800-hours of pre-training): with
+    node-limited routing and fp8 dispatch the all-to-alls cost a third of bf16 copies to every expert, and
+    overlapping them with computation (DualPipe) hides more."""
+    base = ["estimate", "--train", "--model", "deepseek-v3", "--gpu", "h800", "--tp", "1", "--pp", "16", "--dp",
+            "128", "--ep", "64", "--seq-len", "4096", "--global-batch", "15360", "--tokens", "14.8T",
+            "--train-dtype", "fp8"]
+    _, exposed = cli_json(*base)
+    _, overlapped = cli_json(*base, "--ep-overlap")
+    assert overlapped["settings"]["ep_overlap"] and not exposed["settings"]["ep_overlap"]
+    b = exposed["train"]["breakdown_s"]
+    assert 0 <= overlapped["train"]["breakdown_s"]["ep_comm"] < b["ep_comm"] < b["compute"]
+    assert 0.5 < exposed["train"]["gpu_hours"] / 2.664e6 < 1.2

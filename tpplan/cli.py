@@ -165,6 +165,7 @@ SpeculativeOpt = Annotated[str | None, typer.Option("--speculative", help="Servi
 DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", help="Speculative: tokens drafted per step, k (default 3; mtp: the model's MTP layers).")]
 AcceptanceOpt = Annotated[str | None, typer.Option("--acceptance", help="Speculative: probability that a drafted token is accepted given the ones before it were (0.7); required with --speculative.")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative draft model (catalog name, HF id or config.json) for --speculative draft.")]
+EpOverlapOpt = Annotated[bool, typer.Option("--ep-overlap", help="Training: expert-parallel all-to-alls run behind another micro-batch's computation (DeepSeek DualPipe, Megatron-core --overlap-moe-expert-parallel-comm); default: exposed, as plain 1F1B runs them.")]
 DisaggOpt = Annotated[bool, typer.Option("--disagg", help="Serving: also plan disaggregated prefill and decode pools (each its own GPU type, layout and replicas, the KV moved between them) sized to --rate, and compare with aggregated serving.")]
 CrossNodeTpOpt = Annotated[bool, typer.Option("--allow-cross-node-tp", help="Serving: also search tensor parallelism beyond one node / NVLink domain.")]
 
@@ -199,7 +200,8 @@ TRAIN_SEARCH_OPTS: tuple[Opt, ...] = (
     ("train", TrainOpt, False), ("seq_len", SeqLenOpt, None), ("global_batch", GlobalBatchOpt, None),
     ("global_batch_tokens", GlobalBatchTokensOpt, None), ("tokens", TokensOpt, None), ("gpus", TrainGpusOpt, None),
     ("deadline_days", DeadlineOpt, None), ("budget_usd", BudgetUsdOpt, None),
-    ("train_objective", TrainObjectiveOpt, "time"), ("train_dtype", TrainDtypeOpt, "bf16"))
+    ("train_objective", TrainObjectiveOpt, "time"), ("train_dtype", TrainDtypeOpt, "bf16"),
+    ("ep_overlap", EpOverlapOpt, False))
 
 
 def _with_options(*groups: tuple[Opt, ...]) -> Any:
@@ -740,6 +742,7 @@ def estimate(
     recompute: Annotated[str, typer.Option(help="none | selective | full.")] = "selective",
     sequence_parallel: Annotated[bool, typer.Option(help="Megatron sequence parallelism.")] = True,
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3.")] = 1,
+    ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
     train_dtype: Annotated[str | None, typer.Option(help="Training GEMM dtype: bf16 | fp8 (fp8 tensor-core peak, stated efficiency).")] = None,
     breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print where the time goes: each term of the time model per layer and per step (prefill and decode; training: per step). JSON always carries it.")] = False,
@@ -764,6 +767,8 @@ def estimate(
     g = cat.gpu(gpu)
     pricing = _check_prices(cat, _prices(o.price, o.price_tier, o.prices, cat))
     if train:
+        import dataclasses
+
         from tpplan import training
 
         _serving_only(prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix, speculative=o.speculative,
@@ -771,6 +776,8 @@ def estimate(
         tw = _train_workload(length, global_batch, micro_batch, tokens, recompute, sequence_parallel,
                              zero, train_dtype or o.weight_dtype)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
+        if ep_overlap:
+            tw = dataclasses.replace(tw, ep_overlap=True)
         res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
         _render_train_estimate(res, fmt)
         if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
@@ -778,9 +785,9 @@ def estimate(
 
             _out(tables.train_breakdown_markdown(res))
         return
-    if virtual_stages != 1:
-        raise TpplanError("--virtual-stages applies to training (--train): a serving engine runs one chunk per "
-                          "pipeline stage")
+    if virtual_stages != 1 or ep_overlap:
+        raise TpplanError(f"{'--virtual-stages' if virtual_stages != 1 else '--ep-overlap'} applies to training "
+                          "(--train), not to serving")
     w = _serve_workload(m, length, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
                         o.gpu_memory_utilization, cat, o.engine, o.engine_version)
     w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
@@ -1041,10 +1048,13 @@ def _serving_only(**given: Any) -> None:
 def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batch: str | None, tokens: str | None,
                   train_dtype: str, pricing: Any, digest: str, top: int, *, global_batch_tokens: str | None,
                   gpus: int | None, max_gpus: int, deadline_days: float | None, budget_usd: str | None,
-                  objective: str, gpus_per_node: int | None) -> dict[str, Any]:
+                  objective: str, gpus_per_node: int | None, ep_overlap: bool = False) -> dict[str, Any]:
+    import dataclasses
+
     from tpplan import training
 
     tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
+    tw = dataclasses.replace(tw, ep_overlap=ep_overlap)
     return training.recommend_train(
         m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing,
@@ -1099,7 +1109,7 @@ def recommend(
         res = _train_search(m, gpu_specs, o.seq_len, o.global_batch, o.tokens, o.train_dtype, pricing, cat.digest, top,
                             global_batch_tokens=o.global_batch_tokens, gpus=o.gpus, max_gpus=o.max_gpus,
                             deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
-                            gpus_per_node=o.gpus_per_node)
+                            gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap)
         tables.render_train_recommend(_console(), res, fmt.value, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
@@ -1109,6 +1119,8 @@ def recommend(
     w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
     cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate, o.slo_percentile,
                         o.max_utilization, o.allow_cross_node_tp)
+    if o.ep_overlap:
+        raise TpplanError("--ep-overlap applies to training (--train), not to serving")
     if o.disagg and cons.rate_rps is None:
         raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
                           "12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")
@@ -1182,12 +1194,15 @@ def report(
              if o.model or o.layers is not None else None)
         res = rep.train_report(m, gpu_specs, None, pricing, gpu_hours=hours, digest=cat.digest)
     elif o.train:
+        from dataclasses import replace
+
         _serving_only(ttft_slo=o.ttft_slo, tpot_slo=o.tpot_slo, budget_usd_per_hour=o.budget_usd_per_hour, rate=o.rate,
                       slo_percentile=o.slo_percentile, prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix,
                       speculative=o.speculative, draft_tokens=o.draft_tokens, acceptance=o.acceptance,
                       draft_model=o.draft_model, disagg=o.disagg or None)
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or "4096")
         tw = _train_workload(o.seq_len or "4096", o.global_batch, 1, o.tokens, "selective", True, 1, o.train_dtype)
+        tw = replace(tw, ep_overlap=bool(o.ep_overlap))
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
                                       gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
                                       budget_usd=o.budget_usd, objective=obj, gpus_per_node=o.gpus_per_node,
@@ -1202,6 +1217,8 @@ def report(
         cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate,
                             o.slo_percentile, o.max_utilization, o.allow_cross_node_tp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
+        if o.ep_overlap:
+            raise TpplanError("--ep-overlap applies to training (--train), not to serving")
         if o.disagg and cons.rate_rps is None:
             raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. "
                               "--rate 12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")

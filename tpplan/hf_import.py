@@ -136,6 +136,8 @@ def spec_from_hf(config: Mapping[str, Any], name: str = "imported", file: str = 
             moe.update(num_shared_experts=opt(("n_shared_experts",), 0) if cfg.get("n_shared_experts") else 0,
                        first_dense_layers=opt(("first_k_dense_replace",), 0) if cfg.get("first_k_dense_replace")
                        else 0, router_bias=cfg.get("topk_method") == "noaux_tc")
+            if isinstance(cfg.get("n_group"), int) and cfg["n_group"] > 1 and isinstance(cfg.get("topk_group"), int):
+                moe.update(routing_groups=cfg["n_group"], groups_per_token=cfg["topk_group"])  # group-limited
         elif mt.startswith("qwen") and cfg.get("shared_expert_intermediate_size"):
             moe.update(num_shared_experts=1,
                        shared_expert_intermediate_size=need("shared_expert_intermediate_size"))

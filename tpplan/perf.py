@@ -588,16 +588,57 @@ def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArra
     return t[:n], t[k - n:k], floor
 
 
+def ep_a2a_bytes_per_token(model: ModelSpec, ep: npt.ArrayLike, node: int) -> tuple[FArray, FArray]:
+    """(elements over the network, elements over NVLink) per token and direction of one expert-parallel
+    all-to-all, as DeepEP moves them (deepseek-ai/DeepEP: a token crosses the network once per destination
+    node, then fans out over NVLink to its experts' GPUs there).
+
+    The EP group spans n = ceil(ep / node) nodes. A token's k experts sit on n (1 - (1 - 1/n)^k) distinct nodes
+    on average (uniform routing), at most groups_per_token x max(1, n / routing_groups) with group-limited
+    routing (DeepSeek-V3: top-4 of 8 groups, one group per node at EP64: 4 nodes); (n - 1) / n of them are
+    remote. Over NVLink each of the k copies goes to another GPU of its node with probability (e - 1) / e,
+    e = the group's GPUs per node."""
+    m = model.moe
+    ep = np.asarray(ep, dtype=np.float64)
+    if m is None:
+        return 0.0 * ep, 0.0 * ep
+    k = float(m.experts_per_token)
+    e = np.minimum(ep, float(node))
+    n = np.ceil(ep / float(node))
+    distinct = n * (1.0 - (1.0 - 1.0 / n) ** k)
+    if m.routing_groups and m.groups_per_token:
+        distinct = np.minimum(distinct, m.groups_per_token * np.maximum(1.0, n / m.routing_groups))
+    remote = distinct * (n - 1.0) / n
+    h = float(model.hidden_size)
+    return remote * h, k * h * (e - 1.0) / np.maximum(e, 1.0)
+
+
+def ep_a2a_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, elem_bytes: float, eff: Eff) -> FArray:
+    """One expert-parallel all-to-all (dispatch or combine) of ``tokens`` tokens per GPU at ``elem_bytes`` per
+    element: the network and NVLink stages overlap (DeepEP's normal kernels), so the slower one sets the time,
+    each at its per-GPU bus bandwidth (the catalog's inter- and intra-node calibrations; DeepEP measured 43-58
+    GB/s per 400 Gb/s NIC and 153-158 GB/s over H800 NVLink, shared/reference/data/operators/deepep.csv, in
+    line with them), plus one latency step of each."""
+    gpu = ctx.gpu
+    c = gpu.calibration
+    t = np.asarray(tokens, dtype=np.float64) + 0.0 * g.tp
+    inter, intra = ep_a2a_bytes_per_token(ctx.model, g.ep, ctx.node_size)
+    bw_inter = c.inter_node.busbw_bytes_per_s * eff.busbw_scale
+    bw_intra = c.intra_node.busbw_bytes_per_s * eff.busbw_scale
+    net = np.where(inter > 0, t * inter * elem_bytes / bw_inter + c.inter_node.alpha_per_step_s, 0.0)
+    link = np.where(intra > 0, t * intra * elem_bytes / bw_intra + c.intra_node.alpha_per_step_s, 0.0)
+    return np.where(g.ep > 1, np.maximum(net, link), 0.0)
+
+
 def _ep_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, eff: Eff) -> FArray:
-    """Two all-to-alls per MoE layer (dispatch and combine) of tokens x top_k x hidden bytes over ep."""
+    """Serving: a dispatch and a combine per MoE layer of ``tokens`` tokens per GPU (ep_a2a_time), in the
+    activation dtype (fp8 dispatch where the weights are fp8, as DeepEP and vLLM's DeepEP path quantize it)."""
     m = ctx.model
-    ep = g.ep.astype(np.float64)
     if m.moe is None:
         return np.zeros(len(g))
-    size = np.asarray(tokens, dtype=np.float64) * m.moe.experts_per_token * m.hidden_size * DTYPE_BYTES[m.dtype]
-    t = comm.collective_time(ctx.gpu, "all-to-all", size + 0 * ep, ep, gpus_per_node=ctx.node_size,
-                             busbw_scale=eff.busbw_scale)
-    return np.where(ep > 1, 2.0 * m.num_moe_layers * t, 0.0)
+    act_b = DTYPE_BYTES[m.dtype]
+    disp_b = 1.0 + 4.0 / 128 if ctx.serve is not None and ctx.serve.weight_dtype == "fp8" else act_b
+    return m.num_moe_layers * (ep_a2a_time(ctx, g, tokens, disp_b, eff) + ep_a2a_time(ctx, g, tokens, act_b, eff))
 
 
 def _cp_prefill_time(ctx: Context, g: Grid, tokens: float, eff: Eff) -> FArray:
@@ -806,10 +847,19 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     dp_comm = np.where(dp_group > 1, np.maximum(t_dp * 0.1, t_dp - bwd_last), 0.0)
     ep_comm = np.zeros_like(tp)
     if m.moe is not None:
-        size = mb * s / cp * m.moe.experts_per_token * m.hidden_size * act_b
-        t_a2a = comm.collective_time(gpu, "all-to-all", size, ep, gpus_per_node=node, busbw_scale=eff.busbw_scale)
+        # per MoE layer and micro-batch: dispatch and combine forward, their gradients backward (ep_a2a_time);
+        # an fp8 recipe dispatches in fp8 with a scale per 128 elements and combines in bf16 (DeepSeek-V3
+        # report section 3.3.2: activations before the up-projection and activation gradients before the
+        # down-projection are sent in FP8, both combines in BF16)
+        tok = mb * s / cp
+        disp_b = 1.0 + 4.0 / 128 if tw.train_dtype == "fp8" else act_b
+        a2a = 2.0 * ep_a2a_time(ctx, g, tok, disp_b, eff) + 2.0 * ep_a2a_time(ctx, g, tok, act_b, eff)
         moe_layers_stage = first_l * (m.num_moe_layers / m.num_layers)
-        ep_comm = np.where(ep > 1, 4.0 * moe_layers_stage * micro * t_a2a, 0.0)
+        if tw.ep_overlap:
+            # DualPipe / Megatron's 1F1B all-to-all overlap: a layer's all-to-alls run behind the computation
+            # of another micro-batch; only what exceeds a layer's forward + backward is exposed
+            a2a = np.maximum(a2a - compute / micro / np.maximum(first_l, 1.0), 0.0)
+        ep_comm = np.where(ep > 1, moe_layers_stage * micro * a2a, 0.0)
     cp_comm = np.zeros_like(tp)
     if np.any(cp > 1):
         kv_layer = m.kv_cache_bytes_per_token(act_b) / m.num_layers * mb * s / cp / np.maximum(

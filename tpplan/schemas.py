@@ -268,13 +268,13 @@ def _doc(title: str, props: dict[str, Any], required: list[str]) -> dict[str, An
 
 
 DISAGG_PAIR = {"type": "object", "description": (
-    "A prefill pool and a decode pool at the deployment's rate (tpplan/disagg.py): prefill and decode (layout "
-    "of one instance: tp, pp, dp ranks of its expert-parallel group, ep; replicas = instances, ranks = replicas "
-    "x dp, gpus, rate_rps_per_replica (per instance), saturation_rate_rps_per_replica, sustainable_rate_rps_per_replica, "
-    "capacity_rps, usd_per_hour; ttft_s_without_transfer or tpot_s), ratio 'xPyD', kv_transfer "
-    "(bytes_per_request, seconds, overlapped), ttft_s = prefill queueing + chunks + transfer, tpot_s from the "
-    "decode pool, request_latency_s, gpus, usd_per_hour, throughput_tokens_per_s and usd_per_million_tokens "
-    "(output tokens at the rate), commands (vLLM / SGLang and NVIDIA Dynamo)."),
+    "A prefill pool and a decode pool at the deployment's rate (tpplan/disagg.py): prefill and decode (layout of "
+    "one instance: tp, pp, dp ranks of its expert-parallel group, ep; replicas = instances, ranks = replicas x "
+    "dp, gpus, rate_rps_per_replica (per instance), saturation_rate_rps_per_replica, "
+    "sustainable_rate_rps_per_replica, capacity_rps, usd_per_hour; ttft_s_without_transfer or tpot_s), ratio "
+    "'xPyD', kv_transfer (bytes_per_request, seconds, overlapped), ttft_s = prefill queueing + chunks + transfer,"
+    " tpot_s from the decode pool, request_latency_s, gpus, usd_per_hour, throughput_tokens_per_s and "
+    "usd_per_million_tokens (output tokens at the rate), commands (vLLM / SGLang and NVIDIA Dynamo)."),
     "required": ["prefill", "decode", "ratio", "kv_transfer", "ttft_s", "tpot_s", "gpus", "usd_per_hour"]}
 
 SCHEMAS: dict[str, dict[str, Any]] = {

@@ -456,6 +456,12 @@ class MoeSpec(Strict):
     expert_weight_dtype: Literal["fp8", "int4", "fp4", "mxfp4"] | None = None
     """Expert weights stored in a narrower format than the rest of the checkpoint (GPT-OSS: MXFP4 experts,
     bf16 attention). None: the model's weight dtype."""
+    routing_groups: PosInt | None = None
+    """Group-limited routing (DeepSeek-V3 config.json n_group: 8): the experts fall in this many groups..."""
+    groups_per_token: PosInt | None = None
+    """...and a token's experts come from at most this many of them (topk_group: 4). With one group per node
+    of the expert-parallel group, a token reaches at most that many nodes (DeepSeek-V3 report, arXiv
+    2412.19437, section 2.1.2, 'node-limited routing')."""
 
     @model_validator(mode="after")
     def _topk(self) -> "MoeSpec":

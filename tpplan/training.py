@@ -69,7 +69,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
                    "nodes": int(np.ceil(gpus / ctx.node_size)), "micro_batch": int(g.micro_batch[i])},
         "settings": {"recompute": tw.recompute, "sequence_parallel": tw.sequence_parallel, "zero": int(ev.zero[i]),
                      "train_dtype": tw.train_dtype, "micro_batches": int(t.micro_batches[i]),
-                     "interleave": tw.interleave},
+                     "interleave": tw.interleave, "ep_overlap": tw.ep_overlap},
         "params": {"total": ctx.model.params_total, "active": ctx.model.params_active,
                    "per_gpu": float(mem.params_per_gpu[i])},
         "memory_per_gpu_bytes": {"weights": float(mem.params[i]), "kv_cache": 0.0,

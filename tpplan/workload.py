@@ -182,6 +182,9 @@ class TrainWorkload:
     flash_attention: bool = True
     interleave: int = 1
     """Virtual pipeline stages per rank (interleaved 1F1B); 1 = plain 1F1B."""
+    ep_overlap: bool = False
+    """Expert-parallel all-to-alls overlapped with another micro-batch's computation (DeepSeek's DualPipe,
+    Megatron-core's --overlap-moe-expert-parallel-comm); off: exposed, as plain 1F1B runs them."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
