@@ -24,7 +24,7 @@ OPTIONS = {
                  "--zero", "--train-dtype", "--engine", "--engine-version", "--rate", "--slo-percentile",
                  "--max-utilization", "--format", "--layers", "--hidden", "--heads", "--vocab", "--gpus-per-node",
                  "--prefix-hit", "--shared-prefix", "--speculative", "--draft-tokens", "--acceptance", "--draft-model",
-                 "--prefill", "--decode"],
+                 "--prefill", "--decode", "--virtual-stages"],
     "recommend": ["--model", "--ctx", "--gpu", "--input-len", "--output-len", "--concurrency", "--weight-dtype",
                   "--kv-dtype", "--max-gpus", "--min-concurrency", "--objective", "--ttft-slo", "--tpot-slo",
                   "--budget-usd-per-hour", "--price", "--top", "--explain", "--seq-len", "--global-batch-tokens",
@@ -38,8 +38,8 @@ OPTIONS = {
     "validate": ["--category", "--format"],
     "cost": ["--gpu", "--gpus", "--for", "--utilization", "--price", "--format"],
 }
-FLAGS = {"estimate": ["--train", "--breakdown", "--no-sequence-parallel", "--disagg"],
-         "recommend": ["--train", "--pareto", "--allow-cross-node-tp", "--disagg"]}
+FLAGS = {"estimate": ["--train", "--breakdown", "--no-sequence-parallel", "--disagg", "--ep-overlap"],
+         "recommend": ["--train", "--pareto", "--allow-cross-node-tp", "--disagg", "--ep-overlap", "--wide"]}
 SMALL = {"--max-gpus": ["1", "2", "8", "16", "0", "-3", "2000000", "x"], "--gpus": ["1", "8", "16", "0", "x"],
          "--format": ["table", "json", "markdown", "csv", "html", "sarif", "x"],
          "--top": ["1", "3", "0", "-1", "x"], "--for": ["30d", "1mo", "2w", "0h", "1e400y", "x"],
