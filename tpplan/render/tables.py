@@ -334,7 +334,7 @@ def feature_lines(s: dict[str, Any]) -> list[str]:
         cb = sp["verify_compute_bound_batch"]
         out.append(f"speculative decoding ({sp['method']}, k={sp['draft_tokens']}): {sp['tokens_per_step']:.3g} "
                    f"tokens per target step; {sp['speedup_at_operating_point']:.2f}x the plain decode step at "
-                   f"{sp['running_seqs']:.3g} running sequences ("
+                   f"{sp['running_seqs']:.3g} running sequence{'' if sp['running_seqs'] == 1 else 's'} ("
                    + ("pays off" if sp["pays_off"] else "does NOT pay off here") + "); "
                    + (f"stops paying off above {be:,.0f} sequences" if be is not None
                       else "pays off at every batch up to 8,192 sequences")
