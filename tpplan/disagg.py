@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from tpplan import grid, memory
 from tpplan.grid import Grid
-from tpplan.load import BISECTIONS, Coefficients, coefficients
+from tpplan.load import Coefficients, bisect_last, coefficients, kv_admitted, md1_wait
 from tpplan.spec import DTYPE_BYTES, GpuSpec, ModelSpec
 from tpplan.workload import Context, ServeWorkload
 
@@ -79,12 +79,6 @@ def _fits(ctx: Context, g: Grid, allow_cross_node_tp: bool) -> tuple[memory.Serv
     return mem, ok
 
 
-def _mm1_wait(rate: FArray, sat: FArray) -> FArray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        rho = np.clip(rate / sat, 0.0, 1.0)
-        return np.where(rho < 1, rho / (2.0 * (1.0 - rho)) / sat, np.inf)
-
-
 class _Prefill:
     def __init__(self, ctx: Context, g: Grid, co: Coefficients) -> None:
         assert ctx.serve is not None
@@ -104,7 +98,7 @@ class _Prefill:
         own = min(self.n, self.mbt)
         chunks = np.ceil(self.n / own)
         tokens = np.minimum(np.maximum(own * self.pp, rho * self.budget), self.budget)
-        return _mm1_wait(rate, self.sat) + chunks * self.co.step(0.0, tokens)
+        return md1_wait(rate, self.sat)[0] + chunks * self.co.step(0.0, tokens)
 
 
 class _Decode:
@@ -126,12 +120,7 @@ class _Decode:
         return self.co.step(1.0 + n, 0.0) / self.per_step
 
     def n_for(self, target: FArray) -> FArray:
-        lo, hi = np.zeros_like(self.n_max), self.n_max.copy()
-        for _ in range(BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            ok = self.rate(mid) <= target
-            lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
-        return lo
+        return bisect_last(lambda n: self.rate(n) <= target, np.zeros_like(self.n_max), self.n_max.copy())
 
 
 def _largest_rate(top: FArray, latency_at: Any, slo: float | FArray | None) -> FArray:
@@ -139,11 +128,7 @@ def _largest_rate(top: FArray, latency_at: Any, slo: float | FArray | None) -> F
     if slo is None:
         return top
     ok_top = latency_at(top) <= slo
-    lo, hi = np.zeros_like(top), top.copy()
-    for _ in range(BISECTIONS):
-        mid = 0.5 * (lo + hi)
-        ok = latency_at(mid) <= slo
-        lo, hi = np.where(ok, mid, lo), np.where(ok, hi, mid)
+    lo = bisect_last(lambda r: latency_at(r) <= slo, np.zeros_like(top), top.copy())
     none = ~(latency_at(top * 1e-6) <= slo)
     return np.where(ok_top, top, np.where(none, 0.0, lo))
 
@@ -182,11 +167,7 @@ def decode_pool(ctx: Context, g: Grid, rate: float, tpot_slo: float | None, max_
     assert ctx.serve is not None
     w = ctx.serve
     mem, ok = _fits(ctx, g, allow_cross_node_tp)
-    held = w.input_len + w.output_len / 2.0 + w.engine.block_size / 2.0
-    held_tok = np.minimum(memory.cached_tokens_per_sequence(ctx.model, int(np.ceil(held)), g), held + 0 * g.tp)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kv_adm = np.floor(np.maximum(mem.kv_pool, 0.0) / (mem.kv_bytes_per_token_per_gpu * held_tok))
-    cap = np.minimum(float(w.engine.max_num_seqs), kv_adm)
+    cap = np.minimum(float(w.engine.max_num_seqs), kv_admitted(ctx, g, mem))
     n_ref = np.maximum(cap, 1.0)
     co = coefficients(ctx, g, n_ref, np.ones(len(g)))
     dc = _Decode(ctx, g, co, cap)

@@ -25,6 +25,7 @@ without a chunk). Engine rules: engines/*.yaml, each value with its file and lin
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cached_property
 
@@ -48,6 +49,44 @@ FRACTIONS = (0.25, 0.5, 0.75, 0.875, 0.9375, 1.0)
 """Batch sizes (shares of the limit) scanned for the saturation peak."""
 MAX_UTILIZATION = 0.85
 """Default share of the saturation rate a deployment is planned at (queueing delay grows as 1/(1 - rho))."""
+
+
+def bisect_last(ok: Callable[[FArray], npt.NDArray[np.bool_]], lo: FArray, hi: FArray,
+                steps: int = BISECTIONS) -> FArray:
+    """The last point of [lo, hi] (per row) where ``ok`` holds, for ``ok`` true below a threshold and false above
+    it, to 2^-steps of the interval (bisection; ``lo`` is returned where even it fails)."""
+    for _ in range(steps):
+        mid = 0.5 * (lo + hi)
+        good = ok(mid)
+        lo, hi = np.where(good, mid, lo), np.where(good, hi, mid)
+    return lo
+
+
+def md1_wait(rate: FArray, saturation: FArray) -> tuple[FArray, FArray]:
+    """Mean queueing wait and utilization of a server whose capacity per request is 1 / saturation: M/D/1,
+    Pollaczek-Khinchine (Kleinrock, Queueing Systems vol. 1, 1975); infinite at or past saturation."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rho = np.clip(rate / saturation, 0.0, 1.0)
+        return np.where(rho < 1, rho / (2.0 * (1.0 - rho)) / saturation, np.inf), rho
+
+
+def kv_admitted(ctx: Context, g: Grid, mem: ServeMemory) -> FArray:
+    """Sequences the KV pool holds at the KV a running sequence holds: on average its prompt and half its
+    output plus half a block (paged blocks grow with the sequence, vLLM / SGLang), or its whole prompt + output
+    reserved on admission (TRT-LLM GUARANTEED_NO_EVICT); a shared prefix is held once per replica
+    (ServeMemory.kv_shared), not per sequence. Infinite for a model without a KV cache."""
+    assert ctx.serve is not None
+    w = ctx.serve
+    e = w.engine
+    prompt, n_out = float(w.input_len), float(w.output_len)
+    held = prompt + n_out if e.kv_reservation == "full" else prompt + n_out / 2.0 + e.block_size / 2.0
+    held_arr = np.minimum(cached_tokens_per_sequence(ctx.model, int(np.ceil(held)), g), held + 0 * g.tp)
+    if w.shared_cached_tokens:
+        held_arr = held_arr - cached_tokens_per_sequence(ctx.model, w.shared_cached_tokens, g)
+    pool = np.maximum(mem.kv_pool, 0.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mem.kv_bytes_per_token_per_gpu > 0,
+                        np.floor(pool / (mem.kv_bytes_per_token_per_gpu * held_arr)), np.inf)
 
 
 def _seq_slots(n: FArray, pp: FArray) -> FArray:
@@ -221,21 +260,11 @@ class Engine:
         assert ctx.serve is not None
         w = ctx.serve
         e = w.engine
-        prompt, n_out = float(w.input_len), float(w.output_len)
+        n_out = float(w.output_len)
         n_in = float(w.prefill_len)  # the prompt tokens a prefill computes (prefix-cache hits are not)
         q, per_step = float(w.verify_tokens), float(w.decode_tokens_per_step)
         steps = n_out / per_step
-        # KV a running sequence holds: on average its prompt and half its output plus half a block (paged
-        # blocks grow with the sequence, vLLM / SGLang), or its whole prompt + output reserved on admission
-        # (TRT-LLM GUARANTEED_NO_EVICT); a shared prefix is held once per replica (ServeMemory.kv_shared)
-        held = prompt + n_out if e.kv_reservation == "full" else prompt + n_out / 2.0 + e.block_size / 2.0
-        held_arr = np.minimum(cached_tokens_per_sequence(ctx.model, int(np.ceil(held)), g), held + 0 * g.tp)
-        if w.shared_cached_tokens:
-            held_arr = held_arr - cached_tokens_per_sequence(ctx.model, w.shared_cached_tokens, g)
-        pool = np.maximum(mem.kv_pool, 0.0)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            kv_adm = np.where(mem.kv_bytes_per_token_per_gpu > 0,
-                              np.floor(pool / (mem.kv_bytes_per_token_per_gpu * held_arr)), np.inf)
+        kv_adm = kv_admitted(ctx, g, mem)
         cap = np.minimum(float(e.max_num_seqs), kv_adm)
         # a step's token budget; without chunked prefill a whole prompt runs in one step
         one = float(e.max_num_batched_tokens) if e.chunked_prefill else max(float(e.max_num_batched_tokens), n_in)
@@ -334,15 +363,11 @@ class Engine:
     def _n_for(self, target: FArray) -> FArray:
         """The decode batch in [0, n_peak] at which the rate reaches ``target`` (bisection: the rate grows
         with n there)."""
-        lo = np.zeros_like(self.n_peak)
-        hi = self.n_peak.copy()
-        for _ in range(BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            v = self.rate_at(mid)
-            ok = np.isfinite(v) & (v <= target)
-            lo = np.where(ok, mid, lo)
-            hi = np.where(ok, hi, mid)
-        return lo
+        def reached(n: FArray) -> npt.NDArray[np.bool_]:
+            v = self.rate_at(n)
+            return np.isfinite(v) & (v <= target)
+
+        return bisect_last(reached, np.zeros_like(self.n_peak), self.n_peak.copy())
 
     def _residual(self, a: dict[str, FArray], clients: FArray | None) -> FArray:
         if clients is None:
@@ -352,11 +377,8 @@ class Engine:
     def _wait(self, rate: FArray, clients: FArray | None) -> tuple[FArray, FArray]:
         """Mean queueing wait and utilization: M/D/1 with the engine's capacity per request (1 / saturation
         rate) as the service time (Pollaczek-Khinchine); none in a closed loop within saturation."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            rho = np.clip(rate / self.saturation, 0.0, 1.0)
-            if clients is not None:
-                return np.zeros_like(rate), rho
-            return np.where(rho < 1, rho / (2.0 * (1.0 - rho)) / self.saturation, np.inf), rho
+        wait, rho = md1_wait(rate, self.saturation)
+        return (np.zeros_like(rate), rho) if clients is not None else (wait, rho)
 
     def _load(self, n: FArray, rate: FArray, clients: FArray | None, extra_wait: FArray | None,
               sustainable: FArray | None, stable: npt.NDArray[np.bool_]) -> Load:
@@ -474,13 +496,7 @@ class Engine:
         # bisection on the decode batch, below the batch of the utilization cap (the rate grows with it)
         n_top = self._n_for(top)
         ok_top = meets(n_top)
-        lo = np.zeros_like(top)
-        hi = n_top.copy()
-        for _ in range(BISECTIONS):
-            mid = 0.5 * (lo + hi)
-            ok = meets(mid)
-            lo = np.where(ok, mid, lo)
-            hi = np.where(ok, hi, mid)
+        lo = bisect_last(meets, np.zeros_like(top), n_top.copy())
         rate = self.at(lo)["rate"]
         none = ~meets(np.maximum(lo, n_top * 1e-6))
         return np.where(ok_top, top, np.where(none | ~np.isfinite(rate), 0.0, rate))
