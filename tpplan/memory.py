@@ -262,6 +262,12 @@ class ServeMemory:
     """KV bytes of the shared prefix (--shared-prefix), held once per GPU beside the sequences'."""
 
 
+def draft_grid(g: Grid, draft: ModelSpec) -> Grid:
+    """The grid a speculative draft runs on: each row's TP group, whole (one pipeline stage), its experts over
+    the row's EP group when it has any (an MTP layer), else none."""
+    return replace(g, pp=np.ones_like(g.pp), ep=g.ep if draft.moe is not None else np.ones_like(g.ep))
+
+
 def draft_bytes_per_gpu(ctx: Context, g: Grid) -> tuple[FArray, FArray]:
     """(weight bytes, KV bytes per cached token) the speculative draft adds on a GPU. It runs on the target's
     TP group, whole on every pipeline stage's group (vLLM loads it beside the last stage). An EAGLE head or MTP
@@ -277,7 +283,7 @@ def draft_bytes_per_gpu(ctx: Context, g: Grid) -> tuple[FArray, FArray]:
     if spec is None or spec.draft is None:
         return zero, zero
     d = spec.draft
-    gd = replace(g, pp=np.ones_like(g.pp), ep=g.ep if d.moe is not None else np.ones_like(g.ep))
+    gd = draft_grid(g, d)
     wdt = w.weight_dtype if spec.shares_lm_head else (d.weight_dtype or d.dtype)
     weights, _, _ = weight_bytes_per_gpu(d, gd, wdt, d.dtype, expert_bytes=serve_expert_bytes(d, wdt))
     if spec.shares_lm_head:

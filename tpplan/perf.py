@@ -24,6 +24,7 @@ from tpplan import comm
 from tpplan.grid import Grid
 from tpplan.memory import (
     WeightSplit,
+    draft_grid,
     kv_bytes_per_token_per_gpu,
     middle_stage_bytes,
     moe_layer_split,
@@ -496,7 +497,7 @@ def _draft_time(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
         return 0.0 * n
     dw = replace(w, speculative=None, engine=replace(w.engine, step_overhead_s=0.0))
     dctx = replace(ctx, model=spec.draft, serve=dw)
-    gd = replace(g, pp=np.ones_like(g.pp), ep=g.ep if spec.draft.moe is not None else np.ones_like(g.ep))
+    gd = draft_grid(g, spec.draft)
     k2 = len(n)
     s = step_pieces(dctx, gd.take(np.tile(np.arange(k2), 2)), np.concatenate([n, n]),
                     np.concatenate([p, 0.0 * p]), eff)

@@ -87,3 +87,9 @@ def band(value: float, lo_hi: Sequence[float] | None, fmt: Any) -> str:
 def pool_command_label(role: str) -> str:
     """'the prefill pool', 'the decode pool with NVIDIA Dynamo': the words before a disaggregated pool's command."""
     return f"the {role.removeprefix('dynamo_')} pool" + (" with NVIDIA Dynamo" if role.startswith("dynamo_") else "")
+
+
+def layout_label(lay: dict[str, Any]) -> str:
+    """'TP8/PP2/EP4/DP2': a layout's parallel sizes above 1, tensor parallelism always (reports and pools)."""
+    return "/".join([f"TP{lay['tp']}"] + [f"{k.upper()}{lay[k]}" for k in ("pp", "cp", "ep", "dp")
+                                          if lay.get(k, 1) > 1])

@@ -11,7 +11,7 @@ from typing import Any
 
 from tpplan.cost import HOURS_PER_MONTH
 from tpplan.grid import REASON_TEXT
-from tpplan.render import band, csv_text, markdown_table, md_text, pool_command_label
+from tpplan.render import band, csv_text, layout_label, markdown_table, md_text, pool_command_label
 from tpplan.units import format_count, format_seconds, format_usd
 
 GIB = 2**30
@@ -25,12 +25,7 @@ def _gib(x: float) -> str:
 
 
 def _layout(c: dict[str, Any]) -> str:
-    lay = c["layout"]
-    parts = [f"TP{lay['tp']}"]
-    for k in ("pp", "cp", "ep", "dp"):
-        if lay[k] > 1:
-            parts.append(f"{k.upper()}{lay[k]}")
-    return "/".join(parts)
+    return layout_label(c["layout"])
 
 
 def _nodes(c: dict[str, Any]) -> str:
@@ -82,10 +77,7 @@ def _disagg_blocks(res: dict[str, Any]) -> list[Block]:
         rows = []
         for i, x in enumerate(d["pairs"], 1):
             def pool(p: dict[str, Any]) -> str:
-                lay = p["layout"]
-                return (f"{p['replicas']} x TP{lay['tp']}"
-                        + "".join(f"/{k.upper()}{lay[k]}" for k in ("pp", "dp", "ep") if lay.get(k, 1) > 1)
-                        + f" {lay['gpu']}")
+                return f"{p['replicas']} x {layout_label(p['layout'])} {p['layout']['gpu']}"
             rows.append([f"{i} ({x['ratio']})", pool(x["prefill"]), pool(x["decode"]),
                          format_seconds(x["kv_transfer"]["seconds"]), format_seconds(x["ttft_s"]),
                          format_seconds(x["tpot_s"]), str(x["gpus"]), format_usd(x["usd_per_hour"]),
@@ -115,8 +107,7 @@ def _feature_blocks(res: dict[str, Any]) -> list[Block]:
             rows.append([label, "no feasible layout", "", "", "", "", "", ""])
             continue
         lay = r["layout"]
-        parts = [f"TP{lay['tp']}"] + [f"{k.upper()}{lay[k]}" for k in ("pp", "cp", "ep", "dp") if lay[k] > 1]
-        rows.append([label, "/".join(parts), str(lay["gpus"]), format_seconds(r["ttft_s"]),
+        rows.append([label, layout_label(lay), str(lay["gpus"]), format_seconds(r["ttft_s"]),
                      format_seconds(r["tpot_s"]), _tok_s(r["throughput_tokens_per_s"]), format_usd(r["usd_per_hour"]),
                      format_usd(r["usd_per_million_tokens"])])
     b.append(("table", headers, rows, ["l", "l", "r", "r", "r", "r", "r", "r"]))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tpplan.render import band, csv_text, markdown_table, md_text, pool_command_label, to_json
+from tpplan.render import band, csv_text, layout_label, markdown_table, md_text, pool_command_label, to_json
 from tpplan.units import format_bytes, format_count, format_seconds, format_usd
 
 SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "PP spans nodes"}
@@ -189,8 +189,7 @@ def disagg_lines(res: dict[str, Any]) -> list[str]:
 
     def pool(p: dict[str, Any]) -> str:
         lay = p["layout"]
-        shape = f"TP{lay['tp']}" + "".join(f"/{k.upper()}{lay[k]}" for k in ("pp", "dp", "ep") if lay.get(k, 1) > 1)
-        return (f"{p['replicas']} x {shape} on {lay['gpu']} ({p['gpus']} GPUs, {p['rate_rps_per_replica']:.3g} of "
+        return (f"{p['replicas']} x {layout_label(lay)} on {lay['gpu']} ({p['gpus']} GPUs, {p['rate_rps_per_replica']:.3g} of "
                 f"{p['sustainable_rate_rps_per_replica']:.3g} sustainable requests/s each)")
 
     lines = []
