@@ -796,6 +796,11 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
     env = ["VLLM_ALLOW_LONG_MAX_MODEL_LEN=1"] if model.allow_long_context and name == "vllm" else []
     sp = w.speculative
     spec_json = None
+    # the draft a speculative method loads: an EAGLE head trained for the model (no catalog entry names one)
+    # or the draft model's repo
+    draft_repo = (f"<{sp.method.upper()} head for {repo}>" if sp is not None and sp.method in ("eagle", "eagle3")
+                  else (sp.draft.hf_id or sp.draft_model or MODEL_PLACEHOLDER)
+                  if sp is not None and sp.method == "draft" and sp.draft is not None else None)
     if sp is not None and name == "vllm":
         import json
 
@@ -803,10 +808,8 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
         method = {"draft": "draft_model", "mtp": "deepseek_mtp" if model.family.startswith("deepseek") else "mtp"
                   }.get(sp.method, sp.method)
         cfg: dict[str, Any] = {"method": method, "num_speculative_tokens": sp.draft_tokens}
-        if sp.method in ("eagle", "eagle3"):
-            cfg["model"] = f"<{sp.method.upper()} head for {repo}>"
-        elif sp.method == "draft" and sp.draft is not None:
-            cfg["model"] = sp.draft.hf_id or sp.draft_model or MODEL_PLACEHOLDER
+        if draft_repo is not None:
+            cfg["model"] = draft_repo
         elif sp.method == "ngram":
             cfg["prompt_lookup_max"] = 4
         spec_json = json.dumps(cfg, separators=(",", ":"))
@@ -841,10 +844,7 @@ def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str
                     "draft": "STANDALONE"}[sp.method]
             args += ["--speculative-algorithm", algo, "--speculative-num-steps", str(sp.draft_tokens),
                      "--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(sp.verify_tokens)]
-            if sp.method in ("eagle", "eagle3"):
-                args += ["--speculative-draft-model-path", f"<{sp.method.upper()} head for {repo}>"]
-            elif sp.method == "draft" and sp.draft is not None:
-                args += ["--speculative-draft-model-path", sp.draft.hf_id or sp.draft_model or MODEL_PLACEHOLDER]
+            args += ["--speculative-draft-model-path", draft_repo] if draft_repo is not None else []
     else:
         args += ["--max_seq_len", str(w.ctx), "--max_batch_size", str(e["max_num_seqs"]),
                  "--max_num_tokens", str(e["max_num_batched_tokens"]),
