@@ -611,11 +611,8 @@ def _serve_features(w: Any, m: Any, cat: Any, prefix_hit: str | None, shared_pre
 
     hit = 0.0
     if prefix_hit is not None:
-        t = prefix_hit.strip()
-        try:
-            hit = float(t[:-1]) / 100 if t.endswith("%") else float(t)
-        except ValueError:
-            hit = float("nan")
+        share = _share(prefix_hit)
+        hit = float("nan") if share is None else share
         if not 0.0 <= hit < 1.0:  # nan fails too
             raise TpplanError(f"--prefix-hit must be a share of the prompt in [0, 1) such as 0.6 or 60% (the last "
                               f"prompt token is always computed); got {prefix_hit!r}")
@@ -1272,12 +1269,19 @@ def _tok_or_zero(text: str) -> int:
         return 0
 
 
-def _fraction(text: str, what: str) -> float:
+def _share(text: str) -> float | None:
+    """A share written as a fraction (0.6) or a percentage (60%); None when it is neither."""
     t = str(text).strip()
     try:
-        v = float(t[:-1]) / 100 if t.endswith("%") else float(t)
+        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
     except ValueError:
-        raise TpplanError(f"{what} must be a fraction such as 0.5 or a percentage such as 50%; got {text!r}") from None
+        return None
+
+
+def _fraction(text: str, what: str) -> float:
+    v = _share(text)
+    if v is None:
+        raise TpplanError(f"{what} must be a fraction such as 0.5 or a percentage such as 50%; got {text!r}")
     if not 0 < v <= 1:
         raise TpplanError(f"{what} must be in (0, 100%]; got {text!r}")
     return v
