@@ -139,6 +139,11 @@ SPELLINGS: dict[str, tuple[str, ...]] = {
 }
 _INTERNAL = {s: k for k, v in SPELLINGS.items() for s in v}
 
+
+def _snake(key: Any) -> str:
+    """A key as the spellings tables hold it: kebab and snake case are the same key (max-model-len)."""
+    return str(key).strip().replace("-", "_").lower()
+
 # vLLM ``serve`` arguments tpplan does not model: accepted silently so real engine configs pass through
 # (vllm/engine/arg_utils.py EngineArgs and vllm/entrypoints/openai/cli_args.py; snake case).
 ENGINE_KEYS = frozenset("""
@@ -290,13 +295,13 @@ def _entries(doc: _Doc) -> list[tuple[str, Any, tuple[Any, ...], str | None]]:
     if doc.pool is not None and argv is None:
         key = doc.pool[0]
         own = _section_entries(data[key], key)
-        mine = {_INTERNAL.get(str(k).strip().replace("-", "_").lower()) for k, _, _, _ in own}
+        mine = {_INTERNAL.get(_snake(k)) for k, _, _, _ in own}
         out += own
         # the shared settings (model, gpu, rate, slo, ...) unless the pool sets its own
         data = {k: v for k, v in data.items() if k not in sections.values()
-                and _INTERNAL.get(str(k).strip().replace("-", "_").lower()) not in mine - {None}}
+                and _INTERNAL.get(_snake(k)) not in mine - {None}}
     for key, value in data.items():
-        snake = str(key).strip().replace("-", "_").lower()
+        snake = _snake(key)
         if snake == "x_tpplan" and isinstance(value, dict):
             out += [(str(k), v, (str(key), str(k)), None) for k, v in value.items()]
         elif argv is not None:
@@ -323,7 +328,7 @@ def _pool_sections(data: Any) -> dict[str, str]:
         return {}
     found = {}
     for key, value in data.items():
-        snake = str(key).strip().replace("-", "_").lower()
+        snake = _snake(key)
         for role, names in POOL_KEYS.items():
             if snake in names and isinstance(value, dict):
                 found[role] = key
@@ -335,7 +340,7 @@ def _section_entries(section: dict[Any, Any], top: str) -> list[tuple[str, Any, 
     ``parallelism: {tensor, pipeline, data, expert}`` mapping."""
     out: list[tuple[str, Any, tuple[Any, ...], str | None]] = []
     for key, value in section.items():
-        snake = str(key).strip().replace("-", "_").lower()
+        snake = _snake(key)
         if snake == "parallelism" and isinstance(value, dict):
             out += [(_PARALLELISM.get(str(k), str(k)), v, (top, str(key), str(k)), f"{top}.{key}.{k}")
                     for k, v in value.items()]
@@ -433,7 +438,7 @@ def _is_number(text: str) -> bool:
 
 def _normalise(doc: _Doc, out: list[Finding]) -> None:
     for key, value, path, display in _entries(doc):
-        snake = str(key).strip().replace("-", "_").lower()
+        snake = _snake(key)
         internal = _INTERNAL.get(snake)
         if internal is None:
             if snake not in ENGINE_KEYS and snake not in _QUIET_KEYS:
@@ -1104,7 +1109,7 @@ def _not_a_deployment(loc: Located) -> bool:
     import difflib
 
     known = (set(_INTERNAL) - {"name", "description"}) | ENGINE_KEYS | _QUIET_KEYS | {"x_tpplan"}
-    keys = {str(k).strip().replace("-", "_").lower() for k in loc.data}
+    keys = {_snake(k) for k in loc.data}
     if keys & known:
         return False
     # a deployment whose every key is misspelt (modle:, tensor_paralel_size:) is still a deployment: flag it
