@@ -418,7 +418,8 @@ class StepPieces:
 
 def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_tokens: npt.ArrayLike,
                 eff: Eff | None = None, reads: _StageReads | None = None) -> StepPieces:
-    """One scheduler step of a replica carrying ``decode_seqs`` decoding sequences (one token each, holding
+    """One scheduler step of a replica carrying ``decode_seqs`` decoding sequences (one token each, k + 1 under
+    speculative decoding, holding
     ``input_len + output_len / 2`` cached tokens on average) and ``prefill_tokens`` prompt tokens (chunks of
     prompts of ``input_len`` tokens). The same terms as ``serve_time``'s decode step, which is this step with
     no prefill tokens: weights and KV streamed once per step, FLOPs of every token, two TP all-reduces per
@@ -445,8 +446,8 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     # speculative decoding: a decoding sequence puts q = k + 1 tokens through the target (its KV read once)
     q = float(w.verify_tokens)
     # decode attends over the cache with MLA's absorbed projections; prompt tokens attend causally over
-    # their prompt from the end of the cached prefix (no prefix: a chunk at x sees x keys, half the prompt)
-    # a roofline per kernel, not per step (Williams et al. 2009 bound one kernel): the GEMMs (weights streamed,
+    # their prompt from the end of the cached prefix (no prefix: a chunk at x sees x keys, half the prompt).
+    # A roofline per kernel, not per step (Williams et al. 2009 bound one kernel): the GEMMs (weights streamed,
     # every token's matmul FLOPs) and the attention kernels (the KV cache streamed, score and value FLOPs) run
     # one after the other, so the step is max(GEMM FLOPs, weight bytes) + max(attention FLOPs, KV bytes)
     gemm_fl = (b_n * q + b_p / cp) * 2.0 * m.matmul_params_active / (pp * tp)
@@ -456,10 +457,10 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     compute = pp * gemm_fl / peak
     w_read = reads.for_tokens(b_n * q + b_p)
     memory = pp * w_read / bw_w
-    # attention kernels run in the activation dtype (bf16) whatever dtype the GEMMs run in
-    attention = pp * np.maximum(attn_fl / _peak(ctx, "bf16", eff), kv_read / bw)
-    # the elementwise kernels of every token (norms, activation, rotary), each stage's layers in turn
-    attention = attention + (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw
+    # the kernels beside the GEMMs, each on its own roofline: attention, in the activation dtype (bf16)
+    # whatever dtype the GEMMs run in, then the elementwise kernels of every token (norms, activation, rotary)
+    serial = (pp * np.maximum(attn_fl / _peak(ctx, "bf16", eff), kv_read / bw)
+              + (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw)
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n * q + b_p) * h * act_b
     _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
@@ -477,7 +478,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
             gpu, "all-reduce", b_n * q * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
             stride=tp), 0.0)
     other = other + L * w.engine.kernel_gap_s_per_layer * eff.gap_scale + w.engine.step_overhead_s
-    other = other + _draft_time(ctx, g, n, p, eff) + attention
+    other = other + _draft_time(ctx, g, n, p, eff) + serial
     return StepPieces(compute=compute, memory=memory, other=other, moe_unread=moe_unread)
 
 
