@@ -246,3 +246,41 @@ def test_a_damaged_compiled_catalog_falls_back_to_the_yaml(tmp_path, monkeypatch
     monkeypatch.setattr(catalog, "COMPILED", bad)
     assert not catalog.compiled_bundle_current()
     assert load_catalog().gpu("h100-sxm").name == "h100-sxm"
+
+
+# issue 20: what is being bought now. Figures are the vendors' datasheets, tagged [recalled] where they were
+# written without re-reading the page; each test value names the datasheet line it comes from.
+NEW_GPUS = ["gb200-nvl72", "gb300-nvl72", "b300", "h20", "l4", "a10g", "mi325x", "mi355x"]
+
+
+def test_new_gpus_are_listed_with_sources_and_dense_figures(cat, cli):
+    assert set(NEW_GPUS) <= set(cat.gpu_names())
+    # GB200 NVL72 product page, per rack with sparsity: BF16 360 PF, FP8 720 PF, FP4 1,440 PF; 576 TB/s; / 72, halved
+    gb = cat.gpu("gb200")
+    assert gb.compute.dense_flops_per_s["bf16"] == 360e15 / 72 / 2
+    assert gb.compute.dense_flops_per_s["fp4"] == 1440e15 / 72 / 2
+    assert gb.hbm.bandwidth_bytes_per_s == 576e12 / 72
+    assert (gb.scale_up.domain_gpus, gb.node.gpus_per_node) == (72, 4)
+    # L4 datasheet: FP8 485 TF and BF16 242 TF with sparsity, 300 GB/s, 72 W; H20: BF16 148 TF dense, 4.0 TB/s
+    l4 = cat.gpu("l4")
+    assert l4.compute.dense_flops_per_s["fp8"] == 485e12 / 2 and l4.hbm.bandwidth_bytes_per_s == 300e9
+    assert l4.power.tdp_w == 72 and l4.pcie_only
+    assert cat.gpu("h20").compute.dense_flops_per_s["bf16"] == 148e12
+    # MI325X: MI300X compute with 256 GB at 6 TB/s; MI355X: 10 PF dense MXFP4, 288 GB at 8 TB/s
+    assert cat.gpu("mi325x").compute.dense_flops_per_s == cat.gpu("mi300x").compute.dense_flops_per_s
+    assert cat.gpu("mi355x").compute.dense_flops_per_s["fp4"] == 10e15
+    assert "fp8" not in cat.gpu("a10g").compute.dense_flops_per_s  # Ampere
+    assert "int8" not in cat.gpu("gb300-nvl72").compute.dense_flops_per_s  # cut on Blackwell Ultra
+    for n in NEW_GPUS:
+        g = cat.gpu(n)
+        for part in (g.memory, g.hbm, g.compute, g.scale_up, g.node, g.power):
+            assert "[" in part.source  # every figure carries its tag
+    code, out, _ = cli("gpus", "--format", "json")
+    assert code == 0 and {n for n in NEW_GPUS} <= {r["name"] for r in json.loads(out)["gpus"]}
+
+
+def test_the_recalled_tag_is_explained_in_source_legends():
+    from tpplan.cost import source_legend
+
+    legend = source_legend(["NVIDIA GB200 NVL72 product page [recalled]; / 72 [D]"])
+    assert list(legend) == ["D", "recalled"] and "not re-read" in legend["recalled"]

@@ -154,3 +154,23 @@ def test_multi_node_nvlink_domain_keeps_groups_off_the_network(tmp_path, cli_jso
     _, d = cli_json("estimate", "--catalog", str(tmp_path), "--gpu", "test-nvl72", "--model", "llama-405b",
                     "--ctx", "32k", "--tp", "16")
     assert not any("crosses nodes" in w for w in d["warnings"]) and "CROSS_NODE_TP" not in d["reasons"]
+
+
+def test_nvl72_keeps_tensor_and_expert_parallel_groups_on_nvlink(cat):
+    """issue 20: a GB200 NVL72 rack is one NVLink domain of 72 GPUs over compute trays of 4: TP and EP groups up
+    to 72 stay off the network (recommend keeps them, check does not warn), while on HGX B200 they cross nodes."""
+    import numpy as np
+
+    from tpplan import comm, grid, perf
+
+    gb, b200 = cat.gpu("gb200-nvl72"), cat.gpu("b200")
+    assert grid.tp_domain(gb, 4) == 72 and grid.tp_domain(b200, 8) == 8
+    assert not comm.group_shape(gb, np.array([64.0])).crosses_nodes[0]
+    assert comm.group_shape(b200, np.array([64.0])).crosses_nodes[0]
+    # vLLM's one-shot custom all-reduce serves 2-8 ranks; a TP-16 group pays NCCL's per-call time
+    assert perf.graph_allreduce_ranks(gb, 4) == 8 and perf.graph_allreduce_ranks(cat.gpu("h100-nvl"), 8) == 2
+    # DeepSeek-V3 at EP 64: on NVL72 no token crosses the network; on B200 nodes of 8 it does
+    m = cat.model("deepseek-v3")
+    inter_gb, intra_gb = perf.ep_a2a_bytes_per_token(m, np.array([64.0]), int(comm.fabric_node(gb, 4)))
+    inter_b, _ = perf.ep_a2a_bytes_per_token(m, np.array([64.0]), 8)
+    assert inter_gb[0] == 0 and intra_gb[0] > 0 and inter_b[0] > 0

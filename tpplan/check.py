@@ -930,11 +930,12 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
                        f"${lim:.2f}/hour", f"At most {int(lim // ev.price) if ev.price > 0 else 0} "
                        f"{gpu.name} GPUs fit the budget."))
     node = ctx.node_size
-    if s.tp > node:
+    domain = grid.tp_domain(gpu, node)  # the node, or a multi-node NVLink domain (GB200 NVL72: 72)
+    if s.tp > max(node, domain):
         out.append(_find(doc, "TPP030", "tp", f"{tp_key} ({s.tp}) spans nodes of {node} GPUs: every layer's "
                          "all-reduces cross the network", f"Use {tp_key} <= {node} and "
                          f"pipeline_parallel_size {math.ceil(s.tp / node)} across nodes."))
-    elif s.tp > grid.tp_domain(gpu, node):
+    elif s.tp > domain:
         out.append(_find(doc, "TPP030", "tp", f"{tp_key} ({s.tp}) spans more GPUs than the "
                          f"{gpu.scale_up.domain_gpus}-GPU NVLink domain of {gpu.name}: all-reduces cross PCIe"))
     if gpu.pcie_only and s.tp > 2:
@@ -960,7 +961,7 @@ def _tp_fix(tp_key: str, sugg: list[int]) -> str:
 
 
 def _tp_grid(ctx: Any, s: Settings, pricing: planner.Pricing) -> tuple[list[int], planner.ServeEval]:
-    tps = [t for t in s.model.valid_tp() if t <= ctx.node_size]
+    tps = [t for t in s.model.valid_tp() if t <= grid.tp_domain(ctx.gpu, ctx.node_size)]
     g = grid.make(np.array(tps), s.pp, s.dp, s.cp, s.ep if s.ep == 1 else np.array(tps) * s.dp * s.cp,
                   s.workload.concurrency)
     g = g.with_reasons(grid.structural_reasons(s.model, g, s.workload.ctx))

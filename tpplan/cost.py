@@ -67,7 +67,9 @@ SOURCE_TAGS = {
     "V": "read in the source itself (official repo file, doc page, maintainer comment)",
     "V-copy": "read in an exact copy of an official artifact kept in another public repo",
     "S": "secondhand: quoted by third-party notes, blogs or price trackers; [S xn] = n independent copies agree",
-    "D": "derived by arithmetic from [V]/[S] inputs",
+    "D": "derived by arithmetic from [V]/[S]/[recalled] inputs",
+    "recalled": "a vendor datasheet figure written from the developers' knowledge, not re-read against the document "
+                "when added (no network): check it before money depends on it",
     "assumed": "no published figure found; a stated stand-in",
 }
 
@@ -76,7 +78,7 @@ def source_legend(sources: list[str]) -> dict[str, str]:
     """The tags that occur in ``sources`` with their meaning, in SOURCE_TAGS order."""
     import re
 
-    found = {m.group(1) for s in sources for m in re.finditer(r"\[(V-copy|V|S|D|assumed)\b[^\]]*\]", s)}
+    found = {m.group(1) for s in sources for m in re.finditer(r"\[(V-copy|V|S|D|recalled|assumed)\b[^\]]*\]", s)}
     return {k: v for k, v in SOURCE_TAGS.items() if k in found}
 
 

@@ -35,7 +35,7 @@ from tpplan.memory import (
     weight_bytes_per_param,
     weight_elements,
 )
-from tpplan.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, ModelSpec
+from tpplan.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, GpuSpec, ModelSpec
 from tpplan.workload import Context, ServeWorkload
 
 FArray = npt.NDArray[np.float64]
@@ -283,7 +283,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
         # instead of nccl-tests' per-call alpha (launch and ring steps); the bandwidth term stays
         # (the per-call floor is nccl-tests' time for a 1 KiB message on the same group)
-        in_domain = tp <= comm.fast_domain(gpu, node)
+        in_domain = tp <= graph_allreduce_ranks(gpu, node)
         ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     t_pp_dec = (pp - 1.0) * p2p_dec
@@ -466,7 +466,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
-        in_domain = tp <= comm.fast_domain(gpu, ctx.node_size)
+        in_domain = tp <= graph_allreduce_ranks(gpu, ctx.node_size)
         ar = np.where(in_domain & (tp > 1), np.maximum(ar - floor, 0.0) + lat, ar)
     other = np.where(tp > 1, 2.0 * L * ar, 0.0)
     if (pp > 1).any():
@@ -562,6 +562,18 @@ def speculative_payoff(ctx: Context, g: Grid, batch: npt.ArrayLike, eff: Eff | N
                   compute_bound_batch=first(bound, None))
 
 
+# vLLM's and SGLang's one-shot custom all-reduce serves world sizes 2, 4, 6 and 8 only
+# (_SUPPORTED_WORLD_SIZES in vllm/distributed/device_communicators/custom_all_reduce.py and its SGLang copy);
+# a larger TP group (TP 16-72 inside an NVL72 rack) falls back to NCCL, at nccl-tests' per-call time
+CUSTOM_ALLREDUCE_MAX_RANKS = 8
+
+
+def graph_allreduce_ranks(gpu: GpuSpec, node: float) -> float:
+    """The largest TP group whose decode all-reduce pays the engine's fixed graph-launched latency: inside one
+    NVLink / Infinity Fabric domain and within the custom all-reduce's world sizes."""
+    return min(comm.fast_domain(gpu, node), CUSTOM_ALLREDUCE_MAX_RANKS)
+
+
 def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArray | None,
                    eff: Eff) -> tuple[FArray, FArray, FArray | None]:
     """One TP all-reduce per row for the prefill and the decode message (None: the step has one message,
@@ -624,7 +636,8 @@ def ep_a2a_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, elem_bytes: float,
     gpu = ctx.gpu
     c = gpu.calibration
     t = np.asarray(tokens, dtype=np.float64) + 0.0 * g.tp
-    inter, intra = ep_a2a_bytes_per_token(ctx.model, g.ep, ctx.node_size)
+    # the scale-up fabric's reach: the node, or the whole NVLink domain of an NVL72 rack (EP up to 72 on NVLink)
+    inter, intra = ep_a2a_bytes_per_token(ctx.model, g.ep, int(comm.fabric_node(gpu, ctx.node_size)))
     bw_inter = c.inter_node.busbw_bytes_per_s * eff.busbw_scale
     bw_intra = c.intra_node.busbw_bytes_per_s * eff.busbw_scale
     net = np.where(inter > 0, t * inter * elem_bytes / bw_inter + c.inter_node.alpha_per_step_s, 0.0)
