@@ -263,3 +263,20 @@ def test_deepseek_v3_pretraining_gpu_hours_with_node_limited_fp8_all_to_all(cli_
     b = exposed["train"]["breakdown_s"]
     assert 0 <= overlapped["train"]["breakdown_s"]["ep_comm"] < b["ep_comm"] < b["compute"]
     assert 0.5 < exposed["train"]["gpu_hours"] / 2.664e6 < 1.2
+
+
+def test_a_training_dtype_the_gpu_lacks_is_refused_with_the_reason(cli, cli_json):
+    """issue 20: fp8 training on an A100 ran silently at the bf16 rate, and --train-dtype fp4 (or any word)
+    became bf16. Now: exit 2 naming the GPU's dtypes and the GPUs that have them; a search leaves such GPUs out
+    and says so in inputs.excluded_gpus."""
+    common = ("estimate", "--train", "--model", "llama-3.1-8b", "--tp", "1", "--dp", "8", "--seq-len", "8k")
+    code, _, err = cli(*common, "--gpu", "a100-sxm-80gb", "--train-dtype", "fp8")
+    assert code == 2 and "no fp8 tensor cores" in err and "h100-sxm" in err
+    code, _, err = cli(*common, "--gpu", "h100-sxm", "--train-dtype", "fp4")
+    assert code == 2 and "fp4 training is not modelled" in err and "an H100" in err
+    code, _, err = cli(*common, "--gpu", "h100-sxm", "--train-dtype", "fp9")
+    assert code == 2 and "bf16, fp16, fp8" in err
+    _, d = cli_json("recommend", "--train", "--model", "llama-3.1-8b", "--seq-len", "4k", "--train-dtype", "fp8",
+                    "--gpu", "a100-sxm-80gb", "--gpu", "h100-sxm", "--max-gpus", "8", "--top", "3")
+    assert list(d["inputs"]["excluded_gpus"]) == ["a100-sxm-80gb"]
+    assert {c["layout"]["gpu"] for c in d["candidates"]} == {"h100-sxm"}

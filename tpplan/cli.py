@@ -883,7 +883,9 @@ def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, to
     s = _unit(parse_tokens, seq_len, "--seq-len")
     gb = _unit(parse_count, global_batch, "--global-batch") if global_batch else micro_batch
     tok = float(_unit(parse_dataset_tokens, tokens, "--tokens")) if tokens else None
-    tdt = "fp8" if (dtype or "").lower() == "fp8" else "bf16"
+    from tpplan.training import train_dtype
+
+    tdt = train_dtype(dtype)
     return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
                          recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
 

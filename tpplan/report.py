@@ -233,6 +233,7 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
     """The training report: one ``recommend_train`` search per GPU type (its best plan), then the table."""
     from tpplan import training
 
+    gpus = training.require_dtype(tw.train_dtype, gpus, every=False)
     search = {g.name: training.recommend_train(
         model, [g], tw, global_batch_tokens=global_batch_tokens, gpus=gpus_exact, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing, top=1,

@@ -113,6 +113,7 @@ def _inputs(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: P
 def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, pp: int, dp: int, cp: int,
                    ep: int, pricing: Pricing, gpus_per_node: int | None = None, digest: str = "") -> dict[str, Any]:
     validate_layout(model, tp, pp, dp, cp, ep, tw.seq_len)
+    require_dtype(tw.train_dtype, [gpu], every=True)
     ctx = Context(model=model, gpu=gpu, train=tw, gpus_per_node=gpus_per_node)
     g = grid.make(tp, pp, dp, cp, ep, 1, tw.micro_batch)
     ev = evaluate_train(ctx, g, pricing)
@@ -120,6 +121,48 @@ def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, p
             "inputs": {**_inputs(model, [gpu], tw, pricing, digest), "micro_batch": tw.micro_batch,
                        "recompute": tw.recompute, "zero": tw.zero, "sequence_parallel": tw.sequence_parallel},
             **train_object(ev, 0, pricing)}
+
+
+TRAIN_DTYPES = ("bf16", "fp16", "fp8")
+
+
+def train_dtype(name: str | None) -> str:
+    """The GEMM dtype of a training run from --train-dtype (bf16 when unset). fp4 is refused: NVFP4 / MXFP4
+    training recipes (Transformer Engine on Blackwell) keep part of each layer in higher precision, and
+    tpplan has no model of which part, so any figure would be invented."""
+    t = (name or "bf16").lower()
+    t = {"bfloat16": "bf16", "float16": "fp16", "half": "fp16", "float8": "fp8", "e4m3": "fp8"}.get(t, t)
+    if t in TRAIN_DTYPES:
+        return t
+    why = (" fp4 training is not modelled: NVFP4/MXFP4 recipes need fp4 tensor cores (Blackwell; an H100 or A100 "
+           "has none) and keep part of every layer in higher precision, which tpplan does not know how to split."
+           if t in ("fp4", "nvfp4", "mxfp4") else "")
+    raise TpplanError(f"--train-dtype must be one of {', '.join(TRAIN_DTYPES)}; got {name!r}.{why}")
+
+
+def gpus_for_dtype(tdt: str, gpus: list[GpuSpec]) -> tuple[list[GpuSpec], dict[str, str]]:
+    """The GPUs with tensor cores for a training dtype, and why each other one is left out. fp8 training
+    (Transformer Engine's recipes) needs fp8 units: Hopper, Ada, Blackwell, MI300; an A100 has none, and no
+    framework emulates fp8 GEMMs in training."""
+    ok = [g for g in gpus if tdt in ("bf16", "fp16") or tdt in g.compute.dense_flops_per_s]
+    out = {g.name: (f"no {tdt} tensor cores (its catalog lists {', '.join(g.compute.dense_flops_per_s)})")
+           for g in gpus if g not in ok}
+    return ok, out
+
+
+def require_dtype(tdt: str, gpus: list[GpuSpec], every: bool) -> list[GpuSpec]:
+    """The GPUs a training plan may use with ``tdt``; a TpplanError when none (or, with ``every``, any one)
+    lacks it, naming the GPUs that have it."""
+    ok, out = gpus_for_dtype(tdt, gpus)
+    if out and (every or not ok):
+        from tpplan.catalog import load_catalog
+
+        cat = load_catalog()
+        have = [n for n in cat.gpu_names() if tdt in cat.gpu(n).compute.dense_flops_per_s]
+        raise TpplanError(f"--train-dtype {tdt} cannot run on {', '.join(out)}: "
+                          + "; ".join(f"{k} has {v}" for k, v in out.items())
+                          + f". Use --train-dtype bf16, or a GPU with {tdt} tensor cores: {', '.join(have)}.")
+    return ok
 
 
 MICRO_BATCHES = (1, 2, 4)
@@ -165,6 +208,8 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         raise TpplanError(str(exc)) from None
     if gpus is not None and gpus < 1:
         raise TpplanError(f"--gpus must be a positive integer; got {gpus}")
+    excluded = gpus_for_dtype(tw.train_dtype, gpu_specs)[1]
+    gpu_specs = require_dtype(tw.train_dtype, gpu_specs, every=False)
     start = time.perf_counter()
     evals: list[TrainEval] = []
     n = not_dividing = 0
@@ -266,7 +311,8 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
     res: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "tool": tool_info(),
         "inputs": {**_inputs(model, gpu_specs, tw, pricing, digest), "objective": objective,
-                   "max_gpus": max_gpus, "gpus": gpus, "deadline_days": deadline_days, "budget_usd": budget},
+                   "max_gpus": max_gpus, "gpus": gpus, "deadline_days": deadline_days, "budget_usd": budget,
+                   "excluded_gpus": excluded},
         "candidates": cands, "rejected": dict(sorted(rejected.items(), key=lambda kv: -kv[1])),
         "search": {"layouts_evaluated": n, "seconds": time.perf_counter() - start},
     }
