@@ -59,7 +59,7 @@ def main() -> int:
               f"{len(base) / statistics.median(lt):,.0f} rows/s")
     s = search_serve(m, gpus, ServeWorkload(ctx=128_000, input_len=127_744, output_len=256,
                                             engine_profile=cat.engine("vllm")), Constraints(), Pricing(), "cost")
-    print(f"search (11 GPUs, cost objective, each layout at its sustainable rate): {s.layouts:,} rows in "
+    print(f"search ({len(gpus)} GPUs, cost objective, each layout at its sustainable rate): {s.layouts:,} rows in "
           f"{s.seconds * 1e3:.1f} ms = {s.layouts / s.seconds:,.0f} rows/s")
     # the training search behind `recommend --train ... --max-gpus 1024` (all GPU types)
     from tpplan import training
@@ -68,7 +68,7 @@ def main() -> int:
     tw = TrainWorkload(seq_len=8192, global_batch=2048, tokens=15e12)
     res = training.recommend_train(m, gpus, tw, global_batch_tokens=None, max_gpus=1024, pricing=Pricing())
     sr = res["search"]
-    print(f"training search (11 GPUs, up to 1,024 each): {sr['layouts_evaluated']:,} layouts in "
+    print(f"training search ({len(gpus)} GPUs, up to 1,024 each): {sr['layouts_evaluated']:,} layouts in "
           f"{sr['seconds'] * 1e3:.0f} ms = {sr['layouts_evaluated'] / sr['seconds']:,.0f} layouts/s")
     walls, cpus = [], []
     # as an installed package runs: with its bytecode cached (pip compiles it at install; a shell with

@@ -119,6 +119,11 @@ class Grid:
     def take(self, idx: npt.ArrayLike) -> Grid:
         return Grid(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
+    @staticmethod
+    def concat(parts: list[Grid]) -> Grid:
+        """The rows of several grids, in order."""
+        return Grid(**{f.name: np.concatenate([getattr(g, f.name) for g in parts]) for f in fields(Grid)})
+
     def with_reasons(self, extra: IArray) -> Grid:
         return replace(self, reasons=self.reasons | extra)
 

@@ -26,8 +26,9 @@ without a chunk). Engine rules: engines/*.yaml, each value with its file and lin
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -145,6 +146,16 @@ class Coefficients:
             memory = memory - moe_a * self.moe_q ** (tokens / pp)
         return perf.gemm_roofline(compute, memory) + other
 
+    @staticmethod
+    def concat(parts: list[Coefficients]) -> Coefficients:
+        """The rows of several coefficient sets (one per GPU type) as one; the model- and workload-level scalars
+        must agree."""
+        first = parts[0]
+        assert all(c.moe_q == first.moe_q and c.q == first.q for c in parts)
+        arrays = {f.name: np.concatenate([getattr(c, f.name) for c in parts])
+                  for f in fields(Coefficients) if f.name not in ("moe_q", "q")}
+        return Coefficients(**arrays, moe_q=first.moe_q, q=first.q)
+
     @cached_property
     def _flat(self) -> tuple[FArray, ...]:
         return (self.c0, self.c1, self.cn, self.cp, self.m0, self.m1, self.mn, self.mp, self.o0, self.o1, self.on,
@@ -216,6 +227,18 @@ class Load:
     """min(max_num_seqs, sequences the KV pool holds at their mean length)."""
     kv_admitted: FArray
 
+    def split(self, cuts: npt.NDArray[np.int64]) -> list[Load]:
+        """This load's rows cut at ``cuts`` (np.split offsets), one Load per piece."""
+        cols: dict[str, list[Any]] = {}
+        for f in fields(Load):
+            v = getattr(self, f.name)
+            if isinstance(v, dict):
+                per = {q: np.split(x, cuts) for q, x in v.items()}
+                cols[f.name] = [{q: per[q][i] for q in v} for i in range(len(cuts) + 1)]
+            else:
+                cols[f.name] = np.split(v, cuts)
+        return [Load(**{k: c[i] for k, c in cols.items()}) for i in range(len(cuts) + 1)]
+
     @property
     def utilization(self) -> FArray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -234,8 +257,9 @@ class Engine:
     budget: FArray
     """Prompt + decode tokens of one step (all pp micro-batches): pp x max_num_batched_tokens, as vLLM runs a
     scheduler batch per virtual engine (pipeline stage)."""
-    chunk_budget: float
-    """Tokens of one scheduler batch: the most one request's chunk can take."""
+    chunk_budget: FArray
+    """Tokens of one scheduler batch (per row: engine limits differ by GPU memory tier): the most one
+    request's chunk can take."""
     chunked: bool
     max_running: FArray
     kv_admitted: FArray
@@ -279,7 +303,8 @@ class Engine:
         n_budget = budget / (q + n_in / steps)
         n_max = np.maximum(np.minimum(cap, n_budget), 0.0)
         limited = np.where(n_budget < cap, "step-budget", np.where(kv_adm < e.max_num_seqs, "kv", "batch"))
-        proto = cls(co=co, n_in=n_in, n_out=n_out, budget=budget, chunk_budget=one, chunked=e.chunked_prefill,
+        proto = cls(co=co, n_in=n_in, n_out=n_out, budget=budget, chunk_budget=np.full(len(g), one),
+                    chunked=e.chunked_prefill,
                     max_running=cap,
                     kv_admitted=kv_adm, limited_by=limited, pp=pp, n_peak=n_max, saturation=np.zeros(len(g)),
                     per_step=per_step, q=q)
@@ -294,6 +319,21 @@ class Engine:
         n_peak = grid_n[idx, j]
         return replace(proto, n_peak=n_peak, saturation=lam[idx, j],
                        limited_by=np.where(j < len(FRACTIONS) - 1, "prefill-chunks", limited))
+
+    @staticmethod
+    def concat(parts: list[Engine]) -> Engine | None:
+        """The rows of several engines (one per GPU type of a search) as one, so the operating-point solvers
+        run once over every GPU type's rows instead of once per type (their cost on a few hundred rows is
+        numpy's per-call overhead); None when the workload-level settings differ."""
+        e0 = parts[0]
+        scalars = ("n_in", "n_out", "chunked", "per_step", "q")
+        if any(getattr(e, a) != getattr(e0, a) for e in parts for a in scalars) or any(
+                e.co.moe_q != e0.co.moe_q or e.co.q != e0.co.q for e in parts):
+            return None
+        arrays: dict[str, Any] = {f.name: np.concatenate([getattr(e, f.name) for e in parts])
+                                  for f in fields(Engine) if f.name not in (*scalars, "co")}
+        return Engine(co=Coefficients.concat([e.co for e in parts]), **{a: getattr(e0, a) for a in scalars},
+                      **arrays)
 
     # ---- closed forms in the decode batch n ------------------------------------------------------------
 
@@ -348,13 +388,13 @@ class Engine:
             tpot = (t_dec_seen + f_seen * (t_chunk_seen - t_dec_seen)) / self.per_step
             # a request's own prompt: chunks of what decodes leave of the budget, each passing every pipeline
             # stage in turn (one request is in one in-flight micro-batch at a time, vLLM V1)
-            own = (np.minimum(self.n_in, np.maximum(self.chunk_budget - n * self.q / col(self.pp), 1.0))
+            own = (np.minimum(self.n_in, np.maximum(col(self.chunk_budget) - n * self.q / col(self.pp), 1.0))
                    if self.chunked
                    else np.full_like(n, self.n_in))
             chunks = np.ceil(self.n_in / own)
             # its micro-batch carries its chunk (and its share of the step's other prompt tokens), at most one
             # scheduler batch, through every stage: pp x the stage time of that micro-batch
-            mb_tokens = np.minimum(np.maximum(c / col(self.pp), own), self.chunk_budget)
+            mb_tokens = np.minimum(np.maximum(c / col(self.pp), own), col(self.chunk_budget))
             chunk_lat = step(n, mb_tokens * col(self.pp))
         return {"rate": rate, "T": T, "p": p, "f": f_seen, "t_dec": t_dec_seen / self.per_step,
                 "t_chunk": t_chunk_seen / self.per_step,

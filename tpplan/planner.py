@@ -113,6 +113,15 @@ class LoadEval:
     where no rate meets the SLOs, at a trickle of requests (the least any rate can do)."""
     slo_tpot: FArray | None = None
 
+    def split(self, cuts: npt.NDArray[np.int64]) -> list[LoadEval]:
+        """This evaluation's rows cut at ``cuts`` (np.split offsets), one LoadEval per piece."""
+        loads = self.load.split(cuts)
+        arrays = {a: np.split(getattr(self, a), cuts)
+                  for a in ("replicas", "gpus", "output_tokens_per_s", "total_tokens_per_s", "usd_per_mtok_total")}
+        assert self.slo_ttft is None and self.slo_tpot is None
+        return [LoadEval(mode=self.mode, load=ld, **{a: v[i] for a, v in arrays.items()}, out_len=self.out_len,
+                         cons=self.cons, at=self.at) for i, ld in enumerate(loads)]
+
     def ttft(self, pct: int | None) -> FArray:
         return self.load.ttft if pct is None else self.load.ttft_pct[pct]
 
@@ -129,13 +138,17 @@ def tool_info() -> dict[str, str]:
     return {"name": "tpplan", "version": __version__}
 
 
-def evaluate_load(ctx: Context, g: Grid, mem: memory.ServeMemory, cons: Constraints, at: str, price: float,
-                  eff: perf.Eff | None = None) -> LoadEval:
+def evaluate_load(ctx: Context, g: Grid, mem: memory.ServeMemory | None, cons: Constraints, at: str,
+                  price: float | FArray, eff: perf.Eff | None = None, eng: Engine | None = None) -> LoadEval:
     """Every row at its operating point: ``--rate`` split over as many replicas as it needs, else the
-    closed loop at the row's concurrency (``at='concurrency'``) or the largest sustainable rate."""
+    closed loop at the row's concurrency (``at='concurrency'``) or the largest sustainable rate. ``eng``: the
+    engine of these rows when the caller built it (then ``mem`` and ``eff`` are not used); only the workload
+    of ``ctx`` is read then, so the rows of several GPU types (Engine.concat, a price per row) solve at once."""
     assert ctx.serve is not None
     w = ctx.serve
-    eng = Engine.of(ctx, g, mem, eff)
+    if eng is None:
+        assert mem is not None
+        eng = Engine.of(ctx, g, mem, eff)
     sust = eng.sustainable(cons.max_utilization, cons.ttft_slo_s, cons.tpot_slo_s, cons.slo_percentile)
     dp = g.dp.astype(np.float64)
     if cons.rate_rps is not None:
@@ -169,12 +182,41 @@ def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | 
                    at: str = "concurrency") -> ServeEval:
     """Memory, time, cost and feasibility bits of every row of ``g`` on ``ctx.gpu``, each at its operating
     point under load (``evaluate_load``)."""
-    assert ctx.serve is not None
+    return evaluate_serve_many([(ctx, g)], pricing, cons, at)[0]
+
+
+def evaluate_serve_many(items: list[tuple[Context, Grid]], pricing: Pricing, cons: Constraints | None = None,
+                        at: str = "concurrency") -> list[ServeEval]:
+    """``evaluate_serve`` of several (context, grid) pairs (one per GPU type): the closed loops are solved in
+    one call over all their rows (Engine.closed_loop_many), the same figures as one call per pair."""
     cons = cons or Constraints()
-    mem = memory.serve_memory(ctx, g)
-    t = perf.serve_time(ctx, g)
-    price = pricing.price(ctx.gpu)
-    le = evaluate_load(ctx, g, mem, cons, at, price)
+    parts = []
+    for ctx, g in items:
+        assert ctx.serve is not None
+        mem = memory.serve_memory(ctx, g)
+        parts.append((ctx, g, mem, perf.serve_time(ctx, g), pricing.price(ctx.gpu), Engine.of(ctx, g, mem)))
+    les = _load_many(parts[0][0], [(p[1], p[4], p[5]) for p in parts], cons, at)
+    return [_serve_eval(ctx, g, mem, t, price, le, cons, eng)
+            for (ctx, g, mem, t, price, eng), le in zip(parts, les, strict=True)]
+
+
+def _load_many(ctx: Context, parts: list[tuple[Grid, float, Engine]], cons: Constraints, at: str) -> list[LoadEval]:
+    """evaluate_load of several (grid, price, engine) parts of one workload, solved once over all their rows
+    where the engines concatenate (numpy's per-call overhead on a few hundred rows per GPU type was most of a
+    search's time); the same figures as one call per part."""
+    whole = Engine.concat([e for _, _, e in parts]) if len(parts) > 1 else None
+    if whole is None:
+        return [evaluate_load(ctx, g, None, cons, at, price, eng=eng) for g, price, eng in parts]
+    g_all = Grid.concat([g for g, _, _ in parts])
+    prices = np.concatenate([np.full(len(g), price) for g, price, _ in parts])
+    cuts = np.cumsum([len(g) for g, _, _ in parts])[:-1]
+    return evaluate_load(ctx, g_all, None, cons, at, prices, eng=whole).split(cuts)
+
+
+def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, t: perf.ServeTime, price: float, le: LoadEval,
+                cons: Constraints, eng: Engine) -> ServeEval:
+    """The cost and feasibility bits of rows whose operating point is solved."""
+    assert ctx.serve is not None
     usd_h = cost.usd_per_hour(le.gpus, price)
     with np.errstate(divide="ignore", invalid="ignore"):
         usd_m = cost.usd_per_million_tokens(usd_h, le.output_tokens_per_s)
@@ -201,7 +243,7 @@ def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | 
             ttft, tpot = le.ttft(pct), le.tpot(pct)
         else:
             # no rate meets the SLOs: say which one fails already at a trickle of requests
-            low = Engine.of(ctx, g, mem).evaluate(le.load.saturation_rate * 1e-6)
+            low = eng.evaluate(le.load.saturation_rate * 1e-6)
             none = le.load.sustainable_rate <= 0
             ttft = np.where(none, low.ttft if pct is None else low.ttft_pct[pct], 0.0)
             tpot = np.where(none, low.tpot if pct is None else low.tpot_pct[pct], 0.0)
@@ -476,13 +518,37 @@ def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[dict[str, Any
     """Low/high bands of time, throughput and cost for rows ``idx`` from the calibration spread: the grid is
     re-evaluated at the pessimistic and optimistic parameter sets (no Monte Carlo), and cost at the low
     and high price tiers."""
-    ctx, le = ev.ctx, ev.load
-    assert le is not None
-    sub = ev.g.take(idx)
-    mem = memory.serve_memory(ctx, sub)
-    # pessimistic (slower) and optimistic parameter sets, each at its own operating point
-    lo = evaluate_load(ctx, sub, mem, le.cons, le.at, ev.price, perf.Eff.of(ctx, "low"))
-    hi = evaluate_load(ctx, sub, mem, le.cons, le.at, ev.price, perf.Eff.of(ctx, "high"))
+    return serve_bands_many([(ev, idx)])[0]
+
+
+def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> list[list[dict[str, Any]]]:
+    """``serve_bands`` of several (evaluation, rows) pairs, the closed loops of each parameter set solved in
+    one call over all pairs' rows (Engine.closed_loop_many; the same figures as one call per pair)."""
+    prep = []
+    for ev, idx in pairs:
+        sub = ev.g.take(idx)
+        mem = memory.serve_memory(ev.ctx, sub)
+        # pessimistic (slower) and optimistic parameter sets, each at its own operating point
+        prep.append((sub, mem, {b: Engine.of(ev.ctx, sub, mem, perf.Eff.of(ev.ctx, b)) for b in ("low", "high")}))
+    le0 = pairs[0][0].load if pairs else None
+    same = le0 is not None and all(ev.load is not None and ev.load.cons is le0.cons and ev.load.at == le0.at
+                                   for ev, _ in pairs)
+    solved: dict[str, list[LoadEval]] = {}
+    for b in ("low", "high"):
+        if same:
+            assert le0 is not None
+            parts = [(p[0], ev.price, p[2][b]) for (ev, _), p in zip(pairs, prep, strict=True)]
+            solved[b] = _load_many(pairs[0][0].ctx, parts, le0.cons, le0.at)
+        else:
+            solved[b] = [evaluate_load(ev.ctx, p[0], None, ev.load.cons, ev.load.at, ev.price, eng=p[2][b])
+                         for (ev, _), p in zip(pairs, prep, strict=True) if ev.load is not None]
+    return [_bands(ev, idx, ev.load, solved["low"][i], solved["high"][i])  # type: ignore[arg-type]
+            for i, (ev, idx) in enumerate(pairs)]
+
+
+def _bands(ev: ServeEval, idx: npt.NDArray[np.int64], le: LoadEval, lo: LoadEval,
+           hi: LoadEval) -> list[dict[str, Any]]:
+    ctx = ev.ctx
     if le.mode == "rate" and le.cons.max_gpus >= 1 << 62:  # estimate: the user's replicas, as the central value
         lo = replace(lo, replicas=le.replicas[idx], gpus=le.gpus[idx])
         hi = replace(hi, replicas=le.replicas[idx], gpus=le.gpus[idx])
@@ -613,12 +679,12 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                  gpus_per_node: int | None = None) -> Search:
     """Evaluate every layout x concurrency on every GPU (one vectorized evaluation per GPU type)."""
     start = time.perf_counter()
-    evals = []
     n = 0
     # one row per layout: the load model finds each layout's operating point (the closed loop at
     # --concurrency for latency; the largest sustainable rate for throughput and cost; --rate when given)
     levels = np.array([max(w.concurrency, cons.min_concurrency)], dtype=np.int64)
     at = "concurrency" if objective == "latency" else "sustainable"
+    items = []
     for gpu in gpus:
         node = gpus_per_node or gpu.node.gpus_per_node
         base = grid.enumerate_layouts(model, cons.max_gpus, node, replicas=False)
@@ -629,9 +695,9 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                  reasons=np.repeat(base.reasons, reps))
         ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node,
                       extras={"price_overrides": pricing.overrides})
-        ev = evaluate_serve(ctx, g, pricing, cons, at)
-        evals.append(ev)
+        items.append((ctx, g))
         n += len(g)
+    evals = evaluate_serve_many(items, pricing, cons, at) if items else []
     return Search(evals=evals, seconds=time.perf_counter() - start, layouts=n, pricing=pricing,
                   objective=objective, gpus_per_node=gpus_per_node)
 
@@ -1097,8 +1163,10 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
     for k, r in picks:
         by_gpu.setdefault(k, []).append(r)
     band_of: dict[tuple[int, int], dict[str, Any]] = {}
-    for k, rows in by_gpu.items():
-        for r, b in zip(rows, serve_bands(s.evals[k], np.array(rows)), strict=True):
+    keys = list(by_gpu)
+    bands = serve_bands_many([(s.evals[k], np.array(by_gpu[k])) for k in keys])
+    for k, per in zip(keys, bands, strict=True):
+        for r, b in zip(by_gpu[k], per, strict=True):
             band_of[(k, r)] = b
     for k, r in picks:
         cands.append(serve_object(s.evals[k], r, band_of[(k, r)]))
