@@ -146,6 +146,26 @@ class Coefficients:
             memory = memory - moe_a * self.moe_q ** (tokens / pp)
         return perf.gemm_roofline(compute, memory) + other
 
+    def step_pair(self, slots: FArray, p: FArray, rows: bool = False) -> tuple[FArray, FArray]:
+        """``step_slots(slots, 0.0)`` and ``step_slots(slots, p)`` (a decode step, and the same step with ``p``
+        prompt tokens) sharing their decode terms: the load model's inner loops take both at every batch."""
+        c0, c1, cn, cp, m0, m1, mn, mp, o0, o1, on, op, moe_a, pp = self._cols if rows else self._flat
+        first = np.minimum(slots, pp)
+        rest = slots - first
+        compute = c0 + c1 * first + cn * rest
+        memory = m0 + m1 * first + mn * rest
+        other = o0 + o1 * first + on * rest
+        p_ = np.asarray(p, dtype=np.float64)
+        mem_c = memory + mp * p_
+        tokens = slots * self.q
+        if self.moe_q < 1:
+            mem_d = memory - moe_a * self.moe_q ** (tokens / pp)
+            mem_c = mem_c - moe_a * self.moe_q ** ((tokens + p_) / pp)
+        else:
+            mem_d = memory
+        return (perf.gemm_roofline(compute, mem_d) + other,
+                perf.gemm_roofline(compute + cp * p_, mem_c) + (other + op * p_))
+
     @staticmethod
     def concat(parts: list[Coefficients]) -> Coefficients:
         """The rows of several coefficient sets (one per GPU type) as one; the model- and workload-level scalars
@@ -171,12 +191,23 @@ def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.
     stage (pp slots: exact where low-load latency is judged), the batch limit, and one prompt of tokens."""
     k = len(g)
     pp = g.pp.astype(np.float64)
-    g4 = g.take(np.tile(np.arange(k), 4))
     zeros = np.zeros(k)
     n_ref = np.maximum(n_ref, 1.0)
-    n = np.concatenate([zeros, np.ones(k), n_ref, zeros])
-    p = np.concatenate([zeros, zeros, zeros, p_ref])
-    s = perf.step_pieces(ctx, g4, n, p, eff)
+    if k <= 4096:
+        # small grids in one call of 4k rows (numpy's per-call overhead dominates there)
+        g4 = g.take(np.tile(np.arange(k), 4))
+        s = perf.step_pieces(ctx, g4, np.concatenate([zeros, np.ones(k), n_ref, zeros]),
+                             np.concatenate([zeros, zeros, zeros, p_ref]), eff)
+        pieces = [s.compute, s.memory + s.moe_unread, s.other]
+        unread = s.moe_unread[:k]
+    else:
+        # large grids point by point: one call over 4k rows of a 40k grid took twice as long as four calls
+        # (its temporaries outgrow the allocator's reuse and fault in fresh pages)
+        ss = [perf.step_pieces(ctx, g, n, p, eff)
+              for n, p in ((zeros, zeros), (np.ones(k), zeros), (n_ref, zeros), (zeros, p_ref))]
+        pieces = [np.concatenate(x) for x in zip(*((s.compute, s.memory + s.moe_unread, s.other) for s in ss),
+                                                 strict=True)]
+        unread = ss[0].moe_unread
     slots = _seq_slots(n_ref, pp)
 
     def parts(x: FArray) -> tuple[FArray, FArray, FArray, FArray]:
@@ -185,15 +216,15 @@ def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.
         rest = np.where(slots > pp, np.maximum(xn - x1, 0.0) / np.maximum(slots - pp, 1e-300), first)
         return x0, rest, np.maximum(xp - x0, 0.0) / p_ref, first
 
-    c0, cn, cp, c1 = parts(s.compute)
+    c0, cn, cp, c1 = parts(pieces[0])
     # the experts a step misses are a saturating function of its tokens: kept exact, the rest is linear
-    m0, mn, mp, m1 = parts(s.memory + s.moe_unread)
-    o0, on, op, o1 = parts(s.other)
+    m0, mn, mp, m1 = parts(pieces[1])
+    o0, on, op, o1 = parts(pieces[2])
     m = ctx.model
     q = 1.0 - m.moe.experts_per_token / m.moe.num_experts if m.moe is not None else 1.0
     assert ctx.serve is not None
     return Coefficients(c0=c0, cn=cn, cp=cp, m0=m0, mn=mn, mp=mp, o0=o0, on=on, op=op, c1=c1, m1=m1, o1=o1,
-                        moe_a=s.moe_unread[:k], moe_q=q, pp=pp, q=float(ctx.serve.verify_tokens))
+                        moe_a=unread, moe_q=q, pp=pp, q=float(ctx.serve.verify_tokens))
 
 
 @dataclass(frozen=True, eq=False)
@@ -312,7 +343,10 @@ class Engine:
         # what the decodes leave: take the peak over a few batch sizes up to the limit
         k = np.array(FRACTIONS)
         grid_n = n_max[:, None] * k[None, :]
-        lam = proto.rate_at(grid_n, rows=True)
+        if len(g) <= 4096:
+            lam = proto.rate_at(grid_n, rows=True)
+        else:  # column by column on large grids (as coefficients: 2-D temporaries fault in fresh pages)
+            lam = np.stack([proto.rate_at(np.ascontiguousarray(grid_n[:, i])) for i in range(len(FRACTIONS))], axis=1)
         lam = np.where(np.isfinite(lam), lam, 0.0)
         j = np.argmax(lam, axis=1)
         idx = np.arange(len(g))
@@ -345,9 +379,8 @@ class Engine:
             p = n * (self.n_in / self.steps)
             room = np.maximum(budget - n * self.q, 1.0)
             c = np.minimum(np.maximum(self.n_in, p), room)
-            slots = _seq_slots(n, pp)
-            t_dec = self.co.step_slots(slots, 0.0, rows)
-            T = t_dec + np.clip(p / c, 0.0, 1.0) * (self.co.step_slots(slots, c, rows) - t_dec)
+            t_dec, t_chunk = self.co.step_pair(_seq_slots(n, pp), c, rows)
+            T = t_dec + np.clip(p / c, 0.0, 1.0) * (t_chunk - t_dec)
             rate = np.where(n > 0, n / (self.steps * T), 0.0)
             return np.where(p <= room * (1 + 1e-9), rate, np.nan)
 
@@ -477,12 +510,10 @@ class Engine:
                 room = np.maximum(self.budget - n * self.q, 1.0)
                 c = np.minimum(np.maximum(self.n_in, p), room)
                 f = np.clip(p / c, 0.0, 1.0)
-                slots = _seq_slots(n, self.pp)
-                t_dec = self.co.step_slots(slots, 0.0)
-                T = t_dec + f * (self.co.step_slots(slots, c) - t_dec)
-                seen = _seq_slots(1.0 + n * others, self.pp)
-                d_seen = self.co.step_slots(seen, 0.0)
-                tpot = (d_seen + f * others * (self.co.step_slots(seen, c) - d_seen)) / self.per_step
+                t_dec, t_chunk = self.co.step_pair(_seq_slots(n, self.pp), c)
+                T = t_dec + f * (t_chunk - t_dec)
+                d_seen, c_seen = self.co.step_pair(_seq_slots(1.0 + n * others, self.pp), c)
+                tpot = (d_seen + f * others * (c_seen - d_seen)) / self.per_step
                 own = (np.minimum(self.n_in, np.maximum(self.chunk_budget - n * self.q / self.pp, 1.0))
                        if self.chunked
                        else self.n_in)
