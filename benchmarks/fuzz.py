@@ -31,8 +31,8 @@ def main() -> int:
     ap.add_argument("--max-seconds", type=float, default=2.0)
     ap.add_argument("--max-mib", type=int, default=200)
     a = ap.parse_args()
-    import tpplan.cli  # noqa: F401 - import once, before forking
-    from tpplan.catalog import get_catalog
+    import tpplan.cli.app  # noqa: F401 - import once, before forking
+    from tpplan.catalog.load import get_catalog
 
     get_catalog()
     rng = random.Random(a.seed)

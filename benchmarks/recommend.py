@@ -18,10 +18,10 @@ import time
 
 
 def main() -> int:
-    from tpplan import grid, memory, perf
-    from tpplan.catalog import get_catalog
-    from tpplan.planner import Constraints, Pricing, search_serve
-    from tpplan.workload import Context, ServeWorkload
+    from tpplan.catalog.load import get_catalog
+    from tpplan.engine import grid, memory, perf
+    from tpplan.engine.workload import Context, ServeWorkload
+    from tpplan.plan.serve import Constraints, Pricing, search_serve
 
     cat = get_catalog()
     m = cat.model("llama-70b")
@@ -42,7 +42,7 @@ def main() -> int:
     # point at a rate (open loop) and for one client per replica (closed loop, the latency objective)
     import numpy as np
 
-    from tpplan.load import Engine
+    from tpplan.engine.load import Engine
 
     wl = ServeWorkload(ctx=128_000, input_len=127_744, output_len=256,
                        engine_profile=cat.engine("vllm")).for_gpu(cat.gpu("h100-sxm"))
@@ -62,8 +62,8 @@ def main() -> int:
     print(f"search ({len(gpus)} GPUs, cost objective, each layout at its sustainable rate): {s.layouts:,} rows in "
           f"{s.seconds * 1e3:.1f} ms = {s.layouts / s.seconds:,.0f} rows/s")
     # the training search behind `recommend --train ... --max-gpus 1024` (all GPU types)
-    from tpplan import training
-    from tpplan.workload import TrainWorkload
+    from tpplan.engine.workload import TrainWorkload
+    from tpplan.plan import train as training
 
     tw = TrainWorkload(seq_len=8192, global_batch=2048, tokens=15e12)
     res = training.recommend_train(m, gpus, tw, global_batch_tokens=None, max_gpus=1024, pricing=Pricing())

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tpplan.catalog import get_catalog
-from tpplan.cli import run
+from tpplan.catalog.load import get_catalog
+from tpplan.cli.app import run
 
 DATA = Path(__file__).parent / "data"
 

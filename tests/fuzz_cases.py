@@ -232,7 +232,7 @@ def run_case(argv: list[str], scratch: Path, timeout_s: float = 10.0) -> dict[st
             os.dup2(fe, 2)
             import sys
 
-            from tpplan.cli import run
+            from tpplan.cli.app import run
 
             code = run(list(argv))
             sys.stdout.flush()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from tpplan.catalog import bundled_root, get_catalog, load_catalog
+from tpplan.catalog.load import bundled_root, get_catalog, load_catalog
+from tpplan.catalog.spec import GpuSpec, ModelSpec
 from tpplan.errors import TpplanError
-from tpplan.spec import GpuSpec, ModelSpec
 from tpplan.yamlio import load_one
 
 ROOT = bundled_root()
@@ -194,7 +194,7 @@ def test_catalog_strings_print_as_written_not_as_rich_markup(tmp_path, cli):
 def test_compiled_catalog_is_current_and_equals_the_yaml(monkeypatch):
     """tpplan/_bundled_catalog.json is what `python -m tpplan.catalog` writes from the YAML today, it is the
     one in use, and it gives the very catalog (specs and digest) the YAML gives."""
-    from tpplan import catalog
+    from tpplan.catalog import load as catalog
 
     assert catalog.COMPILED.read_text(encoding="utf-8") == catalog.compile_bundle(), \
         "bundled YAML changed: run python -m tpplan.catalog"
@@ -214,7 +214,7 @@ def test_compiled_catalog_is_current_and_equals_the_yaml(monkeypatch):
 def test_edited_bundled_yaml_wins_over_a_stale_compiled_catalog(tmp_path, monkeypatch):
     import shutil
 
-    from tpplan import catalog
+    from tpplan.catalog import load as catalog
 
     for sub in ("hardware", "models"):
         shutil.copytree(ROOT / sub, tmp_path / sub)
@@ -229,7 +229,7 @@ def test_recommend_does_not_import_pyyaml():
     import subprocess
     import sys
 
-    code = ("import sys, io, contextlib\nfrom tpplan.cli import run\n"
+    code = ("import sys, io, contextlib\nfrom tpplan.cli.app import run\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             "    run(['recommend', '--model', 'llama-70b', '--ctx', '8k', '--gpu', 'h100'])\n"
             "assert 'yaml' not in sys.modules, 'PyYAML imported'\n")
@@ -239,7 +239,7 @@ def test_recommend_does_not_import_pyyaml():
 
 @pytest.mark.parametrize("text", ["", "{", "[]", '{"files": [1]}', '{"files": [{"path": "x"}]}', '{"files": {}}'])
 def test_a_damaged_compiled_catalog_falls_back_to_the_yaml(tmp_path, monkeypatch, text):
-    from tpplan import catalog
+    from tpplan.catalog import load as catalog
 
     bad = tmp_path / "compiled.json"
     bad.write_text(text)
@@ -276,11 +276,11 @@ def test_new_gpus_are_listed_with_sources_and_dense_figures(cat, cli):
         for part in (g.memory, g.hbm, g.compute, g.scale_up, g.node, g.power):
             assert "[" in part.source  # every figure carries its tag
     code, out, _ = cli("gpus", "--format", "json")
-    assert code == 0 and {n for n in NEW_GPUS} <= {r["name"] for r in json.loads(out)["gpus"]}
+    assert code == 0 and set(NEW_GPUS) <= {r["name"] for r in json.loads(out)["gpus"]}
 
 
 def test_the_recalled_tag_is_explained_in_source_legends():
-    from tpplan.cost import source_legend
+    from tpplan.engine.cost import source_legend
 
     legend = source_legend(["NVIDIA GB200 NVL72 product page [recalled]; / 72 [D]"])
     assert list(legend) == ["D", "recalled"] and "not re-read" in legend["recalled"]

@@ -11,8 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tpplan import check, planner
-from tpplan.workload import ServeWorkload
+from tpplan.check import deployment as check
+from tpplan.engine.workload import ServeWorkload
+from tpplan.plan import serve as planner
 
 DEPLOY = Path(__file__).parent / "data" / "deploy"
 GOLDEN = DEPLOY / "golden"
@@ -300,7 +301,7 @@ def test_hf_overrides_rope_scaling_lifts_the_context_limit(cli, tmp_path):
 
 def test_disaggregated_pools_are_checked_each_at_the_rate(cli, tmp_path):
     """A Dynamo / llm-d document with prefill and decode sections: every rule per pool, TPP023 at the rate
-    (tpplan/disagg.py); the decode pool's own max-num-seqs is read from its section."""
+    (tpplan/plan/disagg.py); the decode pool's own max-num-seqs is read from its section."""
     code, out, err = cli("check", str(DEPLOY / "good" / "llama70b-disagg.yaml"), "--strict", "-f", "json")
     assert code == 0, out + err
     text = (DEPLOY / "good" / "llama70b-disagg.yaml").read_text().replace("replicas: 2", "replicas: 1")

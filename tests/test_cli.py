@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tpplan.cli import app
+from tpplan.cli.app import app
 
 DATA = Path(__file__).parent / "data"
 
@@ -111,7 +111,7 @@ def test_import_hf_deepseek_and_errors(cli, tmp_path):
           "tie_word_embeddings": False, "quantization_config": {"quant_method": "fp8"}}
     p = tmp_path / "config.json"
     p.write_text(json.dumps(ds))
-    from tpplan.catalog import load_model_file
+    from tpplan.catalog.load import load_model_file
 
     spec = load_model_file(p, str(p))
     assert spec.params_total == pytest.approx(671.0e9, rel=0.005)
@@ -170,9 +170,9 @@ def test_recommend_table_never_crops_a_figure(cat, width):
 
     from rich.console import Console
 
-    from tpplan import planner
+    from tpplan.engine.workload import ServeWorkload
+    from tpplan.plan import serve as planner
     from tpplan.render import tables
-    from tpplan.workload import ServeWorkload
 
     w = ServeWorkload(ctx=32_000, input_len=31_744, output_len=256)
     res = planner.recommend_serve(cat.model("llama-70b"), [cat.gpus[n].spec for n in cat.gpu_names()], w,

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tpplan import comm
-from tpplan.catalog import bundled_root
+from tpplan.catalog.load import bundled_root
+from tpplan.engine import comm
 
 CSV = bundled_root() / "hardware" / "calibration" / "microbenchmarks.csv"
 if not CSV.exists():  # installed wheel without calibration data: use the repo copy
@@ -131,7 +131,7 @@ def _nvl72(tmp_path):
     text = re.sub(r"^node: \{gpus_per_node: 8,", "node: {gpus_per_node: 4,", text, flags=re.M)
     (tmp_path / "hardware").mkdir()
     (tmp_path / "hardware" / "nvl72.yaml").write_text(text)
-    from tpplan.catalog import load_catalog
+    from tpplan.catalog.load import load_catalog
 
     return load_catalog([tmp_path]).gpu("test-nvl72")
 
@@ -161,7 +161,7 @@ def test_nvl72_keeps_tensor_and_expert_parallel_groups_on_nvlink(cat):
     to 72 stay off the network (recommend keeps them, check does not warn), while on HGX B200 they cross nodes."""
     import numpy as np
 
-    from tpplan import comm, grid, perf
+    from tpplan.engine import comm, grid, perf
 
     gb, b200 = cat.gpu("gb200-nvl72"), cat.gpu("b200")
     assert grid.tp_domain(gb, 4) == 72 and grid.tp_domain(b200, 8) == 8

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tpplan.catalog import load_catalog
-from tpplan.cost import rental_cost
+from tpplan.catalog.load import load_catalog
+from tpplan.engine.cost import rental_cost
 from tpplan.units import UnitError, parse_period
 
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tpplan import e2e
-from tpplan.catalog import bundled_root
+from tpplan.calibration import e2e
+from tpplan.catalog.load import bundled_root
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "reference" / "data" / "e2e-validation.yaml"
@@ -200,7 +200,7 @@ def test_accuracy_doc_is_current(run):
     doc = (ROOT / e2e.ACCURACY_DOC).read_text()
     data = run.to_json()
     assert doc == e2e.accuracy_markdown(data, e2e.chart_names(data)), \
-        "docs/accuracy.md is stale: run `python -m tpplan.e2e`"
+        "docs/accuracy.md is stale: run `python -m tpplan.calibration.e2e`"
     for name in e2e.chart_names(data):
         assert (ROOT / e2e.CHART_DIR / f"{name}.svg").is_file()
     assert "overestimated by a median of" in doc

@@ -16,8 +16,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tpplan import check, grid, memory, perf, planner
-from tpplan.workload import Context, ServeWorkload
+from tpplan.check import deployment as check
+from tpplan.engine import grid, memory, perf
+from tpplan.engine.workload import Context, ServeWorkload
+from tpplan.plan import serve as planner
 
 ROOT = Path(__file__).parents[1]
 FUZZ = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -197,7 +199,7 @@ def test_huge_search_is_bounded_and_independent_of_max_gpus(cli, cli_json):
 
 
 def test_huge_search_memory_under_500_mb():
-    code = ("import resource, sys\nfrom tpplan.cli import run\n"
+    code = ("import resource, sys\nfrom tpplan.cli.app import run\n"
             "rc = run(['recommend', '--model', 'llama-405b', '--ctx', '128k', '--max-gpus', '100000', '--objective',"
             " 'cost', '--format', 'json'])\n"
             "rc2 = run(['recommend', '--train', '--model', 'llama-405b', '--tokens', '15T', '--seq-len', '8192',"
@@ -565,7 +567,7 @@ def test_glob_does_not_follow_folder_links(cli, tmp_path, monkeypatch):
 
 
 def test_divisors_by_square_root():
-    from tpplan.grid import divisors
+    from tpplan.engine.grid import divisors
 
     assert divisors(60) == [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60] and divisors(1) == [1] and divisors(49) == [1, 7, 49]
     assert len(divisors(10**9)) == 100  # 2^9 5^9: (9 + 1)^2, in milliseconds

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tpplan.catalog import load_catalog, load_model_file
-from tpplan.hf_import import spec_from_hf
+from tpplan.catalog.hf import spec_from_hf
+from tpplan.catalog.load import load_catalog, load_model_file
 
 HF = Path(__file__).parent / "data" / "hf-configs"
 

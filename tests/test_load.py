@@ -1,4 +1,4 @@
-"""Serving under load (tpplan/load.py, issue 16): engine profiles, the step model, operating points, sizing by
+"""Serving under load (tpplan/engine/load.py, issue 16): engine profiles, the step model, operating points, sizing by
 rate, and the contracts the issue states (self-consistent throughput, monotone in the rate, unstable past
 saturation, no cross-node TP by default)."""
 
@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tpplan import grid, memory, perf, planner
-from tpplan.catalog import get_catalog
-from tpplan.load import Engine
-from tpplan.workload import Context, ServeWorkload
+from tpplan.catalog.load import get_catalog
+from tpplan.engine import grid, memory, perf
+from tpplan.engine.load import Engine
+from tpplan.engine.workload import Context, ServeWorkload
+from tpplan.plan import serve as planner
 
 CAT = get_catalog()
 
@@ -206,13 +207,13 @@ def test_serve_command_speaks_each_engines_flags(cli_json, engine, flag):
 
 
 def _check(text: str):
-    from tpplan import check
+    from tpplan.check import deployment as check
 
     return check.check_text(text, "d.yaml", CAT)
 
 
 def test_check_reads_the_engine_from_the_file():
-    from tpplan import check
+    from tpplan.check import deployment as check
 
     base = "model: llama-3.1-8b\ngpu: h100-sxm\n"
     doc = check._Doc(loc=None, index=0)  # type: ignore[arg-type]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tpplan import grid, memory
-from tpplan.workload import Context, ServeWorkload, TrainWorkload
+from tpplan.engine import grid, memory
+from tpplan.engine.workload import Context, ServeWorkload, TrainWorkload
 
 GIB = 2**30
 
@@ -113,7 +113,7 @@ def test_stage_layers_follow_vllm_get_pp_indices():
     as the largest and the last exactly."""
     import numpy as np
 
-    from tpplan.memory import stage_layers
+    from tpplan.engine.memory import stage_layers
 
     for layers in (32, 61, 80, 126):
         for pp in range(1, layers + 1):
@@ -131,8 +131,8 @@ def test_moe_pipeline_sizes_its_all_moe_middle_stage(cat):
     157 GB in all and let 4 MI300X 'fit'."""
     import numpy as np
 
-    from tpplan import grid
-    from tpplan.memory import weight_bytes_per_gpu
+    from tpplan.engine import grid
+    from tpplan.engine.memory import weight_bytes_per_gpu
 
     m = cat.model("deepseek-v3")
     most, first, _ = weight_bytes_per_gpu(m, grid.make(tp=1, pp=4), "fp8", "bf16")
@@ -149,7 +149,7 @@ def test_swiglu_activations_by_hand_and_llama3_405b_fits_as_meta_ran_it(cli_json
     attention, no dropout): two norm inputs 4h, the QKV input 2h, Q 2h, K and V 4h x 8/128, the attention
     output 2h (the output projection's input), the MLP input 2h, the fused SwiGLU's gate and up 4 d_ff and
     fc2's input 2 d_ff; all / t."""
-    from tpplan.catalog import get_catalog
+    from tpplan.catalog.load import get_catalog
 
     m = get_catalog().model("llama-3.1-405b")
     h, d, g = 16384, 53248, 8 / 128  # config.json: hidden_size, intermediate_size, kv heads / heads

@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tpplan import cost, grid, perf, planner, training
-from tpplan.workload import Context, ServeWorkload, TrainWorkload
+from tpplan.engine import cost, grid, perf
+from tpplan.engine.workload import Context, ServeWorkload, TrainWorkload
+from tpplan.plan import serve as planner
+from tpplan.plan import train as training
 
 
 def _ctx(cat, model="llama-3.1-70b", gpu="h100-sxm", **kw):
@@ -232,7 +234,7 @@ def test_estimate_train_json(cli_json):
 
 
 def test_limit_hints_round_up_and_paste_back():
-    from tpplan.planner import _limit_text
+    from tpplan.plan.serve import _limit_text
     from tpplan.units import parse_seconds
 
     for x in (0.0100001, 0.01, 1.2341, 127.0, 0.00004213, 7261.5):
@@ -304,7 +306,7 @@ def test_gemm_roofline_exponent_refits_the_h100_microbenchmarks():
     import math
     from pathlib import Path
 
-    from tpplan.catalog import get_catalog
+    from tpplan.catalog.load import get_catalog
 
     h100 = get_catalog().gpu("h100-sxm")
     c = h100.calibration

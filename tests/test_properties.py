@@ -8,9 +8,10 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tpplan import grid, memory, perf, planner
-from tpplan.catalog import get_catalog
-from tpplan.workload import Context, ServeWorkload
+from tpplan.catalog.load import get_catalog
+from tpplan.engine import grid, memory, perf
+from tpplan.engine.workload import Context, ServeWorkload
+from tpplan.plan import serve as planner
 
 CAT = get_catalog()
 MODELS = CAT.model_names()

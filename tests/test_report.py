@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tpplan import cost
+from tpplan.engine import cost
 
 DATA = Path(__file__).parent / "data"
 FROZEN = ["--catalog", str(DATA / "report-catalog"), "--model", "golden-70b", "--gpu", "golden-h100",

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tpplan import grid, memory, perf, planner
-from tpplan.catalog import get_catalog
-from tpplan.speculative import Speculative, expected_tokens, head_spec
-from tpplan.workload import Context, ServeWorkload
+from tpplan.catalog.load import get_catalog
+from tpplan.engine import grid, memory, perf
+from tpplan.engine.speculative import Speculative, expected_tokens, head_spec
+from tpplan.engine.workload import Context, ServeWorkload
+from tpplan.plan import serve as planner
 
 CAT = get_catalog()
 
@@ -255,7 +256,7 @@ def test_disagg_pools_match_the_rate_within_one_replica(cli_json):
 
 
 def test_disagg_transfer_is_the_slower_sides_nic_time():
-    from tpplan import disagg
+    from tpplan.plan import disagg
 
     m, h100 = CAT.model("llama-3.1-70b"), CAT.gpu("h100-sxm")
     w = ServeWorkload(ctx=8192, input_len=4000, output_len=512)

@@ -7,9 +7,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tpplan import grid, perf, planner, training
-from tpplan.spec import model_from_dimensions
-from tpplan.workload import Context, TrainWorkload
+from tpplan.catalog.spec import model_from_dimensions
+from tpplan.engine import grid, perf
+from tpplan.engine.workload import Context, TrainWorkload
+from tpplan.plan import serve as planner
+from tpplan.plan import train as training
 
 
 def test_gpt3_by_dimensions_equals_the_catalog_entry(cat, cli_json):
@@ -139,7 +141,7 @@ def test_optimizer_step_hand_counted(cat, zero):
     """Fused AdamW streams fp32 master, momentum and variance in and out (24 B), reads the bf16 gradient (2 B)
     and writes the bf16 working copy (2 B): 28 B per parameter this rank updates, at the HBM efficiency. ZeRO-1
     leaves each of the dp ranks 1/dp of the parameters (Rajbhandari et al. 2020)."""
-    from tpplan.memory import params_per_gpu
+    from tpplan.engine.memory import params_per_gpu
 
     m, gpu = cat.model("llama-70b"), cat.gpu("h100-sxm")
     g = grid.make(tp=8, pp=4, dp=2)

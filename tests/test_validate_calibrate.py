@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tpplan import comm
-from tpplan.catalog import load_catalog
-from tpplan.validate import CATEGORIES, TOLERANCE
+from tpplan.calibration.validate import CATEGORIES, TOLERANCE
+from tpplan.catalog.load import load_catalog
+from tpplan.engine import comm
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "reference" / "data"
 DATA = Path(__file__).parent / "data"
@@ -153,7 +153,7 @@ def test_calibrate_gemm_and_hbm_from_csv(cli, tmp_path):
     # STREAM copy 1.61 TB/s of 2.039 x 0.84 (decode / copy ratio) = 0.663, the catalog's derivation
     assert hbm["value"] == pytest.approx(1.61e12 / 2.039e12 * 0.84, abs=0.002)
     merged = load_catalog([str(out)])
-    from tpplan.catalog import apply_overlays
+    from tpplan.catalog.load import apply_overlays
 
     apply_overlays(merged)
     assert merged.gpu("a100-sxm-80gb").calibration.hbm.value == hbm["value"]

@@ -32,7 +32,7 @@ def _cell(text: str) -> str:
 def reference_markdown() -> str:
     import typer
 
-    from tpplan.cli import app
+    from tpplan.cli.app import app
 
     root = typer.main.get_command(app)
     lines = [START, "", "## Command reference", "",

@@ -17,7 +17,7 @@ def main() -> None:
 
     _interrupted.tpplan_quiet = True  # type: ignore[attr-defined]
     _signal.signal(_signal.SIGINT, _interrupted)
-    from tpplan.cli import main as cli_main
+    from tpplan.cli.app import main as cli_main
 
     # the command itself turns Ctrl-C into KeyboardInterrupt (cli.run); start-up, argument parsing and
     # interpreter shutdown keep this handler

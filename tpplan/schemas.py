@@ -139,7 +139,7 @@ LOAD = _obj({
     "tpot_s": {**_PCT, "description": "Inter-token latency a decoding sequence sees: mean and percentiles (steps "
                                       "with and without another request's prompt chunk)."},
     "engine": {"type": "object", "description": "The engine profile's settings used (engines/*.yaml)."},
-}, "The operating point under load (tpplan/load.py; docs/metrics.md 'Under load').")
+}, "The operating point under load (tpplan/engine/load.py; docs/metrics.md 'Under load').")
 
 SERVE = _obj({
     "ttft_s": _num("Mean time to first token at the operating point (serve.load): queueing, the step in "
@@ -219,7 +219,7 @@ SERVE_ESTIMATE = _obj({
     "warnings": {"type": "array", "items": {"type": "string"}, "description": "Things that work but cost (TP across "
                                                                                 "nodes, PCIe-only TP > 2, ...)."},
     "reasons": {"type": "array", "items": {"type": "string"}, "description": "Why infeasible, by stable name "
-                                                                               "(tpplan.grid.Reason)."},
+                                                                               "(tpplan.engine.grid.Reason)."},
     "bands": _obj({"serve": _obj({k: _band(k) for k in ("ttft_s", "tpot_s", "request_latency_s",
                                                           "throughput_tokens_per_s")}),
                    "cost": _obj({k: _band(k) for k in ("usd_per_hour", "usd_per_million_tokens")})}),
@@ -268,7 +268,7 @@ def _doc(title: str, props: dict[str, Any], required: list[str]) -> dict[str, An
 
 
 DISAGG_PAIR = {"type": "object", "description": (
-    "A prefill pool and a decode pool at the deployment's rate (tpplan/disagg.py): prefill and decode (layout of "
+    "A prefill pool and a decode pool at the deployment's rate (tpplan/plan/disagg.py): prefill and decode (layout of "
     "one instance: tp, pp, dp ranks of its expert-parallel group, ep; replicas = instances, ranks = replicas x "
     "dp, gpus, rate_rps_per_replica (per instance), saturation_rate_rps_per_replica, "
     "sustainable_rate_rps_per_replica, capacity_rps, usd_per_hour; ttft_s_without_transfer or tpot_s), ratio "

@@ -9,8 +9,8 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from tpplan.cost import HOURS_PER_MONTH
-from tpplan.grid import REASON_TEXT
+from tpplan.engine.cost import HOURS_PER_MONTH
+from tpplan.engine.grid import REASON_TEXT
 from tpplan.render import band, csv_text, layout_label, markdown_table, md_text, pool_command_label
 from tpplan.units import format_count, format_seconds, format_usd
 
@@ -115,7 +115,7 @@ def _feature_blocks(res: dict[str, Any]) -> list[Block]:
 
 
 def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
-    from tpplan.report import OBJECTIVE_WORDS
+    from tpplan.plan.report import OBJECTIVE_WORDS
 
     inp = res["inputs"]
     u = inp["utilization"]
@@ -236,7 +236,7 @@ def _assumed_price(res: dict[str, Any], gpu: str, tier: str = "typical") -> list
 
 def _price_legend(res: dict[str, Any]) -> list[Block]:
     """What the source tags of the price table mean."""
-    from tpplan.cost import source_legend
+    from tpplan.engine.cost import source_legend
 
     srcs = [p[t]["source"] for p in res.get("prices", []) if not p["override"] for t in ("low", "typical", "high")]
     legend = source_legend(srcs)
@@ -264,9 +264,9 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
              f"Workload: model {inp['model']} ({inp['hf_id'] or 'no HF id'}), max context {inp['ctx_tokens']:,} "
              f"tokens, timed request {inp['input_len']:,} prompt + {inp['output_len']:,} output tokens, weights "
              f"{inp['weight_dtype']}, KV cache {inp['kv_dtype']}.",
-             "Metrics, each at the layout's operating point under load (tpplan/load.py): the largest sustainable "
-             "request rate for the cost and throughput objectives (85% of saturation, within the SLOs), one "
-             "request after another for latency, or --rate. TTFT = mean time to first token (queueing + prompt "
+             "Metrics, each at the layout's operating point under load (tpplan/engine/load.py): the largest "
+             "sustainable request rate for the cost and throughput objectives (85% of saturation, within the SLOs), "
+             "one request after another for latency, or --rate. TTFT = mean time to first token (queueing + prompt "
              "chunks); TPOT = mean inter-token latency; Conc = mean requests in one replica; request latency = "
              "TTFT + output tokens x TPOT; tokens/s = output tokens/s of the whole deployment; $/1M tokens = "
              "$/hour / (tokens/s x 3600) x 1e6 (docs/metrics.md). Ranges are the calibration bands.",

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
-from tpplan.spec import DTYPE_BYTES, EngineProfile, GpuSpec, ModelSpec, normalize_dtype
-from tpplan.speculative import Speculative
+from tpplan.catalog.spec import DTYPE_BYTES, EngineProfile, GpuSpec, ModelSpec, normalize_dtype
+from tpplan.engine.speculative import Speculative
 
 
 @dataclass(frozen=True)

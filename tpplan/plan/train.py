@@ -8,10 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from tpplan import cost, grid, memory, perf
+from tpplan.catalog.spec import GpuSpec, ModelSpec
+from tpplan.engine import cost, grid, memory, perf
+from tpplan.engine.grid import Grid, Reason
+from tpplan.engine.workload import Context, TrainWorkload
 from tpplan.errors import TpplanError
-from tpplan.grid import Grid, Reason
-from tpplan.planner import (
+from tpplan.plan.serve import (
     SCHEMA_VERSION,
     Pricing,
     layout_warnings,
@@ -20,8 +22,6 @@ from tpplan.planner import (
     tool_info,
     validate_layout,
 )
-from tpplan.spec import GpuSpec, ModelSpec
-from tpplan.workload import Context, TrainWorkload
 
 
 @dataclasses.dataclass
@@ -155,7 +155,7 @@ def require_dtype(tdt: str, gpus: list[GpuSpec], every: bool) -> list[GpuSpec]:
     lacks it, naming the GPUs that have it."""
     ok, out = gpus_for_dtype(tdt, gpus)
     if out and (every or not ok):
-        from tpplan.catalog import load_catalog
+        from tpplan.catalog.load import load_catalog
 
         cat = load_catalog()
         have = [n for n in cat.gpu_names() if tdt in cat.gpu(n).compute.dense_flops_per_s]

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from tpplan import grid, planner
+from tpplan.engine import grid
+from tpplan.engine.grid import Reason
 from tpplan.errors import TpplanError
-from tpplan.grid import Reason
+from tpplan.plan import serve as planner
 from tpplan.yamlio import Located, load_documents, read_text
 
 SCHEMA_VERSION = 1
@@ -573,8 +574,8 @@ class Settings:
 
 
 def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
-    from tpplan.spec import normalize_dtype
-    from tpplan.workload import VLLM, ServeWorkload, kv_cache_dtypes, resolve_dtype
+    from tpplan.catalog.spec import normalize_dtype
+    from tpplan.engine.workload import VLLM, ServeWorkload, kv_cache_dtypes, resolve_dtype
 
     for req in ("model", "gpu"):
         if req not in doc.values:
@@ -655,7 +656,7 @@ def _rope_scaled(doc: _Doc, model: Any) -> Any:
     its native maximum x factor, as vLLM derives max_model_len."""
     import json
 
-    from tpplan.spec import valid_rope_scaling
+    from tpplan.catalog.spec import valid_rope_scaling
 
     name = "hf_overrides" if "hf_overrides" in doc.values else "rope_scaling"
     if name not in doc.values:
@@ -774,11 +775,11 @@ def check_document(doc: _Doc, cat: Any, pricing: planner.Pricing, base_dir: Path
 
 
 def _pool_findings(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
-    """TPP023: one pool of a disaggregated deployment at the document's rate (tpplan/disagg.py): the prefill
+    """TPP023: one pool of a disaggregated deployment at the document's rate (tpplan/plan/disagg.py): the prefill
     pool's TTFT (without the KV transfer, which depends on the other pool) or the decode pool's TPOT within
     the SLO, and its replicas' sustainable rate at least the rate."""
-    from tpplan import disagg
-    from tpplan.workload import Context
+    from tpplan.engine.workload import Context
+    from tpplan.plan import disagg
 
     assert doc.pool is not None
     role = doc.pool[1]
@@ -816,7 +817,7 @@ def _find(doc: _Doc, rule: str, anchor: str, message: str, fix: str = "",
 
 def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
     """The rules, on the same vectorized evaluation ``estimate`` and ``recommend`` use."""
-    from tpplan.workload import Context
+    from tpplan.engine.workload import Context
 
     m, gpu, w = s.model, s.gpu, s.workload
     out: list[Finding] = []
@@ -1271,7 +1272,7 @@ def render_sarif(rep: Report) -> dict[str, Any]:
 def rules_markdown() -> str:
     """docs/check-rules.md, generated from RULES (a test keeps the file in step)."""
     lines = ["# `tpplan check` rules", "",
-             "Generated from `tpplan/check.py` (`RULES`); ids are stable and appear in JSON (`rule`), SARIF "
+             "Generated from `tpplan/check/deployment.py` (`RULES`); ids are stable and appear in JSON (`rule`), SARIF "
              "(`ruleId`) and GitHub annotations (`title`).", "",
              "Levels: **error** findings fail the check (exit 1) by default; **warning** findings fail it only "
              "with `--fail-on warning` / `--strict`. TPP100 (input error) always exits 2.", "",
@@ -1302,7 +1303,7 @@ def rules_markdown() -> str:
              "expert}`; keys outside the sections (model, gpu, max_model_len, rate, slo, ...) are shared unless "
              "a section sets its own. Every rule runs on each pool; at the document's `rate:`, TPP023 judges "
              "the prefill pool on saturation and TTFT (before the KV hand-off, which depends on the other pool) "
-             "and the decode pool on saturation and TPOT (tpplan/disagg.py, docs/metrics.md).", "",
+             "and the decode pool on saturation and TPOT (tpplan/plan/disagg.py, docs/metrics.md).", "",
              "| Id | Name | Level | What |", "|---|---|---|---|"]
     lines += [f"| {r.id} | {r.name} | {r.level} | {r.summary} |" for r in RULES]
     for r in RULES:

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tpplan.catalog.spec import ModelSpec
 from tpplan.errors import TpplanError
-from tpplan.spec import ModelSpec
 
 FAMILIES = ("llama", "mistral", "mixtral", "qwen2", "qwen2_moe", "qwen3", "qwen3_moe", "deepseek_v2", "deepseek_v3",
             "gemma2", "gemma3_text", "phi3", "gpt_oss", "llama4_text", "nemotron")

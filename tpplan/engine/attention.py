@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from tpplan.spec import GpuSpec
+from tpplan.catalog.spec import GpuSpec
 
 FArray = npt.NDArray[np.float64]
 CSV = Path("hardware") / "calibration" / "flash-attention-2.csv"
@@ -30,8 +30,8 @@ MEASURED = {"a100-sxm-80gb": 312e12, "h100-sxm": 989.4e12}
 @functools.cache
 def _table() -> dict[tuple[str, bool, int], tuple[FArray, FArray]]:
     """(gpu, causal, head dim) -> (sequence lengths, fwd+bwd FLOP/s), sorted by length."""
-    from tpplan.catalog import bundled_root
-    from tpplan.validate import read_microbench
+    from tpplan.catalog.load import bundled_root
+    from tpplan.catalog.microbench import read_microbench
 
     rows = read_microbench(bundled_root() / CSV, CSV.as_posix())
     pts: dict[tuple[str, bool, int], list[tuple[float, float]]] = {}

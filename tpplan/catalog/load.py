@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from tpplan.catalog.spec import EngineProfile, GpuSpec, ModelSpec
 from tpplan.errors import TpplanError
-from tpplan.spec import EngineProfile, GpuSpec, ModelSpec
 from tpplan.yamlio import Located, load_one, parse_one, read_text
 
 T = TypeVar("T", bound=BaseModel)
@@ -31,7 +31,7 @@ SPEC_OF: dict[str, type[Any]] = {"gpu": GpuSpec, "model": ModelSpec, "engine": E
 def bundled_root() -> Path:
     """Bundled catalogs in an installed wheel; the repo's top-level folders in a checkout. (The package is
     always on disk, never zipped: the catalogs are read as files.)"""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the tpplan package
     bundled = here / "_catalog"
     return bundled if bundled.is_dir() else here.parent
 
@@ -186,7 +186,7 @@ def _unknown(kind: str, name: str, choices: Iterable[str], cmd: str) -> str:
 def load_model_file(path: Path, shown: str, name: str | None = None) -> ModelSpec:
     """A model YAML in tpplan's schema, or a Hugging Face config.json (named ``name`` or after its folder)."""
     if path.suffix == ".json" or path.name == "config.json":
-        from tpplan.hf_import import spec_from_hf
+        from tpplan.catalog.hf import spec_from_hf
 
         text = read_text(path, shown)
         try:
@@ -277,7 +277,7 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
 # The bundled catalog compiled to JSON (python -m tpplan.catalog): parsing 24 YAML files and importing PyYAML
 # were an eighth of a recommend run. Each entry carries the sha256 of the YAML file it came from; the JSON is
 # used only when every bundled YAML file's bytes still match, so an edited checkout falls back to the YAML.
-COMPILED = Path(__file__).with_name("_bundled_catalog.json")
+COMPILED = Path(__file__).resolve().parent.parent / "_bundled_catalog.json"
 
 
 def _bundle_entries(groups: Sequence[tuple[Path, str | None]]) -> list[tuple[str, bytes]]:
@@ -390,6 +390,11 @@ def get_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = Non
     return _CACHE[key]
 
 
-if __name__ == "__main__":  # python -m tpplan.catalog: rewrite the compiled bundled catalog
+def main() -> None:
+    """python -m tpplan.catalog: rewrite the compiled bundled catalog."""
     COMPILED.write_text(compile_bundle(), encoding="utf-8")
     print(f"wrote {COMPILED}")
+
+
+if __name__ == "__main__":
+    main()

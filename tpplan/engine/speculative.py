@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tpplan.spec import ModelSpec
+from tpplan.catalog.spec import ModelSpec
 
 METHODS = ("eagle", "eagle3", "mtp", "ngram", "draft")
 """vLLM's speculative_config methods (vllm/config/speculative.py: eagle, eagle3, mtp, ngram, draft_model);
@@ -77,7 +77,7 @@ def head_spec(model: ModelSpec, method: str) -> ModelSpec:
     k exceeds num_nextn_predict_layers (vllm/model_executor/models/deepseek_mtp.py)."""
     d = model.model_dump()
     d.update(name=f"{model.name}-{method}-head", aliases=[], num_layers=1, hf_id=None,
-             source=f"{method} head of {model.name}: one decoder layer of its width (tpplan/speculative.py)")
+             source=f"{method} head of {model.name}: one decoder layer of its width (tpplan/engine/speculative.py)")
     att = dict(d["attention"])
     att["layer_pattern"] = None
     if att.get("sliding_window") and model.has_full_attention:

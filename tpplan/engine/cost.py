@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tpplan.spec import GpuSpec
+from tpplan.catalog.spec import GpuSpec
 
 HOURS_PER_MONTH = 730.0
 """8,760 h / 12: the month of AWS / GCP / Azure monthly estimates (and of every $/month here)."""

@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tpplan import perf
-from tpplan.grid import Grid
-from tpplan.memory import ServeMemory, cached_tokens_per_sequence
-from tpplan.workload import Context
+from tpplan.engine import perf
+from tpplan.engine.grid import Grid
+from tpplan.engine.memory import ServeMemory, cached_tokens_per_sequence
+from tpplan.engine.workload import Context
 
 FArray = npt.NDArray[np.float64]
 PERCENTILES = (50, 90, 99)
@@ -130,12 +130,7 @@ class Coefficients:
     def step_slots(self, slots: FArray, p: npt.ArrayLike, rows: bool = False) -> FArray:
         """Step time with decodes filling ``slots`` sequence slots (``_seq_slots``) and ``p`` prompt tokens:
         the GEMMs' roofline over compute and memory (perf.gemm_roofline) plus the other terms."""
-        c0, c1, cn, cp, m0, m1, mn, mp, o0, o1, on, op, moe_a, pp = self._cols if rows else self._flat
-        first = np.minimum(slots, pp)
-        rest = slots - first
-        compute = c0 + c1 * first + cn * rest
-        memory = m0 + m1 * first + mn * rest
-        other = o0 + o1 * first + on * rest
+        compute, memory, other, (cp, mp, op, moe_a, pp) = self._decode_terms(slots, rows)
         if isinstance(p, float) and p == 0.0:
             tokens = slots * self.q
         else:
@@ -146,15 +141,19 @@ class Coefficients:
             memory = memory - moe_a * self.moe_q ** (tokens / pp)
         return perf.gemm_roofline(compute, memory) + other
 
-    def step_pair(self, slots: FArray, p: FArray, rows: bool = False) -> tuple[FArray, FArray]:
-        """``step_slots(slots, 0.0)`` and ``step_slots(slots, p)`` (a decode step, and the same step with ``p``
-        prompt tokens) sharing their decode terms: the load model's inner loops take both at every batch."""
+    def _decode_terms(self, slots: FArray, rows: bool) -> tuple[FArray, FArray, FArray, tuple[FArray, ...]]:
+        """Compute, memory and other time of the decodes filling ``slots`` (the first pp slots at their own
+        slope), and the prompt-token slopes, MoE term and pp the callers add."""
         c0, c1, cn, cp, m0, m1, mn, mp, o0, o1, on, op, moe_a, pp = self._cols if rows else self._flat
         first = np.minimum(slots, pp)
         rest = slots - first
-        compute = c0 + c1 * first + cn * rest
-        memory = m0 + m1 * first + mn * rest
-        other = o0 + o1 * first + on * rest
+        return (c0 + c1 * first + cn * rest, m0 + m1 * first + mn * rest, o0 + o1 * first + on * rest,
+                (cp, mp, op, moe_a, pp))
+
+    def step_pair(self, slots: FArray, p: FArray, rows: bool = False) -> tuple[FArray, FArray]:
+        """``step_slots(slots, 0.0)`` and ``step_slots(slots, p)`` (a decode step, and the same step with ``p``
+        prompt tokens) sharing their decode terms: the load model's inner loops take both at every batch."""
+        compute, memory, other, (cp, mp, op, moe_a, pp) = self._decode_terms(slots, rows)
         p_ = np.asarray(p, dtype=np.float64)
         mem_c = memory + mp * p_
         tokens = slots * self.q

@@ -2,11 +2,11 @@
 
 - ``nccl-tests LOG...``: parses ``all_reduce_perf`` / ``all_gather_perf`` / ``reduce_scatter_perf`` /
   ``alltoall_perf`` output (NVIDIA/nccl-tests, columns per ``doc/PERFORMANCE.md``), fits alpha, the asymptotic
-  bus bandwidth and the bandwidth ramp with :func:`tpplan.comm.fit_sweep`, and writes an ``overlay:`` that
+  bus bandwidth and the bandwidth ramp with :func:`tpplan.engine.comm.fit_sweep`, and writes an ``overlay:`` that
   ``--catalog`` merges into the GPU. One node: the intra-node level; several (``--nodes``): the inter-node
   level, fitted to what remains after the modelled intra-node phases of the hierarchical all-reduce.
 - ``gemm CSV`` / ``hbm CSV``: efficiencies (central value, low, high) from GEMM or copy measurements in the
-  microbenchmark CSV format (``tpplan.validate.CSV_COLUMNS``).
+  microbenchmark CSV format (``tpplan.catalog.microbench.CSV_COLUMNS``).
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from tpplan import comm
+from tpplan.catalog.spec import GpuSpec
+from tpplan.engine import comm
 from tpplan.errors import TpplanError
-from tpplan.spec import GpuSpec
 from tpplan.yamlio import read_text
 
 OP_PATTERNS = (("all-reduce", r"all_?reduce"), ("all-gather", r"all_?gather"),
@@ -117,14 +117,14 @@ def fit_nccl(gpu: GpuSpec, logs: list[NcclLog], ranks: int | None, nodes: int,
         ring_only = False
         if nodes > 1:
             # what the inter-node level takes: measured time less the modelled intra-node phases
-            # (reduce-scatter and all-gather inside the domain, tpplan.comm.collective_time)
+            # (reduce-scatter and all-gather inside the domain, tpplan.engine.comm.collective_time)
             shape = comm.group_shape(gpu, n, gpus_per_node)
             ni, no = float(shape.n_inner), float(shape.n_outer)
             if no < 2:
                 raise TpplanError(f"--nodes {nodes} but {n} ranks fit in one {int(ni)}-GPU domain of {gpu.name}")
             if op in ("all-reduce", "reduce-scatter", "all-gather"):
                 # large messages run as rings through every rank, at (ranks per node) x one NIC's busbw
-                # (tpplan.comm._node_ring_time): each NIC's share of the measured busbw, per network step
+                # (tpplan.engine.comm._node_ring_time): each NIC's share of the measured busbw, per network step
                 # only the sizes where the ring governs (small ones run as trees, whose latency the catalog's
                 # alpha already carries; the overlay keeps that alpha)
                 big = s >= 2**24 if np.count_nonzero(s >= 2**24) >= 3 else s >= 2**20
@@ -184,7 +184,8 @@ def _sig(x: float) -> float:
 
 def efficiency_from_csv(gpu: GpuSpec, rows: list[dict[str, str]], kind: str, shown: str) -> dict[str, Any]:
     """``flops`` / ``flops_fp8`` (GEMMs with min dimension >= 4096) or ``hbm`` efficiency from CSV rows."""
-    from tpplan.validate import _i, _unit_scale
+    from tpplan.calibration.validate import _i
+    from tpplan.catalog.microbench import _unit_scale
 
     mine = [r for r in rows if r["gpu"].strip().lower() in (gpu.name, *gpu.aliases)]
     if not mine:

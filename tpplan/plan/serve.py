@@ -15,12 +15,13 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
-from tpplan import __version__, comm, cost, grid, memory, perf
+from tpplan import __version__
+from tpplan.catalog.spec import GpuSpec, ModelSpec
+from tpplan.engine import comm, cost, grid, memory, perf
+from tpplan.engine.grid import Grid, Reason
+from tpplan.engine.load import MAX_UTILIZATION, Engine, Load
+from tpplan.engine.workload import Context, ServeWorkload
 from tpplan.errors import LayoutError, TpplanError
-from tpplan.grid import Grid, Reason
-from tpplan.load import MAX_UTILIZATION, Engine, Load
-from tpplan.spec import GpuSpec, ModelSpec
-from tpplan.workload import Context, ServeWorkload
 
 SCHEMA_VERSION = 1
 FArray = npt.NDArray[np.float64]
@@ -93,7 +94,7 @@ class ServeEval:
 
 @dataclass(eq=False)
 class LoadEval:
-    """The operating point of every row under load (tpplan/load.py) and what the deployment costs there."""
+    """The operating point of every row under load (tpplan/engine/load.py) and what the deployment costs there."""
 
     mode: str
     """'concurrency' (closed loop at the row's concurrency), 'sustainable' (the largest rate within
@@ -1205,8 +1206,8 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
 def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
                      aggregated: dict[str, Any], gpus_per_node: int | None = None, top: int = 5) -> dict[str, Any]:
     """``recommend --disagg``: the cheapest prefill and decode pools meeting --rate and the SLOs
-    (tpplan/disagg.py), set against the cheapest aggregated deployment of the same search."""
-    from tpplan import disagg
+    (tpplan/plan/disagg.py), set against the cheapest aggregated deployment of the same search."""
+    from tpplan.plan import disagg
 
     assert cons.rate_rps is not None
     if cons.slo_percentile is not None:

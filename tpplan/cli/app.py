@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 # pydantic scans every installed distribution's entry points for plugins when the first model class is
-# built (importlib.metadata, ~20 ms); tpplan uses none. Set before tpplan.spec builds its models.
+# built (importlib.metadata, ~20 ms); tpplan uses none. Set before tpplan.catalog.spec builds its models.
 os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 # numpy's OpenBLAS starts a spinning thread per core at import (~0.1 s of CPU on a 2-core machine, competing
 # with the main thread); tpplan's arrays are element-wise and never call BLAS. Set before numpy loads.
@@ -240,7 +240,7 @@ class _Namespace:
 
 
 def _catalog(dirs: list[str] | None) -> Any:
-    from tpplan.catalog import get_catalog
+    from tpplan.catalog.load import get_catalog
 
     return get_catalog(dirs or [], os.environ.get("TPPLAN_CATALOG_PATH"))
 
@@ -366,8 +366,8 @@ def models_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "
 
     Example: tpplan models show llama-70b
     """
+    from tpplan.catalog.spec import DTYPE_BYTES
     from tpplan.render import to_json
-    from tpplan.spec import DTYPE_BYTES
 
     cat = _catalog(catalog)
     m = cat.model(name)
@@ -470,7 +470,7 @@ def import_hf(path: Annotated[str, typer.Argument(help="Path to a Hugging Face c
     """
     import yaml
 
-    from tpplan.catalog import load_model_file
+    from tpplan.catalog.load import load_model_file
 
     if not path.endswith(".json") and not Path(path).is_dir():
         raise TpplanError("expected a Hugging Face config.json", file=path)
@@ -565,9 +565,9 @@ def _main_thread() -> bool:
 def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str, concurrency: str,
                     weight_dtype: str | None, kv_dtype: str, util: float | None, cat: Any = None,
                     engine: str = "vllm", engine_version: str | None = None) -> Any:
-    from tpplan.spec import normalize_dtype
+    from tpplan.catalog.spec import normalize_dtype
+    from tpplan.engine.workload import VLLM, ServeWorkload, kv_cache_dtypes, resolve_dtype
     from tpplan.units import parse_count, parse_tokens
-    from tpplan.workload import VLLM, ServeWorkload, kv_cache_dtypes, resolve_dtype
 
     n_ctx = _unit(parse_tokens, ctx, "--ctx")
     n_out = _unit(parse_tokens, output_len, "--output-len")
@@ -606,7 +606,7 @@ def _serve_features(w: Any, m: Any, cat: Any, prefix_hit: str | None, shared_pre
     """The workload with prefix caching and speculative decoding as the flags give them (issue 21)."""
     from dataclasses import replace
 
-    from tpplan import speculative as sp
+    from tpplan.engine import speculative as sp
     from tpplan.units import parse_tokens
 
     hit = 0.0
@@ -676,7 +676,7 @@ def _sheet_rows(prices: str | None, cat: Any) -> list[dict[str, Any]]:
     """The --prices sheet's rows, each GPU resolved to its catalog name (an unknown GPU names its line)."""
     if not prices:
         return []
-    from tpplan.cost import load_price_sheet
+    from tpplan.engine.cost import load_price_sheet
 
     rows = load_price_sheet(prices)
     for r in rows:
@@ -688,7 +688,7 @@ def _sheet_rows(prices: str | None, cat: Any) -> list[dict[str, Any]]:
 
 
 def _prices(price: list[str] | None, tier: Tier, prices: str | None = None, cat: Any = None) -> Any:
-    from tpplan.planner import Pricing
+    from tpplan.plan.serve import Pricing
     from tpplan.units import parse_usd
 
     overrides: dict[str, float] = {}
@@ -752,7 +752,7 @@ def estimate(
     Example: tpplan estimate --model llama-70b --gpu h100-sxm --tp 4 --ctx 128k --format json
     """
     o = _Namespace(**opts)
-    from tpplan import planner
+    from tpplan.plan import serve as planner
 
     length = (seq_len or ctx) if train else ctx
     if length is None:
@@ -766,7 +766,7 @@ def estimate(
     if train:
         import dataclasses
 
-        from tpplan import training
+        from tpplan.plan import train as training
 
         _serving_only(prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix, speculative=o.speculative,
                       draft_tokens=o.draft_tokens, acceptance=o.acceptance, draft_model=o.draft_model)
@@ -839,7 +839,8 @@ def _pool_spec(text: str | None, flag: str, cat: Any, gpu: Any) -> dict[str, Any
 
 def _estimate_disagg(m: Any, w: Any, cat: Any, gpu: Any, pricing: Any, cons: Any, prefill: str | None,
                      decode: str | None, gpus_per_node: int | None, fmt: OutFormat) -> None:
-    from tpplan import disagg, planner
+    from tpplan.plan import disagg
+    from tpplan.plan import serve as planner
 
     if cons.rate_rps is None:
         raise TpplanError("estimate --disagg evaluates the two pools at a request rate: give --rate (e.g. --rate "
@@ -871,8 +872,8 @@ def _estimate_disagg(m: Any, w: Any, cat: Any, gpu: Any, pricing: Any, cons: Any
 
 def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, tokens: str | None,
                     recompute: str, sp: bool, zero: int, dtype: str | None) -> Any:
+    from tpplan.engine.workload import TrainWorkload
     from tpplan.units import parse_count, parse_dataset_tokens, parse_tokens
-    from tpplan.workload import TrainWorkload
 
     if recompute not in ("none", "selective", "full"):
         raise TpplanError(f"--recompute must be none, selective or full; got {recompute!r}")
@@ -883,7 +884,7 @@ def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, to
     s = _unit(parse_tokens, seq_len, "--seq-len")
     gb = _unit(parse_count, global_batch, "--global-batch") if global_batch else micro_batch
     tok = float(_unit(parse_dataset_tokens, tokens, "--tokens")) if tokens else None
-    from tpplan.training import train_dtype
+    from tpplan.plan.train import train_dtype
 
     tdt = train_dtype(dtype)
     return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
@@ -935,7 +936,7 @@ def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int 
         if missing:
             raise TpplanError(f"a model by dimensions needs {', '.join(missing)} too "
                               "(e.g. --layers 96 --hidden 12288 --heads 96 --vocab 51200)")
-        from tpplan.spec import model_from_dimensions
+        from tpplan.catalog.spec import model_from_dimensions
         from tpplan.units import parse_tokens
 
         npos = _unit(parse_tokens, positions, "--ctx / --seq-len") if positions else None
@@ -954,7 +955,7 @@ def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int 
 def _extend_context(m: Any, rope_scaling: str | None, allow_long: bool, ctx: str | None) -> Any:
     """--rope-scaling TYPE:FACTOR extends the model's positions (vLLM: max_model_len up to native x factor);
     --allow-long-context lifts the limit to --ctx without scaling (VLLM_ALLOW_LONG_MAX_MODEL_LEN=1)."""
-    from tpplan.spec import valid_rope_scaling
+    from tpplan.catalog.spec import valid_rope_scaling
     from tpplan.units import parse_tokens
 
     if rope_scaling:
@@ -1013,7 +1014,7 @@ def _rate(text: str | None) -> float | None:
 def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | None, max_gpus: int,
                  min_concurrency: int, rate: str | None = None, slo_percentile: int | None = None,
                  max_utilization: float = 0.85, allow_cross_node_tp: bool = False) -> Any:
-    from tpplan import planner
+    from tpplan.plan import serve as planner
     from tpplan.units import parse_seconds
 
     if slo_percentile is not None and slo_percentile not in (50, 90, 99):
@@ -1050,7 +1051,7 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
                   objective: str, gpus_per_node: int | None, ep_overlap: bool = False) -> dict[str, Any]:
     import dataclasses
 
-    from tpplan import training
+    from tpplan.plan import train as training
 
     tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
     tw = dataclasses.replace(tw, ep_overlap=ep_overlap)
@@ -1086,7 +1087,7 @@ def recommend(
       tpplan recommend --train --model llama-70b --tokens 15T --seq-len 8192 --global-batch-tokens 16M --max-gpus 1024
     """
     o = _Namespace(**opts)
-    from tpplan import planner
+    from tpplan.plan import serve as planner
     from tpplan.render import tables
 
     global _WIDE
@@ -1168,7 +1169,7 @@ def report(
       tpplan report --train --gpu-hours 2788k --gpu h800 --price h800=2
     """
     o = _Namespace(**opts)
-    from tpplan import report as rep
+    from tpplan.plan import report as rep
     from tpplan.render import report as rr
     from tpplan.units import parse_tokens
 
@@ -1304,7 +1305,7 @@ def collective(
 
     Example: tpplan collective all-reduce --gpu h100 --gpus 8 --size 1KiB:8GiB
     """
-    from tpplan import comm
+    from tpplan.engine import comm
     from tpplan.render import tables
 
     if op not in comm.OPS:
@@ -1341,7 +1342,7 @@ def cost(
 
     Example: tpplan cost --gpu h100-sxm --gpus 128 --for 30d
     """
-    from tpplan import cost as cost_mod
+    from tpplan.engine import cost as cost_mod
     from tpplan.units import parse_count, parse_period
 
     n = _unit(parse_count, gpus, "--gpus")
@@ -1431,7 +1432,7 @@ def validate(
 
     Example: tpplan validate --format markdown --rows
     """
-    from tpplan import validate as val
+    from tpplan.calibration import validate as val
     from tpplan.render import markdown_table, to_json
 
     res = val.run_validation(_catalog(catalog), category)
@@ -1456,7 +1457,7 @@ def validate(
         lines.append(markdown_table(head, body, ["l", "r", "r", "r", "r", "r", "l"]))
         shown = [r for r in res["rows"] if rows or md or not r["within_tolerance"]]
         if "e2e" in res and (rows or md or category):
-            from tpplan.e2e import render as render_e2e
+            from tpplan.calibration.e2e import render as render_e2e
 
             lines.append(render_e2e(res["e2e"], "### " if md else ""))
         if shown:
@@ -1478,8 +1479,8 @@ app.add_typer(calibrate_app, name="calibrate")
 def _write_overlay(overlay: dict[str, Any], command: str, output: str | None, cat: Any = None) -> None:
     """The overlay as YAML, after loading it the way --catalog will: one that would not load (efficiencies
     above 1, duplicate sizes, NaN) is refused with the loader's reason instead of written."""
-    from tpplan.calibrate import overlay_yaml
-    from tpplan.catalog import apply_overlays
+    from tpplan.calibration.calibrate import overlay_yaml
+    from tpplan.catalog.load import apply_overlays
     from tpplan.yamlio import parse_one
 
     text = overlay_yaml(overlay, command)
@@ -1516,8 +1517,8 @@ def calibrate_nccl(
 
     Then: tpplan collective all-reduce --gpu h100-sxm --gpus 8 --size 1MiB:8GiB --catalog my-cluster.yaml
     """
-    from tpplan import calibrate as cal
-    from tpplan import comm
+    from tpplan.calibration import calibrate as cal
+    from tpplan.engine import comm
 
     if column not in ("in-place", "out-of-place"):
         raise TpplanError(f"--column must be in-place or out-of-place; got {column!r}")
@@ -1537,8 +1538,8 @@ def calibrate_nccl(
 
 
 def _calibrate_csv(kind: str, csv_path: str, gpu: str, output: str | None, catalog: list[str] | None) -> None:
-    from tpplan import calibrate as cal
-    from tpplan.validate import read_microbench
+    from tpplan.calibration import calibrate as cal
+    from tpplan.catalog.microbench import read_microbench
 
     cat = _catalog(catalog)
     g = cat.gpu(gpu)
@@ -1630,7 +1631,7 @@ def check(
 
       budget: {usd_per_hour: 40}
     """
-    from tpplan import check as chk
+    from tpplan.check import deployment as chk
 
     cat = _catalog(catalog)
     if gpu is not None:

@@ -1,7 +1,7 @@
 """Time: prefill (TTFT), decode (TPOT), throughput and training step time, vectorized over a grid.
 
 Roofline per phase (Williams et al. 2009): t = max(FLOPs / (peak x flops_eff), bytes / (hbm_bw x hbm_eff)),
-plus exposed communication (tpplan.comm) and engine gaps. Efficiencies are catalog calibration data.
+plus exposed communication (tpplan.engine.comm) and engine gaps. Efficiencies are catalog calibration data.
 
 Metric definitions (also in docs/metrics.md and the JSON schema):
 - ``ttft_s``: time from a request of ``input_len`` prompt tokens reaching an idle replica until its first
@@ -20,9 +20,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from tpplan import comm
-from tpplan.grid import Grid
-from tpplan.memory import (
+from tpplan.catalog.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, GpuSpec, ModelSpec
+from tpplan.engine import comm
+from tpplan.engine.grid import Grid
+from tpplan.engine.memory import (
     WeightSplit,
     draft_grid,
     kv_bytes_per_token_per_gpu,
@@ -35,8 +36,7 @@ from tpplan.memory import (
     weight_bytes_per_param,
     weight_elements,
 )
-from tpplan.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, GpuSpec, ModelSpec
-from tpplan.workload import Context, ServeWorkload
+from tpplan.engine.workload import Context, ServeWorkload
 
 FArray = npt.NDArray[np.float64]
 
@@ -747,9 +747,9 @@ def _train_attention_split(ctx: Context, B: float, s: float, eff: Eff) -> tuple[
     under full recompute. Attention with flash kernels (Dao et al. 2022, 2023) executes the causal half of the
     scores: forward 4 s^2 h d / 2 per sequence and layer, backward 2.5x forward (it recomputes the scores),
     and one more forward under full recompute, at the measured FlashAttention-2 forward+backward rate for this
-    sequence length and head dim (tpplan/attention.py), in bf16 whatever dtype the GEMMs use. Without flash
+    sequence length and head dim (tpplan/engine/attention.py), in bf16 whatever dtype the GEMMs use. Without flash
     kernels (eager attention) the scores run as GEMMs: the model's full-attention FLOPs at the GEMM rate."""
-    from tpplan import attention
+    from tpplan.engine import attention
 
     assert ctx.train is not None
     m, tw = ctx.model, ctx.train
@@ -885,7 +885,7 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
         # GPU's block attention, the backward twice as much (K/V and their gradients) behind 2.5x the compute
         # (flash backward); only the excess is exposed. The block attention of this GPU's s/cp queries over the
         # whole sequence, per layer and micro-batch, at the measured flash rate for s/cp-token blocks.
-        from tpplan import attention
+        from tpplan.engine import attention
 
         a = m.attention
         d = a.head_dim if a.kind != "mla" else (a.qk_nope_head_dim or 0) + (a.qk_rope_head_dim or 0)

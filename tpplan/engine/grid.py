@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tpplan.spec import ModelSpec
+from tpplan.catalog.spec import ModelSpec
 
 IArray = npt.NDArray[np.int64]
 
@@ -164,7 +164,7 @@ def tp_domain(gpu: Any, node: int) -> int:
     """The most GPUs tensor parallelism spans on the fast fabric: the NVLink / Infinity Fabric domain (8 on an
     HGX board, 2 for H100 NVL pairs, 72 across the trays of a GB200 NVL72 rack), or the node for PCIe-only
     GPUs. Serving searches stay inside it unless --allow-cross-node-tp; ``check`` flags a layout beyond it (TPP030)."""
-    from tpplan.comm import fast_domain
+    from tpplan.engine.comm import fast_domain
 
     return node if gpu.pcie_only else int(fast_domain(gpu, node))
 

@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tpplan import grid, memory
-from tpplan.grid import Grid
-from tpplan.load import Coefficients, bisect_last, coefficients, kv_admitted, md1_wait
-from tpplan.spec import DTYPE_BYTES, GpuSpec, ModelSpec
-from tpplan.workload import Context, ServeWorkload
+from tpplan.catalog.spec import DTYPE_BYTES, GpuSpec, ModelSpec
+from tpplan.engine import grid, memory
+from tpplan.engine.grid import Grid
+from tpplan.engine.load import Coefficients, bisect_last, coefficients, kv_admitted, md1_wait
+from tpplan.engine.workload import Context, ServeWorkload
 
 FArray = npt.NDArray[np.float64]
 KEEP = 48
@@ -342,7 +342,7 @@ def pool_command(model: ModelSpec, w: ServeWorkload, gpu: GpuSpec, pool: dict[st
     import json
     import shlex
 
-    from tpplan.planner import vllm_command
+    from tpplan.plan.serve import vllm_command
 
     wg = w.for_gpu(gpu)
     e = wg.engine

@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from tpplan import cost, planner
-from tpplan.planner import Constraints, Objective, Pricing
-from tpplan.spec import GpuSpec, ModelSpec
-from tpplan.workload import ServeWorkload, TrainWorkload
+from tpplan.catalog.spec import GpuSpec, ModelSpec
+from tpplan.engine import cost
+from tpplan.engine.workload import ServeWorkload, TrainWorkload
+from tpplan.plan import serve as planner
+from tpplan.plan.serve import Constraints, Objective, Pricing
 
 """8,760 hours a year / 12 (the convention cloud price sheets use)."""
 
@@ -231,7 +232,7 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
                         deadline_days: float | None, budget_usd: str | None, objective: str,
                         gpus_per_node: int | None, digest: str = "") -> dict[str, Any]:
     """The training report: one ``recommend_train`` search per GPU type (its best plan), then the table."""
-    from tpplan import training
+    from tpplan.plan import train as training
 
     gpus = training.require_dtype(tw.train_dtype, gpus, every=False)
     search = {g.name: training.recommend_train(

@@ -175,7 +175,7 @@ class Efficiency(Strict):
 
 
 class CollectiveCalibration(Strict):
-    """Fitted all-reduce model on one fabric (see ``tpplan.comm``):
+    """Fitted all-reduce model on one fabric (see ``tpplan.engine.comm``):
 
     t(S, n) = steps(n) * alpha_per_step_s + S_bus / B * (1 + (ramp_bytes / S) ** ramp_exponent),
     with S_bus the nccl-tests bus bytes, B the asymptotic bus bandwidth per GPU (one direction).
@@ -222,7 +222,7 @@ class CalibrationSpec(Strict):
     """Achieved fraction of peak HBM bandwidth when decode streams bf16 weights (GEMV-shaped GEMMs)."""
     hbm_fp8: Efficiency | None = None
     """The same for fp8 weights (w8a8 scaled GEMMs at decode shapes), where measured; otherwise derived from
-    ``hbm`` by the fp8/bf16 ratio measured on H100 (tpplan.perf.FP8_STREAM_RATIO)."""
+    ``hbm`` by the fp8/bf16 ratio measured on H100 (tpplan.engine.perf.FP8_STREAM_RATIO)."""
     intra_node: CollectiveCalibration
     """All-reduce on the scale-up fabric."""
     inter_node: CollectiveCalibration

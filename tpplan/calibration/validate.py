@@ -13,17 +13,18 @@ own formulas* (roofline for decode-shaped GEMMs, the hierarchical collective mod
 
 from __future__ import annotations
 
-import csv
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from tpplan import comm, grid, memory, perf, planner
-from tpplan.catalog import Catalog, bundled_root
+from tpplan.catalog.load import Catalog, bundled_root
+from tpplan.catalog.microbench import _unit_scale, read_microbench
+from tpplan.engine import comm, grid, memory, perf
 from tpplan.errors import TpplanError
-from tpplan.yamlio import load_one, read_text
+from tpplan.plan import serve as planner
+from tpplan.yamlio import load_one
 
 TOLERANCE = {
     "activation": 0.001,  # closed form: must match to rounding
@@ -47,13 +48,12 @@ DESCRIPTION = {
     "decode-fp8": "decode-shaped fp8 GEMMs through the same roofline with the fp8 streaming efficiency "
                   "(hbm_fp8; measured torch._scaled_mm, vLLM's own fp8 kernels unmeasured)",
     "hbm": "streaming bandwidth (copy / read / STREAM, >= 1 GiB) vs HBM peak x optimistic efficiency",
-    "collective": "nccl-tests all-reduce bus bandwidth >= 1 MiB through tpplan.comm (the catalog's correction "
+    "collective": "nccl-tests all-reduce bus bandwidth >= 1 MiB through tpplan.engine.comm (the catalog's correction "
                   "tables come from these sweeps, so this guards regressions; the smooth fit alone is within 5.5% "
                   "(H100) to 19% (A100's protocol switch))",
     "attention": "FlashAttention-2 forward+backward throughput by sequence length, head dim and mask through "
-                 "tpplan.attention (the rate training's attention time uses; interpolates these sweeps)",
+                 "tpplan.engine.attention (the rate training's attention time uses; interpolates these sweeps)",
 }
-CSV_COLUMNS = ("gpu", "benchmark", "dtype", "m", "n", "k", "size_bytes", "ranks", "value", "unit")
 
 
 @dataclass
@@ -74,49 +74,6 @@ class Row:
         return {"category": self.category, "name": self.name, "predicted": self.predicted,
                 "published": self.published, "unit": self.unit, "error": self.error,
                 "within_tolerance": abs(self.error) <= tol + 1e-12, "source": self.source}
-
-
-def _unit_scale(unit: str) -> float:
-    u = unit.strip().lower()
-    table = {"tflop/s": 1e12, "gflop/s": 1e9, "pflop/s": 1e15, "tb/s": 1e12, "gb/s": 1e9, "mb/s": 1e6}
-    if u not in table:
-        raise ValueError(f"unknown unit {unit!r}; use one of {', '.join(table)}")
-    return table[u]
-
-
-def read_microbench(path: Path, shown: str | None = None) -> list[dict[str, str]]:
-    """Rows of a microbenchmark CSV (columns: gpu, benchmark, dtype, m, n, k, size_bytes, ranks, value, unit,
-    and optional note, system, source). Missing required columns are an input error naming them."""
-    shown = shown or str(path)
-    text = read_text(path, shown)
-    # '#' lines before the header carry the file's provenance
-    lines = text.splitlines()
-    skip = next((k for k, ln in enumerate(lines) if not ln.startswith("#")), len(lines))
-    reader = csv.DictReader(lines[skip:])
-    missing = [c for c in ("gpu", "benchmark", "value", "unit") if c not in (reader.fieldnames or [])]
-    if missing:
-        raise TpplanError(f"CSV lacks the column(s) {', '.join(missing)}; expected the header "
-                          f"{','.join(CSV_COLUMNS)} (see docs/calibration.md)", file=shown, line=1)
-    rows = []
-    for i, r in enumerate(reader, 2 + skip):
-        short = [c for c in ("gpu", "benchmark", "value", "unit") if r.get(c) in (None, "")]
-        if short:
-            raise TpplanError(f"row lacks {', '.join(short)}; expected the columns {','.join(CSV_COLUMNS)}",
-                              file=shown, line=i)
-        try:
-            v = float(r["value"])
-            if not np.isfinite(v) or v <= 0:
-                raise ValueError(f"value must be a positive number; got {r['value']!r}")
-            _unit_scale(r["unit"])
-            for col in ("m", "n", "k", "size_bytes", "ranks"):
-                x = (r.get(col) or "").strip()
-                if x and not (x.replace(".", "", 1).isdigit() and float(x) == int(float(x)) and float(x) < 2**62):
-                    raise ValueError(f"{col} must be a whole non-negative number; got {x!r}")
-        except (TypeError, ValueError) as exc:
-            raise TpplanError(f"bad row: {exc}", file=shown, line=i) from None
-        r["_line"] = str(i)
-        rows.append(r)
-    return rows
 
 
 def _i(x: str | None) -> int:
@@ -156,7 +113,7 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
             out.append(Row("hbm", f"{gpu.name} {bench}" + (f" {size / 2**30:.0f} GiB" if size else ""),
                            gpu.hbm.bandwidth_bytes_per_s * c.hbm.high, value, "B/s", src))
         elif bench.startswith("attn_fa2_fwd_bwd"):
-            from tpplan import attention
+            from tpplan.engine import attention
 
             seq, d, causal = _i(r.get("m")), _i(r.get("n")), bench.endswith("causal")
             pred = float(attention.fwd_bwd_flops_per_s(gpu, d, causal, seq))
@@ -193,7 +150,7 @@ def published_rows(cat: Catalog, path: Path, shown: str) -> list[Row]:
             out.append(Row(kind, r["name"], float(act), float(r["expected"]), "B", src))
         elif kind == "kv":
             m = cat.model(r["model"])
-            from tpplan.spec import DTYPE_BYTES
+            from tpplan.catalog.spec import DTYPE_BYTES
 
             out.append(Row(kind, r["name"], float(m.kv_cache_bytes_per_token(DTYPE_BYTES[r["dtype"]])),
                            float(r["expected"]), "B/token", src))
@@ -211,8 +168,8 @@ def published_rows(cat: Catalog, path: Path, shown: str) -> list[Row]:
 
 
 CATEGORIES = (*TOLERANCE, "e2e")
-"""Every category ``--category`` accepts; ``e2e`` (published end-to-end runs, tpplan/e2e.py) has one tolerance
-per metric and fails only on a regression of a guarded row."""
+"""Every category ``--category`` accepts; ``e2e`` (published end-to-end runs, tpplan/calibration/e2e.py) has one
+tolerance per metric and fails only on a regression of a guarded row."""
 
 
 def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[str, Any]:
@@ -241,7 +198,7 @@ def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[st
         "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(),
         "inputs": {"catalog_sha256": cat.digest, "categories": categories or list(CATEGORIES)}}
     if not categories or "e2e" in categories:
-        from tpplan.e2e import run_e2e
+        from tpplan.calibration.e2e import run_e2e
 
         e2e = run_e2e(cat, root).to_json()
         for m in e2e["metrics"]:

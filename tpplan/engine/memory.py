@@ -1,4 +1,4 @@
-"""Bytes per GPU by component, vectorized over a :class:`~tpplan.grid.Grid`.
+"""Bytes per GPU by component, vectorized over a :class:`~tpplan.engine.grid.Grid`.
 
 Rules (docs/architecture.md, docs/metrics.md):
 - Weights: attention and MLP matrices split by TP (column-parallel QKV/gate/up, row-parallel out/down,
@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 import numpy as np
 import numpy.typing as npt
 
-from tpplan.grid import Grid
-from tpplan.spec import DTYPE_BYTES, ModelSpec
-from tpplan.workload import Context
+from tpplan.catalog.spec import DTYPE_BYTES, ModelSpec
+from tpplan.engine.grid import Grid
+from tpplan.engine.workload import Context
 
 FArray = npt.NDArray[np.float64]
 
@@ -274,7 +274,7 @@ def draft_bytes_per_gpu(ctx: Context, g: Grid) -> tuple[FArray, FArray]:
     layer shares the target's embedding and LM head (not loaded twice) and adds its 2h x h input projection,
     replicated (vLLM llama_eagle.py / deepseek_mtp.py); a draft model brings all its weights in its own
     checkpoint dtype. Each drafted layer caches its own KV."""
-    from tpplan.speculative import fc_params
+    from tpplan.engine.speculative import fc_params
 
     assert ctx.serve is not None
     w = ctx.serve

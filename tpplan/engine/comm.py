@@ -29,7 +29,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
-from tpplan.spec import CalibrationSpec, CollectiveCalibration, GpuSpec
+from tpplan.catalog.spec import CalibrationSpec, CollectiveCalibration, GpuSpec
 
 Op = Literal["all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p"]
 Algo = Literal["auto", "ring", "tree", "nvls"]
