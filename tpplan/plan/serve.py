@@ -188,8 +188,8 @@ def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | 
 
 def evaluate_serve_many(items: list[tuple[Context, Grid]], pricing: Pricing, cons: Constraints | None = None,
                         at: str = "concurrency") -> list[ServeEval]:
-    """``evaluate_serve`` of several (context, grid) pairs (one per GPU type): the closed loops are solved in
-    one call over all their rows (Engine.closed_loop_many), the same figures as one call per pair."""
+    """``evaluate_serve`` of several (context, grid) pairs (one per GPU type): their operating points are solved
+    in one call over all their rows (_load_many), the same figures as one call per pair."""
     cons = cons or Constraints()
     parts = []
     for ctx, g in items:
@@ -523,8 +523,8 @@ def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[dict[str, Any
 
 
 def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> list[list[dict[str, Any]]]:
-    """``serve_bands`` of several (evaluation, rows) pairs, the closed loops of each parameter set solved in
-    one call over all pairs' rows (Engine.closed_loop_many; the same figures as one call per pair)."""
+    """``serve_bands`` of several (evaluation, rows) pairs, the operating points of each parameter set solved in
+    one call over all pairs' rows (_load_many; the same figures as one call per pair)."""
     prep = []
     for ev, idx in pairs:
         sub = ev.g.take(idx)
