@@ -278,6 +278,8 @@ def test_a_training_dtype_the_gpu_lacks_is_refused_with_the_reason(cli, cli_json
     assert code == 2 and "fp4 training is not modelled" in err and "an H100" in err
     code, _, err = cli(*common, "--gpu", "h100-sxm", "--train-dtype", "fp9")
     assert code == 2 and "bf16, fp16, fp8" in err
+    code, _, err = cli(*common, "--gpu", "h100-sxm", "--weight-dtype", "int4")  # a checkpoint format, named as such
+    assert code == 2 and "--weight-dtype int4 is a serving checkpoint format" in err
     _, d = cli_json("recommend", "--train", "--model", "llama-3.1-8b", "--seq-len", "4k", "--train-dtype", "fp8",
                     "--gpu", "a100-sxm-80gb", "--gpu", "h100-sxm", "--max-gpus", "8", "--top", "3")
     assert list(d["inputs"]["excluded_gpus"]) == ["a100-sxm-80gb"]

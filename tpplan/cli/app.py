@@ -770,6 +770,12 @@ def estimate(
 
         _serving_only(prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix, speculative=o.speculative,
                       draft_tokens=o.draft_tokens, acceptance=o.acceptance, draft_model=o.draft_model)
+        if train_dtype is None and o.weight_dtype is not None:
+            from tpplan.plan.train import TRAIN_DTYPES
+
+            if o.weight_dtype.lower() not in TRAIN_DTYPES:
+                raise TpplanError(f"--weight-dtype {o.weight_dtype} is a serving checkpoint format; a training run "
+                                  f"takes --train-dtype {' | '.join(TRAIN_DTYPES)}")
         tw = _train_workload(length, global_batch, micro_batch, tokens, recompute, sequence_parallel,
                              zero, train_dtype or o.weight_dtype)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
