@@ -8,6 +8,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
+from tpplan.results import RESULTS
 from tpplan.schemas import SCHEMAS
 
 DEPLOY = Path(__file__).parent / "data" / "deploy"
@@ -28,14 +29,55 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
-def test_output_matches_schema(cli, name):
-    assert set(CASES) == set(SCHEMAS)
-    code, out, err = cli(*CASES[name], "--format", "json")
-    assert code in (0, 1), err
+# more outputs of the same schemas: the optional sections (load, prefix cache, speculative, disaggregated, e2e)
+MORE = [
+    ("recommend", ["recommend", "--model", "llama-70b", "--ctx", "8k", "--rate", "6/s", "--disagg", "--top", "3"]),
+    ("recommend", ["recommend", "--model", "llama-70b", "--ctx", "16k", "--shared-prefix", "8k", "--speculative",
+                   "eagle", "--acceptance", "0.7", "--top", "3", "--gpu", "h100"]),
+    ("estimate", ["estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--rate", "5/s",
+                  "--prefix-hit", "0.5"]),
+    ("recommend", ["recommend", "--model", "llama-405b", "--ctx", "8k", "--gpu", "h100", "--max-gpus", "8"]),
+    ("report", ["report", "--train", "--model", "llama-8b", "--tokens", "1T", "--gpu", "h100", "--max-gpus", "16"]),
+    ("train-recommend", ["recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--train-dtype", "fp8",
+                         "--gpu", "a100-sxm-80gb", "--gpu", "h100", "--max-gpus", "16", "--top", "2"]),
+]
+
+
+def _check(name: str, out: str) -> None:
     schema = SCHEMAS[name]
     jsonschema.Draft202012Validator.check_schema(schema)
-    jsonschema.Draft202012Validator(schema).validate(json.loads(out))
+    doc = json.loads(out)
+    jsonschema.Draft202012Validator(schema).validate(doc)
+    RESULTS[name].model_validate(doc)  # and the typed model the schema is generated from
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_output_matches_schema(cli, name):
+    assert set(CASES) == set(SCHEMAS) == set(RESULTS)
+    code, out, err = cli(*CASES[name], "--format", "json")
+    assert code in (0, 1), err
+    _check(name, out)
+
+
+@pytest.mark.parametrize("case", MORE, ids=lambda c: " ".join(c[1][:4]))
+def test_more_outputs_match_their_schema(cli, case):
+    name, args = case
+    code, out, err = cli(*args, "--format", "json")
+    assert code in (0, 1), err
+    _check(name, out)
+
+
+def test_schemas_are_generated_from_the_result_models():
+    """issue 19: `tpplan schema NAME` comes from tpplan/results.py (no hand-written schema): every field's
+    description is the model's, and an optional section is listed but not required."""
+    from tpplan.results import Serve
+    from tpplan.schemas import schema_of
+
+    assert SCHEMAS["estimate"] == schema_of(RESULTS["estimate"])
+    serve = SCHEMAS["estimate"]["properties"]["serve"]
+    assert serve["properties"]["tpot_s"]["description"] == Serve.model_fields["tpot_s"].description
+    assert "speculative" in serve["properties"] and "speculative" not in serve["required"]
+    assert "$defs" not in json.dumps(SCHEMAS)  # self-contained: references inlined
 
 
 def test_schema_command_and_descriptions(cli):

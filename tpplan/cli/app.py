@@ -1418,11 +1418,12 @@ def schema(
     """
     import json
 
-    from tpplan.schemas import SCHEMAS
+    from tpplan.results import RESULTS
+    from tpplan.schemas import schema as schema_for
 
-    if name not in SCHEMAS:
-        raise TpplanError(f"unknown schema {name!r}; valid: {', '.join(SCHEMAS)}")
-    _out(json.dumps(SCHEMAS[name], indent=2))
+    if name not in RESULTS:
+        raise TpplanError(f"unknown schema {name!r}; valid: {', '.join(RESULTS)}")
+    _out(json.dumps(schema_for(name), indent=2))
 
 
 @app.command()

@@ -1,7 +1,7 @@
 """The library API behind ``estimate`` and ``recommend``: evaluate grids, rank, explain, build results.
 
 Everything here is pure: no printing, no environment, no exit. Results are plain dicts that follow the JSON
-contract of docs/metrics.md and tpplan/schemas.py (the renderers turn them into tables, markdown or CSV).
+contract of docs/metrics.md and tpplan/results.py (the renderers turn them into tables, markdown or CSV).
 """
 
 from __future__ import annotations
@@ -367,7 +367,7 @@ def _price_info(gpu: GpuSpec, pricing: Pricing) -> dict[str, Any]:
 
 
 def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One estimate object (tpplan/schemas.py SERVE_ESTIMATE) for row ``i`` of an evaluation."""
+    """One estimate object (tpplan/results.py ServeEstimate) for row ``i`` of an evaluation."""
     ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
     assert ctx.serve is not None
     m, gpu = ctx.model, ctx.gpu
