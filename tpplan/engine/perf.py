@@ -56,6 +56,16 @@ plateau efficiencies: mean |log error| 2.0 % (max 8 %) at p = 2.5, against 6 % (
 which has m = 128..512 GEMMs reach both bounds at once. tests/test_perf_and_recommend.py refits it."""
 
 
+DECODE_ATTENTION_FLOOR_S = 10e-6
+"""Time of one paged decode-attention kernel with next to nothing to read, paid once per layer per decode step
+beside the KV bytes at the HBM rate (t = floor + bytes / bandwidth). Measured (FlashInfer blog, Fig. 6,
+hardware/calibration/flashinfer-decode.csv): 1 sequence x 32-128 cached tokens (0.5-2 MB, Llama-2-7B MHA, head
+dim 128) takes 10.4 us on H100 SXM with FlashInfer 0.0.1 and with vLLM 0.2.6 PagedAttention v2, of which the
+bytes are under 1 us; on A100 7.7 us (FlashInfer) to 13.5 us (PagedAttention). Other GPUs and kernels (vLLM's
+FlashAttention backend, TensorRT-LLM's XQA) [assumed] alike; ``tpplan validate --category decode-attention``
+replays the curves."""
+
+
 def gemm_roofline(flops_time: npt.ArrayLike, bytes_time: npt.ArrayLike) -> FArray:
     """Time of GEMMs bound by ``flops_time`` at the tensor-core rate and ``bytes_time`` at the HBM rate."""
     c = np.asarray(flops_time, dtype=np.float64)
@@ -277,7 +287,9 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     t_gemm_c, t_gemm_m = dec_gemm / peak, w_read_stage / bw_w
     t_attn_c, t_attn_m = (dec_fl_stage - dec_gemm) / peak_attn, kv_read_stage / bw
     t_elem_stage = b_stage * q * elem_tok / (pp * bw)  # this stage's layers' elementwise kernels
-    stage_t = gemm_roofline(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m) + t_elem_stage
+    # one paged-attention kernel per layer of the stage, each with its fixed floor beside its bytes
+    t_attn_floor = DECODE_ATTENTION_FLOOR_S * L / pp
+    stage_t = gemm_roofline(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m) + t_attn_floor + t_elem_stage
     lat = w.engine.decode_allreduce_latency_s
     if floor is not None and lat is not None:
         # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
@@ -322,6 +334,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
             "weights read (memory-bound)/layer": np.where(g_cb, zero, pp * gemm_roofline(t_gemm_c, t_gemm_m)),
             "attention (compute-bound)/layer": np.where(a_cb, pp * t_attn_c, zero),
             "KV cache read (memory-bound)/layer": np.where(a_cb, zero, pp * t_attn_m),
+            "attention kernel floor/layer": pp * t_attn_floor,
             "elementwise (norms, activation, rotary)/layer": pp * t_elem_stage,
             "TP all-reduces/layer": t_tp_dec + zero, "expert all-to-alls/layer": t_ep_dec + zero,
             "context-parallel combine/layer": t_cp_dec + zero, "kernel gaps/layer": gaps + zero,
@@ -460,6 +473,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     # the kernels beside the GEMMs, each on its own roofline: attention, in the activation dtype (bf16)
     # whatever dtype the GEMMs run in, then the elementwise kernels of every token (norms, activation, rotary)
     serial = (pp * np.maximum(attn_fl / _peak(ctx, "bf16", eff), kv_read / bw)
+              + np.where(b_n > 0, DECODE_ATTENTION_FLOOR_S * L, 0.0)  # a decode-attention kernel per layer
               + (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw)
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n * q + b_p) * h * act_b
