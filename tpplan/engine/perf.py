@@ -61,9 +61,10 @@ DECODE_ATTENTION_FLOOR_S = 10e-6
 beside the KV bytes at the HBM rate (t = floor + bytes / bandwidth). Measured (FlashInfer blog, Fig. 6,
 hardware/calibration/flashinfer-decode.csv): 1 sequence x 32-128 cached tokens (0.5-2 MB, Llama-2-7B MHA, head
 dim 128) takes 10.4 us on H100 SXM with FlashInfer 0.0.1 and with vLLM 0.2.6 PagedAttention v2, of which the
-bytes are under 1 us; on A100 7.7 us (FlashInfer) to 13.5 us (PagedAttention). Other GPUs and kernels (vLLM's
-FlashAttention backend, TensorRT-LLM's XQA) [assumed] alike; ``tpplan validate --category decode-attention``
-replays the curves."""
+bytes are under 1 us; on A100 7.7 us (FlashInfer) to 13.5 us (PagedAttention). The benchmark timed calls back
+to back, so part of the floor may be launch gaps that CUDA-graph replay shortens (the engines decode under
+graphs): an upper estimate. Other GPUs and kernels (vLLM's FlashAttention backend, TensorRT-LLM's XQA)
+[assumed] alike; ``tpplan validate --category decode-attention`` replays the curves."""
 
 
 def gemm_roofline(flops_time: npt.ArrayLike, bytes_time: npt.ArrayLike) -> FArray:
