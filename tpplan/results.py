@@ -284,7 +284,9 @@ class DisaggPair(Open):
     sustainable_rate_rps_per_replica, capacity_rps, usd_per_hour; ttft_s_without_transfer or tpot_s), ratio
     'xPyD', kv_transfer (bytes_per_request, seconds, overlapped), ttft_s = prefill queueing + chunks + transfer,
     tpot_s from the decode pool, request_latency_s, gpus, usd_per_hour, throughput_tokens_per_s and
-    usd_per_million_tokens (output tokens at the rate), commands (vLLM / SGLang and NVIDIA Dynamo)."""
+    usd_per_million_tokens (output tokens at the rate), commands (vLLM / SGLang and NVIDIA Dynamo); with
+    --slo-percentile q also slo_percentile, ttft_s_at_slo_percentile and tpot_s_at_slo_percentile (what the SLOs
+    were judged on)."""
 
     prefill: Any
     decode: Any

@@ -468,7 +468,7 @@ class Engine:
         inf = np.full_like(rate, np.inf)
         ttft = np.where(stable, wait + fixed, inf)
         tpot = np.where(stable, a["tpot"], inf)
-        ttft_pct = {q: np.where(stable, _wait_quantile(wait, rho, q, clients is None) + fixed, inf)
+        ttft_pct = {q: np.where(stable, wait_quantile(wait, rho, q, clients is None) + fixed, inf)
                     for q in PERCENTILES}
         tpot_pct = {q: np.where(stable, np.where(a["f"] > 1.0 - q / 100.0, a["t_chunk"], a["t_dec"]), inf)
                     for q in PERCENTILES}
@@ -572,7 +572,7 @@ class Engine:
         return np.where(ok_top, top, np.where(none | ~np.isfinite(rate), 0.0, rate))
 
 
-def _wait_quantile(mean_wait: FArray, rho: FArray, q: int, open_loop: bool) -> FArray:
+def wait_quantile(mean_wait: FArray, rho: FArray, q: int, open_loop: bool) -> FArray:
     """The q-th percentile of the queueing wait: zero with probability 1 - rho, else exponential with mean
     mean_wait / rho (Kingman's heavy-traffic approximation of the M/G/1 waiting time)."""
     if not open_loop:

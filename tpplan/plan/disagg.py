@@ -30,7 +30,7 @@ import numpy.typing as npt
 from tpplan.catalog.spec import DTYPE_BYTES, GpuSpec, ModelSpec
 from tpplan.engine import grid, memory
 from tpplan.engine.grid import Grid
-from tpplan.engine.load import Coefficients, bisect_last, coefficients, kv_admitted, md1_wait
+from tpplan.engine.load import Coefficients, bisect_last, coefficients, kv_admitted, md1_wait, wait_quantile
 from tpplan.engine.workload import Context, ServeWorkload
 
 FArray = npt.NDArray[np.float64]
@@ -57,6 +57,8 @@ class Pool:
     usd_per_hour: FArray
     ok: npt.NDArray[np.bool_]
     max_running: FArray
+    slo_latency: FArray
+    """``latency`` at --slo-percentile (the mean without one): what the pool's SLO is judged on."""
 
     @property
     def gpus(self) -> FArray:
@@ -91,14 +93,18 @@ class _Prefill:
         with np.errstate(divide="ignore", invalid="ignore"):
             self.sat = self.budget / (self.n * co.step(0.0, self.budget))
 
-    def ttft(self, rate: FArray) -> FArray:
+    def ttft(self, rate: FArray, pct: int | None = None) -> FArray:
         """Queueing + the request's own chunks, each in a step that also carries the prompt tokens the load
-        brings (rate / saturation of a full budget), through every stage."""
+        brings (rate / saturation of a full budget), through every stage. ``pct``: the wait at that percentile
+        (the aggregated load model's exponential tail, load.wait_quantile), the chunks being deterministic."""
         rho = np.clip(rate / self.sat, 0.0, 1.0)
         own = min(self.n, self.mbt)
         chunks = np.ceil(self.n / own)
         tokens = np.minimum(np.maximum(own * self.pp, rho * self.budget), self.budget)
-        return md1_wait(rate, self.sat)[0] + chunks * self.co.step(0.0, tokens)
+        wait, rho_w = md1_wait(rate, self.sat)
+        if pct is not None:
+            wait = wait_quantile(wait, rho_w, pct, True)
+        return wait + chunks * self.co.step(0.0, tokens)
 
 
 class _Decode:
@@ -147,19 +153,21 @@ def _size(sust: FArray, rate: float, ok: npt.NDArray[np.bool_], dp: FArray,
 
 
 def prefill_pool(ctx: Context, g: Grid, rate: float, ttft_budget: float | FArray | None, max_util: float, price: float,
-                 allow_cross_node_tp: bool, replicas_given: float | None = None) -> Pool:
+                 allow_cross_node_tp: bool, replicas_given: float | None = None, pct: int | None = None) -> Pool:
     mem, ok = _fits(ctx, g, allow_cross_node_tp)
     assert ctx.serve is not None
     p_ref = np.maximum(np.minimum(ctx.serve.engine.max_num_batched_tokens * g.pp.astype(np.float64),
                                   float(ctx.serve.prefill_len)), 1.0)
     co = coefficients(ctx, g, np.ones(len(g)), p_ref)
     pf = _Prefill(ctx, g, co)
-    sust = _largest_rate(pf.sat * max_util, pf.ttft, ttft_budget)
+    sust = _largest_rate(pf.sat * max_util, lambda r: pf.ttft(r, pct), ttft_budget)
     replicas, per = _size(sust, rate, ok, g.dp.astype(np.float64), replicas_given)
-    lat = np.where(np.isfinite(replicas) & (per < pf.sat), pf.ttft(per), np.inf)
+    live = np.isfinite(replicas) & (per < pf.sat)
+    lat = np.where(live, pf.ttft(per), np.inf)
     usd = replicas * (g.tp * g.pp).astype(np.float64) * price
     return Pool(ctx=ctx, g=g, role="prefill", saturation=pf.sat, sustainable=sust, replicas=replicas, rate=per,
-                latency=lat, usd_per_hour=usd, ok=ok & np.isfinite(replicas), max_running=np.zeros(len(g)))
+                latency=lat, usd_per_hour=usd, ok=ok & np.isfinite(replicas), max_running=np.zeros(len(g)),
+                slo_latency=lat if pct is None else np.where(live, pf.ttft(per, pct), np.inf))
 
 
 def decode_pool(ctx: Context, g: Grid, rate: float, tpot_slo: float | None, max_util: float, price: float,
@@ -175,8 +183,9 @@ def decode_pool(ctx: Context, g: Grid, rate: float, tpot_slo: float | None, max_
     replicas, per = _size(sust, rate, ok, g.dp.astype(np.float64), replicas_given)
     lat = np.where(np.isfinite(replicas) & (per < dc.sat), dc.tpot(dc.n_for(per)), np.inf)
     usd = replicas * (g.tp * g.pp).astype(np.float64) * price
+    # a decode pool's steps carry no prompt chunks: every step alike, so TPOT at any percentile is its mean
     return Pool(ctx=ctx, g=g, role="decode", saturation=dc.sat, sustainable=sust, replicas=replicas, rate=per,
-                latency=lat, usd_per_hour=usd, ok=ok & np.isfinite(replicas), max_running=cap)
+                latency=lat, usd_per_hour=usd, ok=ok & np.isfinite(replicas), max_running=cap, slo_latency=lat)
 
 
 def transfer_seconds(model: ModelSpec, w: ServeWorkload, gp: GpuSpec, gpus_p: FArray, gd: GpuSpec,
@@ -216,11 +225,13 @@ def _pool_obj(p: Pool, i: int) -> dict[str, Any]:
 
 
 def _pair_obj(model: ModelSpec, w: ServeWorkload, rate: float, p: Pool, i: int, d: Pool, j: int,
-              xfer: float) -> dict[str, Any]:
+              xfer: float, pct: int | None = None) -> dict[str, Any]:
     ttft, tpot = float(p.latency[i]) + xfer, float(d.latency[j])
     usd = float(p.usd_per_hour[i] + d.usd_per_hour[j])
     out_tps = rate * w.output_len
-    return {
+    extra = {} if pct is None else {"slo_percentile": pct, "ttft_s_at_slo_percentile": float(p.slo_latency[i]) + xfer,
+                                    "tpot_s_at_slo_percentile": float(d.slo_latency[j])}
+    return {**extra,
         "prefill": _pool_obj(p, i), "decode": _pool_obj(d, j),
         "ratio": f"{int(p.replicas[i] / p.g.dp[i])}P{int(d.replicas[j] / d.g.dp[j])}D",
         "kv_transfer": {"bytes_per_request": model.kv_cache_bytes_per_token(DTYPE_BYTES[w.kv_dtype])
@@ -267,10 +278,10 @@ def estimate_pair(model: ModelSpec, w: ServeWorkload, rate: float, pools: dict[s
 
 def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float, ttft_slo: float | None,
            tpot_slo: float | None, max_util: float, prices: dict[str, float], max_gpus: int,
-           allow_cross_node_tp: bool = False, gpus_per_node: int | None = None, top: int = 5
-           ) -> dict[str, Any]:
+           allow_cross_node_tp: bool = False, gpus_per_node: int | None = None, top: int = 5,
+           pct: int | None = None) -> dict[str, Any]:
     """Every (prefill layout, decode layout) pair over the GPU types, each pool sized to ``rate``; the pairs
-    within the SLOs and --max-gpus, cheapest first."""
+    within the SLOs (at percentile ``pct``, else at the mean) and --max-gpus, cheapest first."""
     pre: list[Pool] = []
     dec: list[Pool] = []
     for gpu in gpus:
@@ -285,7 +296,7 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
         own = (g.tp * g.pp).astype(np.float64)
         assert ctx.serve is not None
         budget = None if ttft_slo is None else ttft_slo - transfer_seconds(model, ctx.serve, gpu, own, gpu, own)
-        pre.append(prefill_pool(ctx, g, rate, budget, max_util, price, allow_cross_node_tp))
+        pre.append(prefill_pool(ctx, g, rate, budget, max_util, price, allow_cross_node_tp, pct=pct))
         dec.append(decode_pool(ctx, g, rate, tpot_slo, max_util, price, allow_cross_node_tp))
 
     def best(pools: list[Pool]) -> list[tuple[Pool, int]]:
@@ -309,11 +320,12 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
                                                                for c in cols]))
         ttft = np.array([p.latency[i] for p, i in bp])[:, None] + xfer
         tpot = np.array([d.latency[i] for d, i in bd])[None, :] + 0 * xfer
+        ttft_slo_at = np.array([p.slo_latency[i] for p, i in bp])[:, None] + xfer
         usd = np.array([p.usd_per_hour[i] for p, i in bp])[:, None] + np.array([d.usd_per_hour[i] for d, i in bd])
         total = pg[:, None] + dg[None, :]
         ok = (total <= max_gpus) & np.isfinite(ttft) & np.isfinite(tpot)
         if ttft_slo is not None:
-            ok &= ttft <= ttft_slo
+            ok &= ttft_slo_at <= ttft_slo
         if tpot_slo is not None:
             ok &= tpot <= tpot_slo
         order = np.lexsort((ttft.ravel() + w.output_len * tpot.ravel(), usd.ravel()))
@@ -322,7 +334,7 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
                 continue
             a, b = divmod(int(flat), len(bd))
             (p, i), (d, j) = bp[a], bd[b]
-            pairs.append(_pair_obj(model, w, rate, p, i, d, j, float(xfer[a, b])))
+            pairs.append(_pair_obj(model, w, rate, p, i, d, j, float(xfer[a, b]), pct))
     why = []
     if not pairs:
         if not bp:

@@ -1210,14 +1210,14 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
     from tpplan.plan import disagg
 
     assert cons.rate_rps is not None
+    note = []
     if cons.slo_percentile is not None:
-        note = [f"the pools are sized on mean TTFT and TPOT (--slo-percentile {cons.slo_percentile} applies to the "
-                "aggregated rows)"]
-    else:
-        note = []
+        note = [f"the SLOs hold at p{cons.slo_percentile}: a prefill pool's TTFT with the same M/D/1 wait and "
+                "exponential tail as the aggregated rows; a decode pool's steps carry no prompt chunks, so its TPOT "
+                "is the same at every percentile"]
     r = disagg.search(model, gpus, w, cons.rate_rps, cons.ttft_slo_s, cons.tpot_slo_s, cons.max_utilization,
                       {g.name: pricing.price(g) for g in gpus}, cons.max_gpus, cons.allow_cross_node_tp,
-                      gpus_per_node, top)
+                      gpus_per_node, top, cons.slo_percentile)
     pairs = r["pairs"]
     agg = [c for c in aggregated.get("candidates", []) if c.get("feasible")]
     agg_best = min(agg, key=lambda c: c["cost"]["usd_per_hour"]) if agg else None
