@@ -346,3 +346,17 @@ def test_disagg_pools_meet_the_slos_at_the_percentile(cli_json):
     # a stricter reading of the same SLO never makes the cheapest pair cheaper
     assert pairs[0]["usd_per_hour"] >= mean["disaggregated"]["pairs"][0]["usd_per_hour"]
     assert "slo_percentile" not in mean["disaggregated"]["pairs"][0]
+
+
+def test_disagg_compares_with_the_cheapest_aggregated_deployment_of_the_whole_search(cli_json):
+    """The comparison took the cheapest among the candidates the objective listed: with the latency objective
+    at 10 req/s that was a 64-GPU deployment at $227/hour. It now takes recommend's cheapest_feasible over the
+    whole search, which at a fixed rate is the cost objective's first row ($/1M tokens = $/hour / tokens)."""
+    args = ("recommend", "--model", "llama-70b", "--ctx", "8k", "--rate", "10/s", "--disagg")
+    _, lat = cli_json(*args)
+    _, cost = cli_json(*args, "--objective", "cost")
+    best = lat["disaggregated"]["aggregated_best"]
+    assert best["usd_per_hour"] == pytest.approx(lat["cheapest_feasible"]["cost"]["usd_per_hour"])
+    assert best["usd_per_hour"] == pytest.approx(cost["candidates"][0]["cost"]["usd_per_hour"])
+    assert all(best["usd_per_hour"] <= c["cost"]["usd_per_hour"] + 1e-9 for c in lat["candidates"] if c["feasible"])
+    assert lat["disaggregated"]["message"] == cost["disaggregated"]["message"]

@@ -310,8 +310,9 @@ class Disaggregated(Open):
         "Cheapest first; each pool sized to replicas = ceil(rate / its sustainable rate per replica); kv_transfer "
         "bytes_per_request = input_len x KV bytes per token, seconds over the slower side's NICs, not overlapped; "
         "the first pair has `commands`.")
-    aggregated_best: dict[str, Any] | None = d("The cheapest feasible aggregated candidate listed (layout, "
-                                                "usd_per_hour, ttft_s, tpot_s).")
+    aggregated_best: dict[str, Any] | None = d("The cheapest feasible aggregated deployment of the whole search "
+                                                "(layout, usd_per_hour, ttft_s, tpot_s; recommend's "
+                                                "cheapest_feasible).")
     cheaper: Literal["aggregated", "disaggregated"] | None = d("Which costs less per hour.")
     message: str = d("The comparison, or why no pair meets the SLOs.")
     notes: list[str]
@@ -345,6 +346,9 @@ class RecommendResult(Envelope):
     explain: list[str] = opt("With --explain: why the named layout is rejected or not listed.")
     rejected: dict[str, int] = d("Rows rejected per reason (a row can have several).")
     search: Search
+    cheapest_feasible: ServeEstimate = opt("With --rate: the feasible layout with the lowest $/hour over the whole "
+                                           "search (fewer GPUs on a tie), whatever the objective ranks first; "
+                                           "--disagg compares its pools with it.")
     disaggregated: Disaggregated = opt("With --disagg.")
 
 

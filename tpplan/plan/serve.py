@@ -1194,6 +1194,10 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
         "assumptions": {e.ctx.gpu.name: assumptions(e.ctx, pricing) for e in s.evals
                         if any(c["layout"]["gpu"] == e.ctx.gpu.name for c in cands)},
     }
+    if cons.rate_rps is not None:
+        cheap = cheapest_feasible(s)
+        if cheap is not None:
+            res["cheapest_feasible"] = serve_object(s.evals[cheap[0]], cheap[1])
     if cands:
         res["serving_command"] = vllm_command(cands[0], model, w)
     else:
@@ -1201,6 +1205,21 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
     if explain_spec:
         res["explain"] = explain(s, explain_spec, obj, picks)
     return res
+
+
+def cheapest_feasible(s: Search) -> tuple[int, int] | None:
+    """(GPU index, row) of the feasible row with the lowest $/hour over the whole search (fewer GPUs on a tie),
+    whatever the objective ranks first; None when nothing is feasible."""
+    best: tuple[tuple[float, float], int, int] | None = None
+    for k, ev in enumerate(s.evals):
+        ok = np.flatnonzero(ev.reasons == 0)
+        if not len(ok) or ev.load is None:
+            continue
+        j = int(ok[np.lexsort((ev.load.gpus[ok], ev.usd_per_hour[ok]))[0]])
+        key = (float(ev.usd_per_hour[j]), float(ev.load.gpus[j]))
+        if best is None or key < best[0]:
+            best = (key, k, j)
+    return None if best is None else (best[1], best[2])
 
 
 def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
@@ -1219,8 +1238,11 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
                       {g.name: pricing.price(g) for g in gpus}, cons.max_gpus, cons.allow_cross_node_tp,
                       gpus_per_node, top, cons.slo_percentile)
     pairs = r["pairs"]
+    # the cheapest feasible aggregated deployment of the whole search (recommend's cheapest_feasible), not only
+    # among the candidates the objective listed
     agg = [c for c in aggregated.get("candidates", []) if c.get("feasible")]
-    agg_best = min(agg, key=lambda c: c["cost"]["usd_per_hour"]) if agg else None
+    agg_best = aggregated.get("cheapest_feasible") or (min(agg, key=lambda c: c["cost"]["usd_per_hour"]) if agg
+                                                       else None)
     out: dict[str, Any] = {"pairs": pairs, "rows_evaluated": r["rows_evaluated"], "notes": note,
                            "aggregated_best": None, "cheaper": None}
     if agg_best is not None:
