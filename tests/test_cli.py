@@ -238,3 +238,19 @@ def test_recommend_table_fits_the_terminal_without_wrapped_rows(cli_json, width)
         assert c["layout"]["gpu"] in row and "TTFT" in text and "TPOT" in text
     if width == 80:
         assert "Columns left out to fit 80 columns" in text and "$/1M tok" in text
+
+
+def test_every_format_a_command_lists_is_in_the_format_registry():
+    """issue 19: one format registry (tpplan/render/formats.py); each command's --format choices and the
+    registry's formats for its result are the same list, and a format a kind lacks is an exit-2 error."""
+    from tpplan.cli.app import CheckFormat, OutFormat, ValidateFormat
+    from tpplan.errors import TpplanError
+    from tpplan.render import formats
+
+    reg = formats.registry()
+    for kind in ("estimate", "train-estimate", "recommend", "train-recommend"):
+        assert set(reg[kind]) == {f.value for f in OutFormat}
+    assert set(reg["cost"]) == {f.value for f in ValidateFormat}
+    assert set(reg["check"]) == {f.value for f in CheckFormat} - {"auto"}  # auto picks github or text
+    with pytest.raises(TpplanError, match="valid: table, json, markdown"):
+        formats.get("cost", "csv")

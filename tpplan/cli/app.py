@@ -799,18 +799,9 @@ def estimate(
         _estimate_disagg(m, w, cat, g, pricing, cons, prefill, decode, gpus_per_node, fmt)
         return
     res = planner.estimate_serve(m, g, w, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest, cons)
-    from tpplan.render import tables
+    from tpplan.render import formats, tables
 
-    if fmt == OutFormat.json:
-        from tpplan.render import to_json
-
-        _out(to_json(res))
-    elif fmt == OutFormat.markdown:
-        _out(tables.estimate_markdown(res))
-    elif fmt == OutFormat.csv:
-        _out(tables.estimate_csv(res))
-    else:
-        tables.print_estimate(_console(), res)
+    formats.emit("estimate", fmt.value, res, _console, _out)
     if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
         _out(tables.breakdown_markdown(res))
 
@@ -916,16 +907,9 @@ def _interleaved(tw: Any, m: Any, pp: int, dp: int, v: int) -> Any:
 
 
 def _render_train_estimate(res: dict[str, Any], fmt: OutFormat) -> None:
-    from tpplan.render import tables, to_json
+    from tpplan.render import formats
 
-    if fmt == OutFormat.json:
-        _out(to_json(res))
-    elif fmt == OutFormat.markdown:
-        _out(tables.train_estimate_markdown(res))
-    elif fmt == OutFormat.csv:
-        _out(tables.train_estimate_csv(res))
-    else:
-        tables.print_train_estimate(_console(), res)
+    formats.emit("train-estimate", fmt.value, res, _console, _out)
 
 
 
@@ -1094,7 +1078,7 @@ def recommend(
     """
     o = _Namespace(**opts)
     from tpplan.plan import serve as planner
-    from tpplan.render import tables
+    from tpplan.render import formats
 
     global _WIDE
     _WIDE = 400 if wide else None
@@ -1116,7 +1100,7 @@ def recommend(
                             global_batch_tokens=o.global_batch_tokens, gpus=o.gpus, max_gpus=o.max_gpus,
                             deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
                             gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap)
-        tables.render_train_recommend(_console(), res, fmt.value, _out)
+        formats.emit("train-recommend", fmt.value, res, _console, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
         return
@@ -1134,7 +1118,7 @@ def recommend(
                                   o.gpus_per_node, cat.digest)
     if o.disagg:
         res["disaggregated"] = planner.recommend_disagg(m, gpu_specs, w, cons, pricing, res, o.gpus_per_node)
-    tables.render_recommend(_console(), res, fmt.value, _out)
+    formats.emit("recommend", fmt.value, res, _console, _out)
     if not res["candidates"] and not (o.disagg and res["disaggregated"]["pairs"]):
         raise typer.Exit(1)
 
@@ -1368,44 +1352,9 @@ def cost(
                           hint="Add a row for it, or leave --prices out to use the catalog's tiers.")
     res = {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
            **cost_mod.rental_cost(g, n, seconds, utilization, pricing.overrides, sheet)}
-    if fmt == ValidateFormat.json:
-        from tpplan.render import to_json
+    from tpplan.render import formats
 
-        _out(to_json(res))
-        return
-    from tpplan.render import markdown_table, md_text, printable
-    from tpplan.units import format_usd
-
-    days = res["period_hours"] / 24
-    head = (f"{n:,} x {g.name} for {res['period_hours']:,.0f} h ({days:,.1f} days)"
-            + (f" at {utilization:.0%} utilization" if utilization < 1 else "")
-            + f": {res['billed_gpu_hours']:,.0f} GPU-hours billed")
-    rows = [[r["tier"] + (" [assumed]" if r["assumed"] else ""), f"{format_usd(r['usd_per_gpu_hour'])}/GPU-h",
-             f"{format_usd(r['usd_per_hour'])}/h", f"{format_usd(r['usd_per_month'])}/mo",
-             format_usd(r["total_usd"]), r["as_of"] or "", r["source"]] for r in res["tiers"]]
-    cols = ["Tier", "Price", "Cluster", "Per month (730 h)", "Total", "As of", "Source"]
-    if fmt == ValidateFormat.markdown:
-        text = [f"**{md_text(head)}**", "", markdown_table(cols, rows, ["l", "r", "r", "r", "r", "l", "l"])]
-        text[-1] = text[-1].rstrip("\n")
-        notes = [*res["notes"], *(f"[{k}] = {v}" for k, v in res["source_tags"].items())]
-        text += ["", *[f"- {md_text(x)}" for x in notes]] if notes else []
-        _out("\n".join(text) + "\n")
-        return
-    from rich.table import Table
-
-    t = Table(title=printable(head), title_justify="left")
-    for c in cols:
-        t.add_column(c, justify="right" if c in ("Price", "Cluster", "Per month (730 h)", "Total") else "left",
-                     overflow="fold")
-    for r in rows:
-        t.add_row(*[printable(str(x)) for x in r])
-    con = _console()
-    con.print(t)
-    for x in res["notes"]:
-        con.print("note: " + x, highlight=False, markup=False)
-    if res["source_tags"]:
-        con.print("sources: " + "; ".join(f"[{k}] {v}" for k, v in res["source_tags"].items()),
-                  highlight=False, markup=False)
+    formats.emit("cost", fmt.value, res, _console, _out)
 
 
 @app.command()
@@ -1651,20 +1600,9 @@ def check(
     in_actions = bool(os.environ.get("GITHUB_ACTIONS"))
     if kind == "auto":
         kind = "github" if in_actions else "text"
-    if kind == "json":
-        from tpplan.render import to_json
+    from tpplan.render import formats
 
-        text = to_json(rep.to_json())
-    elif kind == "sarif":
-        import json
-
-        text = json.dumps(chk.render_sarif(rep), indent=2)
-    elif kind == "github":
-        text = chk.render_github(rep)
-    elif kind == "markdown":
-        text = chk.render_markdown(rep)
-    else:
-        text = chk.render_text(rep)
+    text = formats.text("check", kind, rep)
     if kind == "text" and not (output and output != "-"):
         chk.print_text(rep, _console())
     elif text:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tpplan.render import band, csv_text, layout_label, markdown_table, md_text, pool_command_label, to_json
+from tpplan.render import band, csv_text, layout_label, markdown_table, md_text, pool_command_label
 from tpplan.units import format_bytes, format_count, format_seconds, format_usd
 
 SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "PP spans nodes"}
@@ -130,16 +130,15 @@ rank, GPU, layout, TTFT and TPOT always show."""
 
 
 def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
-    if fmt == "json":
-        out(to_json(res))
-        return
-    if fmt == "csv":
-        out(recommend_csv(res))
-        return
+    """recommend's result in ``fmt`` (the format registry, tpplan/render/formats.py)."""
+    from tpplan.render import formats
+
+    formats.emit("recommend", fmt, res, lambda: console, out)
+
+
+def print_recommend(console: Any, res: dict[str, Any]) -> None:
+    """recommend's table for a terminal: as many columns as fit (DROP_ORDER), then the footer."""
     headers, rows = recommend_rows(res)
-    if fmt == "markdown":
-        out(recommend_markdown(res))
-        return
     from rich import box
     from rich.table import Table
 
@@ -441,9 +440,13 @@ def train_estimate_csv(res: dict[str, Any]) -> str:
 
 
 def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
-    if fmt == "json":
-        out(to_json(res))
-        return
+    """recommend --train's result in ``fmt`` (the format registry, tpplan/render/formats.py)."""
+    from tpplan.render import formats
+
+    formats.emit("train-recommend", fmt, res, lambda: console, out)
+
+
+def train_recommend_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
     headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mb", "v", "recompute", "ZeRO", "mem/GPU", "step",
                "MFU", "days", "GPU-hours", "$ (typical)"]
     rows = []
@@ -455,12 +458,19 @@ def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Cal
                      f"{tr['mfu']:.1%}", f"{tr['days']:.1f}" if tr.get("days") is not None else "-",
                      f"{tr['gpu_hours']:,.0f}" if tr.get("gpu_hours") is not None else "-",
                      format_usd(c["cost"]["usd_total"]) if c["cost"].get("usd_total") is not None else "-"])
-    if fmt == "csv":
-        out(csv_text(headers, rows))
-        return
-    if fmt == "markdown":
-        out(markdown_table(headers, rows))
-        return
+    return headers, rows
+
+
+def train_recommend_csv(res: dict[str, Any]) -> str:
+    return csv_text(*train_recommend_rows(res))
+
+
+def train_recommend_markdown(res: dict[str, Any]) -> str:
+    return markdown_table(*train_recommend_rows(res))
+
+
+def print_train_recommend(console: Any, res: dict[str, Any]) -> None:
+    headers, rows = train_recommend_rows(res)
     from rich import box
     from rich.table import Table
 
@@ -513,3 +523,44 @@ def train_breakdown_markdown(res: dict[str, Any]) -> str:
     rows.append(["total", format_seconds(sum(b[k] for k in keys)), f"= {format_seconds(step)}"])
     return ("Where the time goes: one optimizer step\n\n"
             + markdown_table(["term", "seconds", "share"], rows, ["l", "r", "r"]))
+
+
+def _cost_table(res: dict[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
+    """tpplan cost: the heading, columns and one row per price tier."""
+    days = res["period_hours"] / 24
+    head = (f"{res['gpus']:,} x {res['gpu']} for {res['period_hours']:,.0f} h ({days:,.1f} days)"
+            + (f" at {res['utilization']:.0%} utilization" if res["utilization"] < 1 else "")
+            + f": {res['billed_gpu_hours']:,.0f} GPU-hours billed")
+    rows = [[r["tier"] + (" [assumed]" if r["assumed"] else ""), f"{format_usd(r['usd_per_gpu_hour'])}/GPU-h",
+             f"{format_usd(r['usd_per_hour'])}/h", f"{format_usd(r['usd_per_month'])}/mo",
+             format_usd(r["total_usd"]), r["as_of"] or "", r["source"]] for r in res["tiers"]]
+    return head, ["Tier", "Price", "Cluster", "Per month (730 h)", "Total", "As of", "Source"], rows
+
+
+def cost_markdown(res: dict[str, Any]) -> str:
+    head, cols, rows = _cost_table(res)
+    text = [f"**{md_text(head)}**", "", markdown_table(cols, rows, ["l", "r", "r", "r", "r", "l", "l"])]
+    text[-1] = text[-1].rstrip("\n")
+    notes = [*res["notes"], *(f"[{k}] = {v}" for k, v in res["source_tags"].items())]
+    text += ["", *[f"- {md_text(x)}" for x in notes]] if notes else []
+    return "\n".join(text) + "\n"
+
+
+def print_cost(console: Any, res: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from tpplan.render import printable
+
+    head, cols, rows = _cost_table(res)
+    t = Table(title=printable(head), title_justify="left")
+    for c in cols:
+        t.add_column(c, justify="right" if c in ("Price", "Cluster", "Per month (730 h)", "Total") else "left",
+                     overflow="fold")
+    for r in rows:
+        t.add_row(*[printable(str(x)) for x in r])
+    console.print(t)
+    for x in res["notes"]:
+        console.print("note: " + x, highlight=False, markup=False)
+    if res["source_tags"]:
+        console.print("sources: " + "; ".join(f"[{k}] {v}" for k, v in res["source_tags"].items()),
+                      highlight=False, markup=False)
