@@ -32,41 +32,66 @@ class Format:
             self.rich(console(), result)
 
 
-@functools.cache
-def registry() -> dict[str, dict[str, Format]]:
-    """kind -> format name -> Format. Kinds: estimate, train-estimate, recommend, train-recommend, cost, check
-    (check's result is its Report; the others are the result dicts of tpplan/results.py)."""
+def _json() -> Format:
+    from tpplan.render import to_json
+
+    return Format("json", text=to_json)
+
+
+def _four(table: str, markdown: str, csv: str) -> dict[str, Format]:
+    """table / json / markdown / csv of a result rendered by tpplan/render/tables.py's functions of these names."""
+    from tpplan.render import tables
+
+    return {"table": Format("table", rich=getattr(tables, table)), "json": _json(),
+            "markdown": Format("markdown", text=getattr(tables, markdown)),
+            "csv": Format("csv", text=getattr(tables, csv))}
+
+
+def _cost() -> dict[str, Format]:
+    from tpplan.render import tables
+
+    return {"table": Format("table", rich=tables.print_cost), "json": _json(),
+            "markdown": Format("markdown", text=tables.cost_markdown)}
+
+
+def _check() -> dict[str, Format]:
     import json
 
     from tpplan.check import deployment as chk
-    from tpplan.render import tables, to_json
+    from tpplan.render import to_json
 
-    js = Format("json", text=to_json)
+    return {"text": Format("text", text=chk.render_text),
+            "json": Format("json", text=lambda rep: to_json(rep.to_json())),
+            "github": Format("github", text=chk.render_github),
+            "sarif": Format("sarif", text=lambda rep: json.dumps(chk.render_sarif(rep), indent=2)),
+            "markdown": Format("markdown", text=chk.render_markdown)}
 
-    def four(table: Callable[[Any, Any], None], markdown: Callable[[Any], str],
-             csv: Callable[[Any], str]) -> dict[str, Format]:
-        return {"table": Format("table", rich=table), "json": js, "markdown": Format("markdown", text=markdown),
-                "csv": Format("csv", text=csv)}
 
-    return {
-        "estimate": four(tables.print_estimate, tables.estimate_markdown, tables.estimate_csv),
-        "train-estimate": four(tables.print_train_estimate, tables.train_estimate_markdown, tables.train_estimate_csv),
-        "recommend": four(tables.print_recommend, tables.recommend_markdown, tables.recommend_csv),
-        "train-recommend": four(tables.print_train_recommend, tables.train_recommend_markdown,
-                                tables.train_recommend_csv),
-        "cost": {"table": Format("table", rich=tables.print_cost), "json": js,
-                 "markdown": Format("markdown", text=tables.cost_markdown)},
-        "check": {"text": Format("text", text=chk.render_text),
-                  "json": Format("json", text=lambda rep: to_json(rep.to_json())),
-                  "github": Format("github", text=chk.render_github),
-                  "sarif": Format("sarif", text=lambda rep: json.dumps(chk.render_sarif(rep), indent=2)),
-                  "markdown": Format("markdown", text=chk.render_markdown)},
-    }
+KINDS: dict[str, Callable[[], dict[str, Format]]] = {
+    "estimate": lambda: _four("print_estimate", "estimate_markdown", "estimate_csv"),
+    "train-estimate": lambda: _four("print_train_estimate", "train_estimate_markdown", "train_estimate_csv"),
+    "recommend": lambda: _four("print_recommend", "recommend_markdown", "recommend_csv"),
+    "train-recommend": lambda: _four("print_train_recommend", "train_recommend_markdown", "train_recommend_csv"),
+    "cost": _cost,
+    "check": _check,
+}
+"""kind -> its formats, built when first asked for (a command imports only its own renderers). Kinds: the
+result dicts of tpplan/results.py, and check's Report."""
+
+
+@functools.cache
+def formats_of(kind: str) -> dict[str, Format]:
+    return KINDS[kind]()
+
+
+def registry() -> dict[str, dict[str, Format]]:
+    """Every kind's formats (for tests and docs)."""
+    return {kind: formats_of(kind) for kind in KINDS}
 
 
 def get(kind: str, fmt: str) -> Format:
     """The format ``fmt`` of ``kind``; a one-paragraph error (exit 2) naming the valid ones otherwise."""
-    fmts = registry()[kind]
+    fmts = formats_of(kind)
     if fmt not in fmts:
         raise TpplanError(f"--format {fmt} is not available here; valid: {', '.join(fmts)}")
     return fmts[fmt]
