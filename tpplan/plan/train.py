@@ -155,9 +155,9 @@ def require_dtype(tdt: str, gpus: list[GpuSpec], every: bool) -> list[GpuSpec]:
     lacks it, naming the GPUs that have it."""
     ok, out = gpus_for_dtype(tdt, gpus)
     if out and (every or not ok):
-        from tpplan.catalog.load import load_catalog
+        from tpplan.catalog.load import get_catalog
 
-        cat = load_catalog()
+        cat = get_catalog()
         have = [n for n in cat.gpu_names() if tdt in cat.gpu(n).compute.dense_flops_per_s]
         raise TpplanError(f"--train-dtype {tdt} cannot run on {', '.join(out)}: "
                           + "; ".join(f"{k} has {v}" for k, v in out.items())
