@@ -284,3 +284,25 @@ def test_a_training_dtype_the_gpu_lacks_is_refused_with_the_reason(cli, cli_json
                     "--gpu", "a100-sxm-80gb", "--gpu", "h100-sxm", "--max-gpus", "8", "--top", "3")
     assert list(d["inputs"]["excluded_gpus"]) == ["a100-sxm-80gb"]
     assert {c["layout"]["gpu"] for c in d["candidates"]} == {"h100-sxm"}
+
+
+def test_eager_attention_moves_the_scores_through_hbm(cat, cli_json, cli):
+    """issue 17 item 3: --attention eager (Megatron 2021: no FlashAttention) runs QK^T, softmax, dropout and the
+    product with V through HBM. Per score element forward: 2 (QK^T write) + 2 + 2 (softmax read, write) + 2 + 1
+    + 2 (dropout read, mask, output) + 2 (AV read) = 13 bytes for a model trained with dropout (GPT-3), x3 with
+    the backward, x4 when selective or full recompute redoes the forward core (Korthikanti et al. 2022 4.1)."""
+    m = cat.model("gpt3-175b")
+    assert perf.eager_score_bytes(m, 1, 2048, "none") == 96 * 96 * 2048 ** 2 * 13 * 3
+    assert perf.eager_score_bytes(m, 1, 2048, "full") == 96 * 96 * 2048 ** 2 * 13 * 4
+    assert perf.eager_score_bytes(cat.model("llama-3.1-8b"), 1, 4096, "none") == 32 * 32 * 4096 ** 2 * 8 * 3
+    common = ("estimate", "--train", "--model", "gpt3-175b", "--gpu", "a100-sxm-80gb", "--tp", "8", "--pp", "8",
+              "--dp", "16", "--seq-len", "2048", "--global-batch", "1536", "--recompute", "none")
+    _, flash = cli_json(*common)
+    _, eager = cli_json(*common, "--attention", "eager")
+    # eager stores the 5as^2b scores of Korthikanti's Table 2 (a = 96, s = 2048, b = 1, over t = 8): per layer
+    # 5 x 96 x 2048^2 / 8 bytes, on the first stage's 12 layers x min(pp, micro-batches) = 8 in flight
+    extra = eager["memory_per_gpu_bytes"]["activations"] - flash["memory_per_gpu_bytes"]["activations"]
+    assert extra == pytest.approx(5 * 96 * 2048 ** 2 / 8 * 12 * 8, rel=1e-9)
+    assert eager["train"]["step_time_s"] > flash["train"]["step_time_s"]
+    code, _, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--attention", "eager")
+    assert code == 2 and "--attention applies to training" in err

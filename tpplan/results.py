@@ -267,7 +267,8 @@ class TrainEstimate(Open):
     train: Train
     cost: Cost
     fits: bool = d("Model states plus activations fit the GPU.")
-    settings: dict[str, Any] = d("micro-batches, recompute, ZeRO stage, sequence parallelism, GEMM dtype.")
+    settings: dict[str, Any] = d("micro-batches, recompute, ZeRO stage, sequence parallelism, GEMM dtype, virtual "
+                                 "stages, expert-parallel overlap, attention kernels (flash | eager).")
     warnings: list[str] = opt("Things that work but cost.")
     reasons: list[str]
 

@@ -154,6 +154,7 @@ DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest accep
 BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
 TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
 TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
+AttentionOpt = Annotated[str, typer.Option(help="Training attention kernels: flash (FlashAttention, the measured FA2 rate) | eager (the s x s scores through HBM as Megatron ran in 2021, stored under --recompute none).")]
 EngineOpt = Annotated[str, typer.Option(help="Serving engine whose scheduler and memory defaults are modelled: vllm | sglang | trtllm.")]
 EngineVersionOpt = Annotated[str | None, typer.Option(help="Engine profile version (default: the profile's; vllm 0.11.0 / 0.33.0 / 0.6.6, sglang 0.5.3, trtllm serve-2025 / bench-2025).")]
 RateOpt = Annotated[str | None, typer.Option(help="Requests/s the deployment must sustain (12/s, 720/min; Poisson arrivals): sizes the replicas.")]
@@ -201,7 +202,7 @@ TRAIN_SEARCH_OPTS: tuple[Opt, ...] = (
     ("global_batch_tokens", GlobalBatchTokensOpt, None), ("tokens", TokensOpt, None), ("gpus", TrainGpusOpt, None),
     ("deadline_days", DeadlineOpt, None), ("budget_usd", BudgetUsdOpt, None),
     ("train_objective", TrainObjectiveOpt, "time"), ("train_dtype", TrainDtypeOpt, "bf16"),
-    ("ep_overlap", EpOverlapOpt, False))
+    ("ep_overlap", EpOverlapOpt, False), ("attention", AttentionOpt, "flash"))
 
 
 def _with_options(*groups: tuple[Opt, ...]) -> Any:
@@ -738,6 +739,7 @@ def estimate(
     tokens: Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")] = None,
     recompute: Annotated[str, typer.Option(help="none | selective | full.")] = "selective",
     sequence_parallel: Annotated[bool, typer.Option(help="Megatron sequence parallelism.")] = True,
+    attention: AttentionOpt = "flash",
     zero: Annotated[int, typer.Option(help="ZeRO stage 0-3.")] = 1,
     ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
@@ -778,6 +780,7 @@ def estimate(
                                   f"takes --train-dtype {' | '.join(TRAIN_DTYPES)}")
         tw = _train_workload(length, global_batch, micro_batch, tokens, recompute, sequence_parallel,
                              zero, train_dtype or o.weight_dtype)
+        tw = _with_attention(tw, attention)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
         if ep_overlap:
             tw = dataclasses.replace(tw, ep_overlap=True)
@@ -788,9 +791,9 @@ def estimate(
 
             _out(tables.train_breakdown_markdown(res))
         return
-    if virtual_stages != 1 or ep_overlap:
-        raise TpplanError(f"{'--virtual-stages' if virtual_stages != 1 else '--ep-overlap'} applies to training "
-                          "(--train), not to serving")
+    if virtual_stages != 1 or ep_overlap or attention != "flash":
+        flag = "--virtual-stages" if virtual_stages != 1 else "--ep-overlap" if ep_overlap else "--attention"
+        raise TpplanError(f"{flag} applies to training (--train), not to serving")
     w = _serve_workload(m, length, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
                         o.gpu_memory_utilization, cat, o.engine, o.engine_version)
     w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
@@ -886,6 +889,15 @@ def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, to
     tdt = train_dtype(dtype)
     return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
                          recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
+
+
+def _with_attention(tw: Any, attention: str) -> Any:
+    """--attention flash | eager on a training workload."""
+    import dataclasses
+
+    if attention not in ("flash", "eager"):
+        raise TpplanError(f"--attention must be flash or eager; got {attention!r}")
+    return dataclasses.replace(tw, flash_attention=attention == "flash")
 
 
 def _interleaved(tw: Any, m: Any, pp: int, dp: int, v: int) -> Any:
@@ -1038,13 +1050,14 @@ def _serving_only(**given: Any) -> None:
 def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batch: str | None, tokens: str | None,
                   train_dtype: str, pricing: Any, digest: str, top: int, *, global_batch_tokens: str | None,
                   gpus: int | None, max_gpus: int, deadline_days: float | None, budget_usd: str | None,
-                  objective: str, gpus_per_node: int | None, ep_overlap: bool = False) -> dict[str, Any]:
+                  objective: str, gpus_per_node: int | None, ep_overlap: bool = False,
+                  attention: str = "flash") -> dict[str, Any]:
     import dataclasses
 
     from tpplan.plan import train as training
 
     tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
-    tw = dataclasses.replace(tw, ep_overlap=ep_overlap)
+    tw = _with_attention(dataclasses.replace(tw, ep_overlap=ep_overlap), attention)
     return training.recommend_train(
         m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing,
@@ -1099,7 +1112,7 @@ def recommend(
         res = _train_search(m, gpu_specs, o.seq_len, o.global_batch, o.tokens, o.train_dtype, pricing, cat.digest, top,
                             global_batch_tokens=o.global_batch_tokens, gpus=o.gpus, max_gpus=o.max_gpus,
                             deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
-                            gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap)
+                            gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap, attention=o.attention)
         formats.emit("train-recommend", fmt.value, res, _console, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
@@ -1109,8 +1122,9 @@ def recommend(
     w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
     cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate, o.slo_percentile,
                         o.max_utilization, o.allow_cross_node_tp)
-    if o.ep_overlap:
-        raise TpplanError("--ep-overlap applies to training (--train), not to serving")
+    if o.ep_overlap or o.attention != "flash":
+        flag = "--ep-overlap" if o.ep_overlap else "--attention"
+        raise TpplanError(f"{flag} applies to training (--train), not to serving")
     if o.disagg and cons.rate_rps is None:
         raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
                           "12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")
@@ -1192,7 +1206,7 @@ def report(
                       draft_model=o.draft_model, disagg=o.disagg or None)
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or "4096")
         tw = _train_workload(o.seq_len or "4096", o.global_batch, 1, o.tokens, "selective", True, 1, o.train_dtype)
-        tw = replace(tw, ep_overlap=bool(o.ep_overlap))
+        tw = _with_attention(replace(tw, ep_overlap=bool(o.ep_overlap)), o.attention)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
                                       gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
                                       budget_usd=o.budget_usd, objective=obj, gpus_per_node=o.gpus_per_node,
@@ -1207,8 +1221,9 @@ def report(
         cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate,
                             o.slo_percentile, o.max_utilization, o.allow_cross_node_tp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
-        if o.ep_overlap:
-            raise TpplanError("--ep-overlap applies to training (--train), not to serving")
+        if o.ep_overlap or o.attention != "flash":
+            flag = "--ep-overlap" if o.ep_overlap else "--attention"
+            raise TpplanError(f"{flag} applies to training (--train), not to serving")
         if o.disagg and cons.rate_rps is None:
             raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. "
                               "--rate 12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")

@@ -755,6 +755,21 @@ def recompute_flops_per_step(model: ModelSpec, global_batch: float, seq_len: flo
     return 0.0
 
 
+def eager_score_bytes(m: ModelSpec, B: float, s: float, recompute: str) -> float:
+    """HBM bytes one optimizer step moves through the s x s attention scores when attention runs eagerly (no
+    FlashAttention), over all layers, heads and sequences (to be divided among the GPUs sharing them).
+
+    Per score element, forward (Korthikanti et al. 2022, section 4.1, the tensors behind its 5as^2b): QK^T writes
+    the scores (2 bytes), softmax reads them and writes the probabilities (2 + 2), dropout reads those and writes
+    its mask and output (2 + 1 + 2), the product with V reads the output (2): 13 bytes; 8 without dropout (models
+    trained without it). Backward about twice the forward, as every elementwise pass here; the forward again
+    under selective recompute (it recomputes exactly this core) and under full recompute."""
+    dropout = m.family == "gpt"
+    fwd = 13.0 if dropout else 8.0
+    passes = 3.0 + (1.0 if recompute in ("selective", "full") else 0.0)
+    return B * m.num_layers * m.attention.num_heads * s * s * fwd * passes
+
+
 def _train_attention_split(ctx: Context, B: float, s: float, eff: Eff) -> tuple[float, float]:
     """(GEMM FLOPs of one step, GPU-seconds of its attention kernels).
 
@@ -834,6 +849,9 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     elem_bytes = B * s * passes * elementwise_bytes_per_token(m, act_b=DTYPE_BYTES[m.dtype])
     elem = elem_bytes / (dp * cp * pp * np.where(tw.sequence_parallel, tp, 1.0)) / (
         gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
+    if not tw.flash_attention:
+        elem = elem + eager_score_bytes(m, B, s, tw.recompute) / (dp * cp * pp * tp) / (
+            gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
     gemm_s = gemm_flops / (gpus * peak_eff)
     compute = gemm_s + attn_s / gpus + elem
     first_l, last_l = stage_layers(m.num_layers, pp)
