@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -306,3 +308,43 @@ def test_eager_attention_moves_the_scores_through_hbm(cat, cli_json, cli):
     assert eager["train"]["step_time_s"] > flash["train"]["step_time_s"]
     code, _, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "8k", "--attention", "eager")
     assert code == 2 and "--attention applies to training" in err
+
+
+def test_megatron_paper_settings_are_one_flag(cli_json, cli):
+    """issue 18: the 2021-2022 Megatron papers' settings under --framework (frameworks/*.yaml, each value with
+    its source). Korthikanti et al. 2022's activation table for GPT-3 175B (a = 96, h = 12288, s = 2048, b = 1,
+    t = 8; published-figures 1.4): 0.334 GiB per layer with TP + SP, 0.100 GiB with TP + SP + selective
+    recompute; plus the last stage's fp32 logits 4 s b v / t (v = 51,200)."""
+    code, out, _ = cli("frameworks", "--format", "json")
+    profiles = {f["name"]: f for f in json.loads(out)["frameworks"]}
+    assert code == 0 and {"megatron-2021", "megatron-2022"} <= set(profiles)
+    assert all("[" in s["source"] for s in profiles["megatron-2021"]["settings"].values())  # every value tagged
+    one = ("estimate", "--train", "--model", "gpt3-175b", "--gpu", "a100-sxm-80gb", "--tp", "8", "--seq-len", "2048",
+           "--global-batch", "1", "--framework", "megatron-2022")
+    logits = 4 * 2048 * 51200 / 8
+    for flags, gib in ((("--recompute", "none"), 0.334), ((), 0.100)):
+        _, d = cli_json(*one, *flags)
+        assert (d["memory_per_gpu_bytes"]["activations"] - logits) / 96 / 2**30 == pytest.approx(gib, abs=5e-4)
+    _, d = cli_json(*one)
+    assert {k: d["settings"][k] for k in ("attention", "sequence_parallel", "recompute", "zero")} == {
+        "attention": "eager", "sequence_parallel": True, "recompute": "selective", "zero": 0}
+    # megatron-2021: eager attention with dropout, no sequence parallelism, no distributed optimizer, full
+    # recompute; an explicit flag wins over the profile
+    _, d21 = cli_json(*one[:-1], "megatron-2021")
+    assert {k: d21["settings"][k] for k in ("attention", "sequence_parallel", "recompute", "zero")} == {
+        "attention": "eager", "sequence_parallel": False, "recompute": "full", "zero": 0}
+    _, mine = cli_json(*one[:-1], "megatron-2021", "--recompute", "selective", "--attention", "flash")
+    assert (mine["settings"]["recompute"], mine["settings"]["attention"]) == ("selective", "flash")
+    # a search stays within what the framework runs: ZeRO 0, full recompute, v <= 4
+    _, rec = cli_json("recommend", "--train", "--model", "gpt3-175b", "--gpu", "a100-sxm-80gb", "--seq-len", "2048",
+                      "--global-batch", "1536", "--tokens", "300B", "--max-gpus", "1024", "--framework",
+                      "megatron-2021", "--top", "5")
+    assert rec["candidates"]
+    for c in rec["candidates"]:
+        s = c["settings"]
+        assert (s["zero"], s["recompute"], s["sequence_parallel"], s["attention"]) == (0, "full", False, "eager")
+        assert s["interleave"] <= 4
+    code, _, err = cli(*one[:-1], "megatron-2021", "--virtual-stages", "5", "--pp", "8")
+    assert code == 2 and "megatron-2021 runs at most 4" in err
+    code, _, err = cli(*one[:-1], "nope")
+    assert code == 2 and "unknown framework 'nope'" in err and "tpplan frameworks" in err

@@ -18,14 +18,15 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from tpplan.catalog.spec import EngineProfile, GpuSpec, ModelSpec
+from tpplan.catalog.spec import EngineProfile, FrameworkProfile, GpuSpec, ModelSpec
 from tpplan.errors import TpplanError
 from tpplan.yamlio import Located, load_one, parse_one, read_text
 
 T = TypeVar("T", bound=BaseModel)
 
 
-SPEC_OF: dict[str, type[Any]] = {"gpu": GpuSpec, "model": ModelSpec, "engine": EngineProfile}
+SPEC_OF: dict[str, type[Any]] = {"gpu": GpuSpec, "model": ModelSpec, "engine": EngineProfile,
+                                 "framework": FrameworkProfile}
 
 
 def bundled_root() -> Path:
@@ -76,9 +77,11 @@ class Catalog:
     gpus: dict[str, Entry] = field(default_factory=dict)
     models: dict[str, Entry] = field(default_factory=dict)
     engines: dict[str, Entry] = field(default_factory=dict)
+    frameworks: dict[str, Entry] = field(default_factory=dict)
     gpu_alias: dict[str, str] = field(default_factory=dict)
     model_alias: dict[str, str] = field(default_factory=dict)
     engine_alias: dict[str, str] = field(default_factory=dict)
+    framework_alias: dict[str, str] = field(default_factory=dict)
     digest: str = ""
     """sha256 over every catalog file's bytes (for reproducible reports)."""
     pending_overlays: list[Located] = field(default_factory=list)
@@ -125,6 +128,13 @@ class Catalog:
         if real is None:
             raise TpplanError(_unknown("engine", name, list(self.engine_alias), "tpplan engines"))
         spec: EngineProfile = self.engines[real].spec
+        return spec
+
+    def framework(self, name: str) -> FrameworkProfile:
+        real = self.framework_alias.get(_norm(name))
+        if real is None:
+            raise TpplanError(_unknown("framework", name, list(self.framework_alias), "tpplan frameworks"))
+        spec: FrameworkProfile = self.frameworks[real].spec
         return spec
 
     def gpu_names(self) -> list[str]:
@@ -235,7 +245,7 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
         compiled = None if user else _compiled_bundle(groups)
         for path, kind in groups:
             shown = str(path) if user else f"{path.parent.name}/{path.name}"
-            spec: GpuSpec | ModelSpec | EngineProfile | None = None
+            spec: GpuSpec | ModelSpec | EngineProfile | FrameworkProfile | None = None
             if compiled is not None:
                 raw, data = compiled[shown]
                 h.update(path.name.encode())
@@ -253,14 +263,16 @@ def load_catalog(user_dirs: Sequence[str | Path] = (), env_path: str | None = No
                 if kind is None:
                     data = loc.data if isinstance(loc.data, dict) else {}
                     kind = ("overlay" if "overlay" in data else "gpu" if "hbm" in data
-                            else "engine" if "versions" in data else "model")
+                            else "engine" if "versions" in data else "framework" if "framework" in data
+                            else "model")
                 if kind == "overlay":
                     _apply_overlay(cat, loc)
                     continue
                 spec = validate_located(SPEC_OF[kind], loc)
             assert kind is not None
-            table = {"gpu": cat.gpus, "model": cat.models, "engine": cat.engines}[kind]
-            aliases = {"gpu": cat.gpu_alias, "model": cat.model_alias, "engine": cat.engine_alias}[kind]
+            table = {"gpu": cat.gpus, "model": cat.models, "engine": cat.engines, "framework": cat.frameworks}[kind]
+            aliases = {"gpu": cat.gpu_alias, "model": cat.model_alias, "engine": cat.engine_alias,
+                       "framework": cat.framework_alias}[kind]
             prev = table.get(spec.name)
             if prev is not None:
                 if prev.user and user:
@@ -305,7 +317,8 @@ def _compiled_bundle(groups: Sequence[tuple[Path, str | None]]) -> dict[str, tup
 def _bundled_groups(root: Path) -> list[tuple[Path, str | None]]:
     out: list[tuple[Path, str | None]] = [(p, "gpu") for p in _yaml_files(root / "hardware")]
     out += [(p, "model") for p in _yaml_files(root / "models")]
-    return out + [(p, "engine") for p in _yaml_files(root / "engines")]
+    out += [(p, "engine") for p in _yaml_files(root / "engines")]
+    return out + [(p, "framework") for p in _yaml_files(root / "frameworks")]
 
 
 def compiled_bundle_current() -> bool:
@@ -334,7 +347,8 @@ def compile_bundle(root: Path | None = None) -> str:
     lines = [json.dumps({"path": name, "sha256": hashlib.sha256(raw).hexdigest(),
                          "data": plain(parse_one(raw.decode("utf-8"), name).data)}, ensure_ascii=False)
              for name, raw in _bundle_entries(groups)]
-    return ('{"generated_by": "python -m tpplan.catalog (from hardware/, models/ and engines/*.yaml; do not edit)",\n'
+    return ('{"generated_by": "python -m tpplan.catalog (from hardware/, models/, engines/ and frameworks/*.yaml; '
+            'do not edit)",\n'
             '"files": [\n' + ",\n".join(lines) + "\n]}\n")
 
 

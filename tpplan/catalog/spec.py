@@ -361,6 +361,59 @@ class EngineProfile(Strict):
                          f"{', '.join(v.version for v in self.versions)}")
 
 # ----------------------------------------------------------------------------------------------------
+# Training framework profiles (frameworks/*.yaml)
+# ----------------------------------------------------------------------------------------------------
+
+
+class FrameworkSetting(Strict):
+    """One setting a framework runs with by default (or a paper ran with), and where that is stated."""
+
+    value: Any
+    source: str
+
+
+class FrameworkSettings(Strict):
+    attention: FrameworkSetting
+    """flash | eager: FlashAttention kernels, or the s x s scores through HBM."""
+    sequence_parallel: FrameworkSetting
+    """bool: Megatron sequence parallelism (Korthikanti et al. 2022)."""
+    zero: FrameworkSetting
+    """list of ZeRO stages the framework offers (the first is its default): 0 = optimizer states replicated
+    over data parallelism, 1 = Megatron's distributed optimizer, 3 = FSDP / ZeRO-3."""
+    recompute: FrameworkSetting
+    """list of activation-recompute modes it offers (none / selective / full; the first is its default)."""
+    max_virtual_stages: FrameworkSetting
+    """int: the most interleaved 1F1B chunks per rank it runs (1: plain 1F1B)."""
+
+    @model_validator(mode="after")
+    def _values(self) -> "FrameworkSettings":
+        if self.attention.value not in ("flash", "eager"):
+            raise ValueError(f"attention must be flash or eager; got {self.attention.value!r}")
+        if not isinstance(self.sequence_parallel.value, bool):
+            raise ValueError("sequence_parallel must be true or false")
+        zs, rs = self.zero.value, self.recompute.value
+        if not (isinstance(zs, list) and zs and all(z in (0, 1, 2, 3) for z in zs)):
+            raise ValueError(f"zero must be a non-empty list of stages 0-3; got {zs!r}")
+        if not (isinstance(rs, list) and rs and all(r in ("none", "selective", "full") for r in rs)):
+            raise ValueError(f"recompute must be a non-empty list of none / selective / full; got {rs!r}")
+        v = self.max_virtual_stages.value
+        if not (isinstance(v, int) and 1 <= v <= 4):
+            raise ValueError(f"max_virtual_stages must be an integer 1-4; got {v!r}")
+        return self
+
+
+class FrameworkProfile(Strict):
+    """How one training framework (or one paper's setup) runs by default: the settings tpplan models, each with
+    its source (frameworks/*.yaml). ``--framework NAME`` takes them as defaults; every one has its own flag."""
+
+    name: str
+    aliases: list[str] = []
+    description: str
+    framework: FrameworkSettings
+    source: str
+
+
+# ----------------------------------------------------------------------------------------------------
 # Model
 # ----------------------------------------------------------------------------------------------------
 

@@ -154,7 +154,8 @@ DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest accep
 BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
 TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
 TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
-AttentionOpt = Annotated[str, typer.Option(help="Training attention kernels: flash (FlashAttention, the measured FA2 rate) | eager (the s x s scores through HBM as Megatron ran in 2021, stored under --recompute none).")]
+AttentionOpt = Annotated[str | None, typer.Option(help="Training attention kernels: flash (FlashAttention, the measured FA2 rate) | eager (the s x s scores through HBM as Megatron ran in 2021, stored under --recompute none); default: the --framework's, else flash.")]
+FrameworkOpt = Annotated[str | None, typer.Option(help="Training: run as this framework does by default (frameworks/*.yaml: megatron-2021, megatron-2022): its attention kernels, sequence parallelism, ZeRO stages, recompute modes and virtual stages, each overridable by its own flag.")]
 EngineOpt = Annotated[str, typer.Option(help="Serving engine whose scheduler and memory defaults are modelled: vllm | sglang | trtllm.")]
 EngineVersionOpt = Annotated[str | None, typer.Option(help="Engine profile version (default: the profile's; vllm 0.11.0 / 0.33.0 / 0.6.6, sglang 0.5.3, trtllm serve-2025 / bench-2025).")]
 RateOpt = Annotated[str | None, typer.Option(help="Requests/s the deployment must sustain (12/s, 720/min; Poisson arrivals): sizes the replicas.")]
@@ -202,7 +203,7 @@ TRAIN_SEARCH_OPTS: tuple[Opt, ...] = (
     ("global_batch_tokens", GlobalBatchTokensOpt, None), ("tokens", TokensOpt, None), ("gpus", TrainGpusOpt, None),
     ("deadline_days", DeadlineOpt, None), ("budget_usd", BudgetUsdOpt, None),
     ("train_objective", TrainObjectiveOpt, "time"), ("train_dtype", TrainDtypeOpt, "bf16"),
-    ("ep_overlap", EpOverlapOpt, False), ("attention", AttentionOpt, "flash"))
+    ("ep_overlap", EpOverlapOpt, False), ("attention", AttentionOpt, None), ("framework", FrameworkOpt, None))
 
 
 def _with_options(*groups: tuple[Opt, ...]) -> Any:
@@ -438,6 +439,61 @@ def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--for
             f"{f.get('bf16', 0) / 1e12:,.0f}", f"{f['fp8'] / 1e12:,.0f}" if "fp8" in f else "-",
             f"{r['scale_up']['kind']} {format_rate(r['scale_up']['bandwidth_bytes_per_s'])} x{r['scale_up']['domain_gpus']}",
             f"{p['low']:.2f} / {p['typical']:.2f} / {p['high']:.2f}"))
+    _console().print(t)
+
+
+@app.command()
+def engines(fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+            catalog: CatalogOpt = None) -> None:
+    """List the serving engine profiles (engines/*.yaml): versions and where their defaults come from.
+
+    Example: tpplan engines --format json
+    """
+    cat = _catalog(catalog)
+    rows = [{"name": e.spec.name, "aliases": e.spec.aliases, "default_version": e.spec.default_version,
+             "versions": [v.version for v in e.spec.versions], "source": e.spec.source, "file": e.file}
+            for e in (cat.engines[n] for n in sorted(cat.engines))]
+    _list_rows("engines", rows, cat.digest, fmt, ("name", "default_version", "versions", "source"))
+
+
+@app.command()
+def frameworks(fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFormat.table,
+               catalog: CatalogOpt = None) -> None:
+    """List the training framework profiles (frameworks/*.yaml) --framework takes: each setting with its source.
+
+    Example: tpplan frameworks --format json
+    """
+    cat = _catalog(catalog)
+    rows = []
+    for n in sorted(cat.frameworks):
+        f = cat.frameworks[n].spec
+        rows.append({"name": f.name, "aliases": f.aliases, "description": f.description,
+                     "settings": {k: {"value": getattr(f.framework, k).value, "source": getattr(f.framework, k).source}
+                                  for k in type(f.framework).model_fields},
+                     "source": f.source, "file": cat.frameworks[n].file})
+    for r in rows:
+        r["defaults"] = "; ".join(f"{k} " + ("/".join(map(str, v["value"])) if isinstance(v["value"], list)
+                                               else str(v["value"]).lower()) for k, v in r["settings"].items())
+    _list_rows("frameworks", rows, cat.digest, fmt, ("name", "description", "defaults"))
+
+
+def _list_rows(key: str, rows: list[dict[str, Any]], digest: str, fmt: Any, cols: tuple[str, ...]) -> None:
+    """A catalog listing: JSON (schema_version, the catalog's hash, the rows) or a table of ``cols``."""
+    if fmt == ListFormat.json:
+        from tpplan.render import to_json
+
+        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
+                      "catalog_sha256": digest, key: rows}))
+        return
+    from rich.table import Table
+
+    from tpplan.render.tables import plain_cells
+
+    t = Table(title=key)
+    for c in cols:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*plain_cells(*(", ".join(map(str, r[c])) if isinstance(r[c], list) else str(r[c]) for c in cols)))
     _console().print(t)
 
 
@@ -737,10 +793,11 @@ def estimate(
     global_batch: Annotated[str | None, typer.Option(help="Training sequences per step.")] = None,
     micro_batch: Annotated[int, typer.Option(help="Training micro-batch size.")] = 1,
     tokens: Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")] = None,
-    recompute: Annotated[str, typer.Option(help="none | selective | full.")] = "selective",
-    sequence_parallel: Annotated[bool, typer.Option(help="Megatron sequence parallelism.")] = True,
-    attention: AttentionOpt = "flash",
-    zero: Annotated[int, typer.Option(help="ZeRO stage 0-3.")] = 1,
+    recompute: Annotated[str | None, typer.Option(help="none | selective | full; default: the --framework's first, else selective.")] = None,
+    sequence_parallel: Annotated[bool | None, typer.Option(help="Megatron sequence parallelism; default: the --framework's, else on.")] = None,
+    attention: AttentionOpt = None,
+    zero: Annotated[int | None, typer.Option(help="ZeRO stage 0-3; default: the --framework's first, else 1.")] = None,
+    framework: FrameworkOpt = None,
     ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
     train_dtype: Annotated[str | None, typer.Option(help="Training GEMM dtype: bf16 | fp8 (fp8 tensor-core peak, stated efficiency).")] = None,
@@ -778,9 +835,17 @@ def estimate(
             if o.weight_dtype.lower() not in TRAIN_DTYPES:
                 raise TpplanError(f"--weight-dtype {o.weight_dtype} is a serving checkpoint format; a training run "
                                   f"takes --train-dtype {' | '.join(TRAIN_DTYPES)}")
-        tw = _train_workload(length, global_batch, micro_batch, tokens, recompute, sequence_parallel,
-                             zero, train_dtype or o.weight_dtype)
-        tw = _with_attention(tw, attention)
+        prof = cat.framework(framework).framework if framework else None
+        if prof is not None and virtual_stages > prof.max_virtual_stages.value:
+            raise TpplanError(f"--virtual-stages {virtual_stages}: {framework} runs at most "
+                              f"{prof.max_virtual_stages.value} ({prof.max_virtual_stages.source})")
+        tw = _train_workload(length, global_batch, micro_batch, tokens,
+                             recompute or (prof.recompute.value[0] if prof else "selective"),
+                             sequence_parallel if sequence_parallel is not None
+                             else (prof.sequence_parallel.value if prof else True),
+                             zero if zero is not None else (prof.zero.value[0] if prof else 1),
+                             train_dtype or o.weight_dtype)
+        tw = _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
         if ep_overlap:
             tw = dataclasses.replace(tw, ep_overlap=True)
@@ -791,8 +856,12 @@ def estimate(
 
             _out(tables.train_breakdown_markdown(res))
         return
-    if virtual_stages != 1 or ep_overlap or attention != "flash":
-        flag = "--virtual-stages" if virtual_stages != 1 else "--ep-overlap" if ep_overlap else "--attention"
+    serving_flags = {"--virtual-stages": virtual_stages != 1, "--ep-overlap": ep_overlap,
+                     "--attention": attention is not None, "--framework": framework is not None,
+                     "--recompute": recompute is not None, "--zero": zero is not None,
+                     "--sequence-parallel": sequence_parallel is not None}
+    if any(serving_flags.values()):
+        flag = next(k for k, v in serving_flags.items() if v)
         raise TpplanError(f"{flag} applies to training (--train), not to serving")
     w = _serve_workload(m, length, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
                         o.gpu_memory_utilization, cat, o.engine, o.engine_version)
@@ -898,6 +967,18 @@ def _with_attention(tw: Any, attention: str) -> Any:
     if attention not in ("flash", "eager"):
         raise TpplanError(f"--attention must be flash or eager; got {attention!r}")
     return dataclasses.replace(tw, flash_attention=attention == "flash")
+
+
+def _framework_workload(tw: Any, framework: Any, attention: str | None) -> Any:
+    """A training search's workload under --framework: its sequence parallelism and attention kernels (an
+    explicit --attention wins); the ZeRO stages, recompute modes and virtual stages it offers bound the search
+    (plan.train.recommend_train)."""
+    import dataclasses
+
+    prof = framework.framework if framework is not None else None
+    if prof is not None:
+        tw = dataclasses.replace(tw, sequence_parallel=prof.sequence_parallel.value)
+    return _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
 
 
 def _interleaved(tw: Any, m: Any, pp: int, dp: int, v: int) -> Any:
@@ -1051,17 +1132,17 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
                   train_dtype: str, pricing: Any, digest: str, top: int, *, global_batch_tokens: str | None,
                   gpus: int | None, max_gpus: int, deadline_days: float | None, budget_usd: str | None,
                   objective: str, gpus_per_node: int | None, ep_overlap: bool = False,
-                  attention: str = "flash") -> dict[str, Any]:
+                  attention: str | None = None, framework: Any = None) -> dict[str, Any]:
     import dataclasses
 
     from tpplan.plan import train as training
 
     tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
-    tw = _with_attention(dataclasses.replace(tw, ep_overlap=ep_overlap), attention)
+    tw = _framework_workload(dataclasses.replace(tw, ep_overlap=ep_overlap), framework, attention)
     return training.recommend_train(
         m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing,
-        top=top, gpus_per_node=gpus_per_node, digest=digest)
+        top=top, gpus_per_node=gpus_per_node, digest=digest, framework=framework)
 
 
 @app.command()
@@ -1112,7 +1193,8 @@ def recommend(
         res = _train_search(m, gpu_specs, o.seq_len, o.global_batch, o.tokens, o.train_dtype, pricing, cat.digest, top,
                             global_batch_tokens=o.global_batch_tokens, gpus=o.gpus, max_gpus=o.max_gpus,
                             deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
-                            gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap, attention=o.attention)
+                            gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap, attention=o.attention,
+                            framework=cat.framework(o.framework) if o.framework else None)
         formats.emit("train-recommend", fmt.value, res, _console, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
@@ -1122,8 +1204,8 @@ def recommend(
     w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
     cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate, o.slo_percentile,
                         o.max_utilization, o.allow_cross_node_tp)
-    if o.ep_overlap or o.attention != "flash":
-        flag = "--ep-overlap" if o.ep_overlap else "--attention"
+    if o.ep_overlap or o.attention is not None or o.framework is not None:
+        flag = "--ep-overlap" if o.ep_overlap else "--attention" if o.attention is not None else "--framework"
         raise TpplanError(f"{flag} applies to training (--train), not to serving")
     if o.disagg and cons.rate_rps is None:
         raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
@@ -1206,11 +1288,12 @@ def report(
                       draft_model=o.draft_model, disagg=o.disagg or None)
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or "4096")
         tw = _train_workload(o.seq_len or "4096", o.global_batch, 1, o.tokens, "selective", True, 1, o.train_dtype)
-        tw = _with_attention(replace(tw, ep_overlap=bool(o.ep_overlap)), o.attention)
+        fw = cat.framework(o.framework) if o.framework else None
+        tw = _framework_workload(replace(tw, ep_overlap=bool(o.ep_overlap)), fw, o.attention)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
                                       gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
                                       budget_usd=o.budget_usd, objective=obj, gpus_per_node=o.gpus_per_node,
-                                      digest=cat.digest)
+                                      digest=cat.digest, framework=fw)
     else:
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, max(contexts.split(",") + [ctx],
                                                                                         key=_tok_or_zero))
@@ -1221,8 +1304,8 @@ def report(
         cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate,
                             o.slo_percentile, o.max_utilization, o.allow_cross_node_tp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
-        if o.ep_overlap or o.attention != "flash":
-            flag = "--ep-overlap" if o.ep_overlap else "--attention"
+        if o.ep_overlap or o.attention is not None or o.framework is not None:
+            flag = "--ep-overlap" if o.ep_overlap else "--attention" if o.attention is not None else "--framework"
             raise TpplanError(f"{flag} applies to training (--train), not to serving")
         if o.disagg and cons.rate_rps is None:
             raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. "

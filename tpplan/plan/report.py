@@ -232,7 +232,7 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
 def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: Pricing, *,
                         global_batch_tokens: str | None, gpus_exact: int | None, max_gpus: int,
                         deadline_days: float | None, budget_usd: str | None, objective: str,
-                        gpus_per_node: int | None, digest: str = "") -> dict[str, Any]:
+                        gpus_per_node: int | None, digest: str = "", framework: Any = None) -> dict[str, Any]:
     """The training report: one ``recommend_train`` search per GPU type (its best plan), then the table."""
     from tpplan.plan import train as training
 
@@ -240,7 +240,7 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
     search = {g.name: training.recommend_train(
         model, [g], tw, global_batch_tokens=global_batch_tokens, gpus=gpus_exact, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing, top=1,
-        gpus_per_node=gpus_per_node, digest=digest) for g in gpus}
+        gpus_per_node=gpus_per_node, digest=digest, framework=framework) for g in gpus}
     first = next(iter(search.values()))
     resolved = dataclasses.replace(tw, global_batch=first["inputs"]["global_batch"])
     return train_report(model, gpus, resolved, pricing, search=search, digest=digest)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from tpplan.catalog.spec import GpuSpec, ModelSpec
+from tpplan.catalog.spec import FrameworkProfile, GpuSpec, ModelSpec
 from tpplan.engine import cost, grid, memory, perf
 from tpplan.engine.grid import Grid, Reason
 from tpplan.engine.workload import Context, TrainWorkload
@@ -190,12 +190,18 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                     global_batch_tokens: str | None, gpus: int | None = None, max_gpus: int = 64,
                     deadline_days: float | None = None, budget_usd: str | None = None, objective: str = "time",
                     pricing: Pricing, top: int = 10, gpus_per_node: int | None = None,
-                    digest: str = "", _hints: bool = True) -> dict[str, Any]:
+                    digest: str = "", _hints: bool = True, framework: FrameworkProfile | None = None
+                    ) -> dict[str, Any]:
     """Search TP/PP/DP/CP/EP x micro-batch x recompute x ZeRO on each GPU; keep layouts that fit memory,
-    divide the global batch and meet the deadline and budget; rank by time, cost or MFU."""
+    divide the global batch and meet the deadline and budget; rank by time, cost or MFU. ``framework``: only
+    the ZeRO stages, recompute modes and virtual stages it offers (frameworks/*.yaml)."""
     args = {"global_batch_tokens": global_batch_tokens, "gpus": gpus, "max_gpus": max_gpus,
             "deadline_days": deadline_days, "budget_usd": budget_usd, "objective": objective, "pricing": pricing,
-            "top": 1, "gpus_per_node": gpus_per_node, "_hints": False}
+            "top": 1, "gpus_per_node": gpus_per_node, "_hints": False, "framework": framework}
+    fs = framework.framework if framework is not None else None
+    zero_stages = tuple(fs.zero.value) if fs else ZERO
+    recompute_modes = tuple(fs.recompute.value) if fs else RECOMPUTE
+    interleave = tuple(v for v in INTERLEAVE if not fs or v <= fs.max_virtual_stages.value)
     from tpplan.units import UnitError, parse_tokens, parse_usd
 
     if objective not in ("time", "cost", "mfu"):
@@ -225,7 +231,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         all_mb = dataclasses.replace(
             base.take(np.tile(np.arange(len(base)), k)),
             micro_batch=np.repeat(np.asarray(MICRO_BATCHES, dtype=np.int64), len(base)))
-        for v in INTERLEAVE:
+        for v in interleave:
             g = all_mb
             mb = g.micro_batch
             if v > 1:
@@ -238,16 +244,16 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
             # a layout whose dp x micro-batch does not divide the global batch is rejected before its memory
             # and time are computed (most rows of a large search); it counts once, as BATCH_NOT_DIVISIBLE
             divides = tw.global_batch % (g.micro_batch * g.dp) == 0
-            not_dividing += int(np.count_nonzero(~divides)) * len(ZERO) * len(RECOMPUTE)
-            n += len(g) * len(ZERO) * len(RECOMPUTE)
+            not_dividing += int(np.count_nonzero(~divides)) * len(zero_stages) * len(recompute_modes)
+            n += len(g) * len(zero_stages) * len(recompute_modes)
             g = g.take(np.nonzero(divides)[0])
             if not len(g):
                 continue
             # every ZeRO stage in one grid too, stage-major (the row order of one evaluation per stage)
-            g_z = g.take(np.tile(np.arange(len(g)), len(ZERO)))
-            zeros = np.repeat(np.asarray(ZERO, dtype=np.int64), len(g))
-            for rc in RECOMPUTE:
-                w = dataclasses.replace(tw, recompute=rc, interleave=v)  # type: ignore[arg-type]
+            g_z = g.take(np.tile(np.arange(len(g)), len(zero_stages)))
+            zeros = np.repeat(np.asarray(zero_stages, dtype=np.int64), len(g))
+            for rc in recompute_modes:
+                w = dataclasses.replace(tw, recompute=rc, interleave=v)
                 ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
                 ev = evaluate_train(ctx, g_z, pricing, zeros)
                 if tw.tokens:
