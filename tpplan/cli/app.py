@@ -835,7 +835,7 @@ def estimate(
             if o.weight_dtype.lower() not in TRAIN_DTYPES:
                 raise TpplanError(f"--weight-dtype {o.weight_dtype} is a serving checkpoint format; a training run "
                                   f"takes --train-dtype {' | '.join(TRAIN_DTYPES)}")
-        prof = cat.framework(framework).framework if framework else None
+        prof = cat.framework(framework).framework if framework is not None else None
         if prof is not None and virtual_stages > prof.max_virtual_stages.value:
             raise TpplanError(f"--virtual-stages {virtual_stages}: {framework} runs at most "
                               f"{prof.max_virtual_stages.value} ({prof.max_virtual_stages.source})")
@@ -1194,7 +1194,7 @@ def recommend(
                             global_batch_tokens=o.global_batch_tokens, gpus=o.gpus, max_gpus=o.max_gpus,
                             deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
                             gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap, attention=o.attention,
-                            framework=cat.framework(o.framework) if o.framework else None)
+                            framework=cat.framework(o.framework) if o.framework is not None else None)
         formats.emit("train-recommend", fmt.value, res, _console, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
@@ -1288,7 +1288,7 @@ def report(
                       draft_model=o.draft_model, disagg=o.disagg or None)
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or "4096")
         tw = _train_workload(o.seq_len or "4096", o.global_batch, 1, o.tokens, "selective", True, 1, o.train_dtype)
-        fw = cat.framework(o.framework) if o.framework else None
+        fw = cat.framework(o.framework) if o.framework is not None else None
         tw = _framework_workload(replace(tw, ep_overlap=bool(o.ep_overlap)), fw, o.attention)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
                                       gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
