@@ -312,3 +312,16 @@ def test_disaggregated_pools_are_checked_each_at_the_rate(cli, tmp_path):
     assert code == 1 and [x["rule"] for x in f] == ["TPP023"]
     assert f[0]["path"] == "$.DecodeWorker.replicas" and "decode pool's 1 replica(s)" in f[0]["message"]
     assert f[0]["suggestion"] == {"replicas": 2}
+
+
+def test_one_reason_table_names_every_rejection_and_its_check_rule():
+    """issue 19: one reason table (engine/grid.py REASONS): every rejection bit has its words, and those a
+    deployment file can have name the check rule that reports them (an existing rule of docs/check-rules.md)."""
+    from tpplan.engine import grid
+
+    assert {r.reason for r in grid.REASONS} == set(grid.Reason)
+    assert all(r.text for r in grid.REASONS)
+    rules = {r.id for r in check.RULES}
+    assert set(grid.RULE_OF.values()) <= rules
+    assert grid.RULE_OF[grid.Reason.KV_BELOW_ONE_REQUEST] == "TPP011"
+    assert grid.REASON_TEXT["CROSS_NODE_TP"].startswith("tensor parallelism beyond one node")

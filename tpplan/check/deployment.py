@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tpplan.engine import grid
-from tpplan.engine.grid import Reason
+from tpplan.engine.grid import RULE_OF, Reason
 from tpplan.errors import TpplanError
 from tpplan.plan import serve as planner
 from tpplan.yamlio import Located, load_documents, read_text
@@ -827,33 +827,41 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
     valid_tp = [t for t in m.valid_tp() if t <= 1024]
     a = m.attention
     if bits & Reason.HEADS_NOT_DIVISIBLE:
-        out.append(_find(doc, "TPP001", "tp", f"{tp_key} ({s.tp}) must divide the number of attention heads "
+        out.append(_find(doc, RULE_OF[Reason.HEADS_NOT_DIVISIBLE], "tp",
+                         f"{tp_key} ({s.tp}) must divide the number of attention heads "
                          f"({a.num_heads}) of {m.name}", f"Use one of {valid_tp}.", {tp_key: valid_tp}))
     elif bits & Reason.KV_HEADS_NOT_DIVISIBLE:
-        out.append(_find(doc, "TPP002", "tp", f"{tp_key} ({s.tp}) must divide the {a.num_kv_heads} KV heads "
+        out.append(_find(doc, RULE_OF[Reason.KV_HEADS_NOT_DIVISIBLE], "tp",
+                         f"{tp_key} ({s.tp}) must divide the {a.num_kv_heads} KV heads "
                          f"of {m.name} or be a multiple of them", f"Use one of {valid_tp}.", {tp_key: valid_tp}))
     ep_anchor = "ep" if "ep" in doc.keys else "enable_ep"
     if bits & Reason.EP_ON_DENSE_MODEL:
-        out.append(_find(doc, "TPP003", ep_anchor, f"{m.name} is a dense model (no experts); expert "
+        out.append(_find(doc, RULE_OF[Reason.EP_ON_DENSE_MODEL], ep_anchor,
+                         f"{m.name} is a dense model (no experts); expert "
                          f"parallelism (size {s.ep}) does not apply"))
     if bits & Reason.EXPERTS_NOT_DIVISIBLE:
         assert m.moe is not None
         valid = grid.divisors(m.moe.num_experts)
         how = "" if "ep" in doc.keys else f" (vLLM: EP = TP x DP = {s.ep})"
-        out.append(_find(doc, "TPP004", ep_anchor, f"expert-parallel size {s.ep}{how} must divide the "
+        out.append(_find(doc, RULE_OF[Reason.EXPERTS_NOT_DIVISIBLE], ep_anchor,
+                         f"expert-parallel size {s.ep}{how} must divide the "
                          f"{m.moe.num_experts} experts of {m.name}", f"Use an EP size among {valid}.",
                          {"expert_parallel_size": valid}))
     elif bits & Reason.EP_NOT_IN_GROUP:
-        out.append(_find(doc, "TPP004", ep_anchor, f"expert-parallel size {s.ep} must divide TP x DP x CP "
+        out.append(_find(doc, RULE_OF[Reason.EP_NOT_IN_GROUP], ep_anchor,
+                         f"expert-parallel size {s.ep} must divide TP x DP x CP "
                          f"({s.tp * s.dp * s.cp}); experts are spread over those ranks"))
     if bits & Reason.PP_EXCEEDS_LAYERS:
-        out.append(_find(doc, "TPP005", "pp", f"{doc.shown('pp')} ({s.pp}) exceeds the {m.num_layers} layers "
+        out.append(_find(doc, RULE_OF[Reason.PP_EXCEEDS_LAYERS], "pp",
+                         f"{doc.shown('pp')} ({s.pp}) exceeds the {m.num_layers} layers "
                          f"of {m.name}", f"Use at most {m.num_layers}.", {doc.shown("pp"): [1, m.num_layers]}))
     if bits & Reason.CP_NOT_DIVIDING:
-        out.append(_find(doc, "TPP006", "cp", f"{doc.shown('cp')} ({s.cp}) must divide {doc.shown('ctx')} "
+        out.append(_find(doc, RULE_OF[Reason.CP_NOT_DIVIDING], "cp",
+                         f"{doc.shown('cp')} ({s.cp}) must divide {doc.shown('ctx')} "
                          f"({w.ctx})"))
     if w.ctx > m.max_position_embeddings:
-        out.append(_find(doc, "TPP013", "ctx", f"{doc.shown('ctx')} ({w.ctx:,}) exceeds {m.name}'s "
+        out.append(_find(doc, RULE_OF[Reason.CTX_ABOVE_MODEL_MAX], "ctx",
+                         f"{doc.shown('ctx')} ({w.ctx:,}) exceeds {m.name}'s "
                          f"max_position_embeddings ({m.max_position_embeddings:,}); vLLM refuses it",
                          f"Use {doc.shown('ctx')}: {m.max_position_embeddings} or less.",
                          {doc.shown("ctx"): m.max_position_embeddings}))
@@ -872,7 +880,7 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
     if r & Reason.WEIGHTS_DONT_FIT:
         need = float(mem.weights[0] + mem.activations[0] + mem.overhead[0])
         sugg = _tp_that_clear(alternatives(), int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
-        out.append(_find(doc, "TPP010", "tp", f"{m.name} on {s.tp * s.pp} x {gpu.name} needs "
+        out.append(_find(doc, RULE_OF[Reason.WEIGHTS_DONT_FIT], "tp", f"{m.name} on {s.tp * s.pp} x {gpu.name} needs "
                          f"{need / gib:.1f} GiB per GPU before any KV cache (weights "
                          f"{float(mem.weights[0]) / gib:.1f} GiB in {w.weight_dtype}); "
                          f"{float(mem.usable[0]) / gib:.1f} "
@@ -884,7 +892,8 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
         sugg = _tp_that_clear(alternatives(), int(Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST))
         ck = doc.shown("ctx")
         tpfix = _tp_fix(tp_key, sugg)
-        out.append(_find(doc, "TPP011", "ctx", f"the KV cache of one {w.ctx:,}-token sequence needs "
+        out.append(_find(doc, RULE_OF[Reason.KV_BELOW_ONE_REQUEST], "ctx",
+                         f"the KV cache of one {w.ctx:,}-token sequence needs "
                          f"{float(mem.kv_bytes_per_sequence[0]) / gib:.2f} GiB per GPU but "
                          f"{float(mem.kv_pool[0]) / gib:.2f} "
                          "GiB are left after weights, activations and runtime overhead; "
@@ -897,7 +906,8 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
     timed = ev
     if r & Reason.CONCURRENCY_DOESNT_FIT:
         fits = int(mem.max_concurrency[0])
-        out.append(_find(doc, "TPP012", "concurrency", f"{w.concurrency} sequences of {w.ctx:,} tokens need "
+        out.append(_find(doc, RULE_OF[Reason.CONCURRENCY_DOESNT_FIT], "concurrency",
+                         f"{w.concurrency} sequences of {w.ctx:,} tokens need "
                          f"{float(mem.kv_bytes_per_sequence[0]) * w.concurrency / gib:.1f} GiB of KV cache per GPU; "
                          f"{fits} fit (the engine queues or preempts the rest)",
                          f"Set {doc.shown('concurrency')}: {fits}, or add GPUs.",
@@ -917,27 +927,29 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
     req = f"a {w.input_len:,}-token prompt {where}"
     if "ttft_s" in s.slo and ttft > s.slo["ttft_s"][0]:
         lim, path = s.slo["ttft_s"]
-        out.append(_at(doc, path, "TPP020", f"predicted mean TTFT {_ms(ttft)} for {req} exceeds the "
+        out.append(_at(doc, path, RULE_OF[Reason.TTFT_SLO], f"predicted mean TTFT {_ms(ttft)} for {req} exceeds the "
                        f"SLO of {_ms(lim)}", _slo_fix(alternatives(), "ttft", lim, tp_key)))
     if "tpot_s" in s.slo and tpot > s.slo["tpot_s"][0]:
         lim, path = s.slo["tpot_s"]
-        out.append(_at(doc, path, "TPP021", f"predicted mean TPOT {_ms(tpot)} {where} exceeds the SLO of "
+        out.append(_at(doc, path, RULE_OF[Reason.TPOT_SLO],
+                       f"predicted mean TPOT {_ms(tpot)} {where} exceeds the SLO of "
                        f"{_ms(lim)}", _slo_fix(alternatives(), "tpot", lim, tp_key)))
     if "usd_per_hour" in s.budget and float(ev.usd_per_hour[0]) > s.budget["usd_per_hour"][0]:
         lim, path = s.budget["usd_per_hour"]
         n = int(g0.gpus[0])
-        out.append(_at(doc, path, "TPP022", f"{n} x {gpu.name} at ${ev.price:.2f}/GPU-hour "
+        out.append(_at(doc, path, RULE_OF[Reason.BUDGET], f"{n} x {gpu.name} at ${ev.price:.2f}/GPU-hour "
                        f"({pricing.tier} tier) cost ${float(ev.usd_per_hour[0]):.2f}/hour, above the budget of "
                        f"${lim:.2f}/hour", f"At most {int(lim // ev.price) if ev.price > 0 else 0} "
                        f"{gpu.name} GPUs fit the budget."))
     node = ctx.node_size
     domain = grid.tp_domain(gpu, node)  # the node, or a multi-node NVLink domain (GB200 NVL72: 72)
     if s.tp > max(node, domain):
-        out.append(_find(doc, "TPP030", "tp", f"{tp_key} ({s.tp}) spans nodes of {node} GPUs: every layer's "
+        out.append(_find(doc, RULE_OF[Reason.CROSS_NODE_TP], "tp",
+                         f"{tp_key} ({s.tp}) spans nodes of {node} GPUs: every layer's "
                          "all-reduces cross the network", f"Use {tp_key} <= {node} and "
                          f"pipeline_parallel_size {math.ceil(s.tp / node)} across nodes."))
     elif s.tp > domain:
-        out.append(_find(doc, "TPP030", "tp", f"{tp_key} ({s.tp}) spans more GPUs than the "
+        out.append(_find(doc, RULE_OF[Reason.CROSS_NODE_TP], "tp", f"{tp_key} ({s.tp}) spans more GPUs than the "
                          f"{gpu.scale_up.domain_gpus}-GPU NVLink domain of {gpu.name}: all-reduces cross PCIe"))
     if gpu.pcie_only and s.tp > 2:
         out.append(_find(doc, "TPP031", "tp", f"{gpu.name} has no GPU-to-GPU link: {tp_key} {s.tp} all-reduces "

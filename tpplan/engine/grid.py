@@ -68,29 +68,45 @@ class Reason(enum.IntFlag):
         return [r.name for r in cls if r.name and int(bits) & int(r)]
 
 
-REASON_TEXT = {
-    "HEADS_NOT_DIVISIBLE": "TP does not divide the attention heads",
-    "KV_HEADS_NOT_DIVISIBLE": "TP neither divides nor is a multiple of the KV heads",
-    "EP_ON_DENSE_MODEL": "expert parallelism on a dense model",
-    "EXPERTS_NOT_DIVISIBLE": "EP does not divide the experts",
-    "EP_NOT_IN_GROUP": "EP does not divide TP x DP x CP",
-    "PP_EXCEEDS_LAYERS": "more pipeline stages than layers",
-    "CP_NOT_DIVIDING": "CP does not divide the sequence",
-    "WEIGHTS_DONT_FIT": "weights plus runtime overhead exceed the usable memory",
-    "KV_BELOW_ONE_REQUEST": "no room for the KV cache of one full-length sequence",
-    "CONCURRENCY_DOESNT_FIT": "the requested concurrency does not fit in KV memory",
-    "TRAIN_MEMORY": "training states plus activations exceed the memory",
-    "TTFT_SLO": "time to first token above the SLO",
-    "TPOT_SLO": "time per output token above the SLO",
-    "BUDGET": "above the budget",
-    "CTX_ABOVE_MODEL_MAX": "context above the model's max_position_embeddings",
-    "BATCH_NOT_DIVISIBLE": "global batch not divisible by micro-batch x DP",
-    "MIN_CONCURRENCY": "fewer sequences fit than --min-concurrency",
-    "DEADLINE": "run longer than --deadline-days",
-    "RATE_NEEDS_MORE_GPUS": "the request rate needs more replicas than --max-gpus allows",
-    "CROSS_NODE_TP": "tensor parallelism beyond one node / NVLink domain (allow with --allow-cross-node-tp)",
-}
+@dataclass(frozen=True)
+class ReasonInfo:
+    """One rejection reason: its bit, the ``tpplan check`` rule that reports it in a deployment file (None:
+    search-only reasons), and plain words for reports, --explain and rejected counts."""
+
+    reason: Reason
+    rule: str | None
+    text: str
+
+
+REASONS: tuple[ReasonInfo, ...] = (
+    ReasonInfo(Reason.HEADS_NOT_DIVISIBLE, "TPP001", "TP does not divide the attention heads"),
+    ReasonInfo(Reason.KV_HEADS_NOT_DIVISIBLE, "TPP002", "TP neither divides nor is a multiple of the KV heads"),
+    ReasonInfo(Reason.EP_ON_DENSE_MODEL, "TPP003", "expert parallelism on a dense model"),
+    ReasonInfo(Reason.EXPERTS_NOT_DIVISIBLE, "TPP004", "EP does not divide the experts"),
+    ReasonInfo(Reason.EP_NOT_IN_GROUP, "TPP004", "EP does not divide TP x DP x CP"),
+    ReasonInfo(Reason.PP_EXCEEDS_LAYERS, "TPP005", "more pipeline stages than layers"),
+    ReasonInfo(Reason.CP_NOT_DIVIDING, "TPP006", "CP does not divide the sequence"),
+    ReasonInfo(Reason.WEIGHTS_DONT_FIT, "TPP010", "weights plus runtime overhead exceed the usable memory"),
+    ReasonInfo(Reason.KV_BELOW_ONE_REQUEST, "TPP011", "no room for the KV cache of one full-length sequence"),
+    ReasonInfo(Reason.CONCURRENCY_DOESNT_FIT, "TPP012", "the requested concurrency does not fit in KV memory"),
+    ReasonInfo(Reason.TRAIN_MEMORY, None, "training states plus activations exceed the memory"),
+    ReasonInfo(Reason.TTFT_SLO, "TPP020", "time to first token above the SLO"),
+    ReasonInfo(Reason.TPOT_SLO, "TPP021", "time per output token above the SLO"),
+    ReasonInfo(Reason.BUDGET, "TPP022", "above the budget"),
+    ReasonInfo(Reason.CTX_ABOVE_MODEL_MAX, "TPP013", "context above the model's max_position_embeddings"),
+    ReasonInfo(Reason.BATCH_NOT_DIVISIBLE, None, "global batch not divisible by micro-batch x DP"),
+    ReasonInfo(Reason.MIN_CONCURRENCY, None, "fewer sequences fit than --min-concurrency"),
+    ReasonInfo(Reason.DEADLINE, None, "run longer than --deadline-days"),
+    ReasonInfo(Reason.RATE_NEEDS_MORE_GPUS, None, "the request rate needs more replicas than --max-gpus allows"),
+    ReasonInfo(Reason.CROSS_NODE_TP, "TPP030",
+               "tensor parallelism beyond one node / NVLink domain (allow with --allow-cross-node-tp)"),
+)
+"""The one reason table: the grid sets the bits, JSON names them (``reasons``, ``rejected``), reports and
+--explain use the words, ``tpplan check`` reports each with its rule (check.deployment.RULES)."""
+REASON_TEXT = {r.reason.name: r.text for r in REASONS}
 """Plain words for each rejection reason (reports and explanations)."""
+RULE_OF = {r.reason: r.rule for r in REASONS if r.rule is not None}
+"""The check rule of each reason a deployment file can have."""
 
 
 # eq=False on array holders (here and in memory, perf, comm, planner): == on numpy fields has no truth
