@@ -348,3 +348,24 @@ def test_megatron_paper_settings_are_one_flag(cli_json, cli):
     assert code == 2 and "megatron-2021 runs at most 4" in err
     code, _, err = cli(*one[:-1], "nope")
     assert code == 2 and "unknown framework 'nope'" in err and "tpplan frameworks" in err
+
+
+def test_uneven_pipeline_split_as_the_user_states_it(cli_json, cli):
+    """issue 18 item 2: --first-stage-layers / --last-stage-layers (Megatron-core's
+    --decoder-first/last-pipeline-num-layers). Llama 3 405B as the Llama 3 paper describes its PP16 split
+    (section 3.3.2, one layer fewer on the first and last stages [recalled]): 126 = 7 + 14 x 8 + 7. 1F1B keeps
+    pp - i micro-batches in flight on stage i, so the most loaded activations move from the first stage
+    (8 layers x 16) to the second (8 layers x 15): x 120/128 exactly."""
+    common = ("estimate", "--train", "--model", "llama-3.1-405b", "--gpu", "h100-sxm", "--tp", "8", "--pp", "16",
+              "--dp", "64", "--seq-len", "8k", "--global-batch", "2048", "--micro-batch", "1", "--recompute",
+              "selective")
+    _, even = cli_json(*common)
+    _, meta = cli_json(*common, "--first-stage-layers", "7", "--last-stage-layers", "7")
+    assert meta["memory_per_gpu_bytes"]["activations"] == pytest.approx(
+        even["memory_per_gpu_bytes"]["activations"] * 120 / 128, rel=1e-12)
+    assert meta["fits"] and meta["memory_per_gpu_bytes"]["total"] < even["memory_per_gpu_bytes"]["total"]
+    # the rest must split evenly over the other stages, as Megatron-core requires
+    code, _, err = cli(*common, "--first-stage-layers", "9", "--last-stage-layers", "7")
+    assert code == 2 and "110 layers left" in err and "14 stages" in err
+    code, _, err = cli(*common[:9], "1", *common[10:], "--first-stage-layers", "7")
+    assert code == 2 and "--pp 2 or more" in err

@@ -800,6 +800,8 @@ def estimate(
     framework: FrameworkOpt = None,
     ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
+    first_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the first pipeline stage (Megatron-core --decoder-first-pipeline-num-layers); the middle stages share the rest evenly.")] = None,
+    last_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the last pipeline stage (Megatron-core --decoder-last-pipeline-num-layers), beside the LM head and loss.")] = None,
     train_dtype: Annotated[str | None, typer.Option(help="Training GEMM dtype: bf16 | fp8 (fp8 tensor-core peak, stated efficiency).")] = None,
     breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print where the time goes: each term of the time model per layer and per step (prefill and decode; training: per step). JSON always carries it.")] = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
@@ -847,6 +849,9 @@ def estimate(
                              train_dtype or o.weight_dtype)
         tw = _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
+        if first_stage_layers is not None or last_stage_layers is not None:
+            tw = dataclasses.replace(tw, stage_split=_stage_split(m.num_layers, pp, virtual_stages,
+                                                                  first_stage_layers, last_stage_layers))
         if ep_overlap:
             tw = dataclasses.replace(tw, ep_overlap=True)
         res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
@@ -857,6 +862,8 @@ def estimate(
             _out(tables.train_breakdown_markdown(res))
         return
     serving_flags = {"--virtual-stages": virtual_stages != 1, "--ep-overlap": ep_overlap,
+                     "--first-stage-layers": first_stage_layers is not None,
+                     "--last-stage-layers": last_stage_layers is not None,
                      "--attention": attention is not None, "--framework": framework is not None,
                      "--recompute": recompute is not None, "--zero": zero is not None,
                      "--sequence-parallel": sequence_parallel is not None}
@@ -958,6 +965,31 @@ def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, to
     tdt = train_dtype(dtype)
     return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
                          recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
+
+
+def _stage_split(layers: int, pp: int, v: int, first: int | None, last: int | None) -> tuple[int, int]:
+    """--first-stage-layers / --last-stage-layers as Megatron-core takes them: the other stages share the
+    remaining layers evenly, so what is left must divide among them (megatron/core/transformer/
+    transformer_block.py get_num_layers_to_build)."""
+    if pp < 2:
+        raise TpplanError("--first-stage-layers / --last-stage-layers need --pp 2 or more")
+    if v != 1:
+        raise TpplanError("--first-stage-layers / --last-stage-layers with --virtual-stages is not modelled; "
+                          "give one or the other")
+    given = [x for x in (first, last) if x is not None]
+    if any(x < 1 for x in given):
+        raise TpplanError(f"a pipeline stage holds at least one layer; got {min(given)}")
+    others = pp - len(given)  # stages sharing the rest
+    rest = layers - sum(given)
+    if others == 0:
+        if rest != 0:
+            raise TpplanError(f"with --pp 2 the first and last stages hold all {layers} layers; got "
+                              f"{first} + {last} = {sum(given)}")
+    elif rest < others or rest % others:
+        raise TpplanError(f"the {rest} layers left after the first/last stages must split evenly over the other "
+                          f"{others} stages of --pp {pp} ({layers} layers in all)")
+    share = rest // others if others else 0
+    return (first if first is not None else share, last if last is not None else share)
 
 
 def _with_attention(tw: Any, attention: str) -> Any:

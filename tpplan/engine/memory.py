@@ -52,15 +52,33 @@ def serve_expert_bytes(model: ModelSpec, weight_dtype: str) -> float:
     return wb
 
 
-def stage_layers(num_layers: int, pp: npt.ArrayLike) -> tuple[FArray, FArray]:
+StageSplit = tuple[int, int] | None
+"""Layers on the first and on the last pipeline stage when the user states them (Megatron-core
+--decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers), the others sharing the rest
+evenly; None: the even split below."""
+
+
+def stage_layers(num_layers: int, pp: npt.ArrayLike, split: StageSplit = None) -> tuple[FArray, FArray]:
     """(layers on the first stage, layers on the last stage). vLLM's get_pp_indices gives every stage
     floor(L/pp) layers and the remainder, one each, to the stages before the last: the last stage has
     floor(L/pp), the largest ceil(L/pp). The first stage is sized as the largest (it also holds the
-    embedding), which overstates it by at most one layer when the remainder stops short of it."""
+    embedding), which overstates it by at most one layer when the remainder stops short of it. ``split``:
+    the user's first and last stage sizes (pp >= 2)."""
     pp = np.asarray(pp, dtype=np.float64)
+    if split is not None:
+        return np.where(pp > 1, float(split[0]), num_layers), np.where(pp > 1, float(split[1]), num_layers)
     first = np.ceil(num_layers / pp)
     last = np.where(pp > 1, np.floor(num_layers / np.maximum(pp, 1.0)), num_layers)
     return first, last
+
+
+def middle_layers(num_layers: int, pp: npt.ArrayLike, split: StageSplit = None) -> FArray:
+    """Layers on the heaviest middle stage (pp >= 3): ceil(L/pp) of the even split, or the layers left by the
+    user's first and last stages shared evenly (Megatron-core requires them to divide)."""
+    pp = np.asarray(pp, dtype=np.float64)
+    if split is not None:
+        return np.ceil((num_layers - split[0] - split[1]) / np.maximum(pp - 2.0, 1.0))
+    return stage_layers(num_layers, pp)[0]
 
 
 def moe_layer_split(model: ModelSpec, layers: FArray, first_stage: bool) -> tuple[FArray, FArray]:
@@ -134,8 +152,8 @@ def weight_elements(model: ModelSpec, g: Grid) -> WeightSplit:
 
 
 def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype: str = "bf16",
-                         split: WeightSplit | None = None, expert_bytes: float | None = None
-                         ) -> tuple[FArray, FArray, FArray]:
+                         split: WeightSplit | None = None, expert_bytes: float | None = None,
+                         stages: StageSplit = None) -> tuple[FArray, FArray, FArray]:
     """(bytes on the most loaded GPU, bytes on a first-stage GPU, bytes on a last-stage GPU).
 
     Quantized weights apply to the linear layers; embeddings, LM head and norms stay in the activation
@@ -149,7 +167,7 @@ def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype
     wb = weight_bytes_per_param(weight_dtype)
     eb = wb if expert_bytes is None else expert_bytes  # ``expert_bytes``: serving, serve_expert_bytes()
     ab = DTYPE_BYTES[act_dtype]
-    first_l, last_l = stage_layers(model.num_layers, pp)
+    first_l, last_l = stage_layers(model.num_layers, pp, stages)
 
     def stage(layers: FArray, first: bool) -> FArray:
         dense_l, moe_l = moe_layer_split(model, layers, first)
@@ -165,15 +183,18 @@ def weight_bytes_per_gpu(model: ModelSpec, g: Grid, weight_dtype: str, act_dtype
         # tied: the last stage holds its own copy of the (vocab-parallel) embedding as LM head
         last_b = np.where(single, first_b, last_b + w.embedding * ab)
     return np.maximum(np.maximum(first_b, last_b), np.where(pp >= 3, middle_stage_bytes(model, g, w, wb, ab,
-                                                                                         expert_bytes=eb),
+                                                                                         expert_bytes=eb,
+                                                                                         stages=stages),
                                                             0.0)), first_b, last_b
 
 
 def middle_stage_bytes(model: ModelSpec, g: Grid, w: WeightSplit, wb: float, ab: float,
-                       moe_unread: npt.ArrayLike = 0.0, expert_bytes: float | None = None) -> FArray:
-    """Weight bytes of the heaviest middle pipeline stage: ceil(L/pp) layers, MoE wherever the model has
-    MoE layers left (``moe_unread``: bytes per MoE layer a decode step skips, for read bytes)."""
-    layers, _ = stage_layers(model.num_layers, g.pp)
+                       moe_unread: npt.ArrayLike = 0.0, expert_bytes: float | None = None,
+                       stages: StageSplit = None) -> FArray:
+    """Weight bytes of the heaviest middle pipeline stage: ceil(L/pp) layers (or the user's split's middle),
+    MoE wherever the model has MoE layers left (``moe_unread``: bytes per MoE layer a decode step skips, for
+    read bytes)."""
+    layers = middle_layers(model.num_layers, g.pp, stages)
     if model.moe is None:
         moe_l = 0.0 * layers
     else:
@@ -348,9 +369,9 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
 # ---------------------------------------------------------------------------------------------------
 
 
-def params_per_gpu(model: ModelSpec, g: Grid) -> FArray:
-    """Parameters held by the most loaded GPU before ZeRO (TP/PP/EP sharding)."""
-    elems, _, _ = weight_bytes_per_gpu(model, g, "fp32", "fp32")
+def params_per_gpu(model: ModelSpec, g: Grid, stages: StageSplit = None) -> FArray:
+    """Parameters held by the most loaded GPU before ZeRO (TP/PP/EP sharding; ``stages``: the user's split)."""
+    elems, _, _ = weight_bytes_per_gpu(model, g, "fp32", "fp32", stages=stages)
     return elems / 4.0
 
 
@@ -427,12 +448,16 @@ def train_activation_bytes(ctx: Context, g: Grid) -> FArray:
     per_layer = layer_activation_bytes(m, s, b, t, tw.sequence_parallel, tw.recompute, tw.flash_attention)
     micro = np.maximum(1.0, tw.global_batch / np.maximum(g.dp * g.micro_batch, 1))
     in_flight = np.minimum(pp, micro)
-    first_l, last_l = stage_layers(m.num_layers, pp)
+    first_l, last_l = stage_layers(m.num_layers, pp, tw.stage_split)
     interleave = 1.0 + np.where(pp > 1, (pp - 1) / (pp * tw.interleave), 0.0) if tw.interleave > 1 else 1.0
     first = first_l * per_layer * in_flight * interleave
+    # the second stage holds one micro-batch fewer (1F1B: stage i keeps pp - i in flight); with the even split
+    # it never outweighs the first, with a user's lighter first stage it can
+    second = np.where(pp >= 3, middle_layers(m.num_layers, pp, tw.stage_split) * per_layer
+                      * np.minimum(pp - 1.0, micro) * interleave, 0.0)
     logits = 4.0 * s * b * m.vocab_size / t
     last = last_l * per_layer + logits
-    return np.maximum(first, np.where(pp == 1, first + logits, last))
+    return np.maximum(np.maximum(first, second), np.where(pp == 1, first + logits, last))
 
 
 @dataclass(frozen=True, eq=False)
@@ -450,7 +475,7 @@ class TrainMemory:
 def train_memory(ctx: Context, g: Grid, zero: npt.ArrayLike | None = None) -> TrainMemory:
     """Per-GPU training memory; ``zero`` (one stage per row) overrides the workload's ZeRO stage."""
     assert ctx.train is not None
-    n_params = params_per_gpu(ctx.model, g)
+    n_params = params_per_gpu(ctx.model, g, ctx.train.stage_split)
     p, gr, opt = model_state_bytes(n_params, g, ctx.train.zero if zero is None else zero, ctx.train.grad_bytes)
     act = train_activation_bytes(ctx, g)
     o = ctx.gpu.overheads

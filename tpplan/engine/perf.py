@@ -27,6 +27,7 @@ from tpplan.engine.memory import (
     WeightSplit,
     draft_grid,
     kv_bytes_per_token_per_gpu,
+    middle_layers,
     middle_stage_bytes,
     moe_layer_split,
     params_per_gpu,
@@ -854,13 +855,16 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
             gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
     gemm_s = gemm_flops / (gpus * peak_eff)
     compute = gemm_s + attn_s / gpus + elem
-    first_l, last_l = stage_layers(m.num_layers, pp)
+    first_l, last_l = stage_layers(m.num_layers, pp, tw.stage_split)
+    mid_l = np.where(pp >= 3, middle_layers(m.num_layers, pp, tw.stage_split), 0.0)
     if (pp > 1).any():
         # 1F1B runs at the pace of its slowest stage (Narayanan et al. 2021): the last holds floor(L/p) layers
-        # and the LM head with the loss, the first ceil(L/p) layers (its embedding gather is no GEMM); the
-        # head's share of the step is its GEMMs' share of the matmul FLOPs
+        # and the LM head with the loss, the first ceil(L/p) layers (its embedding gather is no GEMM), a middle
+        # one as many (or, with the user's split, the layers the first and last leave); the head's share of
+        # the step is its GEMMs' share of the matmul FLOPs
         head = (m.vocab_size * m.hidden_size / m.matmul_params_active) * gemm_s / np.maximum(compute, 1e-300)
-        slowest = np.maximum(first_l / m.num_layers * (1.0 - head), last_l / m.num_layers * (1.0 - head) + head)
+        slowest = np.maximum(np.maximum(first_l, mid_l) / m.num_layers * (1.0 - head),
+                             last_l / m.num_layers * (1.0 - head) + head)
         pace = np.where(pp > 1, np.maximum(slowest * pp, 1.0), 1.0)
         compute, gemm_s, attn_s, elem = compute * pace, gemm_s * pace, attn_s * pace, elem * pace
     v = float(tw.interleave)
@@ -872,7 +876,7 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     # forward ones again under full recompute.
     n_ar = 4.0 + (2.0 if tw.recompute == "full" else 0.0)
     t_ar = comm.collective_time(gpu, "all-reduce", msg, tp, gpus_per_node=node, busbw_scale=eff.busbw_scale)
-    tp_comm = np.where(tp > 1, n_ar * first_l * micro * t_ar, 0.0)
+    tp_comm = np.where(tp > 1, n_ar * np.maximum(first_l, mid_l) * micro * t_ar, 0.0)
     # stage neighbours are tp x cp x dp ranks apart: off the node once that reaches the node size;
     # one activation send forward and one gradient send backward per micro-batch per boundary
     p2p = comm.collective_time(gpu, "p2p", msg / np.where(tw.sequence_parallel, tp, 1.0), 2 + 0 * tp,
@@ -881,7 +885,7 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     pp_comm = np.where(pp > 1, 2.0 * v * (micro + pp - 2.0) * p2p, 0.0)
     # data parallel: gradient reduce-scatter + all-gather (ZeRO >= 1) or all-reduce, overlapped with the
     # backward pass except what does not fit in the last micro-batch's backward
-    n_params = params_per_gpu(m, g)
+    n_params = params_per_gpu(m, g, tw.stage_split)
     grad_bytes = n_params * tw.grad_bytes
     dp_group = dp * cp
     # the dp (x cp) group strides over the tp ranks

@@ -182,6 +182,9 @@ class TrainWorkload:
     flash_attention: bool = True
     interleave: int = 1
     """Virtual pipeline stages per rank (interleaved 1F1B); 1 = plain 1F1B."""
+    stage_split: tuple[int, int] | None = None
+    """Layers on the first and the last pipeline stage as the user states them (Megatron-core
+    --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers); None: the even split."""
     ep_overlap: bool = False
     """Expert-parallel all-to-alls overlapped with another micro-batch's computation (DeepSeek's DualPipe,
     Megatron-core's --overlap-moe-expert-parallel-comm); off: exposed, as plain 1F1B runs them."""
