@@ -369,3 +369,25 @@ def test_uneven_pipeline_split_as_the_user_states_it(cli_json, cli):
     assert code == 2 and "110 layers left" in err and "14 stages" in err
     code, _, err = cli(*common[:9], "1", *common[10:], "--first-stage-layers", "7")
     assert code == 2 and "--pp 2 or more" in err
+
+
+def test_hybrid_sharding_shards_within_a_group_and_replicates_across(cli_json, cli, cat):
+    """issue 18 item 4: --shard-group S (PyTorch FSDP HYBRID_SHARD). Model states shard over S ranks instead of
+    dp x cp (Rajbhandari et al. 2020: optimizer 12 bytes per parameter / shards); gradients reduce-scatter in
+    the group, all-reduce across the dp/S replicas, updated parameters gather back in the group: with one group
+    (S = dp x cp) exactly the default's all-reduce (reduce-scatter + all-gather)."""
+    common = ("estimate", "--train", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--tp", "1", "--dp", "64",
+              "--seq-len", "8k", "--global-batch", "512", "--zero", "1")
+    _, full = cli_json(*common)
+    _, one_group = cli_json(*common, "--shard-group", "64")
+    _, node = cli_json(*common, "--shard-group", "8")
+    params = full["params"]["per_gpu"]
+    assert full["memory_per_gpu_bytes"]["optimizer"] == pytest.approx(params * 12 / 64)
+    assert node["memory_per_gpu_bytes"]["optimizer"] == pytest.approx(params * 12 / 8)
+    assert one_group["train"]["step_time_s"] == pytest.approx(full["train"]["step_time_s"], rel=1e-12)
+    # within a node the states are 8x larger per GPU, and the gradients still cross the network once
+    assert node["memory_per_gpu_bytes"]["total"] > full["memory_per_gpu_bytes"]["total"]
+    code, _, err = cli(*common, "--shard-group", "3")
+    assert code == 2 and "must divide the data-parallel ranks dp x cp = 64" in err
+    code, _, err = cli(*common[:-1], "0", "--shard-group", "8")
+    assert code == 2 and "needs --zero 1, 2 or 3" in err

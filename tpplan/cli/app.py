@@ -800,6 +800,7 @@ def estimate(
     framework: FrameworkOpt = None,
     ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
+    shard_group: Annotated[int | None, typer.Option(help="Training: hybrid sharding: ZeRO shards over this many consecutive data-parallel ranks (a node, say) and replicates across the groups (PyTorch FSDP HYBRID_SHARD, torchtitan --parallelism.data_parallel_shard_degree); default: over all of dp x cp.")] = None,
     first_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the first pipeline stage (Megatron-core --decoder-first-pipeline-num-layers); the middle stages share the rest evenly.")] = None,
     last_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the last pipeline stage (Megatron-core --decoder-last-pipeline-num-layers), beside the LM head and loss.")] = None,
     train_dtype: Annotated[str | None, typer.Option(help="Training GEMM dtype: bf16 | fp8 (fp8 tensor-core peak, stated efficiency).")] = None,
@@ -849,6 +850,13 @@ def estimate(
                              train_dtype or o.weight_dtype)
         tw = _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
+        if shard_group is not None:
+            if shard_group < 1 or (dp * cp) % shard_group:
+                raise TpplanError(f"--shard-group {shard_group} must divide the data-parallel ranks dp x cp = "
+                                  f"{dp * cp} (valid: {', '.join(map(str, grid_divisors(dp * cp)))})")
+            if tw.zero == 0:
+                raise TpplanError("--shard-group shards the optimizer states: it needs --zero 1, 2 or 3")
+            tw = dataclasses.replace(tw, shard_group=shard_group)
         if first_stage_layers is not None or last_stage_layers is not None:
             tw = dataclasses.replace(tw, stage_split=_stage_split(m.num_layers, pp, virtual_stages,
                                                                   first_stage_layers, last_stage_layers))
@@ -862,6 +870,7 @@ def estimate(
             _out(tables.train_breakdown_markdown(res))
         return
     serving_flags = {"--virtual-stages": virtual_stages != 1, "--ep-overlap": ep_overlap,
+                     "--shard-group": shard_group is not None,
                      "--first-stage-layers": first_stage_layers is not None,
                      "--last-stage-layers": last_stage_layers is not None,
                      "--attention": attention is not None, "--framework": framework is not None,
@@ -965,6 +974,12 @@ def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, to
     tdt = train_dtype(dtype)
     return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
                          recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
+
+
+def grid_divisors(n: int) -> list[int]:
+    from tpplan.engine.grid import divisors
+
+    return divisors(n)
 
 
 def _stage_split(layers: int, pp: int, v: int, first: int | None, last: int | None) -> tuple[int, int]:

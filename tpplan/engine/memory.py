@@ -375,13 +375,16 @@ def params_per_gpu(model: ModelSpec, g: Grid, stages: StageSplit = None) -> FArr
     return elems / 4.0
 
 
-def model_state_bytes(params: FArray, g: Grid, zero: npt.ArrayLike, grad_bytes: int = 2
-                      ) -> tuple[FArray, FArray, FArray]:
+def model_state_bytes(params: FArray, g: Grid, zero: npt.ArrayLike, grad_bytes: int = 2,
+                      shard_group: int | None = None) -> tuple[FArray, FArray, FArray]:
     """(params, grads, optimizer) bytes per GPU for mixed-precision Adam: 2 + grad_bytes + 12 per parameter
     (fp32 master, momentum, variance), ZeRO-1 shards the 12, ZeRO-2 also the grads, ZeRO-3 also the params
-    (Rajbhandari et al. 2020, Fig. 1). Sharded over dp x cp (Megatron distributed optimizer). ``zero`` is
-    one stage or one per row."""
+    (Rajbhandari et al. 2020, Fig. 1). Sharded over dp x cp (Megatron distributed optimizer), or over
+    ``shard_group`` ranks of it, replicated across the groups (hybrid sharding: PyTorch FSDP HYBRID_SHARD,
+    torchtitan's data_parallel_shard_degree). ``zero`` is one stage or one per row."""
     shard = (g.dp * g.cp).astype(np.float64)
+    if shard_group is not None:
+        shard = np.minimum(shard, float(shard_group))
     z = np.asarray(zero)
     p = params * 2.0 / np.where(z >= 3, shard, 1.0)
     gr = params * float(grad_bytes) / np.where(z >= 2, shard, 1.0)
@@ -476,7 +479,8 @@ def train_memory(ctx: Context, g: Grid, zero: npt.ArrayLike | None = None) -> Tr
     """Per-GPU training memory; ``zero`` (one stage per row) overrides the workload's ZeRO stage."""
     assert ctx.train is not None
     n_params = params_per_gpu(ctx.model, g, ctx.train.stage_split)
-    p, gr, opt = model_state_bytes(n_params, g, ctx.train.zero if zero is None else zero, ctx.train.grad_bytes)
+    p, gr, opt = model_state_bytes(n_params, g, ctx.train.zero if zero is None else zero, ctx.train.grad_bytes,
+                                   ctx.train.shard_group)
     act = train_activation_bytes(ctx, g)
     o = ctx.gpu.overheads
     ovh = (o.cuda_context_bytes + np.where(g.gpus > 1, o.nccl_bytes_per_group, 0)).astype(np.float64)

@@ -889,11 +889,29 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     grad_bytes = n_params * tw.grad_bytes
     dp_group = dp * cp
     # the dp (x cp) group strides over the tp ranks
-    t_dp = comm.collective_time(gpu, "all-reduce", grad_bytes, dp_group, gpus_per_node=node,
-                                busbw_scale=eff.busbw_scale, stride=tp)
+    if tw.shard_group is None:
+        t_dp = comm.collective_time(gpu, "all-reduce", grad_bytes, dp_group, gpus_per_node=node,
+                                    busbw_scale=eff.busbw_scale, stride=tp)
+        shard = dp_group
+    else:
+        # hybrid sharding (PyTorch FSDP HYBRID_SHARD): gradients reduce-scattered inside a shard group of
+        # consecutive dp ranks, each shard all-reduced across the replicas (ranks shard x tp apart), and the
+        # updated bf16 parameters gathered back inside the group: with one group, the reduce-scatter and
+        # all-gather an all-reduce is made of (Patarasuk and Yuan 2009), the default above
+        shard = np.minimum(dp_group, float(tw.shard_group))
+        replicas = dp_group / shard
+        t_dp = (comm.collective_time(gpu, "reduce-scatter", grad_bytes, shard, gpus_per_node=node,
+                                     busbw_scale=eff.busbw_scale, stride=tp)
+                + np.where(replicas > 1, comm.collective_time(
+                    gpu, "all-reduce", grad_bytes / shard, replicas, gpus_per_node=node,
+                    busbw_scale=eff.busbw_scale, stride=tp * shard), 0.0)
+                + comm.collective_time(gpu, "all-gather", n_params * 2.0, shard, gpus_per_node=node,
+                                       busbw_scale=eff.busbw_scale, stride=tp))
     if np.any(z >= 3):
+        # ZeRO-3 / FSDP gathers every layer's parameters for the forward and again for the backward of each
+        # micro-batch, from the ranks that shard them
         t_dp = t_dp + np.where(z >= 3, 2.0 * micro * comm.collective_time(
-            gpu, "all-gather", n_params * 2.0, dp_group, gpus_per_node=node, busbw_scale=eff.busbw_scale,
+            gpu, "all-gather", n_params * 2.0, shard, gpus_per_node=node, busbw_scale=eff.busbw_scale,
             stride=tp), 0.0)
     bwd_last = compute / micro * (2.0 / 3.0)
     dp_comm = np.where(dp_group > 1, np.maximum(t_dp * 0.1, t_dp - bwd_last), 0.0)
@@ -933,9 +951,10 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
         cp_comm = np.where(cp > 1, first_l * micro * exposed, 0.0)
     # optimizer update: a fused AdamW (PyTorch fused=True, Apex FusedAdam) streams each tensor it touches
     # once: reads fp32 master, momentum, variance (12 B) and the gradient, writes the three back (12 B) and
-    # the bf16 working copy (2 B), for the parameters this rank updates (its dp x cp shard under ZeRO >= 1,
-    # Rajbhandari et al. 2020). First-principles bytes at the calibrated HBM efficiency.
-    upd = n_params / np.where(z >= 1, np.maximum(dp_group, 1.0), 1.0)
+    # the bf16 working copy (2 B), for the parameters this rank updates (its dp x cp shard under ZeRO >= 1, or
+    # its shard group's under hybrid sharding; Rajbhandari et al. 2020). First-principles bytes at the calibrated
+    # HBM efficiency.
+    upd = n_params / np.where(z >= 1, np.maximum(shard, 1.0), 1.0)
     optimizer = upd * (26.0 + tw.grad_bytes) / (gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
     step = compute + bubble + tp_comm + pp_comm + dp_comm + ep_comm + cp_comm + optimizer
     peak = gpu.peak_flops(cdt)

@@ -182,6 +182,9 @@ class TrainWorkload:
     flash_attention: bool = True
     interleave: int = 1
     """Virtual pipeline stages per rank (interleaved 1F1B); 1 = plain 1F1B."""
+    shard_group: int | None = None
+    """Hybrid sharding: ZeRO shards over this many consecutive data-parallel ranks and replicates across the
+    groups (PyTorch FSDP HYBRID_SHARD, torchtitan data_parallel_shard_degree); None: over all of dp x cp."""
     stage_split: tuple[int, int] | None = None
     """Layers on the first and the last pipeline stage as the user states them (Megatron-core
     --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers); None: the even split."""
