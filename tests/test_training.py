@@ -391,3 +391,17 @@ def test_hybrid_sharding_shards_within_a_group_and_replicates_across(cli_json, c
     assert code == 2 and "must divide the data-parallel ranks dp x cp = 64" in err
     code, _, err = cli(*common[:-1], "0", "--shard-group", "8")
     assert code == 2 and "needs --zero 1, 2 or 3" in err
+
+
+def test_a_rounded_prime_global_batch_is_flagged(cli_json):
+    """--global-batch-tokens 4M with --seq-len 4k (4,000 tokens: lower-case k is decimal) is 1,048.6 sequences,
+    rounded to 1,049, a prime: no data parallelism can split it and the search answered TP8 PP32 DP1 at 4.9 s a
+    step without a word, where 4K (4,096) gives 1,024 sequences and TP1 DP256 at 1.3 s. The result now says so."""
+    args = ("recommend", "--train", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--gpus", "256",
+            "--global-batch-tokens", "4M", "--tokens", "1T", "--top", "1")
+    _, dec = cli_json(*args, "--seq-len", "4k")
+    assert dec["inputs"]["global_batch"] == 1049
+    assert "rounded to 1,049" in dec["notes"][0] and "1, 1049" in dec["notes"][1]
+    assert "--seq-len 4K" in dec["notes"][1] and "1,024" in dec["notes"][1]
+    _, binary = cli_json(*args, "--seq-len", "4K")
+    assert binary["notes"] == [] and binary["candidates"][0]["layout"]["dp"] == 256

@@ -366,6 +366,8 @@ class TrainRecommendResult(Envelope):
     candidates: list[TrainEstimate]
     rejected: dict[str, int]
     search: Search = opt("How many layouts were evaluated, and how long it took.")
+    notes: list[str] = opt("What to know about the inputs as the search read them (a global batch rounded from "
+                           "--global-batch-tokens, or one whose few divisors leave data parallelism no room).")
 
 
 class Finding(Open):

@@ -70,7 +70,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
         "settings": {"recompute": tw.recompute, "sequence_parallel": tw.sequence_parallel, "zero": int(ev.zero[i]),
                      "train_dtype": tw.train_dtype, "micro_batches": int(t.micro_batches[i]),
                      "interleave": tw.interleave, "ep_overlap": tw.ep_overlap,
-                     "attention": "flash" if tw.flash_attention else "eager"},
+                     "attention": "flash" if tw.flash_attention else "eager", "shard_group": tw.shard_group},
         "params": {"total": ctx.model.params_total, "active": ctx.model.params_active,
                    "per_gpu": float(mem.params_per_gpu[i])},
         "memory_per_gpu_bytes": {"weights": float(mem.params[i]), "kv_cache": 0.0,
@@ -166,6 +166,25 @@ def require_dtype(tdt: str, gpus: list[GpuSpec], every: bool) -> list[GpuSpec]:
     return ok
 
 
+def batch_notes(given: str, tokens: int, seq_len: int, batch: int) -> list[str]:
+    """What to know about the global batch --global-batch-tokens turns into: rounded, and whether its
+    divisors leave data parallelism room (a prime batch of sequences only runs as dp = 1 or dp = batch)."""
+    out = []
+    if tokens % seq_len:
+        out.append(f"--global-batch-tokens {given} = {tokens:,} tokens / {seq_len:,}-token sequences = "
+                   f"{tokens / seq_len:,.1f}, rounded to {batch:,} sequences per step")
+    divs = grid.divisors(batch)
+    if batch > 16 and len(divs) <= 4:
+        hint = ""
+        if seq_len % 1000 == 0 and tokens % (seq_len // 1000 * 1024) == 0:
+            hint = (f"; with --seq-len {seq_len // 1000}K ({seq_len // 1000 * 1024:,} tokens, binary) it would be "
+                    f"{tokens // (seq_len // 1000 * 1024):,}")
+        out.append(f"a global batch of {batch:,} sequences divides only by {', '.join(map(str, divs))}: data "
+                   f"parallelism can hardly split it, so the search is left with pipeline and tensor "
+                   f"parallelism{hint}")
+    return out
+
+
 MICRO_BATCHES = (1, 2, 4)
 INTERLEAVE = (1, 2, 3, 4)
 """Virtual pipeline stages per rank searched (Megatron interleaved 1F1B; a v that splits the layers into pp x v
@@ -207,9 +226,11 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
     if objective not in ("time", "cost", "mfu"):
         raise TpplanError(f"--train-objective must be time, cost or mfu; got {objective!r}")
     try:
+        notes: list[str] = []
         if global_batch_tokens:
             gbt = parse_tokens(global_batch_tokens, "--global-batch-tokens")
             tw = dataclasses.replace(tw, global_batch=max(1, round(gbt / tw.seq_len)))
+            notes = batch_notes(global_batch_tokens, gbt, tw.seq_len, tw.global_batch)
         budget = parse_usd(budget_usd, "--budget-usd") if budget_usd else None
     except UnitError as exc:
         raise TpplanError(str(exc)) from None
@@ -252,19 +273,26 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
             # every ZeRO stage in one grid too, stage-major (the row order of one evaluation per stage)
             g_z = g.take(np.tile(np.arange(len(g)), len(zero_stages)))
             zeros = np.repeat(np.asarray(zero_stages, dtype=np.int64), len(g))
-            for rc in recompute_modes:
-                w = dataclasses.replace(tw, recompute=rc, interleave=v)
-                ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
-                ev = evaluate_train(ctx, g_z, pricing, zeros)
-                if tw.tokens:
-                    steps = tw.tokens / (w.global_batch * w.seq_len)
-                    days = ev.t.step_time * steps / 86400
-                    if deadline_days is not None:
-                        ev.reasons |= np.where(days > deadline_days, int(Reason.DEADLINE), 0)
-                    if budget is not None:
-                        usd = ev.t.step_time * steps / 3600 * g_z.gpus * ev.price
-                        ev.reasons |= np.where(usd > budget, int(Reason.BUDGET), 0)
-                evals.append(ev)
+            # hybrid sharding (shard group = a node) where the states are sharded and the data-parallel ranks
+            # span several nodes: the same rows again, replicated across nodes
+            ranks = g_z.dp * g_z.cp
+            hy = np.nonzero((zeros >= 1) & (ranks > node) & (ranks % node == 0))[0]
+            n += len(hy) * len(recompute_modes)
+            variants = [(None, g_z, zeros)] + ([(node, g_z.take(hy), zeros[hy])] if len(hy) else [])
+            for shard_group, g_s, z_s in variants:
+                for rc in recompute_modes:
+                    w = dataclasses.replace(tw, recompute=rc, interleave=v, shard_group=shard_group)
+                    ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
+                    ev = evaluate_train(ctx, g_s, pricing, z_s)
+                    if tw.tokens:
+                        steps = tw.tokens / (w.global_batch * w.seq_len)
+                        days = ev.t.step_time * steps / 86400
+                        if deadline_days is not None:
+                            ev.reasons |= np.where(days > deadline_days, int(Reason.DEADLINE), 0)
+                        if budget is not None:
+                            usd = ev.t.step_time * steps / 3600 * g_s.gpus * ev.price
+                            ev.reasons |= np.where(usd > budget, int(Reason.BUDGET), 0)
+                    evals.append(ev)
     keys, ng, ei, rows, mems = [], [], [], [], []
     for k, ev in enumerate(evals):
         ok = np.nonzero(ev.reasons == 0)[0]
@@ -322,6 +350,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                    "excluded_gpus": excluded},
         "candidates": cands, "rejected": dict(sorted(rejected.items(), key=lambda kv: -kv[1])),
         "search": {"layouts_evaluated": n, "seconds": time.perf_counter() - start},
+        "notes": notes,
     }
     if not cands and _hints:
         res["relax"] = _train_relax(evals, tw, deadline_days, budget, gpus, max_gpus,

@@ -491,6 +491,8 @@ def print_train_recommend(console: Any, res: dict[str, Any]) -> None:
                       highlight=False, markup=False)
     if res.get("relax"):
         console.print("Nothing is feasible. " + "; ".join(res["relax"]), highlight=False, markup=False)
+    for note in res.get("notes", []):
+        console.print("note: " + note, highlight=False, markup=False)
 
 
 def breakdown_markdown(res: dict[str, Any]) -> str:
