@@ -851,9 +851,11 @@ def estimate(
         tw = _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
         if shard_group is not None:
+            from tpplan.engine.grid import divisors
+
             if shard_group < 1 or (dp * cp) % shard_group:
                 raise TpplanError(f"--shard-group {shard_group} must divide the data-parallel ranks dp x cp = "
-                                  f"{dp * cp} (valid: {', '.join(map(str, grid_divisors(dp * cp)))})")
+                                  f"{dp * cp} (valid: {', '.join(map(str, divisors(dp * cp)))})")
             if tw.zero == 0:
                 raise TpplanError("--shard-group shards the optimizer states: it needs --zero 1, 2 or 3")
             tw = dataclasses.replace(tw, shard_group=shard_group)
@@ -974,12 +976,6 @@ def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, to
     tdt = train_dtype(dtype)
     return TrainWorkload(seq_len=s, global_batch=gb, micro_batch=micro_batch, tokens=tok,
                          recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
-
-
-def grid_divisors(n: int) -> list[int]:
-    from tpplan.engine.grid import divisors
-
-    return divisors(n)
 
 
 def _stage_split(layers: int, pp: int, v: int, first: int | None, last: int | None) -> tuple[int, int]:
