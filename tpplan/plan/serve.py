@@ -323,6 +323,9 @@ def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
         "price": _price_info(ctx.gpu, pricing),
         "flops_convention": "dense tensor-core peak (no 2:4 sparsity)",
         "bandwidth_convention": "per GPU, one direction",
+        # a vendor figure written without re-reading its datasheet (hardware/*.yaml source tag [recalled])
+        "datasheet_recalled": any("[recalled]" in part.source for part in (
+            ctx.gpu.memory, ctx.gpu.hbm, ctx.gpu.compute, ctx.gpu.scale_up)),
     }
     h8 = perf.fp8_streaming(c)
     out["hbm_fp8_efficiency"] = {"value": h8.value, "low": h8.low, "high": h8.high, "source": h8.source}

@@ -222,7 +222,9 @@ def _footer(res: dict[str, Any]) -> list[str]:
                      f"{a['hbm_efficiency']['value']}, all-reduce busbw "
                      f"{a['allreduce_intra_node']['busbw_bytes_per_s'] / 1e9:.0f} GB/s intra / "
                      f"{a['allreduce_inter_node']['busbw_bytes_per_s'] / 1e9:.0f} GB/s inter-node, price "
-                     f"${a['price']['usd_per_gpu_hour']:.2f}/GPU-h ({a['price']['tier']}, as of {a['price']['as_of']})"
+                     f"${a['price']['usd_per_gpu_hour']:.2f}/GPU-h ({a['price']['tier']}, as of {a['price']['as_of']}"
+                     + (", a stand-in price [assumed]" if "[assumed]" in a["price"]["source"] else "") + ")"
+                     + ("; datasheet figures [recalled]: check them" if a.get("datasheet_recalled") else "")
                      + (f"; {a['weight_path']}" if a.get("weight_path") else ""))
     s = res["search"]
     lines.append(f"Searched {s['layouts_evaluated']:,} layouts in {s['seconds'] * 1e3:.0f} ms; "
