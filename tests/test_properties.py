@@ -146,3 +146,40 @@ def test_recommend_list_is_sorted_and_holds_no_dominated_row(model, ctx, objecti
         better = feas & (key < key[r] * (1 - 1e-9) if key[r] > 0 else key < key[r] - abs(key[r]) * 1e-9)
         assert not (better & (ev.g.gpus <= ev.g.gpus[r])).any()
         assert planner.dominated_by(s, objective, k, r) is None
+
+
+@fast
+@given(st.sampled_from(MODELS), st.integers(2, 32), st.data())
+def test_a_stated_pipeline_split_holds_every_layer_once(model_name, pp, data):
+    """--first/--last-stage-layers: first + middle stages + last = L whenever the split is valid, and the
+    heaviest stage never holds fewer layers than the even split's mean."""
+    m = CAT.model(model_name)
+    L = m.num_layers
+    if pp > L:
+        return
+    first = data.draw(st.integers(1, max(1, L - pp + 1)))
+    last = data.draw(st.integers(1, max(1, L - first - max(pp - 2, 0))))
+    rest = L - first - last
+    if pp == 2 and rest != 0 or pp > 2 and (rest < pp - 2 or rest % (pp - 2)):
+        return
+    f, la = memory.stage_layers(L, np.array([float(pp)]), (first, last))
+    mid = memory.middle_layers(L, np.array([float(pp)]), (first, last))[0] if pp > 2 else 0.0
+    assert f[0] + la[0] + (pp - 2) * mid == L
+    assert max(f[0], la[0], mid) >= L / pp
+
+
+@fast
+@given(st.sampled_from(MODELS), st.sampled_from([1, 2, 4, 8, 16, 64]), st.sampled_from([0, 1, 2, 3]))
+def test_a_smaller_shard_group_never_shrinks_the_model_states(model_name, dp, zero):
+    """Hybrid sharding: sharding over fewer ranks (S | dp) never lowers the bytes of model states per GPU,
+    and one group of all dp ranks is the default."""
+    m = CAT.model(model_name)
+    g = grid.make(1, 1, dp, 1, 1)
+    params = memory.params_per_gpu(m, g)
+    full = sum(memory.model_state_bytes(params, g, zero))
+    assert np.allclose(sum(memory.model_state_bytes(params, g, zero, shard_group=dp)), full)
+    prev = full
+    for s in sorted((s for s in grid.divisors(dp)), reverse=True):
+        cur = sum(memory.model_state_bytes(params, g, zero, shard_group=s))
+        assert np.all(cur >= prev * (1 - 1e-12))
+        prev = cur
