@@ -512,10 +512,11 @@ WHY = {
         "no sourced figure and is left out."),
     "tpot_s": (
         "Why: TPOT is the mean step a decoding sequence sees, with the other running sequences and the steps that "
-        "carry other requests' prompts. The 2 requests/s rows are 18-28% low; at 16 requests/s the measured "
-        "steps (60 ms for 70B, 8 ms for 8B) are about twice the model's: TRT-LLM 0.14 behind Triton ran its "
-        "in-flight batches slower than the kernels' rooflines, and its per-step overhead is not published "
-        "(shared/reference/engine-defaults.md section 4), so nothing stands in for it."),
+        "carry other requests' prompts, each layer's paged-attention kernel paying its measured ~10 us floor "
+        "(hardware/calibration/flashinfer-decode.csv). The 2 requests/s rows are 12-23% low; at 16 requests/s "
+        "the measured steps (60 ms for 70B, 8 ms for 8B) are up to twice the model's: TRT-LLM 0.14 behind Triton "
+        "ran its in-flight batches slower than the kernels' rooflines, and its per-step overhead is not "
+        "published (shared/reference/engine-defaults.md section 4), so nothing stands in for it."),
     "output_tokens_per_s": (
         "Why: the maximum throughput is the replica's saturation rate under the load model: decode steps of the "
         "running batch (capped by max_num_seqs and the KV blocks the sequences hold) plus every request's prompt "
