@@ -202,7 +202,8 @@ def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.
     else:
         # large grids point by point: one call over 4k rows of a 40k grid took twice as long as four calls
         # (its temporaries outgrow the allocator's reuse and fault in fresh pages)
-        ss = [perf.step_pieces(ctx, g, n, p, eff)
+        reads = perf.step_reads(ctx, g)  # the stage's weight bytes: the same at every point
+        ss = [perf.step_pieces(ctx, g, n, p, eff, reads)
               for n, p in ((zeros, zeros), (np.ones(k), zeros), (n_ref, zeros), (zeros, p_ref))]
         pieces = [np.concatenate(x) for x in zip(*((s.compute, s.memory + s.moe_unread, s.other) for s in ss),
                                                  strict=True)]

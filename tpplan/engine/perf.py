@@ -431,6 +431,11 @@ class StepPieces:
         return gemm_roofline(self.compute, self.memory) + self.other
 
 
+def step_reads(ctx: Context, g: Grid) -> _StageReads:
+    """The weight bytes step_pieces streams for ``g`` (computed once when it is called at several points)."""
+    return _StageReads.of(ctx, g)
+
+
 def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_tokens: npt.ArrayLike,
                 eff: Eff | None = None, reads: _StageReads | None = None) -> StepPieces:
     """One scheduler step of a replica carrying ``decode_seqs`` decoding sequences (one token each, k + 1 under
