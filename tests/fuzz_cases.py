@@ -46,7 +46,7 @@ SMALL = {"--max-gpus": ["1", "2", "8", "16", "0", "-3", "2000000", "x"], "--gpus
          "--format": ["table", "json", "markdown", "csv", "html", "sarif", "x"],
          "--top": ["1", "3", "0", "-1", "x"], "--for": ["30d", "1mo", "2w", "0h", "1e400y", "x"],
          "--utilization": ["1", "0.5", "0", "1.5", "nan", "x"],
-         "--category": ["kv", "e2e", "gemm", "attention", "decode-attention", "nope"],
+         "--category": ["kv", "e2e", "gemm", "attention", "decode-attention", "gemm-shape", "nope"],
          "--framework": ["megatron-2021", "megatron-2022", "Megatron-2021", "", "x"],
          "--attention": ["flash", "eager", "EAGER", "x"],
          "--speculative": ["eagle", "mtp", "ngram", "draft", "x"], "--draft-model": ["llama-8b", "mixtral-8x7b", "x"],

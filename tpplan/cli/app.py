@@ -1518,7 +1518,7 @@ def schema(
 
 @app.command()
 def validate(
-    category: Annotated[list[str] | None, typer.Option(help="Only these categories (activation, kv, params, zero, gemm, decode, decode-fp8, hbm, collective, attention, decode-attention, e2e); repeatable. e2e replays published end-to-end runs and fails only when a guarded row regresses.")] = None,
+    category: Annotated[list[str] | None, typer.Option(help="Only these categories (activation, kv, params, zero, gemm, decode, decode-fp8, hbm, collective, attention, decode-attention, gemm-shape, e2e); repeatable. e2e replays published end-to-end runs and fails only when a guarded row regresses.")] = None,
     rows: Annotated[bool, typer.Option("--rows", help="Print every row, not only the failing ones (table format).")] = False,
     fmt: Annotated[ValidateFormat, typer.Option("--format", "-f")] = ValidateFormat.table,
     catalog: CatalogOpt = None,
