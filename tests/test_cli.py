@@ -243,14 +243,15 @@ def test_recommend_table_fits_the_terminal_without_wrapped_rows(cli_json, width)
 def test_every_format_a_command_lists_is_in_the_format_registry():
     """issue 19: one format registry (tpplan/render/formats.py); each command's --format choices and the
     registry's formats for its result are the same list, and a format a kind lacks is an exit-2 error."""
-    from tpplan.cli.app import CheckFormat, OutFormat, ValidateFormat
+    from tpplan.cli.app import CheckFormat, OutFormat, ReportFormat, ValidateFormat
     from tpplan.errors import TpplanError
     from tpplan.render import formats
 
     reg = formats.registry()
     for kind in ("estimate", "train-estimate", "recommend", "train-recommend"):
         assert set(reg[kind]) == {f.value for f in OutFormat}
-    assert set(reg["cost"]) == {f.value for f in ValidateFormat}
+    assert set(reg["cost"]) == set(reg["validate"]) == {f.value for f in ValidateFormat}
+    assert set(reg["report"]) == {f.value for f in ReportFormat}
     assert set(reg["check"]) == {f.value for f in CheckFormat} - {"auto"}  # auto picks github or text
     with pytest.raises(TpplanError, match="valid: table, json, markdown"):
         formats.get("cost", "csv")

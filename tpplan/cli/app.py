@@ -1360,22 +1360,9 @@ def report(
         import datetime
 
         stamp_text = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    if fmt == ReportFormat.json:
-        from tpplan.render import to_json
+    from tpplan.render import formats
 
-        text = to_json(res)
-    elif fmt == ReportFormat.csv:
-        text = rr.comparison_csv(res)
-    else:
-        blocks = rr.serve_blocks(res, stamp_text) if res["kind"] == "serve" else rr.train_blocks(res, stamp_text)
-        if fmt == ReportFormat.html:
-            from tpplan.render import charts
-
-            svgs: dict[str, str] = (charts.svg_strings(res) if charts.available()
-                                    else {"_missing": "Charts omitted: " + charts.INSTALL_HINT})
-            text = rr.to_html(blocks, svgs, str(blocks[0][2]))
-        else:
-            text = rr.to_markdown(blocks)
+    text = formats.text("report", fmt.value, rr.Stamped(res, stamp_text))
     chart_bytes = None
     if plot:
         from tpplan.render import charts
@@ -1530,40 +1517,12 @@ def validate(
     Example: tpplan validate --format markdown --rows
     """
     from tpplan.calibration import validate as val
-    from tpplan.render import markdown_table, to_json
 
     res = val.run_validation(_catalog(catalog), category)
-    if fmt == ValidateFormat.json:
-        _out(to_json(res))
-    else:
-        md = fmt == ValidateFormat.markdown
-        headline = "all categories within tolerance" if res["passed"] else "some rows exceed their tolerance"
-        if "e2e" in res:
-            e = res["e2e"]
-            within = sum(bool(r["within_tolerance"]) for r in e["rows"])
-            run = sum(r["predicted"] is not None for r in e["rows"])
-            headline += (f" (e2e: {within} of {run} end-to-end figures within their metric's tolerance; "
-                     + (f"{len(e['regressions'])} guarded row(s) regressed)" if e["regressions"]
-                        else "no guarded row regressed)"))
-        lines = [("## " if md else "") + "tpplan validate: " + headline, ""]
-        head = ["Category", "Rows", "Mean abs error", "Max abs error", "Tolerance", "Failed", "What"]
-        body = [[c["category"] + (f" {c['metric']}" if "metric" in c else ""), c["rows"],
-                 f"{c['mean_abs_error']:.1%}" if c["mean_abs_error"] is not None else "-",
-                 f"{c['max_abs_error']:.1%}" if c["max_abs_error"] is not None else "-",
-                 f"{c['tolerance']:.1%}", c["failed"], c["description"]] for c in res["categories"]]
-        lines.append(markdown_table(head, body, ["l", "r", "r", "r", "r", "r", "l"]))
-        shown = [r for r in res["rows"] if rows or md or not r["within_tolerance"]]
-        if "e2e" in res and (rows or md or category):
-            from tpplan.calibration.e2e import render as render_e2e
+    from tpplan.render import formats
+    from tpplan.render.tables import ValidateView
 
-            lines.append(render_e2e(res["e2e"], "### " if md else ""))
-        if shown:
-            lines.append(markdown_table(
-                ["Category", "Case", "Predicted", "Published", "Error", "OK", "Source"],
-                [[r["category"], r["name"], f"{r['predicted']:.4g}", f"{r['published']:.4g}", f"{r['error']:+.1%}",
-                  "yes" if r["within_tolerance"] else "NO", r["source"]] for r in shown],
-                ["l", "l", "r", "r", "r", "l", "l"]))
-        _out("\n".join(lines))
+    _out(formats.text("validate", fmt.value, ValidateView(res, rows, bool(category))))
     if not res["passed"]:
         raise typer.Exit(1)
 

@@ -67,6 +67,23 @@ def _check() -> dict[str, Format]:
             "markdown": Format("markdown", text=chk.render_markdown)}
 
 
+def _validate() -> dict[str, Format]:
+    from tpplan.render import to_json
+    from tpplan.render.tables import validate_text
+
+    return {"table": Format("table", text=lambda v: validate_text(v, False)),
+            "json": Format("json", text=lambda v: to_json(v.res)),
+            "markdown": Format("markdown", text=lambda v: validate_text(v, True))}
+
+
+def _report() -> dict[str, Format]:
+    from tpplan.render import report as rr
+    from tpplan.render import to_json
+
+    return {"markdown": Format("markdown", text=rr.report_markdown), "html": Format("html", text=rr.report_html),
+            "csv": Format("csv", text=rr.report_csv), "json": Format("json", text=lambda v: to_json(v.res))}
+
+
 KINDS: dict[str, Callable[[], dict[str, Format]]] = {
     "estimate": lambda: _four("print_estimate", "estimate_markdown", "estimate_csv"),
     "train-estimate": lambda: _four("print_train_estimate", "train_estimate_markdown", "train_estimate_csv"),
@@ -74,9 +91,12 @@ KINDS: dict[str, Callable[[], dict[str, Format]]] = {
     "train-recommend": lambda: _four("print_train_recommend", "train_recommend_markdown", "train_recommend_csv"),
     "cost": _cost,
     "check": _check,
+    "validate": _validate,
+    "report": _report,
 }
 """kind -> its formats, built when first asked for (a command imports only its own renderers). Kinds: the
-result dicts of tpplan/results.py, and check's Report."""
+result dicts of tpplan/results.py, check's Report, validate's ValidateView and report's Stamped (a result
+with what the reader asked to see)."""
 
 
 @functools.cache

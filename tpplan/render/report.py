@@ -7,6 +7,7 @@ unless the caller passes ``stamp``; numbers are formatted with fixed rules.
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from typing import Any
 
 from tpplan.engine.cost import HOURS_PER_MONTH
@@ -466,3 +467,33 @@ def comparison_csv(res: dict[str, Any]) -> str:
                     + [c["serve"][k] for k in ("ttft_s", "tpot_s", "request_latency_s", "throughput_tokens_per_s")]
                     + [c["cost"]["usd_per_hour"], t["low"], t["typical"], t["high"], c["cost"]["usd_per_month"]])
     return csv_text(headers, rows)
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """A report result and its optional time stamp (report --stamp): what the report's formats render."""
+
+    res: dict[str, Any]
+    stamp: str | None = None
+
+
+def _blocks(v: Stamped) -> list[Any]:
+    return serve_blocks(v.res, v.stamp) if v.res["kind"] == "serve" else train_blocks(v.res, v.stamp)
+
+
+def report_markdown(v: Stamped) -> str:
+    return to_markdown(_blocks(v))
+
+
+def report_html(v: Stamped) -> str:
+    """The report as one HTML page with its charts inline (or a line saying how to get them)."""
+    from tpplan.render import charts
+
+    blocks = _blocks(v)
+    svgs: dict[str, str] = (charts.svg_strings(v.res) if charts.available()
+                            else {"_missing": "Charts omitted: " + charts.INSTALL_HINT})
+    return to_html(blocks, svgs, str(blocks[0][2]))
+
+
+def report_csv(v: Stamped) -> str:
+    return comparison_csv(v.res)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from tpplan.render import band, csv_text, layout_label, markdown_table, md_text, pool_command_label
@@ -568,3 +569,45 @@ def print_cost(console: Any, res: dict[str, Any]) -> None:
     if res["source_tags"]:
         console.print("sources: " + "; ".join(f"[{k}] {v}" for k, v in res["source_tags"].items()),
                       highlight=False, markup=False)
+
+
+@dataclass(frozen=True)
+class ValidateView:
+    """tpplan validate's result with what the reader asked to see: every row (--rows), the e2e rows when
+    --category was given."""
+
+    res: dict[str, Any]
+    rows: bool = False
+    categories_given: bool = False
+
+
+def validate_text(v: ValidateView, md: bool) -> str:
+    """The validate summary (categories, then the rows shown) as terminal text or markdown."""
+    from tpplan.calibration.e2e import render as render_e2e
+
+    res = v.res
+    headline = "all categories within tolerance" if res["passed"] else "some rows exceed their tolerance"
+    if "e2e" in res:
+        e = res["e2e"]
+        within = sum(bool(r["within_tolerance"]) for r in e["rows"])
+        run = sum(r["predicted"] is not None for r in e["rows"])
+        headline += (f" (e2e: {within} of {run} end-to-end figures within their metric's tolerance; "
+                     + (f"{len(e['regressions'])} guarded row(s) regressed)" if e["regressions"]
+                        else "no guarded row regressed)"))
+    lines = [("## " if md else "") + "tpplan validate: " + headline, ""]
+    head = ["Category", "Rows", "Mean abs error", "Max abs error", "Tolerance", "Failed", "What"]
+    body = [[c["category"] + (f" {c['metric']}" if "metric" in c else ""), c["rows"],
+             f"{c['mean_abs_error']:.1%}" if c["mean_abs_error"] is not None else "-",
+             f"{c['max_abs_error']:.1%}" if c["max_abs_error"] is not None else "-",
+             f"{c['tolerance']:.1%}", c["failed"], c["description"]] for c in res["categories"]]
+    lines.append(markdown_table(head, body, ["l", "r", "r", "r", "r", "r", "l"]))
+    shown = [r for r in res["rows"] if v.rows or md or not r["within_tolerance"]]
+    if "e2e" in res and (v.rows or md or v.categories_given):
+        lines.append(render_e2e(res["e2e"], "### " if md else ""))
+    if shown:
+        lines.append(markdown_table(
+            ["Category", "Case", "Predicted", "Published", "Error", "OK", "Source"],
+            [[r["category"], r["name"], f"{r['predicted']:.4g}", f"{r['published']:.4g}", f"{r['error']:+.1%}",
+              "yes" if r["within_tolerance"] else "NO", r["source"]] for r in shown],
+            ["l", "l", "r", "r", "r", "l", "l"]))
+    return "\n".join(lines)
