@@ -7,6 +7,7 @@ One row per candidate (tp, pp, dp, cp, ep, concurrency). Every rule that can rej
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -107,6 +108,19 @@ REASON_TEXT = {r.reason.name: r.text for r in REASONS}
 """Plain words for each rejection reason (reports and explanations)."""
 RULE_OF = {r.reason: r.rule for r in REASONS if r.rule is not None}
 """The check rule of each reason a deployment file can have."""
+
+
+def count_reasons(bitmasks: Iterable[IArray], extra: dict[str, int] | None = None) -> dict[str, int]:
+    """Rows rejected per reason over several grids' reason bitmasks (a row can count for several), plus
+    ``extra`` counts of rows rejected before evaluation; most frequent first. The ``rejected`` object of
+    recommend's and recommend --train's JSON."""
+    counts = dict(extra or {})
+    for bits in bitmasks:
+        for r in Reason:
+            n = int(np.count_nonzero(bits & int(r)))
+            if n and r.name:
+                counts[r.name] = counts.get(r.name, 0) + n
+    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
 
 
 # eq=False on array holders (here and in memory, perf, comm, planner): == on numpy fields has no truth

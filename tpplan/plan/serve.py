@@ -819,14 +819,7 @@ def pareto_serve(s: Search) -> list[tuple[int, int]]:
 
 
 def rejected_counts(s: Search) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for ev in s.evals:
-        bits = ev.reasons
-        for r in Reason:
-            n = int(np.count_nonzero(bits & int(r)))
-            if n and r.name:
-                counts[r.name] = counts.get(r.name, 0) + n
-    return dict(sorted(counts.items(), key=lambda kv: -kv[1]))
+    return grid.count_reasons(ev.reasons for ev in s.evals)
 
 
 _LAUNCH = {

@@ -337,18 +337,14 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
             cands.append(train_object(ev, r, pricing))
             if len(cands) >= top:
                 break
-    rejected: dict[str, int] = {"BATCH_NOT_DIVISIBLE": not_dividing} if not_dividing else {}
-    for ev in evals:
-        for r in Reason:
-            c = int(np.count_nonzero(ev.reasons & int(r)))
-            if c and r.name:
-                rejected[r.name] = rejected.get(r.name, 0) + c
+    rejected = grid.count_reasons((ev.reasons for ev in evals),
+                                  {"BATCH_NOT_DIVISIBLE": not_dividing} if not_dividing else None)
     res: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION, "tool": tool_info(),
         "inputs": {**_inputs(model, gpu_specs, tw, pricing, digest), "objective": objective,
                    "max_gpus": max_gpus, "gpus": gpus, "deadline_days": deadline_days, "budget_usd": budget,
                    "excluded_gpus": excluded},
-        "candidates": cands, "rejected": dict(sorted(rejected.items(), key=lambda kv: -kv[1])),
+        "candidates": cands, "rejected": rejected,
         "search": {"layouts_evaluated": n, "seconds": time.perf_counter() - start},
         "notes": notes,
     }
