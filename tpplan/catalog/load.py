@@ -124,18 +124,20 @@ class Catalog:
         raise TpplanError(msg)
 
     def engine(self, name: str) -> EngineProfile:
-        real = self.engine_alias.get(_norm(name))
-        if real is None:
-            raise TpplanError(_unknown("engine", name, list(self.engine_alias), "tpplan engines"))
-        spec: EngineProfile = self.engines[real].spec
+        spec: EngineProfile = self._entry("engine", name, self.engines, self.engine_alias).spec
         return spec
 
     def framework(self, name: str) -> FrameworkProfile:
-        real = self.framework_alias.get(_norm(name))
-        if real is None:
-            raise TpplanError(_unknown("framework", name, list(self.framework_alias), "tpplan frameworks"))
-        spec: FrameworkProfile = self.frameworks[real].spec
+        spec: FrameworkProfile = self._entry("framework", name, self.frameworks, self.framework_alias).spec
         return spec
+
+    @staticmethod
+    def _entry(kind: str, name: str, table: dict[str, Entry], aliases: dict[str, str]) -> Entry:
+        """The entry a name or alias denotes; an unknown one names the closest and the listing command."""
+        real = aliases.get(_norm(name))
+        if real is None:
+            raise TpplanError(_unknown(kind, name, list(aliases), f"tpplan {kind}s"))
+        return table[real]
 
     def gpu_names(self) -> list[str]:
         return sorted(self.gpus)
