@@ -996,7 +996,10 @@ def _stage_split(layers: int, pp: int, v: int, first: int | None, last: int | No
         if rest != 0:
             raise TpplanError(f"with --pp 2 the first and last stages hold all {layers} layers; got "
                               f"{first} + {last} = {sum(given)}")
-    elif rest < others or rest % others:
+    elif rest < others:
+        raise TpplanError(f"the first/last stages take {sum(given)} of the {layers} layers, leaving {max(rest, 0)} for "
+                          f"the other {others} stage(s) of --pp {pp}: each needs at least one")
+    elif rest % others:
         raise TpplanError(f"the {rest} layers left after the first/last stages must split evenly over the other "
                           f"{others} stages of --pp {pp} ({layers} layers in all)")
     share = rest // others if others else 0
