@@ -405,3 +405,23 @@ def test_a_rounded_prime_global_batch_is_flagged(cli_json):
     assert "--seq-len 4K" in dec["notes"][1] and "1,024" in dec["notes"][1]
     _, binary = cli_json(*args, "--seq-len", "4K")
     assert binary["notes"] == [] and binary["candidates"][0]["layout"]["dp"] == 256
+
+
+def test_allgather_context_parallelism_exposes_the_whole_kv_per_layer(cat, cli_json):
+    """issue 18 item 3: --cp-comm-type allgather (Megatron-core; the Llama 3 paper's CP) gathers every layer's
+    whole K/V before the attention and reduce-scatters the gradients after, unhidden. Llama-3.1-8B, 256K
+    tokens (262,144), TP4 CP8: K/V per token and layer 2 x 8 heads x 128 x 2 B = 4,096 B, over min(tp, kv
+    heads) = 4 ranks 1,024 B, x 32,768 tokens per CP rank = 33.5 MB; the gathered whole x 8; per step 32
+    layers x 4 micro-batches of an all-gather plus a reduce-scatter of it (nccl-tests sizes)."""
+    from tpplan.engine import comm
+
+    common = ("estimate", "--train", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--tp", "4", "--cp", "8",
+              "--seq-len", "256K", "--global-batch", "4")
+    _, ring = cli_json(*common)
+    _, ag = cli_json(*common, "--cp-comm-type", "allgather")
+    whole = 1024 * 32768 * 8
+    gpu = cat.gpu("h100-sxm")
+    one = sum(float(comm.collective_time(gpu, op, np.array([float(whole)]), np.array([8.0]),
+                                         stride=np.array([4.0]))[0]) for op in ("all-gather", "reduce-scatter"))
+    assert ag["train"]["breakdown_s"]["cp_comm"] == pytest.approx(32 * 4 * one, rel=1e-9)
+    assert ag["train"]["breakdown_s"]["cp_comm"] > ring["train"]["breakdown_s"]["cp_comm"]

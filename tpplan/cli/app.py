@@ -800,6 +800,7 @@ def estimate(
     framework: FrameworkOpt = None,
     ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
+    cp_comm_type: Annotated[str, typer.Option(help="Training: context parallelism's K/V exchange (Megatron-core --cp-comm-type): p2p (ring attention, passes behind the block attention) | allgather (the whole K/V gathered per layer, exposed; the Llama 3 paper's).")] = "p2p",
     shard_group: Annotated[int | None, typer.Option(help="Training: hybrid sharding: ZeRO shards over this many consecutive data-parallel ranks (a node, say) and replicates across the groups (PyTorch FSDP HYBRID_SHARD, torchtitan --parallelism.data_parallel_shard_degree); default: over all of dp x cp.")] = None,
     first_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the first pipeline stage (Megatron-core --decoder-first-pipeline-num-layers); the middle stages share the rest evenly.")] = None,
     last_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the last pipeline stage (Megatron-core --decoder-last-pipeline-num-layers), beside the LM head and loss.")] = None,
@@ -850,6 +851,9 @@ def estimate(
                              train_dtype or o.weight_dtype)
         tw = _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
+        if cp_comm_type not in ("p2p", "allgather"):
+            raise TpplanError(f"--cp-comm-type must be p2p or allgather; got {cp_comm_type!r}")
+        tw = dataclasses.replace(tw, cp_comm=cp_comm_type)
         if shard_group is not None:
             from tpplan.engine.grid import divisors
 
@@ -872,7 +876,7 @@ def estimate(
             _out(tables.train_breakdown_markdown(res))
         return
     serving_flags = {"--virtual-stages": virtual_stages != 1, "--ep-overlap": ep_overlap,
-                     "--shard-group": shard_group is not None,
+                     "--shard-group": shard_group is not None, "--cp-comm-type": cp_comm_type != "p2p",
                      "--first-stage-layers": first_stage_layers is not None,
                      "--last-stage-layers": last_stage_layers is not None,
                      "--attention": attention is not None, "--framework": framework is not None,

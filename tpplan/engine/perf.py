@@ -953,6 +953,15 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
         att = attention_flops_per_token(m, s, causal=True) / m.num_layers * mb * s / cp / tp / rate
         exposed = (np.maximum(0.0, (cp - 1.0) * t_pass - att)
                    + np.maximum(0.0, 2.0 * (cp - 1.0) * t_pass - 2.5 * att))
+        if tw.cp_comm == "allgather":
+            # Megatron-core --cp-comm-type allgather (the Llama 3 paper's context parallelism): each layer
+            # gathers the whole sequence's K/V before its attention and reduce-scatters their gradients after
+            # the backward, neither hidden behind the attention (nccl-tests sizes: the gathered total)
+            whole = kv_layer * cp
+            exposed = (comm.collective_time(gpu, "all-gather", whole, cp, gpus_per_node=node,
+                                            busbw_scale=eff.busbw_scale, stride=tp)
+                       + comm.collective_time(gpu, "reduce-scatter", whole, cp, gpus_per_node=node,
+                                              busbw_scale=eff.busbw_scale, stride=tp))
         cp_comm = np.where(cp > 1, first_l * micro * exposed, 0.0)
     # optimizer update: a fused AdamW (PyTorch fused=True, Apex FusedAdam) streams each tensor it touches
     # once: reads fp32 master, momentum, variance (12 B) and the gradient, writes the three back (12 B) and

@@ -182,6 +182,9 @@ class TrainWorkload:
     flash_attention: bool = True
     interleave: int = 1
     """Virtual pipeline stages per rank (interleaved 1F1B); 1 = plain 1F1B."""
+    cp_comm: Literal["p2p", "allgather"] = "p2p"
+    """Context parallelism's K/V exchange (Megatron-core --cp-comm-type): p2p = ring attention, passes
+    overlapped with the block attention; allgather = the whole K/V gathered per layer, exposed."""
     shard_group: int | None = None
     """Hybrid sharding: ZeRO shards over this many consecutive data-parallel ranks and replicates across the
     groups (PyTorch FSDP HYBRID_SHARD, torchtitan data_parallel_shard_degree); None: over all of dp x cp."""

@@ -414,6 +414,7 @@ def train_lines(res: dict[str, Any]) -> list[str]:
              f"(compute {format_seconds(tr['breakdown_s']['compute'])}, bubble {format_seconds(tr['breakdown_s']['bubble'])}, "
              f"TP {format_seconds(tr['breakdown_s']['tp_comm'])}, DP {format_seconds(tr['breakdown_s']['dp_comm'])}, "
              f"PP {format_seconds(tr['breakdown_s']['pp_comm'])}, EP {format_seconds(tr['breakdown_s']['ep_comm'])}, "
+             f"CP {format_seconds(tr['breakdown_s'].get('cp_comm', 0.0))}, "
              f"optimizer {format_seconds(tr['breakdown_s'].get('optimizer', 0.0))}), "
              f"MFU {tr['mfu']:.1%}, HFU {tr['hfu']:.1%}, {tr['tokens_per_s']:,.0f} tokens/s"]
     if tr.get("gpu_hours") is not None:
