@@ -800,7 +800,7 @@ def estimate(
     framework: FrameworkOpt = None,
     ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
-    cp_comm_type: Annotated[str, typer.Option(help="Training: context parallelism's K/V exchange (Megatron-core --cp-comm-type): p2p (ring attention, passes behind the block attention) | allgather (the whole K/V gathered per layer, exposed; the Llama 3 paper's).")] = "p2p",
+    cp_comm_type: Annotated[str, typer.Option(help="Training: context parallelism's K/V exchange (Megatron-core --cp-comm-type): p2p (ring attention, passes behind the block attention) | allgather (the whole K/V gathered per layer, exposed; the Llama 3 paper's; its transient memory is not counted).")] = "p2p",
     shard_group: Annotated[int | None, typer.Option(help="Training: hybrid sharding: ZeRO shards over this many consecutive data-parallel ranks (a node, say) and replicates across the groups (PyTorch FSDP HYBRID_SHARD, torchtitan --parallelism.data_parallel_shard_degree); default: over all of dp x cp.")] = None,
     first_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the first pipeline stage (Megatron-core --decoder-first-pipeline-num-layers); the middle stages share the rest evenly.")] = None,
     last_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the last pipeline stage (Megatron-core --decoder-last-pipeline-num-layers), beside the LM head and loss.")] = None,
