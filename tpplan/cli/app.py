@@ -413,6 +413,8 @@ def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--for
                      "memory_bytes": g.memory.capacity_bytes,
                      "hbm_bandwidth_bytes_per_s": g.hbm.bandwidth_bytes_per_s,
                      "dense_flops_per_s": dict(g.compute.dense_flops_per_s),
+                     # the dtypes with tensor-core rates: training refuses others, serving states a slower path
+                     "dtypes": list(g.compute.dense_flops_per_s),
                      "scale_up": {"kind": g.scale_up.kind, "bandwidth_bytes_per_s": g.scale_up.bandwidth_bytes_per_s,
                                   "domain_gpus": g.scale_up.domain_gpus},
                      "gpus_per_node": g.node.gpus_per_node,
