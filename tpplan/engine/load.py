@@ -374,15 +374,22 @@ class Engine:
     def rate_at(self, n: FArray, rows: bool = False) -> FArray:
         """The rate at mean decode batch ``n`` (``at``'s 'rate' alone: the bisections' inner loop)."""
         pp = self.pp[:, None] if rows else self.pp
-        budget = self.budget[:, None] if rows else self.budget
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            p = n * (self.n_in / self.steps)
-            room = np.maximum(budget - n * self.q, 1.0)
-            c = np.minimum(np.maximum(self.n_in, p), room)
+            p, room, c, f = self._mix(n, rows)
             t_dec, t_chunk = self.co.step_pair(_seq_slots(n, pp), c, rows)
-            T = t_dec + np.clip(p / c, 0.0, 1.0) * (t_chunk - t_dec)
+            T = t_dec + f * (t_chunk - t_dec)
             rate = np.where(n > 0, n / (self.steps * T), 0.0)
             return np.where(p <= room * (1 + 1e-9), rate, np.nan)
+
+    def _mix(self, n: FArray, rows: bool = False) -> tuple[FArray, FArray, FArray, FArray]:
+        """The step mix at mean decode batch ``n`` (``at`` states it): prompt tokens per step p, the budget's
+        room beside the decodes, the chunk c a prompt-carrying step takes, and the share f of steps carrying
+        one (call under np.errstate: room and c may be 0 or inf)."""
+        budget = self.budget[:, None] if rows else self.budget
+        p = n * (self.n_in / self.steps)
+        room = np.maximum(budget - n * self.q, 1.0)
+        c = np.minimum(np.maximum(self.n_in, p), room)
+        return p, room, c, np.clip(p / c, 0.0, 1.0)
 
     def at(self, n: FArray, clients: FArray | None = None, rows: bool = False) -> dict[str, FArray]:
         """Everything at mean decode batch ``n`` (per row; ``rows``: n has a second axis of candidates).
@@ -396,16 +403,8 @@ class Engine:
 
         co = self.co
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            p = n * self.n_in / self.steps
-            room = np.maximum(col(self.budget) - n * self.q, 1.0)
-            c = np.minimum(np.maximum(self.n_in, p), room)
-            f = np.clip(p / c, 0.0, 1.0)
-
-            def step(nn: FArray, pp_: FArray) -> FArray:
-                return co.step(nn, pp_, rows)
-
-            t_dec = step(n, 0.0 * n)
-            t_chunk = step(n, c)
+            p, room, c, f = self._mix(n, rows)
+            t_dec, t_chunk = co.step_pair(_seq_slots(n, col(self.pp)), c, rows)
             T = t_dec + f * (t_chunk - t_dec)
             rate = np.where(n > 0, n / (self.steps * T), 0.0)
             rate = np.where(p <= room * (1 + 1e-9), rate, np.nan)  # prompts no longer fit beside the decodes
@@ -416,8 +415,7 @@ class Engine:
             # a decoding sequence is in every step it waits for, beside the others decoding (Poisson arrivals
             # see time averages: n others in an open loop; the other clients' share in a closed one)
             n_seen = 1.0 + n * others
-            t_dec_seen = step(n_seen, 0.0 * n)
-            t_chunk_seen = step(n_seen, c)
+            t_dec_seen, t_chunk_seen = co.step_pair(_seq_slots(n_seen, col(self.pp)), c, rows)
             tpot = (t_dec_seen + f_seen * (t_chunk_seen - t_dec_seen)) / self.per_step
             # a request's own prompt: chunks of what decodes leave of the budget, each passing every pipeline
             # stage in turn (one request is in one in-flight micro-batch at a time, vLLM V1)
@@ -428,7 +426,7 @@ class Engine:
             # its micro-batch carries its chunk (and its share of the step's other prompt tokens), at most one
             # scheduler batch, through every stage: pp x the stage time of that micro-batch
             mb_tokens = np.minimum(np.maximum(c / col(self.pp), own), col(self.chunk_budget))
-            chunk_lat = step(n, mb_tokens * col(self.pp))
+            chunk_lat = co.step(n, mb_tokens * col(self.pp), rows)
         return {"rate": rate, "T": T, "p": p, "f": f_seen, "t_dec": t_dec_seen / self.per_step,
                 "t_chunk": t_chunk_seen / self.per_step,
                 "tpot": tpot, "chunks": chunks, "chunk_lat": chunk_lat}
@@ -500,16 +498,12 @@ class Engine:
         hi = np.minimum(clients, self.n_peak)
 
         others = np.maximum(clients - 1.0, 0.0) / np.maximum(clients, 1.0)
-        ratio = self.n_in / self.steps
 
         def cycle(n: FArray) -> tuple[FArray, FArray]:
             # at()'s TPOT and TTFT for a closed loop, lean (the bisection's inner loop): one request's cycle
             # is its TTFT (residual of the step in progress + its chunks) and O decode steps
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-                p = n * ratio
-                room = np.maximum(self.budget - n * self.q, 1.0)
-                c = np.minimum(np.maximum(self.n_in, p), room)
-                f = np.clip(p / c, 0.0, 1.0)
+                _, _, c, f = self._mix(n)
                 t_dec, t_chunk = self.co.step_pair(_seq_slots(n, self.pp), c)
                 T = t_dec + f * (t_chunk - t_dec)
                 d_seen, c_seen = self.co.step_pair(_seq_slots(1.0 + n * others, self.pp), c)
