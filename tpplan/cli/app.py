@@ -1265,7 +1265,8 @@ def recommend(
     res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, obj, top, pareto, explain,
                                   o.gpus_per_node, cat.digest)
     if o.disagg:
-        res["disaggregated"] = planner.recommend_disagg(m, gpu_specs, w, cons, pricing, res, o.gpus_per_node)
+        res["disaggregated"] = planner.recommend_disagg(m, gpu_specs, w, cons, pricing, res.get("cheapest_feasible"),
+                                                       o.gpus_per_node)
     formats.emit("recommend", fmt.value, res, _console, _out)
     if not res["candidates"] and not (o.disagg and res["disaggregated"]["pairs"]):
         raise typer.Exit(1)

@@ -105,11 +105,9 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         if w.cached_prompt_tokens or w.speculative is not None:
             res["features"] = _with_and_without(model, wgpu, w, cons, pricing, obj, gpus_per_node, win)
     if disagg:
-        agg: dict[str, Any] = {"candidates": [res["winner"]] if rows else []}
         cheap = planner.cheapest_feasible(s)
-        if cheap is not None:
-            agg["cheapest_feasible"] = planner.serve_object(s.evals[cheap[0]], cheap[1])
-        res["disaggregated"] = planner.recommend_disagg(model, gpus, w, cons, pricing, agg, gpus_per_node)
+        agg_best = None if cheap is None else planner.serve_object(s.evals[cheap[0]], cheap[1])
+        res["disaggregated"] = planner.recommend_disagg(model, gpus, w, cons, pricing, agg_best, gpus_per_node)
     res["prices"] = _price_rows(gpus, pricing)
     return res
 

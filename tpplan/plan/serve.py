@@ -1219,9 +1219,12 @@ def cheapest_feasible(s: Search) -> tuple[int, int] | None:
 
 
 def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
-                     aggregated: dict[str, Any], gpus_per_node: int | None = None, top: int = 5) -> dict[str, Any]:
+                     agg_best: dict[str, Any] | None, gpus_per_node: int | None = None,
+                     top: int = 5) -> dict[str, Any]:
     """``recommend --disagg``: the cheapest prefill and decode pools meeting --rate and the SLOs
-    (tpplan/plan/disagg.py), set against the cheapest aggregated deployment of the same search."""
+    (tpplan/plan/disagg.py), set against ``agg_best``: the cheapest feasible aggregated deployment of the same
+    search (the estimate object of ``cheapest_feasible``, not only among the candidates the objective listed;
+    None when none is feasible)."""
     from tpplan.plan import disagg
 
     assert cons.rate_rps is not None
@@ -1234,11 +1237,6 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
                       {g.name: pricing.price(g) for g in gpus}, cons.max_gpus, cons.allow_cross_node_tp,
                       gpus_per_node, top, cons.slo_percentile)
     pairs = r["pairs"]
-    # the cheapest feasible aggregated deployment of the whole search (recommend's cheapest_feasible), not only
-    # among the candidates the objective listed
-    agg = [c for c in aggregated.get("candidates", []) if c.get("feasible")]
-    agg_best = aggregated.get("cheapest_feasible") or (min(agg, key=lambda c: c["cost"]["usd_per_hour"]) if agg
-                                                       else None)
     out: dict[str, Any] = {"pairs": pairs, "rows_evaluated": r["rows_evaluated"], "notes": note,
                            "aggregated_best": None, "cheaper": None}
     if agg_best is not None:
