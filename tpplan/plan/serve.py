@@ -167,16 +167,18 @@ def evaluate_load(ctx: Context, g: Grid, mem: memory.ServeMemory | None, cons: C
         replicas = dp
         ld = replace(eng.closed_loop(g.concurrency.astype(np.float64)), sustainable_rate=sust)
         mode = "concurrency"
-    model_gpus = (g.tp * g.pp * g.cp).astype(np.float64)
-    gpus = replicas * model_gpus
+    return LoadEval(mode=mode, load=ld, **_deployment(w, g, ld, replicas, price), out_len=float(w.output_len),
+                    cons=cons, at=at)
+
+
+def _deployment(w: ServeWorkload, g: Grid, ld: Load, replicas: FArray, price: float | FArray) -> dict[str, Any]:
+    """LoadEval's deployment arrays: the rows' operating point ``ld`` on ``replicas`` replicas each."""
+    gpus = replicas * (g.tp * g.pp * g.cp).astype(np.float64)
     served = np.minimum(ld.rate, ld.saturation_rate)  # past saturation a replica serves what it can
     with np.errstate(divide="ignore", invalid="ignore"):  # no replica count serves the rate: inf x 0 is nan
-        out = replicas * served * w.output_len
         total = replicas * served * (w.input_len + w.output_len)
-        usd_tot = cost.usd_per_million_tokens(gpus * price, total)
-    return LoadEval(mode=mode, load=ld, replicas=replicas, gpus=gpus, output_tokens_per_s=out,
-                    total_tokens_per_s=total, usd_per_mtok_total=usd_tot, out_len=float(w.output_len), cons=cons,
-                    at=at)
+        return {"replicas": replicas, "gpus": gpus, "output_tokens_per_s": replicas * served * w.output_len,
+                "total_tokens_per_s": total, "usd_per_mtok_total": cost.usd_per_million_tokens(gpus * price, total)}
 
 
 def evaluate_serve(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints | None = None,
@@ -630,14 +632,7 @@ def _fixed_replicas(ctx: Context, g: Grid, ev: ServeEval, cons: Constraints) -> 
     eng = Engine.of(ctx, g, ev.mem)
     dp = g.dp.astype(np.float64)
     ld = eng.evaluate(cons.rate_rps / dp, sustainable=ev.load.load.sustainable_rate)
-    w = ctx.serve
-    gpus = (dp * (g.tp * g.pp * g.cp)).astype(np.float64)
-    served = np.minimum(ld.rate, ld.saturation_rate)
-    total = dp * served * (w.input_len + w.output_len)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        usd_tot = cost.usd_per_million_tokens(gpus * ev.price, total)
-    return replace(ev.load, load=ld, replicas=dp, gpus=gpus, output_tokens_per_s=dp * served * w.output_len,
-                   total_tokens_per_s=total, usd_per_mtok_total=usd_tot)
+    return replace(ev.load, load=ld, **_deployment(ctx.serve, g, ld, dp, ev.price))
 
 
 def serve_inputs(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, pricing: Pricing, digest: str,
