@@ -149,6 +149,31 @@ def test_explain_names_the_layout_that_keeps_a_feasible_one_off_the_list(cat):
     assert shown["explain"][0].endswith("listed at rank 1") and shown["candidates"][0]["layout"]["tp"] == 8
 
 
+def test_explain_quotes_the_figures_the_slos_and_ranking_were_judged_on(cat):
+    # an SLO rejection quotes the p99 value the row failed on (above the SLO, which it names), not the idle
+    # replica's TTFT/TPOT (which can sit below the SLO); a feasible row quotes the figure it is ranked on
+    w = ServeWorkload(ctx=8192, input_len=7_744, output_len=256, concurrency=64)
+    cons = planner.Constraints(ttft_slo_s=1.0, tpot_slo_s=0.040, slo_percentile=99)
+    res = planner.recommend_serve(cat.model("llama-70b"), [cat.gpu("h100")], w, cons, planner.Pricing(),
+                                  explain_spec="h100 tp=8")
+    head, *details = res["explain"]
+    assert "TPOT_SLO" in head
+    (tpot_line,) = [d for d in details if "TPOT" in d]
+    value, unit = tpot_line.split("p99 TPOT ")[1].split(" above")[0].split()
+    assert unit == "ms" and float(value) > 40 and tpot_line.endswith("above the SLO (40 ms)")
+    s = planner.search_serve(cat.model("llama-70b"), [cat.gpu("h100")], w, cons, planner.Pricing())
+    (ev,) = s.evals
+    row = np.flatnonzero((ev.g.tp == 8) & (ev.g.pp == 1) & (ev.g.cp == 1) & (ev.g.ep == 1))[0]
+    assert float(value) == pytest.approx(ev.load.slo_tpot[row] * 1e3, rel=5e-3)
+    assert ev.t.tpot[row] < 0.040  # the idle replica's TPOT, which the old line quoted, is within the SLO
+    # a feasible row: the request latency under load that objective_key ranks on
+    ok = planner.recommend_serve(cat.model("llama-70b"), [cat.gpu("h100")], ServeWorkload(
+        ctx=8192, input_len=1000, output_len=200), planner.Constraints(), planner.Pricing(), explain_spec="h100 tp=4")
+    c = next(c for c in ok["candidates"] if c["layout"]["tp"] == 4 and c["layout"]["pp"] == 1)
+    latency = float(ok["explain"][0].split("request latency ")[1].split(" s")[0])
+    assert latency == pytest.approx(c["serve"]["request_latency_s"], rel=5e-3)
+
+
 def test_nothing_feasible_says_what_to_relax(cat):
     w = ServeWorkload(ctx=131_072, input_len=100_000, output_len=256)
     res = planner.recommend_serve(cat.model("llama-3.1-405b"), [cat.gpu("l40s")], w,

@@ -988,8 +988,11 @@ def explain(s: Search, spec: str, objective: Objective = "latency",
 
 
 def _objective_words(ev: ServeEval, objective: Objective, r: int) -> str:
-    return {"latency": f"request latency {ev.t.request_latency[r]:.3g} s",
-            "throughput": f"{ev.t.throughput[r] / ev.g.gpus[r]:.3g} tokens/s per GPU",
+    """The figure a row is ranked on (objective_key's: at its operating point under load)."""
+    le = ev.load
+    assert le is not None
+    return {"latency": f"request latency {le.request_latency[r]:.3g} s",
+            "throughput": f"{le.output_tokens_per_s[r] / le.gpus[r]:.3g} tokens/s per GPU",
             "cost": f"${ev.usd_per_mtok[r]:.3g} per 1M tokens"}[objective]
 
 
@@ -1000,7 +1003,7 @@ def _popcount(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
 def _reason_details(ev: ServeEval, j: int, bits: int) -> list[str]:
     from tpplan.units import format_bytes, format_seconds
 
-    mem, t = ev.mem, ev.t
+    mem = ev.mem
     out = []
     if bits & (Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT):
         need = mem.weights[j] + mem.activations[j] + mem.overhead[j] + mem.kv_bytes_per_sequence[j]
@@ -1008,10 +1011,14 @@ def _reason_details(ev: ServeEval, j: int, bits: int) -> list[str]:
                    f"-token sequence ({format_bytes(mem.weights[j])} weights), {format_bytes(mem.usable[j])} usable "
                    f"({ev.ctx.serve.gpu_memory_utilization if ev.ctx.serve else 0} x "
                    f"{format_bytes(mem.capacity)})")
-    if bits & Reason.TTFT_SLO:
-        out.append(f"TTFT {format_seconds(t.ttft[j])} above the SLO")
-    if bits & Reason.TPOT_SLO:
-        out.append(f"TPOT {format_seconds(t.tpot[j])} above the SLO")
+    assert ev.load is not None
+    cons = ev.load.cons
+    pct = f"p{cons.slo_percentile} " if cons.slo_percentile is not None else ""
+    # the figure each SLO was judged on (_slo_value: the operating point, or a trickle where no rate meets it)
+    for bit, which, slo in ((Reason.TTFT_SLO, "ttft", cons.ttft_slo_s), (Reason.TPOT_SLO, "tpot", cons.tpot_slo_s)):
+        if bits & bit and slo is not None:
+            out.append(f"{pct}{which.upper()} {format_seconds(float(_slo_value(ev, which)[j]))} above the SLO "
+                       f"({format_seconds(slo)})")
     if bits & Reason.BUDGET:
         out.append(f"costs ${ev.usd_per_hour[j]:.2f}/hour, above the budget")
     return out
