@@ -71,6 +71,18 @@ def md1_wait(rate: FArray, saturation: FArray) -> tuple[FArray, FArray]:
         return np.where(rho < 1, rho / (2.0 * (1.0 - rho)) / saturation, np.inf), rho
 
 
+def replicas_for(rate: float, sustainable: FArray, dp: FArray,
+                 ok: npt.NDArray[np.bool_] | None = None) -> tuple[FArray, FArray]:
+    """Replicas serving ``rate`` requests/s, in whole instances of ``dp`` ranks (the ranks EP needs): the fewest
+    whose ranks sustain it (inf where a rank sustains nothing, or ``ok`` is false), and the rate per replica
+    (0 where no count does)."""
+    live = sustainable > 0 if ok is None else ok & (sustainable > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        replicas = np.where(live, dp * np.ceil(rate / np.maximum(dp * sustainable, 1e-300)), np.inf)
+        per = np.where(np.isfinite(replicas), rate / np.where(np.isfinite(replicas), replicas, 1.0), 0.0)
+    return replicas, per
+
+
 def kv_admitted(ctx: Context, g: Grid, mem: ServeMemory) -> FArray:
     """Sequences the KV pool holds at the KV a running sequence holds: on average its prompt and half its
     output plus half a block (paged blocks grow with the sequence, vLLM / SGLang), or its whole prompt + output

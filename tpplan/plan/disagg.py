@@ -30,7 +30,15 @@ import numpy.typing as npt
 from tpplan.catalog.spec import DTYPE_BYTES, GpuSpec, ModelSpec
 from tpplan.engine import grid, memory
 from tpplan.engine.grid import Grid
-from tpplan.engine.load import Coefficients, bisect_last, coefficients, kv_admitted, md1_wait, wait_quantile
+from tpplan.engine.load import (
+    Coefficients,
+    bisect_last,
+    coefficients,
+    kv_admitted,
+    md1_wait,
+    replicas_for,
+    wait_quantile,
+)
 from tpplan.engine.workload import Context, ServeWorkload
 
 FArray = npt.NDArray[np.float64]
@@ -143,13 +151,11 @@ def _size(sust: FArray, rate: float, ok: npt.NDArray[np.bool_], dp: FArray,
           given: float | None = None) -> tuple[FArray, FArray]:
     """Replicas, in whole instances of ``dp`` ranks (``given`` instances, else the fewest whose ranks sustain
     the rate), and the rate per replica (one rank of tp x pp GPUs)."""
-    with np.errstate(divide="ignore", invalid="ignore"):
-        if given is not None:
-            replicas = dp * float(given)
-        else:
-            replicas = np.where(ok & (sust > 0), dp * np.ceil(rate / np.maximum(dp * sust, 1e-300)), np.inf)
-        per = np.where(np.isfinite(replicas), rate / np.where(np.isfinite(replicas), replicas, 1.0), 0.0)
-    return replicas, per
+    if given is None:
+        return replicas_for(rate, sust, dp, ok)
+    replicas = dp * float(given)
+    with np.errstate(divide="ignore"):
+        return replicas, rate / replicas
 
 
 def prefill_pool(ctx: Context, g: Grid, rate: float, ttft_budget: float | FArray | None, max_util: float, price: float,

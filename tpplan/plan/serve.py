@@ -19,7 +19,7 @@ from tpplan import __version__
 from tpplan.catalog.spec import GpuSpec, ModelSpec
 from tpplan.engine import comm, cost, grid, memory, perf
 from tpplan.engine.grid import Grid, Reason
-from tpplan.engine.load import MAX_UTILIZATION, Engine, Load
+from tpplan.engine.load import MAX_UTILIZATION, Engine, Load, replicas_for
 from tpplan.engine.workload import Context, ServeWorkload
 from tpplan.errors import LayoutError, TpplanError
 
@@ -153,10 +153,7 @@ def evaluate_load(ctx: Context, g: Grid, mem: memory.ServeMemory | None, cons: C
     sust = eng.sustainable(cons.max_utilization, cons.ttft_slo_s, cons.tpot_slo_s, cons.slo_percentile)
     dp = g.dp.astype(np.float64)
     if cons.rate_rps is not None:
-        # replicas in multiples of the rows' dp (the ranks EP needs), each at rate / replicas
-        with np.errstate(divide="ignore", invalid="ignore"):
-            replicas = np.where(sust > 0, dp * np.ceil(cons.rate_rps / np.maximum(dp * sust, 1e-300)), np.inf)
-        per = np.where(np.isfinite(replicas), cons.rate_rps / np.where(np.isfinite(replicas), replicas, 1.0), 0.0)
+        replicas, per = replicas_for(cons.rate_rps, sust, dp)
         ld = eng.evaluate(per, sustainable=sust)
         mode = "rate"
     elif at == "sustainable":
