@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tpplan.catalog.spec import DTYPE_BYTES, GpuSpec, ModelSpec
-from tpplan.engine import grid, memory
+from tpplan.engine import cost, grid, memory
 from tpplan.engine.grid import Grid
 from tpplan.engine.load import (
     Coefficients,
@@ -244,7 +244,7 @@ def _pair_obj(model: ModelSpec, w: ServeWorkload, rate: float, p: Pool, i: int, 
                         * float(w.input_len), "seconds": xfer, "overlapped": False},
         "ttft_s": ttft, "tpot_s": tpot, "request_latency_s": ttft + w.output_len * tpot,
         "gpus": int(p.gpus[i] + d.gpus[j]), "usd_per_hour": usd, "throughput_tokens_per_s": out_tps,
-        "usd_per_million_tokens": usd / (out_tps * 3600.0) * 1e6,
+        "usd_per_million_tokens": float(cost.usd_per_million_tokens(usd, out_tps)),
     }
 
 
