@@ -241,6 +241,17 @@ def test_check_judges_slos_under_load_at_the_files_rate():
     assert busy and "100 requests/s" in busy[0].message and "grows without bound" in busy[0].message
 
 
+def test_check_prices_the_files_replicas_not_the_replicas_the_rate_would_need():
+    # a file's rate sizes nothing: its budget is judged on its own replicas (dp 1 x TP 4 = 4 H100s at the
+    # catalog's typical $2.49/GPU-hour = $9.96/hour), as estimate prices them; the rate over-runs those
+    # replicas (30 requests/s of 2k-token prompts), which the SLO rules judge
+    base = ("model: llama-3.1-70b\ngpu: h100-sxm\ntensor_parallel_size: 4\nmax_model_len: 8192\n"
+            "input_len: 2000\noutput_len: 256\nrate: 30\n")
+    assert not _check(base + "budget: {usd_per_hour: 10}\n")
+    (f,) = _check(base + "budget: {usd_per_hour: 9}\n")
+    assert f.rule == "TPP022" and "4 x h100-sxm" in f.message and "$9.96/hour" in f.message
+
+
 @settings(max_examples=30, deadline=None)
 @given(st.sampled_from(sorted(CAT.gpu_names())), st.sampled_from([1, 2, 4, 8, 16]))
 def test_recommend_and_check_agree_on_tensor_parallel_domains(gpu_name, tp):

@@ -985,10 +985,7 @@ def _evaluate(ctx: Any, g: Any, pricing: planner.Pricing, s: Settings) -> planne
     """The deployment at its operating point: ``rate`` over its dp replicas, or ``max_num_seqs`` clients per
     replica (every slot busy), as estimate evaluates it (the layout is the file's; TP may cross nodes)."""
     cons = planner.Constraints(max_gpus=1 << 62, allow_cross_node_tp=True, rate_rps=s.rate)
-    ev = planner.evaluate_serve(ctx, g, pricing, cons)
-    if s.rate is not None:
-        ev.load = planner._fixed_replicas(ctx, g, ev, cons)
-    return ev
+    return planner.evaluate_given(ctx, g, pricing, cons)
 
 
 def _tp_that_clear(alternatives: tuple[list[int], planner.ServeEval], mask: int) -> list[int]:

@@ -594,17 +594,24 @@ def estimate_serve(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, tp: int, pp
     ctx = Context(model=model, gpu=gpu, serve=w, gpus_per_node=gpus_per_node,
                   extras={"price_overrides": pricing.overrides})
     g = grid.make(tp, pp, dp, cp, ep, w.concurrency)
-    ev = evaluate_serve(ctx, g, pricing, cons, at)
-    if cons.rate_rps is not None:
-        # the rate over exactly the replicas given (not as many as it needs)
-        ev.load = _fixed_replicas(ctx, g, ev, cons)
-        ev.usd_per_hour = cost.usd_per_hour(ev.load.gpus, ev.price)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ev.usd_per_mtok = cost.usd_per_million_tokens(ev.usd_per_hour, ev.load.output_tokens_per_s)
+    ev = evaluate_given(ctx, g, pricing, cons, at)
     breakdown = serve_breakdown(ev, 0)
     obj = serve_object(ev, 0, serve_bands(ev, np.array([0]))[0])
     return {"schema_version": SCHEMA_VERSION, "tool": tool_info(),
             "inputs": serve_inputs(model, [gpu], w, pricing, catalog_digest, ctx), **obj, "breakdown": breakdown}
+
+
+def evaluate_given(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints, at: str = "concurrency") -> ServeEval:
+    """``evaluate_serve`` of deployments whose replicas are the caller's (estimate's layout, a checked file):
+    ``cons.rate_rps`` over exactly each row's dp replicas, not as many as the rate needs, and the $/hour and
+    $/1M tokens of those replicas."""
+    ev = evaluate_serve(ctx, g, pricing, cons, at)
+    if cons.rate_rps is not None:
+        ev.load = _fixed_replicas(ctx, g, ev, cons)
+        ev.usd_per_hour = cost.usd_per_hour(ev.load.gpus, ev.price)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ev.usd_per_mtok = cost.usd_per_million_tokens(ev.usd_per_hour, ev.load.output_tokens_per_s)
+    return ev
 
 
 def serve_breakdown(ev: ServeEval, i: int) -> dict[str, Any]:
