@@ -35,6 +35,7 @@ CASES = {
     "tpp021-tpot-slo.yaml": ("TPP021", 6, 3, 1),
     "tpp022-budget.yaml": ("TPP022", 6, 3, 1),
     "tpp023-disagg-pool.yaml": ("TPP023", 10, 3, 1),
+    "tpp024-rate-saturates.yaml": ("TPP024", 7, 1, 1),
     "tpp030-tp-spans-nodes.yaml": ("TPP030", 3, 1, 0),
     "tpp031-tp-pcie.yaml": ("TPP031", 3, 1, 0),
     "tpp040-unknown-key.yaml": ("TPP040", 4, 1, 0),

@@ -25,6 +25,7 @@ import numpy as np
 
 from tpplan.engine import grid
 from tpplan.engine.grid import RULE_OF, Reason
+from tpplan.engine.load import MAX_UTILIZATION
 from tpplan.errors import TpplanError
 from tpplan.plan import serve as planner
 from tpplan.yamlio import Located, load_documents, read_text
@@ -84,6 +85,10 @@ RULES: tuple[Rule, ...] = (
          "prefill: {replicas: 1, tensor_parallel_size: 2} for rate: 20 with 4k-token prompts",
          "Add replicas to the pool, raise its tensor parallelism, or relax the SLO it carries (prefill: TTFT, "
          "decode: TPOT)."),
+    Rule("TPP024", "rate-saturates", "error", "the replicas cannot serve the document's rate (above saturation)",
+         "rate: 30 with one tensor_parallel_size: 4 replica of llama-3.1-70b and 2k-token prompts",
+         "Add data_parallel_size replicas (planned at 85% of saturation each), raise tensor parallelism, or use "
+         "faster GPUs; past saturation the queue, and with it TTFT, grows without bound."),
     Rule("TPP022", "budget", "error", "$/hour of the deployment above the budget",
          "budget: {usd_per_hour: 10} for 8 x h100-sxm",
          "Use fewer or cheaper GPUs, or raise the budget."),
@@ -796,10 +801,10 @@ def _pool_findings(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Fin
     sat = float(p.saturation[0])
     what = "TTFT (before the KV hand-off)" if role == "prefill" else "TPOT"
     if s.rate > s.dp * sat * (1 - 1e-9):
-        need = int(np.ceil(s.rate / max(sat * 0.85, 1e-300)))
+        need = int(np.ceil(s.rate / max(sat * MAX_UTILIZATION, 1e-300)))
         return [_find(doc, "TPP023", "dp", f"the {role} pool's {s.dp} replica(s) saturate at {s.dp * sat:.3g} "
                       f"requests/s, below the rate {s.rate:g}/s", suggestion={"replicas": need},
-                      fix=f"Use at least {need} {role} replicas (85% of saturation each).")]
+                      fix=f"Use at least {need} {role} replicas ({MAX_UTILIZATION:.0%} of saturation each).")]
     if slo is not None and lat > slo:
         return [_find(doc, "TPP023", "dp", f"the {role} pool's {what} at {s.rate:g} requests/s over {s.dp} "
                       f"replica(s) is {_ms(lat)}, above the SLO {_ms(slo)}")]
@@ -925,6 +930,17 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
         clients = int(timed.g.concurrency[0])
         where = f"with {clients} request{'s' if clients > 1 else ''} in flight per replica"
     req = f"a {w.input_len:,}-token prompt {where}"
+    if s.rate is not None and not ld.stable[0]:
+        # the root cause of any SLO finding below, and a failure on its own: the load model's saturation rate
+        # (tpplan/engine/load.py), the replicas each planned at MAX_UTILIZATION of it as recommend sizes them
+        sat = float(ld.saturation_rate[0])
+        need = int(np.ceil(s.rate / max(sat * MAX_UTILIZATION, 1e-300)))
+        dp_key = doc.shown("dp")
+        out.append(_find(doc, "TPP024", "rate", f"{s.dp} replica(s) of {s.tp * s.pp * s.cp} x {gpu.name} saturate "
+                         f"at {sat * s.dp:.3g} requests/s of {w.input_len:,}-token prompts and {w.output_len:,} "
+                         f"output tokens, below the rate {s.rate:g}/s: the queue grows without bound",
+                         f"Set {dp_key}: {need} ({MAX_UTILIZATION:.0%} of saturation each), raise "
+                         f"{tp_key}, or use faster GPUs.", {dp_key: need}))
     if "ttft_s" in s.slo and ttft > s.slo["ttft_s"][0]:
         lim, path = s.slo["ttft_s"]
         out.append(_at(doc, path, RULE_OF[Reason.TTFT_SLO], f"predicted mean TTFT {_ms(ttft)} for {req} exceeds the "
