@@ -256,7 +256,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # speculative decoding: every sequence puts its k drafted tokens and its own next one through the target
     q = float(w.verify_tokens)
     dec_msg = b_stage * q * h * act_b
-    ar_prefill, ar_layer, floor = _tp_allreduces(ctx, tp, prefill_msg, dec_msg, eff)
+    ar_prefill, ar_layer = _tp_allreduces(ctx, tp, prefill_msg, dec_msg, eff)
     t_tp = 2.0 * L * ar_prefill
     # stage hand-offs: the prompt's activations (split over tp) and one decode step's, in one call
     n_rows = len(g)
@@ -292,13 +292,6 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # one paged-attention kernel per layer of the stage, each with its fixed floor beside its bytes
     t_attn_floor = DECODE_ATTENTION_FLOOR_S * L / pp
     stage_t = gemm_roofline(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m) + t_attn_floor + t_elem_stage
-    lat = w.engine.decode_allreduce_latency_s
-    if floor is not None and lat is not None:
-        # inside one NVLink / Infinity Fabric domain, a graph-launched all-reduce pays a fixed latency
-        # instead of nccl-tests' per-call alpha (launch and ring steps); the bandwidth term stays
-        # (the per-call floor is nccl-tests' time for a 1 KiB message on the same group)
-        in_domain = tp <= graph_allreduce_ranks(gpu, node)
-        ar_layer = np.where(in_domain & (tp > 1), np.maximum(ar_layer - floor, 0.0) + lat, ar_layer)
     t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
     t_pp_dec = (pp - 1.0) * p2p_dec
     t_ep_dec = _ep_time(ctx, g, b_stage * q, eff)
@@ -484,11 +477,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
               + (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw)
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n * q + b_p) * h * act_b
-    _, ar, floor = _tp_allreduces(ctx, tp, msg, None, eff)
-    lat = w.engine.decode_allreduce_latency_s
-    if floor is not None and lat is not None:
-        in_domain = tp <= graph_allreduce_ranks(gpu, ctx.node_size)
-        ar = np.where(in_domain & (tp > 1), np.maximum(ar - floor, 0.0) + lat, ar)
+    _, ar = _tp_allreduces(ctx, tp, msg, None, eff)
     other = np.where(tp > 1, 2.0 * L * ar, 0.0)
     if (pp > 1).any():
         other = other + (pp - 1.0) * comm.collective_time(
@@ -596,13 +585,15 @@ def graph_allreduce_ranks(gpu: GpuSpec, node: float) -> float:
 
 
 def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArray | None,
-                   eff: Eff) -> tuple[FArray, FArray, FArray | None]:
+                   eff: Eff) -> tuple[FArray, FArray]:
     """One TP all-reduce per row for the prefill and the decode message (None: the step has one message,
-    returned in both places), and (when decode all-reduces are graph-launched) nccl-tests' 1 KiB per-call
-    floor of each row's group, in one collective call."""
+    returned in both places, the second as a decode step's), in one collective call. Where the engine
+    graph-launches decode all-reduces, the decode one pays its fixed latency instead of nccl-tests' per-call
+    floor (evaluated in the same call)."""
     assert ctx.serve is not None
     gpu, n = ctx.gpu, len(tp)
-    graph = ctx.serve.engine.decode_allreduce_latency_s is not None and eff.graph_allreduce and not gpu.pcie_only
+    lat = ctx.serve.engine.decode_allreduce_latency_s
+    graph = lat is not None and eff.graph_allreduce and not gpu.pcie_only
     sizes = [prefill_msg + 0 * tp] + ([dec_msg + 0 * tp] if dec_msg is not None else [])
     k = len(sizes) * n  # the messages' rows; the per-group floors follow
     ranks = [tp] * len(sizes)
@@ -619,8 +610,16 @@ def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArra
         scale.append(np.ones(len(uniq)))
     t = comm.collective_time(gpu, "all-reduce", np.concatenate(sizes), np.concatenate(ranks),
                              gpus_per_node=ctx.node_size, busbw_scale=np.concatenate(scale))
-    floor = t[k:][inv.reshape(-1)] if graph else None
-    return t[:n], t[k - n:k], floor
+    pre, dec = t[:n], t[k - n:k]
+    if graph:
+        assert lat is not None
+        # inside one NVLink / Infinity Fabric domain (and the custom all-reduce's world sizes), a graph-launched
+        # all-reduce pays a fixed latency instead of nccl-tests' per-call alpha (launch and ring steps); the
+        # bandwidth term stays (the per-call floor is nccl-tests' time for a 1 KiB message on the same group)
+        floor = t[k:][inv.reshape(-1)]
+        in_domain = tp <= graph_allreduce_ranks(gpu, ctx.node_size)
+        dec = np.where(in_domain & (tp > 1), np.maximum(dec - floor, 0.0) + lat, dec)
+    return pre, dec
 
 
 def ep_a2a_bytes_per_token(model: ModelSpec, ep: npt.ArrayLike, node: int) -> tuple[FArray, FArray]:
