@@ -344,8 +344,7 @@ def models_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--f
                      "kv_cache_dtype": m.dtype, "max_context": m.max_position_embeddings,
                      "attention": m.attention.kind, "moe": m.moe is not None, "file": cat.models[name].file})
     if fmt == ListFormat.json:
-        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
-                      "catalog_sha256": cat.digest, "models": rows}))
+        _out(to_json(_stamp({"catalog_sha256": cat.digest, "models": rows})))
         return
     from rich.table import Table
 
@@ -386,7 +385,7 @@ def models_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "
                         f"{n // 1024}K": m.kv_cache_bytes_per_sequence(n, DTYPE_BYTES[m.dtype]) / n
                         for n in (8192, 32768, 131072) if n <= max(m.max_position_embeddings, 8192)}}
     if fmt == ListFormat.json:
-        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, "model": d}))
+        _out(to_json(_stamp({"model": d})))
         return
     import yaml
 
@@ -423,8 +422,7 @@ def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--for
                      "price_usd_per_hour": {t: getattr(g.prices, t).usd_per_hour for t in ("low", "typical", "high")},
                      "file": cat.gpus[name].file})
     if fmt == ListFormat.json:
-        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
-                      "catalog_sha256": cat.digest, "gpus": rows}))
+        _out(to_json(_stamp({"catalog_sha256": cat.digest, "gpus": rows})))
         return
     from rich.table import Table
 
@@ -479,13 +477,17 @@ def frameworks(fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = List
     _list_rows("frameworks", rows, cat.digest, fmt, ("name", "description", "defaults"))
 
 
+def _stamp(body: dict[str, Any]) -> dict[str, Any]:
+    """A JSON result's header (schema_version, the tool's name and version) ahead of ``body``."""
+    return {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, **body}
+
+
 def _list_rows(key: str, rows: list[dict[str, Any]], digest: str, fmt: Any, cols: tuple[str, ...]) -> None:
     """A catalog listing: JSON (schema_version, the catalog's hash, the rows) or a table of ``cols``."""
     if fmt == ListFormat.json:
         from tpplan.render import to_json
 
-        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
-                      "catalog_sha256": digest, key: rows}))
+        _out(to_json(_stamp({"catalog_sha256": digest, key: rows})))
         return
     from rich.table import Table
 
@@ -511,7 +513,7 @@ def gpus_show(name: str, fmt: Annotated[ListFormat, typer.Option("--format", "-f
     g = _catalog(catalog).gpu(name)
     d = g.model_dump(mode="json")
     if fmt == ListFormat.json:
-        _out(to_json({"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, "gpu": d}))
+        _out(to_json(_stamp({"gpu": d})))
         return
     import yaml
 
@@ -1446,7 +1448,7 @@ def collective(
     g = cat.gpu(gpu)
     sizes = _size_list(size)
     res = comm.collective_report(g, op, sizes, gpus, algo, gpus_per_node)
-    res = {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, **res}
+    res = _stamp(res)
     if fmt == ListFormat.json:
         from tpplan.render import to_json
 
@@ -1488,8 +1490,7 @@ def cost(
     if prices and not sheet and not pricing.overridden(g):
         raise TpplanError(f"the price sheet {prices} has no row for {g.name}",
                           hint="Add a row for it, or leave --prices out to use the catalog's tiers.")
-    res = {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__},
-           **cost_mod.rental_cost(g, n, seconds, utilization, pricing.overrides, sheet)}
+    res = _stamp(cost_mod.rental_cost(g, n, seconds, utilization, pricing.overrides, sheet))
     from tpplan.render import formats
 
     formats.emit("cost", fmt.value, res, _console, _out)
