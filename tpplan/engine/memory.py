@@ -282,6 +282,11 @@ class ServeMemory:
     kv_shared: FArray | float = 0.0
     """KV bytes of the shared prefix (--shared-prefix), held once per GPU beside the sequences'."""
 
+    @property
+    def fixed(self) -> FArray:
+        """Bytes held whatever the batch: weights, activations, runtime overhead and the shared prefix's KV."""
+        return self.weights + self.activations + self.overhead + self.kv_shared
+
 
 def draft_grid(g: Grid, draft: ModelSpec) -> Grid:
     """The grid a speculative draft runs on: each row's TP group, whole (one pipeline stage), its experts over

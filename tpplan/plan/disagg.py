@@ -82,7 +82,7 @@ def _rows(model: ModelSpec, gpu: GpuSpec, max_gpus: int, node: int) -> Grid:
 
 def _fits(ctx: Context, g: Grid, allow_cross_node_tp: bool) -> tuple[memory.ServeMemory, npt.NDArray[np.bool_]]:
     mem = memory.serve_memory(ctx, g)
-    fixed = mem.weights + mem.activations + mem.overhead + mem.kv_shared
+    fixed = mem.fixed
     ok = (g.reasons == 0) & (fixed + mem.kv_bytes_per_sequence <= mem.usable)
     if not allow_cross_node_tp:
         ok &= g.tp <= grid.tp_domain(ctx.gpu, ctx.node_size)

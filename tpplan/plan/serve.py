@@ -225,7 +225,7 @@ def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, t: perf.ServeTim
         r |= np.where(g.tp > grid.tp_domain(ctx.gpu, ctx.node_size), int(Reason.CROSS_NODE_TP), 0)
     if cons.rate_rps is not None:
         r |= np.where(np.isfinite(le.gpus) & (le.gpus > cons.max_gpus), int(Reason.RATE_NEEDS_MORE_GPUS), 0)
-    fixed = mem.weights + mem.activations + mem.overhead + mem.kv_shared
+    fixed = mem.fixed
     r |= np.where(fixed > mem.usable, int(Reason.WEIGHTS_DONT_FIT), 0)
     r |= np.where((fixed <= mem.usable) & (fixed + mem.kv_bytes_per_sequence > mem.usable),
                   int(Reason.KV_BELOW_ONE_REQUEST), 0)
