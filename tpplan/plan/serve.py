@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tpplan import __version__
-from tpplan.catalog.spec import GpuSpec, ModelSpec
+from tpplan.catalog.spec import Efficiency, GpuSpec, ModelSpec
 from tpplan.engine import comm, cost, grid, memory, perf
 from tpplan.engine.grid import Grid, Reason
 from tpplan.engine.load import MAX_UTILIZATION, Engine, Load, replicas_for
@@ -307,12 +307,15 @@ def _f(x: Any) -> float:
     return v if np.isfinite(v) else float("inf")
 
 
+def _efficiency(e: Efficiency) -> dict[str, Any]:
+    return {"value": e.value, "low": e.low, "high": e.high, "source": e.source}
+
+
 def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
     c = ctx.gpu.calibration
     out: dict[str, Any] = {
-        "flops_efficiency": {"value": c.flops.value, "low": c.flops.low, "high": c.flops.high,
-                             "source": c.flops.source},
-        "hbm_efficiency": {"value": c.hbm.value, "low": c.hbm.low, "high": c.hbm.high, "source": c.hbm.source},
+        "flops_efficiency": _efficiency(c.flops),
+        "hbm_efficiency": _efficiency(c.hbm),
         "allreduce_intra_node": {"alpha_per_step_s": c.intra_node.alpha_per_step_s,
                                  "busbw_bytes_per_s": c.intra_node.busbw_bytes_per_s,
                                  "source": c.intra_node.source},
@@ -326,11 +329,9 @@ def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
         "datasheet_recalled": any("[recalled]" in part.source for part in (
             ctx.gpu.memory, ctx.gpu.hbm, ctx.gpu.compute, ctx.gpu.scale_up)),
     }
-    h8 = perf.fp8_streaming(c)
-    out["hbm_fp8_efficiency"] = {"value": h8.value, "low": h8.low, "high": h8.high, "source": h8.source}
+    out["hbm_fp8_efficiency"] = _efficiency(perf.fp8_streaming(c))
     if c.flops_fp8:
-        out["flops_fp8_efficiency"] = {"value": c.flops_fp8.value, "low": c.flops_fp8.low,
-                                       "high": c.flops_fp8.high, "source": c.flops_fp8.source}
+        out["flops_fp8_efficiency"] = _efficiency(c.flops_fp8)
     if ctx.serve is not None:
         e = ctx.serve.engine
         out["engine"] = {"name": e.name, "gpu_memory_utilization": ctx.serve.gpu_memory_utilization,
