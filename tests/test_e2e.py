@@ -58,8 +58,11 @@ def test_shipped_rows_are_the_published_ones():
 
 def test_signed_errors_of_pinned_rows(run):
     # today's model, one row per mechanism (update with the commit that moves them, saying why):
-    # llm-foundry MPT-30B, 8x A100 80GB, FSDP FULL_SHARD, full recompute: 916 tokens/s/GPU published
-    assert _row(run, "foundry-mpt30b-a100x8", "train_tokens_per_s_per_gpu").error == pytest.approx(0.021, abs=0.005)
+    # llm-foundry MPT-30B, 8x A100 80GB, FSDP FULL_SHARD, full recompute: 916 tokens/s/GPU published; +2.5% while
+    # ZeRO-3 was charged an all-reduce plus two gathers per micro-batch, all behind the last micro-batch's backward;
+    # +5.5% with FSDP's three volumes per micro-batch, each prefetched behind its own micro-batch (hand count,
+    # tests/test_training.py::test_zero3_moves_three_parameter_volumes_per_micro_batch)
+    assert _row(run, "foundry-mpt30b-a100x8", "train_tokens_per_s_per_gpu").error == pytest.approx(0.055, abs=0.005)
     # NeMo 24.03 Llama-2-7B fp8 at 4k on 4 H100: 768 TFLOP/s/GPU published (16,665 tokens/s by NeMo's formula);
     # +35% while attention was charged at the fp8 GEMM rate, +19% with it at FlashAttention-2's measured bf16 rate
     assert _row(run, "nemo-longseq-llama2-7b-4k-h100x4", "train_tokens_per_s_per_gpu").error == pytest.approx(

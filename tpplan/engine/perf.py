@@ -911,14 +911,27 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
                     busbw_scale=eff.busbw_scale, stride=tp * shard), 0.0)
                 + comm.collective_time(gpu, "all-gather", n_params * 2.0, shard, gpus_per_node=node,
                                        busbw_scale=eff.busbw_scale, stride=tp))
-    if np.any(z >= 3):
-        # ZeRO-3 / FSDP gathers every layer's parameters for the forward and again for the backward of each
-        # micro-batch, from the ranks that shard them
-        t_dp = t_dp + np.where(z >= 3, 2.0 * micro * comm.collective_time(
-            gpu, "all-gather", n_params * 2.0, shard, gpus_per_node=node, busbw_scale=eff.busbw_scale,
-            stride=tp), 0.0)
     bwd_last = compute / micro * (2.0 / 3.0)
     dp_comm = np.where(dp_group > 1, np.maximum(t_dp * 0.1, t_dp - bwd_last), 0.0)
+    if np.any(z >= 3):
+        # ZeRO-3 / FSDP FULL_SHARD (Rajbhandari et al. 2020 section 7.2.2; PyTorch FSDP reshards after the
+        # forward): every micro-batch gathers each layer's bf16 parameters for its forward and again for its
+        # backward (a recompute under activation checkpointing runs inside that backward gather) and
+        # reduce-scatters its gradients (across replicas too under hybrid sharding); no all-gather after the
+        # optimizer step, whose updated shard is what the next forward gathers: 3 x the parameters per
+        # micro-batch, 1.5 x data parallelism's all-reduce (the paper's count), prefetched behind the micro-batch's own
+        # forward and backward: only what exceeds them is exposed.
+        gather = comm.collective_time(gpu, "all-gather", n_params * 2.0, shard, gpus_per_node=node,
+                                      busbw_scale=eff.busbw_scale, stride=tp)
+        t_rs = comm.collective_time(gpu, "reduce-scatter", grad_bytes, shard, gpus_per_node=node,
+                                    busbw_scale=eff.busbw_scale, stride=tp)
+        if tw.shard_group is not None:
+            t_rs = t_rs + np.where(replicas > 1, comm.collective_time(
+                gpu, "all-reduce", grad_bytes / shard, replicas, gpus_per_node=node,
+                busbw_scale=eff.busbw_scale, stride=tp * shard), 0.0)
+        t_micro = 2.0 * gather + t_rs
+        z3 = micro * np.maximum(0.1 * t_micro, t_micro - compute / micro)
+        dp_comm = np.where(z >= 3, np.where(dp_group > 1, z3, 0.0), dp_comm)
     ep_comm = np.zeros_like(tp)
     if m.moe is not None:
         # per MoE layer and micro-batch: dispatch and combine forward, their gradients backward (ep_a2a_time);
