@@ -451,3 +451,55 @@ def test_zero3_moves_three_parameter_volumes_per_micro_batch(cat, cli_json):
     assert b["dp_comm"] == pytest.approx(4 * (per_micro - b["compute"] / 4), rel=1e-9)
     # the old count (an all-reduce of the gradients plus 2 gathers per micro-batch) charged a fourth volume
     assert b["dp_comm"] < 4 * per_micro
+
+
+def test_framework_defaults_reduce_gradients_as_the_framework_does(cat, cli_json, cli):
+    """issue 18 item 1: the framework profiles' gradient reduction, by hand count (nccl-tests sizes).
+    Llama-3.1-8B (8,030,261,248 parameters) over 64 H100 (8 nodes), 8k tokens, 512 sequences.
+    - megatron-core's bare defaults: no distributed optimizer (ZeRO 0), gradients all-reduced in fp32 (arguments.py
+      turns accumulate_allreduce_grads_in_fp32 on under --bf16) after the backward (--overlap-grad-reduce off):
+      the all-reduce of 4 x 8.03e9 bytes is wholly exposed;
+    - nemo's recipes: the distributed optimizer (ZeRO-1) reduce-scatters the fp32 gradients and all-gathers the
+      bf16 parameters, behind the last micro-batch's backward (overlap_grad_reduce on): exposed beyond it;
+    - torchtitan: FSDP2 (ZeRO-3) with reduce_dtype float32: fp32 gradients sharded over the 64 ranks."""
+    from tpplan.engine import comm
+
+    common = ("estimate", "--train", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--dp", "64", "--seq-len", "8k",
+              "--global-batch", "512")
+    gpu = cat.gpu("h100-sxm")
+
+    def coll(op: str, size: float) -> float:
+        return float(comm.collective_time(gpu, op, np.array([size]), np.array([64.0]))[0])
+
+    _, mc = cli_json(*common, "--framework", "megatron-core")
+    n = mc["params"]["per_gpu"]
+    assert n == 8_030_261_248
+    assert (mc["settings"]["zero"], mc["settings"]["grad_reduce_dtype"], mc["settings"]["overlap_grad_reduce"]) == (
+        0, "fp32", False)
+    assert mc["train"]["breakdown_s"]["dp_comm"] == pytest.approx(coll("all-reduce", 4.0 * n), rel=1e-9)
+    assert mc["memory_per_gpu_bytes"]["gradients"] == pytest.approx(4.0 * n)
+
+    _, nemo = cli_json(*common, "--framework", "nemo")
+    assert (nemo["settings"]["zero"], nemo["settings"]["overlap_grad_reduce"]) == (1, True)
+    t = coll("reduce-scatter", 4.0 * n) + coll("all-gather", 2.0 * n)
+    b = nemo["train"]["breakdown_s"]
+    micro = nemo["settings"]["micro_batches"]
+    assert b["dp_comm"] == pytest.approx(max(0.1 * t, t - b["compute"] / micro * 2 / 3), rel=1e-9)
+    # an explicit flag wins over the profile: bf16 and overlapped is the tpplan default, byte for byte
+    _, plain = cli_json(*common, "--zero", "0")
+    _, mine = cli_json(*common, "--framework", "megatron-core", "--grad-reduce-dtype", "bf16",
+                       "--overlap-grad-reduce")
+    assert mine["train"]["step_time_s"] == plain["train"]["step_time_s"]
+
+    _, tt = cli_json(*common, "--framework", "torchtitan")
+    assert (tt["settings"]["zero"], tt["settings"]["grad_reduce_dtype"]) == (3, "fp32")
+    assert tt["memory_per_gpu_bytes"]["gradients"] == pytest.approx(4.0 * n / 64)
+    # every profile loads, each value with a source tag
+    code, out, _ = cli("frameworks", "--format", "json")
+    profiles = {f["name"]: f for f in json.loads(out)["frameworks"]}
+    assert {"megatron-core", "nemo", "torchtitan", "deepspeed", "llm-foundry"} <= set(profiles)
+    assert all("[" in s["source"] for p in profiles.values() for s in p["settings"].values())
+    code, _, err = cli(*common, "--grad-reduce-dtype", "fp16")
+    assert code == 2 and "bf16 or fp32" in err
+    code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--no-overlap-grad-reduce")
+    assert code == 2 and "--overlap-grad-reduce applies to training" in err

@@ -384,6 +384,11 @@ class FrameworkSettings(Strict):
     """list of activation-recompute modes it offers (none / selective / full; the first is its default)."""
     max_virtual_stages: FrameworkSetting
     """int: the most interleaved 1F1B chunks per rank it runs (1: plain 1F1B)."""
+    grad_reduce_dtype: FrameworkSetting | None = None
+    """bf16 | fp32: the dtype data parallelism reduces gradients in (absent: bf16, tpplan's default)."""
+    overlap_grad_reduce: FrameworkSetting | None = None
+    """bool: ZeRO 0-2 gradient reduction (and ZeRO-1/2's parameter gather) runs behind the backward pass
+    (absent: true, tpplan's default); false: after it, exposed. ZeRO-3 always prefetches."""
 
     @model_validator(mode="after")
     def _values(self) -> "FrameworkSettings":
@@ -399,6 +404,10 @@ class FrameworkSettings(Strict):
         v = self.max_virtual_stages.value
         if not (isinstance(v, int) and 1 <= v <= 4):
             raise ValueError(f"max_virtual_stages must be an integer 1-4; got {v!r}")
+        if self.grad_reduce_dtype is not None and self.grad_reduce_dtype.value not in ("bf16", "fp32"):
+            raise ValueError(f"grad_reduce_dtype must be bf16 or fp32; got {self.grad_reduce_dtype.value!r}")
+        if self.overlap_grad_reduce is not None and not isinstance(self.overlap_grad_reduce.value, bool):
+            raise ValueError("overlap_grad_reduce must be true or false")
         return self
 
 

@@ -155,7 +155,7 @@ BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the
 TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
 TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
 AttentionOpt = Annotated[str | None, typer.Option(help="Training attention kernels: flash (FlashAttention, the measured FA2 rate) | eager (the s x s scores through HBM as Megatron ran in 2021, stored under --recompute none); default: the --framework's, else flash.")]
-FrameworkOpt = Annotated[str | None, typer.Option(help="Training: run as this framework does by default (frameworks/*.yaml: megatron-2021, megatron-2022): its attention kernels, sequence parallelism, ZeRO stages, recompute modes and virtual stages, each overridable by its own flag.")]
+FrameworkOpt = Annotated[str | None, typer.Option(help="Training: run as this framework does by default (frameworks/*.yaml, `tpplan frameworks`: megatron-core, nemo, torchtitan, deepspeed, llm-foundry, megatron-2021, megatron-2022): its attention kernels, sequence parallelism, ZeRO stages, recompute modes, virtual stages, gradient-reduce dtype and overlap, each overridable by its own flag.")]
 EngineOpt = Annotated[str, typer.Option(help="Serving engine whose scheduler and memory defaults are modelled: vllm | sglang | trtllm.")]
 EngineVersionOpt = Annotated[str | None, typer.Option(help="Engine profile version (default: the profile's; vllm 0.11.0 / 0.33.0 / 0.6.6, sglang 0.5.3, trtllm serve-2025 / bench-2025).")]
 RateOpt = Annotated[str | None, typer.Option(help="Requests/s the deployment must sustain (12/s, 720/min; Poisson arrivals): sizes the replicas.")]
@@ -168,6 +168,8 @@ DraftTokensOpt = Annotated[int | None, typer.Option("--draft-tokens", help="Spec
 AcceptanceOpt = Annotated[str | None, typer.Option("--acceptance", help="Speculative: probability that a drafted token is accepted given the ones before it were (0.7); required with --speculative.")]
 DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Speculative draft model (catalog name, HF id or config.json) for --speculative draft.")]
 EpOverlapOpt = Annotated[bool, typer.Option("--ep-overlap", help="Training: expert-parallel all-to-alls run behind another micro-batch's computation (DeepSeek DualPipe, Megatron-core --overlap-moe-expert-parallel-comm); default: exposed, as plain 1F1B runs them.")]
+GradReduceOpt = Annotated[str | None, typer.Option(help="Training: dtype data parallelism keeps and reduces the gradients in: bf16 | fp32 (Megatron-core under --bf16, torchtitan's mixed_precision_reduce); default: the --framework's, else bf16.")]
+OverlapGradOpt = Annotated[bool | None, typer.Option("--overlap-grad-reduce/--no-overlap-grad-reduce", help="Training, ZeRO 0-2: the gradient reduction (and the parameter gather) runs behind the backward pass (Megatron-core --overlap-grad-reduce / --overlap-param-gather, DDP buckets, DeepSpeed overlap_comm) or after it, exposed; default: the --framework's, else behind. ZeRO-3 always prefetches.")]
 DisaggOpt = Annotated[bool, typer.Option("--disagg", help="Serving: also plan disaggregated prefill and decode pools (each its own GPU type, layout and replicas, the KV moved between them) sized to --rate, and compare with aggregated serving.")]
 CrossNodeTpOpt = Annotated[bool, typer.Option("--allow-cross-node-tp", help="Serving: also search tensor parallelism beyond one node / NVLink domain.")]
 
@@ -203,7 +205,8 @@ TRAIN_SEARCH_OPTS: tuple[Opt, ...] = (
     ("global_batch_tokens", GlobalBatchTokensOpt, None), ("tokens", TokensOpt, None), ("gpus", TrainGpusOpt, None),
     ("deadline_days", DeadlineOpt, None), ("budget_usd", BudgetUsdOpt, None),
     ("train_objective", TrainObjectiveOpt, "time"), ("train_dtype", TrainDtypeOpt, "bf16"),
-    ("ep_overlap", EpOverlapOpt, False), ("attention", AttentionOpt, None), ("framework", FrameworkOpt, None))
+    ("ep_overlap", EpOverlapOpt, False), ("attention", AttentionOpt, None), ("framework", FrameworkOpt, None),
+    ("grad_reduce_dtype", GradReduceOpt, None), ("overlap_grad_reduce", OverlapGradOpt, None))
 
 
 def _with_options(*groups: tuple[Opt, ...]) -> Any:
@@ -468,8 +471,9 @@ def frameworks(fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = List
     for n in sorted(cat.frameworks):
         f = cat.frameworks[n].spec
         rows.append({"name": f.name, "aliases": f.aliases, "description": f.description,
-                     "settings": {k: {"value": getattr(f.framework, k).value, "source": getattr(f.framework, k).source}
-                                  for k in type(f.framework).model_fields},
+                     "settings": {k: {"value": x.value, "source": x.source}
+                                  for k in type(f.framework).model_fields
+                                  if (x := getattr(f.framework, k)) is not None},
                      "source": f.source, "file": cat.frameworks[n].file})
     for r in rows:
         r["defaults"] = "; ".join(f"{k} " + ("/".join(map(str, v["value"])) if isinstance(v["value"], list)
@@ -802,6 +806,8 @@ def estimate(
     attention: AttentionOpt = None,
     zero: Annotated[int | None, typer.Option(help="ZeRO stage 0-3; default: the --framework's first, else 1.")] = None,
     framework: FrameworkOpt = None,
+    grad_reduce_dtype: GradReduceOpt = None,
+    overlap_grad_reduce: OverlapGradOpt = None,
     ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
     cp_comm_type: Annotated[str, typer.Option(help="Training: context parallelism's K/V exchange (Megatron-core --cp-comm-type): p2p (ring attention, passes behind the block attention) | allgather (the whole K/V gathered per layer, exposed; the Llama 3 paper's; its transient memory is not counted).")] = "p2p",
@@ -854,6 +860,7 @@ def estimate(
                              zero if zero is not None else (prof.zero.value[0] if prof else 1),
                              train_dtype or o.weight_dtype)
         tw = _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
+        tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
         if cp_comm_type not in ("p2p", "allgather"):
             raise TpplanError(f"--cp-comm-type must be p2p or allgather; got {cp_comm_type!r}")
@@ -885,7 +892,9 @@ def estimate(
                      "--last-stage-layers": last_stage_layers is not None,
                      "--attention": attention is not None, "--framework": framework is not None,
                      "--recompute": recompute is not None, "--zero": zero is not None,
-                     "--sequence-parallel": sequence_parallel is not None}
+                     "--sequence-parallel": sequence_parallel is not None,
+                     "--grad-reduce-dtype": grad_reduce_dtype is not None,
+                     "--overlap-grad-reduce": overlap_grad_reduce is not None}
     if any(serving_flags.values()):
         flag = next(k for k, v in serving_flags.items() if v)
         raise TpplanError(f"{flag} applies to training (--train), not to serving")
@@ -1023,15 +1032,41 @@ def _with_attention(tw: Any, attention: str) -> Any:
     return dataclasses.replace(tw, flash_attention=attention == "flash")
 
 
-def _framework_workload(tw: Any, framework: Any, attention: str | None) -> Any:
-    """A training search's workload under --framework: its sequence parallelism and attention kernels (an
-    explicit --attention wins); the ZeRO stages, recompute modes and virtual stages it offers bound the search
-    (plan.train.recommend_train)."""
+def _training_only(o: Any) -> None:
+    """Refuse a serving search given a training-only option of TRAIN_SEARCH_OPTS."""
+    given = {"--ep-overlap": o.ep_overlap, "--attention": o.attention is not None,
+             "--framework": o.framework is not None, "--grad-reduce-dtype": o.grad_reduce_dtype is not None,
+             "--overlap-grad-reduce": o.overlap_grad_reduce is not None}
+    flag = next((k for k, v in given.items() if v), None)
+    if flag is not None:
+        raise TpplanError(f"{flag} applies to training (--train), not to serving")
+
+
+def _with_grad_reduce(tw: Any, prof: Any, dtype: str | None, overlap: bool | None) -> Any:
+    """--grad-reduce-dtype and --overlap-grad-reduce, else the framework's, else bf16 and overlapped."""
+    import dataclasses
+
+    if dtype is None:
+        dtype = prof.grad_reduce_dtype.value if prof is not None and prof.grad_reduce_dtype is not None else "bf16"
+    if dtype not in ("bf16", "fp32"):
+        raise TpplanError(f"--grad-reduce-dtype must be bf16 or fp32; got {dtype!r}")
+    if overlap is None:
+        overlap = prof.overlap_grad_reduce.value if prof is not None and prof.overlap_grad_reduce is not None \
+            else True
+    return dataclasses.replace(tw, grad_bytes=4 if dtype == "fp32" else 2, dp_overlap=bool(overlap))
+
+
+def _framework_workload(tw: Any, framework: Any, attention: str | None, grad_reduce_dtype: str | None = None,
+                        overlap_grad_reduce: bool | None = None) -> Any:
+    """A training search's workload under --framework: its sequence parallelism, attention kernels and gradient
+    reduction (an explicit flag wins); the ZeRO stages, recompute modes and virtual stages it offers bound the
+    search (plan.train.recommend_train)."""
     import dataclasses
 
     prof = framework.framework if framework is not None else None
     if prof is not None:
         tw = dataclasses.replace(tw, sequence_parallel=prof.sequence_parallel.value)
+    tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce)
     return _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
 
 
@@ -1186,13 +1221,15 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
                   train_dtype: str, pricing: Any, digest: str, top: int, *, global_batch_tokens: str | None,
                   gpus: int | None, max_gpus: int, deadline_days: float | None, budget_usd: str | None,
                   objective: str, gpus_per_node: int | None, ep_overlap: bool = False,
-                  attention: str | None = None, framework: Any = None) -> dict[str, Any]:
+                  attention: str | None = None, framework: Any = None, grad_reduce_dtype: str | None = None,
+                  overlap_grad_reduce: bool | None = None) -> dict[str, Any]:
     import dataclasses
 
     from tpplan.plan import train as training
 
     tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
-    tw = _framework_workload(dataclasses.replace(tw, ep_overlap=ep_overlap), framework, attention)
+    tw = _framework_workload(dataclasses.replace(tw, ep_overlap=ep_overlap), framework, attention,
+                             grad_reduce_dtype, overlap_grad_reduce)
     return training.recommend_train(
         m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing,
@@ -1248,7 +1285,8 @@ def recommend(
                             global_batch_tokens=o.global_batch_tokens, gpus=o.gpus, max_gpus=o.max_gpus,
                             deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
                             gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap, attention=o.attention,
-                            framework=cat.framework(o.framework) if o.framework is not None else None)
+                            framework=cat.framework(o.framework) if o.framework is not None else None,
+                            grad_reduce_dtype=o.grad_reduce_dtype, overlap_grad_reduce=o.overlap_grad_reduce)
         formats.emit("train-recommend", fmt.value, res, _console, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
@@ -1258,9 +1296,7 @@ def recommend(
     w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
     cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate, o.slo_percentile,
                         o.max_utilization, o.allow_cross_node_tp)
-    if o.ep_overlap or o.attention is not None or o.framework is not None:
-        flag = "--ep-overlap" if o.ep_overlap else "--attention" if o.attention is not None else "--framework"
-        raise TpplanError(f"{flag} applies to training (--train), not to serving")
+    _training_only(o)
     if o.disagg and cons.rate_rps is None:
         raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
                           "12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")
@@ -1344,7 +1380,8 @@ def report(
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or "4096")
         tw = _train_workload(o.seq_len or "4096", o.global_batch, 1, o.tokens, "selective", True, 1, o.train_dtype)
         fw = cat.framework(o.framework) if o.framework is not None else None
-        tw = _framework_workload(replace(tw, ep_overlap=bool(o.ep_overlap)), fw, o.attention)
+        tw = _framework_workload(replace(tw, ep_overlap=bool(o.ep_overlap)), fw, o.attention, o.grad_reduce_dtype,
+                                 o.overlap_grad_reduce)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
                                       gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
                                       budget_usd=o.budget_usd, objective=obj, gpus_per_node=o.gpus_per_node,
@@ -1359,9 +1396,7 @@ def report(
         cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate,
                             o.slo_percentile, o.max_utilization, o.allow_cross_node_tp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
-        if o.ep_overlap or o.attention is not None or o.framework is not None:
-            flag = "--ep-overlap" if o.ep_overlap else "--attention" if o.attention is not None else "--framework"
-            raise TpplanError(f"{flag} applies to training (--train), not to serving")
+        _training_only(o)
         if o.disagg and cons.rate_rps is None:
             raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. "
                               "--rate 12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")

@@ -887,8 +887,8 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
                                gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp * cp * dp)
     # interleaving (v model chunks per rank) multiplies the stage-boundary traffic by v (Narayanan et al. 2021)
     pp_comm = np.where(pp > 1, 2.0 * v * (micro + pp - 2.0) * p2p, 0.0)
-    # data parallel: gradient reduce-scatter + all-gather (ZeRO >= 1) or all-reduce, overlapped with the
-    # backward pass except what does not fit in the last micro-batch's backward
+    # data parallel: gradient reduce-scatter + all-gather (ZeRO >= 1) or all-reduce, in the dtype the framework
+    # reduces in (tw.grad_bytes: 2 bf16, 4 fp32)
     n_params = params_per_gpu(m, g, tw.stage_split)
     grad_bytes = n_params * tw.grad_bytes
     dp_group = dp * cp
@@ -896,6 +896,14 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     if tw.shard_group is None:
         t_dp = comm.collective_time(gpu, "all-reduce", grad_bytes, dp_group, gpus_per_node=node,
                                     busbw_scale=eff.busbw_scale, stride=tp)
+        if tw.grad_bytes != 2 and np.any(z >= 1):
+            # ZeRO >= 1 reduce-scatters the gradients in their dtype and gathers the bf16 parameters back
+            # (Megatron-core's distributed optimizer): the all-reduce's two halves at different widths
+            t_dp = np.where(z >= 1, comm.collective_time(gpu, "reduce-scatter", grad_bytes, dp_group,
+                                                         gpus_per_node=node, busbw_scale=eff.busbw_scale,
+                                                         stride=tp)
+                            + comm.collective_time(gpu, "all-gather", n_params * 2.0, dp_group, gpus_per_node=node,
+                                                   busbw_scale=eff.busbw_scale, stride=tp), t_dp)
         shard = dp_group
     else:
         # hybrid sharding (PyTorch FSDP HYBRID_SHARD): gradients reduce-scattered inside a shard group of
@@ -911,7 +919,9 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
                     busbw_scale=eff.busbw_scale, stride=tp * shard), 0.0)
                 + comm.collective_time(gpu, "all-gather", n_params * 2.0, shard, gpus_per_node=node,
                                        busbw_scale=eff.busbw_scale, stride=tp))
-    bwd_last = compute / micro * (2.0 / 3.0)
+    # behind the last micro-batch's backward (bucketed as PyTorch DDP / Megatron-core --overlap-grad-reduce do),
+    # or after it, whole, where the framework does not overlap (Megatron-core's default)
+    bwd_last = compute / micro * (2.0 / 3.0) if tw.dp_overlap else 0.0
     dp_comm = np.where(dp_group > 1, np.maximum(t_dp * 0.1, t_dp - bwd_last), 0.0)
     if np.any(z >= 3):
         # ZeRO-3 / FSDP FULL_SHARD (Rajbhandari et al. 2020 section 7.2.2; PyTorch FSDP reshards after the

@@ -191,6 +191,10 @@ class TrainWorkload:
     stage_split: tuple[int, int] | None = None
     """Layers on the first and the last pipeline stage as the user states them (Megatron-core
     --decoder-first-pipeline-num-layers / --decoder-last-pipeline-num-layers); None: the even split."""
+    dp_overlap: bool = True
+    """ZeRO 0-2: the gradient reduction (and ZeRO-1/2's parameter all-gather) runs behind the backward pass, as
+    Megatron-core's --overlap-grad-reduce / --overlap-param-gather, PyTorch DDP's buckets and DeepSpeed's
+    overlap_comm do; off: after it, exposed (Megatron-core's default). ZeRO-3 always prefetches."""
     ep_overlap: bool = False
     """Expert-parallel all-to-alls overlapped with another micro-batch's computation (DeepSeek's DualPipe,
     Megatron-core's --overlap-moe-expert-parallel-comm); off: exposed, as plain 1F1B runs them."""
