@@ -208,3 +208,34 @@ def test_accuracy_doc_is_current(run):
     for name in e2e.chart_names(data):
         assert (ROOT / e2e.CHART_DIR / f"{name}.svg").is_file()
     assert "overestimated by a median of" in doc
+
+
+def test_shipped_accuracy_summary_is_current(run):
+    """hardware/validation/e2e-summary.json (quoted beside every estimate) is what validate computes today."""
+    from tpplan.catalog.accuracy import SUMMARY_FILE
+
+    shipped = (ROOT / SUMMARY_FILE).read_text()
+    assert shipped == e2e.summary_json(run.to_json()), \
+        f"{SUMMARY_FILE} is stale: run `python -m tpplan.calibration.e2e`"
+
+
+def test_estimates_quote_the_measured_accuracy_without_applying_it(run, cli, cli_json):
+    """A training estimate carries the e2e replay of training runs (predicted / published: median, range, count)
+    in JSON and as a line of text; serving outputs the serving metrics. The figure is reported, not applied: the
+    estimate's throughput is the model's own."""
+    m = {x["metric"]: x for x in run.to_json()["metrics"]}
+    train = ("estimate", "--train", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--dp", "8", "--seq-len", "8k",
+             "--global-batch", "64")
+    _, d = cli_json(*train)
+    acc = d["accuracy"]["metrics"]["train_tokens_per_s_per_gpu"]
+    assert acc["n"] == m["train_tokens_per_s_per_gpu"]["n"] == 25
+    assert acc["median_ratio"] == pytest.approx(m["train_tokens_per_s_per_gpu"]["median_ratio"], abs=1e-4)
+    assert acc["min_ratio"] <= acc["median_ratio"] <= acc["max_ratio"]
+    assert set(d["accuracy"]["metrics"]) == {"train_tokens_per_s_per_gpu"}
+    _, out, _ = cli(*train)
+    assert f"training tokens/s {acc['median_ratio']:.2f}x median over 25 runs" in out
+    _, rec = cli_json("recommend", "--model", "llama-3.1-8b", "--ctx", "8k", "--gpu", "h100-sxm")
+    assert set(rec["accuracy"]["metrics"]) == {"output_tokens_per_s", "ttft_s", "tpot_s",
+                                               "online_output_tokens_per_s"}
+    assert rec["accuracy"]["metrics"]["ttft_s"]["median_ratio"] == pytest.approx(m["ttft_s"]["median_ratio"],
+                                                                                abs=1e-4)

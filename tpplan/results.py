@@ -322,10 +322,36 @@ class Disaggregated(Open):
     rows_evaluated: int = d("Prefill and decode rows evaluated.", ge=0)
 
 
+class MeasuredRatio(Open):
+    """One metric's replay of published runs (tpplan validate --category e2e)."""
+
+    description: str
+    n: int = d("Published runs replayed.", ge=0)
+    median_ratio: Num = d("Median predicted / published.")
+    min_ratio: Num = d("Lowest predicted / published.")
+    max_ratio: Num = d("Highest predicted / published.")
+    mean_abs_error: Num = d("Mean |predicted / published - 1|.")
+
+
+class Accuracy(Open):
+    """How far tpplan's end-to-end figures of this kind were from published runs, reported beside the estimate and
+    never applied to it (hardware/validation/e2e-summary.json, written with docs/accuracy.md). Empty where the
+    summary is not installed."""
+
+    metrics: dict[str, MeasuredRatio] = d("Per e2e metric (train_tokens_per_s_per_gpu; serving: "
+                                          "output_tokens_per_s, ttft_s, tpot_s, online_output_tokens_per_s).")
+    source: str
+
+
+_ACCURACY = ("Measured accuracy of this kind of figure on published runs (predicted / published), reported not "
+             "applied: the bands are the calibration spread only.")
+
+
 class EstimateResult(Envelope, ServeEstimate):
     """tpplan estimate --format json"""
 
     inputs: Inputs
+    accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
 
 
 class EstimateDisaggResult(Envelope):
@@ -353,12 +379,14 @@ class RecommendResult(Envelope):
                                            "search (fewer GPUs on a tie), whatever the objective ranks first; "
                                            "--disagg compares its pools with it.")
     disaggregated: Disaggregated = opt("With --disagg.")
+    accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
 
 
 class TrainEstimateResult(Envelope, TrainEstimate):
     """tpplan estimate --train --format json"""
 
     inputs: Inputs
+    accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
 
 
 class TrainRecommendResult(Envelope):
@@ -370,6 +398,7 @@ class TrainRecommendResult(Envelope):
     search: Search = opt("How many layouts were evaluated, and how long it took.")
     notes: list[str] = opt("What to know about the inputs as the search read them (a global batch rounded from "
                            "--global-batch-tokens, or one whose few divisors leave data parallelism no room).")
+    accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
 
 
 class Finding(Open):
@@ -432,6 +461,8 @@ class E2eMetricSummary(Open):
     max_abs_error: NNum
     bias: float | None = d("Signed mean error (+: tpplan predicts more than published).")
     median_ratio: NNum = d("Median predicted / published over rows with a non-zero prediction.")
+    min_ratio: NNum = opt("Lowest predicted / published over those rows.")
+    max_ratio: NNum = opt("Highest predicted / published over those rows.")
     within_tolerance: int = Field(..., ge=0)
     regressed: int = d("Guarded rows now outside the tolerance.", ge=0)
 
@@ -531,6 +562,7 @@ class ReportResult(Envelope):
     inputs: Inputs
     comparison: list[Any] = opt("Best layout per GPU type, ranked by the objective.")
     prices: list[Any] = d("Each GPU's price tiers with date and source.")
+    accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
 
 
 RESULTS: dict[str, type[BaseModel]] = {

@@ -15,6 +15,7 @@ rows now within tolerance to the guard list; it never removes one.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,6 +358,8 @@ class E2eRun:
                 "max_abs_error": float(np.abs(errs).max()) if len(run) else None,
                 "bias": float(errs.mean()) if len(run) else None,
                 "median_ratio": float(np.median(ratio)) if len(ratio) else None,
+                "min_ratio": float(ratio.min()) if len(ratio) else None,
+                "max_ratio": float(ratio.max()) if len(ratio) else None,
                 "within_tolerance": sum(bool(r.within_tolerance) for r in run),
                 "regressed": sum(r.regressed for r in rs),
             }
@@ -629,6 +632,17 @@ def write_guard(path: Path, run: E2eRun) -> list[str]:
     return added
 
 
+def summary_json(e2e: dict[str, Any]) -> str:
+    """hardware/validation/e2e-summary.json: per metric the rows run and their predicted / published ratios
+    (tpplan.catalog.accuracy quotes it beside estimates)."""
+    keep = ("description", "n", "median_ratio", "min_ratio", "max_ratio", "mean_abs_error")
+    body = {"generated_by": "python -m tpplan.calibration.e2e (from tpplan validate --category e2e; do not edit)",
+            "source": f"tpplan validate --category e2e over {e2e['file']}; docs/accuracy.md",
+            "metrics": {m["metric"]: {k: round(m[k], 4) if isinstance(m[k], float) else m[k] for k in keep}
+                        for m in e2e["metrics"]}}
+    return json.dumps(body, indent=1) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Regenerate docs/accuracy.md (+ charts when matplotlib is installed) and grow the guard list. Run from a
     checkout (it writes the repository's files). Exit 1 when a guarded row regressed."""
@@ -652,7 +666,11 @@ def main(argv: list[str] | None = None) -> int:
     e2e = run.to_json()
     charts = write_charts(e2e, root / CHART_DIR) if ch.available() else chart_names(e2e)
     (root / ACCURACY_DOC).write_text(accuracy_markdown(e2e, charts), encoding="utf-8")
-    print(f"wrote {ACCURACY_DOC}" + (f" and {len(charts)} chart(s) in {CHART_DIR}" if ch.available() else ""))
+    from tpplan.catalog.accuracy import SUMMARY_FILE
+
+    (root / SUMMARY_FILE).write_text(summary_json(e2e), encoding="utf-8")
+    print(f"wrote {ACCURACY_DOC}, {SUMMARY_FILE}"
+          + (f" and {len(charts)} chart(s) in {CHART_DIR}" if ch.available() else ""))
     return 1 if run.regressions else 0
 
 

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from tpplan.catalog import accuracy
 from tpplan.catalog.spec import GpuSpec, ModelSpec
 from tpplan.engine import cost
 from tpplan.engine.workload import ServeWorkload, TrainWorkload
@@ -76,6 +77,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
     rows.sort(key=lambda c: _sort_key(c, objective))
     res: dict[str, Any] = {
         "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "serve",
+        "accuracy": accuracy.measured("serve"),
         "inputs": {**planner.serve_inputs(model, gpus, w, pricing, digest), "objective": objective,
                    "utilization": utilization,
                    "constraints": {"ttft_slo_s": cons.ttft_slo_s, "tpot_slo_s": cons.tpot_slo_s,
@@ -190,6 +192,7 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
     """Per GPU type: the best training layout (from ``recommend_train`` results in ``search``, keyed by GPU)
     with GPU-hours, days and $ at each tier; or, with ``gpu_hours``, the $ of a run of known size."""
     res: dict[str, Any] = {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "train",
+                           "accuracy": accuracy.measured("train") if gpu_hours is None else {},
                            "inputs": {"model": model.name if model else None, "gpus": [g.name for g in gpus],
                                       "catalog_sha256": digest, "price_tier": pricing.tier,
                                       "price_overrides": dict(pricing.overrides)}}

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tpplan import __version__
+from tpplan.catalog import accuracy
 from tpplan.catalog.spec import Efficiency, GpuSpec, ModelSpec
 from tpplan.engine import comm, cost, grid, memory, perf
 from tpplan.engine.grid import Grid, Reason
@@ -599,7 +600,8 @@ def estimate_serve(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, tp: int, pp
     breakdown = serve_breakdown(ev, 0)
     obj = serve_object(ev, 0, serve_bands(ev, np.array([0]))[0])
     return {"schema_version": SCHEMA_VERSION, "tool": tool_info(),
-            "inputs": serve_inputs(model, [gpu], w, pricing, catalog_digest, ctx), **obj, "breakdown": breakdown}
+            "inputs": serve_inputs(model, [gpu], w, pricing, catalog_digest, ctx), **obj, "breakdown": breakdown,
+            "accuracy": accuracy.measured("serve")}
 
 
 def evaluate_given(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints, at: str = "concurrency") -> ServeEval:
@@ -1196,6 +1198,7 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
                    "feasible": int(sum(int(np.count_nonzero(e.reasons == 0)) for e in s.evals))},
         "assumptions": {e.ctx.gpu.name: assumptions(e.ctx, pricing) for e in s.evals
                         if any(c["layout"]["gpu"] == e.ctx.gpu.name for c in cands)},
+        "accuracy": accuracy.measured("serve"),
     }
     if cons.rate_rps is not None:
         cheap = cheapest_feasible(s)

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from tpplan.catalog import accuracy
 from tpplan.catalog.spec import FrameworkProfile, GpuSpec, ModelSpec
 from tpplan.engine import cost, grid, memory, perf
 from tpplan.engine.grid import Grid, Reason
@@ -123,7 +124,7 @@ def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, p
     return {"schema_version": SCHEMA_VERSION, "tool": tool_info(),
             "inputs": {**_inputs(model, [gpu], tw, pricing, digest), "micro_batch": tw.micro_batch,
                        "recompute": tw.recompute, "zero": tw.zero, "sequence_parallel": tw.sequence_parallel},
-            **train_object(ev, 0, pricing)}
+            **train_object(ev, 0, pricing), "accuracy": accuracy.measured("train")}
 
 
 TRAIN_DTYPES = ("bf16", "fp16", "fp8")
@@ -348,7 +349,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                    "excluded_gpus": excluded},
         "candidates": cands, "rejected": rejected,
         "search": {"layouts_evaluated": n, "seconds": time.perf_counter() - start},
-        "notes": notes,
+        "notes": notes, "accuracy": accuracy.measured("train"),
     }
     if not cands and _hints:
         res["relax"] = _train_relax(evals, tw, deadline_days, budget, gpus, max_gpus,

@@ -288,6 +288,7 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
         items.append(f"All-reduce within a node: {ar['alpha_per_step_s'] * 1e6:.1f} us per step, bus bandwidth "
                      f"{ar['busbw_bytes_per_s'] / 1e9:.0f} GB/s; {ar['source']}")
         items.append(f"Conventions: FLOPS are {a['flops_convention']}; bandwidths are {a['bandwidth_convention']}.")
+    items += _accuracy(res)
     b.append(("list", items))
     b.append(("h", 3, "Prices"))
     b.append(_prices_table(res))
@@ -360,6 +361,13 @@ def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     return b + _train_sources(res)
 
 
+def _accuracy(res: dict[str, Any]) -> list[str]:
+    from tpplan.catalog.accuracy import sentence
+
+    line = sentence(res.get("accuracy") or {})
+    return [line] if line else []
+
+
 def _train_sources(res: dict[str, Any]) -> list[Block]:
     b: list[Block] = [("h", 2, "Assumptions and sources"),
                       ("list", [f"Tool: tpplan {res['tool']['version']}; catalog sha256 "
@@ -368,7 +376,7 @@ def _train_sources(res: dict[str, Any]) -> list[Block]:
                                 "Days assume the run never stops (no failures, restarts or evaluation pauses).",
                                 "Step time: 1F1B pipeline with bubble, exposed TP/PP/DP/EP/CP communication and "
                                 "calibrated GEMM efficiency (docs/calibration.md); MFU uses Narayanan et al. (2021) "
-                                "model FLOPs."]),
+                                "model FLOPs.", *_accuracy(res)]),
                       ("h", 3, "Prices"), _prices_table(res), *_price_legend(res)]
     return b
 

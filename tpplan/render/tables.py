@@ -233,6 +233,7 @@ def _footer(res: dict[str, Any]) -> list[str]:
     if res["rejected"]:
         lines.append("Rejected (a row can have several reasons): "
                      + ", ".join(f"{k} {v:,}" for k, v in res["rejected"].items()))
+    lines += accuracy_lines(res)
     if res.get("candidates"):
         lines += [f"Winner's {x}" for x in feature_lines(res["candidates"][0]["serve"])]
     if res.get("serving_command"):
@@ -317,7 +318,16 @@ def estimate_lines(res: dict[str, Any]) -> list[str]:
     ]
     lines += feature_lines(s)
     lines += [f"warning: {w}" for w in res.get("warnings", [])]
+    lines += accuracy_lines(res)
     return lines
+
+
+def accuracy_lines(res: dict[str, Any]) -> list[str]:
+    """The measured end-to-end accuracy the result carries (tpplan.catalog.accuracy), as one line."""
+    from tpplan.catalog.accuracy import sentence
+
+    line = sentence(res.get("accuracy") or {})
+    return [line] if line else []
 
 
 def feature_lines(s: dict[str, Any]) -> list[str]:
@@ -421,6 +431,7 @@ def train_lines(res: dict[str, Any]) -> list[str]:
         lines.append(f"run: {tr['days']:.1f} days, {tr['gpu_hours']:,.0f} GPU-hours, "
                      + ", ".join(f"{k} {format_usd(v)}" for k, v in co["usd_total_by_tier"].items()))
     lines += [f"warning: {w}" for w in res.get("warnings", [])]
+    lines += accuracy_lines(res)
     return lines
 
 
@@ -497,6 +508,8 @@ def print_train_recommend(console: Any, res: dict[str, Any]) -> None:
         console.print("Nothing is feasible. " + "; ".join(res["relax"]), highlight=False, markup=False)
     for note in res.get("notes", []):
         console.print("note: " + note, highlight=False, markup=False)
+    for line in accuracy_lines(res):
+        console.print(line, highlight=False, markup=False)
 
 
 def breakdown_markdown(res: dict[str, Any]) -> str:
