@@ -503,8 +503,9 @@ WHY = {
         "The rest of the over-prediction sits in llm-foundry's H100 runs: small models (1B +61%, 125M on A100 "
         "+51%), whose GEMMs are far from the square-GEMM rate (tile and wave quantization, small N and K) and "
         "whose elementwise kernels are launch-bound; FSDP at one sequence per GPU and 8k-64k tokens (+51% to "
-        "+62%), where FSDP's per-layer parameter all-gathers and their overlap are not modelled as FSDP runs "
-        "them; and fp8 on a 3B model (+60%). GEMM shapes are the operator model's work (issue 17), FSDP the "
+        "+67%), where FSDP's three parameter volumes per micro-batch are counted and prefetched behind that "
+        "micro-batch (their contention with the compute for SMs and HBM is not modelled); and fp8 on a 3B model "
+        "(+59%). GEMM shapes are the operator model's work (issue 17), FSDP the "
         "training-realism issue's (18)."),
     "ttft_s": (
         "Why: each row runs at its request rate through the load model (tpplan/engine/load.py): queueing, the residual "
