@@ -167,10 +167,20 @@ def prompt_keys(model: ModelSpec, w: ServeWorkload) -> float:
     return (i * a_i - h * float(model.mean_attended(h, causal=True))) / (i - h)
 
 
+def prompt_gemm_params(model: ModelSpec) -> float:
+    """Weight-matrix elements a prompt token multiplies through in serving: every matmul but the LM head. An
+    engine computes logits only for the tokens it samples from, the last of each request in the step (vLLM
+    v1 gpu_model_runner.py: compute_logits(hidden_states[logits_indices]); SGLang's LogitsProcessor and
+    TensorRT-LLM without gather_context_logits alike), not for every prompt token."""
+    return float(model.matmul_params_active - model.vocab_size * model.hidden_size)
+
+
 def prompt_flops(model: ModelSpec, tokens: npt.ArrayLike, w: ServeWorkload) -> FArray:
-    """Forward FLOPs of ``tokens`` computed prompt tokens (those the prefix cache does not serve)."""
+    """Forward FLOPs of ``tokens`` computed prompt tokens (those the prefix cache does not serve), the LM head
+    for one of them (the request's last, prompt_gemm_params)."""
     t = np.asarray(tokens, dtype=np.float64)
-    return t * (2.0 * model.matmul_params_active + attention_flops_for_keys(model, prompt_keys(model, w)))
+    return t * (2.0 * prompt_gemm_params(model) + attention_flops_for_keys(model, prompt_keys(model, w))) + \
+        np.minimum(t, 1.0) * 2.0 * model.vocab_size * model.hidden_size
 
 
 def forward_flops(model: ModelSpec, tokens: npt.ArrayLike, context_tokens: npt.ArrayLike,
@@ -239,7 +249,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     n_in = float(w.prefill_len)
     fl = prompt_flops(m, n_in, w)
     model_par = tp * cp  # GPUs of one stage working on the prompt together
-    pre_gemm = n_in * 2.0 * m.matmul_params_active
+    pre_gemm = n_in * 2.0 * prompt_gemm_params(m) + min(n_in, 1.0) * 2.0 * m.vocab_size * h
     # a roofline per kernel: the GEMMs against the weights they stream, then the attention kernels (their
     # FLOPs; a prefill reads its own fresh K/V, no cache); all stages one after another for a single prompt
     t_gemm = pre_gemm / (model_par * peak)
@@ -463,7 +473,11 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     # A roofline per kernel, not per step (Williams et al. 2009 bound one kernel): the GEMMs (weights streamed,
     # every token's matmul FLOPs) and the attention kernels (the KV cache streamed, score and value FLOPs) run
     # one after the other, so the step is max(GEMM FLOPs, weight bytes) + max(attention FLOPs, KV bytes)
-    gemm_fl = (b_n * q + b_p / cp) * 2.0 * m.matmul_params_active / (pp * tp)
+    # prompt tokens skip the LM head but for each request's last (p / I of them: Little's law; one where a step
+    # carries one whole prompt), prompt_gemm_params
+    head = 2.0 * m.vocab_size * h
+    gemm_fl = (b_n * q * 2.0 * m.matmul_params_active
+               + b_p / cp * (2.0 * prompt_gemm_params(m) + head / max(float(w.prefill_len), 1.0))) / (pp * tp)
     attn_fl = (b_n * q * attention_flops_per_token(m, pos, causal=False, absorbed=True)
                + b_p * attention_flops_for_keys(m, prompt_keys(m, w)) / cp) / (pp * tp)
     kv_read = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) * np.ceil(avg_ctx / cp) * b_n
