@@ -362,3 +362,27 @@ def test_gemm_roofline_exponent_refits_the_h100_microbenchmarks():
     assert mean < 0.03 and worst < 0.09
     mean_max, worst_max = errors("max")
     assert mean_max > 0.05 and worst_max > 0.15
+
+
+def test_breakdown_splits_the_gemm_term_by_operator(cli_json):
+    """issue 17 items 1 and 7: --breakdown's GEMM term by operator. Llama-3.1-70B (config.json: h 8192, 64 heads,
+    8 KV heads of 128, ffn 28672 gated, vocab 128256, 80 layers): QKV 80 x 8192 x (8192 + 2 x 1024) = 6.711e9
+    elements, output 80 x 8192^2 = 5.369e9, MLP up 80 x 2 x 8192 x 28672, down half that, LM head 1.051e9. A
+    decode step is memory-bound: the weights-read term splits by weight bytes, i.e. by these counts (one dtype);
+    the parts sum to the term. Training splits its GEMM seconds by FLOPs and sums to breakdown_s.gemm."""
+    _, d = cli_json("estimate", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "4", "--ctx", "8k")
+    dec = d["breakdown"]["decode"]
+    assert dec["gemm_term"] == "weights read (memory-bound)"
+    ops = dec["gemm_by_operator_s"]
+    term = dec["per_layer_s"]["weights read (memory-bound)"] * 80
+    assert sum(ops.values()) == pytest.approx(term, rel=1e-12)
+    counts = {"qkv_proj": 80 * 8192 * 10240, "o_proj": 80 * 8192**2, "mlp_up": 80 * 2 * 8192 * 28672,
+              "mlp_down": 80 * 8192 * 28672, "lm_head": 128256 * 8192}
+    for op, n in counts.items():
+        assert ops[op] / term == pytest.approx(n / sum(counts.values()), rel=1e-9)
+    _, t = cli_json("estimate", "--train", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--tp", "8", "--dp", "8",
+                    "--seq-len", "4k", "--global-batch", "64", "--recompute", "full")
+    g = t["train"]["gemm_by_operator_s"]
+    assert sum(g.values()) == pytest.approx(t["train"]["breakdown_s"]["gemm"], rel=1e-12)
+    # full recompute runs the layers' forward again, not the LM head: 4 x vs 3 x its FLOPs
+    assert g["lm_head"] / g["o_proj"] == pytest.approx(3 * 128256 * 8192 / (4 * 80 * 8192**2), rel=1e-9)

@@ -815,7 +815,7 @@ def estimate(
     first_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the first pipeline stage (Megatron-core --decoder-first-pipeline-num-layers); the middle stages share the rest evenly.")] = None,
     last_stage_layers: Annotated[int | None, typer.Option(help="Training: layers on the last pipeline stage (Megatron-core --decoder-last-pipeline-num-layers), beside the LM head and loss.")] = None,
     train_dtype: Annotated[str | None, typer.Option(help="Training GEMM dtype: bf16 | fp8 (fp8 tensor-core peak, stated efficiency).")] = None,
-    breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print where the time goes: each term of the time model per layer and per step (prefill and decode; training: per step). JSON always carries it.")] = False,
+    breakdown: Annotated[bool, typer.Option("--breakdown", help="Also print where the time goes: each term of the time model per layer and per step (prefill and decode; training: per step), the GEMM term split by operator (qkv_proj, o_proj, mlp_up, mlp_down, router, experts_up, experts_down, lm_head). JSON always carries it.")] = False,
     fmt: Annotated[OutFormat, typer.Option("--format", "-f")] = OutFormat.table,
     catalog: CatalogOpt = None,
     **opts: Any,

@@ -1015,3 +1015,78 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
                      mfu=mfu, hfu=hfu,
                      tokens_per_s=B * s / step, micro_batches=micro, model_flops=mf,
                      gemm=gemm_s + 0 * tp, attention=attn_s / gpus, elementwise=elem + 0 * tp)
+
+
+# ---------------------------------------------------------------------------------------------------
+# GEMM time by operator (estimate --breakdown)
+# ---------------------------------------------------------------------------------------------------
+
+GEMM_OPERATORS = ("qkv_proj", "o_proj", "mlp_up", "mlp_down", "router", "experts_up", "experts_down", "lm_head")
+"""The GEMMs of a decoder, as a profiler names them: the attention's QKV (MLA: its q/kv down- and
+up-projections) and output projections, the dense MLP's up (gate + up when gated) and down projections, the MoE
+router, the routed and shared experts' up and down projections, and the LM head."""
+
+
+def gemm_operator_params(m: ModelSpec) -> dict[str, float]:
+    """Active matmul weight elements a token multiplies through in each GEMM operator, all layers (routed experts
+    k times, shared experts once). They sum to ``matmul_params_active``: what the per-operator formulas leave
+    (biases, MLA's internal norms) is put on qkv_proj."""
+    a, h = m.attention, float(m.hidden_size)
+    o = a.num_heads * float(a.v_head_dim if a.kind == "mla" and a.v_head_dim else a.head_dim) * h
+    gated = m.mlp.kind == "gated"
+
+    def up_down(d_ff: float) -> tuple[float, float]:
+        return (2.0 if gated else 1.0) * h * d_ff, d_ff * h
+
+    L, n_moe = float(m.num_layers), float(m.num_moe_layers)
+    up, down = up_down(float(m.mlp.intermediate_size))
+    ops = dict.fromkeys(GEMM_OPERATORS, 0.0)
+    ops["o_proj"] = L * o
+    ops["mlp_up"], ops["mlp_down"] = (L - n_moe) * up, (L - n_moe) * down
+    if m.moe is not None:
+        e_up, e_down = up_down(float(m.moe.expert_intermediate_size))
+        k = float(m.moe.experts_per_token)
+        s_ff = float(m.moe.shared_expert_intermediate_size or m.moe.expert_intermediate_size)
+        s_up, s_down = up_down(s_ff)
+        shared = float(m.moe.num_shared_experts)
+        ops["router"] = n_moe * m.moe.num_experts * h
+        ops["experts_up"] = n_moe * (k * e_up + shared * s_up)
+        ops["experts_down"] = n_moe * (k * e_down + shared * s_down)
+    ops["lm_head"] = float(m.vocab_size) * h
+    ops["qkv_proj"] = float(m.matmul_params_active) - sum(ops.values())
+    return ops
+
+
+def gemm_operator_shares(m: ModelSpec, weight: dict[str, float]) -> dict[str, float]:
+    """Each operator's share of a GEMM term, from per-operator weights (FLOPs or bytes) that the caller built from
+    ``gemm_operator_params``; zero-weight operators dropped."""
+    total = sum(weight.values())
+    return {k: v / total for k, v in weight.items() if v > 0} if total > 0 else {}
+
+
+def serve_gemm_weights(m: ModelSpec, phase: str, tokens: float, bound: str) -> dict[str, float]:
+    """What an idle replica's GEMM time in ``phase`` (prefill of ``tokens`` prompt tokens, or a decode step of
+    ``tokens`` tokens per stage) is attributed by: FLOPs where the GEMMs are compute-bound (a prompt's LM head
+    for its last token only), weight bytes where memory-bound (the LM head read whole once; of the routed experts,
+    those the step's tokens hit, uniform routing)."""
+    p = gemm_operator_params(m)
+    if bound == "compute":
+        if phase == "prefill":
+            p["lm_head"] = p["lm_head"] / max(tokens, 1.0)
+        return p
+    if m.moe is not None:
+        hit = float(expected_active_experts(m.moe.num_experts, m.moe.experts_per_token, tokens))
+        k = float(m.moe.experts_per_token)
+        gated = m.mlp.kind == "gated"
+        d_e, h = float(m.moe.expert_intermediate_size), float(m.hidden_size)
+        n_moe = float(m.num_moe_layers)
+        for key, per in (("experts_up", (2.0 if gated else 1.0) * h * d_e), ("experts_down", d_e * h)):
+            p[key] = p[key] + n_moe * (hit - k) * per  # the hit experts' weights, not k per token
+    return p
+
+
+def train_gemm_weights(m: ModelSpec, recompute: str) -> dict[str, float]:
+    """FLOPs per token of each GEMM operator in a training step: forward and backward (3 x 2 N), plus a forward
+    of the layers (not the LM head) under full recompute (as _train_attention_split counts them)."""
+    p = gemm_operator_params(m)
+    return {k: v * (3.0 + (1.0 if recompute == "full" and k != "lm_head" else 0.0)) for k, v in p.items()}

@@ -622,14 +622,24 @@ def serve_breakdown(ev: ServeEval, i: int) -> dict[str, Any]:
     of the time model by name, per layer (spread evenly over the layers) and per step. per_layer x layers +
     per_step = total, exactly."""
     parts = ev.t.parts
-    assert parts is not None
-    L = ev.ctx.model.num_layers
+    assert parts is not None and ev.ctx.serve is not None
+    m, w = ev.ctx.model, ev.ctx.serve
+    L = m.num_layers
     out: dict[str, Any] = {"layers": L}
+    # tokens through the GEMMs: the prompt, or a decode step's per stage (as serve_time: max(conc / pp, 1) x q)
+    tokens = {"prefill": float(w.prefill_len),
+              "decode": max(float(ev.g.concurrency[i]) / float(ev.g.pp[i]), 1.0) * float(w.verify_tokens)}
     for phase, total in (("prefill", ev.t.ttft), ("decode", ev.t.tpot)):
         per_layer = {k.removesuffix("/layer"): float(v[i]) / L for k, v in parts[phase].items()
                      if k.endswith("/layer") and float(v[i]) > 0}
         per_step = {k: float(v[i]) for k, v in parts[phase].items() if not k.endswith("/layer") and float(v[i]) > 0}
         out[phase] = {"per_layer_s": per_layer, "per_step_s": per_step, "total_s": float(total[i])}
+        # the GEMM term by operator: by FLOPs where compute-bound, by weight bytes where memory-bound
+        for key, bound in (("GEMMs (compute-bound)", "compute"), ("weights read (memory-bound)", "memory")):
+            if key in per_layer:
+                shares = perf.gemm_operator_shares(m, perf.serve_gemm_weights(m, phase, tokens[phase], bound))
+                out[phase]["gemm_term"] = key
+                out[phase]["gemm_by_operator_s"] = {k: per_layer[key] * L * v for k, v in shares.items()}
     return out
 
 

@@ -93,6 +93,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
                                   "gemm": float(t.gemm[i]) if t.gemm is not None else None,
                                   "attention": float(t.attention[i]) if t.attention is not None else None,
                                   "elementwise": float(t.elementwise[i]) if t.elementwise is not None else None},
+                  "gemm_by_operator_s": _gemm_by_operator(ctx, float(t.gemm[i]) if t.gemm is not None else 0.0),
                   "model_flops_per_step": t.model_flops},
         "cost": {"usd_per_hour": gpus * ev.price, "usd_per_million_tokens": None,
                  "usd_total": gh * ev.price if gh else None, "usd_per_gpu_hour": ev.price,
@@ -112,6 +113,20 @@ def _inputs(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: P
             "global_batch": tw.global_batch, "tokens": tw.tokens, "train_dtype": tw.train_dtype,
             "price_tier": pricing.tier, "price_overrides": dict(pricing.overrides), "catalog_sha256": digest,
             "optimizer": "adam (mixed precision: 2 + grad + 12 bytes per parameter)"}
+
+
+def _gemm_by_operator(ctx: Context, gemm_s: float) -> dict[str, float]:
+    """The step's GEMM time (breakdown_s.gemm) by operator, in proportion to each one's FLOPs (perf.
+    train_gemm_weights; eager attention's score GEMMs as attention_scores): the parts sum to gemm."""
+    assert ctx.train is not None
+    m, tw = ctx.model, ctx.train
+    w = perf.train_gemm_weights(m, tw.recompute)
+    if not tw.flash_attention:
+        B, s = float(tw.global_batch), float(tw.seq_len)
+        extra = (perf.model_flops_per_step(m, B, s) + perf.recompute_flops_per_step(m, B, s, tw.recompute, False)
+                 - B * s * 2.0 * m.matmul_params_active * 3.0)
+        w["attention_scores"] = extra / (2.0 * B * s)
+    return {k: gemm_s * v for k, v in perf.gemm_operator_shares(m, w).items()}
 
 
 def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, pp: int, dp: int, cp: int,

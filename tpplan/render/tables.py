@@ -521,8 +521,12 @@ def breakdown_markdown(res: dict[str, Any]) -> str:
     for phase, what in (("prefill", "one prefill of the prompt (serve.idle.ttft_s)"),
                         ("decode", "one decode step (serve.idle.tpot_s)")):
         p = b[phase]
-        rows = [[k, format_seconds(v), format_seconds(v * L), f"{v * L / p['total_s']:.1%}"]
-                for k, v in p["per_layer_s"].items()]
+        rows = []
+        for k, v in p["per_layer_s"].items():
+            rows.append([k, format_seconds(v), format_seconds(v * L), f"{v * L / p['total_s']:.1%}"])
+            if k == p.get("gemm_term"):  # its operators, indented (not added again to the total)
+                rows += [[f"- {op}", format_seconds(x / L), format_seconds(x), f"{x / p['total_s']:.1%}"]
+                         for op, x in p["gemm_by_operator_s"].items()]
         rows += [[k + " (per step)", "", format_seconds(v), f"{v / p['total_s']:.1%}"] for k, v in p["per_step_s"].items()]
         total = sum(p["per_layer_s"].values()) * L + sum(p["per_step_s"].values())
         rows.append(["total", "", format_seconds(total), f"= {format_seconds(p['total_s'])}"])
@@ -538,7 +542,11 @@ def train_breakdown_markdown(res: dict[str, Any]) -> str:
     step = t["step_time_s"]
     keys = [k for k in ("gemm", "attention", "elementwise", "bubble", "tp_comm", "pp_comm", "dp_comm", "ep_comm",
                         "cp_comm", "optimizer") if b.get(k)]
-    rows = [[k, format_seconds(b[k]), f"{b[k] / step:.1%}"] for k in keys]
+    rows = []
+    for k in keys:
+        rows.append([k, format_seconds(b[k]), f"{b[k] / step:.1%}"])
+        if k == "gemm":  # its operators, indented (not added again to the total)
+            rows += [[f"- {op}", format_seconds(x), f"{x / step:.1%}"] for op, x in t.get("gemm_by_operator_s", {}).items()]
     rows.append(["total", format_seconds(sum(b[k] for k in keys)), f"= {format_seconds(step)}"])
     return ("Where the time goes: one optimizer step\n\n"
             + markdown_table(["term", "seconds", "share"], rows, ["l", "r", "r"]))
