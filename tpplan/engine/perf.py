@@ -218,7 +218,8 @@ class ServeTime:
 
 
 def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
-    """Prefill and decode times of one replica (tp x pp x cp GPUs), and deployment throughput."""
+    """Prefill and decode times of one replica (tp x pp x cp GPUs), and deployment throughput. The decode step
+    is ``step_pieces`` with no prompt tokens (one formula for both)."""
     assert ctx.serve is not None
     eff = eff or Eff.of(ctx)
     w, m, gpu = ctx.serve, ctx.model, ctx.gpu
@@ -233,14 +234,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     h = m.hidden_size
     L = m.num_layers
     node = ctx.node_size
-    split = weight_elements(m, g)
-    _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype, split,
-                                              serve_expert_bytes(m, w.weight_dtype))
-    # weight bytes one forward pass streams on a GPU of the first and of the last stage: all their weights
-    # except the input embedding table, of which a step gathers only its tokens' rows (the table is read
-    # whole only where it doubles as the LM head: tied, on a single stage); the last stage's LM head is
-    # read whole. With pp >= 3 a middle stage (all MoE where the model is) can be heavier still; the
-    # heaviest stage paces the pipeline.
+    # weight bytes one forward pass streams on a GPU of the heaviest stage (_StageReads)
     reads = _StageReads.of(ctx, g)
     stage_w = reads.whole
 
@@ -261,20 +255,11 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     t_elem_pre = np.ceil(n_in / cp) * elem_tok / bw
     t_read = stage_w * pp / bw  # each stage reads its weights once
     prefill_msg = np.ceil(n_in / cp) * h * act_b
-    # decode batch per pipeline stage: vLLM keeps pp micro-batches in flight
-    b_stage = np.maximum(conc / pp, 1.0)
-    # speculative decoding: every sequence puts its k drafted tokens and its own next one through the target
-    q = float(w.verify_tokens)
-    dec_msg = b_stage * q * h * act_b
-    ar_prefill, ar_layer = _tp_allreduces(ctx, tp, prefill_msg, dec_msg, eff)
+    ar_prefill, _ = _tp_allreduces(ctx, tp, prefill_msg, None, eff)
     t_tp = 2.0 * L * ar_prefill
-    # stage hand-offs: the prompt's activations (split over tp) and one decode step's, in one call
-    n_rows = len(g)
-    p2p = comm.collective_time(gpu, "p2p", np.concatenate([prefill_msg / tp + 0 * tp, dec_msg + 0 * tp]), 2,
-                               gpus_per_node=node, busbw_scale=eff.busbw_scale,
-                               stride=np.tile(tp * cp * g.dp, 2))
-    p2p_prefill, p2p_dec = p2p[:n_rows], p2p[n_rows:]
-    t_pp = (pp - 1.0) * p2p_prefill
+    # stage hand-offs: the prompt's activations (split over tp)
+    t_pp = (pp - 1.0) * comm.collective_time(gpu, "p2p", prefill_msg / tp + 0 * tp, 2, gpus_per_node=node,
+                                             busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
     t_ep = _ep_time(ctx, g, n_in, eff)
     t_cp = np.where(cp > 1, _cp_prefill_time(ctx, g, n_in, eff), 0.0) if (cp > 1).any() else 0.0 * cp
     gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
@@ -283,47 +268,26 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     ttft = gemm_roofline(t_gemm, t_read) + t_attn_pre + t_elem_pre + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
 
     # ---- decode (TPOT) at `concurrency` sequences per replica ------------------------------------
-    # decode reads and attends over each layer's cached keys: a window or chunk where the layer has one
-    pos = float(w.input_len) + w.output_len / 2.0  # the mean decode position
-    avg_ctx = float(m.mean_attended(pos, causal=False))
-    # decode: MLA attends over the latent cache with absorbed projections (prefill uses the unabsorbed form)
-    dec_fl_stage = forward_flops(m, b_stage * q, pos, causal=False, absorbed=True) / (pp * tp)
-    dec_gemm = b_stage * q * 2.0 * m.matmul_params_active / (pp * tp)
-    kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)  # largest stage, per GPU
-    kv_read_stage = kv_tok * np.ceil(avg_ctx / cp) * b_stage
-    w_read_stage = reads.for_tokens(b_stage * q)
-    bytes_stage = w_read_stage + kv_read_stage
-    # weights stream at the efficiency of their dtype's kernels; the KV cache at the bf16 streaming rate
-    bw_w = gpu.hbm.bandwidth_bytes_per_s * (eff.hbm_fp8 or eff.hbm) if w.weight_dtype == "fp8" else bw
-    # a roofline per kernel (as step_pieces): GEMMs vs weights, then attention FLOPs vs the KV cache
-    t_gemm_c, t_gemm_m = dec_gemm / peak, w_read_stage / bw_w
-    t_attn_c, t_attn_m = (dec_fl_stage - dec_gemm) / peak_attn, kv_read_stage / bw
-    t_elem_stage = b_stage * q * elem_tok / (pp * bw)  # this stage's layers' elementwise kernels
-    # one paged-attention kernel per layer of the stage, each with its fixed floor beside its bytes
-    t_attn_floor = DECODE_ATTENTION_FLOOR_S * L / pp
-    stage_t = gemm_roofline(t_gemm_c, t_gemm_m) + np.maximum(t_attn_c, t_attn_m) + t_attn_floor + t_elem_stage
-    t_tp_dec = 2.0 * L * ar_layer  # layers of all stages, one after another
-    t_pp_dec = (pp - 1.0) * p2p_dec
-    t_ep_dec = _ep_time(ctx, g, b_stage * q, eff)
-    # decode with the KV split over cp ranks: partial attention outputs combined once per layer
-    t_cp_dec = np.where(cp > 1, L * comm.collective_time(
-        gpu, "all-reduce", dec_msg, cp, gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp),
-        0.0) if (cp > 1).any() else 0.0 * cp
-    comm_t = t_tp_dec + t_pp_dec + t_ep_dec + t_cp_dec
-    # speculative decoding: k draft passes after each verification; the step yields E tokens per sequence
-    t_draft = _draft_time(ctx, g, conc, 0.0, eff)
+    # one engine step of `concurrency` decoding sequences and no prompt tokens: step_pieces, the load model's
+    # step (a micro-batch per stage holds max(concurrency / pp, 1) sequences; weights and KV streamed once;
+    # a roofline per kernel; collectives, gaps, overhead and draft passes beside them)
+    sp = step_pieces(ctx, g, conc, 0.0, eff, reads, terms=True)
+    terms = sp.terms
+    assert terms is not None
     per_step = w.decode_tokens_per_step
-    step = pp * stage_t + comm_t + gaps + w.engine.step_overhead_s + t_draft
+    t_gemm_dec = gemm_roofline(sp.compute, sp.memory)
+    step = t_gemm_dec + sp.other
     tpot = step / per_step
+    comm_t = terms["tp"] + terms["pp"] + terms["ep"] + terms["cp"]
     # every stage streams its weights and KV once per step, one stage after another
-    lower = bytes_stage / gpu.hbm.bandwidth_bytes_per_s * pp / per_step
+    lower = terms["read_bytes"] / gpu.hbm.bandwidth_bytes_per_s / per_step
     throughput = g.dp.astype(np.float64) * conc / tpot
     # the GEMMs' side of their roofline names the step (attention is memory-bound in decode but for MLA)
-    bound = np.where(t_gemm_c > t_gemm_m, "compute", "memory")
+    bound = np.where(sp.compute > sp.memory, "compute", "memory")
     # each kernel roofline's larger side, by what it counts
     pre_cb = t_gemm >= t_read
-    g_cb = t_gemm_c > t_gemm_m
-    a_cb = t_attn_c > t_attn_m
+    g_cb = sp.compute > sp.memory
+    a_cb = terms["attention_flops"] > terms["kv_read"]
     zero = 0.0 * tp
     parts = {
         "prefill": {
@@ -335,23 +299,23 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
             "context-parallel K/V passes/layer": t_cp + zero, "kernel gaps/layer": gaps + zero,
             "pipeline hand-offs": t_pp + zero, "speculative draft over the prompt": t_draft_pre + zero},
         "decode": {
-            "GEMMs (compute-bound)/layer": np.where(g_cb, pp * gemm_roofline(t_gemm_c, t_gemm_m), zero),
-            "weights read (memory-bound)/layer": np.where(g_cb, zero, pp * gemm_roofline(t_gemm_c, t_gemm_m)),
-            "attention (compute-bound)/layer": np.where(a_cb, pp * t_attn_c, zero),
-            "KV cache read (memory-bound)/layer": np.where(a_cb, zero, pp * t_attn_m),
-            "attention kernel floor/layer": pp * t_attn_floor,
-            "elementwise (norms, activation, rotary)/layer": pp * t_elem_stage,
-            "TP all-reduces/layer": t_tp_dec + zero, "expert all-to-alls/layer": t_ep_dec + zero,
-            "context-parallel combine/layer": t_cp_dec + zero, "kernel gaps/layer": gaps + zero,
-            "pipeline hand-offs": t_pp_dec + zero, "scheduler overhead": w.engine.step_overhead_s + zero,
-            "speculative draft passes": t_draft + zero},
+            "GEMMs (compute-bound)/layer": np.where(g_cb, t_gemm_dec, zero),
+            "weights read (memory-bound)/layer": np.where(g_cb, zero, t_gemm_dec),
+            "attention (compute-bound)/layer": np.where(a_cb, terms["attention_flops"], zero),
+            "KV cache read (memory-bound)/layer": np.where(a_cb, zero, terms["kv_read"]),
+            "attention kernel floor/layer": terms["attention_floor"],
+            "elementwise (norms, activation, rotary)/layer": terms["elementwise"],
+            "TP all-reduces/layer": terms["tp"], "expert all-to-alls/layer": terms["ep"],
+            "context-parallel combine/layer": terms["cp"], "kernel gaps/layer": terms["gaps"],
+            "pipeline hand-offs": terms["pp"], "scheduler overhead": terms["overhead"],
+            "speculative draft passes": terms["draft"]},
     }
     if per_step != 1.0:  # per output token: the step's terms shared by the E tokens it yields
         parts["decode"] = {k: v / per_step for k, v in parts["decode"].items()}
     return ServeTime(
         ttft=ttft, tpot=tpot, request_latency=ttft + w.output_len * tpot, throughput=throughput,
-        tp_allreduce_bytes_per_layer=np.where(tp > 1, dec_msg, 0.0),
-        tp_allreduce_s_per_layer=np.where(tp > 1, 2.0 * ar_layer, 0.0),
+        tp_allreduce_bytes_per_layer=np.where(tp > 1, terms["tp_msg"], 0.0),
+        tp_allreduce_s_per_layer=np.where(tp > 1, 2.0 * terms["tp_one"], 0.0),
         comm_fraction=np.clip(comm_t / tpot, 0.0, 1.0), decode_bound=bound,
         hbm_lower_bound_tpot=lower, parts=parts,
     )
@@ -428,6 +392,10 @@ class StepPieces:
     moe_unread: FArray
     """Memory time the experts the step's tokens miss would have taken (already left out of ``memory``):
     A x (1 - k/E) ** tokens_per_stage, the saturating part of the step that is not linear in its tokens."""
+    terms: dict[str, FArray] | None = None
+    """With ``step_pieces(..., terms=True)``: ``other``'s parts by name (attention FLOPs and KV-read times, the
+    attention floor, elementwise, TP / PP / EP / CP communication, kernel gaps, scheduler overhead, draft) and
+    what serve_time reports beside them (bytes read per step, the TP message and one all-reduce's time)."""
 
     @property
     def total(self) -> FArray:
@@ -440,7 +408,7 @@ def step_reads(ctx: Context, g: Grid) -> _StageReads:
 
 
 def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_tokens: npt.ArrayLike,
-                eff: Eff | None = None, reads: _StageReads | None = None) -> StepPieces:
+                eff: Eff | None = None, reads: _StageReads | None = None, terms: bool = False) -> StepPieces:
     """One scheduler step of a replica carrying ``decode_seqs`` decoding sequences (one token each, k + 1 under
     speculative decoding, holding
     ``input_len + output_len / 2`` cached tokens on average) and ``prefill_tokens`` prompt tokens (chunks of
@@ -486,24 +454,31 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     memory = pp * w_read / bw_w
     # the kernels beside the GEMMs, each on its own roofline: attention, in the activation dtype (bf16)
     # whatever dtype the GEMMs run in, then the elementwise kernels of every token (norms, activation, rotary)
-    serial = (pp * np.maximum(attn_fl / _peak(ctx, "bf16", eff), kv_read / bw)
-              + np.where(b_n > 0, DECODE_ATTENTION_FLOOR_S * L, 0.0)  # a decode-attention kernel per layer
-              + (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw)
+    attn_c, attn_m = pp * (attn_fl / _peak(ctx, "bf16", eff)), pp * (kv_read / bw)
+    floor = np.where(b_n > 0, DECODE_ATTENTION_FLOOR_S * L, 0.0)  # a decode-attention kernel per layer
+    elem = (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw
+    serial = np.maximum(attn_c, attn_m) + floor + elem
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n * q + b_p) * h * act_b
     _, ar = _tp_allreduces(ctx, tp, msg, None, eff)
-    other = np.where(tp > 1, 2.0 * L * ar, 0.0)
-    if (pp > 1).any():
-        other = other + (pp - 1.0) * comm.collective_time(
-            gpu, "p2p", msg, 2, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
-    other = other + _ep_time(ctx, g, b_n * q + b_p, eff)
-    if (cp > 1).any():
-        other = other + np.where(cp > 1, L * comm.collective_time(
-            gpu, "all-reduce", b_n * q * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
-            stride=tp), 0.0)
-    other = other + L * w.engine.kernel_gap_s_per_layer * eff.gap_scale + w.engine.step_overhead_s
-    other = other + _draft_time(ctx, g, n, p, eff) + serial
-    return StepPieces(compute=compute, memory=memory, other=other, moe_unread=moe_unread)
+    t_tp = np.where(tp > 1, 2.0 * L * ar, 0.0)
+    t_pp = (pp - 1.0) * comm.collective_time(
+        gpu, "p2p", msg, 2, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
+        stride=tp * cp * g.dp) if (pp > 1).any() else 0.0 * tp
+    t_ep = _ep_time(ctx, g, b_n * q + b_p, eff)
+    t_cp = np.where(cp > 1, L * comm.collective_time(
+        gpu, "all-reduce", b_n * q * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
+        stride=tp), 0.0) if (cp > 1).any() else 0.0 * tp
+    gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
+    t_draft = _draft_time(ctx, g, n, p, eff)
+    other = t_tp + t_pp + t_ep + t_cp + (gaps + w.engine.step_overhead_s) + t_draft + serial
+    named = None
+    if terms:
+        named = {"attention_flops": attn_c, "kv_read": attn_m, "attention_floor": floor + 0.0 * tp,
+                 "elementwise": elem, "tp": t_tp, "pp": t_pp, "ep": t_ep, "cp": t_cp, "gaps": gaps + 0.0 * tp,
+                 "overhead": w.engine.step_overhead_s + 0.0 * tp, "draft": t_draft,
+                 "read_bytes": pp * (w_read + kv_read), "tp_msg": msg, "tp_one": ar}
+    return StepPieces(compute=compute, memory=memory, other=other, moe_unread=moe_unread, terms=named)
 
 
 def _draft_time(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_tokens: npt.ArrayLike,
