@@ -96,7 +96,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
                   "gemm_by_operator_s": _gemm_by_operator(ctx, float(t.gemm[i]) if t.gemm is not None else 0.0),
                   "model_flops_per_step": t.model_flops},
         "cost": {"usd_per_hour": gpus * ev.price, "usd_per_million_tokens": None,
-                 "usd_total": gh * ev.price if gh else None, "usd_per_gpu_hour": ev.price,
+                 "usd_total": float(cost.run_cost(gh, ev.price)) if gh else None, "usd_per_gpu_hour": ev.price,
                  "usd_total_by_tier": {k: gh * v for k, v in tiers.items()} if gh else {}},
         "bands": {"train": {"step_time_s": [float(lo.step_time[0]), float(hi.step_time[0])],
                             "mfu": [float(hi.mfu[0]), float(lo.mfu[0])]},
@@ -308,7 +308,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                         if deadline_days is not None:
                             ev.reasons |= np.where(days > deadline_days, int(Reason.DEADLINE), 0)
                         if budget is not None:
-                            usd = ev.t.step_time * steps / 3600 * g_s.gpus * ev.price
+                            usd = cost.run_cost(cost.gpu_hours(g_s.gpus, ev.t.step_time * steps), ev.price)
                             ev.reasons |= np.where(usd > budget, int(Reason.BUDGET), 0)
                     evals.append(ev)
     keys, ng, ei, rows, mems = [], [], [], [], []
@@ -386,7 +386,8 @@ def _train_relax(evals: list[TrainEval], tw: TrainWorkload, deadline_days: float
     rows = [(ev, r) for ev, r in rows if len(r)]
     if rows and steps:
         days = np.concatenate([ev.t.step_time[r] * steps / 86400 for ev, r in rows])
-        usd = np.concatenate([ev.t.step_time[r] * steps / 3600 * ev.g.gpus[r] * ev.price for ev, r in rows])
+        usd = np.concatenate([cost.run_cost(cost.gpu_hours(ev.g.gpus[r], ev.t.step_time[r] * steps), ev.price)
+                              for ev, r in rows])
         only_deadline = np.concatenate([(ev.reasons[r] & int(Reason.BUDGET)) == 0 for ev, r in rows])
         only_budget = np.concatenate([(ev.reasons[r] & int(Reason.DEADLINE)) == 0 for ev, r in rows])
         if deadline_days is not None and only_deadline.any():
