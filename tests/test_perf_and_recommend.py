@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -386,3 +388,16 @@ def test_breakdown_splits_the_gemm_term_by_operator(cli_json):
     assert sum(g.values()) == pytest.approx(t["train"]["breakdown_s"]["gemm"], rel=1e-12)
     # full recompute runs the layers' forward again, not the LM head: 4 x vs 3 x its FLOPs
     assert g["lm_head"] / g["o_proj"] == pytest.approx(3 * 128256 * 8192 / (4 * 80 * 8192**2), rel=1e-9)
+
+
+def test_explain_says_how_many_sequences_fit_when_the_concurrency_does_not(cli_json):
+    """--explain on a CONCURRENCY_DOESNT_FIT row quotes the batch that fits and the one asked for (as check's
+    TPP012), not the one-sequence memory line. Llama-3.1-70B on 8 H100 at 128,000 tokens: KV per token per GPU
+    327,680 / 8 = 40,960 B (80 layers x 8 KV heads x 128 x 2 x 2 B, one KV head per GPU), 5.24 GB a sequence."""
+    _, d = cli_json("recommend", "--model", "llama-70b", "--ctx", "128k", "--gpu", "h100-sxm", "--concurrency", "64",
+                    "--explain", "h100-sxm tp=8")
+    text = " ".join(d["explain"])
+    assert "CONCURRENCY_DOESNT_FIT" in text and "the concurrency asks 64" in text
+    m = re.search(r"(\d+) sequences of 128,000 tokens fit in the ([\d.]+) GB KV pool per GPU \(5\.2 GB each\)", text)
+    assert m is not None
+    assert int(m.group(1)) == int(float(m.group(2)) * 1e9 // (128_000 * 40_960))

@@ -177,3 +177,65 @@ def test_gemm_shapes_and_grouped_moe_gemms_through_the_roofline(cat):
     assert len(grouped) == 10 and max(abs(r["error"]) for r in grouped) < 0.22
     decode = [r for r in rows if " 64x" in r["name"]]
     assert len(decode) == 6 and sum(r["error"] for r in decode) / 6 < -0.10  # pessimistic on average
+
+
+def test_model_gemm_shapes_hand_counted(cat):
+    """issue 17 item 2: the GEMMs benchmarks/gpu_microbench.py --model times. Llama-3.1-70B at TP4 (config.json:
+    h 8192, 64 heads / 8 KV heads of 128, ffn 28672 gated, vocab 128256): QKV N = (16 + 2 x 2) x 128 = 2,560,
+    output K = 16 x 128 = 2,048, MLP up N = 2 x 7,168, down K = 7,168, LM head N = 32,064. Mixtral-8x7B at TP2,
+    1,024 tokens: 8 experts of 2 x 7,168 / 4,096 fed 1,024 x 2 / 8 = 256 rows each, as one batched GEMM."""
+    from tpplan.calibration.shapes import gemm_shapes
+
+    got = {s.op: (s.m, s.n, s.k, s.groups) for s in gemm_shapes(cat.model("llama-3.1-70b"), (4,), (128,))}
+    assert got == {"qkv_proj": (128, 2560, 8192, 1), "o_proj": (128, 8192, 2048, 1),
+                   "mlp_up": (128, 14336, 8192, 1), "mlp_down": (128, 8192, 7168, 1),
+                   "lm_head": (128, 32064, 8192, 1)}
+    moe = {s.op: s for s in gemm_shapes(cat.model("mixtral-8x7b"), (2,), (1024,))}
+    assert (moe["experts_up"].m, moe["experts_up"].n, moe["experts_up"].k, moe["experts_up"].groups) == (
+        256, 14336, 4096, 8)
+    assert moe["experts_up"].benchmark == "gemm_grouped_bmm_x8" and "mlp_up" not in moe
+    # TP sizes that do not divide the heads are skipped; a shape is listed once
+    shapes = gemm_shapes(cat.model("llama-3.1-70b"), (3, 8))
+    assert {s.tp for s in shapes} == {8} and len({(s.m, s.n, s.k, s.groups) for s in shapes}) == len(shapes)
+
+
+def test_gpu_microbench_dry_run_lists_the_model_shapes():
+    """The benchmark script (run on a GPU) lists what it would time without one: the fixed shapes and every GEMM
+    of the --model at each --tp, in the CSV's benchmark names."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "benchmarks" / "gpu_microbench.py"
+    out = subprocess.run([sys.executable, str(script), "--model", "llama-3.1-70b", "--model", "mixtral-8x7b",
+                          "--tp", "4", "--dry-run"], capture_output=True, text=True, check=True).stdout
+    assert "gemm_torch_matmul bf16 128 2560 8192 1 llama-3.1-70b qkv_proj tp4 tokens 128" in out
+    assert "gemm_grouped_bmm_x8 bf16 4096 7168 4096 8 mixtral-8x7b experts_up tp4 tokens 16384" in out
+
+
+def test_calibrate_gemm_checks_every_measured_shape_against_the_time_model(cli, cat, tmp_path):
+    """tpplan calibrate gemm fits the plateau efficiency on the large shapes and then replays every GEMM row of
+    the CSV (any shape, grouped too) through the GEMM roofline at that efficiency: rows made from the model
+    itself check to 0; one measured at 1 / 1.1 of the model's rate reads +10.0% (tpplan faster than measured)."""
+    from tpplan.engine import perf
+
+    gpu = cat.gpu("h100-sxm")
+    peak, bw = gpu.peak_flops("bf16") * 0.74, gpu.hbm.bandwidth_bytes_per_s * gpu.calibration.hbm.value
+
+    def rate(m, n, k, g=1):
+        fl = 2.0 * g * m * n * k
+        return fl / float(perf.gemm_roofline(fl / peak, g * (2.0 * (m * k + k * n) + 2.0 * m * n) / bw)) / 1e12
+
+    rows = ["gpu,benchmark,dtype,m,n,k,size_bytes,ranks,value,unit,note"]
+    for m, n, k in ((8192, 8192, 8192), (16384, 16384, 16384), (8192, 28672, 8192)):
+        rows.append(f"h100-sxm,gemm_torch_matmul,bf16,{m},{n},{k},,1,{0.74 * gpu.peak_flops('bf16') / 1e12},"
+                    "TFLOP/s,")
+    rows.append(f"h100-sxm,gemm_torch_matmul,bf16,128,2560,8192,,1,{rate(128, 2560, 8192)},TFLOP/s,qkv tp4")
+    rows.append(f"h100-sxm,gemm_grouped_bmm_x8,bf16,256,14336,4096,,1,{rate(256, 14336, 4096, 8)},TFLOP/s,")
+    rows.append(f"h100-sxm,gemm_torch_matmul,bf16,512,8192,7168,,1,{rate(512, 8192, 7168) / 1.1},TFLOP/s,"
+                "llama down tp4; slow")
+    f = tmp_path / "m.csv"
+    f.write_text("\n".join(rows) + "\n")
+    code, _, err = cli("calibrate", "gemm", str(f), "--gpu", "h100-sxm")
+    assert code == 0
+    assert "shape check" in err and "against 6 measured GEMMs" in err
+    assert "max 10.0%" in err and "512x8192x7168, llama down tp4: +10.0%" in err

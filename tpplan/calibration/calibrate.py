@@ -211,6 +211,7 @@ def efficiency_from_csv(gpu: GpuSpec, rows: list[dict[str, str]], kind: str, sho
                         "high": round(max(fr), 3),
                         "source": f"tpplan calibrate gemm {Path(shown).name}: {len(fr)} shapes, median "
                                   f"{np.median(fr):.3f} of the dense peak (range {min(fr):.3f}-{max(fr):.3f}) [V]"}
+        return {"overlay": {"gpu": gpu.name, "calibration": cal}, "shape_check": shape_check(gpu, mine, cal)}
     else:
         fr_copy: list[float] = []
         fr_gemv: list[float] = []
@@ -238,6 +239,43 @@ def efficiency_from_csv(gpu: GpuSpec, rows: list[dict[str, str]], kind: str, sho
         cal["hbm"] = {"value": round(value, 3), "low": round(min(low, value), 3), "high": round(max(high, value), 3),
                       "source": f"tpplan calibrate hbm {Path(shown).name}: {how}; high = best streaming kernel [V]"}
     return {"overlay": {"gpu": gpu.name, "calibration": cal}}
+
+
+def shape_check(gpu: GpuSpec, rows: list[dict[str, str]], cal: dict[str, Any]) -> dict[str, Any]:
+    """Every GEMM row of any shape (the model shapes of benchmarks/gpu_microbench.py --model included) against
+    tpplan's GEMM time at the efficiencies just fitted: the smooth roofline (perf.gemm_roofline) between the
+    FLOPs at that efficiency and the bytes (A, B in the input dtype, D in bf16; G groups for gemm_*_xG) at the
+    GPU's calibrated HBM rate. Reported beside the overlay; nothing is fitted to it."""
+    from tpplan.calibration.validate import _i
+    from tpplan.catalog.microbench import _unit_scale
+    from tpplan.engine import perf
+
+    checked: list[dict[str, Any]] = []
+    for r in rows:
+        b = r["benchmark"].lower()
+        m, n, k = _i(r.get("m")), _i(r.get("n")), _i(r.get("k"))
+        if not b.startswith("gemm") or min(m, n, k) < 1:
+            continue
+        groups = int(b.rsplit("_x", 1)[1]) if "_x" in b and b.rsplit("_x", 1)[1].isdigit() else 1
+        fp8 = (r.get("dtype") or "bf16").lower().startswith("fp8")
+        eff = (cal.get("flops_fp8") or cal["flops"])["value"] if fp8 else cal.get("flops", {}).get("value")
+        if eff is None:
+            continue
+        peak = gpu.peak_flops("fp8" if fp8 else "bf16") * eff
+        in_b = 1.0 if fp8 else 2.0
+        flops = 2.0 * groups * m * n * k
+        moved = groups * (in_b * (m * k + k * n) + 2.0 * m * n)
+        hbm = perf.fp8_streaming(gpu.calibration).value if fp8 else gpu.calibration.hbm.value
+        t = float(perf.gemm_roofline(flops / peak, moved / (gpu.hbm.bandwidth_bytes_per_s * hbm)))
+        measured = float(r["value"]) * _unit_scale(r["unit"])
+        checked.append({"shape": f"{r['benchmark']} {r.get('dtype') or 'bf16'} {m}x{n}x{k}",
+                        "note": (r.get("note") or "").split(";")[0], "error": flops / t / measured - 1.0})
+    if not checked:
+        return {}
+    errs = np.abs(np.array([float(c["error"]) for c in checked]))
+    worst = checked[int(np.argmax(errs))]
+    return {"rows": len(checked), "mean_abs_error": float(errs.mean()), "max_abs_error": float(errs.max()),
+            "worst": worst}
 
 
 def overlay_yaml(overlay: dict[str, Any], command: str) -> str:

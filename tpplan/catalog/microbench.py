@@ -17,7 +17,8 @@ CSV_COLUMNS = ("gpu", "benchmark", "dtype", "m", "n", "k", "size_bytes", "ranks"
 
 def _unit_scale(unit: str) -> float:
     u = unit.strip().lower()
-    table = {"tflop/s": 1e12, "gflop/s": 1e9, "pflop/s": 1e15, "tb/s": 1e12, "gb/s": 1e9, "mb/s": 1e6}
+    table = {"tflop/s": 1e12, "gflop/s": 1e9, "pflop/s": 1e15, "tb/s": 1e12, "gb/s": 1e9, "mb/s": 1e6,
+             "s": 1.0, "ms": 1e-3, "us": 1e-6}
     if u not in table:
         raise ValueError(f"unknown unit {unit!r}; use one of {', '.join(table)}")
     return table[u]

@@ -1649,6 +1649,13 @@ def _calibrate_csv(kind: str, csv_path: str, gpu: str, output: str | None, catal
     res = cal.efficiency_from_csv(g, rows, kind, csv_path)
     for key, e in res["overlay"]["calibration"].items():
         sys.stderr.write(f"tpplan: {key} efficiency {e['value']} (band {e['low']}-{e['high']})\n")
+    chk = res.get("shape_check")
+    if chk:
+        w = chk["worst"]
+        sys.stderr.write(f"tpplan: shape check: tpplan's GEMM time at these efficiencies against {chk['rows']} "
+                         f"measured GEMMs of every shape: mean |error| {chk['mean_abs_error']:.1%}, max "
+                         f"{chk['max_abs_error']:.1%} ({w['shape']}{', ' + w['note'] if w['note'] else ''}: "
+                         f"{w['error']:+.1%}; + = tpplan faster than measured)\n")
     _write_overlay(res, f"tpplan calibrate {kind} {Path(csv_path).name}", output, cat)
 
 

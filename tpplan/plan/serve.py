@@ -1022,7 +1022,14 @@ def _reason_details(ev: ServeEval, j: int, bits: int) -> list[str]:
 
     mem = ev.mem
     out = []
-    if bits & (Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT):
+    if bits & Reason.CONCURRENCY_DOESNT_FIT and not bits & (Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST):
+        # one sequence fits; the batch asked for does not (check's TPP012 says the same)
+        n_fit = int(mem.max_concurrency[j])
+        ctx_tok = ev.ctx.serve.ctx if ev.ctx.serve else 0
+        out.append(f"{n_fit:,} sequence{'' if n_fit == 1 else 's'} of {ctx_tok:,} tokens fit in the "
+                   f"{format_bytes(mem.kv_pool[j])} KV pool per GPU ({format_bytes(mem.kv_bytes_per_sequence[j])} "
+                   f"each); the concurrency asks {int(ev.g.concurrency[j]):,}")
+    elif bits & (Reason.WEIGHTS_DONT_FIT | Reason.KV_BELOW_ONE_REQUEST | Reason.CONCURRENCY_DOESNT_FIT):
         need = mem.weights[j] + mem.activations[j] + mem.overhead[j] + mem.kv_bytes_per_sequence[j]
         out.append(f"needs {format_bytes(need)} per GPU for weights + one {ev.ctx.serve.ctx if ev.ctx.serve else 0}"
                    f"-token sequence ({format_bytes(mem.weights[j])} weights), {format_bytes(mem.usable[j])} usable "
