@@ -41,16 +41,11 @@ import statistics
 import sys
 
 
-def _time_ms(fn, warmup: int = 5, reps: int = 20, inner: int = 10) -> float:
-    """Median milliseconds of one call of ``fn``: ``inner`` calls captured as a CUDA graph and replayed ``reps``
-    times between CUDA events (so a small kernel is timed, not Python's dispatch of it), else (a call that cannot
-    be captured: autograd) ``inner`` eager calls back to back."""
+def _capture(fn, calls: int):
+    """``calls`` calls of ``fn`` captured as one CUDA graph (after a warm-up call on a side stream, as
+    torch.cuda.graphs requires); its replay, or None where ``fn`` cannot be captured (autograd, host syncs)."""
     import torch
 
-    for _ in range(warmup):
-        fn()
-    torch.cuda.synchronize()
-    run = None
     try:
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
@@ -59,15 +54,17 @@ def _time_ms(fn, warmup: int = 5, reps: int = 20, inner: int = 10) -> float:
         torch.cuda.current_stream().wait_stream(stream)
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
-            for _ in range(inner):
+            for _ in range(calls):
                 fn()
-        run = graph.replay
-    except Exception:  # noqa: BLE001 - not capturable: time it eagerly
+        return graph.replay
+    except Exception:  # noqa: BLE001 - not capturable: the caller times it eagerly
         torch.cuda.synchronize()
+        return None
 
-        def run():
-            for _ in range(inner):
-                fn()
+
+def _event_ms(run, reps: int = 20) -> float:
+    """Median milliseconds of ``run()`` between CUDA events."""
+    import torch
 
     run()
     torch.cuda.synchronize()
@@ -79,8 +76,25 @@ def _time_ms(fn, warmup: int = 5, reps: int = 20, inner: int = 10) -> float:
         run()
         end.record()
         torch.cuda.synchronize()
-        times.append(start.elapsed_time(end) / inner)
+        times.append(start.elapsed_time(end))
     return statistics.median(times)
+
+
+def _time_ms(fn, warmup: int = 5, reps: int = 20, inner: int = 10) -> float:
+    """Median milliseconds of one call of ``fn``: ``inner`` calls captured as a CUDA graph and replayed ``reps``
+    times between CUDA events (so a small kernel is timed, not Python's dispatch of it), else (a call that cannot
+    be captured: autograd) ``inner`` eager calls back to back."""
+    import torch
+
+    for _ in range(warmup):
+        fn()
+    torch.cuda.synchronize()
+    run = _capture(fn, inner)
+    if run is None:
+        def run():
+            for _ in range(inner):
+                fn()
+    return _event_ms(run, reps) / inner
 
 
 SQUARE = [(1024, 1024, 1024), (2048, 2048, 2048), (4096, 4096, 4096), (8192, 8192, 8192),
@@ -245,37 +259,14 @@ def main() -> int:
         for _ in range(100):
             y.add_(1.0)
 
-    torch.cuda.synchronize()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    eager = []
-    for _ in range(20):
-        start.record()
-        chain()
-        end.record()
-        torch.cuda.synchronize()
-        eager.append(start.elapsed_time(end))
-    add("launch_eager", "fp32", 256, "", "", "", statistics.median(eager) * 1e3 / 100, "us",
+    add("launch_eager", "fp32", 256, "", "", "", _event_ms(chain) * 1e3 / 100, "us",
         "100 dependent add_ kernels launched one by one, per kernel")
-    try:
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):
-            chain()
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            chain()
-        times = []
-        for _ in range(20):
-            start.record()
-            graph.replay()
-            end.record()
-            torch.cuda.synchronize()
-            times.append(start.elapsed_time(end))
-        add("launch_graph", "fp32", 256, "", "", "", statistics.median(times) * 1e3 / 100, "us",
+    replay = _capture(chain, 1)
+    if replay is not None:
+        add("launch_graph", "fp32", 256, "", "", "", _event_ms(replay) * 1e3 / 100, "us",
             "the same 100 kernels replayed as one CUDA graph, per kernel")
-    except Exception as exc:  # noqa: BLE001
-        print("graph replay skipped:", exc, file=sys.stderr)
+    else:
+        print("graph replay skipped: the chain could not be captured", file=sys.stderr)
     with open(args.out, "w", newline="") as fh:
         fh.write(f"# {system}; {source}\n")
         w = csv.writer(fh)
