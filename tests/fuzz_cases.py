@@ -14,7 +14,8 @@ HOSTILE = ["0", "-1", "1", "2", "3", "8", "1e20", "1e-300", "nan", "inf", "-inf"
            "1" * 40, "", " ", "x" * 300, "$(touch PWNED)", "; touch PWNED", "../../etc/passwd", "/dev/zero",
            "\x1b[31mred", "12/s", "0/s", "50ms", "50", "2s", "-5ms", "128k", "128K", "1M", "16M", "15T", "0.5",
            "100%", "fp8", "bf16", "int4", "fp4", "awq", "auto", "h100", "h100-sxm", "b200", "mi300x", "l40s",
-           "a100-sxm-80gb", "gb200-nvl72", "l4", "a10g", "mi355x", "llama-8b", "llama-70b", "mixtral-8x7b", "deepseek-v3", "gpt3-175b", "nosuch",
+           "a100-sxm-80gb", "gb200-nvl72", "l4", "a10g", "mi355x", "llama-8b", "llama-70b", "mixtral-8x7b",
+           "deepseek-v3", "gpt3-175b", "nosuch",
            "h100=2.5", "nosuchgpu=3", "h100=-1", "h100=inf", "selective", "full", "none", "vllm", "sglang",
            "trtllm", "tensorrt-llm", "bench-2025", "9.9", "90", "99", "95", "latency", "throughput", "cost"]
 OPTIONS = {
@@ -30,7 +31,8 @@ OPTIONS = {
                   "--budget-usd-per-hour", "--price", "--top", "--explain", "--seq-len", "--global-batch-tokens",
                   "--tokens", "--gpus", "--deadline-days", "--budget-usd", "--engine", "--rate",
                   "--slo-percentile", "--max-utilization", "--format", "--prefix-hit", "--shared-prefix",
-                  "--speculative", "--draft-tokens", "--acceptance", "--framework", "--attention", "--grad-reduce-dtype"],
+                  "--speculative", "--draft-tokens", "--acceptance", "--framework", "--attention",
+                  "--grad-reduce-dtype"],
     "collective": ["--gpu", "--gpus", "--size", "--algo", "--format", "--gpus-per-node"],
     "models": ["--format"],
     "gpus": ["--format"],
