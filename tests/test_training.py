@@ -503,3 +503,21 @@ def test_framework_defaults_reduce_gradients_as_the_framework_does(cat, cli_json
     assert code == 2 and "bf16 or fp32" in err
     code, _, err = cli("recommend", "--model", "llama-3.1-8b", "--no-overlap-grad-reduce")
     assert code == 2 and "--overlap-grad-reduce applies to training" in err
+
+
+def test_without_sequence_parallelism_tp_still_shards_the_activation_and_rotary(cat, cli_json):
+    """issue 17 item 4: elementwise bytes split into what tensor parallelism always shards (the MLP activation of
+    the rank's ffn columns, the rotary of its heads) and what every TP rank repeats unless sequence parallelism
+    splits it (norms, residual adds; Korthikanti et al. 2022 section 4.2.2). GPT-3 175B (h 12288, 96 layers,
+    GELU ffn 49152, learned positions) at TP 8, 8 x 2,048 tokens, selective recompute (3 passes), bf16:
+    norms + residuals 10 h x 96 x 2 B per token, activation 2 x 49152 x 96 x 2 B (/ 8), at the calibrated HBM
+    rate (the layout does not fit 80 GB; its time is still reported)."""
+    gpu = cat.gpu("a100-sxm-80gb")
+    bw = gpu.hbm.bandwidth_bytes_per_s * gpu.calibration.hbm.value
+    repl, act = 10 * 12288 * 96 * 2, 2 * 49152 * 96 * 2
+    common = ("estimate", "--train", "--model", "gpt3-175b", "--gpu", "a100-sxm-80gb", "--tp", "8",
+              "--seq-len", "2048", "--global-batch", "8", "--micro-batch", "1", "--recompute", "selective")
+    for flag, repl_shards in (("--no-sequence-parallel", 1), ("--sequence-parallel", 8)):
+        _, d = cli_json(*common, flag)
+        expected = 8 * 2048 * 3 * (act / 8 + repl / repl_shards) / bw
+        assert d["train"]["breakdown_s"]["elementwise"] == pytest.approx(expected, rel=1e-9)

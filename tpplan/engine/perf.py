@@ -689,21 +689,32 @@ def elementwise_bytes_per_token(model: ModelSpec, act_b: float = 2.0) -> float:
     two norms (read + write h each), two residual adds (read 2h, write h), the MLP activation (gated: read
     2 x ffn, write ffn; GELU: read and write ffn; MoE: for each of the top-k experts) and rotary embedding
     of q and k (read + write). First-principles byte counting in the spirit of Korthikanti et al. 2022's
-    activation accounting; fused kernels move less, so this is an upper estimate."""
+    activation accounting; fused kernels move less, so this is an upper estimate. The sum of
+    ``elementwise_split``'s two parts."""
+    return float(sum(elementwise_split(model, act_b)))
+
+
+def elementwise_split(model: ModelSpec, act_b: float = 2.0) -> tuple[float, float]:
+    """``elementwise_bytes_per_token`` as (the norms and residual adds over the whole hidden state, which every
+    tensor-parallel rank repeats unless sequence parallelism shards them over the sequence; the rotary embedding
+    of the rank's own heads and the MLP activation of its own ffn columns, which tensor parallelism always
+    shards) -- Korthikanti et al. 2022, section 4.2.2: the LayerNorm and dropout activations are the ones TP
+    leaves replicated and SP splits."""
     h = float(model.hidden_size)
     a = model.attention
-    per_layer = 4.0 * h + 6.0 * h
+    replicated = (4.0 * h + 6.0 * h) * model.num_layers
+    per_layer = 0.0
     if model.position_embedding == "rope":
         per_layer += 2.0 * (a.num_heads + a.num_kv_heads) * a.head_dim
     gated = model.mlp.kind == "gated"
     dense_act = (3.0 if gated else 2.0) * model.mlp.intermediate_size
-    total = per_layer * model.num_layers
+    sharded = per_layer * model.num_layers
     if model.moe is not None:
         moe_act = (3.0 if gated else 2.0) * model.moe.expert_intermediate_size * model.moe.experts_per_token
-        total += dense_act * model.num_dense_layers + moe_act * model.num_moe_layers
+        sharded += dense_act * model.num_dense_layers + moe_act * model.num_moe_layers
     else:
-        total += dense_act * model.num_layers
-    return total * act_b
+        sharded += dense_act * model.num_layers
+    return replicated * act_b, sharded * act_b
 
 
 def serve_elementwise_bytes_per_token(model: ModelSpec, tp: npt.ArrayLike, act_b: float = 2.0) -> FArray:
@@ -838,11 +849,13 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     gemm_flops, attn_gpu_s = _train_attention_split(ctx, B, s, eff)
     attn_s = attn_gpu_s + 0.0 * tp
     # memory-bound elementwise work next to the GEMMs (norms, residual adds, MLP activation, rotary): bytes
-    # streamed through HBM, sharded like the tokens (tp only under sequence parallelism)
+    # streamed through HBM, sharded like the tokens (over tp as below)
     passes = 4.0 if tw.recompute == "full" else 3.0  # forward, backward ~2x forward (+1 forward recomputed)
-    elem_bytes = B * s * passes * elementwise_bytes_per_token(m, act_b=DTYPE_BYTES[m.dtype])
-    elem = elem_bytes / (dp * cp * pp * np.where(tw.sequence_parallel, tp, 1.0)) / (
-        gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
+    # the rotary and activation bytes split over tp always, the norms and residual adds only under sequence
+    # parallelism (each TP rank repeats them otherwise)
+    repl_b, shard_b = elementwise_split(m, act_b=DTYPE_BYTES[m.dtype])
+    elem = B * s * passes * (shard_b / tp + repl_b / np.where(tw.sequence_parallel, tp, 1.0)) / (
+        dp * cp * pp) / (gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
     if not tw.flash_attention:
         elem = elem + eager_score_bytes(m, B, s, tw.recompute) / (dp * cp * pp * tp) / (
             gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
