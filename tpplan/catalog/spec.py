@@ -402,8 +402,8 @@ class FrameworkSettings(Strict):
         if not (isinstance(rs, list) and rs and all(r in ("none", "selective", "full") for r in rs)):
             raise ValueError(f"recompute must be a non-empty list of none / selective / full; got {rs!r}")
         v = self.max_virtual_stages.value
-        if not (isinstance(v, int) and 1 <= v <= 4):
-            raise ValueError(f"max_virtual_stages must be an integer 1-4; got {v!r}")
+        if not (isinstance(v, int) and 1 <= v <= 64):
+            raise ValueError(f"max_virtual_stages must be an integer 1-64; got {v!r}")
         if self.grad_reduce_dtype is not None and self.grad_reduce_dtype.value not in ("bf16", "fp32"):
             raise ValueError(f"grad_reduce_dtype must be bf16 or fp32; got {self.grad_reduce_dtype.value!r}")
         if self.overlap_grad_reduce is not None and not isinstance(self.overlap_grad_reduce.value, bool):
