@@ -23,6 +23,7 @@ from tpplan.engine.grid import Grid, Reason
 from tpplan.engine.load import MAX_UTILIZATION, Engine, Load, replicas_for
 from tpplan.engine.workload import Context, ServeWorkload
 from tpplan.errors import LayoutError, TpplanError
+from tpplan.plan import search
 
 SCHEMA_VERSION = 1
 FArray = npt.NDArray[np.float64]
@@ -740,10 +741,7 @@ def _ranked(s: Search, objective: Objective) -> tuple[FArray, ...]:
         rows.append(ok)
         gi.append(np.full(len(ok), k))
     key, ng, uh, row, gidx = (np.concatenate(x) if x else np.zeros(0) for x in (keys, gpus, usd, rows, gi))
-    # compare objectives to 9 significant digits, so float noise cannot beat the fewer-GPUs tie-break
-    with np.errstate(divide="ignore", invalid="ignore"):
-        key = np.sign(key) * np.round(np.log(np.abs(key)), 9)
-    order = np.lexsort((uh, ng, key))
+    order, key = search.rank_order(key, ng, uh)
     return key[order], ng[order], uh[order], row[order].astype(np.int64), gidx[order].astype(np.int64)
 
 
@@ -757,39 +755,17 @@ def rank_serve(s: Search, objective: Objective, top: int) -> list[tuple[int, int
     One row per model-parallel layout (its best concurrency); with several GPU types at most
     ceil(top / 3) rows per type, so the runners-up on other GPUs show."""
     _, ng, _, row, gidx = _ranked(s, objective)
-    out: list[tuple[int, int]] = []
     fewest: dict[int, int] = {}  # GPU index -> fewest GPUs of any better-ranked feasible row
-    per_gpu_cap = rows_per_gpu_type(top, len(s.evals))
-    per_gpu: dict[int, int] = {}
-    for j in range(len(row)):
+
+    def admit(j: int) -> bool:
         k, n = int(gidx[j]), int(ng[j])
         if n >= fewest.get(k, 1 << 62):
-            continue
+            return False
         fewest[k] = n
-        if per_gpu.get(k, 0) >= per_gpu_cap:
-            continue
-        per_gpu[k] = per_gpu.get(k, 0) + 1
-        out.append((k, int(row[j])))
-        if len(out) >= top:
-            break
-    return out
+        return True
 
-
-def rows_per_gpu_type(top: int, gpu_types: int) -> int:
-    """How many rows of one GPU type a list of ``top`` shows: all with one type, else ceil(top / 3), so the
-    runners-up on other GPUs show (serving and training lists alike)."""
-    return top if gpu_types == 1 else max(1, -(-top // 3))
-
-
-def smallest_gpu_power_of_two(now: int, works: Callable[[int], bool], start: int = 0) -> int | None:
-    """The smallest power of two above ``now`` (and at least ``start``), up to 64x ``now`` and 2^20, for
-    which ``works`` (a rerun search) holds; None when none does."""
-    more = max(1 << max(now, 1).bit_length(), start)
-    while more <= min(64 * now, 1 << 20):
-        if works(more):
-            return more
-        more *= 2
-    return None
+    picked = search.pick(range(len(row)), lambda j: int(gidx[j]), top, len(s.evals), admit)
+    return [(int(gidx[j]), int(row[j])) for j in picked]
 
 
 def dominated_by(s: Search, objective: Objective, k: int, r: int) -> int | None:
@@ -1150,7 +1126,7 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
                                                      cons).any_feasible():
             works.append("use --weight-dtype fp8 --kv-dtype fp8 (neither alone is enough)")
         hints += works
-        more = smallest_gpu_power_of_two(
+        more = search.smallest_gpu_power_of_two(
             cons.max_gpus, lambda n: s.rerun(w, replace(cons, max_gpus=n)).any_feasible())
         if more is not None:
             hints.append(f"raise --max-gpus to {more}")

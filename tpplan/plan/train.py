@@ -14,12 +14,11 @@ from tpplan.engine import cost, grid, memory, perf
 from tpplan.engine.grid import Grid, Reason
 from tpplan.engine.workload import Context, TrainWorkload
 from tpplan.errors import TpplanError
+from tpplan.plan import search
 from tpplan.plan.serve import (
     SCHEMA_VERSION,
     Pricing,
     layout_warnings,
-    rows_per_gpu_type,
-    smallest_gpu_power_of_two,
     tool_info,
     validate_layout,
 )
@@ -329,32 +328,33 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
     if keys:
         kk, gg, ee, rr, mm = (np.concatenate(x) for x in (keys, ng, ei, rows, mems))
         # objective, then fewer GPUs, then less memory per GPU (more headroom for the same plan)
-        order = np.lexsort((mm, gg, np.round(kk, 9)))
+        order, _ = search.rank_order(kk, gg, mm, relative=False)
         seen: set[tuple[Any, ...]] = set()
         listed: list[tuple[str, float, float]] = []  # (GPU, GPUs, memory per GPU) of the rows listed so far
-        per_gpu_cap = rows_per_gpu_type(top, len(gpu_specs))
-        for j in order:
-            ev, r = evals[int(ee[j])], int(rr[j])
-            # a row no better than a listed one of the same GPU type on any axis (objective, GPUs, memory per
-            # GPU) is a variant of it (ZeRO-1 next to ZeRO-2 at the same step time): not listed
-            if any(name == ev.ctx.gpu.name and n <= gg[j] and m <= mm[j] for name, n, m in listed):
-                continue
-            # as for serving: with several GPU types, at most ceil(top / 3) rows each, so other GPUs show
-            if sum(name == ev.ctx.gpu.name for name, _, _ in listed) >= per_gpu_cap:
-                continue
+
+        def ident(j: int) -> tuple[Any, ...]:
             # recompute settings that change neither time nor memory (selective under flash attention) are
             # one plan: keep the first (the loop tries none before selective before full)
-            ident = (ev.ctx.gpu.name, *(int(getattr(ev.g, a)[r]) for a in ("tp", "pp", "dp", "cp", "ep",
+            ev, r = evals[int(ee[j])], int(rr[j])
+            return (ev.ctx.gpu.name, *(int(getattr(ev.g, a)[r]) for a in ("tp", "pp", "dp", "cp", "ep",
                                                                           "micro_batch")),
-                     int(ev.zero[r]), ev.ctx.train.interleave if ev.ctx.train else 1,
-                     round(float(ev.t.step_time[r]), 9), round(float(ev.mem.total[r])))
-            if ident in seen:
-                continue
-            seen.add(ident)
+                    int(ev.zero[r]), ev.ctx.train.interleave if ev.ctx.train else 1,
+                    round(float(ev.t.step_time[r]), 9), round(float(ev.mem.total[r])))
+
+        def admit(j: int) -> bool:
+            # a row no better than a listed one of the same GPU type on any axis (objective, GPUs, memory per
+            # GPU) is a variant of it (ZeRO-1 next to ZeRO-2 at the same step time): not listed
+            name = evals[int(ee[j])].ctx.gpu.name
+            return not any(nm == name and n <= gg[j] and m <= mm[j] for nm, n, m in listed) and ident(j) not in seen
+
+        def keep(j: int) -> None:
+            ev = evals[int(ee[j])]
+            seen.add(ident(j))
             listed.append((ev.ctx.gpu.name, float(gg[j]), float(mm[j])))
-            cands.append(train_object(ev, r, pricing))
-            if len(cands) >= top:
-                break
+            cands.append(train_object(ev, int(rr[j]), pricing))
+
+        # as for serving: with several GPU types, at most ceil(top / 3) rows each, so other GPUs show
+        search.pick(order, lambda j: evals[int(ee[j])].ctx.gpu.name, top, len(gpu_specs), admit, keep)
     rejected = grid.count_reasons((ev.reasons for ev in evals),
                                   {"BATCH_NOT_DIVISIBLE": not_dividing} if not_dividing else None)
     res: dict[str, Any] = {
@@ -409,7 +409,7 @@ def _train_relax(evals: list[TrainEval], tw: TrainWorkload, deadline_days: float
         if fits and late and rows and steps:
             need = float(min(ev.t.step_time[r].min() * steps / 86400 * ev.g.gpus[r].max() for ev, r in rows))
             start = 1 << max(1, math.ceil(need / max(float(deadline_days or 1), 1e-9))).bit_length() - 1
-        more = smallest_gpu_power_of_two(now, lambda n: bool(rerun(**{key: n})["candidates"]), start)
+        more = search.smallest_gpu_power_of_two(now, lambda n: bool(rerun(**{key: n})["candidates"]), start)
         if more is not None:
             hints.append(f"raise --{key.replace('_', '-')} to {more}")
     return hints or ["no layout divides the global batch; change --global-batch or --global-batch-tokens"]
