@@ -854,12 +854,12 @@ def estimate(
             raise TpplanError(f"--virtual-stages {virtual_stages}: {framework} runs at most "
                               f"{prof.max_virtual_stages.value} ({prof.max_virtual_stages.source})")
         tw = _train_workload(length, global_batch, micro_batch, tokens,
-                             recompute or (prof.recompute.value[0] if prof else "selective"),
+                             recompute or (prof.recompute.value[0] if prof else _train_defaults().recompute),
                              sequence_parallel if sequence_parallel is not None
-                             else (prof.sequence_parallel.value if prof else True),
-                             zero if zero is not None else (prof.zero.value[0] if prof else 1),
+                             else (prof.sequence_parallel.value if prof else _train_defaults().sequence_parallel),
+                             zero if zero is not None else (prof.zero.value[0] if prof else _train_defaults().zero),
                              train_dtype or o.weight_dtype)
-        tw = _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
+        tw = _with_attention(tw, attention or (prof.attention.value if prof else _default_attention()))
         tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
         if cp_comm_type not in ("p2p", "allgather"):
@@ -974,6 +974,25 @@ def _estimate_disagg(m: Any, w: Any, cat: Any, gpu: Any, pricing: Any, cons: Any
         raise typer.Exit(1)
 
 
+def _train_defaults() -> Any:
+    """engine.workload.TRAIN_DEFAULTS (imported when a training command needs it: the CLI starts lazily)."""
+    from tpplan.engine.workload import TRAIN_DEFAULTS
+
+    return TRAIN_DEFAULTS
+
+
+def _default_attention() -> str:
+    return "flash" if _train_defaults().flash_attention else "eager"
+
+
+def _search_workload(seq_len: str | None, global_batch: str | None, tokens: str | None, dtype: str | None) -> Any:
+    """A training search's workload before --framework and the search's own knobs: the defaults but for what
+    the command states (recommend and report --train)."""
+    d = _train_defaults()
+    return _train_workload(seq_len or str(d.seq_len), global_batch, 1, tokens, d.recompute, d.sequence_parallel,
+                           d.zero, dtype)
+
+
 def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, tokens: str | None,
                     recompute: str, sp: bool, zero: int, dtype: str | None) -> Any:
     from tpplan.engine.workload import TrainWorkload
@@ -1067,7 +1086,7 @@ def _framework_workload(tw: Any, framework: Any, attention: str | None, grad_red
     if prof is not None:
         tw = dataclasses.replace(tw, sequence_parallel=prof.sequence_parallel.value)
     tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce)
-    return _with_attention(tw, attention or (prof.attention.value if prof else "flash"))
+    return _with_attention(tw, attention or (prof.attention.value if prof else _default_attention()))
 
 
 def _interleaved(tw: Any, m: Any, pp: int, dp: int, v: int) -> Any:
@@ -1227,7 +1246,7 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
 
     from tpplan.plan import train as training
 
-    tw = _train_workload(seq_len or "4096", global_batch, 1, tokens, "selective", True, 1, train_dtype)
+    tw = _search_workload(seq_len, global_batch, tokens, train_dtype)
     tw = _framework_workload(dataclasses.replace(tw, ep_overlap=ep_overlap), framework, attention,
                              grad_reduce_dtype, overlap_grad_reduce)
     return training.recommend_train(
@@ -1272,7 +1291,7 @@ def recommend(
         raise TpplanError(f"--top must be a positive integer; got {top}")
     obj = _objectives(ctx_, objective, o.train, o.train_objective)
     cat = _catalog(catalog)
-    m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, (o.seq_len or "4096") if o.train else ctx)
+    m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, (o.seq_len or str(_train_defaults().seq_len)) if o.train else ctx)
     m = m if o.train else _extend_context(m, o.rope_scaling, o.allow_long_context, ctx)
     gpu_specs = _gpu_specs(cat, gpu)
     pricing = _check_prices(cat, _prices(o.price, o.price_tier, o.prices, cat))
@@ -1377,8 +1396,8 @@ def report(
                       slo_percentile=o.slo_percentile, prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix,
                       speculative=o.speculative, draft_tokens=o.draft_tokens, acceptance=o.acceptance,
                       draft_model=o.draft_model, disagg=o.disagg or None)
-        m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or "4096")
-        tw = _train_workload(o.seq_len or "4096", o.global_batch, 1, o.tokens, "selective", True, 1, o.train_dtype)
+        m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or str(_train_defaults().seq_len))
+        tw = _search_workload(o.seq_len, o.global_batch, o.tokens, o.train_dtype)
         fw = cat.framework(o.framework) if o.framework is not None else None
         tw = _framework_workload(replace(tw, ep_overlap=bool(o.ep_overlap)), fw, o.attention, o.grad_reduce_dtype,
                                  o.overlap_grad_reduce)

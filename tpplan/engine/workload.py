@@ -203,6 +203,13 @@ class TrainWorkload:
         return asdict(self)
 
 
+TRAIN_DEFAULT_SEQ_LEN = 4096
+"""--seq-len when a training command gives none (the model's length when built from --layers/--hidden)."""
+TRAIN_DEFAULTS = TrainWorkload(seq_len=TRAIN_DEFAULT_SEQ_LEN, global_batch=1)
+"""The training defaults every command starts from (recompute, sequence parallelism, ZeRO stage, attention
+kernels, dtype): declared once, on the dataclass; a --framework profile and each flag override them."""
+
+
 @dataclass(frozen=True)
 class Context:
     """Everything a vectorized evaluation needs besides the grid."""
