@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tpplan.catalog.load import get_catalog
+from tpplan.catalog.spec import DTYPE_BYTES
 from tpplan.engine import grid, memory, perf
 from tpplan.engine.workload import Context, ServeWorkload
 from tpplan.plan import serve as planner
@@ -183,3 +184,49 @@ def test_a_smaller_shard_group_never_shrinks_the_model_states(model_name, dp, ze
         cur = sum(memory.model_state_bytes(params, g, zero, shard_group=s))
         assert np.all(cur >= prev * (1 - 1e-12))
         prev = cur
+
+
+@fast
+@given(st.sampled_from(MODELS))
+def test_gemm_operators_add_up_to_the_matmul_params(name):
+    """Every catalog model's GEMM operators (qkv, output, MLP, router, experts, LM head) sum to the active matmul
+    weights a token multiplies through, none negative; the breakdown's shares therefore sum to one."""
+    m = CAT.model(name)
+    ops = perf.gemm_operator_params(m)
+    assert all(v >= 0 for v in ops.values())
+    assert sum(ops.values()) == m.matmul_params_active
+    for phase, tokens in (("prefill", 512.0), ("decode", 8.0)):
+        for bound in ("compute", "memory"):
+            shares = perf.gemm_operator_shares(m, perf.serve_gemm_weights(m, phase, tokens, bound))
+            assert abs(sum(shares.values()) - 1.0) < 1e-12
+
+
+@fast
+@given(st.sampled_from(MODELS), st.sampled_from(GPUS), st.sampled_from([1, 2, 4, 8]))
+def test_sequence_parallelism_never_adds_elementwise_time(name, gpu, tp):
+    """A training step's elementwise time per GPU with sequence parallelism never exceeds it without (SP shards
+    the norms and residual adds TP repeats; TP shards the rest either way), is equal at TP 1, and is the
+    forward's elementwise_bytes_per_token x 3 passes when nothing is split."""
+    from tpplan.engine.workload import TrainWorkload
+
+    m = CAT.model(name)
+    if tp not in m.valid_tp(64):
+        return
+    g = grid.make(tp=tp)
+    t = {}
+    for sp in (True, False):
+        ctx = Context(model=m, gpu=CAT.gpu(gpu), train=TrainWorkload(seq_len=2048, global_batch=4,
+                                                                    sequence_parallel=sp))
+        t[sp] = float(perf.train_time(ctx, g).elementwise[0])
+    assert t[True] <= t[False] * (1 + 1e-12)
+    if tp == 1:
+        assert t[True] == t[False]
+        bw = CAT.gpu(gpu).hbm.bandwidth_bytes_per_s * CAT.gpu(gpu).calibration.hbm.value
+        act_b = DTYPE_BYTES[m.dtype]
+        assert t[True] == approx_rel(4 * 2048 * 3 * perf.elementwise_bytes_per_token(m, act_b) / bw)
+
+
+def approx_rel(x: float):
+    import pytest
+
+    return pytest.approx(x, rel=1e-12)
