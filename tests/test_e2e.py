@@ -61,8 +61,10 @@ def test_signed_errors_of_pinned_rows(run):
     # llm-foundry MPT-30B, 8x A100 80GB, FSDP FULL_SHARD, full recompute: 916 tokens/s/GPU published; +2.5% while
     # ZeRO-3 was charged an all-reduce plus two gathers per micro-batch, all behind the last micro-batch's backward;
     # +5.5% with FSDP's three volumes per micro-batch, each prefetched behind its own micro-batch (hand count,
-    # tests/test_training.py::test_zero3_moves_three_parameter_volumes_per_micro_batch)
-    assert _row(run, "foundry-mpt30b-a100x8", "train_tokens_per_s_per_gpu").error == pytest.approx(0.055, abs=0.005)
+    # tests/test_training.py::test_zero3_moves_three_parameter_volumes_per_micro_batch); +3.6% run as llm-foundry
+    # runs it, its elementwise ops eager PyTorch at 0.43 of peak HBM (Liger-Kernel's H100 benchmark,
+    # hardware/calibration/elementwise-liger.csv)
+    assert _row(run, "foundry-mpt30b-a100x8", "train_tokens_per_s_per_gpu").error == pytest.approx(0.036, abs=0.005)
     # NeMo 24.03 Llama-2-7B fp8 at 4k on 4 H100: 768 TFLOP/s/GPU published (16,665 tokens/s by NeMo's formula);
     # +35% while attention was charged at the fp8 GEMM rate, +19% with it at FlashAttention-2's measured bf16 rate
     assert _row(run, "nemo-longseq-llama2-7b-4k-h100x4", "train_tokens_per_s_per_gpu").error == pytest.approx(
@@ -71,9 +73,9 @@ def test_signed_errors_of_pinned_rows(run):
     assert _row(run, "nemo-longseq-llama2-7b-1024k-h100x1024", "train_tokens_per_s_per_gpu").error == \
         pytest.approx(0.048, abs=0.005)
     # llm-foundry MPT-7B at 64k on 8 H100: 1,956 tokens/s/GPU published; among the worst (+62%: FSDP at one
-    # sequence per GPU, issue 18)
+    # sequence per GPU, issue 18; +59% with llm-foundry's eager elementwise ops: attention is 75% of its step)
     assert _row(run, "foundry-mpt7b-64k-h100x8", "train_tokens_per_s_per_gpu").error == pytest.approx(
-        0.62, abs=0.005)
+        0.592, abs=0.005)
     # TensorRT-LLM 0.17, Llama-3.1-70B TP8 A100, 2048 in / 128 out: 542 output tokens/s published. With each
     # request's prefill counted (load model, issue 16) +7% (it was +1,422% when prefill was left out); +3% with
     # a roofline per kernel (GEMMs and attention one after the other, issue 17); -5% with the prompts'

@@ -521,3 +521,30 @@ def test_without_sequence_parallelism_tp_still_shards_the_activation_and_rotary(
         _, d = cli_json(*common, flag)
         expected = 8 * 2048 * 3 * (act / 8 + repl / repl_shards) / bw
         assert d["train"]["breakdown_s"]["elementwise"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_eager_elementwise_ops_run_at_the_measured_eager_fraction(cat, cli_json):
+    """issue 17 item 4 / issue 18 item 1: frameworks that run the norms, residual adds and activation as PyTorch
+    eager ops (llm-foundry, torchtitan without compile, DeepSpeed with Hugging Face code) move the same bytes at
+    perf.EAGER_ELEMENTWISE_FRACTION = 0.43 of peak HBM (the median of Liger-Kernel's H100 torch rows), fused
+    kernels at the GPU's calibrated efficiency (H100: 0.75). MPT-1B (h 2048, 24 layers, GELU 8192, learned
+    positions) on 8 H100, 8 x 2,048 tokens, no recompute: 10 h + 2 x 8192 elements x 2 B per token and layer,
+    x 3 passes."""
+    from tpplan.engine import perf
+
+    gpu = cat.gpu("h100-sxm")
+    per_token = (10 * 2048 + 2 * 8192) * 24 * 2
+    common = ("estimate", "--train", "--model", "mpt-1b", "--gpu", "h100-sxm", "--dp", "8", "--seq-len", "2048",
+              "--global-batch", "64", "--micro-batch", "8", "--recompute", "none")
+    expect = {}
+    for how, frac in (("fused", gpu.calibration.hbm.value), ("eager", perf.EAGER_ELEMENTWISE_FRACTION)):
+        _, d = cli_json(*common, "--elementwise", how)
+        expect[how] = 8 * 2048 * 3 * per_token / (gpu.hbm.bandwidth_bytes_per_s * frac)
+        assert d["train"]["breakdown_s"]["elementwise"] == pytest.approx(expect[how], rel=1e-9)
+        assert d["settings"]["elementwise"] == how
+    # llm-foundry's profile runs them eagerly; a flag wins
+    _, fw = cli_json(*common, "--framework", "llm-foundry")
+    assert fw["settings"]["elementwise"] == "eager"
+    assert fw["train"]["breakdown_s"]["elementwise"] == pytest.approx(expect["eager"], rel=1e-9)
+    _, mine = cli_json(*common, "--framework", "llm-foundry", "--elementwise", "fused")
+    assert mine["train"]["breakdown_s"]["elementwise"] == pytest.approx(expect["fused"], rel=1e-9)

@@ -134,6 +134,12 @@ def _model_for_sequence(m: ModelSpec, seq_len: int) -> tuple[ModelSpec, str | No
     return grown, f"learned position table sized to the run's {seq_len:,} tokens (max_seq_len)"
 
 
+FRAMEWORK_OF_REPO = {"mosaicml/llm-foundry": "llm-foundry", "NVIDIA/NeMo": "nemo"}
+"""The framework profile (frameworks/*.yaml) a training row runs under: the software of the repository that
+published it. The profile supplies what the row leaves unstated (recompute, ZeRO stage, gradient-reduce dtype
+and overlap, elementwise kernels), as ``--framework`` does for a user; what the row states wins."""
+
+
 def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     """Run one published training row through ``training.estimate_train``."""
     from tpplan.engine.workload import TrainWorkload
@@ -172,6 +178,11 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     if mb is None:
         mb = 1
         assumptions.append("micro-batch not published: 1 (NeMo's long-sequence recipes)")
+    fw_name = FRAMEWORK_OF_REPO.get(str((r.get("source") or {}).get("repo", "")))
+    prof = cat.framework(fw_name).framework if fw_name else None
+    if fw_name:
+        assumptions.append(f"run as --framework {fw_name} (the publishing repository's software) where the row is "
+                           "silent")
     rc_text = str(r.get("recompute", "")).lower()
     if rc_text.startswith("full"):
         recompute = "full"
@@ -180,28 +191,41 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     elif rc_text.startswith("selective"):
         recompute = "selective"
     else:
-        recompute = "selective"
-        assumptions.append(f"recompute {rc_text or 'not stated'}: tpplan's default selective (the same time as "
-                           "none under flash attention)")
+        recompute = prof.recompute.value[0] if prof else "selective"
+        assumptions.append(f"recompute {rc_text or 'not stated'}: {fw_name or 'tpplan'}'s default {recompute}"
+                           + (" (the same time as none under flash attention)" if recompute != "full" else ""))
     dp_text = str(r.get("data_parallel", ""))
     zero_key = next((k for k in _ZERO if k in dp_text), None)
     if zero_key:
         zero = _ZERO[zero_key]
     else:
-        zero = 1
-        assumptions.append("data-parallel sharding not stated: ZeRO-1 (Megatron/NeMo distributed optimizer)")
+        zero = prof.zero.value[0] if prof else 1
+        assumptions.append(f"data-parallel sharding not stated: ZeRO-{zero} ({fw_name or 'tpplan'}'s default)")
+    sp = prof.sequence_parallel.value if prof else True
     if tp > 1:
-        assumptions.append("sequence parallelism not stated: on (tpplan's default)")
+        assumptions.append(f"sequence parallelism not stated: {'on' if sp else 'off'} "
+                           f"({fw_name or 'tpplan'}'s default)")
+    extra: dict[str, Any] = {}
+    if prof is not None:
+        if prof.grad_reduce_dtype is not None:
+            extra["grad_bytes"] = 4 if prof.grad_reduce_dtype.value == "fp32" else 2
+        if prof.overlap_grad_reduce is not None:
+            extra["dp_overlap"] = bool(prof.overlap_grad_reduce.value)
+        if prof.elementwise is not None:
+            extra["elementwise"] = prof.elementwise.value
+        extra["flash_attention"] = prof.attention.value == "flash"
     try:
         tdt = _train_dtype(str(r["precision"]))
     except ValueError:
         row.not_expressible = f"precision {r['precision']!r} has no tpplan equivalent (bf16 or fp8)"
         return row
     tw = TrainWorkload(seq_len=seq, global_batch=int(r["global_batch"]), micro_batch=int(mb),
-                       recompute=recompute, sequence_parallel=True, zero=zero, train_dtype=tdt)  # type: ignore[arg-type]
+                       recompute=recompute, sequence_parallel=sp, zero=zero, train_dtype=tdt,  # type: ignore[arg-type]
+                       **extra)
     row.settings = {"model": m.name, "gpu": gpu.name, "tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep,
                     "seq_len": seq, "global_batch": tw.global_batch, "micro_batch": tw.micro_batch,
-                    "recompute": recompute, "zero": zero, "train_dtype": tdt}
+                    "recompute": recompute, "zero": zero, "train_dtype": tdt, "framework": fw_name,
+                    "elementwise": tw.elementwise, "grad_reduce_dtype": "fp32" if tw.grad_bytes == 4 else "bf16"}
     try:
         res = training.estimate_train(m, gpu, tw, tp, pp, dp, cp, ep, Pricing())
     except TpplanError as exc:
@@ -499,14 +523,16 @@ WHY = {
         "Why: the GEMMs run at one efficiency per GPU and dtype, taken from large square GEMMs (H100 bf16: 0.74 x "
         "989 = 732 TFLOP/s); attention runs at FlashAttention-2's measured forward+backward rate for its sequence "
         "length and head dim, in bf16 also in fp8 runs (tpplan/engine/attention.py); collectives across nodes run at "
-        "the nodes' NIC bandwidth. The NeMo context-parallel rows (4k to 1M tokens) are within +2% to +19%. "
-        "The rest of the over-prediction sits in llm-foundry's H100 runs: small models (1B +61%, 125M on A100 "
-        "+51%), whose GEMMs are far from the square-GEMM rate (tile and wave quantization, small N and K) and "
-        "whose elementwise kernels are launch-bound; FSDP at one sequence per GPU and 8k-64k tokens (+51% to "
-        "+67%), where FSDP's three parameter volumes per micro-batch are counted and prefetched behind that "
-        "micro-batch (their contention with the compute for SMs and HBM is not modelled); and fp8 on a 3B model "
-        "(+59%). GEMM shapes are the operator model's work (issue 17), FSDP the "
-        "training-realism issue's (18)."),
+        "the nodes' NIC bandwidth. Each row runs as the framework of the repository that published it "
+        "(--framework nemo / llm-foundry) where the row is silent: llm-foundry's norms, residual adds and GELU "
+        "run as PyTorch eager ops at the measured 0.43 of peak HBM (hardware/calibration/elementwise-liger.csv), "
+        "which took 3-15 points off its rows. The NeMo context-parallel rows (4k to 1M tokens) are within +2% to "
+        "+19%. The rest of the over-prediction sits in llm-foundry's H100 runs: small models (1B +46%, 125M on A100 "
+        "+39%), whose GEMMs are far from the square-GEMM rate (tile and wave quantization, small N and K); FSDP at "
+        "one sequence per GPU and 8k-64k tokens (+47% to +61%), where FSDP's three parameter volumes per "
+        "micro-batch are counted and prefetched behind that micro-batch (their contention with the compute for "
+        "SMs and HBM is not modelled); and fp8 on a 3B model (+41%). GEMM shapes are the operator model's work "
+        "(issue 17), FSDP the training-realism issue's (18)."),
     "ttft_s": (
         "Why: each row runs at its request rate through the load model (tpplan/engine/load.py): queueing, the residual "
         "of the step in progress and the prompt's chunks, each step timed by a roofline per kernel (GEMMs on the "

@@ -39,6 +39,7 @@ TOLERANCE = {
     "attention": 0.01,    # the training attention rate interpolates these sweeps: a regression guard
     "decode-attention": 0.30,  # FlashInfer streams a long KV at 0.87-0.89 of peak, the catalog's rate is 0.66-0.75
     "gemm-shape": 0.30,   # DeepGEMM streams fp8 weights at up to 0.80 of peak, the catalog's fp8 rate is 0.57
+    "elementwise": 0.40,  # one eager fraction (0.43) for five torch ops measured at 0.32-0.54 of peak (+37% / -20%)
 }
 DESCRIPTION = {
     "activation": "Korthikanti et al. 2022 activation bytes per layer",
@@ -61,6 +62,13 @@ DESCRIPTION = {
                   "rows read up to 29% slow, DeepGEMM streaming fp8 weights at up to 0.80 of peak against the "
                   "0.57 measured for torch._scaled_mm (hardware/calibration/h100-sxm-tpplan-microbench-*.csv), "
                   "which serving keeps",
+    "elementwise": "elementwise kernels at their bandwidth plateau (>= 64 MB a call; Liger-Kernel's benchmark on "
+                   "H100 and A100): fused kernels (Liger) at the GPU's calibrated HBM efficiency, PyTorch eager ops "
+                   "at perf.EAGER_ELEMENTWISE_FRACTION (0.43 of peak), what training's elementwise time uses per "
+                   "framework (--elementwise). The eager rows span 0.32 (SwiGLU as silu(g) * u; Hugging Face's add "
+                   "+ RMSNorm) to 0.54 (torch RMSNorm) of peak; Hugging Face's 2024 multi-kernel RMSNorm and "
+                   "rotary on A100 (0.06-0.08) are shipped but not replayed: a framework running them is slower "
+                   "than tpplan's eager figure",
     "decode-attention": "paged decode-attention bandwidth (FlashInfer, 16-64 sequences x 32-4,096 cached tokens) "
                         "through serving's decode-attention time: a fixed floor per kernel "
                         "(perf.DECODE_ATTENTION_FLOOR_S) plus the KV bytes at the catalog's HBM streaming "
@@ -146,6 +154,10 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
                                          moved / (gpu.hbm.bandwidth_bytes_per_s * perf.fp8_streaming(c).value)))
             out.append(Row("gemm-shape", f"{gpu.name} fp8 {bench.removeprefix('deepgemm_')} {m}x{n}x{k}",
                            flops / t, value, "FLOP/s", src))
+        elif bench.startswith(("elementwise_fused_", "elementwise_eager_")):
+            frac = c.hbm.value if bench.startswith("elementwise_fused_") else perf.EAGER_ELEMENTWISE_FRACTION
+            out.append(Row("elementwise", f"{gpu.name} {bench.removeprefix('elementwise_')} {r.get('m')}",
+                           gpu.hbm.bandwidth_bytes_per_s * frac, value, "B/s", src))
         elif bench == "attn_decode_flashinfer":
             batch, kv_bytes = _i(r.get("m")), float(_i(r.get("size_bytes")))
             if batch >= 16 and kv_bytes > 0:

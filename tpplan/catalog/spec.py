@@ -389,6 +389,9 @@ class FrameworkSettings(Strict):
     overlap_grad_reduce: FrameworkSetting | None = None
     """bool: ZeRO 0-2 gradient reduction (and ZeRO-1/2's parameter gather) runs behind the backward pass
     (absent: true, tpplan's default); false: after it, exposed. ZeRO-3 always prefetches."""
+    elementwise: FrameworkSetting | None = None
+    """fused | eager: the norms, residual adds, activation and rotary run as hand-fused kernels (Apex / Transformer
+    Engine / Megatron's fused ops; tpplan's default) or as PyTorch eager ops (perf.EAGER_ELEMENTWISE_FRACTION)."""
 
     @model_validator(mode="after")
     def _values(self) -> "FrameworkSettings":
@@ -408,6 +411,8 @@ class FrameworkSettings(Strict):
             raise ValueError(f"grad_reduce_dtype must be bf16 or fp32; got {self.grad_reduce_dtype.value!r}")
         if self.overlap_grad_reduce is not None and not isinstance(self.overlap_grad_reduce.value, bool):
             raise ValueError("overlap_grad_reduce must be true or false")
+        if self.elementwise is not None and self.elementwise.value not in ("fused", "eager"):
+            raise ValueError(f"elementwise must be fused or eager; got {self.elementwise.value!r}")
         return self
 
 

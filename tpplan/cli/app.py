@@ -170,6 +170,7 @@ DraftModelOpt = Annotated[str | None, typer.Option("--draft-model", help="Specul
 EpOverlapOpt = Annotated[bool, typer.Option("--ep-overlap", help="Training: expert-parallel all-to-alls run behind another micro-batch's computation (DeepSeek DualPipe, Megatron-core --overlap-moe-expert-parallel-comm); default: exposed, as plain 1F1B runs them.")]
 GradReduceOpt = Annotated[str | None, typer.Option(help="Training: dtype data parallelism keeps and reduces the gradients in: bf16 | fp32 (Megatron-core under --bf16, torchtitan's mixed_precision_reduce); default: the --framework's, else bf16.")]
 OverlapGradOpt = Annotated[bool | None, typer.Option("--overlap-grad-reduce/--no-overlap-grad-reduce", help="Training, ZeRO 0-2: the gradient reduction (and the parameter gather) runs behind the backward pass (Megatron-core --overlap-grad-reduce / --overlap-param-gather, DDP buckets, DeepSpeed overlap_comm) or after it, exposed; default: the --framework's, else behind. ZeRO-3 always prefetches.")]
+ElementwiseOpt = Annotated[str | None, typer.Option(help="Training: the norms, residual adds, activation and rotary run as fused kernels (Apex / Transformer Engine / Megatron; the GPU's calibrated HBM efficiency) or as PyTorch eager ops (0.43 of peak HBM, measured; frameworks without fused kernels or torch.compile): fused | eager; default: the --framework's, else fused.")]
 DisaggOpt = Annotated[bool, typer.Option("--disagg", help="Serving: also plan disaggregated prefill and decode pools (each its own GPU type, layout and replicas, the KV moved between them) sized to --rate, and compare with aggregated serving.")]
 CrossNodeTpOpt = Annotated[bool, typer.Option("--allow-cross-node-tp", help="Serving: also search tensor parallelism beyond one node / NVLink domain.")]
 
@@ -206,7 +207,8 @@ TRAIN_SEARCH_OPTS: tuple[Opt, ...] = (
     ("deadline_days", DeadlineOpt, None), ("budget_usd", BudgetUsdOpt, None),
     ("train_objective", TrainObjectiveOpt, "time"), ("train_dtype", TrainDtypeOpt, "bf16"),
     ("ep_overlap", EpOverlapOpt, False), ("attention", AttentionOpt, None), ("framework", FrameworkOpt, None),
-    ("grad_reduce_dtype", GradReduceOpt, None), ("overlap_grad_reduce", OverlapGradOpt, None))
+    ("grad_reduce_dtype", GradReduceOpt, None), ("overlap_grad_reduce", OverlapGradOpt, None),
+    ("elementwise", ElementwiseOpt, None))
 
 
 def _with_options(*groups: tuple[Opt, ...]) -> Any:
@@ -808,6 +810,7 @@ def estimate(
     framework: FrameworkOpt = None,
     grad_reduce_dtype: GradReduceOpt = None,
     overlap_grad_reduce: OverlapGradOpt = None,
+    elementwise: ElementwiseOpt = None,
     ep_overlap: EpOverlapOpt = False,
     virtual_stages: Annotated[int, typer.Option("--virtual-stages", help="Training: model chunks per pipeline rank (Megatron interleaved 1F1B, --num-layers-per-virtual-pipeline-stage); 1 = plain 1F1B.")] = 1,
     cp_comm_type: Annotated[str, typer.Option(help="Training: context parallelism's K/V exchange (Megatron-core --cp-comm-type): p2p (ring attention, passes behind the block attention) | allgather (the whole K/V gathered per layer, exposed; the Llama 3 paper's; its transient memory is not counted).")] = "p2p",
@@ -860,7 +863,7 @@ def estimate(
                              zero if zero is not None else (prof.zero.value[0] if prof else _train_defaults().zero),
                              train_dtype or o.weight_dtype)
         tw = _with_attention(tw, attention or (prof.attention.value if prof else _default_attention()))
-        tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce)
+        tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce, elementwise)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
         if cp_comm_type not in ("p2p", "allgather"):
             raise TpplanError(f"--cp-comm-type must be p2p or allgather; got {cp_comm_type!r}")
@@ -894,7 +897,8 @@ def estimate(
                      "--recompute": recompute is not None, "--zero": zero is not None,
                      "--sequence-parallel": sequence_parallel is not None,
                      "--grad-reduce-dtype": grad_reduce_dtype is not None,
-                     "--overlap-grad-reduce": overlap_grad_reduce is not None}
+                     "--overlap-grad-reduce": overlap_grad_reduce is not None,
+                     "--elementwise": elementwise is not None}
     if any(serving_flags.values()):
         flag = next(k for k, v in serving_flags.items() if v)
         raise TpplanError(f"{flag} applies to training (--train), not to serving")
@@ -1055,16 +1059,23 @@ def _training_only(o: Any) -> None:
     """Refuse a serving search given a training-only option of TRAIN_SEARCH_OPTS."""
     given = {"--ep-overlap": o.ep_overlap, "--attention": o.attention is not None,
              "--framework": o.framework is not None, "--grad-reduce-dtype": o.grad_reduce_dtype is not None,
-             "--overlap-grad-reduce": o.overlap_grad_reduce is not None}
+             "--overlap-grad-reduce": o.overlap_grad_reduce is not None, "--elementwise": o.elementwise is not None}
     flag = next((k for k, v in given.items() if v), None)
     if flag is not None:
         raise TpplanError(f"{flag} applies to training (--train), not to serving")
 
 
-def _with_grad_reduce(tw: Any, prof: Any, dtype: str | None, overlap: bool | None) -> Any:
-    """--grad-reduce-dtype and --overlap-grad-reduce, else the framework's, else bf16 and overlapped."""
+def _with_grad_reduce(tw: Any, prof: Any, dtype: str | None, overlap: bool | None,
+                      elementwise: str | None = None) -> Any:
+    """--grad-reduce-dtype, --overlap-grad-reduce and --elementwise, else the framework's, else bf16, overlapped
+    and fused."""
     import dataclasses
 
+    if elementwise is None:
+        elementwise = prof.elementwise.value if prof is not None and prof.elementwise is not None else "fused"
+    if elementwise not in ("fused", "eager"):
+        raise TpplanError(f"--elementwise must be fused or eager; got {elementwise!r}")
+    tw = dataclasses.replace(tw, elementwise=elementwise)
     if dtype is None:
         dtype = prof.grad_reduce_dtype.value if prof is not None and prof.grad_reduce_dtype is not None else "bf16"
     if dtype not in ("bf16", "fp32"):
@@ -1076,7 +1087,7 @@ def _with_grad_reduce(tw: Any, prof: Any, dtype: str | None, overlap: bool | Non
 
 
 def _framework_workload(tw: Any, framework: Any, attention: str | None, grad_reduce_dtype: str | None = None,
-                        overlap_grad_reduce: bool | None = None) -> Any:
+                        overlap_grad_reduce: bool | None = None, elementwise: str | None = None) -> Any:
     """A training search's workload under --framework: its sequence parallelism, attention kernels and gradient
     reduction (an explicit flag wins); the ZeRO stages, recompute modes and virtual stages it offers bound the
     search (plan.train.recommend_train)."""
@@ -1085,7 +1096,7 @@ def _framework_workload(tw: Any, framework: Any, attention: str | None, grad_red
     prof = framework.framework if framework is not None else None
     if prof is not None:
         tw = dataclasses.replace(tw, sequence_parallel=prof.sequence_parallel.value)
-    tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce)
+    tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce, elementwise)
     return _with_attention(tw, attention or (prof.attention.value if prof else _default_attention()))
 
 
@@ -1241,14 +1252,14 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
                   gpus: int | None, max_gpus: int, deadline_days: float | None, budget_usd: str | None,
                   objective: str, gpus_per_node: int | None, ep_overlap: bool = False,
                   attention: str | None = None, framework: Any = None, grad_reduce_dtype: str | None = None,
-                  overlap_grad_reduce: bool | None = None) -> dict[str, Any]:
+                  overlap_grad_reduce: bool | None = None, elementwise: str | None = None) -> dict[str, Any]:
     import dataclasses
 
     from tpplan.plan import train as training
 
     tw = _search_workload(seq_len, global_batch, tokens, train_dtype)
     tw = _framework_workload(dataclasses.replace(tw, ep_overlap=ep_overlap), framework, attention,
-                             grad_reduce_dtype, overlap_grad_reduce)
+                             grad_reduce_dtype, overlap_grad_reduce, elementwise)
     return training.recommend_train(
         m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing,
@@ -1305,7 +1316,8 @@ def recommend(
                             deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
                             gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap, attention=o.attention,
                             framework=cat.framework(o.framework) if o.framework is not None else None,
-                            grad_reduce_dtype=o.grad_reduce_dtype, overlap_grad_reduce=o.overlap_grad_reduce)
+                            grad_reduce_dtype=o.grad_reduce_dtype, overlap_grad_reduce=o.overlap_grad_reduce,
+                            elementwise=o.elementwise)
         formats.emit("train-recommend", fmt.value, res, _console, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
@@ -1400,7 +1412,7 @@ def report(
         tw = _search_workload(o.seq_len, o.global_batch, o.tokens, o.train_dtype)
         fw = cat.framework(o.framework) if o.framework is not None else None
         tw = _framework_workload(replace(tw, ep_overlap=bool(o.ep_overlap)), fw, o.attention, o.grad_reduce_dtype,
-                                 o.overlap_grad_reduce)
+                                 o.overlap_grad_reduce, o.elementwise)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
                                       gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
                                       budget_usd=o.budget_usd, objective=obj, gpus_per_node=o.gpus_per_node,

@@ -57,6 +57,17 @@ plateau efficiencies: mean |log error| 2.0 % (max 8 %) at p = 2.5, against 6 % (
 which has m = 128..512 GEMMs reach both bounds at once. tests/test_perf_and_recommend.py refits it."""
 
 
+EAGER_ELEMENTWISE_FRACTION = 0.43
+"""Share of peak HBM bandwidth PyTorch's eager elementwise ops reach on the bytes a fused kernel would move, at
+large sizes (the plateau, 67-537 MB a call): Liger-Kernel's H100 benchmark (linkedin/Liger-Kernel
+benchmark/data/all_benchmark_data.csv @2120862b, shipped as hardware/calibration/elementwise-liger.csv) times
+the same operation fused and as PyTorch / Hugging Face code: F.layer_norm 0.52, relu^2 (one torch kernel) 0.43,
+torch RMSNorm 0.54, SwiGLU as silu(g) * u 0.32, Hugging Face's add + RMSNorm 0.32 of 3.35 TB/s; the median 0.43,
+band 0.32-0.54. The fused kernels of the same table reach 0.84-0.91 (tpplan keeps the GPU's calibrated HBM
+efficiency for them). ``tpplan validate --category elementwise`` replays the rows."""
+EAGER_ELEMENTWISE_BAND = (0.32, 0.54)
+
+
 DECODE_ATTENTION_FLOOR_S = 10e-6
 """Time of one paged decode-attention kernel with next to nothing to read, paid once per layer per decode step
 beside the KV bytes at the HBM rate (t = floor + bytes / bandwidth). Measured (FlashInfer blog, Fig. 6,
@@ -760,6 +771,21 @@ def recompute_flops_per_step(model: ModelSpec, global_batch: float, seq_len: flo
     return 0.0
 
 
+def elementwise_efficiency(ctx: Context, eff: Eff) -> float:
+    """HBM efficiency of a training step's elementwise kernels: the GPU's calibrated one for fused kernels; for
+    PyTorch eager ops EAGER_ELEMENTWISE_FRACTION, moved to its band's edge with the calibration band's edge."""
+    assert ctx.train is not None
+    if ctx.train.elementwise != "eager":
+        return eff.hbm
+    c = ctx.gpu.calibration.hbm
+    lo, hi = EAGER_ELEMENTWISE_BAND
+    if eff.hbm < c.value:
+        return lo
+    if eff.hbm > c.value:
+        return hi
+    return EAGER_ELEMENTWISE_FRACTION
+
+
 def eager_score_bytes(m: ModelSpec, B: float, s: float, recompute: str) -> float:
     """HBM bytes one optimizer step moves through the s x s attention scores when attention runs eagerly (no
     FlashAttention), over all layers, heads and sequences (to be divided among the GPUs sharing them).
@@ -855,7 +881,7 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     # parallelism (each TP rank repeats them otherwise)
     repl_b, shard_b = elementwise_split(m, act_b=DTYPE_BYTES[m.dtype])
     elem = B * s * passes * (shard_b / tp + repl_b / np.where(tw.sequence_parallel, tp, 1.0)) / (
-        dp * cp * pp) / (gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
+        dp * cp * pp) / (gpu.hbm.bandwidth_bytes_per_s * elementwise_efficiency(ctx, eff))
     if not tw.flash_attention:
         elem = elem + eager_score_bytes(m, B, s, tw.recompute) / (dp * cp * pp * tp) / (
             gpu.hbm.bandwidth_bytes_per_s * eff.hbm)

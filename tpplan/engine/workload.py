@@ -195,6 +195,9 @@ class TrainWorkload:
     """ZeRO 0-2: the gradient reduction (and ZeRO-1/2's parameter all-gather) runs behind the backward pass, as
     Megatron-core's --overlap-grad-reduce / --overlap-param-gather, PyTorch DDP's buckets and DeepSpeed's
     overlap_comm do; off: after it, exposed (Megatron-core's default). ZeRO-3 always prefetches."""
+    elementwise: Literal["fused", "eager"] = "fused"
+    """The elementwise kernels' bandwidth: fused kernels at the GPU's calibrated HBM efficiency, or PyTorch eager
+    ops at perf.EAGER_ELEMENTWISE_FRACTION of peak (frameworks without fused kernels or torch.compile)."""
     ep_overlap: bool = False
     """Expert-parallel all-to-alls overlapped with another micro-batch's computation (DeepSeek's DualPipe,
     Megatron-core's --overlap-moe-expert-parallel-comm); off: exposed, as plain 1F1B runs them."""

@@ -72,7 +72,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
                      "interleave": tw.interleave, "ep_overlap": tw.ep_overlap,
                      "attention": "flash" if tw.flash_attention else "eager", "shard_group": tw.shard_group,
                      "grad_reduce_dtype": "fp32" if tw.grad_bytes == 4 else "bf16",
-                     "overlap_grad_reduce": tw.dp_overlap},
+                     "overlap_grad_reduce": tw.dp_overlap, "elementwise": tw.elementwise},
         "params": {"total": ctx.model.params_total, "active": ctx.model.params_active,
                    "per_gpu": float(mem.params_per_gpu[i])},
         "memory_per_gpu_bytes": {"weights": float(mem.params[i]), "kv_cache": 0.0,
