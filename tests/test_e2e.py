@@ -64,7 +64,7 @@ def test_signed_errors_of_pinned_rows(run):
     # tests/test_training.py::test_zero3_moves_three_parameter_volumes_per_micro_batch); +3.6% run as llm-foundry
     # runs it, its elementwise ops eager PyTorch at 0.43 of peak HBM (Liger-Kernel's H100 benchmark,
     # hardware/calibration/elementwise-liger.csv)
-    assert _row(run, "foundry-mpt30b-a100x8", "train_tokens_per_s_per_gpu").error == pytest.approx(0.036, abs=0.005)
+    assert _row(run, "foundry-mpt30b-a100x8", "train_tokens_per_s_per_gpu").error == pytest.approx(0.035, abs=0.005)
     # NeMo 24.03 Llama-2-7B fp8 at 4k on 4 H100: 768 TFLOP/s/GPU published (16,665 tokens/s by NeMo's formula);
     # +35% while attention was charged at the fp8 GEMM rate, +19% with it at FlashAttention-2's measured bf16 rate
     assert _row(run, "nemo-longseq-llama2-7b-4k-h100x4", "train_tokens_per_s_per_gpu").error == pytest.approx(

@@ -434,8 +434,9 @@ def test_zero3_moves_three_parameter_volumes_per_micro_batch(cat, cli_json):
     optimizer step (Rajbhandari et al. 2020 section 7.2.2: 3 x the parameters, 1.5 x data parallelism's 2 x).
     Llama-3.1-70B (70,553,706,496 parameters) over 64 H100 (8 nodes), 512 tokens, 256 sequences: 4 micro-batches
     of one sequence each; per micro-batch 2 all-gathers of 141.1 GB (2 bytes a parameter, nccl-tests sizes: the
-    gathered whole) and one reduce-scatter of the 141.1 GB of bf16 gradients, hidden behind that micro-batch's
-    compute only up to its length (here they are not: 512-token micro-batches are short)."""
+    gathered whole) and one reduce-scatter of the 141.1 GB of bf16 gradients, each as 80 collectives of one
+    layer's 1.76 GB (FSDP wraps each block), hidden behind that micro-batch's compute only up to its length
+    (here they are not: 512-token micro-batches are short)."""
     from tpplan.engine import comm
 
     _, r = cli_json("estimate", "--train", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--dp", "64",
@@ -443,7 +444,7 @@ def test_zero3_moves_three_parameter_volumes_per_micro_batch(cat, cli_json):
     n = r["params"]["per_gpu"]
     assert n == 70_553_706_496
     gpu = cat.gpu("h100-sxm")
-    one = {op: float(comm.collective_time(gpu, op, np.array([2.0 * n]), np.array([64.0]))[0])
+    one = {op: 80 * float(comm.collective_time(gpu, op, np.array([2.0 * n / 80]), np.array([64.0]))[0])
            for op in ("all-gather", "reduce-scatter")}
     per_micro = 2 * one["all-gather"] + one["reduce-scatter"]
     b = r["train"]["breakdown_s"]

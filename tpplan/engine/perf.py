@@ -959,13 +959,16 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
         # optimizer step, whose updated shard is what the next forward gathers: 3 x the parameters per
         # micro-batch, 1.5 x data parallelism's all-reduce (the paper's count), prefetched behind the micro-batch's own
         # forward and backward: only what exceeds them is exposed.
-        gather = comm.collective_time(gpu, "all-gather", n_params * 2.0, shard, gpus_per_node=node,
-                                      busbw_scale=eff.busbw_scale, stride=tp)
-        t_rs = comm.collective_time(gpu, "reduce-scatter", grad_bytes, shard, gpus_per_node=node,
-                                    busbw_scale=eff.busbw_scale, stride=tp)
+        # one collective per layer (FSDP wraps each transformer block, DeepSpeed ZeRO-3 gathers per module):
+        # the stage's layers each pay a collective's latency on 1/layers of the bytes
+        units = np.maximum(np.maximum(first_l, mid_l), 1.0)
+        gather = units * comm.collective_time(gpu, "all-gather", n_params * 2.0 / units, shard,
+                                              gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp)
+        t_rs = units * comm.collective_time(gpu, "reduce-scatter", grad_bytes / units, shard, gpus_per_node=node,
+                                            busbw_scale=eff.busbw_scale, stride=tp)
         if tw.shard_group is not None:
-            t_rs = t_rs + np.where(replicas > 1, comm.collective_time(
-                gpu, "all-reduce", grad_bytes / shard, replicas, gpus_per_node=node,
+            t_rs = t_rs + np.where(replicas > 1, units * comm.collective_time(
+                gpu, "all-reduce", grad_bytes / shard / units, replicas, gpus_per_node=node,
                 busbw_scale=eff.busbw_scale, stride=tp * shard), 0.0)
         t_micro = 2.0 * gather + t_rs
         z3 = micro * np.maximum(0.1 * t_micro, t_micro - compute / micro)
