@@ -66,9 +66,10 @@ def test_signed_errors_of_pinned_rows(run):
     # hardware/calibration/elementwise-liger.csv)
     assert _row(run, "foundry-mpt30b-a100x8", "train_tokens_per_s_per_gpu").error == pytest.approx(0.035, abs=0.005)
     # NeMo 24.03 Llama-2-7B fp8 at 4k on 4 H100: 768 TFLOP/s/GPU published (16,665 tokens/s by NeMo's formula);
-    # +35% while attention was charged at the fp8 GEMM rate, +19% with it at FlashAttention-2's measured bf16 rate
+    # +35% while attention was charged at the fp8 GEMM rate, +19% with it at FlashAttention-2's measured bf16 rate,
+    # +11% with every GEMM operand cast to fp8 and transposed through HBM (perf.fp8_cast_elements)
     assert _row(run, "nemo-longseq-llama2-7b-4k-h100x4", "train_tokens_per_s_per_gpu").error == pytest.approx(
-        0.188, abs=0.005)
+        0.114, abs=0.005)
     # ...and at 1M tokens over CP=32: +5% (ring attention's K/V passes hidden behind the block attention)
     assert _row(run, "nemo-longseq-llama2-7b-1024k-h100x1024", "train_tokens_per_s_per_gpu").error == \
         pytest.approx(0.048, abs=0.005)

@@ -549,3 +549,20 @@ def test_eager_elementwise_ops_run_at_the_measured_eager_fraction(cat, cli_json)
     assert fw["train"]["breakdown_s"]["elementwise"] == pytest.approx(expect["eager"], rel=1e-9)
     _, mine = cli_json(*common, "--framework", "llm-foundry", "--elementwise", "fused")
     assert mine["train"]["breakdown_s"]["elementwise"] == pytest.approx(expect["fused"], rel=1e-9)
+
+
+def test_fp8_training_casts_every_gemm_operand(cat, cli_json):
+    """issue 17 item 4: an fp8 recipe casts every activation entering a GEMM (forward) and every output gradient
+    (backward) to fp8 with its transpose (Transformer Engine's cast-transpose: read 2 B, write 1 + 1 B), the LM
+    head staying bf16. Llama-3.1-8B (32 layers, h 4096, 32 + 2 x 8 heads of 128, SwiGLU 14336) at TP 1, per token:
+    forward 32 x (4096 + 4096 + 4096 + 14336), backward 32 x (6144 + 4096 + 2 x 14336 + 4096) elements, x 4 B,
+    through HBM at the calibrated efficiency: the fp8 step's elementwise time less the bf16 one's."""
+    gpu = cat.gpu("h100-sxm")
+    bw = gpu.hbm.bandwidth_bytes_per_s * gpu.calibration.hbm.value
+    per_token = 4 * 32 * ((4096 + 4096 + 4096 + 14336) + (6144 + 4096 + 2 * 14336 + 4096))
+    common = ("estimate", "--train", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--dp", "8", "--seq-len", "4K",
+              "--global-batch", "64", "--recompute", "selective")
+    _, bf = cli_json(*common, "--train-dtype", "bf16")
+    _, f8 = cli_json(*common, "--train-dtype", "fp8")
+    extra = f8["train"]["breakdown_s"]["elementwise"] - bf["train"]["breakdown_s"]["elementwise"]
+    assert extra == pytest.approx(64 * 4096 * per_token / 8 / bw, rel=1e-9)

@@ -522,17 +522,18 @@ WHY = {
     "train_tokens_per_s_per_gpu": (
         "Why: the GEMMs run at one efficiency per GPU and dtype, taken from large square GEMMs (H100 bf16: 0.74 x "
         "989 = 732 TFLOP/s); attention runs at FlashAttention-2's measured forward+backward rate for its sequence "
-        "length and head dim, in bf16 also in fp8 runs (tpplan/engine/attention.py); collectives across nodes run at "
-        "the nodes' NIC bandwidth. Each row runs as the framework of the repository that published it "
+        "length and head dim, in bf16 also in fp8 runs (tpplan/engine/attention.py); collectives across nodes run "
+        "at the nodes' NIC bandwidth. Each row runs as the framework of the repository that published it "
         "(--framework nemo / llm-foundry) where the row is silent: llm-foundry's norms, residual adds and GELU "
         "run as PyTorch eager ops at the measured 0.43 of peak HBM (hardware/calibration/elementwise-liger.csv), "
-        "which took 3-15 points off its rows. The NeMo context-parallel rows (4k to 1M tokens) are within +2% to "
-        "+19%. The rest of the over-prediction sits in llm-foundry's H100 runs: small models (1B +46%, 125M on A100 "
-        "+39%), whose GEMMs are far from the square-GEMM rate (tile and wave quantization, small N and K); FSDP at "
-        "one sequence per GPU and 8k-64k tokens (+47% to +61%), where FSDP's three parameter volumes per "
-        "micro-batch are counted and prefetched behind that micro-batch (their contention with the compute for "
-        "SMs and HBM is not modelled); and fp8 on a 3B model (+41%). GEMM shapes are the operator model's work "
-        "(issue 17), FSDP the training-realism issue's (18)."),
+        "which took 3-15 points off its rows; fp8 runs cast every GEMM operand to fp8 and its transpose (4 bytes "
+        "an element through HBM), which took up to 12 points off the fp8 rows. The NeMo context-parallel rows (4k "
+        "to 1M tokens, fp8) are within +2% to +11%. The rest of the over-prediction sits in llm-foundry's H100 "
+        "runs: small models (1B +46%, 125M on A100 +39%), whose GEMMs are far from the square-GEMM rate (tile and "
+        "wave quantization, small N and K); FSDP at one sequence per GPU and 8k-64k tokens (+47% to +61%), where "
+        "FSDP's three parameter volumes per micro-batch are counted and prefetched behind that micro-batch (their "
+        "contention with the compute for SMs and HBM is not modelled); and fp8 on a 3B model (+29%). GEMM shapes "
+        "are the operator model's work (issue 17), FSDP the training-realism issue's (18)."),
     "ttft_s": (
         "Why: each row runs at its request rate through the load model (tpplan/engine/load.py): queueing, the residual "
         "of the step in progress and the prompt's chunks, each step timed by a roofline per kernel (GEMMs on the "

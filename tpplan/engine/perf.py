@@ -705,6 +705,36 @@ def elementwise_bytes_per_token(model: ModelSpec, act_b: float = 2.0) -> float:
     return float(sum(elementwise_split(model, act_b)))
 
 
+FP8_CAST_BYTES = 4.0
+"""HBM bytes per element of an fp8 GEMM operand's cast: Transformer Engine's cast-transpose kernels read the bf16
+tensor (2 B) and write it in fp8 and transposed in fp8 (1 + 1 B), the transpose for the weight-gradient GEMM
+(Hopper's fp8 tensor cores take TN operands only). First-principles count."""
+
+
+def fp8_cast_elements(model: ModelSpec) -> tuple[float, float, float, float]:
+    """Elements per token, all layers, that an fp8 training recipe casts to fp8 for its GEMMs (the LM head kept in
+    bf16, as Transformer Engine recipes do): (forward, replicated over TP unless SP: the h-wide inputs of the QKV and
+    MLP-up projections; forward, TP-sharded: the inputs of the output and MLP-down projections), and the same two
+    for the backward's output gradients (h-wide: the output and MLP-down projections'; sharded: QKV's and MLP-up's).
+    MoE layers: the routed experts' for each of the top-k, shared experts once."""
+    a, h = model.attention, float(model.hidden_size)
+    q = float(a.num_heads * (a.v_head_dim if a.kind == "mla" and a.v_head_dim else a.head_dim))
+    qkv = float((a.num_heads + 2 * a.num_kv_heads) * a.head_dim) if a.kind != "mla" else q
+    up = 2.0 if model.mlp.kind == "gated" else 1.0
+    L, n_moe = float(model.num_layers), float(model.num_moe_layers)
+    ffn = (L - n_moe) * float(model.mlp.intermediate_size)
+    mlp_in_h = L - n_moe  # dense MLP-up inputs (h wide)
+    if model.moe is not None:
+        k = float(model.moe.experts_per_token) + float(model.moe.num_shared_experts)
+        ffn += n_moe * k * float(model.moe.expert_intermediate_size)
+        mlp_in_h += n_moe * k
+    fwd_repl = L * h + mlp_in_h * h
+    fwd_shard = L * q + ffn
+    bwd_repl = L * h + mlp_in_h * h
+    bwd_shard = L * qkv + up * ffn
+    return fwd_repl, fwd_shard, bwd_repl, bwd_shard
+
+
 def elementwise_split(model: ModelSpec, act_b: float = 2.0) -> tuple[float, float]:
     """``elementwise_bytes_per_token`` as (the norms and residual adds over the whole hidden state, which every
     tensor-parallel rank repeats unless sequence parallelism shards them over the sequence; the rotary embedding
@@ -885,6 +915,15 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     if not tw.flash_attention:
         elem = elem + eager_score_bytes(m, B, s, tw.recompute) / (dp * cp * pp * tp) / (
             gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
+    if cdt == "fp8":
+        # fp8 GEMMs take fp8 operands: every activation into a GEMM is cast in the forward (again under full
+        # recompute) and every output gradient in the backward (FP8_CAST_BYTES each, Transformer Engine's fused
+        # cast-transpose kernels at the GPU's HBM efficiency)
+        f_r, f_s, b_r, b_s = fp8_cast_elements(m)
+        fwd_passes = 2.0 if tw.recompute == "full" else 1.0
+        sp_div = np.where(tw.sequence_parallel, tp, 1.0)
+        cast = fwd_passes * (f_r / sp_div + f_s / tp) + (b_r / sp_div + b_s / tp)
+        elem = elem + B * s * FP8_CAST_BYTES * cast / (dp * cp * pp) / (gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
     gemm_s = gemm_flops / (gpus * peak_eff)
     compute = gemm_s + attn_s / gpus + elem
     first_l, last_l = stage_layers(m.num_layers, pp, tw.stage_split)
