@@ -206,7 +206,7 @@ def test_gemm_operators_add_up_to_the_matmul_params(name):
 def test_sequence_parallelism_never_adds_elementwise_time(name, gpu, tp):
     """A training step's elementwise time per GPU with sequence parallelism never exceeds it without (SP shards
     the norms and residual adds TP repeats; TP shards the rest either way), is equal at TP 1, and is the
-    forward's elementwise_bytes_per_token x 3 passes when nothing is split."""
+    forward's elementwise_bytes_per_token x 3 passes plus the loss's bytes when nothing is split."""
     from tpplan.engine.workload import TrainWorkload
 
     m = CAT.model(name)
@@ -223,7 +223,8 @@ def test_sequence_parallelism_never_adds_elementwise_time(name, gpu, tp):
         assert t[True] == t[False]
         bw = CAT.gpu(gpu).hbm.bandwidth_bytes_per_s * CAT.gpu(gpu).calibration.hbm.value
         act_b = DTYPE_BYTES[m.dtype]
-        assert t[True] == approx_rel(4 * 2048 * 3 * perf.elementwise_bytes_per_token(m, act_b) / bw)
+        loss = perf.LOSS_BYTES_PER_LOGIT * m.vocab_size
+        assert t[True] == approx_rel(4 * 2048 * (3 * perf.elementwise_bytes_per_token(m, act_b) + loss) / bw)
 
 
 def approx_rel(x: float):

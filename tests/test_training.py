@@ -520,7 +520,8 @@ def test_without_sequence_parallelism_tp_still_shards_the_activation_and_rotary(
               "--seq-len", "2048", "--global-batch", "8", "--micro-batch", "1", "--recompute", "selective")
     for flag, repl_shards in (("--no-sequence-parallel", 1), ("--sequence-parallel", 8)):
         _, d = cli_json(*common, flag)
-        expected = 8 * 2048 * 3 * (act / 8 + repl / repl_shards) / bw
+        # + the loss: 6 bytes a logit of the rank's vocab shard (51,200 / 8), perf.LOSS_BYTES_PER_LOGIT
+        expected = 8 * 2048 * (3 * (act / 8 + repl / repl_shards) + 6 * 51200 / 8) / bw
         assert d["train"]["breakdown_s"]["elementwise"] == pytest.approx(expected, rel=1e-9)
 
 
@@ -530,7 +531,7 @@ def test_eager_elementwise_ops_run_at_the_measured_eager_fraction(cat, cli_json)
     perf.EAGER_ELEMENTWISE_FRACTION = 0.43 of peak HBM (the median of Liger-Kernel's H100 torch rows), fused
     kernels at the GPU's calibrated efficiency (H100: 0.75). MPT-1B (h 2048, 24 layers, GELU 8192, learned
     positions) on 8 H100, 8 x 2,048 tokens, no recompute: 10 h + 2 x 8192 elements x 2 B per token and layer,
-    x 3 passes."""
+    x 3 passes, and the loss's 6 bytes a logit."""
     from tpplan.engine import perf
 
     gpu = cat.gpu("h100-sxm")
@@ -540,7 +541,8 @@ def test_eager_elementwise_ops_run_at_the_measured_eager_fraction(cat, cli_json)
     expect = {}
     for how, frac in (("fused", gpu.calibration.hbm.value), ("eager", perf.EAGER_ELEMENTWISE_FRACTION)):
         _, d = cli_json(*common, "--elementwise", how)
-        expect[how] = 8 * 2048 * 3 * per_token / (gpu.hbm.bandwidth_bytes_per_s * frac)
+        # + the loss, 6 bytes a logit (vocab 50,368)
+        expect[how] = 8 * 2048 * (3 * per_token + 6 * 50368) / (gpu.hbm.bandwidth_bytes_per_s * frac)
         assert d["train"]["breakdown_s"]["elementwise"] == pytest.approx(expect[how], rel=1e-9)
         assert d["settings"]["elementwise"] == how
     # llm-foundry's profile runs them eagerly; a flag wins

@@ -529,10 +529,10 @@ WHY = {
         "which took 3-15 points off its rows; fp8 runs cast every GEMM operand to fp8 and its transpose (4 bytes "
         "an element through HBM), which took up to 12 points off the fp8 rows. The NeMo context-parallel rows (4k "
         "to 1M tokens, fp8) are within +2% to +11%. The rest of the over-prediction sits in llm-foundry's H100 "
-        "runs: small models (1B +46%, 125M on A100 +39%), whose GEMMs are far from the square-GEMM rate (tile and "
+        "runs: small models (1B +45%, 125M on A100 +30%), whose GEMMs are far from the square-GEMM rate (tile and "
         "wave quantization, small N and K); FSDP at one sequence per GPU and 8k-64k tokens (+47% to +61%), where "
         "FSDP's three parameter volumes per micro-batch are counted and prefetched behind that micro-batch (their "
-        "contention with the compute for SMs and HBM is not modelled); and fp8 on a 3B model (+29%). GEMM shapes "
+        "contention with the compute for SMs and HBM is not modelled); and fp8 on a 3B model (+28%). GEMM shapes "
         "are the operator model's work (issue 17), FSDP the training-realism issue's (18)."),
     "ttft_s": (
         "Why: each row runs at its request rate through the load model (tpplan/engine/load.py): queueing, the residual "

@@ -705,6 +705,12 @@ def elementwise_bytes_per_token(model: ModelSpec, act_b: float = 2.0) -> float:
     return float(sum(elementwise_split(model, act_b)))
 
 
+LOSS_BYTES_PER_LOGIT = 6.0
+"""HBM bytes per logit of a training step's cross-entropy loss: the forward reads the bf16 logits (2 B), the
+backward reads them again (2 B) and writes their gradient (2 B). First-principles count of a fused kernel; an eager
+one (fp32 upcast, softmax written out) moves more."""
+
+
 FP8_CAST_BYTES = 4.0
 """HBM bytes per element of an fp8 GEMM operand's cast: Transformer Engine's cast-transpose kernels read the bf16
 tensor (2 B) and write it in fp8 and transposed in fp8 (1 + 1 B), the transpose for the weight-gradient GEMM
@@ -910,7 +916,11 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     # the rotary and activation bytes split over tp always, the norms and residual adds only under sequence
     # parallelism (each TP rank repeats them otherwise)
     repl_b, shard_b = elementwise_split(m, act_b=DTYPE_BYTES[m.dtype])
-    elem = B * s * passes * (shard_b / tp + repl_b / np.where(tw.sequence_parallel, tp, 1.0)) / (
+    # the loss: a fused (vocab-parallel) cross entropy reads the logits forward and again backward and writes their
+    # gradient, LOSS_BYTES_PER_LOGIT a logit, each TP rank its vocab shard (Megatron's vocab-parallel cross
+    # entropy; flash-attn's fused CrossEntropyLoss)
+    loss_b = LOSS_BYTES_PER_LOGIT * m.vocab_size / tp
+    elem = B * s * (passes * (shard_b / tp + repl_b / np.where(tw.sequence_parallel, tp, 1.0)) + loss_b) / (
         dp * cp * pp) / (gpu.hbm.bandwidth_bytes_per_s * elementwise_efficiency(ctx, eff))
     if not tw.flash_attention:
         elem = elem + eager_score_bytes(m, B, s, tw.recompute) / (dp * cp * pp * tp) / (
