@@ -25,7 +25,8 @@ as a CUDA graph, so small kernels are timed without Python's dispatch; eagerly w
 - attn_fa2_fwd_bwd_{causal,full}: ``scaled_dot_product_attention`` forced to the flash backend, forward +
   backward, batch x seq = 16k, heads x head_dim = 2048 (the FlashAttention-2 paper's sizes; m = seq, n = head
   dim, k = heads); FLOPs = 3.5 x 4 b s^2 h d (/ 2 causal), as the FA2 benchmark counts them.
-- elementwise_eager_rmsnorm / elementwise_eager_silu_mul: bf16 RMSNorm (torch ops) and SiLU-and-mul over tokens x hidden;
+- elementwise_eager_rmsnorm / elementwise_eager_silu_mul: bf16 RMSNorm (torch ops) and SiLU-and-mul over tokens x
+  hidden;
   bytes = what they must read and write; rows in TB/s by size.
 - hbm_copy / hbm_read: ``dst.copy_(src)`` (2 x size bytes) and ``src.sum()`` (size bytes).
 - launch_eager / launch_graph: a chain of 100 tiny kernels launched one by one, and replayed as a CUDA graph;

@@ -37,7 +37,7 @@ def test_reproduces_published_8gpu_sweep_within_15_percent(cat, gpu):
     t = comm.collective_time(cat.gpu(gpu), "all-reduce", s[keep], 8)
     _, pred = comm.algbw_busbw("all-reduce", s[keep], 8, t)
     err = pred / bb[keep] - 1
-    assert np.abs(err).max() < 0.15, dict(zip(s[keep], err))
+    assert np.abs(err).max() < 0.15, dict(zip(s[keep], err, strict=True))
 
 
 def test_net2_ring_1gib(cat):

@@ -214,7 +214,8 @@ def test_huge_search_memory_under_500_mb():
 def test_no_file_written_outside_output(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     deploy = ROOT / "tests" / "data" / "deploy" / "good"
-    for argv in (["recommend", "--model", "llama-8b", "--ctx", "4k"], ["estimate", "--model", "llama-8b", "--gpu", "h100",
+    for argv in (["recommend", "--model", "llama-8b", "--ctx", "4k"],
+                 ["estimate", "--model", "llama-8b", "--gpu", "h100",
                  "--ctx", "4k"], ["check", str(deploy)], ["validate", "--category", "kv"], ["models"], ["gpus"],
                  ["report", "--model", "llama-8b", "--gpu", "h100", "--format", "csv"]):
         cli(*argv)
@@ -569,7 +570,8 @@ def test_glob_does_not_follow_folder_links(cli, tmp_path, monkeypatch):
 def test_divisors_by_square_root():
     from tpplan.engine.grid import divisors
 
-    assert divisors(60) == [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60] and divisors(1) == [1] and divisors(49) == [1, 7, 49]
+    assert divisors(60) == [1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60]
+    assert divisors(1) == [1] and divisors(49) == [1, 7, 49]
     assert len(divisors(10**9)) == 100  # 2^9 5^9: (9 + 1)^2, in milliseconds
 
 

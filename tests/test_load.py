@@ -68,7 +68,8 @@ def test_a_step_without_prompt_tokens_is_serve_times_decode_step(model, gpu, tp,
                                                                            rel=1e-12)
 
 
-@pytest.mark.parametrize("model,gpu,tp,pp", [("llama-3.1-70b", "h100-sxm", 4, 1), ("llama-3.1-8b", "a100-sxm-80gb", 1, 1),
+@pytest.mark.parametrize("model,gpu,tp,pp", [("llama-3.1-70b", "h100-sxm", 4, 1),
+                                             ("llama-3.1-8b", "a100-sxm-80gb", 1, 1),
                                              ("llama-3.1-70b", "b200", 8, 2), ("mixtral-8x7b", "h100-sxm", 2, 1)])
 def test_affine_step_follows_the_exact_step(model, gpu, tp, pp):
     """The closed forms use a secant of the step model; within 6% of the exact step over the operating range

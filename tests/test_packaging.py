@@ -33,7 +33,8 @@ def test_wheel_contains_every_catalog_file(tmp_path):
     # the installed layout (tpplan/_catalog/...) loads the compiled catalog, not the YAML
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    r = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); from tpplan.catalog import load as catalog; "
+    r = subprocess.run([sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv[1]); "
+                        "from tpplan.catalog import load as catalog; "
                         "assert catalog.bundled_root().name == '_catalog', catalog.bundled_root(); "
                         "assert catalog.compiled_bundle_current()", str(site)],
                        capture_output=True, text=True, check=False, cwd=tmp_path)

@@ -82,10 +82,11 @@ def test_design_card_command_fits_and_ranks(cat):
         assert c["fits"] and c["feasible"]
         assert lay["gpus"] == lay["tp"] * lay["pp"] * lay["dp"] * lay["cp"]
         assert c["memory_per_gpu_bytes"]["total"] <= c["memory_per_gpu_bytes"]["usable"]
-        assert not (lay["gpus"] == 1 and c["memory_per_gpu_bytes"]["capacity"] < 100e9)  # 70B bf16 never on one 80 GB GPU
+        # 70B bf16 never on one 80 GB GPU
+        assert not (lay["gpus"] == 1 and c["memory_per_gpu_bytes"]["capacity"] < 100e9)
     lat = [c["serve"]["request_latency_s"] for c in cands]
     by_gpu: dict[str, list[float]] = {}
-    for c, x in zip(cands, lat):
+    for c, x in zip(cands, lat, strict=True):
         by_gpu.setdefault(c["layout"]["gpu"], []).append(x)
     assert min(lat) == lat[0]
     assert all(v == sorted(v) for v in by_gpu.values())
@@ -226,8 +227,8 @@ def test_cost_arithmetic():
 def test_narayanan_flops_formula_exact(cat):
     # Narayanan et al. 2021: F = 72 B s l h^2 (1 + s/(6h) + V/(12 l h)) without recompute (x 4/3 with)
     m = cat.model("gpt3-175b")
-    B, s, l, h, V = 64, 2048, 96, 12288, 51200
-    expect = 72 * B * s * l * h**2 * (1 + s / (6 * h) + V / (12 * l * h))
+    B, s, L, h, V = 64, 2048, 96, 12288, 51200
+    expect = 72 * B * s * L * h**2 * (1 + s / (6 * h) + V / (12 * L * h))
     assert perf.model_flops_per_step(m, B, s) == pytest.approx(expect, rel=1e-12)
 
 
@@ -354,7 +355,8 @@ def test_gemm_roofline_exponent_refits_the_h100_microbenchmarks():
             flops = 2 * m * n * k
             t = flops / (float(r["value"]) * 1e12)
             tc = flops / (h100.peak_flops(r["dtype"]) * (c.flops_fp8.value if fp8 else c.flops.value))
-            tm = n * k * (1 if fp8 else 2) / (h100.hbm.bandwidth_bytes_per_s * (c.hbm_fp8.value if fp8 else c.hbm.value))
+            hbm = c.hbm_fp8.value if fp8 else c.hbm.value
+            tm = n * k * (1 if fp8 else 2) / (h100.hbm.bandwidth_bytes_per_s * hbm)
             est = float(perf.gemm_roofline(tc, tm)) if p is None else max(tc, tm)
             out.append(abs(math.log(est / t)))
         return sum(out) / len(out), max(out)

@@ -251,7 +251,8 @@ def test_disagg_pools_match_the_rate_within_one_replica(cli_json):
     assert f"{agg:,.2f}" in d["message"] and f"{costs[0]:,.2f}" in d["message"]
     cmds = d["pairs"][0]["commands"]
     assert '"kv_connector":"NixlConnector"' in cmds["prefill"] and "--tensor-parallel-size" in cmds["decode"]
-    assert cmds["dynamo_prefill"].startswith("python -m dynamo.vllm ") and "--is-prefill-worker" in cmds["dynamo_prefill"]
+    assert cmds["dynamo_prefill"].startswith("python -m dynamo.vllm ")
+    assert "--is-prefill-worker" in cmds["dynamo_prefill"]
     assert "--is-prefill-worker" not in cmds["dynamo_decode"]
 
 
@@ -326,7 +327,8 @@ def test_disagg_pools_take_whole_expert_parallel_instances(cli_json):
             assert 50.0 <= p["capacity_rps"] < 50.0 + p["sustainable_rate_rps_per_replica"]
     top = next(x for x in pairs if x["decode"]["layout"]["dp"] > 1)
     if top is pairs[0]:
-        assert "--data-parallel-size" in top["commands"]["decode"] and "--enable-expert-parallel" in top["commands"]["decode"]
+        assert "--data-parallel-size" in top["commands"]["decode"]
+        assert "--enable-expert-parallel" in top["commands"]["decode"]
 
 
 def test_disagg_pools_meet_the_slos_at_the_percentile(cli_json):

@@ -80,8 +80,8 @@ def test_calibrate_nccl_then_collective_reproduces_the_log(cli, tmp_path):
     assert fit.max_rel_error < 0.06 and fit.spread < 0.035
 
 
-NCCL_HEADER = """# nThread 1 nGpus 1 minBytes 1048576 maxBytes 1073741824 step: 2(factor) warmup iters: 5 iters: 20 agg iters: 1 validation: 1 graph: 0
-#
+NCCL_HEADER = ("# nThread 1 nGpus 1 minBytes 1048576 maxBytes 1073741824 step: 2(factor) warmup iters: 5 iters: 20 "
+               "agg iters: 1 validation: 1 graph: 0\n") + """#
 # Using devices
 {ranks}
 #
@@ -93,14 +93,15 @@ NCCL_HEADER = """# nThread 1 nGpus 1 minBytes 1048576 maxBytes 1073741824 step: 
 
 def _synthetic_log(path: Path, gpu, op: str, n: int, inplace_na: bool = False) -> None:
     """A log in nccl-tests' format whose busbw is tpplan's own prediction (so the fit must recover it)."""
-    ranks = "\n".join(f"#  Rank {i:2d} Group  0 Pid {1000 + i} on node{i // 8} device  {i % 8} [0x1b] NVIDIA H100 80GB HBM3"
-                      for i in range(n))
+    ranks = "\n".join(f"#  Rank {i:2d} Group  0 Pid {1000 + i} on node{i // 8} device  {i % 8} [0x1b] "
+                      "NVIDIA H100 80GB HBM3" for i in range(n))
     lines = [NCCL_HEADER.format(ranks=ranks)]
     for k in range(20, 31):
         s = 2**k
         t = float(comm.collective_time(gpu, op, np.array([float(s)]), n)[0])
         alg, bus = comm.algbw_busbw(op, s, n, t)
-        ip = "       N/A     N/A     N/A    N/A" if inplace_na else f"{t * 1e6:10.2f} {alg / 1e9:7.2f} {bus / 1e9:7.2f}      0"
+        ip = ("       N/A     N/A     N/A    N/A" if inplace_na
+              else f"{t * 1e6:10.2f} {alg / 1e9:7.2f} {bus / 1e9:7.2f}      0")
         lines.append(f"{s:12d} {s // 2:13d}     float    none      -1 {t * 1e6:8.2f} {float(alg) / 1e9:7.2f} "
                      f"{float(bus) / 1e9:7.2f}      0 {ip}")
     path.write_text("\n".join(lines) + "\n# Avg bus bandwidth    : 100\n")
