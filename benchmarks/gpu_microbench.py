@@ -22,6 +22,9 @@ as a CUDA graph, so small kernels are timed without Python's dispatch; eagerly w
   MLP up / down, router, LM head as TP shards them, m = 1 to 16k tokens).
 - gemm_grouped_bmm_xG: the routed experts as G equal groups (``torch.bmm``), m = tokens x top-k / experts each.
 - gemm_scaled_mm fp8: ``torch._scaled_mm`` with e4m3 inputs, per-tensor scales, bf16 output.
+- gemm_torch_matmul_sustained (--sustained S): an 8192^3 bf16 GEMM back to back for S seconds, the median rate of
+  the last fifth: what a long training load keeps once power / clock throttling sets in (short runs measure the
+  boost clock).
 - attn_fa2_fwd_bwd_{causal,full}: ``scaled_dot_product_attention`` forced to the flash backend, forward +
   backward, batch x seq = 16k, heads x head_dim = 2048 (the FlashAttention-2 paper's sizes; m = seq, n = head
   dim, k = heads); FLOPs = 3.5 x 4 b s^2 h d (/ 2 causal), as the FA2 benchmark counts them.
@@ -136,6 +139,9 @@ def main() -> int:
     parser.add_argument("--model", action="append", default=[], help="also time this catalog model's GEMMs")
     parser.add_argument("--tp", default="1,2,4,8", help="tensor-parallel sizes for --model (comma-separated)")
     parser.add_argument("--dry-run", action="store_true", help="list the measurements, time nothing")
+    parser.add_argument("--sustained", type=float, default=0.0, metavar="SECONDS",
+                        help="also run an 8192^3 bf16 GEMM back to back for this long and report the rate of its "
+                             "last fifth (power / clock throttling under a training-like load; 0: skip)")
     args = parser.parse_args()
     tps = tuple(int(x) for x in args.tp.split(",") if x.strip())
     gemms = plan(args.model, tps)
@@ -175,6 +181,26 @@ def main() -> int:
             ms = _time_ms(lambda a=a, b=b: torch.bmm(a, b))
         add(bench, "bf16", m, n, k, "", tflops(2.0 * groups * m * n * k, ms), "TFLOP/s",
             f"{note}; median of 20 x 10 graph-replayed calls, random normal; {ms * 1e3:.1f} us".lstrip("; "))
+        del a, b
+    # ---- sustained GEMM: the rate a training-like load keeps once the power limit bites (H800 runs at ~1,600 MHz
+    # under DeepSeek's FlashMLA kernels, 865 of 990 TFLOP/s: FlashMLA docs/20250422-new-kernel-deep-dive.md)
+    if args.sustained > 0:
+        import time
+
+        a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+        b = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
+        rates, t_end = [], time.perf_counter() + args.sustained
+        while time.perf_counter() < t_end:
+            ms = _event_ms(lambda a=a, b=b: torch.matmul(a, b), reps=10)
+            rates.append(tflops(2.0 * 8192**3, ms))
+        tail = rates[-max(1, len(rates) // 5):]
+        clock = ""
+        try:
+            clock = f"; SM clock {torch.cuda.clock_rate()} MHz at the end"
+        except Exception:  # noqa: BLE001 - needs pynvml
+            pass
+        add("gemm_torch_matmul_sustained", "bf16", 8192, 8192, 8192, "", statistics.median(tail), "TFLOP/s",
+            f"median of the last fifth of {args.sustained:.0f} s back to back (first: {rates[0]:.0f}){clock}")
         del a, b
     # ---- fp8 GEMMs (Hopper and later)
     if hasattr(torch, "_scaled_mm") and hasattr(torch, "float8_e4m3fn"):
