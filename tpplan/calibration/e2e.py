@@ -193,7 +193,7 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     else:
         recompute = prof.recompute.value[0] if prof else "selective"
         assumptions.append(f"recompute {rc_text or 'not stated'}: {fw_name or 'tpplan'}'s default {recompute}"
-                           + (" (the same time as none under flash attention)" if recompute != "full" else ""))
+                           + (" (the same time as none under flash attention)" if recompute == "selective" else ""))
     dp_text = str(r.get("data_parallel", ""))
     zero_key = next((k for k in _ZERO if k in dp_text), None)
     if zero_key:
