@@ -255,3 +255,25 @@ def test_every_format_a_command_lists_is_in_the_format_registry():
     assert set(reg["check"]) == {f.value for f in CheckFormat} - {"auto"}  # auto picks github or text
     with pytest.raises(TpplanError, match="valid: table, json, markdown"):
         formats.get("cost", "csv")
+
+
+def test_recommend_disagg_csv_lists_the_pairs_too(cli):
+    """recommend --disagg --format csv: the aggregated candidates (deployment 'aggregated') and one row per
+    disaggregated pair (deployment 'disaggregated', its pools in prefill_pool / decode_pool, the KV it moves per
+    request), the columns added after the old ones so a reader of the old header still parses it."""
+    import csv
+    import io
+
+    code, out, _ = cli("recommend", "--model", "llama-70b", "--ctx", "8k", "--input-len", "4k", "--output-len", "512",
+                       "--gpu", "h100", "--rate", "20/s", "--ttft-slo", "2s", "--tpot-slo", "50ms", "--disagg",
+                       "--objective", "cost", "--top", "2", "--format", "csv")
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert list(rows[0])[:21][-2:] == ["load_mode", "notes"]  # the old columns first, in their old order
+    kinds = [r["deployment"] for r in rows]
+    assert kinds[0] == "aggregated" and "disaggregated" in kinds
+    pair = next(r for r in rows if r["deployment"] == "disaggregated")
+    assert pair["prefill_pool"].startswith("gpu=h100-sxm,tp=") and "replicas=" in pair["decode_pool"]
+    assert float(pair["kv_transfer_bytes_per_request"]) > 0 and float(pair["rate_rps"]) == 20.0
+    # the pair's GPUs pay its $/hour: 36 H100 x $2.49
+    assert float(pair["usd_per_hour"]) == pytest.approx(int(pair["gpus"]) * 2.49)

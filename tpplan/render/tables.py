@@ -96,11 +96,22 @@ def recommend_rows(res: dict[str, Any], bands: bool = True) -> tuple[list[str], 
 
 RECOMMEND_CSV = ["rank", "gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "mem_total_bytes", "concurrency",
                  "rate_rps", "ttft_s", "tpot_s", "request_latency_s", "output_tokens_per_s",
-                 "output_tokens_per_s_per_gpu", "usd_per_hour", "usd_per_million_tokens", "load_mode", "notes"]
+                 "output_tokens_per_s_per_gpu", "usd_per_hour", "usd_per_million_tokens", "load_mode", "notes",
+                 "deployment", "prefill_pool", "decode_pool", "kv_transfer_bytes_per_request"]
+"""The last four columns were added with --disagg's rows: deployment is 'aggregated' (one row per candidate) or
+'disaggregated' (one row per prefill/decode pair; its layout columns empty, each pool as 'gpu=G,tp=T,pp=P,
+replicas=R', gpus the pair's)."""
+
+
+def _pool(p: dict[str, Any]) -> str:
+    lay = p["layout"]
+    return (f"gpu={lay['gpu']},tp={lay['tp']},pp={lay['pp']}" + (f",ep={lay['ep']}" if lay.get("ep", 1) > 1 else "")
+            + f",replicas={p['replicas']}")
 
 
 def recommend_csv(res: dict[str, Any]) -> str:
-    """The recommend list in base units (bytes, seconds, tokens/s, USD), one row per candidate."""
+    """The recommend list in base units (bytes, seconds, tokens/s, USD), one row per candidate; with --disagg
+    also one row per disaggregated pair."""
     rows = []
     for i, c in enumerate(res["candidates"], 1):
         lay, s, co = c["layout"], c["serve"], c["cost"]
@@ -108,7 +119,17 @@ def recommend_csv(res: dict[str, Any]) -> str:
         rows.append([i, lay["gpu"], lay["gpus"], lay["nodes"], lay["tp"], lay["pp"], lay["dp"], lay["cp"], lay["ep"],
                      c["memory_per_gpu_bytes"]["total"], ld["concurrency"], ld["rate_rps"], s["ttft_s"], s["tpot_s"],
                      s["request_latency_s"], s["throughput_tokens_per_s"], s["throughput_tokens_per_s_per_gpu"],
-                     co["usd_per_hour"], co["usd_per_million_tokens"], ld["mode"], _note(c)])
+                     co["usd_per_hour"], co["usd_per_million_tokens"], ld["mode"], _note(c), "aggregated", "", "",
+                     ""])
+    d = res.get("disaggregated") or {}
+    rate = res.get("inputs", {}).get("rate_rps")
+    for i, x in enumerate(d.get("pairs", []), 1):
+        gpus_of = {x["prefill"]["layout"]["gpu"], x["decode"]["layout"]["gpu"]}
+        rows.append([i, "+".join(sorted(gpus_of)), x["gpus"], "", "", "", "", "", "", "", "", rate, x["ttft_s"],
+                     x["tpot_s"], x["request_latency_s"], x["throughput_tokens_per_s"],
+                     x["throughput_tokens_per_s"] / x["gpus"], x["usd_per_hour"], x["usd_per_million_tokens"], "rate",
+                     x["ratio"], "disaggregated", _pool(x["prefill"]), _pool(x["decode"]),
+                     x["kv_transfer"]["bytes_per_request"]])
     return csv_text(RECOMMEND_CSV, rows)
 
 
