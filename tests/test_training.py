@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from tpplan.catalog.spec import model_from_dimensions
 from tpplan.engine import grid, perf
-from tpplan.engine.workload import Context, TrainWorkload
+from tpplan.engine.workload import Context, ServeWorkload, TrainWorkload
 from tpplan.plan import serve as planner
 from tpplan.plan import train as training
 
@@ -568,3 +568,30 @@ def test_fp8_training_casts_every_gemm_operand(cat, cli_json):
     _, f8 = cli_json(*common, "--train-dtype", "fp8")
     extra = f8["train"]["breakdown_s"]["elementwise"] - bf["train"]["breakdown_s"]["elementwise"]
     assert extra == pytest.approx(64 * 4096 * per_token / 8 / bw, rel=1e-9)
+
+
+def test_decode_all_to_all_runs_deepep_low_latency_kernels(cat):
+    """Serving's decode tokens go through DeepEP's low-latency kernels (SGLang's DeepEP auto mode): every top-k copy
+    sent on its own, k (n - 1) / n of them over the NIC and k / n x (e - 1) / e over NVLink, plus
+    perf.DEEPEP_LL_FLOOR_S (40 us, fitted on DeepEP's low-latency table: hardware/calibration/deepep-ll.csv).
+    DeepSeek-V3 (hidden 7168, top-8) at EP 32 on H800 (4 nodes), 128 tokens a rank, fp8 dispatch (1 B + a 4-byte
+    scale per 128): 8 x 3/4 = 6 remote copies per token: 128 x 6 x 7168 x 1.03125 B at the inter-node bus
+    bandwidth, + 40 us; DeepEP measured 155 us."""
+    m = cat.model("deepseek-v3")
+    inter, intra = perf.ep_a2a_bytes_per_token(m, np.array([32.0]), 8, low_latency=True)
+    assert inter[0] == pytest.approx(6 * 7168) and intra[0] == pytest.approx(8 / 4 * 7 / 8 * 7168)
+    gpu = cat.gpu("h800")
+    ctx = Context(model=m, gpu=gpu, serve=ServeWorkload(ctx=4096, input_len=2048, output_len=128))
+    g = grid.make(1, 1, 32, 1, 32)
+    t = float(perf.ep_a2a_time(ctx, g, 128.0, 1.0 + 4.0 / 128, perf.Eff.of(ctx), low_latency=True)[0])
+    expect = 128 * 6 * 7168 * 1.03125 / gpu.calibration.inter_node.busbw_bytes_per_s + perf.DEEPEP_LL_FLOOR_S
+    assert t == pytest.approx(expect) and t == pytest.approx(155e-6, rel=0.05)
+    # a decode step of 128 sequences a rank pays it per MoE layer, dispatch and combine (bf16 weights: both in
+    # bf16); a step of prompt tokens only, the normal kernels
+    eff = perf.Eff.of(ctx)
+    ll_bf16 = m.num_moe_layers * 2 * float(perf.ep_a2a_time(ctx, g, 128.0, 2.0, eff, low_latency=True)[0])
+    dec = perf.step_pieces(ctx, g, 128.0, 0.0, terms=True).terms
+    assert dec is not None and float(dec["ep"][0]) == pytest.approx(ll_bf16)
+    normal = m.num_moe_layers * 2 * float(perf.ep_a2a_time(ctx, g, 128.0, 2.0, eff)[0])
+    pre = perf.step_pieces(ctx, g, 0.0, 128.0, terms=True).terms
+    assert pre is not None and float(pre["ep"][0]) == pytest.approx(normal) and normal < ll_bf16

@@ -22,6 +22,7 @@ import numpy as np
 from tpplan.catalog.load import Catalog, bundled_root
 from tpplan.catalog.microbench import _unit_scale, read_microbench
 from tpplan.engine import comm, grid, memory, perf
+from tpplan.engine.workload import Context, ServeWorkload
 from tpplan.errors import TpplanError
 from tpplan.plan import serve as planner
 from tpplan.yamlio import load_one
@@ -39,6 +40,7 @@ TOLERANCE = {
     "attention": 0.01,    # the training attention rate interpolates these sweeps: a regression guard
     "decode-attention": 0.30,  # FlashInfer streams a long KV at 0.87-0.89 of peak, the catalog's rate is 0.66-0.75
     "gemm-shape": 0.30,   # DeepGEMM streams fp8 weights at up to 0.80 of peak, the catalog's fp8 rate is 0.57
+    "all-to-all": 0.20,   # DeepEP's low-latency kernels: the bytes of every top-k copy + a 40 us floor fitted on them
     "elementwise": 0.40,  # one eager fraction (0.43) for five torch ops measured at 0.32-0.54 of peak (+37% / -20%)
 }
 DESCRIPTION = {
@@ -62,6 +64,10 @@ DESCRIPTION = {
                   "rows read up to 29% slow, DeepGEMM streaming fp8 weights at up to 0.80 of peak against the "
                   "0.57 measured for torch._scaled_mm (hardware/calibration/h100-sxm-tpplan-microbench-*.csv), "
                   "which serving keeps",
+    "all-to-all": "expert-parallel dispatch / combine latency of DeepEP's low-latency kernels (H800 + 400G NIC, 128 "
+                  "tokens a rank, DeepSeek-V3 shapes, EP 8-256) through perf.ep_a2a_time(low_latency=True), the "
+                  "time serving's decode tokens pay: every top-k copy over RDMA to other nodes and NVLink inside one, "
+                  "plus perf.DEEPEP_LL_FLOOR_S (40 us, the median of what the bytes leave, fitted on these rows)",
     "elementwise": "elementwise kernels at their bandwidth plateau (>= 64 MB a call; Liger-Kernel's benchmark on "
                    "H100 and A100): fused kernels (Liger) at the GPU's calibrated HBM efficiency, PyTorch eager ops "
                    "at perf.EAGER_ELEMENTWISE_FRACTION (0.43 of peak), what training's elementwise time uses per "
@@ -154,6 +160,20 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
                                          moved / (gpu.hbm.bandwidth_bytes_per_s * perf.fp8_streaming(c).value)))
             out.append(Row("gemm-shape", f"{gpu.name} fp8 {bench.removeprefix('deepgemm_')} {m}x{n}x{k}",
                            flops / t, value, "FLOP/s", src))
+        elif bench in ("deepep_ll_dispatch", "deepep_ll_combine"):
+            ep = _i(r.get("ranks"))
+            try:
+                dsv3 = cat.model("deepseek-v3")
+            except TpplanError:
+                continue
+            if dsv3.moe is None or (_i(r.get("n")), _i(r.get("k"))) != (dsv3.hidden_size, dsv3.moe.experts_per_token):
+                continue
+            g = grid.make(tp=1, dp=ep, ep=ep)
+            ctx = Context(model=dsv3, gpu=gpu, serve=ServeWorkload(ctx=4096, input_len=2048, output_len=128))
+            elem_b = 1.0 + 4.0 / 128 if bench.endswith("dispatch") else 2.0
+            t = float(perf.ep_a2a_time(ctx, g, float(_i(r.get("m"))), elem_b, perf.Eff.of(ctx), True)[0])
+            out.append(Row("all-to-all", f"{gpu.name} DeepEP low-latency {bench.rsplit('_', 1)[1]} EP{ep}", t, value,
+                           "s", src))
         elif bench.startswith(("elementwise_fused_", "elementwise_eager_")):
             frac = c.hbm.value if bench.startswith("elementwise_fused_") else perf.EAGER_ELEMENTWISE_FRACTION
             out.append(Row("elementwise", f"{gpu.name} {bench.removeprefix('elementwise_')} {r.get('m')}",

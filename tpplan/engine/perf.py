@@ -476,7 +476,10 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     t_pp = (pp - 1.0) * comm.collective_time(
         gpu, "p2p", msg, 2, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
         stride=tp * cp * g.dp) if (pp > 1).any() else 0.0 * tp
-    t_ep = _ep_time(ctx, g, b_n * q + b_p, eff)
+    # decode tokens through the low-latency all-to-all, prompt tokens through the normal one (SGLang's DeepEP auto
+    # mode: low-latency for decode batches, normal for prefill); each only where the step has such tokens
+    t_ep = (np.where(b_n > 0, _ep_time(ctx, g, b_n * q, eff, low_latency=True), 0.0)
+            + np.where(b_p > 0, _ep_time(ctx, g, b_p, eff), 0.0)) if m.moe is not None else 0.0 * tp
     t_cp = np.where(cp > 1, L * comm.collective_time(
         gpu, "all-reduce", b_n * q * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
         stride=tp), 0.0) if (cp > 1).any() else 0.0 * tp
@@ -622,7 +625,8 @@ def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArra
     return pre, dec
 
 
-def ep_a2a_bytes_per_token(model: ModelSpec, ep: npt.ArrayLike, node: int) -> tuple[FArray, FArray]:
+def ep_a2a_bytes_per_token(model: ModelSpec, ep: npt.ArrayLike, node: int,
+                           low_latency: bool = False) -> tuple[FArray, FArray]:
     """(elements over the network, elements over NVLink) per token and direction of one expert-parallel
     all-to-all, as DeepEP moves them (deepseek-ai/DeepEP: a token crosses the network once per destination
     node, then fans out over NVLink to its experts' GPUs there).
@@ -642,12 +646,26 @@ def ep_a2a_bytes_per_token(model: ModelSpec, ep: npt.ArrayLike, node: int) -> tu
     distinct = n * (1.0 - (1.0 - 1.0 / n) ** k)
     if m.routing_groups and m.groups_per_token:
         distinct = np.minimum(distinct, m.groups_per_token * np.maximum(1.0, n / m.routing_groups))
-    remote = distinct * (n - 1.0) / n
     h = float(model.hidden_size)
+    if low_latency:
+        # DeepEP's low-latency kernels send every top-k copy on its own (no per-node deduplication; the README's
+        # LL bandwidth counts all k copies): k (n - 1) / n of them to other nodes, k / n x (e - 1) / e over NVLink
+        return k * (n - 1.0) / n * h, k / n * h * (e - 1.0) / np.maximum(e, 1.0)
+    remote = distinct * (n - 1.0) / n
     return remote * h, k * h * (e - 1.0) / np.maximum(e, 1.0)
 
 
-def ep_a2a_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, elem_bytes: float, eff: Eff) -> FArray:
+DEEPEP_LL_FLOOR_S = 40e-6
+"""Fixed time of one DeepEP low-latency dispatch or combine beside its bytes: DeepEP's README low-latency table
+(deepseek-ai/DeepEP @d8dd185, H800 + CX7 400G, 128 tokens a rank, hidden 7168, top-8, fp8 dispatch / bf16 combine,
+EP 8-256; shipped as hardware/calibration/deepep-ll.csv) measures 77-194 us dispatch and 114-369 us combine, of which
+the slower fabric's bytes (every top-k copy sent on its own, ep_a2a_bytes_per_token(low_latency=True)) explain all
+but 33-46 us at EP 8-256 (dispatch) and 33-58 us (combine, 76 at EP128): the median, 40 us. Fitted to that
+microbenchmark; ``tpplan validate --category all-to-all`` replays it."""
+
+
+def ep_a2a_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, elem_bytes: float, eff: Eff,
+                low_latency: bool = False) -> FArray:
     """One expert-parallel all-to-all (dispatch or combine) of ``tokens`` tokens per GPU at ``elem_bytes`` per
     element: the network and NVLink stages overlap (DeepEP's normal kernels), so the slower one sets the time,
     each at its per-GPU bus bandwidth (the catalog's inter- and intra-node calibrations; DeepEP measured 43-58
@@ -657,23 +675,31 @@ def ep_a2a_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, elem_bytes: float,
     c = gpu.calibration
     t = np.asarray(tokens, dtype=np.float64) + 0.0 * g.tp
     # the scale-up fabric's reach: the node, or the whole NVLink domain of an NVL72 rack (EP up to 72 on NVLink)
-    inter, intra = ep_a2a_bytes_per_token(ctx.model, g.ep, int(comm.fabric_node(gpu, ctx.node_size)))
+    inter, intra = ep_a2a_bytes_per_token(ctx.model, g.ep, int(comm.fabric_node(gpu, ctx.node_size)), low_latency)
     bw_inter = c.inter_node.busbw_bytes_per_s * eff.busbw_scale
     bw_intra = c.intra_node.busbw_bytes_per_s * eff.busbw_scale
+    if low_latency:
+        # DeepEP's low-latency kernels (decode): each copy straight to its GPU, RDMA across nodes and NVLink inside
+        # one at once, plus the kernel's fixed time (DEEPEP_LL_FLOOR_S)
+        return np.where(g.ep > 1, np.maximum(t * inter * elem_bytes / bw_inter, t * intra * elem_bytes / bw_intra)
+                        + DEEPEP_LL_FLOOR_S, 0.0)
     net = np.where(inter > 0, t * inter * elem_bytes / bw_inter + c.inter_node.alpha_per_step_s, 0.0)
     link = np.where(intra > 0, t * intra * elem_bytes / bw_intra + c.intra_node.alpha_per_step_s, 0.0)
     return np.where(g.ep > 1, np.maximum(net, link), 0.0)
 
 
-def _ep_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, eff: Eff) -> FArray:
+def _ep_time(ctx: Context, g: Grid, tokens: npt.ArrayLike, eff: Eff, low_latency: bool = False) -> FArray:
     """Serving: a dispatch and a combine per MoE layer of ``tokens`` tokens per GPU (ep_a2a_time), in the
-    activation dtype (fp8 dispatch where the weights are fp8, as DeepEP and vLLM's DeepEP path quantize it)."""
+    activation dtype (fp8 dispatch where the weights are fp8, as DeepEP and vLLM's DeepEP path quantize it);
+    ``low_latency``: through DeepEP's low-latency kernels, as engines run decode batches (SGLang's DeepEP auto
+    mode, vLLM's DeepEP low-latency all-to-all backend)."""
     m = ctx.model
     if m.moe is None:
         return np.zeros(len(g))
     act_b = DTYPE_BYTES[m.dtype]
     disp_b = 1.0 + 4.0 / 128 if ctx.serve is not None and ctx.serve.weight_dtype == "fp8" else act_b
-    return m.num_moe_layers * (ep_a2a_time(ctx, g, tokens, disp_b, eff) + ep_a2a_time(ctx, g, tokens, act_b, eff))
+    return m.num_moe_layers * (ep_a2a_time(ctx, g, tokens, disp_b, eff, low_latency)
+                               + ep_a2a_time(ctx, g, tokens, act_b, eff, low_latency))
 
 
 def _cp_prefill_time(ctx: Context, g: Grid, tokens: float, eff: Eff) -> FArray:
