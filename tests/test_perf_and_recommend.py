@@ -403,3 +403,17 @@ def test_explain_says_how_many_sequences_fit_when_the_concurrency_does_not(cli_j
     m = re.search(r"(\d+) sequences of 128,000 tokens fit in the ([\d.]+) GB KV pool per GPU \(5\.2 GB each\)", text)
     assert m is not None
     assert int(m.group(1)) == int(float(m.group(2)) * 1e9 // (128_000 * 40_960))
+
+
+def test_flash_attention_pads_the_head_dim(cat):
+    """FlashAttention-2 computes at the head dim rounded up to a multiple of 32 (up to 128) or 64 (above)
+    (csrc/flash_attn/flash_api.cpp round_multiple): a 160-dim head (Megatron-1T, MT-NLG 530B) runs the 192 kernel,
+    so its useful FLOP rate is 160 / 192 of the measured curve; 64, 96, 128 and 256 run unpadded."""
+    from tpplan.engine import attention
+
+    assert [attention.padded_head_dim(d) for d in (64, 80, 96, 112, 128, 160, 192, 256)] == [
+        64, 96, 96, 128, 128, 192, 192, 256]
+    gpu = cat.gpu("h100-sxm")
+    r128 = float(attention.fwd_bwd_flops_per_s(gpu, 128, True, np.array([8192.0]))[0])
+    r160 = float(attention.fwd_bwd_flops_per_s(gpu, 160, True, np.array([8192.0]))[0])
+    assert r128 == pytest.approx(308e12) and r160 == pytest.approx(308e12 * 160 / 192)

@@ -62,11 +62,20 @@ def family(gpu: GpuSpec) -> tuple[str, float, str]:
                                                      "[assumed]")
 
 
+def padded_head_dim(head_dim: int) -> int:
+    """The head dim FlashAttention-2's kernels compute at: rounded up to a multiple of 32 up to 128, of 64 above
+    (Dao-AILab/flash-attention csrc/flash_attn/flash_api.cpp: ``round_multiple(head_size, head_size <= 128 ? 32 :
+    64)``); MPT-30B's 112 runs the 128 kernel."""
+    step = 32 if head_dim <= 128 else 64
+    return -(-head_dim // step) * step
+
+
 def fwd_bwd_flops_per_s(gpu: GpuSpec, head_dim: int, causal: bool, seq_len: npt.ArrayLike) -> FArray:
     """Measured forward+backward throughput (FlashAttention's FLOP count) for sequences of ``seq_len`` tokens:
-    interpolated in log length between the sweep's points, at the nearer measured head dim (64 or 128)."""
+    interpolated in log length between the sweep's points, at the nearer measured head dim (64 or 128), times
+    the share of the padded head dim the model's is (the kernel computes the padding too)."""
     ref, scale, _ = family(gpu)
     d = 64 if head_dim <= 96 else 128
     lens, rates = _table()[(ref, causal, d)]
     s = np.clip(np.asarray(seq_len, dtype=np.float64), lens[0], lens[-1])
-    return np.interp(np.log(s), np.log(lens), rates) * scale
+    return np.interp(np.log(s), np.log(lens), rates) * scale * (head_dim / padded_head_dim(head_dim))
