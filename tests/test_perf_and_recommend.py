@@ -33,11 +33,14 @@ def test_decode_units_hand_computed(cat):
     # prefill of 1000 tokens: the GEMMs, 2 x (69.5e9 - 1.05e9 LM head) matmul params x 1000, plus the LM head of
     # the last token only (the engine samples from it alone) / (989.4e12 x 0.74) = 187 ms, against
     # the 55.3 ms weight read on the smooth GEMM roofline (p = 2.5: x 1.018); then the attention kernels, causal
-    # over 500 keys on average: 2 x 500 x (2 x 128) x 64 heads x 80 layers per token = 1.8 ms
+    # over 500 keys on average: 2 x 500 x (2 x 128) x 64 heads x 80 layers per token, at FlashAttention-3's
+    # measured forward rate for a 1,000-token causal prompt (between its 512 and 1,024 points, 292 and 423
+    # TFLOP/s, in log length: hardware/calibration/flash-attention-fwd.csv) = 3.1 ms
     head = 128_256 * 8_192
     fl = 2 * (cat.model("llama-3.1-70b").matmul_params_active - head) * 1000 + 2 * head
     tc, tm = fl / (989.4e12 * 0.74), hbm
-    attn = 1000 * 2 * 500 * 256 * 64 * 80 / (989.4e12 * 0.74)
+    fa3 = (292 + (423 - 292) * np.log(1000 / 512) / np.log(2)) * 1e12
+    attn = 1000 * 2 * 500 * 256 * 64 * 80 / fa3
     # and the elementwise kernels through HBM, per token: 80 layers x (2 fused add+norms x 4 x 8192 + rotary
     # 2 x (64 + 8) x 128) + silu_and_mul 3 x 28672 x 80, in bf16 = 27.2 MB: 10.8 ms for 1000 tokens
     elem = 1000 * 2 * (80 * (2 * 4 * 8192 + 2 * 72 * 128) + 3 * 28672 * 80) / (3.35e12 * 0.75)
@@ -417,3 +420,19 @@ def test_flash_attention_pads_the_head_dim(cat):
     r128 = float(attention.fwd_bwd_flops_per_s(gpu, 128, True, np.array([8192.0]))[0])
     r160 = float(attention.fwd_bwd_flops_per_s(gpu, 160, True, np.array([8192.0]))[0])
     assert r128 == pytest.approx(308e12) and r160 == pytest.approx(308e12 * 160 / 192)
+
+
+def test_prompt_attention_runs_at_the_measured_forward_rate(cat):
+    """Serving's prompt attention: FlashAttention-3's measured forward rate on Hopper (H100 causal d128: 292 TFLOP/s
+    at 512 tokens to 616 at 16k, hardware/calibration/flash-attention-fwd.csv), H200 scaled by its dense peak (the
+    same 989.4: the same curve); where nothing was measured, FA3's ratio to H100's GEMM rate carried to the GPU's
+    own calibrated GEMM rate (attention.H100_GEMM_EFF is H100's catalog efficiency)."""
+    from tpplan.engine import attention
+
+    h100, h200, mi = cat.gpu("h100-sxm"), cat.gpu("h200"), cat.gpu("mi300x")
+    assert attention.H100_GEMM_EFF == h100.calibration.flops.value
+    s = np.array([512.0, 16384.0])
+    assert list(attention.fwd_flops_per_s(h100, 128, True, s)) == pytest.approx([292e12, 616e12])
+    assert list(attention.fwd_flops_per_s(h200, 128, True, s)) == pytest.approx([292e12, 616e12])
+    ratio = mi.peak_flops("bf16") * mi.calibration.flops.value / (989.4e12 * 0.74)
+    assert float(attention.fwd_flops_per_s(mi, 128, True, s)[1]) == pytest.approx(616e12 * ratio)

@@ -57,7 +57,8 @@ DESCRIPTION = {
                   "tables come from these sweeps, so this guards regressions; the smooth fit alone is within 5.5% "
                   "(H100) to 19% (A100's protocol switch))",
     "attention": "FlashAttention-2 forward+backward throughput by sequence length, head dim and mask through "
-                 "tpplan.engine.attention (the rate training's attention time uses; interpolates these sweeps)",
+                 "tpplan.engine.attention (the rate training's attention time uses), and FlashAttention-3's forward "
+                 "on H100 (the rate serving's prompt attention uses on Hopper); both interpolate these sweeps",
     "gemm-shape": "fp8 GEMMs by shape, dense (m = 64, 128, 4,096 rows) and grouped as MoE experts run them (4-8 "
                   "groups of 256-8,192 rows), DeepGEMM on H800, through the smooth GEMM roofline "
                   "(perf.gemm_roofline) at the catalog's fp8 efficiencies: grouped within 21%; decode-shaped dense "
@@ -143,6 +144,13 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
                 continue  # small copies measure launch latency, not HBM
             out.append(Row("hbm", f"{gpu.name} {bench}" + (f" {size / 2**30:.0f} GiB" if size else ""),
                            gpu.hbm.bandwidth_bytes_per_s * c.hbm.high, value, "B/s", src))
+        elif bench.startswith("attn_fa3_fwd"):
+            from tpplan.engine import attention
+
+            seq, d, causal = _i(r.get("m")), _i(r.get("n")), bench.endswith("causal")
+            pred = float(attention.fwd_flops_per_s(gpu, d, causal, np.array([float(seq)]))[0])
+            out.append(Row("attention", f"{gpu.name} FA3 fwd {'causal' if causal else 'full'} d={d} s={seq}",
+                           pred, value, "FLOP/s", src))
         elif bench.startswith("attn_fa2_fwd_bwd"):
             from tpplan.engine import attention
 

@@ -23,6 +23,10 @@ from tpplan.catalog.spec import GpuSpec
 
 FArray = npt.NDArray[np.float64]
 CSV = Path("hardware") / "calibration" / "flash-attention-2.csv"
+FWD_CSV = Path("hardware") / "calibration" / "flash-attention-fwd.csv"
+H100_GEMM_EFF = 0.74
+"""H100 SXM's calibrated bf16 GEMM efficiency (hardware/h100-sxm.yaml; a test holds them equal): the reference
+for carrying FlashAttention-3's rate to GPUs it was not measured on."""
 MEASURED = {"a100-sxm-80gb": 312e12, "h100-sxm": 989.4e12}
 """GPUs of the sweep and the dense bf16 peak their curve is relative to."""
 
@@ -43,6 +47,49 @@ def _table() -> dict[tuple[str, bool, int], tuple[FArray, FArray]]:
         v.sort()
         out[key] = (np.array([x for x, _ in v]), np.array([y for _, y in v]))
     return out
+
+
+@functools.cache
+def _fwd_table() -> dict[tuple[str, bool, int], tuple[FArray, FArray]]:
+    """(kernel fa3 | fa2, causal, head dim) -> (sequence lengths, forward FLOP/s) on H100 SXM."""
+    from tpplan.catalog.load import bundled_root
+    from tpplan.catalog.microbench import read_microbench
+
+    rows = read_microbench(bundled_root() / FWD_CSV, FWD_CSV.as_posix())
+    pts: dict[tuple[str, bool, int], list[tuple[float, float]]] = {}
+    for r in rows:
+        kernel = r["benchmark"].split("_")[1]
+        pts.setdefault((kernel, r["benchmark"].endswith("causal"), int(r["n"])), []).append(
+            (float(r["m"]), float(r["value"]) * 1e12))
+    out = {}
+    for key, v in pts.items():
+        v.sort()
+        out[key] = (np.array([x for x, _ in v]), np.array([y for _, y in v]))
+    return out
+
+
+def fwd_flops_per_s(gpu: GpuSpec, head_dim: int, causal: bool, seq_len: npt.ArrayLike) -> FArray:
+    """Forward throughput of a prompt's attention (serving prefill), FlashAttention's FLOP count, for sequences of
+    ``seq_len`` tokens. Hopper: FlashAttention-3's measured curve (H100; other Hopper parts scaled by their dense
+    bf16 peak), the kernel generation vLLM, SGLang and TensorRT-LLM run there [recalled]. Ampere / Ada: the
+    FlashAttention-2 forward+backward curve of A100 (their kernels; the forward alone is no slower: on H100 FA2's
+    forward reads 1.02-1.17x its forward+backward rate [D]) [assumed]. Others (Blackwell, MI300): the H100 FA3
+    curve's ratio to H100's GEMM rate times this GPU's calibrated GEMM rate [assumed]. The head dim at the nearer
+    measured one (64, 128, 256), times the share of the padded head dim it is."""
+    names = " ".join([gpu.name, *gpu.aliases]).lower()
+    if family(gpu)[0] == "a100-sxm-80gb":
+        return fwd_bwd_flops_per_s(gpu, head_dim, causal, seq_len)
+    if gpu.name == "h100-sxm":
+        scale = 1.0
+    elif any(w in names for w in ("h100", "h200", "h800", "h20")):
+        scale = gpu.peak_flops("bf16") / MEASURED["h100-sxm"]
+    else:
+        # no measurement: FA3's ratio to H100's GEMM rate carried to this GPU's calibrated GEMM rate
+        scale = gpu.peak_flops("bf16") * gpu.calibration.flops.value / (MEASURED["h100-sxm"] * H100_GEMM_EFF)
+    d = 64 if head_dim <= 96 else 128 if head_dim <= 192 else 256
+    lens, rates = _fwd_table()[("fa3", causal, d)]
+    s = np.clip(np.asarray(seq_len, dtype=np.float64), lens[0], lens[-1])
+    return np.interp(np.log(s), np.log(lens), rates) * scale * (head_dim / padded_head_dim(head_dim))
 
 
 def family(gpu: GpuSpec) -> tuple[str, float, str]:

@@ -135,6 +135,20 @@ def compute_dtype(weight_dtype: str, gpu_has: dict[str, float]) -> str:
     return "bf16"
 
 
+def prefill_attention_rate(ctx: Context, eff: Eff) -> float:
+    """FLOP/s of a prompt's attention kernels: the measured forward rate of the flash kernels the engines run for a
+    causal prompt of ``input_len`` tokens at the model's (prefill) head dim (tpplan.engine.attention.fwd_flops_per_s:
+    FlashAttention-3 on Hopper, FA2 on Ampere / Ada), moved with the calibration band's GEMM efficiency edge."""
+    from tpplan.engine import attention
+
+    assert ctx.serve is not None
+    a = ctx.model.attention
+    d = (a.qk_nope_head_dim or 0) + (a.qk_rope_head_dim or 0) if a.kind == "mla" and a.qk_nope_head_dim \
+        else a.head_dim
+    rate = attention.fwd_flops_per_s(ctx.gpu, d, True, np.array([float(max(ctx.serve.input_len, 1))]))
+    return float(rate[0]) * (eff.flops / ctx.gpu.calibration.flops.value)
+
+
 def _peak(ctx: Context, dtype: str, eff: Eff) -> float:
     e = eff.flops_fp8 if dtype in ("fp8", "fp4") else eff.flops
     return ctx.gpu.peak_flops(dtype) * e
@@ -258,9 +272,9 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     # a roofline per kernel: the GEMMs against the weights they stream, then the attention kernels (their
     # FLOPs; a prefill reads its own fresh K/V, no cache); all stages one after another for a single prompt
     t_gemm = pre_gemm / (model_par * peak)
-    # attention runs in the activation dtype (FlashAttention / FlashInfer bf16 kernels) whatever the GEMMs use
-    peak_attn = _peak(ctx, "bf16", eff)
-    t_attn_pre = (fl - pre_gemm) / (model_par * peak_attn)
+    # attention runs in the activation dtype (FlashAttention / FlashInfer bf16 kernels) whatever the GEMMs use, at
+    # the flash kernels' measured forward rate for this prompt length (prefill_attention_rate)
+    t_attn_pre = (fl - pre_gemm) / (model_par * prefill_attention_rate(ctx, eff))
     # the prompt's elementwise kernels (norms with residual adds, activation, rotary) through HBM
     elem_tok = serve_elementwise_bytes_per_token(m, tp, act_b)
     t_elem_pre = np.ceil(n_in / cp) * elem_tok / bw
@@ -457,15 +471,19 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     head = 2.0 * m.vocab_size * h
     gemm_fl = (b_n * q * 2.0 * m.matmul_params_active
                + b_p / cp * (2.0 * prompt_gemm_params(m) + head / max(float(w.prefill_len), 1.0))) / (pp * tp)
-    attn_fl = (b_n * q * attention_flops_per_token(m, pos, causal=False, absorbed=True)
-               + b_p * attention_flops_for_keys(m, prompt_keys(m, w)) / cp) / (pp * tp)
+    attn_fl = b_n * q * attention_flops_per_token(m, pos, causal=False, absorbed=True) / (pp * tp)
+    attn_pre = b_p * attention_flops_for_keys(m, prompt_keys(m, w)) / cp / (pp * tp)
     kv_read = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) * np.ceil(avg_ctx / cp) * b_n
     compute = pp * gemm_fl / peak
     w_read = reads.for_tokens(b_n * q + b_p)
     memory = pp * w_read / bw_w
     # the kernels beside the GEMMs, each on its own roofline: attention, in the activation dtype (bf16)
     # whatever dtype the GEMMs run in, then the elementwise kernels of every token (norms, activation, rotary)
+    # decode attention's few FLOPs at the bf16 rate (its KV bytes bound it); a prompt chunk's at the measured
+    # forward rate of the flash kernels (prefill_attention_rate)
     attn_c, attn_m = pp * (attn_fl / _peak(ctx, "bf16", eff)), pp * (kv_read / bw)
+    if (b_p > 0).any():
+        attn_c = attn_c + pp * (attn_pre / prefill_attention_rate(ctx, eff))
     floor = np.where(b_n > 0, DECODE_ATTENTION_FLOOR_S * L, 0.0)  # a decode-attention kernel per layer
     elem = (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw
     serial = np.maximum(attn_c, attn_m) + floor + elem
