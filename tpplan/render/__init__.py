@@ -93,3 +93,12 @@ def layout_label(lay: dict[str, Any]) -> str:
     """'TP8/PP2/EP4/DP2': a layout's parallel sizes above 1, tensor parallelism always (reports and pools)."""
     return "/".join([f"TP{lay['tp']}"] + [f"{k.upper()}{lay[k]}" for k in ("pp", "cp", "ep", "dp")
                                           if lay.get(k, 1) > 1])
+
+
+def accuracy_lines(res: dict[str, Any]) -> list[str]:
+    """The measured end-to-end accuracy a result carries (tpplan.catalog.accuracy), as one line (none without it):
+    the tables, markdown and the report print the same sentence."""
+    from tpplan.catalog.accuracy import sentence
+
+    line = sentence(res.get("accuracy") or {})
+    return [line] if line else []

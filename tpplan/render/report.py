@@ -12,7 +12,15 @@ from typing import Any
 
 from tpplan.engine.cost import HOURS_PER_MONTH
 from tpplan.engine.grid import REASON_TEXT
-from tpplan.render import band, csv_text, layout_label, markdown_table, md_text, pool_command_label
+from tpplan.render import (
+    accuracy_lines,
+    band,
+    csv_text,
+    layout_label,
+    markdown_table,
+    md_text,
+    pool_command_label,
+)
 from tpplan.units import format_count, format_seconds, format_usd
 
 GIB = 2**30
@@ -288,7 +296,7 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
         items.append(f"All-reduce within a node: {ar['alpha_per_step_s'] * 1e6:.1f} us per step, bus bandwidth "
                      f"{ar['busbw_bytes_per_s'] / 1e9:.0f} GB/s; {ar['source']}")
         items.append(f"Conventions: FLOPS are {a['flops_convention']}; bandwidths are {a['bandwidth_convention']}.")
-    items += _accuracy(res)
+    items += accuracy_lines(res)
     b.append(("list", items))
     b.append(("h", 3, "Prices"))
     b.append(_prices_table(res))
@@ -361,13 +369,6 @@ def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     return b + _train_sources(res)
 
 
-def _accuracy(res: dict[str, Any]) -> list[str]:
-    from tpplan.catalog.accuracy import sentence
-
-    line = sentence(res.get("accuracy") or {})
-    return [line] if line else []
-
-
 def _train_sources(res: dict[str, Any]) -> list[Block]:
     b: list[Block] = [("h", 2, "Assumptions and sources"),
                       ("list", [f"Tool: tpplan {res['tool']['version']}; catalog sha256 "
@@ -376,7 +377,7 @@ def _train_sources(res: dict[str, Any]) -> list[Block]:
                                 "Days assume the run never stops (no failures, restarts or evaluation pauses).",
                                 "Step time: 1F1B pipeline with bubble, exposed TP/PP/DP/EP/CP communication and "
                                 "calibrated GEMM efficiency (docs/calibration.md); MFU uses Narayanan et al. (2021) "
-                                "model FLOPs.", *_accuracy(res)]),
+                                "model FLOPs.", *accuracy_lines(res)]),
                       ("h", 3, "Prices"), _prices_table(res), *_price_legend(res)]
     return b
 

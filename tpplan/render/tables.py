@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tpplan.render import band, csv_text, layout_label, markdown_table, md_text, pool_command_label
+from tpplan.render import accuracy_lines, band, csv_text, layout_label, markdown_table, md_text, pool_command_label
 from tpplan.units import format_bytes, format_count, format_seconds, format_usd
 
 SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "PP spans nodes"}
@@ -341,14 +341,6 @@ def estimate_lines(res: dict[str, Any]) -> list[str]:
     lines += [f"warning: {w}" for w in res.get("warnings", [])]
     lines += accuracy_lines(res)
     return lines
-
-
-def accuracy_lines(res: dict[str, Any]) -> list[str]:
-    """The measured end-to-end accuracy the result carries (tpplan.catalog.accuracy), as one line."""
-    from tpplan.catalog.accuracy import sentence
-
-    line = sentence(res.get("accuracy") or {})
-    return [line] if line else []
 
 
 def feature_lines(s: dict[str, Any]) -> list[str]:
