@@ -1014,18 +1014,27 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     grad_bytes = n_params * tw.grad_bytes
     dp_group = dp * cp
     # the dp (x cp) group strides over the tp ranks
+
+    def coll(op: str, size: npt.ArrayLike, ranks: npt.ArrayLike, stride: npt.ArrayLike = tp) -> FArray:
+        return comm.collective_time(gpu, op, size, ranks, gpus_per_node=node, busbw_scale=eff.busbw_scale,
+                                    stride=stride)
+
+    def reduce_grads(units: FArray | float) -> FArray:
+        """The gradients reduce-scattered over the shard group as ``units`` collectives (and, under hybrid
+        sharding, each shard all-reduced across the replicas, ranks shard x tp apart)."""
+        t = units * coll("reduce-scatter", grad_bytes / units, shard)
+        if tw.shard_group is not None:
+            t = t + np.where(replicas > 1, units * coll("all-reduce", grad_bytes / shard / units, replicas,
+                                                        tp * shard), 0.0)
+        return t
+
     if tw.shard_group is None:
-        t_dp = comm.collective_time(gpu, "all-reduce", grad_bytes, dp_group, gpus_per_node=node,
-                                    busbw_scale=eff.busbw_scale, stride=tp)
+        shard = dp_group
+        t_dp = coll("all-reduce", grad_bytes, dp_group)
         if tw.grad_bytes != 2 and np.any(z >= 1):
             # ZeRO >= 1 reduce-scatters the gradients in their dtype and gathers the bf16 parameters back
             # (Megatron-core's distributed optimizer): the all-reduce's two halves at different widths
-            t_dp = np.where(z >= 1, comm.collective_time(gpu, "reduce-scatter", grad_bytes, dp_group,
-                                                         gpus_per_node=node, busbw_scale=eff.busbw_scale,
-                                                         stride=tp)
-                            + comm.collective_time(gpu, "all-gather", n_params * 2.0, dp_group, gpus_per_node=node,
-                                                   busbw_scale=eff.busbw_scale, stride=tp), t_dp)
-        shard = dp_group
+            t_dp = np.where(z >= 1, reduce_grads(1.0) + coll("all-gather", n_params * 2.0, dp_group), t_dp)
     else:
         # hybrid sharding (PyTorch FSDP HYBRID_SHARD): gradients reduce-scattered inside a shard group of
         # consecutive dp ranks, each shard all-reduced across the replicas (ranks shard x tp apart), and the
@@ -1033,13 +1042,7 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
         # all-gather an all-reduce is made of (Patarasuk and Yuan 2009), the default above
         shard = np.minimum(dp_group, float(tw.shard_group))
         replicas = dp_group / shard
-        t_dp = (comm.collective_time(gpu, "reduce-scatter", grad_bytes, shard, gpus_per_node=node,
-                                     busbw_scale=eff.busbw_scale, stride=tp)
-                + np.where(replicas > 1, comm.collective_time(
-                    gpu, "all-reduce", grad_bytes / shard, replicas, gpus_per_node=node,
-                    busbw_scale=eff.busbw_scale, stride=tp * shard), 0.0)
-                + comm.collective_time(gpu, "all-gather", n_params * 2.0, shard, gpus_per_node=node,
-                                       busbw_scale=eff.busbw_scale, stride=tp))
+        t_dp = reduce_grads(1.0) + coll("all-gather", n_params * 2.0, shard)
     # behind the last micro-batch's backward (bucketed as PyTorch DDP / Megatron-core --overlap-grad-reduce do),
     # or after it, whole, where the framework does not overlap (Megatron-core's default)
     bwd_last = compute / micro * (2.0 / 3.0) if tw.dp_overlap else 0.0
@@ -1050,20 +1053,13 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
         # backward (a recompute under activation checkpointing runs inside that backward gather) and
         # reduce-scatters its gradients (across replicas too under hybrid sharding); no all-gather after the
         # optimizer step, whose updated shard is what the next forward gathers: 3 x the parameters per
-        # micro-batch, 1.5 x data parallelism's all-reduce (the paper's count), prefetched behind the micro-batch's own
-        # forward and backward: only what exceeds them is exposed.
-        # one collective per layer (FSDP wraps each transformer block, DeepSpeed ZeRO-3 gathers per module):
-        # the stage's layers each pay a collective's latency on 1/layers of the bytes
+        # micro-batch, 1.5 x data parallelism's all-reduce (the paper's count), prefetched behind the
+        # micro-batch's own forward and backward: only what exceeds them is exposed. One collective per layer
+        # (FSDP wraps each transformer block, DeepSpeed ZeRO-3 gathers per module): the stage's layers each pay
+        # a collective's latency on 1/layers of the bytes.
         units = np.maximum(np.maximum(first_l, mid_l), 1.0)
-        gather = units * comm.collective_time(gpu, "all-gather", n_params * 2.0 / units, shard,
-                                              gpus_per_node=node, busbw_scale=eff.busbw_scale, stride=tp)
-        t_rs = units * comm.collective_time(gpu, "reduce-scatter", grad_bytes / units, shard, gpus_per_node=node,
-                                            busbw_scale=eff.busbw_scale, stride=tp)
-        if tw.shard_group is not None:
-            t_rs = t_rs + np.where(replicas > 1, units * comm.collective_time(
-                gpu, "all-reduce", grad_bytes / shard / units, replicas, gpus_per_node=node,
-                busbw_scale=eff.busbw_scale, stride=tp * shard), 0.0)
-        t_micro = 2.0 * gather + t_rs
+        gather = units * coll("all-gather", n_params * 2.0 / units, shard)
+        t_micro = 2.0 * gather + reduce_grads(units)
         z3 = micro * np.maximum(0.1 * t_micro, t_micro - compute / micro)
         dp_comm = np.where(z >= 3, np.where(dp_group > 1, z3, 0.0), dp_comm)
     ep_comm = np.zeros_like(tp)
