@@ -179,7 +179,7 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
         mb = 1
         assumptions.append("micro-batch not published: 1 (NeMo's long-sequence recipes)")
     fw_name = FRAMEWORK_OF_REPO.get(str((r.get("source") or {}).get("repo", "")))
-    prof = cat.framework(fw_name).framework if fw_name else None
+    fw = training.framework_defaults(cat.framework(fw_name).framework if fw_name else None)
     if fw_name:
         assumptions.append(f"run as --framework {fw_name} (the publishing repository's software) where the row is "
                            "silent")
@@ -191,7 +191,7 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     elif rc_text.startswith("selective"):
         recompute = "selective"
     else:
-        recompute = prof.recompute.value[0] if prof else "selective"
+        recompute = fw["recompute"]
         assumptions.append(f"recompute {rc_text or 'not stated'}: {fw_name or 'tpplan'}'s default {recompute}"
                            + (" (the same time as none under flash attention)" if recompute == "selective" else ""))
     dp_text = str(r.get("data_parallel", ""))
@@ -199,21 +199,13 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     if zero_key:
         zero = _ZERO[zero_key]
     else:
-        zero = prof.zero.value[0] if prof else 1
+        zero = fw["zero"]
         assumptions.append(f"data-parallel sharding not stated: ZeRO-{zero} ({fw_name or 'tpplan'}'s default)")
-    sp = prof.sequence_parallel.value if prof else True
+    sp = fw["sequence_parallel"]
     if tp > 1:
         assumptions.append(f"sequence parallelism not stated: {'on' if sp else 'off'} "
                            f"({fw_name or 'tpplan'}'s default)")
-    extra: dict[str, Any] = {}
-    if prof is not None:
-        if prof.grad_reduce_dtype is not None:
-            extra["grad_bytes"] = 4 if prof.grad_reduce_dtype.value == "fp32" else 2
-        if prof.overlap_grad_reduce is not None:
-            extra["dp_overlap"] = bool(prof.overlap_grad_reduce.value)
-        if prof.elementwise is not None:
-            extra["elementwise"] = prof.elementwise.value
-        extra["flash_attention"] = prof.attention.value == "flash"
+    extra = {k: fw[k] for k in ("grad_bytes", "dp_overlap", "elementwise", "flash_attention")}
     try:
         tdt = _train_dtype(str(r["precision"]))
     except ValueError:

@@ -856,14 +856,12 @@ def estimate(
         if prof is not None and virtual_stages > prof.max_virtual_stages.value:
             raise TpplanError(f"--virtual-stages {virtual_stages}: {framework} runs at most "
                               f"{prof.max_virtual_stages.value} ({prof.max_virtual_stages.source})")
-        tw = _train_workload(length, global_batch, micro_batch, tokens,
-                             recompute or (prof.recompute.value[0] if prof else _train_defaults().recompute),
-                             sequence_parallel if sequence_parallel is not None
-                             else (prof.sequence_parallel.value if prof else _train_defaults().sequence_parallel),
-                             zero if zero is not None else (prof.zero.value[0] if prof else _train_defaults().zero),
-                             train_dtype or o.weight_dtype)
-        tw = _with_attention(tw, attention or (prof.attention.value if prof else _default_attention()))
-        tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce, elementwise)
+        fw = training.framework_defaults(prof)
+        tw = _train_workload(length, global_batch, micro_batch, tokens, recompute or fw["recompute"],
+                             sequence_parallel if sequence_parallel is not None else fw["sequence_parallel"],
+                             zero if zero is not None else fw["zero"], train_dtype or o.weight_dtype)
+        tw = _with_attention(tw, attention or ("flash" if fw["flash_attention"] else "eager"))
+        tw = _with_framework_knobs(tw, fw, grad_reduce_dtype, overlap_grad_reduce, elementwise)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
         if cp_comm_type not in ("p2p", "allgather"):
             raise TpplanError(f"--cp-comm-type must be p2p or allgather; got {cp_comm_type!r}")
@@ -985,10 +983,6 @@ def _train_defaults() -> Any:
     return TRAIN_DEFAULTS
 
 
-def _default_attention() -> str:
-    return "flash" if _train_defaults().flash_attention else "eager"
-
-
 def _search_workload(seq_len: str | None, global_batch: str | None, tokens: str | None, dtype: str | None) -> Any:
     """A training search's workload before --framework and the search's own knobs: the defaults but for what
     the command states (recommend and report --train)."""
@@ -1065,25 +1059,20 @@ def _training_only(o: Any) -> None:
         raise TpplanError(f"{flag} applies to training (--train), not to serving")
 
 
-def _with_grad_reduce(tw: Any, prof: Any, dtype: str | None, overlap: bool | None,
-                      elementwise: str | None = None) -> Any:
-    """--grad-reduce-dtype, --overlap-grad-reduce and --elementwise, else the framework's, else bf16, overlapped
-    and fused."""
+def _with_framework_knobs(tw: Any, fw: dict[str, Any], dtype: str | None, overlap: bool | None,
+                          elementwise: str | None) -> Any:
+    """--grad-reduce-dtype, --overlap-grad-reduce and --elementwise, else ``fw`` (plan.train.framework_defaults:
+    the framework's, else tpplan's)."""
     import dataclasses
 
-    if elementwise is None:
-        elementwise = prof.elementwise.value if prof is not None and prof.elementwise is not None else "fused"
+    elementwise = elementwise if elementwise is not None else fw["elementwise"]
     if elementwise not in ("fused", "eager"):
         raise TpplanError(f"--elementwise must be fused or eager; got {elementwise!r}")
-    tw = dataclasses.replace(tw, elementwise=elementwise)
-    if dtype is None:
-        dtype = prof.grad_reduce_dtype.value if prof is not None and prof.grad_reduce_dtype is not None else "bf16"
-    if dtype not in ("bf16", "fp32"):
+    if dtype is not None and dtype not in ("bf16", "fp32"):
         raise TpplanError(f"--grad-reduce-dtype must be bf16 or fp32; got {dtype!r}")
-    if overlap is None:
-        overlap = prof.overlap_grad_reduce.value if prof is not None and prof.overlap_grad_reduce is not None \
-            else True
-    return dataclasses.replace(tw, grad_bytes=4 if dtype == "fp32" else 2, dp_overlap=bool(overlap))
+    grad_bytes = fw["grad_bytes"] if dtype is None else 4 if dtype == "fp32" else 2
+    return dataclasses.replace(tw, elementwise=elementwise, grad_bytes=grad_bytes,
+                               dp_overlap=bool(fw["dp_overlap"] if overlap is None else overlap))
 
 
 def _framework_workload(tw: Any, framework: Any, attention: str | None, grad_reduce_dtype: str | None = None,
@@ -1093,11 +1082,12 @@ def _framework_workload(tw: Any, framework: Any, attention: str | None, grad_red
     search (plan.train.recommend_train)."""
     import dataclasses
 
-    prof = framework.framework if framework is not None else None
-    if prof is not None:
-        tw = dataclasses.replace(tw, sequence_parallel=prof.sequence_parallel.value)
-    tw = _with_grad_reduce(tw, prof, grad_reduce_dtype, overlap_grad_reduce, elementwise)
-    return _with_attention(tw, attention or (prof.attention.value if prof else _default_attention()))
+    from tpplan.plan.train import framework_defaults
+
+    fw = framework_defaults(framework.framework if framework is not None else None)
+    tw = dataclasses.replace(tw, sequence_parallel=fw["sequence_parallel"])
+    tw = _with_framework_knobs(tw, fw, grad_reduce_dtype, overlap_grad_reduce, elementwise)
+    return _with_attention(tw, attention or ("flash" if fw["flash_attention"] else "eager"))
 
 
 def _interleaved(tw: Any, m: Any, pp: int, dp: int, v: int) -> Any:

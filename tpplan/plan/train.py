@@ -9,10 +9,10 @@ from typing import Any
 import numpy as np
 
 from tpplan.catalog import accuracy
-from tpplan.catalog.spec import FrameworkProfile, GpuSpec, ModelSpec
+from tpplan.catalog.spec import FrameworkProfile, FrameworkSettings, GpuSpec, ModelSpec
 from tpplan.engine import cost, grid, memory, perf
 from tpplan.engine.grid import Grid, Reason
-from tpplan.engine.workload import Context, TrainWorkload
+from tpplan.engine.workload import TRAIN_DEFAULTS, Context, TrainWorkload
 from tpplan.errors import TpplanError
 from tpplan.plan import search
 from tpplan.plan.serve import (
@@ -112,6 +112,28 @@ def _inputs(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: P
             "global_batch": tw.global_batch, "tokens": tw.tokens, "train_dtype": tw.train_dtype,
             "price_tier": pricing.tier, "price_overrides": dict(pricing.overrides), "catalog_sha256": digest,
             "optimizer": "adam (mixed precision: 2 + grad + 12 bytes per parameter)"}
+
+
+def framework_defaults(prof: FrameworkSettings | None) -> dict[str, Any]:
+    """The TrainWorkload fields a run takes where the user (or a published row) states nothing: the framework
+    profile's (frameworks/*.yaml: its first recompute mode and ZeRO stage, sequence parallelism, attention
+    kernels, and where it says, gradient-reduce dtype and overlap and elementwise kernels), else tpplan's
+    (engine.workload.TRAIN_DEFAULTS). The one place a profile setting becomes a workload field."""
+    d = TRAIN_DEFAULTS
+    out: dict[str, Any] = {"recompute": d.recompute, "zero": d.zero, "sequence_parallel": d.sequence_parallel,
+                           "flash_attention": d.flash_attention, "grad_bytes": d.grad_bytes,
+                           "dp_overlap": d.dp_overlap, "elementwise": d.elementwise}
+    if prof is None:
+        return out
+    out.update(recompute=prof.recompute.value[0], zero=prof.zero.value[0],
+               sequence_parallel=prof.sequence_parallel.value, flash_attention=prof.attention.value == "flash")
+    if prof.grad_reduce_dtype is not None:
+        out["grad_bytes"] = 4 if prof.grad_reduce_dtype.value == "fp32" else 2
+    if prof.overlap_grad_reduce is not None:
+        out["dp_overlap"] = bool(prof.overlap_grad_reduce.value)
+    if prof.elementwise is not None:
+        out["elementwise"] = prof.elementwise.value
+    return out
 
 
 def _gemm_by_operator(ctx: Context, gemm_s: float) -> dict[str, float]:
