@@ -240,6 +240,8 @@ class ServeTime:
     parts: dict[str, dict[str, FArray]] | None = None
     """``estimate --breakdown``: 'prefill' and 'decode', each term of ttft / tpot by name (they add up exactly);
     names ending in '/layer' are spread evenly over the layers, the others are per step."""
+    decode_tokens_per_stage: FArray | None = None
+    """Tokens a decode step puts through each stage's GEMMs (step_pieces: max(concurrency / pp, 1) x q)."""
 
 
 def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
@@ -342,7 +344,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
         tp_allreduce_bytes_per_layer=np.where(tp > 1, terms["tp_msg"], 0.0),
         tp_allreduce_s_per_layer=np.where(tp > 1, 2.0 * terms["tp_one"], 0.0),
         comm_fraction=np.clip(comm_t / tpot, 0.0, 1.0), decode_bound=bound,
-        hbm_lower_bound_tpot=lower, parts=parts,
+        hbm_lower_bound_tpot=lower, parts=parts, decode_tokens_per_stage=terms["tokens_per_stage"],
     )
 
 
@@ -509,7 +511,8 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
         named = {"attention_flops": attn_c, "kv_read": attn_m, "attention_floor": floor + 0.0 * tp,
                  "elementwise": elem, "tp": t_tp, "pp": t_pp, "ep": t_ep, "cp": t_cp, "gaps": gaps + 0.0 * tp,
                  "overhead": w.engine.step_overhead_s + 0.0 * tp, "draft": t_draft,
-                 "read_bytes": pp * (w_read + kv_read), "tp_msg": msg, "tp_one": ar}
+                 "read_bytes": pp * (w_read + kv_read), "tp_msg": msg, "tp_one": ar,
+                 "tokens_per_stage": b_n * q + b_p}
     return StepPieces(compute=compute, memory=memory, other=other, moe_unread=moe_unread, terms=named)
 
 

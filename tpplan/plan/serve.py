@@ -623,13 +623,12 @@ def serve_breakdown(ev: ServeEval, i: int) -> dict[str, Any]:
     of the time model by name, per layer (spread evenly over the layers) and per step. per_layer x layers +
     per_step = total, exactly."""
     parts = ev.t.parts
-    assert parts is not None and ev.ctx.serve is not None
+    assert parts is not None and ev.ctx.serve is not None and ev.t.decode_tokens_per_stage is not None
     m, w = ev.ctx.model, ev.ctx.serve
     L = m.num_layers
     out: dict[str, Any] = {"layers": L}
-    # tokens through the GEMMs: the prompt, or a decode step's per stage (as serve_time: max(conc / pp, 1) x q)
-    tokens = {"prefill": float(w.prefill_len),
-              "decode": max(float(ev.g.concurrency[i]) / float(ev.g.pp[i]), 1.0) * float(w.verify_tokens)}
+    # tokens through the GEMMs: the prompt, or a decode step's per stage (what serve_time's step carried)
+    tokens = {"prefill": float(w.prefill_len), "decode": float(ev.t.decode_tokens_per_stage[i])}
     for phase, total in (("prefill", ev.t.ttft), ("decode", ev.t.tpot)):
         per_layer = {k.removesuffix("/layer"): float(v[i]) / L for k, v in parts[phase].items()
                      if k.endswith("/layer") and float(v[i]) > 0}
