@@ -633,3 +633,21 @@ def test_yaml_merge_keys_and_yaml11_boolean_keys():
 
     with pytest.raises(TpplanError, match="duplicate key .ctx."):
         yamlio.parse_one("c:\n  ctx: 1\n  ctx: 2\n", "x.yaml")
+
+
+def test_a_huge_layer_count_is_refused_not_walked(cli, tmp_path):
+    """num_layers up to 2^62 passed validation and per-layer properties walk the layers (num_moe_layers,
+    layer_kinds): a DeepSeek-V3 file with 2^40 layers hung `tpplan models` (hypothesis drew it once). The schema
+    now caps layers at spec.MAX_LAYERS (100,000), with the file and line; --layers says which flag."""
+    import time
+
+    doc = yaml.safe_load((ROOT / "models" / "deepseek-v3.yaml").read_text())
+    doc.update(num_layers=2**40, name="huge", aliases=[])
+    (tmp_path / "huge.yaml").write_text(yaml.safe_dump(doc))
+    t0 = time.perf_counter()
+    code, _, err = cli("models", "--catalog", str(tmp_path))
+    assert code == 2 and "huge.yaml" in err and "num_layers" in err and "100000" in err
+    code, _, err = cli("estimate", "--layers", "1000000000", "--hidden", "4096", "--heads", "32", "--vocab",
+                       "32000", "--gpu", "h100", "--ctx", "4k")
+    assert code == 2 and "--layers 1000000000" in err and "\n" not in err.strip()
+    assert time.perf_counter() - t0 < 30

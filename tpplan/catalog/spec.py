@@ -20,6 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 NonNeg = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Pos = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 PosInt = Annotated[int, Field(gt=0, le=2**62)]
+MAX_LAYERS = 100_000
+"""The most transformer layers a model may declare: far above any built (Megatron-1T: 128), low enough that walking
+them (num_moe_layers, layer_kinds) stays instant; 2^40 layers from a hostile file hung `tpplan models`."""
 NonNegInt = Annotated[int, Field(ge=0, le=2**62)]
 Fraction = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 # physical ranges, so that no figure derived from them overflows or vanishes (1e-300 B/s gave inf times)
@@ -562,7 +565,8 @@ class ModelSpec(Strict):
     family: str
     hf_id: str | None = None
     """Hugging Face repo id, used in the ready-to-paste serving command."""
-    num_layers: PosInt
+    num_layers: Annotated[int, Field(gt=0, le=MAX_LAYERS)]
+    """Transformer layers (at most MAX_LAYERS: per-layer properties such as layer_kinds walk them)."""
     hidden_size: PosInt
     vocab_size: PosInt
     tie_word_embeddings: bool = False

@@ -1132,11 +1132,21 @@ def _resolve_model(cat: Any, model: str | None, layers: int | None, hidden: int 
         from tpplan.units import parse_tokens
 
         npos = _unit(parse_tokens, positions, "--ctx / --seq-len") if positions else None
+        from pydantic import ValidationError
+
         try:
             return model_from_dimensions(layers, hidden, heads, vocab, ffn, kv_heads, npos)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            # the first problem, named by the flag that set it (pydantic's own text is several lines and a URL)
+            flag_of = {"num_layers": "--layers", "hidden_size": "--hidden", "vocab_size": "--vocab",
+                       "attention.num_heads": "--heads", "attention.num_kv_heads": "--kv-heads",
+                       "mlp.intermediate_size": "--ffn"}
+            e = exc.errors()[0]
+            where = ".".join(str(x) for x in e["loc"])
+            raise TpplanError(f"invalid model dimensions: {flag_of.get(where, where)} {e.get('input')!r}: "
+                              f"{e['msg']}") from None
         except ValueError as exc:
-            raise TpplanError(str(exc).splitlines()[0] if "validation error" not in str(exc) else
-                              f"invalid model dimensions: {exc}") from None
+            raise TpplanError(str(exc).splitlines()[0]) from None
     if not model:
         raise TpplanError("missing --model (a catalog name, alias, HF id or config.json), or give the model's "
                           "dimensions: --layers --hidden --heads --vocab [--ffn] [--kv-heads]. Run 'tpplan models' "
