@@ -276,3 +276,46 @@ def test_recommend_and_check_agree_on_tensor_parallel_domains(gpu_name, tp):
     rules = {f.rule for f in _check(f"model: llama-3.1-8b\ngpu: {gpu_name}\ntensor_parallel_size: {tp}\n"
                                     "max_model_len: 4096\n")}
     assert crossed == ("TPP030" in rules), (gpu_name, tp, rules)
+
+
+@pytest.mark.parametrize("model", ["llama-3.1-70b", "mixtral-8x7b"])
+def test_rows_that_repeat_a_replica_get_what_solving_every_row_gives(model):
+    # a grid whose layouts differ mostly in their replica count (dp): Engine.of solves each distinct replica, and
+    # each distinct (replica, load) pair, once; Engine._of solves every row. Same answers (dp only moves the
+    # pipeline hand-off off the node, which the replica key keeps)
+    ctx = _ctx(model, "h100-sxm", 8192, 2048, 512)
+    g = grid.enumerate_layouts(ctx.model, 512, 8)
+    mem = memory.serve_memory(ctx, g)
+    shared, every = Engine.of(ctx, g, mem), Engine._of(ctx, g, mem)
+    assert shared.shapes is not None and len(shared.shapes[0].saturation) < len(g) // 4
+    assert every.shapes is None
+    np.testing.assert_allclose(shared.saturation, every.saturation, rtol=1e-12)
+    np.testing.assert_array_equal(shared.limited_by, every.limited_by)
+    rate = every.saturation * np.where(g.dp % 2 == 0, 0.5, 0.8)  # two loads per replica
+    for a, b in ((shared.evaluate(rate), every.evaluate(rate)),
+                 (shared.closed_loop(g.concurrency.astype(float)), every.closed_loop(g.concurrency.astype(float)))):
+        for name in ("rate", "ttft", "tpot", "running", "step_time"):
+            np.testing.assert_allclose(getattr(a, name), getattr(b, name), rtol=1e-12, err_msg=name)
+    np.testing.assert_allclose(shared.sustainable(0.85, 0.5, 0.05, 90), every.sustainable(0.85, 0.5, 0.05, 90),
+                               rtol=1e-12)
+
+
+def test_the_batch_at_a_rate_is_the_one_bisection_finds():
+    # Engine._n_for solves rate(n) = target by safeguarded false position; bisection (load.bisect_last, 22 halvings
+    # of [0, n_peak]) is the reference: the same last n with rate(n) <= target, to 2^-22 of n_peak
+    from tpplan.engine.load import BISECTIONS, bisect_last
+
+    ctx = _ctx("llama-3.1-70b", "h100-sxm", 8192, 2048, 512)
+    g = grid.enumerate_layouts(ctx.model, 256, 8)
+    e = Engine._of(ctx, g, memory.serve_memory(ctx, g))
+    for share in (0.0, 0.1, 0.5, 0.9, 0.999, 1.0):
+        target = e.saturation * share
+        n = e._n_for(target)
+
+        def reached(x, target=target):
+            v = e.rate_at(x)
+            return np.isfinite(v) & (v <= target)
+
+        ref = bisect_last(reached, np.zeros_like(e.n_peak), e.n_peak.copy())
+        assert np.all(np.abs(n - ref) <= e.n_peak * 2.0 ** -BISECTIONS * 1.01)
+        assert np.all(e.rate_at(n) <= target * (1 + 1e-12))

@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from tpplan.engine import perf
+from tpplan.engine import comm, perf
 from tpplan.engine.grid import Grid
 from tpplan.engine.memory import ServeMemory, cached_tokens_per_sequence
 from tpplan.engine.workload import Context
@@ -100,6 +100,32 @@ def kv_admitted(ctx: Context, g: Grid, mem: ServeMemory) -> FArray:
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(mem.kv_bytes_per_token_per_gpu > 0,
                         np.floor(pool / (mem.kv_bytes_per_token_per_gpu * held_arr)), np.inf)
+
+
+def replica_shapes(ctx: Context, g: Grid, mem: ServeMemory) -> tuple[npt.NDArray[np.intp] | None,
+                                                                     npt.NDArray[np.intp] | None]:
+    """(one row of each distinct replica, the distinct replica of every row), or (None, None) where most rows
+    are distinct. A replica's engine depends on its TP, PP, CP and EP sizes, its KV pool and, through the rank
+    order (tp fastest, then cp, dp, pp: the pipeline hand-off goes ``tp x cp x dp`` ranks away), on whether dp
+    puts the next stage off the node, which every dp of at least node / (tp x cp) does alike."""
+    k = len(g)
+    if k < 2048:
+        return None, None
+    node = comm.fabric_node(ctx.gpu, float(ctx.node_size))
+    dp_key = np.minimum(g.dp, np.ceil(node / (g.tp * g.cp)))
+    keys = [np.asarray(x, dtype=np.float64) for x in (g.tp, g.pp, g.cp, g.ep, dp_key, mem.kv_pool,
+                                                      mem.kv_bytes_per_token_per_gpu)]
+    order = np.lexsort(keys[::-1])
+    new = np.zeros(k, dtype=bool)
+    new[0] = True
+    for x in keys:
+        xs = x[order]
+        new[1:] |= xs[1:] != xs[:-1]
+    if np.count_nonzero(new) > k // 2:
+        return None, None
+    inverse = np.empty(k, dtype=np.intp)
+    inverse[order] = np.cumsum(new) - 1
+    return order[new], inverse
 
 
 def _seq_slots(n: FArray, pp: FArray) -> FArray:
@@ -176,6 +202,11 @@ class Coefficients:
             mem_d = memory
         return (perf.gemm_roofline(compute, mem_d) + other,
                 perf.gemm_roofline(compute + cp * p_, mem_c) + (other + op * p_))
+
+    def take(self, idx: npt.NDArray[np.intp]) -> Coefficients:
+        """These rows of the coefficients."""
+        return replace(self, **{f.name: getattr(self, f.name)[idx] for f in fields(Coefficients)
+                                if f.name not in ("moe_q", "q")})
 
     @staticmethod
     def concat(parts: list[Coefficients]) -> Coefficients:
@@ -282,6 +313,12 @@ class Load:
                 cols[f.name] = np.split(v, cuts)
         return [Load(**{k: c[i] for k, c in cols.items()}) for i in range(len(cuts) + 1)]
 
+    def take(self, idx: npt.NDArray[np.intp]) -> Load:
+        """These rows of the load."""
+        cols: dict[str, Any] = {f.name: ({q: x[idx] for q, x in v.items()} if isinstance(v, dict) else v[idx])
+                                for f in fields(Load) for v in (getattr(self, f.name),)}
+        return Load(**cols)
+
     @property
     def utilization(self) -> FArray:
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -316,6 +353,9 @@ class Engine:
     prefix plus one); a request takes n_out / per_step decode steps."""
     q: float = 1.0
     """Tokens of the step budget a decoding sequence takes (speculative: k + 1)."""
+    shapes: tuple[Engine, npt.NDArray[np.intp]] | None = None
+    """Where rows repeat a replica (``of``): the engine of the distinct replicas and each row's one there; the
+    operating-point solvers then solve each distinct (replica, load) pair once."""
 
     @property
     def steps(self) -> float:
@@ -324,6 +364,18 @@ class Engine:
 
     @classmethod
     def of(cls, ctx: Context, g: Grid, mem: ServeMemory, eff: perf.Eff | None = None) -> Engine:
+        """The engine of every row of ``g``; rows whose replicas are the same (layouts that differ only in
+        their number of replicas) share one evaluation."""
+        first, inverse = replica_shapes(ctx, g, mem)
+        if first is None or inverse is None:
+            return cls._of(ctx, g, mem, eff)
+        mem_1 = replace(mem, **{f.name: getattr(mem, f.name)[first] for f in fields(mem)
+                                if isinstance(getattr(mem, f.name), np.ndarray)})
+        distinct = cls._of(ctx, g.take(first), mem_1, eff)
+        return replace(distinct.take(inverse), shapes=(distinct, inverse))
+
+    @classmethod
+    def _of(cls, ctx: Context, g: Grid, mem: ServeMemory, eff: perf.Eff | None = None) -> Engine:
         assert ctx.serve is not None
         w = ctx.serve
         e = w.engine
@@ -351,19 +403,30 @@ class Engine:
                     max_running=cap,
                     kv_admitted=kv_adm, limited_by=limited, pp=pp, n_peak=n_max, saturation=np.zeros(len(g)),
                     per_step=per_step, q=q)
-        # the rate grows with the batch, except near the budget's edge where prompt chunks get squeezed into
-        # what the decodes leave: take the peak over a few batch sizes up to the limit
-        k = np.array(FRACTIONS)
-        grid_n = n_max[:, None] * k[None, :]
-        if len(g) <= 4096:
-            lam = proto.rate_at(grid_n, rows=True)
-        else:  # column by column on large grids (as coefficients: 2-D temporaries fault in fresh pages)
-            lam = np.stack([proto.rate_at(np.ascontiguousarray(grid_n[:, i])) for i in range(len(FRACTIONS))], axis=1)
-        lam = np.where(np.isfinite(lam), lam, 0.0)
-        j = np.argmax(lam, axis=1)
-        idx = np.arange(len(g))
-        n_peak = grid_n[idx, j]
-        return replace(proto, n_peak=n_peak, saturation=lam[idx, j],
+        # the rate grows with the batch (the step time is affine in it with positive intercepts: T(n) / n falls),
+        # except near the budget's edge where prompt chunks get squeezed into what the decodes leave: where the
+        # batch limit leaves a whole chunk's room (then so does every smaller batch) the peak is at the limit;
+        # elsewhere take the peak over a few batch sizes up to it
+        lam_max = proto.rate_at(n_max)
+        with np.errstate(invalid="ignore"):
+            p_max, room_max, _, _ = proto._mix(n_max)
+        roomy = np.isfinite(lam_max) & (lam_max > 0) & (room_max >= np.maximum(n_in, p_max))
+        n_peak, sat, j = n_max.copy(), np.where(np.isfinite(lam_max), lam_max, 0.0), np.full(len(g), len(FRACTIONS) - 1)
+        rest = np.flatnonzero(~roomy)
+        if rest.size:
+            sub = proto.take(rest) if rest.size < len(g) else proto
+            k = np.array(FRACTIONS[:-1])
+            grid_n = n_max[rest, None] * k[None, :]
+            if rest.size <= 4096:
+                lam = sub.rate_at(grid_n, rows=True)
+            else:  # column by column on large grids (as coefficients: 2-D temporaries fault in fresh pages)
+                lam = np.stack([sub.rate_at(np.ascontiguousarray(grid_n[:, i])) for i in range(k.size)], axis=1)
+            lam = np.column_stack([np.where(np.isfinite(lam), lam, 0.0), sat[rest]])
+            jr = np.argmax(lam, axis=1)
+            pick = np.arange(rest.size)
+            n_peak[rest] = np.column_stack([grid_n, n_max[rest]])[pick, jr]
+            sat[rest], j[rest] = lam[pick, jr], jr
+        return replace(proto, n_peak=n_peak, saturation=sat,
                        limited_by=np.where(j < len(FRACTIONS) - 1, "prefill-chunks", limited))
 
     @staticmethod
@@ -377,7 +440,7 @@ class Engine:
                 e.co.moe_q != e0.co.moe_q or e.co.q != e0.co.q for e in parts):
             return None
         arrays: dict[str, Any] = {f.name: np.concatenate([getattr(e, f.name) for e in parts])
-                                  for f in fields(Engine) if f.name not in (*scalars, "co")}
+                                  for f in fields(Engine) if f.name not in (*scalars, "co", "shapes")}
         return Engine(co=Coefficients.concat([e.co for e in parts]), **{a: getattr(e0, a) for a in scalars},
                       **arrays)
 
@@ -443,14 +506,87 @@ class Engine:
                 "t_chunk": t_chunk_seen / self.per_step,
                 "tpot": tpot, "chunks": chunks, "chunk_lat": chunk_lat}
 
-    def _n_for(self, target: FArray) -> FArray:
-        """The decode batch in [0, n_peak] at which the rate reaches ``target`` (bisection: the rate grows
-        with n there)."""
-        def reached(n: FArray) -> npt.NDArray[np.bool_]:
-            v = self.rate_at(n)
-            return np.isfinite(v) & (v <= target)
+    def _cycle_at(self, n: FArray) -> FArray:
+        """``steps x T``: the time one request's decode steps take at mean decode batch ``n`` (``rate_at`` =
+        n / this); nan where the prompts no longer fit beside the decodes."""
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            p, room, c, f = self._mix(n)
+            t_dec, t_chunk = self.co.step_pair(_seq_slots(n, self.pp), c)
+            T = self.steps * (t_dec + f * (t_chunk - t_dec))
+            return np.where(p <= room * (1 + 1e-9), T, np.nan)
 
-        return bisect_last(reached, np.zeros_like(self.n_peak), self.n_peak.copy())
+    def _n_for(self, target: FArray) -> FArray:
+        """The decode batch in [0, n_peak] at which the rate reaches ``target``: the last n with rate(n) <=
+        target, to 2^-BISECTIONS of n_peak, as bisection would find it (the rate grows with n there).
+
+        Solved as the root of psi(n) = target x steps x T(n) - n (positive below the root, negative above),
+        which is nearly affine in n (the step time is affine in the batch on each side of the roofline), by
+        false position with the Illinois modification (Dowell & Jarratt, BIT 11, 1971), a bisection where a
+        step would leave the bracket, and only over the rows still open once half of them have closed."""
+        n_peak = self.n_peak
+        lo = np.zeros_like(n_peak)
+        hi = n_peak.copy()
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            f_lo = target * self._cycle_at(lo) - lo
+            f_hi = target * (hi / self.saturation) - hi  # the rate at n_peak is the saturation rate
+        # a root at an end: nothing to solve (a zero target, or one at or past the rate at n_peak)
+        at_lo = ~(f_lo > 0)
+        out = np.where(at_lo, lo, hi)
+        idx = np.flatnonzero(~at_lo & ~(f_hi >= 0))
+        eng, lo, hi, f_lo, t = self.take(idx), lo[idx], hi[idx], f_lo[idx], target[idx]
+        f_hi = np.where(np.isfinite(f_hi[idx]), f_hi[idx], -hi)
+        tol = hi * 2.0 ** -BISECTIONS
+        side = np.zeros(len(idx), dtype=np.int8)  # the end the last step kept: +1 hi, -1 lo
+        for _ in range(4 * BISECTIONS):
+            open_ = hi - lo > tol
+            n_open = int(np.count_nonzero(open_))
+            if n_open == 0:
+                break
+            if n_open <= 3 * len(idx) // 4:  # go on with the open rows only
+                out[idx] = lo
+                keep = np.flatnonzero(open_)
+                idx, eng = idx[keep], eng.take(keep)
+                lo, hi, f_lo, f_hi, t, tol = (a[keep] for a in (lo, hi, f_lo, f_hi, t, tol))
+                side, open_ = side[keep], open_[keep]
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                x = lo + f_lo * (hi - lo) / (f_lo - f_hi)
+                x = np.where((x > lo) & (x < hi), x, 0.5 * (lo + hi))
+                fx = t * eng._cycle_at(x) - x
+            # (closed rows stay as they are: each row's answer is its own, whichever rows are solved with it)
+            below = open_ & (fx >= 0)  # nan (the prompts do not fit) counts as past the root
+            above = open_ & ~(fx >= 0)
+            # Illinois: an end kept twice in a row has its value halved, so the next point lands past the root
+            f_hi = np.where(below & (side == 1), 0.5 * f_hi, f_hi)
+            f_lo = np.where(above & (side == -1), 0.5 * f_lo, f_lo)
+            lo, f_lo = np.where(below, x, lo), np.where(below, fx, f_lo)
+            hi, f_hi = np.where(above, x, hi), np.where(above, np.where(np.isfinite(fx), fx, -x), f_hi)
+            hi = np.where(open_ & (fx == 0), x, hi)  # on the root
+            side = np.where(below, 1, np.where(above, -1, side)).astype(np.int8)
+        out[idx] = lo
+        return out
+
+    def take(self, idx: npt.NDArray[np.intp]) -> Engine:
+        """These rows of the engine."""
+        arrays = {f.name: getattr(self, f.name)[idx] for f in fields(Engine)
+                  if isinstance(getattr(self, f.name), np.ndarray)}
+        return replace(self, co=self.co.take(idx), shapes=None, **arrays)
+
+    def _per_pair(self, x: FArray, solve: Callable[[Engine, FArray], Load]) -> Load | None:
+        """``solve(engine, x)`` once per distinct (replica, x) pair, spread back over the rows; None where the
+        rows do not repeat replicas or most pairs are distinct."""
+        if self.shapes is None:
+            return None
+        distinct, inverse = self.shapes
+        order = np.lexsort((x, inverse))
+        xs, rs = x[order], inverse[order]
+        new = np.ones(len(x), dtype=bool)
+        new[1:] = (xs[1:] != xs[:-1]) | (rs[1:] != rs[:-1])
+        if np.count_nonzero(new) > len(x) // 2:
+            return None
+        pair = np.empty(len(x), dtype=np.intp)
+        pair[order] = np.cumsum(new) - 1
+        first = order[new]
+        return solve(distinct.take(inverse[first]), x[first]).take(pair)
 
     def _residual(self, a: dict[str, FArray], clients: FArray | None) -> FArray:
         if clients is None:
@@ -496,6 +632,9 @@ class Engine:
     def evaluate(self, rate: FArray, sustainable: FArray | None = None) -> Load:
         """Open loop at ``rate`` requests/s per replica; above saturation the row is unstable (inf)."""
         rate = np.asarray(rate, dtype=np.float64) + 0.0 * self.saturation
+        shared = self._per_pair(rate, lambda e, r: e.evaluate(r))
+        if shared is not None:
+            return shared if sustainable is None else replace(shared, sustainable_rate=sustainable)
         stable = (rate < self.saturation * (1 - 1e-9)) | (rate <= 0)
         n = self._n_for(np.where(stable, rate, 0.0))
         return self._load(n, rate, None, None, sustainable, stable)
@@ -506,6 +645,9 @@ class Engine:
         for n by bisection (a lone client's prompt chunks never share a step with its own decode). Beyond
         saturation the rate is the saturation rate and the excess clients wait their turn."""
         clients = np.asarray(clients, dtype=np.float64) + 0.0 * self.saturation
+        shared = self._per_pair(clients, lambda e, c: e.closed_loop(c))
+        if shared is not None:
+            return shared if sustainable is None else replace(shared, sustainable_rate=sustainable)
         lo = np.zeros_like(clients)
         hi = np.minimum(clients, self.n_peak)
 
@@ -558,6 +700,9 @@ class Engine:
         top = self.saturation * max_utilization
         if ttft_slo is None and tpot_slo is None:
             return top
+        if self.shapes is not None:  # once per distinct replica
+            distinct, inverse = self.shapes
+            return distinct.sustainable(max_utilization, ttft_slo, tpot_slo, percentile)[inverse]
 
         def meets(n: FArray) -> npt.NDArray[np.bool_]:
             ld = self._load(n, self.at(n)["rate"], None, None, None, np.ones(len(n), dtype=bool))
