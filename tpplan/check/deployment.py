@@ -872,8 +872,7 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
                          {doc.shown("ctx"): m.max_position_embeddings}))
     if bits:
         return out  # memory and time of an impossible layout would mislead
-    ctx = Context(model=m, gpu=gpu, serve=w, gpus_per_node=s.gpus_per_node,
-                  extras={"price_overrides": pricing.overrides})
+    ctx = Context(model=m, gpu=gpu, serve=w, gpus_per_node=s.gpus_per_node)
     if s.price_override is not None:
         pricing = planner.Pricing(tier=pricing.tier, overrides={**pricing.overrides, gpu.name: s.price_override})
     ev = _evaluate(ctx, g0, pricing, s)

@@ -6,7 +6,7 @@ them in its assumptions.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 from tpplan.catalog.spec import DTYPE_BYTES, EngineProfile, GpuSpec, ModelSpec, normalize_dtype
@@ -222,7 +222,6 @@ class Context:
     serve: ServeWorkload | None = None
     train: TrainWorkload | None = None
     gpus_per_node: int | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
 
     @property
     def node_size(self) -> int:

@@ -29,23 +29,31 @@ OBJECTIVE_WORDS = {"latency": "request latency", "throughput": "output tokens/s 
                    "cost": "$ per 1M output tokens"}
 
 
-def _sort_key(c: dict[str, Any], objective: str) -> tuple[float, int, float]:
-    group, key, better = OBJECTIVE_KEY[objective]
-    v = float(c[group][key]) if c[group][key] is not None else float("inf")
-    return (-v if better == "higher" else v, c["layout"]["gpus"], c["cost"]["usd_per_hour"])
+def _sort_key(ev: planner.ServeEval, r: int, objective: str) -> tuple[float, int, float]:
+    """Row ``r``'s objective (lower is better: throughput negated), then fewer GPUs, then $/hour: the figures
+    its estimate object reports (OBJECTIVE_KEY), read from the evaluation."""
+    assert ev.load is not None
+    gpus = planner.deployment(ev, r)[1]
+    v = {"latency": lambda: planner._f(ev.load.request_latency[r]),
+         "throughput": lambda: planner._f(ev.load.output_tokens_per_s[r]) / gpus,
+         "cost": lambda: planner._f(ev.usd_per_mtok[r])}[objective]()
+    return (-v if OBJECTIVE_KEY[objective][2] == "higher" else v, gpus, planner._f(ev.usd_per_hour[r]))
 
 
-def _with_tiers(c: dict[str, Any], gpu: GpuSpec, pricing: Pricing, utilization: float) -> dict[str, Any]:
-    tiers = pricing.tiers(gpu)
-    n = c["layout"]["gpus"]
-    tps = c["serve"]["throughput_tokens_per_s"]
+def _with_tiers(c: dict[str, Any], ev: planner.ServeEval, r: int, pricing: Pricing,
+                utilization: float) -> dict[str, Any]:
+    """Row ``r``'s estimate object with what a buyer adds: $ at each price tier and per month, free memory."""
+    assert ev.load is not None
+    n = planner.deployment(ev, r)[1]
+    tps = planner._f(ev.load.output_tokens_per_s[r])
+    tiers = pricing.tiers(ev.ctx.gpu)
     c["cost"]["usd_per_hour_by_tier"] = {t: n * p for t, p in tiers.items()}
     c["cost"]["usd_per_million_tokens_by_tier"] = {
         t: float(cost.usd_per_million_tokens(n * p, tps)) for t, p in tiers.items()}
-    c["cost"]["usd_per_month"] = float(cost.monthly_cost(c["cost"]["usd_per_hour"], utilization))
-    mem = c["memory_per_gpu_bytes"]
-    c["memory_per_gpu_bytes"]["free"] = max(0.0, mem["capacity"] - mem["total"])
-    c["headroom_fraction"] = (mem["usable"] - mem["total"]) / mem["capacity"]
+    c["cost"]["usd_per_month"] = float(cost.monthly_cost(planner._f(ev.usd_per_hour[r]), utilization))
+    cap, total, usable = ev.mem.capacity, planner._f(ev.mem.total[r]), planner._f(ev.mem.usable[r])
+    c["memory_per_gpu_bytes"]["free"] = max(0.0, cap - total)
+    c["headroom_fraction"] = (usable - total) / cap
     return c
 
 
@@ -56,7 +64,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
     the cheapest prefill / decode pools against the winner (planner.recommend_disagg)."""
     obj: Objective = objective  # type: ignore[assignment]
     s = planner.search_serve(model, gpus, w, cons, pricing, obj, gpus_per_node)
-    rows: list[dict[str, Any]] = []
+    best: list[tuple[planner.ServeEval, int, planner.Bands]] = []  # each GPU type's pick
     blocked: list[dict[str, Any]] = []
     scatter: list[dict[str, Any]] = []
     for ev, gpu in zip(s.evals, gpus, strict=True):
@@ -68,13 +76,13 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                             "why": planner.relax_hints(sub, cons, w)[:1] or [next(iter(counts), "no layout")]})
             continue
         r = pick[0][1]
-        c = planner.serve_object(ev, r, planner.serve_bands(ev, np.array([r]))[0])
-        rows.append(_with_tiers(c, gpu, pricing, utilization))
+        best.append((ev, r, planner.serve_bands(ev, np.array([r]))[0]))
         for _, rr in pick:
             scatter.append({"gpu": gpu.name, "usd_per_million_tokens": float(ev.usd_per_mtok[rr]),
                             "request_latency_s": float(ev.load.request_latency[rr]) if ev.load else 0.0,
                             "gpus": int(ev.g.gpus[rr])})
-    rows.sort(key=lambda c: _sort_key(c, objective))
+    best.sort(key=lambda x: _sort_key(x[0], x[1], objective))
+    rows = [_with_tiers(planner.serve_object(ev, r, b), ev, r, pricing, utilization) for ev, r, b in best]
     res: dict[str, Any] = {
         "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "serve",
         "accuracy": accuracy.measured("serve"),
@@ -94,13 +102,13 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         win = rows[0]
         res["winner"] = win
         res["runner_up"] = rows[1] if len(rows) > 1 else None
-        wlo, whi = planner.objective_band(win, objective)
-        res["too_close_to_call"] = [c["layout"]["gpu"] for c in rows[1:]
-                                    if planner.objective_band(c, objective)[0] <= whi
-                                    and planner.objective_band(c, objective)[1] >= wlo]
+        wlo, whi = planner.objective_band(*best[0], objective)
+        res["too_close_to_call"] = [ev.ctx.gpu.name for ev, r, b in best[1:]
+                                    if (band := planner.objective_band(ev, r, b, objective))[0] <= whi
+                                    and band[1] >= wlo]
         res["serving_command"] = planner.vllm_command(win, model, w)
-        wgpu = next(g for g in gpus if g.name == win["layout"]["gpu"])
-        ctx = next(e.ctx for e in s.evals if e.ctx.gpu.name == wgpu.name)
+        ctx = best[0][0].ctx
+        wgpu = ctx.gpu
         res["assumptions"] = planner.assumptions(ctx, pricing)
         res["sensitivity"] = {"context": _context_sensitivity(model, wgpu, w, cons, pricing, obj, contexts,
                                                               gpus_per_node)}

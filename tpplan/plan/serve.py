@@ -92,6 +92,8 @@ class ServeEval:
     reasons: npt.NDArray[np.int64]
     price: float
     load: LoadEval | None = None
+    tiers: dict[str, float] = field(default_factory=dict)
+    """$/GPU-hour of this GPU at the low, typical and high price tiers (the cost bands), as Pricing.tiers."""
 
 
 @dataclass(eq=False)
@@ -198,8 +200,8 @@ def evaluate_serve_many(items: list[tuple[Context, Grid]], pricing: Pricing, con
         mem = memory.serve_memory(ctx, g)
         parts.append((ctx, g, mem, perf.serve_time(ctx, g), pricing.price(ctx.gpu), Engine.of(ctx, g, mem)))
     les = _load_many(parts[0][0], [(p[1], p[4], p[5]) for p in parts], cons, at)
-    return [_serve_eval(ctx, g, mem, t, price, le, cons, eng)
-            for (ctx, g, mem, t, price, eng), le in zip(parts, les, strict=True)]
+    return [_serve_eval(ctx, g, mem, t, pricing, le, cons, eng)
+            for (ctx, g, mem, t, _, eng), le in zip(parts, les, strict=True)]
 
 
 def _load_many(ctx: Context, parts: list[tuple[Grid, float, Engine]], cons: Constraints, at: str) -> list[LoadEval]:
@@ -215,10 +217,11 @@ def _load_many(ctx: Context, parts: list[tuple[Grid, float, Engine]], cons: Cons
     return evaluate_load(ctx, g_all, None, cons, at, prices, eng=whole).split(cuts)
 
 
-def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, t: perf.ServeTime, price: float, le: LoadEval,
-                cons: Constraints, eng: Engine) -> ServeEval:
+def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, t: perf.ServeTime, pricing: Pricing,
+                le: LoadEval, cons: Constraints, eng: Engine) -> ServeEval:
     """The cost and feasibility bits of rows whose operating point is solved."""
     assert ctx.serve is not None
+    price = pricing.price(ctx.gpu)
     usd_h = cost.usd_per_hour(le.gpus, price)
     with np.errstate(divide="ignore", invalid="ignore"):
         usd_m = cost.usd_per_million_tokens(usd_h, le.output_tokens_per_s)
@@ -257,7 +260,7 @@ def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, t: perf.ServeTim
     if cons.budget_usd_per_hour is not None:
         r |= np.where(usd_h > cons.budget_usd_per_hour, int(Reason.BUDGET), 0)
     return ServeEval(ctx=ctx, g=g, mem=mem, t=t, usd_per_hour=usd_h, usd_per_mtok=usd_m, reasons=r,
-                     price=price, load=le)
+                     price=price, load=le, tiers=pricing.tiers(ctx.gpu))
 
 
 def validate_layout(model: ModelSpec, tp: int, pp: int, dp: int, cp: int, ep: int,
@@ -371,15 +374,28 @@ def _price_info(gpu: GpuSpec, pricing: Pricing) -> dict[str, Any]:
             "as_of": src[0] if src else str(tier.as_of), "source": src[1] if src else tier.source}
 
 
-def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> dict[str, Any]:
+def deployment(ev: ServeEval, i: int) -> tuple[int, int]:
+    """(replicas, GPUs) of row ``i``'s deployment at its operating point (the row's dp where no replica count
+    was solved)."""
+    assert ev.load is not None
+    g = ev.g
+    replicas = int(ev.load.replicas[i]) if np.isfinite(ev.load.replicas[i]) else int(g.dp[i])
+    return replicas, replicas * int(g.tp[i] * g.pp[i] * g.cp[i])
+
+
+def objective_band(ev: ServeEval, i: int, band: Bands, objective: str) -> tuple[float, float]:
+    """[low, high] of row ``i``'s objective from its calibration bands (Bands.objective)."""
+    return band.objective(objective, deployment(ev, i)[1], float(ev.usd_per_hour[i]))
+
+
+def serve_object(ev: ServeEval, i: int, bands: Bands | None = None) -> dict[str, Any]:
     """One estimate object (tpplan/results.py ServeEstimate) for row ``i`` of an evaluation."""
     ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
     assert ctx.serve is not None
     m, gpu = ctx.model, ctx.gpu
     le = ev.load
     assert le is not None
-    replicas = int(le.replicas[i]) if np.isfinite(le.replicas[i]) else int(g.dp[i])
-    gpus = replicas * int(g.tp[i] * g.pp[i] * g.cp[i])
+    replicas, gpus = deployment(ev, i)
     bits = int(ev.reasons[i])
     warnings = layout_warnings(ctx, g, i)
     obj: dict[str, Any] = {
@@ -425,8 +441,8 @@ def serve_object(ev: ServeEval, i: int, bands: dict[str, Any] | None = None) -> 
     if int(g.pp[i]) > 1:
         obj["memory_per_gpu_bytes"]["stage"] = (
             "first" if mem.first_stage_weights[i] >= mem.last_stage_weights[i] else "last")
-    if bands:
-        obj["bands"] = bands
+    if bands is not None:
+        obj["bands"] = bands.to_json()
     return obj
 
 
@@ -520,14 +536,47 @@ def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
     return out
 
 
-def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Bands:
+    """[low, high] of a row's figures from the calibration spread (serve_bands): the optimistic parameter set
+    gives the low latency and the high throughput; cost at the low and high price tiers."""
+
+    ttft_s: tuple[float, float]
+    tpot_s: tuple[float, float]
+    request_latency_s: tuple[float, float]
+    throughput_tokens_per_s: tuple[float, float]
+    usd_per_hour: tuple[float, float]
+    usd_per_million_tokens: tuple[float, float]
+
+    def to_json(self) -> dict[str, Any]:
+        """The estimate object's ``bands`` (tpplan/results.py Bands)."""
+        return {"serve": {"ttft_s": list(self.ttft_s), "tpot_s": list(self.tpot_s),
+                          "request_latency_s": list(self.request_latency_s),
+                          "throughput_tokens_per_s": list(self.throughput_tokens_per_s)},
+                "cost": {"usd_per_hour": list(self.usd_per_hour),
+                         "usd_per_million_tokens": list(self.usd_per_million_tokens)}}
+
+    def objective(self, objective: str, gpus: int, usd_per_hour: float) -> tuple[float, float]:
+        """[low, high] of the objective for a deployment of ``gpus`` GPUs at ``usd_per_hour`` (its central
+        figures). Cost uses the chosen price: price tiers are the buyer's to negotiate, not model uncertainty,
+        and they would make every GPU type "too close to call"."""
+        if objective == "latency":
+            return self.request_latency_s
+        lo, hi = self.throughput_tokens_per_s
+        if objective == "throughput":
+            return lo / gpus, hi / gpus
+        return (float(cost.usd_per_million_tokens(usd_per_hour, hi)),
+                float(cost.usd_per_million_tokens(usd_per_hour, lo)))
+
+
+def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[Bands]:
     """Low/high bands of time, throughput and cost for rows ``idx`` from the calibration spread: the grid is
     re-evaluated at the pessimistic and optimistic parameter sets (no Monte Carlo), and cost at the low
     and high price tiers."""
     return serve_bands_many([(ev, idx)])[0]
 
 
-def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> list[list[dict[str, Any]]]:
+def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> list[list[Bands]]:
     """``serve_bands`` of several (evaluation, rows) pairs, the operating points of each parameter set solved in
     one call over all pairs' rows (_load_many; the same figures as one call per pair)."""
     prep = []
@@ -553,28 +602,24 @@ def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> li
 
 
 def _bands(ev: ServeEval, idx: npt.NDArray[np.int64], le: LoadEval, lo: LoadEval,
-           hi: LoadEval) -> list[dict[str, Any]]:
-    ctx = ev.ctx
+           hi: LoadEval) -> list[Bands]:
     if le.mode == "rate" and le.cons.max_gpus >= 1 << 62:  # estimate: the user's replicas, as the central value
         lo = replace(lo, replicas=le.replicas[idx], gpus=le.gpus[idx])
         hi = replace(hi, replicas=le.replicas[idx], gpus=le.gpus[idx])
-    tiers = Pricing(overrides=ctx.extras.get("price_overrides", {})).tiers(ctx.gpu)
-    p_lo, p_hi = tiers["low"], tiers["high"]
+    p_lo, p_hi = ev.tiers["low"], ev.tiers["high"]
     out = []
     with np.errstate(divide="ignore", invalid="ignore"):
         for j in range(len(idx)):
             g_lo, g_hi = float(hi.gpus[j]), float(lo.gpus[j])  # the faster set may need fewer replicas
-            out.append({
-                "serve": {"ttft_s": [_f(hi.load.ttft[j]), _f(lo.load.ttft[j])],
-                          "tpot_s": [_f(hi.load.tpot[j]), _f(lo.load.tpot[j])],
-                          "request_latency_s": [_f(hi.request_latency[j]), _f(lo.request_latency[j])],
-                          "throughput_tokens_per_s": [_f(lo.output_tokens_per_s[j]),
-                                                      _f(hi.output_tokens_per_s[j])]},
-                "cost": {"usd_per_hour": [g_lo * p_lo, g_hi * p_hi],
-                         "usd_per_million_tokens": [
-                             _f(cost.usd_per_million_tokens(g_lo * p_lo, hi.output_tokens_per_s[j])),
-                             _f(cost.usd_per_million_tokens(g_hi * p_hi, lo.output_tokens_per_s[j]))]},
-            })
+            out.append(Bands(
+                ttft_s=(_f(hi.load.ttft[j]), _f(lo.load.ttft[j])),
+                tpot_s=(_f(hi.load.tpot[j]), _f(lo.load.tpot[j])),
+                request_latency_s=(_f(hi.request_latency[j]), _f(lo.request_latency[j])),
+                throughput_tokens_per_s=(_f(lo.output_tokens_per_s[j]), _f(hi.output_tokens_per_s[j])),
+                usd_per_hour=(g_lo * p_lo, g_hi * p_hi),
+                usd_per_million_tokens=(
+                    _f(cost.usd_per_million_tokens(g_lo * p_lo, hi.output_tokens_per_s[j])),
+                    _f(cost.usd_per_million_tokens(g_hi * p_hi, lo.output_tokens_per_s[j])))))
     return out
 
 
@@ -594,8 +639,7 @@ def estimate_serve(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, tp: int, pp
     # the layout is the user's: --rate is spread over its dp replicas, and TP may cross nodes
     cons = replace(cons or Constraints(), max_gpus=1 << 62, allow_cross_node_tp=True)
     w = w.for_gpu(gpu)
-    ctx = Context(model=model, gpu=gpu, serve=w, gpus_per_node=gpus_per_node,
-                  extras={"price_overrides": pricing.overrides})
+    ctx = Context(model=model, gpu=gpu, serve=w, gpus_per_node=gpus_per_node)
     g = grid.make(tp, pp, dp, cp, ep, w.concurrency)
     ev = evaluate_given(ctx, g, pricing, cons, at)
     breakdown = serve_breakdown(ev, 0)
@@ -709,8 +753,7 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                  cp=np.repeat(base.cp, reps), ep=np.repeat(base.ep, reps),
                  concurrency=np.tile(levels, len(base)), micro_batch=np.ones(len(base) * reps, dtype=np.int64),
                  reasons=np.repeat(base.reasons, reps))
-        ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node,
-                      extras={"price_overrides": pricing.overrides})
+        ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node)
         items.append((ctx, g))
         n += len(g)
     evals = evaluate_serve_many(items, pricing, cons, at) if items else []
@@ -1132,21 +1175,6 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
     return [h if h.startswith("reduce --ctx") else prefix + h for h in hints]
 
 
-def objective_band(c: dict[str, Any], objective: str) -> tuple[float, float]:
-    """[low, high] of an estimate object's objective from the calibration (efficiency) bands. Cost uses the
-    chosen price: price tiers are the buyer's to negotiate, not model uncertainty, and they would make every
-    GPU type "too close to call"."""
-    b = c["bands"]["serve"]
-    if objective == "latency":
-        return float(b["request_latency_s"][0]), float(b["request_latency_s"][1])
-    lo, hi = (float(x) for x in b["throughput_tokens_per_s"])
-    if objective == "throughput":
-        n = c["layout"]["gpus"]
-        return lo / n, hi / n
-    uh = c["cost"]["usd_per_hour"]
-    return float(cost.usd_per_million_tokens(uh, hi)), float(cost.usd_per_million_tokens(uh, lo))
-
-
 def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints,
                     pricing: Pricing, objective: str = "latency", top: int = 10, pareto: bool = False,
                     explain_spec: str | None = None, gpus_per_node: int | None = None,
@@ -1160,7 +1188,7 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
     by_gpu: dict[int, list[int]] = {}
     for k, r in picks:
         by_gpu.setdefault(k, []).append(r)
-    band_of: dict[tuple[int, int], dict[str, Any]] = {}
+    band_of: dict[tuple[int, int], Bands] = {}
     keys = list(by_gpu)
     bands = serve_bands_many([(s.evals[k], np.array(by_gpu[k])) for k in keys])
     for k, per in zip(keys, bands, strict=True):
@@ -1170,9 +1198,9 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
         cands.append(serve_object(s.evals[k], r, band_of[(k, r)]))
     # "too close to call": the model's uncertainty on the objective overlaps the winner's
     if cands and not pareto:
-        wlo, whi = objective_band(cands[0], objective)
-        for c in cands[1:]:
-            lo, hi = objective_band(c, objective)
+        wlo, whi = objective_band(s.evals[picks[0][0]], picks[0][1], band_of[picks[0]], objective)
+        for c, (k, r) in zip(cands[1:], picks[1:], strict=True):
+            lo, hi = objective_band(s.evals[k], r, band_of[(k, r)], objective)
             c["too_close_to_call"] = bool(lo <= whi and hi >= wlo)
         cands[0]["too_close_to_call"] = False
     res: dict[str, Any] = {
