@@ -365,11 +365,7 @@ def pool_command(model: ModelSpec, w: ServeWorkload, gpu: GpuSpec, pool: dict[st
     wg = w.for_gpu(gpu)
     e = wg.engine
     lay = pool["layout"]
-    obj = {"layout": {"tp": lay["tp"], "pp": lay["pp"], "dp": lay.get("dp", 1), "ep": lay["ep"]},
-           "serve": {"load": {"engine": {"name": e.name, "max_num_seqs": e.max_num_seqs,
-                                         "max_num_batched_tokens": e.max_num_batched_tokens,
-                                         "gpu_memory_utilization": wg.gpu_memory_utilization}}}}
-    base = vllm_command(obj, model, w)
+    base = vllm_command(model, wg, lay["tp"], lay["pp"], lay.get("dp", 1), lay["ep"])
     if e.name == "sglang":
         return base + " " + shlex.join(["--disaggregation-mode", role, "--disaggregation-transfer-backend", "nixl"])
     if e.name == "vllm":

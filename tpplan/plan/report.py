@@ -106,7 +106,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         res["too_close_to_call"] = [ev.ctx.gpu.name for ev, r, b in best[1:]
                                     if (band := planner.objective_band(ev, r, b, objective))[0] <= whi
                                     and band[1] >= wlo]
-        res["serving_command"] = planner.vllm_command(win, model, w)
+        res["serving_command"] = planner.serving_command(best[0][0], best[0][1])
         ctx = best[0][0].ctx
         wgpu = ctx.gpu
         res["assumptions"] = planner.assumptions(ctx, pricing)

@@ -863,14 +863,24 @@ MODEL_PLACEHOLDER = "MODEL_PATH"
 replace with the weights' path."""
 
 
-def vllm_command(obj: dict[str, Any], model: ModelSpec, w: ServeWorkload) -> str:
-    """A ready-to-paste serve command for an estimate object, with the engine's real flags: its scheduler
-    limits (the defaults of the engine version and GPU, which the load model assumed), never a batch of 1.
+def serving_command(ev: ServeEval, i: int) -> str:
+    """vllm_command for row ``i`` of an evaluation: its layout, the replicas of its operating point, and the
+    engine limits of its GPU."""
+    assert ev.ctx.serve is not None
+    g = ev.g
+    return vllm_command(ev.ctx.model, ev.ctx.serve, int(g.tp[i]), int(g.pp[i]), deployment(ev, i)[0], int(g.ep[i]))
+
+
+def vllm_command(model: ModelSpec, w: ServeWorkload, tp: int, pp: int = 1, dp: int = 1, ep: int = 1) -> str:
+    """A ready-to-paste serve command for a layout, with the engine's real flags: its scheduler limits (``w``
+    for the GPU: the defaults of the engine version and GPU, which the load model assumed), never a batch of 1.
     Every argument is shell-quoted (``shlex.join``): catalog strings cannot run commands when pasted."""
     import shlex
 
-    lay = obj["layout"]
-    e = obj["serve"]["load"]["engine"]
+    lay = {"tp": tp, "pp": pp, "dp": dp, "ep": ep}
+    eng = w.engine
+    e = {"name": eng.name, "max_num_seqs": eng.max_num_seqs, "max_num_batched_tokens": eng.max_num_batched_tokens,
+         "gpu_memory_utilization": w.gpu_memory_utilization}
     repo = model.hf_id or MODEL_PLACEHOLDER
     native_w = model.weight_dtype or model.dtype
     quant = w.weight_dtype if w.weight_dtype != native_w and w.weight_dtype in ("fp8", "int8") else None
@@ -1225,7 +1235,7 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
         if cheap is not None:
             res["cheapest_feasible"] = serve_object(s.evals[cheap[0]], cheap[1])
     if cands:
-        res["serving_command"] = vllm_command(cands[0], model, w)
+        res["serving_command"] = serving_command(s.evals[picks[0][0]], picks[0][1])
     else:
         res["relax"] = relax_hints(s, cons, w)
     if explain_spec:
