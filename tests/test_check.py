@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tpplan.check import deployment as check
+from tpplan.check import formats, lint
+from tpplan.check import rules as check_rules
 from tpplan.engine.workload import ServeWorkload
 from tpplan.plan import serve as planner
 
@@ -49,7 +50,7 @@ CASES = {
 
 def test_every_rule_has_a_bad_example():
     covered = {rule for rule, *_ in CASES.values()}
-    assert covered == {r.id for r in check.RULES}
+    assert covered == {r.id for r in check_rules.RULES}
     assert sorted(CASES) == sorted(p.name for p in (DEPLOY / "bad").glob("*.yaml"))
 
 
@@ -63,7 +64,7 @@ def test_bad_example(cli, monkeypatch, name):
     assert [(f["rule"], f["line"], f["column"]) for f in d["findings"]] == [(rule, line, col)]
     f = d["findings"][0]
     assert f["file"] == f"bad/{name}" and f["fix"] and f["message"]
-    assert f["level"] == check.RULE_BY_ID[rule].level
+    assert f["level"] == check_rules.RULE_BY_ID[rule].level
     if code == 0:  # warnings fail with --fail-on warning / --strict, and never with --exit-zero
         assert cli("check", f"bad/{name}", "--fail-on", "warning")[0] == 1
         assert cli("check", f"bad/{name}", "--strict")[0] == 1
@@ -133,7 +134,7 @@ def test_golden_sarif_and_schema(cli, monkeypatch):
     jsonschema.Draft4Validator(schema).validate(sarif)
     run = sarif["runs"][0]
     ids = [r["id"] for r in run["tool"]["driver"]["rules"]]
-    assert ids == [r.id for r in check.RULES]
+    assert ids == [r.id for r in check_rules.RULES]
     for res in run["results"]:
         loc = res["locations"][0]["physicalLocation"]
         assert not loc["artifactLocation"]["uri"].startswith("/") and loc["region"]["startLine"] >= 1
@@ -142,8 +143,8 @@ def test_golden_sarif_and_schema(cli, monkeypatch):
 
 
 def test_github_annotations_are_escaped():
-    f = check.Finding("TPP022", "error", "deploy/a,b:c.yaml", 3, 5, "100% over: $9, then\nmore", fix="x")
-    text = check.render_github(check.Report(files=["x"], findings=[f]))
+    f = check_rules.Finding("TPP022", "error", "deploy/a,b:c.yaml", 3, 5, "100% over: $9, then\nmore", fix="x")
+    text = formats.render_github(check_rules.Report(files=["x"], findings=[f]))
     # actions/toolkit command.ts: data escapes % CR LF; properties also escape : and ,
     assert text == ("::error file=deploy/a%2Cb%3Ac.yaml,line=3,col=5,title=TPP022 budget::"
                     "100%25 over: $9, then%0Amore%0Afix: x")
@@ -175,7 +176,7 @@ def test_output_file_and_markdown(cli, monkeypatch, tmp_path):
 
 def test_rules_doc_is_current():
     doc = Path(__file__).parents[1] / "docs" / "check-rules.md"
-    assert doc.read_text() == check.rules_markdown(), "regenerate docs/check-rules.md from check.rules_markdown()"
+    assert doc.read_text() == formats.rules_markdown(), "regenerate docs/check-rules.md from formats.rules_markdown()"
 
 
 # ---- recommend -> check: a deployment the planner recommends must pass the gate -------------------------
@@ -201,7 +202,7 @@ def test_recommended_deployments_pass_check(cat, model, gpu, ctx, objective, kv,
                f"expert_parallel_size: {lay['ep']}\nmax_model_len: {ctx}\nmax_num_seqs: {lay['concurrency']}\n"
                f"kv_cache_dtype: {kv}\ninput_len: {ctx - 256}\noutput_len: 256\n"
                + (f"slo: {{tpot_s: {tpot}}}\n" if tpot else ""))
-        findings = check.check_text(doc, "rec.yaml", cat)
+        findings = lint.check_text(doc, "rec.yaml", cat)
         assert [f for f in findings if f.level == "error"] == [], (doc, findings)
 
 
@@ -322,7 +323,7 @@ def test_one_reason_table_names_every_rejection_and_its_check_rule():
 
     assert {r.reason for r in grid.REASONS} == set(grid.Reason)
     assert all(r.text for r in grid.REASONS)
-    rules = {r.id for r in check.RULES}
-    assert set(grid.RULE_OF.values()) <= rules
+    ids = {r.id for r in check_rules.RULES}
+    assert set(grid.RULE_OF.values()) <= ids
     assert grid.RULE_OF[grid.Reason.KV_BELOW_ONE_REQUEST] == "TPP011"
     assert grid.REASON_TEXT["CROSS_NODE_TP"].startswith("tensor parallelism beyond one node")

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tpplan.check import deployment as check
+from tpplan.check import lint
 from tpplan.engine import grid, memory, perf
 from tpplan.engine.workload import Context, ServeWorkload
 from tpplan.plan import serve as planner
@@ -279,7 +279,7 @@ def test_estimate_recommend_and_check_agree_on_feasibility(cat, case):
     est = planner.estimate_serve(m, g, w, tp, pp)
     doc = (f"model: {model}\ngpu: {gpu}\ntensor_parallel_size: {tp}\npipeline_parallel_size: {pp}\n"
            f"max_model_len: {ctx}\nmax_num_seqs: {conc}\ninput_len: {ctx - 256}\noutput_len: 256\n")
-    findings = check.check_text(doc, "d.yaml", cat)
+    findings = lint.check_text(doc, "d.yaml", cat)
     rules = {f.rule for f in findings}
     reasons = set(est["reasons"])
     # the same evaluation: each infeasibility reason is exactly one check rule

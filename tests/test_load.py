@@ -208,27 +208,28 @@ def test_serve_command_speaks_each_engines_flags(cli_json, engine, flag):
 
 
 def _check(text: str):
-    from tpplan.check import deployment as check
+    from tpplan.check import lint
 
-    return check.check_text(text, "d.yaml", CAT)
+    return lint.check_text(text, "d.yaml", CAT)
 
 
 def test_check_reads_the_engine_from_the_file():
-    from tpplan.check import deployment as check
+    from tpplan.check import deployment
 
     base = "model: llama-3.1-8b\ngpu: h100-sxm\n"
-    doc = check._Doc(loc=None, index=0)  # type: ignore[arg-type]
+    doc = deployment._Doc(loc=None, index=0)  # type: ignore[arg-type]
     for keys, engine in ((["tensor_parallel_size"], "vllm"), (["tp_size", "mem_fraction_static"], "sglang"),
                          (["max_batch_size"], "trtllm")):
         doc.keys = {k: (k,) for k in keys}
         doc.values = {}
-        assert check._engine_of(doc) == engine
+        assert deployment._engine_of(doc) == engine
     # SGLang's spellings of the scheduler limits replace the profile's defaults
-    (loc,) = check.load_documents(base + "tp_size: 1\nmax_running_requests: 64\nchunked_prefill_size: 4096\n",
-                                  "d.yaml")
-    d = check._Doc(loc=loc, index=1)
-    check._normalise(d, [])
-    s = check._resolve(d, CAT, Path("."))
+    from tpplan.yamlio import load_documents
+
+    (loc,) = load_documents(base + "tp_size: 1\nmax_running_requests: 64\nchunked_prefill_size: 4096\n", "d.yaml")
+    d = deployment._Doc(loc=loc, index=1)
+    deployment._normalise(d, [])
+    s = deployment._resolve(d, CAT, Path("."))
     assert s.workload.engine.name == "sglang"
     assert (s.workload.engine.max_num_seqs, s.workload.engine.max_num_batched_tokens) == (64, 4096)
     assert _check(base + "engine: nope\n")[0].rule == "TPP100"

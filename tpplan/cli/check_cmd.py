@@ -1,4 +1,4 @@
-"""``tpplan check``: gate deployment files (tpplan.check.deployment) with an exit code and annotations."""
+"""``tpplan check``: gate deployment files (tpplan.check: read, judged, reported) with an exit code and annotations."""
 
 import os
 import sys
@@ -51,7 +51,8 @@ def check(
 
       budget: {usd_per_hour: 40}
     """
-    from tpplan.check import deployment as chk
+    from tpplan.check import formats as check_formats
+    from tpplan.check import lint
 
     cat = _catalog(catalog)
     if gpu is not None:
@@ -59,7 +60,7 @@ def check(
     cons = _constraints(ttft_slo, tpot_slo, budget_usd_per_hour, 64, 1)
     defaults = {"gpu": gpu, "slo": {"ttft_s": cons.ttft_slo_s, "tpot_s": cons.tpot_slo_s},
                 "budget": {"usd_per_hour": cons.budget_usd_per_hour}}
-    rep = chk.check_paths(files, cat, _check_prices(cat, _prices(price, price_tier, prices, cat)), defaults)
+    rep = lint.check_paths(files, cat, _check_prices(cat, _prices(price, price_tier, prices, cat)), defaults)
     kind = fmt.value
     in_actions = bool(os.environ.get("GITHUB_ACTIONS"))
     if kind == "auto":
@@ -68,14 +69,14 @@ def check(
 
     text = formats.text("check", kind, rep)
     if kind == "text" and not (output and output != "-"):
-        chk.print_text(rep, _console())
+        check_formats.print_text(rep, _console())
     elif text:
         _write_or_print(text, output)
     summary = os.environ.get("GITHUB_STEP_SUMMARY")
     if fmt == CheckFormat.auto and in_actions and summary:
         try:
             with open(summary, "a", encoding="utf-8") as fh:
-                fh.write(chk.render_markdown(rep))
+                fh.write(check_formats.render_markdown(rep))
         except OSError as exc:
             sys.stderr.write(f"tpplan: warning: cannot append to GITHUB_STEP_SUMMARY ({exc})\n")
     code = rep.exit_code("warning" if strict else fail_on.value, exit_zero)

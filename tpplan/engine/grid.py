@@ -103,7 +103,7 @@ REASONS: tuple[ReasonInfo, ...] = (
                "tensor parallelism beyond one node / NVLink domain (allow with --allow-cross-node-tp)"),
 )
 """The one reason table: the grid sets the bits, JSON names them (``reasons``, ``rejected``), reports and
---explain use the words, ``tpplan check`` reports each with its rule (check.deployment.RULES)."""
+--explain use the words, ``tpplan check`` reports each with its rule (check.rules.RULES)."""
 REASON_TEXT = {r.reason.name: r.text for r in REASONS}
 """Plain words for each rejection reason (reports and explanations)."""
 RULE_OF = {r.reason: r.rule for r in REASONS if r.rule is not None}

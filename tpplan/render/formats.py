@@ -57,7 +57,7 @@ def _cost() -> dict[str, Format]:
 def _check() -> dict[str, Format]:
     import json
 
-    from tpplan.check import deployment as chk
+    from tpplan.check import formats as chk
     from tpplan.render import to_json
 
     return {"text": Format("text", text=chk.render_text),
