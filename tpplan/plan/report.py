@@ -20,8 +20,6 @@ from tpplan.engine.workload import ServeWorkload, TrainWorkload
 from tpplan.plan import serve as planner
 from tpplan.plan.serve import Constraints, Objective, Pricing
 
-"""8,760 hours a year / 12 (the convention cloud price sheets use)."""
-
 OBJECTIVE_KEY = {"latency": ("serve", "request_latency_s", "lower"),
                  "throughput": ("serve", "throughput_tokens_per_s_per_gpu", "higher"),
                  "cost": ("cost", "usd_per_million_tokens", "lower")}
