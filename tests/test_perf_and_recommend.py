@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tpplan.engine import cost, grid, perf
 from tpplan.engine.workload import Context, ServeWorkload, TrainWorkload
@@ -391,8 +395,16 @@ def test_breakdown_splits_the_gemm_term_by_operator(cli_json):
                     "--seq-len", "4k", "--global-batch", "64", "--recompute", "full")
     g = t["train"]["gemm_by_operator_s"]
     assert sum(g.values()) == pytest.approx(t["train"]["breakdown_s"]["gemm"], rel=1e-12)
-    # full recompute runs the layers' forward again, not the LM head: 4 x vs 3 x its FLOPs
-    assert g["lm_head"] / g["o_proj"] == pytest.approx(3 * 128256 * 8192 / (4 * 80 * 8192**2), rel=1e-9)
+    # full recompute runs the layers' forward again, not the LM head: 4 x vs 3 x its FLOPs, each pass at its inner
+    # dimension's slowdown (perf.GEMM_K0 = 500, the catalog's rate at K = 8,192): on a TP8 rank o_proj's forward
+    # has K = 8 heads x 128 = 1,024, its data gradient K = 8,192; the LM head's forward K = 8,192, its data
+    # gradient 128,256 / 8; both weight gradients K = 4,000 tokens of a micro-batch (--seq-len 4k = 4,000)
+    def slow(k):
+        return max(1.0, (1 + 500 / k) / (1 + 500 / 8192))
+
+    o = 80 * 8192**2 * (2 * slow(1024) + slow(8192) + slow(4000))
+    head = 128256 * 8192 * (slow(8192) + slow(128256 / 8) + slow(4000))
+    assert g["lm_head"] / g["o_proj"] == pytest.approx(head / o, rel=1e-9)
 
 
 def test_explain_says_how_many_sequences_fit_when_the_concurrency_does_not(cli_json):
@@ -436,3 +448,62 @@ def test_prompt_attention_runs_at_the_measured_forward_rate(cat):
     assert list(attention.fwd_flops_per_s(h200, 128, True, s)) == pytest.approx([292e12, 616e12])
     ratio = mi.peak_flops("bf16") * mi.calibration.flops.value / (989.4e12 * 0.74)
     assert float(attention.fwd_flops_per_s(mi, 128, True, s)[1]) == pytest.approx(616e12 * ratio)
+
+
+def test_gemm_k0_is_the_fit_of_deepgemms_k_sweep():
+    """perf.GEMM_K0: DeepGEMM's fp8 dense GEMMs on H800 at M = 4,096 (README @327ec92f, shipped as
+    hardware/calibration/deepgemm-h800-fp8.csv), the rows of N >= 4,096 (about four waves of 128 x 256 tiles or more
+    on 132 SMs; N = 2,112 leaves 2.2), follow E x K / (K + K0): least squares in log space puts K0 at 498 and every
+    row within 5.2%."""
+    import csv
+
+    from tpplan.engine import perf
+
+    path = Path(__file__).resolve().parents[1] / "hardware" / "calibration" / "deepgemm-h800-fp8.csv"
+    rows = [r for r in csv.DictReader(line for line in path.open() if not line.startswith("#"))
+            if r["benchmark"] == "deepgemm_dense" and r["m"] == "4096"]
+    pts = [(float(r["k"]), float(r["value"])) for r in rows if int(r["n"]) >= 4096]
+    assert sorted(k for k, _ in pts) == [512, 1536, 2048, 7168, 16384]
+
+    def fit(k0):
+        x = [k / (k + k0) for k, _ in pts]
+        e = math.exp(sum(math.log(y / xi) for (_, y), xi in zip(pts, x, strict=True)) / len(pts))
+        errs = [y / (e * xi) - 1 for (_, y), xi in zip(pts, x, strict=True)]
+        return sum(math.log1p(d) ** 2 for d in errs), e, errs
+
+    k0 = min(range(100, 2000), key=lambda k: fit(k)[0])
+    _, e, errs = fit(k0)
+    assert k0 == 498 and e == pytest.approx(1531, abs=1) and max(abs(d) for d in errs) < 0.052
+    assert perf.GEMM_K0 == 500 and perf.GEMM_K0_BAND[0] < k0 < perf.GEMM_K0_BAND[1]
+
+
+def test_gemm_inner_dimensions_of_a_tp_rank():
+    """Llama-3.1-70B (config.json: h 8192, 64 heads, 8 KV heads of 128, ffn 28672 gated, vocab 128256) on a TP4
+    rank: qkv multiplies by h and produces (16 + 2 x 2) x 128; o takes 16 x 128; up produces 2 x 7168; down takes
+    7168; the LM head produces 128256 / 4. Slowdown against the catalog's rate (K >= 8,192): (1 + 500 / K) /
+    (1 + 500 / 8192), never below 1."""
+    from tpplan.catalog.load import get_catalog
+    from tpplan.engine import perf
+
+    m = get_catalog().model("llama-3.1-70b")
+    assert perf.gemm_inner_dims(m, 4) == {"qkv_proj": (8192, 2560), "o_proj": (2048, 8192), "mlp_up": (8192, 14336),
+                                          "mlp_down": (7168, 8192), "lm_head": (8192, 32064)}
+    assert float(perf.gemm_k_slowdown(2048)) == pytest.approx((1 + 500 / 2048) / (1 + 500 / 8192), rel=1e-12)
+    assert float(perf.gemm_k_slowdown(8192)) == 1.0 and float(perf.gemm_k_slowdown(65536)) == 1.0
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "qwen2.5-72b", "deepseek-v3", "mpt-1b"]),
+       st.sampled_from(["none", "selective", "full"]), st.sampled_from([512, 4096, 32768]))
+def test_more_tensor_parallelism_never_speeds_a_gemm_up(model, recompute, tokens):
+    """Each TP rank's GEMMs have smaller inner dimensions as TP grows, so their slowdown (perf.GEMM_K0) never
+    falls: forward (serving) and a training step's passes, at least 1 everywhere."""
+    from tpplan.catalog.load import get_catalog
+    from tpplan.engine import perf
+
+    m = get_catalog().model(model)
+    tps = np.array([t for t in (1, 2, 4, 8, 16, 32, 64) if m.attention.num_heads % t == 0])
+    fwd = perf.forward_gemm_slowdown(m, tps)
+    train = perf.train_gemm_slowdown(m, tps, np.full(len(tps), float(tokens)), recompute)
+    for x in (fwd, train):
+        assert np.all(x >= 1.0) and np.all(np.diff(x) >= -1e-12)

@@ -113,7 +113,8 @@ def test_train_objectives_and_search_space(cli_json, cli):
         if i < len(by_time["candidates"]):
             assert ident not in seen  # recompute settings that change nothing are one plan
             seen.add(ident)
-    assert any(c["settings"]["interleave"] == 2 for c in by_time["candidates"] + by_mfu["candidates"])
+    # the interleaved schedule ranks among them (v = 4 at TP4 PP2 and PP4: fewer bubbles)
+    assert any(c["settings"]["interleave"] > 1 for c in by_time["candidates"] + by_mfu["candidates"])
     assert cli(*base, "--objective", "latency")[0] == 2
     assert cli("recommend", "--model", "llama-8b", "--objective", "time")[0] == 2
 

@@ -224,7 +224,8 @@ def test_calibrate_gemm_checks_every_measured_shape_against_the_time_model(cli, 
 
     def rate(m, n, k, g=1):
         fl = 2.0 * g * m * n * k
-        return fl / float(perf.gemm_roofline(fl / peak, g * (2.0 * (m * k + k * n) + 2.0 * m * n) / bw)) / 1e12
+        return fl / float(perf.gemm_roofline(fl * float(perf.gemm_k_slowdown(k)) / peak,
+                                             g * (2.0 * (m * k + k * n) + 2.0 * m * n) / bw)) / 1e12
 
     rows = ["gpu,benchmark,dtype,m,n,k,size_bytes,ranks,value,unit,note"]
     for m, n, k in ((8192, 8192, 8192), (16384, 16384, 16384), (8192, 28672, 8192)):

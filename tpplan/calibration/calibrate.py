@@ -266,7 +266,8 @@ def shape_check(gpu: GpuSpec, rows: list[dict[str, str]], cal: dict[str, Any]) -
         flops = 2.0 * groups * m * n * k
         moved = groups * (in_b * (m * k + k * n) + 2.0 * m * n)
         hbm = perf.fp8_streaming(gpu.calibration).value if fp8 else gpu.calibration.hbm.value
-        t = float(perf.gemm_roofline(flops / peak, moved / (gpu.hbm.bandwidth_bytes_per_s * hbm)))
+        t = float(perf.gemm_roofline(flops * float(perf.gemm_k_slowdown(k)) / peak,
+                                     moved / (gpu.hbm.bandwidth_bytes_per_s * hbm)))
         measured = float(r["value"]) * _unit_scale(r["unit"])
         checked.append({"shape": f"{r['benchmark']} {r.get('dtype') or 'bf16'} {m}x{n}x{k}",
                         "note": (r.get("note") or "").split(";")[0], "error": flops / t / measured - 1.0})

@@ -61,10 +61,12 @@ DESCRIPTION = {
                  "on H100 (the rate serving's prompt attention uses on Hopper); both interpolate these sweeps",
     "gemm-shape": "fp8 GEMMs by shape, dense (m = 64, 128, 4,096 rows) and grouped as MoE experts run them (4-8 "
                   "groups of 256-8,192 rows), DeepGEMM on H800, through the smooth GEMM roofline "
-                  "(perf.gemm_roofline) at the catalog's fp8 efficiencies: grouped within 21%; decode-shaped dense "
-                  "rows read up to 29% slow, DeepGEMM streaming fp8 weights at up to 0.80 of peak against the "
-                  "0.57 measured for torch._scaled_mm (hardware/calibration/h100-sxm-tpplan-microbench-*.csv), "
-                  "which serving keeps",
+                  "(perf.gemm_roofline) at the catalog's fp8 efficiencies and the slowdown of a small inner "
+                  "dimension (perf.GEMM_K0, whose K trend was fitted on five of the m = 4,096 rows: not an "
+                  "independent check of it): grouped within 19%; DeepGEMM runs about 1.2x the catalog's cuBLAS fp8 "
+                  "rate at every K, so most rows read slow; decode-shaped dense rows up to 29% slow, DeepGEMM "
+                  "streaming fp8 weights at up to 0.80 of peak against the 0.57 measured for torch._scaled_mm "
+                  "(hardware/calibration/h100-sxm-tpplan-microbench-*.csv), which serving keeps",
     "all-to-all": "expert-parallel dispatch / combine latency of DeepEP's low-latency kernels (H800 + 400G NIC, 128 "
                   "tokens a rank, DeepSeek-V3 shapes, EP 8-256) through perf.ep_a2a_time(low_latency=True), the "
                   "time serving's decode tokens pay: every top-k copy over RDMA to other nodes and NVLink inside one, "
@@ -130,13 +132,14 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
             eff = (c.flops_fp8 or c.flops) if fp8 else c.flops
             peak = gpu.peak_flops("fp8" if fp8 else dtype)
             shape = f"{gpu.name} {dtype} {m}x{n}x{k}"
+            slow = float(perf.gemm_k_slowdown(k))  # below K = 8,192 the tensor cores run slower (GEMM_K0)
             if min(m, n, k) >= 4096 and m * n * k >= 2**37:  # from 4096x4096x8192 up: past the ramp
-                out.append(Row("gemm", shape, peak * eff.value, value, "FLOP/s", src))
+                out.append(Row("gemm", shape, peak * eff.value / slow, value, "FLOP/s", src))
             elif 0 < m <= 128 and min(n, k) >= 4096:
                 in_b = 1 if fp8 else 2
                 bytes_ = in_b * (n * k + m * k) + 2 * m * n
                 h = perf.fp8_streaming(c).value if fp8 else c.hbm.value
-                t = max(2.0 * m * n * k / (peak * eff.value), bytes_ / (gpu.hbm.bandwidth_bytes_per_s * h))
+                t = max(2.0 * m * n * k * slow / (peak * eff.value), bytes_ / (gpu.hbm.bandwidth_bytes_per_s * h))
                 out.append(Row("decode-fp8" if fp8 else "decode", shape, 2.0 * m * n * k / t, value, "FLOP/s", src))
         elif bench.startswith("hbm"):
             size = _i(r.get("size_bytes"))
@@ -164,7 +167,8 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
             m, n, k = _i(r.get("m")), _i(r.get("n")), _i(r.get("k"))
             flops = 2.0 * groups * m * n * k
             moved = groups * (m * k + k * n + 2.0 * m * n)  # fp8 A and B, bf16 D (DeepGEMM's test_core.py)
-            t = float(perf.gemm_roofline(flops / (gpu.peak_flops("fp8") * (c.flops_fp8 or c.flops).value),
+            t = float(perf.gemm_roofline(flops * float(perf.gemm_k_slowdown(k))
+                                         / (gpu.peak_flops("fp8") * (c.flops_fp8 or c.flops).value),
                                          moved / (gpu.hbm.bandwidth_bytes_per_s * perf.fp8_streaming(c).value)))
             out.append(Row("gemm-shape", f"{gpu.name} fp8 {bench.removeprefix('deepgemm_')} {m}x{n}x{k}",
                            flops / t, value, "FLOP/s", src))

@@ -15,6 +15,7 @@ Metric definitions (also in docs/metrics.md and the JSON schema):
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -79,6 +80,114 @@ graphs): an upper estimate. Other GPUs and kernels (vLLM's FlashAttention backen
 [assumed] alike; ``tpplan validate --category decode-attention`` replays the curves."""
 
 
+GEMM_K0 = 500.0
+"""A GEMM's main loop over its inner dimension K is amortized against a fixed cost per output tile (pipeline fill,
+prologue and epilogue: NVIDIA's "Matrix Multiplication Background User's Guide", tile and wave quantization aside),
+so at large M and N it runs at K / (K + K0) of the rate an unbounded K would reach; K0 in K elements. Fitted on
+DeepGEMM's fp8 dense rows on H800 at M = 4,096 and N >= 4,096 (about four waves of 128 x 256 tiles or more on 132
+SMs; K = 512, 1,536, 2,048, 7,168, 16,384: 775 to 1,520 TFLOP/s; hardware/calibration/deepgemm-h800-fp8.csv):
+least squares in log space gives E x K / (K + K0) with E = 1,531 TFLOP/s and K0 = 498, every row within 5.2%
+(tests/test_perf_and_recommend.py replays the fit). GEMM_K0_BAND: cuBLASLt fp16 on A100 (4,096^3 against 16,384^3
+after wave quantization on 108 SMs: K0 ~ 380) and torch.matmul bf16 on H100 (4,096^3 against 8,192^3: ~1,400), the
+optimistic and pessimistic edges."""
+GEMM_K0_BAND = (380.0, 1400.0)
+GEMM_K_REF = 8192.0
+"""The inner dimension the catalog's tensor-core efficiencies stand for (the H100 source's six shapes have K >= 8,192;
+A100's 0.81 is the rate of its 8,192^3 and larger shapes): a GEMM of smaller K runs slower than they say, a larger
+one no faster (the larger shapes of those sweeps are no faster)."""
+
+
+def gemm_k_slowdown(k: npt.ArrayLike, k0: float = GEMM_K0) -> FArray:
+    """Time of a GEMM of inner dimension ``k`` against the catalog's rate (>= 1): (1 + K0 / K) / (1 + K0 / K_REF),
+    at least 1 (GEMM_K0)."""
+    kk = np.maximum(np.asarray(k, dtype=np.float64), 1.0)
+    return np.maximum(1.0, (1.0 + k0 / kk) / (1.0 + k0 / GEMM_K_REF))
+
+
+def gemm_inner_dims(m: ModelSpec, tp: int, ep: int = 1) -> dict[str, tuple[float, float]]:
+    """(forward K, backward-data K) of each GEMM operator on one rank of a ``tp``-way tensor-parallel group: the
+    forward multiplies by the operator's input dimension, the data gradient by its output dimension (Megatron's
+    column- and row-parallel splits: qkv and up shard their outputs, o and down their inputs; routed experts
+    whole under expert parallelism, TP-sharded without it, as calibration/shapes.py lists them). MLA's
+    low-rank attention projections are taken at the hidden size (their ranks are not split out here)."""
+    a, h = m.attention, float(m.hidden_size)
+    gated = 2.0 if m.mlp.kind == "gated" else 1.0
+    t = float(tp)
+    if a.kind == "mla":
+        qkv = (h, h)
+        o_in = a.num_heads * float(a.v_head_dim or a.head_dim) / t
+    else:
+        kv = max(a.num_kv_heads // tp, 1)
+        qkv = (h, (a.num_heads // tp + 2 * kv) * float(a.head_dim))
+        o_in = a.num_heads // tp * float(a.head_dim)
+    d = float(m.mlp.intermediate_size) / t
+    out = {"qkv_proj": qkv, "o_proj": (max(o_in, 1.0), h), "mlp_up": (h, gated * d), "mlp_down": (d, h),
+           "lm_head": (h, float(m.vocab_size) / t)}
+    if m.moe is not None:
+        d_e = float(m.moe.expert_intermediate_size) / (1.0 if ep > 1 else t)
+        out.update(router=(h, float(m.moe.num_experts)), experts_up=(h, gated * d_e), experts_down=(d_e, h))
+    return out
+
+
+def _per_tp(m: ModelSpec, tp: npt.ArrayLike, ep: npt.ArrayLike | None, value: Callable[[int, int], float]) -> FArray:
+    """``value(tp, ep)`` for each row, computed once per distinct TP size (and for MoE models, with and without
+    expert parallelism: it only changes how the experts are split)."""
+    t = np.asarray(tp).astype(np.int64)
+    sizes = np.flatnonzero(np.bincount(t.ravel()))
+    n = int(sizes[-1]) + 1 if sizes.size else 1
+    table, table_ep = np.zeros(n), np.zeros(n)
+    with_ep = m.moe is not None and ep is not None and bool((np.asarray(ep) > 1).any())
+    for x in sizes:
+        table[x] = value(int(x), 1)
+        if with_ep:
+            table_ep[x] = value(int(x), 2)
+    return np.where(np.asarray(ep) > 1, table_ep[t], table[t]) if with_ep else table[t]
+
+
+def gemm_k_weights(m: ModelSpec, tp: int, ep: int, k0: float, passes: str = "forward", recompute: str = "none",
+                   tokens: float = GEMM_K_REF) -> dict[str, float]:
+    """Each GEMM operator's time per token against the catalog's rate, in units of one weight element's FLOPs
+    (gemm_operator_params x gemm_k_slowdown): ``passes`` 'forward' (its input dimension), or 'train' (the
+    forward, twice under full recompute but the LM head; the data gradient at its output dimension; the weight
+    gradient at the micro-batch's ``tokens``)."""
+    p = gemm_operator_params(m)
+    dims = gemm_inner_dims(m, tp, ep)
+    out = {}
+    for k, v in p.items():
+        if v <= 0:
+            out[k] = 0.0
+            continue
+        f_in, f_out = (float(gemm_k_slowdown(x, k0)) for x in dims[k])
+        if passes == "forward":
+            out[k] = v * f_in
+        else:
+            n_fwd = 2.0 if recompute == "full" and k != "lm_head" else 1.0
+            out[k] = v * (n_fwd * f_in + f_out + float(gemm_k_slowdown(tokens, k0)))
+    return out
+
+
+def forward_gemm_slowdown(m: ModelSpec, tp: npt.ArrayLike, k0: float = GEMM_K0,
+                          ep: npt.ArrayLike | None = None) -> FArray:
+    """Time of a forward pass's GEMMs against the catalog's rate, per row (>= 1): each operator's FLOPs
+    (gemm_operator_params) at its forward inner dimension's slowdown (gemm_k_slowdown)."""
+    total = sum(gemm_operator_params(m).values())
+    return _per_tp(m, tp, ep, lambda t, e: sum(gemm_k_weights(m, t, e, k0).values()) / total)
+
+
+def train_gemm_slowdown(m: ModelSpec, tp: npt.ArrayLike, tokens: npt.ArrayLike, recompute: str,
+                        k0: float = GEMM_K0, ep: npt.ArrayLike | None = None) -> FArray:
+    """Time of a training step's GEMMs against the catalog's rate, per row (>= 1): the forward (twice under full
+    recompute, not the LM head) at each operator's input dimension, the data gradient at its output dimension,
+    the weight gradient at the ``tokens`` of a micro-batch on one rank (its inner dimension), each weighted by the
+    operator's FLOPs (train_gemm_weights). The weight gradient's part is per row; the rest per TP size."""
+    p = gemm_operator_params(m)
+    total = sum(v * ((2.0 if recompute == "full" and k != "lm_head" else 1.0) + 2.0) for k, v in p.items())
+    ref = float(gemm_k_slowdown(GEMM_K_REF, k0))  # 1: taken out of the per-TP part, added back per row
+    per_tp = _per_tp(m, tp, ep, lambda t, e: sum(gemm_k_weights(m, t, e, k0, "train", recompute).values())
+                     - sum(p.values()) * ref)
+    return (per_tp + sum(p.values()) * gemm_k_slowdown(tokens, k0)) / total
+
+
 def gemm_roofline(flops_time: npt.ArrayLike, bytes_time: npt.ArrayLike) -> FArray:
     """Time of GEMMs bound by ``flops_time`` at the tensor-core rate and ``bytes_time`` at the HBM rate."""
     c = np.asarray(flops_time, dtype=np.float64)
@@ -112,6 +221,8 @@ class Eff:
     graph_allreduce: bool = True
     """Decode all-reduces take the CUDA-graph latency (False: nccl-tests' per-call alpha, the pessimistic
     band edge)."""
+    gemm_k0: float = GEMM_K0
+    """GEMM_K0 of this parameter set (GEMM_K0_BAND at the band edges)."""
 
     @classmethod
     def of(cls, ctx: Context, which: str = "value") -> Eff:
@@ -122,7 +233,8 @@ class Eff:
         gap = {"value": 1.0, "high": 0.5, "low": 2.0}[which]
         return cls(flops=getattr(c.flops, which), flops_fp8=getattr(f8, which), hbm=getattr(c.hbm, which),
                    hbm_fp8=getattr(fp8_streaming(c), which), busbw_scale=scale, gap_scale=gap,
-                   graph_allreduce=which != "low")
+                   graph_allreduce=which != "low",
+                   gemm_k0={"value": GEMM_K0, "high": GEMM_K0_BAND[0], "low": GEMM_K0_BAND[1]}[which])
 
 
 def compute_dtype(weight_dtype: str, gpu_has: dict[str, float]) -> str:
@@ -476,7 +588,8 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     attn_fl = b_n * q * attention_flops_per_token(m, pos, causal=False, absorbed=True) / (pp * tp)
     attn_pre = b_p * attention_flops_for_keys(m, prompt_keys(m, w)) / cp / (pp * tp)
     kv_read = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) * np.ceil(avg_ctx / cp) * b_n
-    compute = pp * gemm_fl / peak
+    # a GEMM of small inner dimension (a TP shard of o_proj / mlp_down) runs below the catalog's rate (GEMM_K0)
+    compute = pp * gemm_fl * forward_gemm_slowdown(m, tp, eff.gemm_k0, g.ep) / peak
     w_read = reads.for_tokens(b_n * q + b_p)
     memory = pp * w_read / bw_w
     # the kernels beside the GEMMs, each on its own roofline: attention, in the activation dtype (bf16)
@@ -981,7 +1094,10 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
         sp_div = np.where(tw.sequence_parallel, tp, 1.0)
         cast = fwd_passes * (f_r / sp_div + f_s / tp) + (b_r / sp_div + b_s / tp)
         elem = elem + B * s * FP8_CAST_BYTES * cast / (dp * cp * pp) / (gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
-    gemm_s = gemm_flops / (gpus * peak_eff)
+    # a GEMM of small inner dimension runs below the catalog's rate (GEMM_K0): the forward at each operator's
+    # input size, the data gradient at its output size (both TP shards), the weight gradient at the micro-batch
+    gemm_s = gemm_flops * train_gemm_slowdown(m, tp, g.micro_batch * s / cp, tw.recompute, eff.gemm_k0, g.ep) / (
+        gpus * peak_eff)
     compute = gemm_s + attn_s / gpus + elem
     first_l, last_l = stage_layers(m.num_layers, pp, tw.stage_split)
     mid_l = np.where(pp >= 3, middle_layers(m.num_layers, pp, tw.stage_split), 0.0)
@@ -1173,13 +1289,16 @@ def gemm_operator_shares(m: ModelSpec, weight: dict[str, float]) -> dict[str, fl
     return {k: v / total for k, v in weight.items() if v > 0} if total > 0 else {}
 
 
-def serve_gemm_weights(m: ModelSpec, phase: str, tokens: float, bound: str) -> dict[str, float]:
+def serve_gemm_weights(m: ModelSpec, phase: str, tokens: float, bound: str, tp: int = 1,
+                       ep: int = 1) -> dict[str, float]:
     """What an idle replica's GEMM time in ``phase`` (prefill of ``tokens`` prompt tokens, or a decode step of
     ``tokens`` tokens per stage) is attributed by: FLOPs where the GEMMs are compute-bound (a prompt's LM head
     for its last token only), weight bytes where memory-bound (the LM head read whole once; of the routed experts,
     those the step's tokens hit, uniform routing)."""
     p = gemm_operator_params(m)
     if bound == "compute":
+        # each operator's FLOPs at its inner dimension's slowdown on a TP rank (GEMM_K0), as step_pieces times them
+        p = gemm_k_weights(m, tp, ep, GEMM_K0)
         if phase == "prefill":
             p["lm_head"] = p["lm_head"] / max(tokens, 1.0)
         return p
@@ -1194,8 +1313,9 @@ def serve_gemm_weights(m: ModelSpec, phase: str, tokens: float, bound: str) -> d
     return p
 
 
-def train_gemm_weights(m: ModelSpec, recompute: str) -> dict[str, float]:
-    """FLOPs per token of each GEMM operator in a training step: forward and backward (3 x 2 N), plus a forward
-    of the layers (not the LM head) under full recompute (as _train_attention_split counts them)."""
-    p = gemm_operator_params(m)
-    return {k: v * (3.0 + (1.0 if recompute == "full" and k != "lm_head" else 0.0)) for k, v in p.items()}
+def train_gemm_weights(m: ModelSpec, recompute: str, tp: int = 1, ep: int = 1,
+                       tokens: float = GEMM_K_REF) -> dict[str, float]:
+    """Time per token of each GEMM operator in a training step, in FLOPs at the catalog's rate: forward and backward
+    (3 x 2 N), plus a forward of the layers (not the LM head) under full recompute (as _train_attention_split
+    counts them), each pass at its inner dimension's slowdown on a TP rank (gemm_k_weights, GEMM_K0)."""
+    return gemm_k_weights(m, tp, ep, GEMM_K0, "train", recompute, tokens)

@@ -681,7 +681,8 @@ def serve_breakdown(ev: ServeEval, i: int) -> dict[str, Any]:
         # the GEMM term by operator: by FLOPs where compute-bound, by weight bytes where memory-bound
         for key, bound in (("GEMMs (compute-bound)", "compute"), ("weights read (memory-bound)", "memory")):
             if key in per_layer:
-                shares = perf.gemm_operator_shares(m, perf.serve_gemm_weights(m, phase, tokens[phase], bound))
+                shares = perf.gemm_operator_shares(m, perf.serve_gemm_weights(m, phase, tokens[phase], bound,
+                                                                             int(ev.g.tp[i]), int(ev.g.ep[i])))
                 out[phase]["gemm_term"] = key
                 out[phase]["gemm_by_operator_s"] = {k: per_layer[key] * L * v for k, v in shares.items()}
     return out

@@ -92,7 +92,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
                                   "gemm": float(t.gemm[i]) if t.gemm is not None else None,
                                   "attention": float(t.attention[i]) if t.attention is not None else None,
                                   "elementwise": float(t.elementwise[i]) if t.elementwise is not None else None},
-                  "gemm_by_operator_s": _gemm_by_operator(ctx, float(t.gemm[i]) if t.gemm is not None else 0.0),
+                  "gemm_by_operator_s": _gemm_by_operator(ctx, float(t.gemm[i]) if t.gemm is not None else 0.0, g, i),
                   "model_flops_per_step": t.model_flops},
         "cost": {"usd_per_hour": gpus * ev.price, "usd_per_million_tokens": None,
                  "usd_total": float(cost.run_cost(gh, ev.price)) if gh else None, "usd_per_gpu_hour": ev.price,
@@ -136,17 +136,20 @@ def framework_defaults(prof: FrameworkSettings | None) -> dict[str, Any]:
     return out
 
 
-def _gemm_by_operator(ctx: Context, gemm_s: float) -> dict[str, float]:
-    """The step's GEMM time (breakdown_s.gemm) by operator, in proportion to each one's FLOPs (perf.
-    train_gemm_weights; eager attention's score GEMMs as attention_scores): the parts sum to gemm."""
+def _gemm_by_operator(ctx: Context, gemm_s: float, g: Grid, i: int) -> dict[str, float]:
+    """The step's GEMM time (breakdown_s.gemm) by operator, in proportion to each one's FLOPs at its inner
+    dimensions' slowdown on row ``i``'s TP rank (perf.train_gemm_weights; eager attention's score GEMMs as
+    attention_scores, at the operators' mean slowdown as train_time charges them): the parts sum to gemm."""
     assert ctx.train is not None
     m, tw = ctx.model, ctx.train
-    w = perf.train_gemm_weights(m, tw.recompute)
+    tokens = float(g.micro_batch[i]) * tw.seq_len / float(g.cp[i])
+    w = perf.train_gemm_weights(m, tw.recompute, int(g.tp[i]), int(g.ep[i]), tokens)
     if not tw.flash_attention:
         B, s = float(tw.global_batch), float(tw.seq_len)
         extra = (perf.model_flops_per_step(m, B, s) + perf.recompute_flops_per_step(m, B, s, tw.recompute, False)
                  - B * s * 2.0 * m.matmul_params_active * 3.0)
-        w["attention_scores"] = extra / (2.0 * B * s)
+        flops = perf.train_gemm_weights(m, tw.recompute, 1, 1, perf.GEMM_K_REF)  # no slowdown: FLOPs alone
+        w["attention_scores"] = extra / (2.0 * B * s) * sum(w.values()) / sum(flops.values())
     return {k: gemm_s * v for k, v in perf.gemm_operator_shares(m, w).items()}
 
 
