@@ -868,7 +868,16 @@ def elementwise_bytes_per_token(model: ModelSpec, act_b: float = 2.0) -> float:
 LOSS_BYTES_PER_LOGIT = 6.0
 """HBM bytes per logit of a training step's cross-entropy loss: the forward reads the bf16 logits (2 B), the
 backward reads them again (2 B) and writes their gradient (2 B). First-principles count of a fused kernel; an eager
-one (fp32 upcast, softmax written out) moves more."""
+one (fp32 upcast, softmax written out) moves more (EAGER_LOSS_BYTES_PER_LOGIT)."""
+
+EAGER_LOSS_BYTES_PER_LOGIT = 40.0
+"""HBM bytes per logit of PyTorch's eager cross entropy on bf16 logits, as frameworks without a fused loss run it
+(``F.cross_entropy`` under autocast, which runs it in fp32; Hugging Face models and torchtitan call ``.float()`` on
+the logits first): forward, the upcast (read 2 B, write 4 B) and log_softmax (two reads of the fp32 row for its max
+and sum, one write: 12 B); backward, nll_loss's dense gradient (write 4 B), log_softmax's backward (read the
+gradient and the output, write: 12 B) and the cast back to bf16 (read 4 B, write 2 B). First-principles count of
+the kernels PyTorch launches (aten log_softmax / nll_loss and their backwards), each a streaming kernel at the GPU's
+HBM efficiency."""
 
 
 FP8_CAST_BYTES = 4.0
@@ -1078,10 +1087,13 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     repl_b, shard_b = elementwise_split(m, act_b=DTYPE_BYTES[m.dtype])
     # the loss: a fused (vocab-parallel) cross entropy reads the logits forward and again backward and writes their
     # gradient, LOSS_BYTES_PER_LOGIT a logit, each TP rank its vocab shard (Megatron's vocab-parallel cross
-    # entropy; flash-attn's fused CrossEntropyLoss)
-    loss_b = LOSS_BYTES_PER_LOGIT * m.vocab_size / tp
-    elem = B * s * (passes * (shard_b / tp + repl_b / np.where(tw.sequence_parallel, tp, 1.0)) + loss_b) / (
-        dp * cp * pp) / (gpu.hbm.bandwidth_bytes_per_s * elementwise_efficiency(ctx, eff))
+    # entropy; flash-attn's fused CrossEntropyLoss); frameworks of eager PyTorch ops run aten's fp32 cross entropy,
+    # EAGER_LOSS_BYTES_PER_LOGIT a logit, each of its kernels a plain streaming one at the GPU's HBM efficiency
+    eager = tw.elementwise == "eager"
+    loss_b = (EAGER_LOSS_BYTES_PER_LOGIT if eager else LOSS_BYTES_PER_LOGIT) * m.vocab_size / tp
+    bw = gpu.hbm.bandwidth_bytes_per_s
+    elem = B * s * (passes * (shard_b / tp + repl_b / np.where(tw.sequence_parallel, tp, 1.0)) / (
+        bw * elementwise_efficiency(ctx, eff)) + loss_b / (bw * eff.hbm)) / (dp * cp * pp)
     if not tw.flash_attention:
         elem = elem + eager_score_bytes(m, B, s, tw.recompute) / (dp * cp * pp * tp) / (
             gpu.hbm.bandwidth_bytes_per_s * eff.hbm)
