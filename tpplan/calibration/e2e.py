@@ -512,25 +512,27 @@ CHART_DIR = Path("docs") / "accuracy"
 
 WHY = {
     "train_tokens_per_s_per_gpu": (
-        "Why: the GEMMs run at one efficiency per GPU and dtype, taken from large square GEMMs (H100 bf16: 0.74 x "
-        "989 = 732 TFLOP/s); attention runs at FlashAttention-2's measured forward+backward rate for its sequence "
-        "length and head dim, in bf16 also in fp8 runs (tpplan/engine/attention.py); collectives across nodes run "
-        "at the nodes' NIC bandwidth. Each row runs as the framework of the repository that published it "
-        "(--framework nemo / llm-foundry) where the row is silent: llm-foundry's norms, residual adds and GELU "
-        "run as PyTorch eager ops at the measured 0.43 of peak HBM (hardware/calibration/elementwise-liger.csv), "
-        "which took 3-15 points off its rows; fp8 runs cast every GEMM operand to fp8 and its transpose (4 bytes "
-        "an element through HBM), which took up to 12 points off the fp8 rows. The NeMo context-parallel rows (4k "
-        "to 1M tokens, fp8) are within +2% to +11%. The rest of the over-prediction sits in llm-foundry's H100 "
-        "runs: small models (1B +45%, 125M on A100 +30%), whose GEMMs are far from the square-GEMM rate (tile and "
-        "wave quantization, small N and K); FSDP at one sequence per GPU and 8k-64k tokens (+47% to +61%), where "
-        "FSDP's three parameter volumes per micro-batch are counted and prefetched behind that micro-batch (their "
-        "contention with the compute for SMs and HBM is not modelled); and fp8 on a 3B model (+28%). GEMM shapes "
-        "are the operator model's work (issue 17), FSDP the training-realism issue's (18)."),
+        "Why: the GEMMs run at one efficiency per GPU and dtype, taken from large GEMMs (H100 bf16: 0.74 x 989 = "
+        "732 TFLOP/s at K >= 8,192), slower where their inner dimension is smaller (perf.GEMM_K0: K / (K + 500), "
+        "fitted on DeepGEMM's K sweep; small hidden sizes and TP shards); attention runs at FlashAttention-2's "
+        "measured forward+backward rate for its sequence length and head dim, in bf16 also in fp8 runs "
+        "(tpplan/engine/attention.py); collectives across nodes run at the nodes' NIC bandwidth. Each row runs as "
+        "the framework of the repository that published it (--framework nemo / llm-foundry) where the row is "
+        "silent: llm-foundry's norms, residual adds and GELU run as PyTorch eager ops at the measured 0.43 of peak "
+        "HBM (hardware/calibration/elementwise-liger.csv) and its loss as PyTorch's fp32 cross entropy (40 bytes a "
+        "logit); fp8 runs cast every GEMM operand to fp8 and its transpose (4 bytes an element through HBM). The "
+        "NeMo context-parallel rows (4k to 1M tokens, fp8) are within +2% to +9%, the A100 rows but one within 16%. "
+        "The rest of the over-prediction sits in llm-foundry's H100 runs: FSDP at one sequence per GPU and "
+        "8k-64k tokens (+45% to +60%; on A100 the 32k row +28%), whose attention would have to run at about 0.55 of "
+        "FlashAttention-2's measured rate to match, or the step carry time tpplan does not see (FSDP's contention "
+        "with the compute for SMs and HBM, allocator pressure at 68 of 80 GB for MPT-30B); and the bf16 rows of "
+        "1B-70B models, 14-35% optimistic on H100 against 3-16% on A100 (the H100 bf16 efficiency comes from short "
+        "runs; a sustained, power-limited clock is unmeasured). These are issue 18's."),
     "ttft_s": (
         "Why: each row runs at its request rate through the load model (tpplan/engine/load.py): queueing, the residual "
         "of the step in progress and the prompt's chunks, each step timed by a roofline per kernel (GEMMs on the "
         "smooth GEMM roofline fitted to H100 GEMM sweeps, attention, the norm / activation / rotary kernels). "
-        "Llama-3.1-70B on 4 H200 is within tolerance at 2 and 16 requests/s; the 8B rows stay 32-46% low: a "
+        "Llama-3.1-70B on 4 H200 is within tolerance at 2 and 16 requests/s; the 8B rows stay 30-43% low: a "
         "13-20 ms TTFT leaves room for the server's own time (HTTP, tokenization, Triton scheduling), which has "
         "no sourced figure and is left out."),
     "tpot_s": (
@@ -544,8 +546,9 @@ WHY = {
         "Why: the maximum throughput is the replica's saturation rate under the load model: decode steps of the "
         "running batch (capped by max_num_seqs and the KV blocks the sequences hold) plus every request's prompt "
         "in chunks within the step budget, each step a roofline per kernel. Every row is within 35%: the dense "
-        "rows from -16% to +15%, the Mixtral rows +22% to +35% (grouped expert GEMMs near their ridge point, "
-        "token permutation and routing are the operator model's remaining work, issue 17)."),
+        "rows from -16% to +15%, the Mixtral rows +19% to +29% (their TP-sharded expert GEMMs are slower for "
+        "their inner dimension, perf.GEMM_K0; grouped expert GEMMs near their ridge point, token permutation and "
+        "routing are the operator model's remaining work, issue 17)."),
     "online_output_tokens_per_s": (
         "Why: the benchmark sends 500 requests at the offered rate and divides their output tokens by the run, "
         "first arrival to last completion; the model does the same with its own request latency (the 13 "
