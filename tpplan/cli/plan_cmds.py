@@ -313,10 +313,7 @@ def recommend(
         raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
                           "12/s), and the SLOs the pools must meet (--ttft-slo, --tpot-slo)")
     res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, obj, top, pareto, explain,
-                                  o.gpus_per_node, cat.digest)
-    if o.disagg:
-        res["disaggregated"] = planner.recommend_disagg(m, gpu_specs, w, cons, pricing, res.get("cheapest_feasible"),
-                                                       o.gpus_per_node)
+                                  o.gpus_per_node, cat.digest, disagg=o.disagg)
     formats.emit("recommend", fmt.value, res, _console, _out)
     if not res["candidates"] and not (o.disagg and res["disaggregated"]["pairs"]):
         raise typer.Exit(1)

@@ -114,7 +114,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
             res["features"] = _with_and_without(model, wgpu, w, cons, pricing, obj, gpus_per_node, win)
     if disagg:
         cheap = planner.cheapest_feasible(s)
-        agg_best = None if cheap is None else planner.serve_object(s.evals[cheap[0]], cheap[1])
+        agg_best = None if cheap is None else (s.evals[cheap[0]], cheap[1])
         res["disaggregated"] = planner.recommend_disagg(model, gpus, w, cons, pricing, agg_best, gpus_per_node)
     res["prices"] = _price_rows(gpus, pricing)
     return res

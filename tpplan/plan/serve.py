@@ -388,20 +388,28 @@ def objective_band(ev: ServeEval, i: int, band: Bands, objective: str) -> tuple[
     return band.objective(objective, deployment(ev, i)[1], float(ev.usd_per_hour[i]))
 
 
+def layout_object(ev: ServeEval, i: int) -> dict[str, Any]:
+    """Row ``i``'s ``layout`` (tpplan/results.py Layout): its parallel sizes and the replicas and GPUs of its
+    deployment at the operating point."""
+    g, ctx = ev.g, ev.ctx
+    replicas, gpus = deployment(ev, i)
+    return {"gpu": ctx.gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": replicas, "cp": int(g.cp[i]),
+            "ep": int(g.ep[i]), "gpus": gpus, "nodes": int(np.ceil(gpus / ctx.node_size)),
+            "concurrency": int(g.concurrency[i])}
+
+
 def serve_object(ev: ServeEval, i: int, bands: Bands | None = None) -> dict[str, Any]:
     """One estimate object (tpplan/results.py ServeEstimate) for row ``i`` of an evaluation."""
     ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
     assert ctx.serve is not None
-    m, gpu = ctx.model, ctx.gpu
+    m = ctx.model
     le = ev.load
     assert le is not None
     replicas, gpus = deployment(ev, i)
     bits = int(ev.reasons[i])
     warnings = layout_warnings(ctx, g, i)
     obj: dict[str, Any] = {
-        "layout": {"gpu": gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": replicas,
-                   "cp": int(g.cp[i]), "ep": int(g.ep[i]), "gpus": gpus,
-                   "nodes": int(np.ceil(gpus / ctx.node_size)), "concurrency": int(g.concurrency[i])},
+        "layout": layout_object(ev, i),
         "params": {"total": m.params_total, "active": m.params_active},
         "memory_per_gpu_bytes": {
             "weights": _f(mem.weights[i]), "kv_cache": _f(mem.kv_cache[i]),
@@ -1189,9 +1197,10 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
 def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints,
                     pricing: Pricing, objective: str = "latency", top: int = 10, pareto: bool = False,
                     explain_spec: str | None = None, gpus_per_node: int | None = None,
-                    digest: str = "") -> dict[str, Any]:
+                    digest: str = "", disagg: bool = False) -> dict[str, Any]:
     """The ``recommend`` result: ranked candidates (estimate objects with bands), rejection counts, the
-    search size and time, a serving command for the winner, and hints when nothing is feasible."""
+    search size and time, a serving command for the winner, and hints when nothing is feasible; with ``disagg``
+    (and a rate) the disaggregated pools against the cheapest feasible aggregated row (recommend_disagg)."""
     obj: Objective = objective  # type: ignore[assignment]
     s = search_serve(model, gpus, w, cons, pricing, obj, gpus_per_node)
     picks = pareto_serve(s)[:max(top, 1) * 5] if pareto else rank_serve(s, obj, top)
@@ -1227,20 +1236,23 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
         "rejected": rejected_counts(s),
         "search": {"layouts_evaluated": s.layouts, "seconds": s.seconds,
                    "feasible": int(sum(int(np.count_nonzero(e.reasons == 0)) for e in s.evals))},
-        "assumptions": {e.ctx.gpu.name: assumptions(e.ctx, pricing) for e in s.evals
-                        if any(c["layout"]["gpu"] == e.ctx.gpu.name for c in cands)},
+        "assumptions": {e.ctx.gpu.name: assumptions(e.ctx, pricing) for k, e in enumerate(s.evals)
+                        if k in {kk for kk, _ in picks}},
         "accuracy": accuracy.measured("serve"),
     }
-    if cons.rate_rps is not None:
-        cheap = cheapest_feasible(s)
-        if cheap is not None:
-            res["cheapest_feasible"] = serve_object(s.evals[cheap[0]], cheap[1])
+    cheap = cheapest_feasible(s) if cons.rate_rps is not None else None
+    if cheap is not None:
+        res["cheapest_feasible"] = serve_object(s.evals[cheap[0]], cheap[1])
     if cands:
         res["serving_command"] = serving_command(s.evals[picks[0][0]], picks[0][1])
     else:
         res["relax"] = relax_hints(s, cons, w)
     if explain_spec:
         res["explain"] = explain(s, explain_spec, obj, picks)
+    if disagg:
+        res["disaggregated"] = recommend_disagg(model, gpus, w, cons, pricing,
+                                                None if cheap is None else (s.evals[cheap[0]], cheap[1]),
+                                                gpus_per_node)
     return res
 
 
@@ -1260,11 +1272,11 @@ def cheapest_feasible(s: Search) -> tuple[int, int] | None:
 
 
 def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
-                     agg_best: dict[str, Any] | None, gpus_per_node: int | None = None,
+                     agg_best: tuple[ServeEval, int] | None, gpus_per_node: int | None = None,
                      top: int = 5) -> dict[str, Any]:
     """``recommend --disagg``: the cheapest prefill and decode pools meeting --rate and the SLOs
     (tpplan/plan/disagg.py), set against ``agg_best``: the cheapest feasible aggregated deployment of the same
-    search (the estimate object of ``cheapest_feasible``, not only among the candidates the objective listed;
+    search (the evaluation and row of ``cheapest_feasible``, not only among the candidates the objective listed;
     None when none is feasible)."""
     from tpplan.plan import disagg
 
@@ -1280,9 +1292,13 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
     pairs = r["pairs"]
     out: dict[str, Any] = {"pairs": pairs, "rows_evaluated": r["rows_evaluated"], "notes": note,
                            "aggregated_best": None, "cheaper": None}
+    agg_usd_h = 0.0
     if agg_best is not None:
-        out["aggregated_best"] = {"layout": agg_best["layout"], "usd_per_hour": agg_best["cost"]["usd_per_hour"],
-                                  "ttft_s": agg_best["serve"]["ttft_s"], "tpot_s": agg_best["serve"]["tpot_s"]}
+        ev, i = agg_best
+        assert ev.load is not None
+        agg_usd_h = _f(ev.usd_per_hour[i])
+        out["aggregated_best"] = {"layout": layout_object(ev, i), "usd_per_hour": agg_usd_h,
+                                  "ttft_s": _f(ev.load.load.ttft[i]), "tpot_s": _f(ev.load.load.tpot[i])}
     if not pairs:
         out["message"] = ("Disaggregated serving cannot meet the SLOs at this rate: " + "; ".join(r["why"])
                           + (". Aggregated serving can: see the candidates." if agg_best else
@@ -1298,7 +1314,7 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
         out["cheaper"] = "disaggregated"
         out["message"] = "Only disaggregated serving meets the SLOs at this rate."
     else:
-        a, d = agg_best["cost"]["usd_per_hour"], best["usd_per_hour"]
+        a, d = agg_usd_h, best["usd_per_hour"]
         out["cheaper"] = "aggregated" if a <= d else "disaggregated"
         out["message"] = (f"Aggregated serving is cheaper: ${a:,.2f}/hour against ${d:,.2f}/hour disaggregated."
                           if a <= d else
