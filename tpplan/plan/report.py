@@ -111,7 +111,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         res["sensitivity"] = {"context": _context_sensitivity(model, wgpu, w, cons, pricing, obj, contexts,
                                                               gpus_per_node)}
         if w.cached_prompt_tokens or w.speculative is not None:
-            res["features"] = _with_and_without(model, wgpu, w, cons, pricing, obj, gpus_per_node, win)
+            res["features"] = _with_and_without(model, wgpu, w, cons, pricing, obj, gpus_per_node, best[0][:2])
     if disagg:
         cheap = planner.cheapest_feasible(s)
         agg_best = None if cheap is None else (s.evals[cheap[0]], cheap[1])
@@ -120,23 +120,27 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
     return res
 
 
-def _feature_row(c: dict[str, Any]) -> dict[str, Any]:
-    s, co = c["serve"], c["cost"]
-    return {"layout": c["layout"], "ttft_s": s["ttft_s"], "tpot_s": s["tpot_s"],
-            "request_latency_s": s["request_latency_s"], "throughput_tokens_per_s": s["throughput_tokens_per_s"],
-            "usd_per_hour": co["usd_per_hour"], "usd_per_million_tokens": co["usd_per_million_tokens"]}
+def _feature_row(ev: planner.ServeEval, r: int) -> dict[str, Any]:
+    """Row ``r``'s layout, latencies, throughput and cost, as its estimate object reports them."""
+    le = ev.load
+    assert le is not None
+    f = planner._f
+    return {"layout": planner.layout_object(ev, r), "ttft_s": f(le.load.ttft[r]), "tpot_s": f(le.load.tpot[r]),
+            "request_latency_s": f(le.request_latency[r]), "throughput_tokens_per_s": f(le.output_tokens_per_s[r]),
+            "usd_per_hour": f(ev.usd_per_hour[r]), "usd_per_million_tokens": f(ev.usd_per_mtok[r])}
 
 
 def _with_and_without(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons: Constraints, pricing: Pricing,
-                      objective: Objective, gpus_per_node: int | None, win: dict[str, Any]) -> dict[str, Any]:
+                      objective: Objective, gpus_per_node: int | None,
+                      win: tuple[planner.ServeEval, int]) -> dict[str, Any]:
     """The winner's GPU type with prefix caching / speculative decoding as given and without either: the best
     layout of each, at the same rate, SLOs and objective (the report's 'with and without' section)."""
-    out: dict[str, Any] = {"gpu": gpu.name, "with": _feature_row(win), "without": None,
-                           "features": {k: v for k, v in win["serve"].items() if k in ("prefix_cache", "speculative")}}
+    out: dict[str, Any] = {"gpu": gpu.name, "with": _feature_row(*win), "without": None,
+                           "features": planner.serve_features(*win)}
     s = planner.search_serve(model, [gpu], w.plain(), cons, pricing, objective, gpus_per_node)
     pick = planner.rank_serve(s, objective, 1)
     if pick:
-        out["without"] = _feature_row(planner.serve_object(s.evals[0], pick[0][1]))
+        out["without"] = _feature_row(s.evals[0], pick[0][1])
     return out
 
 
