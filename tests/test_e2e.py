@@ -103,9 +103,10 @@ def test_signed_errors_of_pinned_rows(run):
     # step, +40% with one per kernel (its 589 sequences' KV reads no longer overlap the expert GEMMs), +37% with
     # the expert GEMMs near their ridge point on the smooth roofline (perf.GEMM_ROOFLINE_P), +30% with the
     # elementwise kernels of its 589 sequences' tokens; +25% with its TP4 expert shards (inner dimension 3,584 in
-    # experts_down) below the catalog's GEMM rate (perf.GEMM_K0)
+    # experts_down) below the catalog's GEMM rate (perf.GEMM_K0); +23% with routing's token copies (each token's
+    # hidden state to its two experts and their outputs back, perf.moe_permute_elements)
     assert _row(run, "trt017-mixtral-8x7b-a100-tp4-fp16-1000-1000", "output_tokens_per_s").error == pytest.approx(
-        0.254, abs=0.01)
+        0.228, abs=0.01)
 
 
 def test_per_metric_statistics(run):

@@ -507,3 +507,19 @@ def test_more_tensor_parallelism_never_speeds_a_gemm_up(model, recompute, tokens
     train = perf.train_gemm_slowdown(m, tps, np.full(len(tps), float(tokens)), recompute)
     for x in (fwd, train):
         assert np.all(x >= 1.0) and np.all(np.diff(x) >= -1e-12)
+
+
+def test_moe_routing_moves_each_token_to_its_experts_and_back():
+    """perf.moe_permute_elements: Mixtral-8x7B (config.json: 32 layers, all MoE, hidden 4096, top-2 of 8 experts,
+    expert ffn 14336, 32 heads, 8 KV heads of 128) copies each token's hidden state to its 2 experts (read h,
+    write 2h) and sums their outputs back (read 2h, write h): 6h a layer. A TP2 serving rank's elementwise bytes
+    per token: fused add + RMSNorm twice (2 x 4h), rotary of its 16 + 4 heads (2 x 20 x 128), SwiGLU of its half
+    of both experts (3 x 7168 x 2) and the routing copies (6h, every rank), x 32 layers x 2 bytes."""
+    from tpplan.catalog.load import get_catalog
+    from tpplan.engine import perf
+
+    m = get_catalog().model("mixtral-8x7b")
+    assert perf.moe_permute_elements(m) == 6 * 4096 * 32
+    per_layer = 2 * 4 * 4096 + 2 * 20 * 128 + 3 * 7168 * 2 + 6 * 4096
+    assert float(perf.serve_elementwise_bytes_per_token(m, 2)) == pytest.approx(per_layer * 32 * 2, rel=1e-12)
+    assert perf.moe_permute_elements(get_catalog().model("llama-3.1-8b")) == 0.0

@@ -546,9 +546,9 @@ WHY = {
         "Why: the maximum throughput is the replica's saturation rate under the load model: decode steps of the "
         "running batch (capped by max_num_seqs and the KV blocks the sequences hold) plus every request's prompt "
         "in chunks within the step budget, each step a roofline per kernel. Every row is within 35%: the dense "
-        "rows from -16% to +15%, the Mixtral rows +19% to +29% (their TP-sharded expert GEMMs are slower for "
-        "their inner dimension, perf.GEMM_K0; grouped expert GEMMs near their ridge point, token permutation and "
-        "routing are the operator model's remaining work, issue 17)."),
+        "rows from -16% to +15%, the Mixtral rows +16% to +24% (with their TP-sharded expert GEMMs slower for "
+        "their inner dimension, perf.GEMM_K0, and routing's token copies counted, perf.moe_permute_elements; "
+        "the grouped expert GEMMs at small per-expert M are the operator model's remaining work, issue 17)."),
     "online_output_tokens_per_s": (
         "Why: the benchmark sends 500 requests at the offered rate and divides their output tokens by the run, "
         "first arrival to last completion; the model does the same with its own request latency (the 13 "

@@ -910,6 +910,17 @@ def fp8_cast_elements(model: ModelSpec) -> tuple[float, float, float, float]:
     return fwd_repl, fwd_shard, bwd_repl, bwd_shard
 
 
+def moe_permute_elements(model: ModelSpec) -> float:
+    """Elements per token, all MoE layers, that routing's data movement reads and writes beside the expert GEMMs:
+    each token's hidden state copied once per chosen expert into the experts' order (read h, write k h) and the
+    experts' outputs gathered back and summed with their routing weights (read k h, write h): 2 (k + 1) h a
+    layer. First-principles count of TensorRT-LLM's MoE plugin (expandInputRows / finalizeMoeRouting kernels),
+    vLLM's fused_moe output sum (moe_sum) and Megatron's token permute / unpermute."""
+    if model.moe is None:
+        return 0.0
+    return 2.0 * (model.moe.experts_per_token + 1.0) * model.hidden_size * model.num_moe_layers
+
+
 def elementwise_split(model: ModelSpec, act_b: float = 2.0) -> tuple[float, float]:
     """``elementwise_bytes_per_token`` as (the norms and residual adds over the whole hidden state, which every
     tensor-parallel rank repeats unless sequence parallelism shards them over the sequence; the rotary embedding
@@ -918,7 +929,8 @@ def elementwise_split(model: ModelSpec, act_b: float = 2.0) -> tuple[float, floa
     leaves replicated and SP splits."""
     h = float(model.hidden_size)
     a = model.attention
-    replicated = (4.0 * h + 6.0 * h) * model.num_layers
+    # the norms and residual adds; MoE routing's token copies, over every token the rank holds (moe_permute_elements)
+    replicated = (4.0 * h + 6.0 * h) * model.num_layers + moe_permute_elements(model)
     per_layer = 0.0
     if model.position_embedding == "rope":
         per_layer += 2.0 * (a.num_heads + a.num_kv_heads) * a.head_dim
@@ -938,11 +950,12 @@ def serve_elementwise_bytes_per_token(model: ModelSpec, tp: npt.ArrayLike, act_b
     norm fused with its residual add (vLLM fused_add_rms_norm reads x and the residual, writes both: 4h, on
     every TP rank), the MLP activation on this rank's share (silu_and_mul reads 2 d/tp, writes d/tp; GELU
     reads and writes d/tp; MoE: each of the top-k experts) and rotary embedding of this rank's q and k heads in
-    place (read + write). First-principles byte counts, as elementwise_bytes_per_token for training."""
+    place (read + write), and MoE routing's token copies on every rank (moe_permute_elements). First-principles
+    byte counts, as elementwise_bytes_per_token for training."""
     t = np.asarray(tp, dtype=np.float64)
     h = float(model.hidden_size)
     a = model.attention
-    per_layer = model.norms_per_layer * 4.0 * h + 0.0 * t
+    per_layer = model.norms_per_layer * 4.0 * h + moe_permute_elements(model) / model.num_layers + 0.0 * t
     if model.position_embedding == "rope":
         per_layer = per_layer + 2.0 * (a.num_heads / t + np.maximum(a.num_kv_heads / t, 1.0)) * a.head_dim
     gated = model.mlp.kind == "gated"
