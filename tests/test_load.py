@@ -320,3 +320,30 @@ def test_the_batch_at_a_rate_is_the_one_bisection_finds():
         ref = bisect_last(reached, np.zeros_like(e.n_peak), e.n_peak.copy())
         assert np.all(np.abs(n - ref) <= e.n_peak * 2.0 ** -BISECTIONS * 1.01)
         assert np.all(e.rate_at(n) <= target * (1 + 1e-12))
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "deepseek-v3"]),
+       st.sampled_from(["h100-sxm", "a100-sxm-80gb", "b200", "l40s"]),
+       st.sampled_from([(128, 128), (2048, 256), (512, 2048), (30000, 1000)]),
+       st.sampled_from(["vllm", "sglang", "trtllm"]), st.floats(0.0, 1.0))
+def test_the_false_position_solver_lands_where_bisection_does(model, gpu, shape, engine, share):
+    """Engine._n_for over whole grids of layouts: the batch at a target rate within bisection's own tolerance
+    (2^-22 of n_peak) of load.bisect_last's, and never past the target."""
+    from tpplan.engine.load import BISECTIONS, bisect_last
+
+    n_in, n_out = shape
+    ctx = _ctx(model, gpu, n_in + n_out, n_in, n_out, engine)
+    g = grid.enumerate_layouts(ctx.model, 64, 8)
+    e = Engine._of(ctx, g, memory.serve_memory(ctx, g))
+    target = e.saturation * share
+    n = e._n_for(target)
+
+    def reached(x):
+        v = e.rate_at(x)
+        return np.isfinite(v) & (v <= target)
+
+    ref = bisect_last(reached, np.zeros_like(e.n_peak), e.n_peak.copy())
+    assert np.all(np.abs(n - ref) <= e.n_peak * 2.0 ** -BISECTIONS * 1.01 + 1e-12)
+    with np.errstate(invalid="ignore"):
+        assert np.all(~(e.rate_at(n) > target * (1 + 1e-12)))
