@@ -152,17 +152,22 @@ def gemm_k_weights(m: ModelSpec, tp: int, ep: int, k0: float, passes: str = "for
     gradient at the micro-batch's ``tokens``)."""
     p = gemm_operator_params(m)
     dims = gemm_inner_dims(m, tp, ep)
+    ref = 1.0 + k0 / GEMM_K_REF
+
+    def slow(k: float) -> float:  # gemm_k_slowdown of one K, in plain floats (called per operator and TP size)
+        return max(1.0, (1.0 + k0 / max(k, 1.0)) / ref)
+
     out = {}
     for k, v in p.items():
         if v <= 0:
             out[k] = 0.0
             continue
-        f_in, f_out = (float(gemm_k_slowdown(x, k0)) for x in dims[k])
+        f_in, f_out = slow(dims[k][0]), slow(dims[k][1])
         if passes == "forward":
             out[k] = v * f_in
         else:
             n_fwd = 2.0 if recompute == "full" and k != "lm_head" else 1.0
-            out[k] = v * (n_fwd * f_in + f_out + float(gemm_k_slowdown(tokens, k0)))
+            out[k] = v * (n_fwd * f_in + f_out + slow(tokens))
     return out
 
 
@@ -182,9 +187,9 @@ def train_gemm_slowdown(m: ModelSpec, tp: npt.ArrayLike, tokens: npt.ArrayLike, 
     operator's FLOPs (train_gemm_weights). The weight gradient's part is per row; the rest per TP size."""
     p = gemm_operator_params(m)
     total = sum(v * ((2.0 if recompute == "full" and k != "lm_head" else 1.0) + 2.0) for k, v in p.items())
-    ref = float(gemm_k_slowdown(GEMM_K_REF, k0))  # 1: taken out of the per-TP part, added back per row
+    # the weight gradient is taken at K_REF (slowdown 1) in the per-TP part, then at each row's tokens
     per_tp = _per_tp(m, tp, ep, lambda t, e: sum(gemm_k_weights(m, t, e, k0, "train", recompute).values())
-                     - sum(p.values()) * ref)
+                     - sum(p.values()))
     return (per_tp + sum(p.values()) * gemm_k_slowdown(tokens, k0)) / total
 
 
