@@ -522,7 +522,8 @@ class Engine:
         Solved as the root of psi(n) = target x steps x T(n) - n (positive below the root, negative above),
         which is nearly affine in n (the step time is affine in the batch on each side of the roofline), by
         false position with the Illinois modification (Dowell & Jarratt, BIT 11, 1971), a bisection where a
-        step would leave the bracket, and only over the rows still open once half of them have closed."""
+        step would leave the bracket, and only over the rows still open once a quarter of them have closed
+        (each row's answer its own: a closed row is never moved again)."""
         n_peak = self.n_peak
         lo = np.zeros_like(n_peak)
         hi = n_peak.copy()
