@@ -197,10 +197,11 @@ def _context_sensitivity(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons:
 
 
 def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload | None, pricing: Pricing, *,
-                 search: dict[str, Any] | None = None, gpu_hours: float | None = None,
-                 digest: str = "") -> dict[str, Any]:
-    """Per GPU type: the best training layout (from ``recommend_train`` results in ``search``, keyed by GPU)
-    with GPU-hours, days and $ at each tier; or, with ``gpu_hours``, the $ of a run of known size."""
+                 search: dict[str, tuple[dict[str, Any], list[tuple[Any, int]]]] | None = None,
+                 gpu_hours: float | None = None, digest: str = "") -> dict[str, Any]:
+    """Per GPU type: the best training layout (``search``: each GPU's ``recommend_train`` result and the
+    evaluation and row of its candidates) with GPU-hours, days and $ at each tier; or, with ``gpu_hours``, the $
+    of a run of known size."""
     res: dict[str, Any] = {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "train",
                            "accuracy": accuracy.measured("train") if gpu_hours is None else {},
                            "inputs": {"model": model.name if model else None, "gpus": [g.name for g in gpus],
@@ -220,19 +221,24 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
     assert tw is not None and search is not None
     res["inputs"].update({"seq_len": tw.seq_len, "global_batch": tw.global_batch, "tokens": tw.tokens,
                           "train_dtype": tw.train_dtype})
-    rows = []
+    from tpplan.plan import train as training
+
+    best = []  # (days or inf, GPUs, the estimate object) of each GPU type's first candidate
+    blocked = []
     for g in gpus:
-        r = search.get(g.name)
-        if not r or not r["candidates"]:
+        out, picks = search.get(g.name) or ({}, [])
+        if not picks:
+            blocked.append({"gpu": g.name, "why": out.get("relax", [])})
             continue
-        c = r["candidates"][0]
-        mem = c["memory_per_gpu_bytes"]
-        mem["free"] = max(0.0, mem["capacity"] - mem["total"])
-        rows.append(c)
-    rows.sort(key=lambda c: (c["train"]["days"] or float("inf"), c["layout"]["gpus"]))
+        ev, r = picks[0]
+        c = out["candidates"][0]  # the same row's estimate object (its output, written to below)
+        c["memory_per_gpu_bytes"]["free"] = max(0.0, float(ev.mem.capacity - ev.mem.total[r]))
+        secs = training.run_seconds(ev, r)
+        best.append((secs / 86400 if secs else float("inf"), int(ev.g.gpus[r]), c))
+    best.sort(key=lambda x: (x[0], x[1]))
+    rows = [c for _, _, c in best]
     res["comparison"] = rows
-    res["blocked"] = [{"gpu": g.name, "why": (search.get(g.name) or {}).get("relax", [])} for g in gpus
-                      if not (search.get(g.name) or {}).get("candidates")]
+    res["blocked"] = blocked
     if rows:
         res["winner"] = rows[0]
         res["runner_up"] = rows[1] if len(rows) > 1 else None
@@ -248,12 +254,15 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
     from tpplan.plan import train as training
 
     gpus = training.require_dtype(tw.train_dtype, gpus, every=False)
-    search = {g.name: training.recommend_train(
-        model, [g], tw, global_batch_tokens=global_batch_tokens, gpus=gpus_exact, max_gpus=max_gpus,
-        deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing, top=1,
-        gpus_per_node=gpus_per_node, digest=digest, framework=framework) for g in gpus}
-    first = next(iter(search.values()))
-    resolved = dataclasses.replace(tw, global_batch=first["inputs"]["global_batch"])
+    search: dict[str, tuple[dict[str, Any], list[tuple[Any, int]]]] = {}
+    for g in gpus:
+        picks: list[tuple[Any, int]] = []
+        out = training.recommend_train(
+            model, [g], tw, global_batch_tokens=global_batch_tokens, gpus=gpus_exact, max_gpus=max_gpus,
+            deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing, top=1,
+            gpus_per_node=gpus_per_node, digest=digest, framework=framework, picked=picks)
+        search[g.name] = (out, picks)
+    resolved = training.resolve_global_batch(tw, global_batch_tokens)
     return train_report(model, gpus, resolved, pricing, search=search, digest=digest)
 
 

@@ -50,6 +50,14 @@ def evaluate_train(ctx: Context, g: Grid, pricing: Pricing, zero: np.ndarray | N
     return TrainEval(ctx=ctx, g=g, mem=mem, t=t, reasons=r, price=pricing.price(ctx.gpu), zero=z)
 
 
+def run_seconds(ev: TrainEval, i: int) -> float | None:
+    """Wall-clock seconds of row ``i``'s whole run (--tokens at its step time); None without --tokens."""
+    tw = ev.ctx.train
+    assert tw is not None
+    steps = tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else None
+    return float(ev.t.step_time[i]) * steps if steps else None
+
+
 def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
     ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
     assert ctx.train is not None
@@ -57,7 +65,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
     gpus = int(g.gpus[i])
     step = float(t.step_time[i])
     steps = tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else None
-    secs = step * steps if steps else None
+    secs = run_seconds(ev, i)
     gh = float(cost.gpu_hours(gpus, secs)) if secs else None
     lo = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "high"), ev.zero[[i]])  # optimistic: faster
     hi = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "low"), ev.zero[[i]])
@@ -208,6 +216,17 @@ def require_dtype(tdt: str, gpus: list[GpuSpec], every: bool) -> list[GpuSpec]:
     return ok
 
 
+def resolve_global_batch(tw: TrainWorkload, global_batch_tokens: str | None) -> TrainWorkload:
+    """The workload with --global-batch-tokens turned into sequences of seq_len (rounded, at least one);
+    unchanged without it."""
+    if not global_batch_tokens:
+        return tw
+    from tpplan.units import parse_tokens
+
+    gbt = parse_tokens(global_batch_tokens, "--global-batch-tokens")
+    return dataclasses.replace(tw, global_batch=max(1, round(gbt / tw.seq_len)))
+
+
 def batch_notes(given: str, tokens: int, seq_len: int, batch: int) -> list[str]:
     """What to know about the global batch --global-batch-tokens turns into: rounded, and whether its
     divisors leave data parallelism room (a prime batch of sequences only runs as dp = 1 or dp = batch)."""
@@ -251,11 +270,12 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                     global_batch_tokens: str | None, gpus: int | None = None, max_gpus: int = 64,
                     deadline_days: float | None = None, budget_usd: str | None = None, objective: str = "time",
                     pricing: Pricing, top: int = 10, gpus_per_node: int | None = None,
-                    digest: str = "", _hints: bool = True, framework: FrameworkProfile | None = None
-                    ) -> dict[str, Any]:
+                    digest: str = "", _hints: bool = True, framework: FrameworkProfile | None = None,
+                    picked: list[tuple[TrainEval, int]] | None = None) -> dict[str, Any]:
     """Search TP/PP/DP/CP/EP x micro-batch x recompute x ZeRO on each GPU; keep layouts that fit memory,
     divide the global batch and meet the deadline and budget; rank by time, cost or MFU. ``framework``: only
-    the ZeRO stages, recompute modes and virtual stages it offers (frameworks/*.yaml)."""
+    the ZeRO stages, recompute modes and virtual stages it offers (frameworks/*.yaml). ``picked`` receives the
+    evaluation and row of each candidate, in the candidates' order (for a caller that ranks them again)."""
     args = {"global_batch_tokens": global_batch_tokens, "gpus": gpus, "max_gpus": max_gpus,
             "deadline_days": deadline_days, "budget_usd": budget_usd, "objective": objective, "pricing": pricing,
             "top": 1, "gpus_per_node": gpus_per_node, "_hints": False, "framework": framework}
@@ -270,9 +290,9 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
     try:
         notes: list[str] = []
         if global_batch_tokens:
-            gbt = parse_tokens(global_batch_tokens, "--global-batch-tokens")
-            tw = dataclasses.replace(tw, global_batch=max(1, round(gbt / tw.seq_len)))
-            notes = batch_notes(global_batch_tokens, gbt, tw.seq_len, tw.global_batch)
+            tw = resolve_global_batch(tw, global_batch_tokens)
+            notes = batch_notes(global_batch_tokens, parse_tokens(global_batch_tokens, "--global-batch-tokens"),
+                                tw.seq_len, tw.global_batch)
         budget = parse_usd(budget_usd, "--budget-usd") if budget_usd else None
     except UnitError as exc:
         raise TpplanError(str(exc)) from None
@@ -377,6 +397,8 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
             seen.add(ident(j))
             listed.append((ev.ctx.gpu.name, float(gg[j]), float(mm[j])))
             cands.append(train_object(ev, int(rr[j]), pricing))
+            if picked is not None:
+                picked.append((ev, int(rr[j])))
 
         # as for serving: with several GPU types, at most ceil(top / 3) rows each, so other GPUs show
         search.pick(order, lambda j: evals[int(ee[j])].ctx.gpu.name, top, len(gpu_specs), admit, keep)
