@@ -456,7 +456,12 @@ def _train_relax(evals: list[TrainEval], tw: TrainWorkload, deadline_days: float
         if fits and late and rows and steps:
             need = float(min(ev.t.step_time[r].min() * steps / 86400 * ev.g.gpus[r].max() for ev, r in rows))
             start = 1 << max(1, math.ceil(need / max(float(deadline_days or 1), 1e-9))).bit_length() - 1
-        more = search.smallest_gpu_power_of_two(now, lambda n: bool(rerun(**{key: n})["candidates"]), start)
+        def feasible(n: int) -> bool:
+            picks: list[tuple[TrainEval, int]] = []
+            rerun(**{key: n, "picked": picks})
+            return bool(picks)
+
+        more = search.smallest_gpu_power_of_two(now, feasible, start)
         if more is not None:
             hints.append(f"raise --{key.replace('_', '-')} to {more}")
     return hints or ["no layout divides the global batch; change --global-batch or --global-batch-tokens"]
