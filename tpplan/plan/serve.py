@@ -335,6 +335,13 @@ def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
             ctx.gpu.memory, ctx.gpu.hbm, ctx.gpu.compute, ctx.gpu.scale_up)),
     }
     out["hbm_fp8_efficiency"] = _efficiency(perf.fp8_streaming(c))
+    # the efficiencies stand for GEMMs of inner dimension >= GEMM_K_REF; smaller ones run slower (perf.GEMM_K0)
+    out["gemm_inner_dimension"] = {
+        "k0": perf.GEMM_K0, "k0_band": list(perf.GEMM_K0_BAND), "k_ref": perf.GEMM_K_REF,
+        "rule": "a GEMM of inner dimension K takes max(1, (1 + k0/K) / (1 + k0/k_ref)) of the time the flops "
+                "efficiency gives",
+        "source": "DeepGEMM fp8 dense GEMMs on H800 at M = 4,096 (deepseek-ai/DeepGEMM README @327ec92f): "
+                  "E x K / (K + K0), K0 = 498 by least squares, every row within 5.2%"}
     if c.flops_fp8:
         out["flops_fp8_efficiency"] = _efficiency(c.flops_fp8)
     if ctx.serve is not None:

@@ -292,6 +292,11 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
             x = a[key]
             items.append(f"{label} ({res['winner']['layout']['gpu']}): {x['value']} (band {x['low']}-{x['high']}); "
                          f"{x['source']}")
+        k = a.get("gemm_inner_dimension")
+        if k:
+            items.append(f"GEMMs of inner dimension K below {k['k_ref']:,.0f} (TP shards, small hidden sizes) run "
+                         f"slower than that efficiency: {k['rule']}, k0 = {k['k0']:,.0f} (band "
+                         f"{k['k0_band'][0]:,.0f}-{k['k0_band'][1]:,.0f}); {k['source']}")
         ar = a["allreduce_intra_node"]
         items.append(f"All-reduce within a node: {ar['alpha_per_step_s'] * 1e6:.1f} us per step, bus bandwidth "
                      f"{ar['busbw_bytes_per_s'] / 1e9:.0f} GB/s; {ar['source']}")
