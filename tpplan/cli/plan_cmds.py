@@ -201,8 +201,6 @@ def _estimate_disagg(m: Any, w: Any, cat: Any, gpu: Any, pricing: Any, cons: Any
     pools = {"prefill": _pool_spec(prefill, "--prefill", cat, gpu), "decode": _pool_spec(decode, "--decode", cat, gpu)}
     prices = {p["gpu"].name: pricing.price(p["gpu"]) for p in pools.values()}
     pair = disagg.estimate_pair(m, w, cons.rate_rps, pools, prices, None, None, gpus_per_node, cons.max_utilization)
-    pair["commands"] = {role: disagg.pool_command(m, w, pools[role]["gpu"], pair[role], role)
-                        for role in ("prefill", "decode")}
     res = {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(),
            "inputs": planner.serve_inputs(m, [p["gpu"] for p in pools.values()], w, pricing, cat.digest),
            "rate_rps": cons.rate_rps, "disaggregated": pair}

@@ -279,15 +279,18 @@ def estimate_pair(model: ModelSpec, w: ServeWorkload, rate: float, pools: dict[s
         problems.append(f"TPOT {out['tpot_s']:.3g} s is above the SLO {tpot_slo:g} s")
     out["feasible"] = not problems
     out["problems"] = problems
+    out["commands"] = {role: pool_command(model, got[role], 0, role) for role in ("prefill", "decode")}
     return out
 
 
 def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float, ttft_slo: float | None,
            tpot_slo: float | None, max_util: float, prices: dict[str, float], max_gpus: int,
            allow_cross_node_tp: bool = False, gpus_per_node: int | None = None, top: int = 5,
-           pct: int | None = None) -> dict[str, Any]:
+           pct: int | None = None, picked: list[tuple[tuple[Pool, int], tuple[Pool, int]]] | None = None
+           ) -> dict[str, Any]:
     """Every (prefill layout, decode layout) pair over the GPU types, each pool sized to ``rate``; the pairs
-    within the SLOs (at percentile ``pct``, else at the mean) and --max-gpus, cheapest first."""
+    within the SLOs (at percentile ``pct``, else at the mean) and --max-gpus, cheapest first. ``picked``
+    receives each listed pair's pools and rows, in the pairs' order."""
     pre: list[Pool] = []
     dec: list[Pool] = []
     for gpu in gpus:
@@ -341,6 +344,8 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
             a, b = divmod(int(flat), len(bd))
             (p, i), (d, j) = bp[a], bd[b]
             pairs.append(_pair_obj(model, w, rate, p, i, d, j, float(xfer[a, b]), pct))
+            if picked is not None:
+                picked.append(((p, i), (d, j)))
     why = []
     if not pairs:
         if not bp:
@@ -353,19 +358,21 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
             "rows_evaluated": int(sum(len(p.g) for p in pre) + sum(len(d.g) for d in dec))}
 
 
-def pool_command(model: ModelSpec, w: ServeWorkload, gpu: GpuSpec, pool: dict[str, Any], role: str) -> str:
-    """The serve command of one pool's instances: the engine's own flags (planner.vllm_command) plus its
-    disaggregation switch: vLLM --kv-transfer-config with the NixlConnector (docs 'NixlConnector usage'; a
-    router such as Dynamo or llm-d pairs the instances), SGLang --disaggregation-mode prefill|decode."""
+def pool_command(model: ModelSpec, pool: Pool, i: int, role: str) -> str:
+    """The serve command of row ``i``'s instances of a pool: the engine's own flags (planner.vllm_command, at the
+    pool GPU's engine limits) plus its disaggregation switch: vLLM --kv-transfer-config with the NixlConnector
+    (docs 'NixlConnector usage'; a router such as Dynamo or llm-d pairs the instances), SGLang
+    --disaggregation-mode prefill|decode."""
     import json
     import shlex
 
     from tpplan.plan.serve import vllm_command
 
-    wg = w.for_gpu(gpu)
+    wg = pool.ctx.serve
+    assert wg is not None
     e = wg.engine
-    lay = pool["layout"]
-    base = vllm_command(model, wg, lay["tp"], lay["pp"], lay.get("dp", 1), lay["ep"])
+    g = pool.g
+    base = vllm_command(model, wg, int(g.tp[i]), int(g.pp[i]), int(g.dp[i]), int(g.ep[i]))
     if e.name == "sglang":
         return base + " " + shlex.join(["--disaggregation-mode", role, "--disaggregation-transfer-backend", "nixl"])
     if e.name == "vllm":
@@ -374,22 +381,22 @@ def pool_command(model: ModelSpec, w: ServeWorkload, gpu: GpuSpec, pool: dict[st
     return base + f"  # {role} instance of trtllm-serve disaggregated (its config file names the {role} servers)"
 
 
-
-def dynamo_command(model: ModelSpec, w: ServeWorkload, pool: dict[str, Any], role: str) -> str:
-    """The same pool as an NVIDIA Dynamo vLLM worker (``python -m dynamo.vllm``, which takes vLLM's engine
+def dynamo_command(model: ModelSpec, pool: Pool, i: int, role: str) -> str:
+    """The same instances as an NVIDIA Dynamo vLLM worker (``python -m dynamo.vllm``, which takes vLLM's engine
     arguments; prefill workers carry ``--is-prefill-worker``); Dynamo's frontend routes between them."""
     import shlex
 
-    lay = pool["layout"]
+    assert pool.ctx.serve is not None
+    g = pool.g
     args = ["python", "-m", "dynamo.vllm", "--model", model.hf_id or model.name,
-            "--tensor-parallel-size", str(lay["tp"])]
-    if lay["pp"] > 1:
-        args += ["--pipeline-parallel-size", str(lay["pp"])]
-    if lay.get("dp", 1) > 1:
-        args += ["--data-parallel-size", str(lay["dp"])]
-    if lay["ep"] > 1:
+            "--tensor-parallel-size", str(int(g.tp[i]))]
+    if g.pp[i] > 1:
+        args += ["--pipeline-parallel-size", str(int(g.pp[i]))]
+    if g.dp[i] > 1:
+        args += ["--data-parallel-size", str(int(g.dp[i]))]
+    if g.ep[i] > 1:
         args.append("--enable-expert-parallel")
-    args += ["--max-model-len", str(w.ctx)]
+    args += ["--max-model-len", str(pool.ctx.serve.ctx)]
     if role == "prefill":
         args.append("--is-prefill-worker")
     return shlex.join(args)

@@ -1293,9 +1293,10 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
         note = [f"the SLOs hold at p{cons.slo_percentile}: a prefill pool's TTFT with the same M/D/1 wait and "
                 "exponential tail as the aggregated rows; a decode pool's steps carry no prompt chunks, so its TPOT "
                 "is the same at every percentile"]
+    picked: list[tuple[tuple[disagg.Pool, int], tuple[disagg.Pool, int]]] = []
     r = disagg.search(model, gpus, w, cons.rate_rps, cons.ttft_slo_s, cons.tpot_slo_s, cons.max_utilization,
                       {g.name: pricing.price(g) for g in gpus}, cons.max_gpus, cons.allow_cross_node_tp,
-                      gpus_per_node, top, cons.slo_percentile)
+                      gpus_per_node, top, cons.slo_percentile, picked=picked)
     pairs = r["pairs"]
     out: dict[str, Any] = {"pairs": pairs, "rows_evaluated": r["rows_evaluated"], "notes": note,
                            "aggregated_best": None, "cheaper": None}
@@ -1312,11 +1313,10 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
                              ". Neither can aggregated serving."))
         return out
     best = pairs[0]
-    by_name = {g.name: g for g in gpus}
-    best["commands"] = {role: disagg.pool_command(model, w, by_name[best[role]["layout"]["gpu"]], best[role], role)
-                        for role in ("prefill", "decode")}
-    best["commands"].update({f"dynamo_{role}": disagg.dynamo_command(model, w, best[role], role)
-                             for role in ("prefill", "decode")})
+    pools = dict(zip(("prefill", "decode"), picked[0], strict=True))
+    best["commands"] = {role: disagg.pool_command(model, pool, i, role) for role, (pool, i) in pools.items()}
+    best["commands"].update({f"dynamo_{role}": disagg.dynamo_command(model, pool, i, role)
+                             for role, (pool, i) in pools.items()})
     if agg_best is None:
         out["cheaper"] = "disaggregated"
         out["message"] = "Only disaggregated serving meets the SLOs at this rate."
