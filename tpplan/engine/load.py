@@ -407,25 +407,30 @@ class Engine:
         # except near the budget's edge where prompt chunks get squeezed into what the decodes leave: where the
         # batch limit leaves a whole chunk's room (then so does every smaller batch) the peak is at the limit;
         # elsewhere take the peak over a few batch sizes up to it
-        lam_max = proto.rate_at(n_max)
-        with np.errstate(invalid="ignore"):
-            p_max, room_max, _, _ = proto._mix(n_max)
-        roomy = np.isfinite(lam_max) & (lam_max > 0) & (room_max >= np.maximum(n_in, p_max))
-        n_peak, sat, j = n_max.copy(), np.where(np.isfinite(lam_max), lam_max, 0.0), np.full(len(g), len(FRACTIONS) - 1)
-        rest = np.flatnonzero(~roomy)
-        if rest.size:
-            sub = proto.take(rest) if rest.size < len(g) else proto
-            k = np.array(FRACTIONS[:-1])
-            grid_n = n_max[rest, None] * k[None, :]
-            if rest.size <= 4096:
+        if len(g) <= 4096:  # a small grid: every row scanned, in one call (numpy's per-call cost dominates)
+            roomy = np.zeros(len(g), dtype=bool)
+        else:
+            with np.errstate(invalid="ignore"):
+                p_max, room_max, _, _ = proto._mix(n_max)
+            roomy = (n_max > 0) & (room_max >= np.maximum(n_in, p_max))
+        n_peak, sat = n_max.copy(), np.zeros(len(g))
+        j = np.full(len(g), len(FRACTIONS) - 1)
+        for rows, scan in ((np.flatnonzero(roomy), False), (np.flatnonzero(~roomy), True)):
+            if not rows.size:
+                continue
+            sub = proto.take(rows) if rows.size < len(g) else proto
+            k = np.array(FRACTIONS if scan else FRACTIONS[-1:])
+            grid_n = n_max[rows, None] * k[None, :]
+            if rows.size <= 4096:
                 lam = sub.rate_at(grid_n, rows=True)
             else:  # column by column on large grids (as coefficients: 2-D temporaries fault in fresh pages)
                 lam = np.stack([sub.rate_at(np.ascontiguousarray(grid_n[:, i])) for i in range(k.size)], axis=1)
-            lam = np.column_stack([np.where(np.isfinite(lam), lam, 0.0), sat[rest]])
+            lam = np.where(np.isfinite(lam), lam, 0.0)
             jr = np.argmax(lam, axis=1)
-            pick = np.arange(rest.size)
-            n_peak[rest] = np.column_stack([grid_n, n_max[rest]])[pick, jr]
-            sat[rest], j[rest] = lam[pick, jr], jr
+            pick = np.arange(rows.size)
+            n_peak[rows], sat[rows] = grid_n[pick, jr], lam[pick, jr]
+            if scan:
+                j[rows] = jr
         return replace(proto, n_peak=n_peak, saturation=sat,
                        limited_by=np.where(j < len(FRACTIONS) - 1, "prefill-chunks", limited))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -171,12 +172,36 @@ def gemm_k_weights(m: ModelSpec, tp: int, ep: int, k0: float, passes: str = "for
     return out
 
 
+_FORWARD_SLOWDOWN: dict[tuple[Any, ...], float] = {}
+"""forward_gemm_slowdown's value per (model shape, TP size, expert parallelism, K0): the search asks for the same few
+thousands of times (every step_pieces call of every GPU type)."""
+
+
+def _model_shape(m: ModelSpec) -> tuple[Any, ...]:
+    """What gemm_operator_params and gemm_inner_dims read of a model (a cache key: models are not hashable)."""
+    a, moe = m.attention, m.moe
+    return (m.hidden_size, m.num_layers, m.num_moe_layers, m.vocab_size, m.matmul_params_active, m.mlp.kind,
+            m.mlp.intermediate_size, a.kind, a.num_heads, a.num_kv_heads, a.head_dim, a.v_head_dim,
+            None if moe is None else (moe.num_experts, moe.experts_per_token, moe.expert_intermediate_size,
+                                      moe.num_shared_experts, moe.shared_expert_intermediate_size))
+
+
 def forward_gemm_slowdown(m: ModelSpec, tp: npt.ArrayLike, k0: float = GEMM_K0,
                           ep: npt.ArrayLike | None = None) -> FArray:
     """Time of a forward pass's GEMMs against the catalog's rate, per row (>= 1): each operator's FLOPs
     (gemm_operator_params) at its forward inner dimension's slowdown (gemm_k_slowdown)."""
-    total = sum(gemm_operator_params(m).values())
-    return _per_tp(m, tp, ep, lambda t, e: sum(gemm_k_weights(m, t, e, k0).values()) / total)
+    shape = _model_shape(m)
+
+    def one(t: int, e: int) -> float:
+        key = (shape, t, e, k0)
+        v = _FORWARD_SLOWDOWN.get(key)
+        if v is None:
+            v = sum(gemm_k_weights(m, t, e, k0).values()) / sum(gemm_operator_params(m).values())
+            if len(_FORWARD_SLOWDOWN) < 100_000:
+                _FORWARD_SLOWDOWN[key] = v
+        return v
+
+    return _per_tp(m, tp, ep, one)
 
 
 def train_gemm_slowdown(m: ModelSpec, tp: npt.ArrayLike, tokens: npt.ArrayLike, recompute: str,
