@@ -533,13 +533,15 @@ class Engine:
         lo = np.zeros_like(n_peak)
         hi = n_peak.copy()
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            f_lo = target * self._cycle_at(lo) - lo
+            # at n = 0 no prompt rides along (f = 0): the cycle is steps x an empty decode step (_cycle_at(0))
+            f_lo = target * (self.steps * self.co.step_slots(lo, 0.0)) - lo
             f_hi = target * (hi / self.saturation) - hi  # the rate at n_peak is the saturation rate
         # a root at an end: nothing to solve (a zero target, or one at or past the rate at n_peak)
         at_lo = ~(f_lo > 0)
         out = np.where(at_lo, lo, hi)
         idx = np.flatnonzero(~at_lo & ~(f_hi >= 0))
-        eng, lo, hi, f_lo, t = self.take(idx), lo[idx], hi[idx], f_lo[idx], target[idx]
+        eng = self.take(idx) if idx.size < len(n_peak) else self
+        lo, hi, f_lo, t = lo[idx], hi[idx], f_lo[idx], target[idx]
         f_hi = np.where(np.isfinite(f_hi[idx]), f_hi[idx], -hi)
         tol = hi * 2.0 ** -BISECTIONS
         side = np.zeros(len(idx), dtype=np.int8)  # the end the last step kept: +1 hi, -1 lo

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -507,6 +508,33 @@ class _StageReads:
     whole: FArray
     """Every weight of the heaviest stage (all experts)."""
 
+    # what step_pieces takes of the grid and workload at every point it is called at, computed once
+    @cached_property
+    def sizes(self) -> tuple[FArray, FArray, FArray]:
+        """(tp, pp, cp) as floats."""
+        return self.g.tp.astype(np.float64), self.g.pp.astype(np.float64), self.g.cp.astype(np.float64)
+
+    @cached_property
+    def kv_per_decode(self) -> FArray:
+        """KV bytes a decoding sequence reads per step on a GPU (its mean attended keys, over cp)."""
+        assert self.ctx.serve is not None
+        m, w = self.ctx.model, self.ctx.serve
+        avg_ctx = float(m.mean_attended(float(w.input_len) + w.output_len / 2.0, causal=False))
+        return kv_bytes_per_token_per_gpu(m, self.g, w.kv_dtype) * np.ceil(avg_ctx / self.sizes[2])
+
+    @cached_property
+    def elementwise_per_token(self) -> FArray:
+        """serve_elementwise_bytes_per_token of each row's TP size."""
+        m = self.ctx.model
+        return serve_elementwise_bytes_per_token(m, self.sizes[0], DTYPE_BYTES[m.dtype])
+
+    def gemm_slowdown(self, k0: float) -> FArray:
+        """forward_gemm_slowdown of each row, per K0 asked."""
+        cache: dict[float, FArray] = self.__dict__.setdefault("_slowdown", {})
+        if k0 not in cache:
+            cache[k0] = forward_gemm_slowdown(self.ctx.model, self.sizes[0], k0, self.g.ep)
+        return cache[k0]
+
     @classmethod
     def of(cls, ctx: Context, g: Grid) -> _StageReads:
         assert ctx.serve is not None
@@ -590,16 +618,15 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     w, m, gpu = ctx.serve, ctx.model, ctx.gpu
     n = np.asarray(decode_seqs, dtype=np.float64) + 0.0 * g.tp
     p = np.asarray(prefill_tokens, dtype=np.float64) + 0.0 * g.tp
-    tp, pp, cp = (x.astype(np.float64) for x in (g.tp, g.pp, g.cp))
+    reads = reads or _StageReads.of(ctx, g)
+    tp, pp, cp = reads.sizes
     act_b = DTYPE_BYTES[m.dtype]
     L, h = m.num_layers, m.hidden_size
     peak = _peak(ctx, compute_dtype(w.weight_dtype, gpu.compute.dense_flops_per_s), eff)
     bw = gpu.hbm.bandwidth_bytes_per_s * eff.hbm
     bw_w = gpu.hbm.bandwidth_bytes_per_s * (eff.hbm_fp8 or eff.hbm) if w.weight_dtype == "fp8" else bw
-    reads = reads or _StageReads.of(ctx, g)
     # decode reads and attends over each layer's cached keys: a window or chunk where the layer has one
     pos = float(w.input_len) + w.output_len / 2.0  # the mean decode position
-    avg_ctx = float(m.mean_attended(pos, causal=False))
     # a micro-batch holds whole sequences: fewer sequences than stages run one per micro-batch (as
     # serve_time's max(concurrency / pp, 1)); prompt tokens split freely
     b_n, b_p = np.maximum(n / pp, np.minimum(n, 1.0)), p / pp
@@ -617,9 +644,9 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
                + b_p / cp * (2.0 * prompt_gemm_params(m) + head / max(float(w.prefill_len), 1.0))) / (pp * tp)
     attn_fl = b_n * q * attention_flops_per_token(m, pos, causal=False, absorbed=True) / (pp * tp)
     attn_pre = b_p * attention_flops_for_keys(m, prompt_keys(m, w)) / cp / (pp * tp)
-    kv_read = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) * np.ceil(avg_ctx / cp) * b_n
+    kv_read = reads.kv_per_decode * b_n
     # a GEMM of small inner dimension (a TP shard of o_proj / mlp_down) runs below the catalog's rate (GEMM_K0)
-    compute = pp * gemm_fl * forward_gemm_slowdown(m, tp, eff.gemm_k0, g.ep) / peak
+    compute = pp * gemm_fl * reads.gemm_slowdown(eff.gemm_k0) / peak
     w_read = reads.for_tokens(b_n * q + b_p)
     memory = pp * w_read / bw_w
     # the kernels beside the GEMMs, each on its own roofline: attention, in the activation dtype (bf16)
@@ -630,7 +657,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     if (b_p > 0).any():
         attn_c = attn_c + pp * (attn_pre / prefill_attention_rate(ctx, eff))
     floor = np.where(b_n > 0, DECODE_ATTENTION_FLOOR_S * L, 0.0)  # a decode-attention kernel per layer
-    elem = (b_n * q + b_p / cp) * serve_elementwise_bytes_per_token(m, tp, act_b) / bw
+    elem = (b_n * q + b_p / cp) * reads.elementwise_per_token / bw
     serial = np.maximum(attn_c, attn_m) + floor + elem
     moe_unread = pp * (reads.whole - w_read) / bw_w
     msg = (b_n * q + b_p) * h * act_b
@@ -766,9 +793,8 @@ def _tp_allreduces(ctx: Context, tp: FArray, prefill_msg: FArray, dec_msg: FArra
     ranks = [tp] * len(sizes)
     scale = [np.full(k, eff.busbw_scale)]
     if graph:
-        # a handful of TP sizes: evaluate each once (sort + searchsorted: np.unique imports numpy.ma, 14 ms)
-        srt = np.sort(tp)
-        uniq = srt[np.concatenate(([True], srt[1:] != srt[:-1]))]
+        # a handful of TP sizes: evaluate each once (bincount + searchsorted: np.unique imports numpy.ma, 14 ms)
+        uniq = np.flatnonzero(np.bincount(tp.astype(np.int64))).astype(np.float64)  # sorted, as np.unique
         inv = np.searchsorted(uniq, tp)
         sizes.append(np.full(len(uniq), 1024.0))
         ranks.append(uniq)
