@@ -559,10 +559,14 @@ class Engine:
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 x = lo + f_lo * (hi - lo) / (f_lo - f_hi)
                 x = np.where((x > lo) & (x < hi), x, 0.5 * (lo + hi))
-                fx = t * eng._cycle_at(x) - x
+                cyc = eng._cycle_at(x)
+                fx = t * cyc - x
+                # the side is judged as rate_at judges it (x / cycle <= target): the same test bisection makes,
+                # which psi's sign can miss by a rounding where the numbers are tiny
+                ok = x / cyc <= t
             # (closed rows stay as they are: each row's answer is its own, whichever rows are solved with it)
-            below = open_ & (fx >= 0)  # nan (the prompts do not fit) counts as past the root
-            above = open_ & ~(fx >= 0)
+            below = open_ & ok  # nan (the prompts do not fit) counts as past the root
+            above = open_ & ~ok
             # Illinois: an end kept twice in a row has its value halved, so the next point lands past the root
             f_hi = np.where(below & (side == 1), 0.5 * f_hi, f_hi)
             f_lo = np.where(above & (side == -1), 0.5 * f_lo, f_lo)
