@@ -108,14 +108,19 @@ def replica_shapes(ctx: Context, g: Grid, mem: ServeMemory) -> tuple[npt.NDArray
     are distinct. A replica's engine depends on its TP, PP, CP and EP sizes, its KV pool and, through the rank
     order (tp fastest, then cp, dp, pp: the pipeline hand-off goes ``tp x cp x dp`` ranks away), on whether dp
     puts the next stage off the node, which every dp of at least node / (tp x cp) does alike."""
-    k = len(g)
-    if k < 2048:
+    if len(g) < 2048:
         return None, None
     node = comm.fabric_node(ctx.gpu, float(ctx.node_size))
     dp_key = np.minimum(g.dp, np.ceil(node / (g.tp * g.cp)))
-    keys = [np.asarray(x, dtype=np.float64) for x in (g.tp, g.pp, g.cp, g.ep, dp_key, mem.kv_pool,
-                                                      mem.kv_bytes_per_token_per_gpu)]
-    order = np.lexsort(keys[::-1])
+    return distinct_rows([np.asarray(x, dtype=np.float64) for x in (g.tp, g.pp, g.cp, g.ep, dp_key, mem.kv_pool,
+                                                                     mem.kv_bytes_per_token_per_gpu)])
+
+
+def distinct_rows(keys: list[npt.NDArray[Any]]) -> tuple[npt.NDArray[np.intp] | None, npt.NDArray[np.intp] | None]:
+    """(one row of each distinct combination of ``keys``, each row's combination), or (None, None) where more
+    than half the rows are distinct (sharing would save less than the gathering costs)."""
+    k = len(keys[0])
+    order = np.lexsort(keys)
     new = np.zeros(k, dtype=bool)
     new[0] = True
     for x in keys:
@@ -589,15 +594,9 @@ class Engine:
         if self.shapes is None:
             return None
         distinct, inverse = self.shapes
-        order = np.lexsort((x, inverse))
-        xs, rs = x[order], inverse[order]
-        new = np.ones(len(x), dtype=bool)
-        new[1:] = (xs[1:] != xs[:-1]) | (rs[1:] != rs[:-1])
-        if np.count_nonzero(new) > len(x) // 2:
+        first, pair = distinct_rows([x, inverse])
+        if first is None or pair is None:
             return None
-        pair = np.empty(len(x), dtype=np.intp)
-        pair[order] = np.cumsum(new) - 1
-        first = order[new]
         return solve(distinct.take(inverse[first]), x[first]).take(pair)
 
     def _residual(self, a: dict[str, FArray], clients: FArray | None) -> FArray:

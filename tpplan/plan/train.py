@@ -50,11 +50,15 @@ def evaluate_train(ctx: Context, g: Grid, pricing: Pricing, zero: np.ndarray | N
     return TrainEval(ctx=ctx, g=g, mem=mem, t=t, reasons=r, price=pricing.price(ctx.gpu), zero=z)
 
 
+def run_steps(tw: TrainWorkload) -> float | None:
+    """Optimizer steps of the whole run: --tokens over the tokens of one step; None without --tokens."""
+    return tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else None
+
+
 def run_seconds(ev: TrainEval, i: int) -> float | None:
     """Wall-clock seconds of row ``i``'s whole run (--tokens at its step time); None without --tokens."""
-    tw = ev.ctx.train
-    assert tw is not None
-    steps = tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else None
+    assert ev.ctx.train is not None
+    steps = run_steps(ev.ctx.train)
     return float(ev.t.step_time[i]) * steps if steps else None
 
 
@@ -64,7 +68,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
     tw = ctx.train
     gpus = int(g.gpus[i])
     step = float(t.step_time[i])
-    steps = tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else None
+    steps = run_steps(tw)
     secs = run_seconds(ev, i)
     gh = float(cost.gpu_hours(gpus, secs)) if secs else None
     lo = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "high"), ev.zero[[i]])  # optimistic: faster
@@ -346,8 +350,8 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                     w = dataclasses.replace(tw, recompute=rc, interleave=v, shard_group=shard_group)
                     ctx = Context(model=model, gpu=gpu, train=w, gpus_per_node=gpus_per_node)
                     ev = evaluate_train(ctx, g_s, pricing, z_s)
-                    if tw.tokens:
-                        steps = tw.tokens / (w.global_batch * w.seq_len)
+                    steps = run_steps(w)
+                    if steps:
                         days = ev.t.step_time * steps / 86400
                         if deadline_days is not None:
                             ev.reasons |= np.where(days > deadline_days, int(Reason.DEADLINE), 0)
@@ -427,7 +431,7 @@ def _train_relax(evals: list[TrainEval], tw: TrainWorkload, deadline_days: float
 
     hints = []
     slo = int(Reason.DEADLINE | Reason.BUDGET)
-    steps = tw.tokens / (tw.global_batch * tw.seq_len) if tw.tokens else 0.0
+    steps = run_steps(tw) or 0.0
     # layouts that fit and divide the batch, held back only by the deadline and/or the budget
     rows = [(ev, np.nonzero(((ev.reasons & ~slo) == 0) & (ev.reasons != 0))[0]) for ev in evals]
     rows = [(ev, r) for ev, r in rows if len(r)]
