@@ -43,8 +43,9 @@ def gemm_shapes(model: ModelSpec, tps: tuple[int, ...] = (1, 2, 4, 8),
     """Every GEMM of ``model`` at each TP size that divides its heads, for each number of tokens (deduplicated:
     the first operator of a repeated shape names it). MLA models: the output projection and the MLP / experts
     (their attention projections are low-rank pairs this list does not split)."""
-    a, h = model.attention, model.hidden_size
-    gated = model.mlp.kind == "gated"
+    from tpplan.engine.perf import gemm_inner_dims
+
+    a = model.attention
     out: list[GemmShape] = []
     seen: set[tuple[int, int, int, int]] = set()
 
@@ -57,23 +58,18 @@ def gemm_shapes(model: ModelSpec, tps: tuple[int, ...] = (1, 2, 4, 8),
     for tp in tps:
         if a.num_heads % tp:
             continue
+        # each operator as a TP rank runs it (perf.gemm_inner_dims: the shards the time model charges)
+        dims = gemm_inner_dims(model, tp)
         for t in tokens:
-            if a.kind != "mla":
-                kv = max(a.num_kv_heads // tp, 1)  # KV heads replicated once tp exceeds them
-                add("qkv_proj", tp, t, t, (a.num_heads // tp + 2 * kv) * a.head_dim, h)
-                add("o_proj", tp, t, t, h, a.num_heads // tp * a.head_dim)
-            else:
-                add("o_proj", tp, t, t, h, a.num_heads // tp * (a.v_head_dim or a.head_dim))
-            if model.num_moe_layers < model.num_layers:
-                d = model.mlp.intermediate_size // tp
-                add("mlp_up", tp, t, t, (2 if gated else 1) * d, h)
-                add("mlp_down", tp, t, t, h, d)
-            if model.moe is not None:
-                e, kk = model.moe.num_experts, model.moe.experts_per_token
-                d_e = model.moe.expert_intermediate_size // tp
-                per = max(ceil(t * kk / e), 1)
-                add("router", tp, t, t, e, h)
-                add("experts_up", tp, t, per, (2 if gated else 1) * d_e, h, e)
-                add("experts_down", tp, t, per, h, d_e, e)
-            add("lm_head", tp, t, t, ceil(model.vocab_size / tp), h)
+            for op, (k, n) in dims.items():
+                if op == "qkv_proj" and a.kind == "mla":
+                    continue  # low-rank pairs, not split out
+                if op in ("mlp_up", "mlp_down") and model.num_moe_layers >= model.num_layers:
+                    continue  # every MLP is a MoE layer
+                if op.startswith("experts_"):
+                    assert model.moe is not None
+                    e, kk = model.moe.num_experts, model.moe.experts_per_token
+                    add(op, tp, t, max(ceil(t * kk / e), 1), n, k, e)  # G groups of the tokens per expert
+                else:
+                    add(op, tp, t, t, n, k)
     return out

@@ -106,28 +106,27 @@ def gemm_k_slowdown(k: npt.ArrayLike, k0: float = GEMM_K0) -> FArray:
     return np.maximum(1.0, (1.0 + k0 / kk) / (1.0 + k0 / GEMM_K_REF))
 
 
-def gemm_inner_dims(m: ModelSpec, tp: int, ep: int = 1) -> dict[str, tuple[float, float]]:
-    """(forward K, backward-data K) of each GEMM operator on one rank of a ``tp``-way tensor-parallel group: the
-    forward multiplies by the operator's input dimension, the data gradient by its output dimension (Megatron's
-    column- and row-parallel splits: qkv and up shard their outputs, o and down their inputs; routed experts
-    whole under expert parallelism, TP-sharded without it, as calibration/shapes.py lists them). MLA's
-    low-rank attention projections are taken at the hidden size (their ranks are not split out here)."""
-    a, h = m.attention, float(m.hidden_size)
-    gated = 2.0 if m.mlp.kind == "gated" else 1.0
-    t = float(tp)
+def gemm_inner_dims(m: ModelSpec, tp: int, ep: int = 1) -> dict[str, tuple[int, int]]:
+    """(input size, output size) of each GEMM operator on one rank of a ``tp``-way tensor-parallel group, in
+    GEMM_OPERATORS' order: the forward's inner dimension K and the data gradient's (Megatron's and vLLM's column-
+    and row-parallel splits: qkv and up shard their outputs, o and down their inputs, KV heads replicated once tp
+    exceeds them, the LM head's vocabulary split; routed experts whole under expert parallelism, TP-sharded
+    without it). calibration/shapes.py lists the same GEMMs for the microbenchmark. MLA's low-rank attention
+    projections are taken at the hidden size (their ranks are not split out here)."""
+    a, h = m.attention, m.hidden_size
+    gated = 2 if m.mlp.kind == "gated" else 1
     if a.kind == "mla":
         qkv = (h, h)
-        o_in = a.num_heads * float(a.v_head_dim or a.head_dim) / t
+        o_in = a.num_heads // tp * (a.v_head_dim or a.head_dim)
     else:
-        kv = max(a.num_kv_heads // tp, 1)
-        qkv = (h, (a.num_heads // tp + 2 * kv) * float(a.head_dim))
-        o_in = a.num_heads // tp * float(a.head_dim)
-    d = float(m.mlp.intermediate_size) / t
-    out = {"qkv_proj": qkv, "o_proj": (max(o_in, 1.0), h), "mlp_up": (h, gated * d), "mlp_down": (d, h),
-           "lm_head": (h, float(m.vocab_size) / t)}
+        qkv = (h, (a.num_heads // tp + 2 * max(a.num_kv_heads // tp, 1)) * a.head_dim)
+        o_in = a.num_heads // tp * a.head_dim
+    d = m.mlp.intermediate_size // tp
+    out = {"qkv_proj": qkv, "o_proj": (max(o_in, 1), h), "mlp_up": (h, gated * d), "mlp_down": (d, h)}
     if m.moe is not None:
-        d_e = float(m.moe.expert_intermediate_size) / (1.0 if ep > 1 else t)
-        out.update(router=(h, float(m.moe.num_experts)), experts_up=(h, gated * d_e), experts_down=(d_e, h))
+        d_e = m.moe.expert_intermediate_size // (1 if ep > 1 else tp)
+        out.update(router=(h, m.moe.num_experts), experts_up=(h, gated * d_e), experts_down=(d_e, h))
+    out["lm_head"] = (h, -(-m.vocab_size // tp))
     return out
 
 
