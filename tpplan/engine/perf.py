@@ -976,6 +976,17 @@ def moe_permute_elements(model: ModelSpec) -> float:
     return 2.0 * (model.moe.experts_per_token + 1.0) * model.hidden_size * model.num_moe_layers
 
 
+def activation_elements(model: ModelSpec) -> float:
+    """Elements per token, all layers, the MLP activation reads and writes before tensor parallelism splits it:
+    gated (SwiGLU) reads gate and up and writes their product (3 x ffn), GELU reads and writes ffn (2 x ffn);
+    a MoE layer does so for each of its top-k experts."""
+    per = 3.0 if model.mlp.kind == "gated" else 2.0
+    if model.moe is None:
+        return per * model.mlp.intermediate_size * model.num_layers
+    return per * (model.mlp.intermediate_size * model.num_dense_layers
+                  + model.moe.expert_intermediate_size * model.moe.experts_per_token * model.num_moe_layers)
+
+
 def elementwise_split(model: ModelSpec, act_b: float = 2.0) -> tuple[float, float]:
     """``elementwise_bytes_per_token`` as (the norms and residual adds over the whole hidden state, which every
     tensor-parallel rank repeats unless sequence parallelism shards them over the sequence; the rotary embedding
@@ -986,41 +997,24 @@ def elementwise_split(model: ModelSpec, act_b: float = 2.0) -> tuple[float, floa
     a = model.attention
     # the norms and residual adds; MoE routing's token copies, over every token the rank holds (moe_permute_elements)
     replicated = (4.0 * h + 6.0 * h) * model.num_layers + moe_permute_elements(model)
-    per_layer = 0.0
-    if model.position_embedding == "rope":
-        per_layer += 2.0 * (a.num_heads + a.num_kv_heads) * a.head_dim
-    gated = model.mlp.kind == "gated"
-    dense_act = (3.0 if gated else 2.0) * model.mlp.intermediate_size
-    sharded = per_layer * model.num_layers
-    if model.moe is not None:
-        moe_act = (3.0 if gated else 2.0) * model.moe.expert_intermediate_size * model.moe.experts_per_token
-        sharded += dense_act * model.num_dense_layers + moe_act * model.num_moe_layers
-    else:
-        sharded += dense_act * model.num_layers
+    rope = 2.0 * (a.num_heads + a.num_kv_heads) * a.head_dim if model.position_embedding == "rope" else 0.0
+    sharded = rope * model.num_layers + activation_elements(model)
     return replicated * act_b, sharded * act_b
 
 
 def serve_elementwise_bytes_per_token(model: ModelSpec, tp: npt.ArrayLike, act_b: float = 2.0) -> FArray:
     """HBM bytes per token per GPU of a serving engine's memory-bound elementwise kernels, all layers: each
     norm fused with its residual add (vLLM fused_add_rms_norm reads x and the residual, writes both: 4h, on
-    every TP rank), the MLP activation on this rank's share (silu_and_mul reads 2 d/tp, writes d/tp; GELU
-    reads and writes d/tp; MoE: each of the top-k experts) and rotary embedding of this rank's q and k heads in
-    place (read + write), and MoE routing's token copies on every rank (moe_permute_elements). First-principles
-    byte counts, as elementwise_bytes_per_token for training."""
+    every TP rank), the MLP activation on this rank's share (activation_elements / tp: silu_and_mul reads 2 d/tp,
+    writes d/tp), rotary embedding of this rank's q and k heads in place (read + write, KV heads replicated past
+    tp), and MoE routing's token copies on every rank (moe_permute_elements). First-principles byte counts, as
+    elementwise_bytes_per_token for training."""
     t = np.asarray(tp, dtype=np.float64)
-    h = float(model.hidden_size)
     a = model.attention
-    per_layer = model.norms_per_layer * 4.0 * h + moe_permute_elements(model) / model.num_layers + 0.0 * t
+    per_layer = model.norms_per_layer * 4.0 * float(model.hidden_size) + 0.0 * t
     if model.position_embedding == "rope":
         per_layer = per_layer + 2.0 * (a.num_heads / t + np.maximum(a.num_kv_heads / t, 1.0)) * a.head_dim
-    gated = model.mlp.kind == "gated"
-    act = (3.0 if gated else 2.0) / t
-    if model.moe is not None:
-        mlp = act * (model.mlp.intermediate_size * model.num_dense_layers + model.moe.expert_intermediate_size
-                     * model.moe.experts_per_token * model.num_moe_layers)
-    else:
-        mlp = act * model.mlp.intermediate_size * model.num_layers
-    return (per_layer * model.num_layers + mlp) * act_b
+    return (per_layer * model.num_layers + moe_permute_elements(model) + activation_elements(model) / t) * act_b
 
 
 def model_flops_per_step(model: ModelSpec, global_batch: float, seq_len: float) -> float:
