@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any, Literal
 
 import numpy as np
@@ -86,7 +87,6 @@ class ServeEval:
     ctx: Context
     g: Grid
     mem: memory.ServeMemory
-    t: perf.ServeTime
     usd_per_hour: FArray
     usd_per_mtok: FArray
     reasons: npt.NDArray[np.int64]
@@ -94,6 +94,14 @@ class ServeEval:
     load: LoadEval | None = None
     tiers: dict[str, float] = field(default_factory=dict)
     """$/GPU-hour of this GPU at the low, typical and high price tiers (the cost bands), as Pricing.tiers."""
+
+    @cached_property
+    def t(self) -> perf.ServeTime:
+        """The idle replica's prefill and decode step of every row (serve.idle, the comm fields and
+        --breakdown of an estimate object). Nothing ranks or rejects by it, so a search computes it only for
+        the GPU types whose rows it prints (a third of a search's time when every type paid for it); each row's
+        figures are its own, whichever rows are computed with it."""
+        return perf.serve_time(self.ctx, self.g)
 
 
 @dataclass(eq=False)
@@ -198,10 +206,10 @@ def evaluate_serve_many(items: list[tuple[Context, Grid]], pricing: Pricing, con
     for ctx, g in items:
         assert ctx.serve is not None
         mem = memory.serve_memory(ctx, g)
-        parts.append((ctx, g, mem, perf.serve_time(ctx, g), pricing.price(ctx.gpu), Engine.of(ctx, g, mem)))
-    les = _load_many(parts[0][0], [(p[1], p[4], p[5]) for p in parts], cons, at)
-    return [_serve_eval(ctx, g, mem, t, pricing, le, cons, eng)
-            for (ctx, g, mem, t, _, eng), le in zip(parts, les, strict=True)]
+        parts.append((ctx, g, mem, pricing.price(ctx.gpu), Engine.of(ctx, g, mem)))
+    les = _load_many(parts[0][0], [(p[1], p[3], p[4]) for p in parts], cons, at)
+    return [_serve_eval(ctx, g, mem, pricing, le, cons, eng)
+            for (ctx, g, mem, _, eng), le in zip(parts, les, strict=True)]
 
 
 def _load_many(ctx: Context, parts: list[tuple[Grid, float, Engine]], cons: Constraints, at: str) -> list[LoadEval]:
@@ -217,8 +225,8 @@ def _load_many(ctx: Context, parts: list[tuple[Grid, float, Engine]], cons: Cons
     return evaluate_load(ctx, g_all, None, cons, at, prices, eng=whole).split(cuts)
 
 
-def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, t: perf.ServeTime, pricing: Pricing,
-                le: LoadEval, cons: Constraints, eng: Engine) -> ServeEval:
+def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, pricing: Pricing, le: LoadEval,
+                cons: Constraints, eng: Engine) -> ServeEval:
     """The cost and feasibility bits of rows whose operating point is solved."""
     assert ctx.serve is not None
     price = pricing.price(ctx.gpu)
@@ -259,7 +267,7 @@ def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, t: perf.ServeTim
             r |= np.where(tpot > cons.tpot_slo_s, int(Reason.TPOT_SLO), 0)
     if cons.budget_usd_per_hour is not None:
         r |= np.where(usd_h > cons.budget_usd_per_hour, int(Reason.BUDGET), 0)
-    return ServeEval(ctx=ctx, g=g, mem=mem, t=t, usd_per_hour=usd_h, usd_per_mtok=usd_m, reasons=r,
+    return ServeEval(ctx=ctx, g=g, mem=mem, usd_per_hour=usd_h, usd_per_mtok=usd_m, reasons=r,
                      price=price, load=le, tiers=pricing.tiers(ctx.gpu))
 
 
