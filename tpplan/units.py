@@ -70,6 +70,9 @@ def _finite_nonneg(value: float, text: str, what: str) -> float:
     return value
 
 
+HOURS_PER_YEAR = 8760.0
+HOURS_PER_MONTH = HOURS_PER_YEAR / 12
+"""730 h: the month of AWS / GCP / Azure monthly estimates (and of every $/month and ``1mo`` here)."""
 MAX_TOKENS = 2**50
 """Largest token count or integer setting parsed (a context, a batch, a training set of 15T tokens): far above
 any real one, and well inside numpy's 64-bit integers."""
@@ -268,7 +271,8 @@ def parse_period(text: str | float, what: str = "period") -> float:
     m = re.fullmatch(_NUM + r"(w|wk|weeks?|mo|months?|y|yr|years?)", s)
     if m:
         unit = m.group(2)
-        mult = 7 * 86400.0 if unit.startswith("w") else 730 * 3600.0 if unit.startswith("mo") else 8760 * 3600.0
+        mult = (7 * 86400.0 if unit.startswith("w") else HOURS_PER_MONTH * 3600.0 if unit.startswith("mo")
+                else HOURS_PER_YEAR * 3600.0)
         value = _finite_nonneg(float(m.group(1)) * mult, str(text), what)
     else:
         try:

@@ -8,9 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tpplan.catalog.spec import GpuSpec
-
-HOURS_PER_MONTH = 730.0
-"""8,760 h / 12: the month of AWS / GCP / Azure monthly estimates (and of every $/month here)."""
+from tpplan.units import HOURS_PER_MONTH
 
 FArray = npt.NDArray[np.float64]
 TIERS = ("low", "typical", "high")

@@ -10,7 +10,6 @@ import html
 from dataclasses import dataclass
 from typing import Any
 
-from tpplan.engine.cost import HOURS_PER_MONTH
 from tpplan.engine.grid import REASON_TEXT
 from tpplan.render import (
     accuracy_lines,
@@ -21,7 +20,7 @@ from tpplan.render import (
     md_text,
     pool_command_label,
 )
-from tpplan.units import format_count, format_seconds, format_usd
+from tpplan.units import HOURS_PER_MONTH, format_count, format_seconds, format_usd
 
 GIB = 2**30
 Block = tuple[Any, ...]
