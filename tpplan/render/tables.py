@@ -295,8 +295,12 @@ def _print_layout(console: Any, res: dict[str, Any], what: str, after: str, line
     from rich.table import Table
 
     lay = res["layout"]
-    t = Table(title=plain_cells(f"{what} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} "
-                           f"dp={lay['dp']} cp={lay['cp']} ep={lay['ep']}){after}")[0])
+    # the heading on a line of its own: as the table's title it wrapped to the narrow table's width (three lines
+    # that split "8,000 x 1 sequences")
+    console.print(plain_cells(f"{what} on {lay['gpus']} x {lay['gpu']} (tp={lay['tp']} pp={lay['pp']} "
+                              f"dp={lay['dp']} cp={lay['cp']} ep={lay['ep']}){after}")[0],
+                  highlight=False, markup=False)
+    t = Table()
     for col in ("component", "bytes", "of capacity"):
         t.add_column(col, justify="left" if col == "component" else "right")
     for r in _mem_rows(res):
