@@ -423,7 +423,7 @@ class Engine:
         for rows, scan in ((np.flatnonzero(roomy), False), (np.flatnonzero(~roomy), True)):
             if not rows.size:
                 continue
-            sub = proto.take(rows) if rows.size < len(g) else proto
+            sub = proto._cycle_rows(rows) if rows.size < len(g) else proto
             k = np.array(FRACTIONS if scan else FRACTIONS[-1:])
             grid_n = n_max[rows, None] * k[None, :]
             if rows.size <= 4096:
@@ -545,7 +545,7 @@ class Engine:
         at_lo = ~(f_lo > 0)
         out = np.where(at_lo, lo, hi)
         idx = np.flatnonzero(~at_lo & ~(f_hi >= 0))
-        eng = self.take(idx) if idx.size < len(n_peak) else self
+        eng = self._cycle_rows(idx) if idx.size < len(n_peak) else self
         lo, hi, f_lo, t = lo[idx], hi[idx], f_lo[idx], target[idx]
         f_hi = np.where(np.isfinite(f_hi[idx]), f_hi[idx], -hi)
         tol = hi * 2.0 ** -BISECTIONS
@@ -558,7 +558,7 @@ class Engine:
             if n_open <= 3 * len(idx) // 4:  # go on with the open rows only
                 out[idx] = lo
                 keep = np.flatnonzero(open_)
-                idx, eng = idx[keep], eng.take(keep)
+                idx, eng = idx[keep], eng._cycle_rows(keep)
                 lo, hi, f_lo, f_hi, t, tol = (a[keep] for a in (lo, hi, f_lo, f_hi, t, tol))
                 side, open_ = side[keep], open_[keep]
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -581,6 +581,12 @@ class Engine:
             side = np.where(below, 1, np.where(above, -1, side)).astype(np.int8)
         out[idx] = lo
         return out
+
+    def _cycle_rows(self, idx: npt.NDArray[np.intp]) -> Engine:
+        """These rows of what ``_cycle_at`` and ``rate_at`` read (the step coefficients, budget and pp), for the
+        rate solvers' inner loops; the engine's other arrays are left as they are (not row-aligned: use take for
+        a whole engine). Taking every array cost the solver as much as a step of it on large grids."""
+        return replace(self, co=self.co.take(idx), budget=self.budget[idx], pp=self.pp[idx], shapes=None)
 
     def take(self, idx: npt.NDArray[np.intp]) -> Engine:
         """These rows of the engine."""
