@@ -277,7 +277,8 @@ class TrainEstimate(Open):
 
 class Search(Open):
     layouts_evaluated: int = d("Layout x concurrency rows evaluated.", ge=0)
-    seconds: Num = d("Search time.")
+    seconds: Num = d("Wall time of the search: enumerating, evaluating and ranking every layout (the figures of the "
+                     "printed rows, such as an idle replica's, are computed after it).")
 
 
 class DisaggPair(Open):
