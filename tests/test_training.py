@@ -404,9 +404,24 @@ def test_a_rounded_prime_global_batch_is_flagged(cli_json):
     _, dec = cli_json(*args, "--seq-len", "4k")
     assert dec["inputs"]["global_batch"] == 1049
     assert "rounded to 1,049" in dec["notes"][0] and "1, 1049" in dec["notes"][1]
-    assert "--seq-len 4K" in dec["notes"][1] and "1,024" in dec["notes"][1]
+    assert "--seq-len 4K (4,096 tokens, binary) it would be 1,024" in dec["notes"][0]
     _, binary = cli_json(*args, "--seq-len", "4K")
     assert binary["notes"] == [] and binary["candidates"][0]["layout"]["dp"] == 256
+
+
+def test_a_rounded_global_batch_says_what_binary_k_would_give(cli_json):
+    """--global-batch-tokens 16M with --seq-len 8k (8,000 tokens) is 2,097.2 sequences, rounded to 2,097 = 3^2 x
+    233: not prime, so the few-divisors note stays silent, yet data parallelism can only take 1, 3, 9, 233, 699
+    or 2,097 and 96% of a 1,024-GPU search is rejected as not dividing it (the winner ran 504 GPUs as TP8 PP7
+    DP9). The rounding note names the divisors and what --seq-len 8K would give: 16,777,216 / 8,192 = 2,048."""
+    args = ("recommend", "--train", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--max-gpus", "1024",
+            "--global-batch-tokens", "16M", "--tokens", "15T", "--top", "1")
+    _, dec = cli_json(*args, "--seq-len", "8k")
+    assert dec["inputs"]["global_batch"] == 2097 and len(dec["notes"]) == 1
+    assert "rounded to 2,097 sequences per step (divisible by 1, 3, 9, 233, 699, 2097)" in dec["notes"][0]
+    assert "--seq-len 8K (8,192 tokens, binary) it would be 2,048" in dec["notes"][0]
+    _, binary = cli_json(*args, "--seq-len", "8K")
+    assert binary["inputs"]["global_batch"] == 2048 and binary["notes"] == []
 
 
 def test_allgather_context_parallelism_exposes_the_whole_kv_per_layer(cat, cli_json):

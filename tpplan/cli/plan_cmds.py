@@ -74,7 +74,7 @@ def estimate(
     prefill: Annotated[str | None, typer.Option("--prefill", help="With --disagg: the prefill pool, e.g. tp=4,replicas=6 (also pp, ep, gpu; default gpu: --gpu).")] = None,
     decode: Annotated[str | None, typer.Option("--decode", help="With --disagg: the decode pool, e.g. tp=8,replicas=2.")] = None,
     train: Annotated[bool, typer.Option("--train", help="Estimate a training step instead of serving.")] = False,
-    seq_len: Annotated[str | None, typer.Option(help="Training sequence length.")] = None,
+    seq_len: Annotated[str | None, typer.Option(help="Training sequence length: 8k = 8,000, 8K = 8,192.")] = None,
     global_batch: Annotated[str | None, typer.Option(help="Training sequences per step.")] = None,
     micro_batch: Annotated[int, typer.Option(help="Training micro-batch size.")] = 1,
     tokens: Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")] = None,

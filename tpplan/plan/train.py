@@ -235,18 +235,20 @@ def batch_notes(given: str, tokens: int, seq_len: int, batch: int) -> list[str]:
     """What to know about the global batch --global-batch-tokens turns into: rounded, and whether its
     divisors leave data parallelism room (a prime batch of sequences only runs as dp = 1 or dp = batch)."""
     out = []
+    binary = seq_len // 1000 * 1024
+    # "8k" is 8,000 tokens (k = 1,000; K = 1,024, docs/metrics.md): where the batch of tokens does not split
+    # into decimal sequences but would into binary ones, the user most likely meant 8K
+    hint = (f"; with --seq-len {seq_len // 1000}K ({binary:,} tokens, binary) it would be {tokens // binary:,}"
+            if seq_len % 1000 == 0 and tokens % binary == 0 else "")
+    divs = grid.divisors(batch)
     if tokens % seq_len:
         out.append(f"--global-batch-tokens {given} = {tokens:,} tokens / {seq_len:,}-token sequences = "
-                   f"{tokens / seq_len:,.1f}, rounded to {batch:,} sequences per step")
-    divs = grid.divisors(batch)
+                   f"{tokens / seq_len:,.1f}, rounded to {batch:,} sequences per step"
+                   + (f" (divisible by {', '.join(map(str, divs))}){hint}" if hint else ""))
     if batch > 16 and len(divs) <= 4:
-        hint = ""
-        if seq_len % 1000 == 0 and tokens % (seq_len // 1000 * 1024) == 0:
-            hint = (f"; with --seq-len {seq_len // 1000}K ({seq_len // 1000 * 1024:,} tokens, binary) it would be "
-                    f"{tokens // (seq_len // 1000 * 1024):,}")
         out.append(f"a global batch of {batch:,} sequences divides only by {', '.join(map(str, divs))}: data "
                    f"parallelism can hardly split it, so the search is left with pipeline and tensor "
-                   f"parallelism{hint}")
+                   f"parallelism{'' if tokens % seq_len else hint}")
     return out
 
 
