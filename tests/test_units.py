@@ -8,6 +8,7 @@ from tpplan.units import (
     UnitError,
     format_bytes,
     format_seconds,
+    format_sig,
     parse_bytes,
     parse_dataset_tokens,
     parse_rate,
@@ -66,3 +67,19 @@ def test_band_shares_the_unit_only_when_all_three_have_it():
     assert band(6.12e-3, [4.74e-3, 10.9e-3], format_seconds) == "6.12 ms (4.74-10.9)"
     assert band(0.98, [0.85, 1.2], format_seconds) == "980 ms (850 ms-1.2 s)"
     assert band(3.59, None, format_seconds) == "3.59 s"
+
+
+def test_three_significant_digits_never_print_an_exponent_a_reader_must_decode():
+    """Table cells ($/1M tokens, requests in a replica, requests/s) printed with '.3g' read '1.13e+03' from 1,000
+    up (Llama-3.1-405B at TP4 PP3 on H100: $1,130 per 1M tokens). format_sig keeps '.3g' below 1,000 and writes
+    the same three digits with separators above."""
+    assert [format_sig(x) for x in (0.0521, 830.0, 999.4, 13.0, 0.0, 1e-7)] == [
+        "0.0521", "830", "999", "13", "0", "1e-07"]
+    assert [format_sig(x) for x in (999.6, 1130.4, 1234567.0, -1500.0)] == ["1,000", "1,130", "1,230,000", "-1,500"]
+    assert format_sig(float("inf")) == "inf" and format_sig(float("nan")) == "nan"
+
+
+@given(st.floats(min_value=-1e15, max_value=1e15, allow_nan=False))
+def test_format_sig_is_dot_3g_without_the_exponent(x):
+    assert float(format_sig(x).replace(",", "")) == float(f"{x:.3g}")
+    assert "e" not in format_sig(x) or abs(x) < 1e-4

@@ -231,6 +231,15 @@ def format_count(x: float) -> str:
     return f"{x:.4g}"
 
 
+def format_sig(x: float, digits: int = 3) -> str:
+    """``x`` to ``digits`` significant digits as ``format(x, ".3g")`` writes it, but without an exponent from
+    1,000 up: ``0.0521``, ``830``, ``1,130`` (not ``1.13e+03``)."""
+    text = f"{x:.{digits}g}"
+    if math.isfinite(x) and abs(float(text)) >= 10**digits:  # 999.6 rounds to 1e+03 too
+        return f"{float(text):,.0f}"
+    return text
+
+
 def format_usd(x: float) -> str:
     """``$2.49``, ``$1,234``, ``$5.58M``."""
     if not math.isfinite(x):

@@ -26,6 +26,7 @@ import numpy as np
 from tpplan.catalog.load import Catalog, bundled_root
 from tpplan.catalog.spec import ModelSpec
 from tpplan.errors import TpplanError
+from tpplan.units import format_sig
 
 E2E_FILE = Path("hardware") / "validation" / "e2e.yaml"
 
@@ -318,7 +319,7 @@ def serve_rows(cat: Catalog, r: dict[str, Any], where: str) -> list[E2eRow]:
         warnings.append("tpplan says this deployment does not fit: " + ", ".join(res["reasons"]))
     if online and not ld["stable"]:
         warnings.append(f"tpplan says {r['request_rate_qps']} requests/s exceeds this replica's saturation rate "
-                        f"({ld['saturation_rate_rps_per_replica']:.3g}/s)")
+                        f"({format_sig(ld['saturation_rate_rps_per_replica'])}/s)")
     s = res["serve"]
     for x in rows:
         x.settings, x.warnings = settings, warnings
@@ -336,7 +337,7 @@ def serve_rows(cat: Catalog, r: dict[str, Any], where: str) -> list[E2eRow]:
                 run_s = float(n_req) / served + float(s["request_latency_s"])
                 x.predicted = float(n_req) * n_out / run_s
                 assumptions.append(f"throughput over the run of {n_req} requests: {n_req} x {n_out} output tokens / "
-                                   f"({n_req} / {served:.3g} requests/s + one request's latency)")
+                                   f"({n_req} / {format_sig(served)} requests/s + one request's latency)")
             else:
                 x.predicted = float(s["throughput_tokens_per_s"])
         else:

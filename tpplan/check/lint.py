@@ -33,6 +33,7 @@ from tpplan.engine.grid import RULE_OF, Reason
 from tpplan.engine.load import MAX_UTILIZATION
 from tpplan.errors import TpplanError
 from tpplan.plan import serve as planner
+from tpplan.units import format_sig
 from tpplan.yamlio import Located, load_documents, read_text
 
 
@@ -97,7 +98,7 @@ def _pool_findings(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Fin
     what = "TTFT (before the KV hand-off)" if role == "prefill" else "TPOT"
     if s.rate > s.dp * sat * (1 - 1e-9):
         need = int(np.ceil(s.rate / max(sat * MAX_UTILIZATION, 1e-300)))
-        return [_find(doc, "TPP023", "dp", f"the {role} pool's {s.dp} replica(s) saturate at {s.dp * sat:.3g} "
+        return [_find(doc, "TPP023", "dp", f"the {role} pool's {s.dp} replica(s) saturate at {format_sig(s.dp * sat)} "
                       f"requests/s, below the rate {s.rate:g}/s", suggestion={"replicas": need},
                       fix=f"Use at least {need} {role} replicas ({MAX_UTILIZATION:.0%} of saturation each).")]
     if slo is not None and lat > slo:
@@ -218,7 +219,7 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
     if s.rate is not None:
         where = f"at {s.rate:g} requests/s over {s.dp} replica(s)"
         if not ld.stable[0]:
-            where += (f", above the {float(ld.saturation_rate[0]) * s.dp:.3g} requests/s they can serve (the "
+            where += (f", above the {format_sig(float(ld.saturation_rate[0]) * s.dp)} requests/s they can serve (the "
                       "queue grows without bound)")
     else:
         clients = int(timed.g.concurrency[0])
@@ -231,8 +232,8 @@ def evaluate(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Finding]:
         need = int(np.ceil(s.rate / max(sat * MAX_UTILIZATION, 1e-300)))
         dp_key = doc.shown("dp")
         out.append(_find(doc, "TPP024", "rate", f"{s.dp} replica(s) of {s.tp * s.pp * s.cp} x {gpu.name} saturate "
-                         f"at {sat * s.dp:.3g} requests/s of {w.input_len:,}-token prompts and {w.output_len:,} "
-                         f"output tokens, below the rate {s.rate:g}/s: the queue grows without bound",
+                         f"at {format_sig(sat * s.dp)} requests/s of {w.input_len:,}-token prompts and "
+                         f"{w.output_len:,} output tokens, below the rate {s.rate:g}/s: the queue grows without bound",
                          f"Set {dp_key}: {need} ({MAX_UTILIZATION:.0%} of saturation each), raise "
                          f"{tp_key}, or use faster GPUs.", {dp_key: need}))
     if "ttft_s" in s.slo and ttft > s.slo["ttft_s"][0]:

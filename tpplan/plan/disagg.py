@@ -40,6 +40,7 @@ from tpplan.engine.load import (
     wait_quantile,
 )
 from tpplan.engine.workload import Context, ServeWorkload
+from tpplan.units import format_sig
 
 FArray = npt.NDArray[np.float64]
 KEEP = 48
@@ -268,15 +269,15 @@ def estimate_pair(model: ModelSpec, w: ServeWorkload, rate: float, pools: dict[s
                             f"for {model.name} or does not fit on {gpu.name}")
         elif not np.isfinite(p.latency[0]):
             problems.append(f"the {role} pool's {spec['replicas']} replica(s) saturate at "
-                            f"{spec['replicas'] * float(p.saturation[0]):.3g} requests/s, below {rate:g}/s")
+                            f"{format_sig(spec['replicas'] * float(p.saturation[0]))} requests/s, below {rate:g}/s")
     p, d = got["prefill"], got["decode"]
     xfer = float(transfer_seconds(model, w, p.ctx.gpu, p.gpus / p.replicas, d.ctx.gpu, d.gpus / d.replicas)[0])
     out = _pair_obj(model, w, rate, p, 0, d, 0, xfer)
     if ttft_slo is not None and out["ttft_s"] > ttft_slo:
-        problems.append(f"TTFT {out['ttft_s']:.3g} s (prefill {float(p.latency[0]):.3g} s + KV hand-off "
-                        f"{xfer:.3g} s) is above the SLO {ttft_slo:g} s")
+        problems.append(f"TTFT {format_sig(out['ttft_s'])} s (prefill {format_sig(float(p.latency[0]))} s + KV "
+                        f"hand-off {format_sig(xfer)} s) is above the SLO {ttft_slo:g} s")
     if tpot_slo is not None and out["tpot_s"] > tpot_slo:
-        problems.append(f"TPOT {out['tpot_s']:.3g} s is above the SLO {tpot_slo:g} s")
+        problems.append(f"TPOT {format_sig(out['tpot_s'])} s is above the SLO {tpot_slo:g} s")
     out["feasible"] = not problems
     out["problems"] = problems
     out["commands"] = {role: pool_command(model, got[role], 0, role) for role in ("prefill", "decode")}

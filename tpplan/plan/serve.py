@@ -25,6 +25,7 @@ from tpplan.engine.load import MAX_UTILIZATION, Engine, Load, replicas_for
 from tpplan.engine.workload import Context, ServeWorkload
 from tpplan.errors import LayoutError, TpplanError
 from tpplan.plan import search
+from tpplan.units import format_sig
 
 SCHEMA_VERSION = 1
 FArray = npt.NDArray[np.float64]
@@ -498,7 +499,7 @@ def serve_features(ev: ServeEval, i: int) -> dict[str, Any]:
             "break_even_batch": be if np.isfinite(be) else None,
             "verify_compute_bound_batch": cb if np.isfinite(cb) else None,
             "assumption": (f"acceptance {spec.acceptance:g} per drafted token (given), {spec.draft_tokens} drafted: "
-                           f"{spec.tokens_per_step:.3g} tokens per target step (Leviathan et al. 2023, eq. 1)")}
+                           f"{format_sig(spec.tokens_per_step)} tokens per target step (Leviathan et al. 2023, eq. 1)")}
     return out
 
 
@@ -1060,9 +1061,9 @@ def _objective_words(ev: ServeEval, objective: Objective, r: int) -> str:
     """The figure a row is ranked on (objective_key's: at its operating point under load)."""
     le = ev.load
     assert le is not None
-    return {"latency": f"request latency {le.request_latency[r]:.3g} s",
-            "throughput": f"{le.output_tokens_per_s[r] / le.gpus[r]:.3g} tokens/s per GPU",
-            "cost": f"${ev.usd_per_mtok[r]:.3g} per 1M tokens"}[objective]
+    return {"latency": f"request latency {format_sig(le.request_latency[r])} s",
+            "throughput": f"{format_sig(le.output_tokens_per_s[r] / le.gpus[r])} tokens/s per GPU",
+            "cost": f"${format_sig(ev.usd_per_mtok[r])} per 1M tokens"}[objective]
 
 
 def _popcount(x: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:

@@ -20,7 +20,7 @@ from tpplan.render import (
     md_text,
     pool_command_label,
 )
-from tpplan.units import HOURS_PER_MONTH, format_count, format_seconds, format_usd
+from tpplan.units import HOURS_PER_MONTH, format_count, format_seconds, format_sig, format_usd
 
 GIB = 2**30
 Block = tuple[Any, ...]
@@ -62,8 +62,8 @@ def _sentence(c: dict[str, Any], inp: dict[str, Any]) -> str:
     s, k = c["serve"], c["cost"]
     ld = s["load"]
     return (f"{c['layout']['gpus']}x {c['layout']['gpu']} ({c['layout']['nodes']} node"
-            f"{'s' if c['layout']['nodes'] != 1 else ''}, {_layout(c)}), at {ld['rate_rps']:.3g} requests/s "
-            f"({ld['concurrency']:.3g} in each replica on average, up to {inp['ctx_tokens']:,} tokens each): "
+            f"{'s' if c['layout']['nodes'] != 1 else ''}, {_layout(c)}), at {format_sig(ld['rate_rps'])} requests/s "
+            f"({format_sig(ld['concurrency'])} in each replica on average, up to {inp['ctx_tokens']:,} tokens each): "
             f"TTFT {format_seconds(s['ttft_s'])}, TPOT "
             f"{format_seconds(s['tpot_s'])}, request latency {format_seconds(s['request_latency_s'])}, "
             f"{_tok_s(s['throughput_tokens_per_s'])} output tokens/s, {format_usd(k['usd_per_hour'])}/hour, "
@@ -170,7 +170,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     rows = []
     for c in res["comparison"]:
         t = c["cost"]["usd_per_million_tokens_by_tier"]
-        rows.append([c["layout"]["gpu"], _nodes(c), _layout(c), f"{c['serve']['load']['concurrency']:.3g}",
+        rows.append([c["layout"]["gpu"], _nodes(c), _layout(c), f"{format_sig(c['serve']['load']['concurrency'])}",
                      _gib(c["memory_per_gpu_bytes"]["total"]), _pct(c["headroom_fraction"]),
                      format_seconds(c["serve"]["ttft_s"]), format_seconds(c["serve"]["tpot_s"]),
                      _tok_s(c["serve"]["throughput_tokens_per_s"]), format_usd(c["cost"]["usd_per_hour"]),
@@ -216,7 +216,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
             continue
         t = r["usd_per_million_tokens_by_tier"]
         crow.append([f"{r['ctx_tokens']:,}" + (" (requested)" if r["requested"] else ""), r["layout"],
-                     f"{r['concurrency']:.3g}", format_seconds(r["tpot_s"]), format_usd(t["typical"]),
+                     f"{format_sig(r['concurrency'])}", format_seconds(r["tpot_s"]), format_usd(t["typical"]),
                      f"{format_usd(t['low'])}-{format_usd(t['high'])}"])
     b.append(("p", f"The best layout on {win['layout']['gpu']} at each context length (same objective and "
                    "constraints)."))

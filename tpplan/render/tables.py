@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tpplan.render import accuracy_lines, band, csv_text, layout_label, markdown_table, md_text, pool_command_label
-from tpplan.units import format_bytes, format_count, format_seconds, format_usd
+from tpplan.units import format_bytes, format_count, format_seconds, format_sig, format_usd
 
 SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "PP spans nodes"}
 MEM_KEYS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead")
@@ -85,12 +85,12 @@ def recommend_rows(res: dict[str, Any], bands: bool = True) -> tuple[list[str], 
         ld = s["load"]
         rows.append([
             i, lay["gpu"], f"{lay['gpus']} ({lay['nodes']})", _lay(c),
-            format_bytes(c["memory_per_gpu_bytes"]["total"]), f"{ld['concurrency']:.3g}", f"{ld['rate_rps']:.3g}",
+            format_bytes(c["memory_per_gpu_bytes"]["total"]), f"{format_sig(ld['concurrency'])}", f"{format_sig(ld['rate_rps'])}",
             band(s["ttft_s"], _bands(c, "serve", "ttft_s") if bands else None, format_seconds),
             band(s["tpot_s"], _bands(c, "serve", "tpot_s") if bands else None, format_seconds),
             *([format_seconds(s["request_latency_s"])] if latency else []),
             f"{s['throughput_tokens_per_s']:,.0f}", f"{s['throughput_tokens_per_s_per_gpu']:,.1f}",
-            f"{co['usd_per_hour']:.2f}", f"{co['usd_per_million_tokens']:.3g}", _note(c)])
+            f"{co['usd_per_hour']:.2f}", f"{format_sig(co['usd_per_million_tokens'])}", _note(c)])
     return headers, rows
 
 
@@ -210,8 +210,8 @@ def disagg_lines(res: dict[str, Any]) -> list[str]:
 
     def pool(p: dict[str, Any]) -> str:
         lay = p["layout"]
-        return (f"{p['replicas']} x {layout_label(lay)} on {lay['gpu']} ({p['gpus']} GPUs, {p['rate_rps_per_replica']:.3g} of "
-                f"{p['sustainable_rate_rps_per_replica']:.3g} sustainable requests/s each)")
+        return (f"{p['replicas']} x {layout_label(lay)} on {lay['gpu']} ({p['gpus']} GPUs, {format_sig(p['rate_rps_per_replica'])} of "
+                f"{format_sig(p['sustainable_rate_rps_per_replica'])} sustainable requests/s each)")
 
     lines = []
     for i, x in enumerate(d["pairs"], 1):
@@ -360,9 +360,9 @@ def feature_lines(s: dict[str, Any]) -> list[str]:
     if sp:
         be = sp["break_even_batch"]
         cb = sp["verify_compute_bound_batch"]
-        out.append(f"speculative decoding ({sp['method']}, k={sp['draft_tokens']}): {sp['tokens_per_step']:.3g} "
+        out.append(f"speculative decoding ({sp['method']}, k={sp['draft_tokens']}): {format_sig(sp['tokens_per_step'])} "
                    f"tokens per target step; {sp['speedup_at_operating_point']:.2f}x the plain decode step at "
-                   f"{sp['running_seqs']:.3g} running sequence{'' if sp['running_seqs'] == 1 else 's'} ("
+                   f"{format_sig(sp['running_seqs'])} running sequence{'' if sp['running_seqs'] == 1 else 's'} ("
                    + ("pays off" if sp["pays_off"] else "does NOT pay off here") + "); "
                    + (f"stops paying off above {be:,.0f} sequences" if be is not None
                       else "pays off at every batch up to 8,192 sequences")
@@ -375,8 +375,8 @@ def load_lines(s: dict[str, Any]) -> list[str]:
     """The operating point under load, in words (estimate's text formats)."""
     ld = s["load"]
     e = ld["engine"]
-    head = {"rate": f"at {ld['rate_rps']:.3g} requests/s over {ld['replicas']:.0f} replica(s)",
-            "concurrency": f"closed loop: {ld['concurrency']:.3g} request(s) in each replica, each sent when the "
+    head = {"rate": f"at {format_sig(ld['rate_rps'])} requests/s over {ld['replicas']:.0f} replica(s)",
+            "concurrency": f"closed loop: {format_sig(ld['concurrency'])} request(s) in each replica, each sent when the "
                            "last one finishes",
             "sustainable": "at the largest sustainable rate"}[ld["mode"]]
     lines = [f"under load ({e['name']} {e['version']}: max_num_seqs {e['max_num_seqs']}, step budget "
@@ -384,13 +384,13 @@ def load_lines(s: dict[str, Any]) -> list[str]:
              f"{head}"]
     sat = ld["saturation_rate_rps_per_replica"]
     if not ld["stable"]:
-        lines.append(f"UNSTABLE: {ld['rate_rps_per_replica']:.3g} requests/s per replica exceeds its saturation rate "
-                     f"{sat:.3g} requests/s (limited by {ld['limited_by']}); the queue grows without bound")
+        lines.append(f"UNSTABLE: {format_sig(ld['rate_rps_per_replica'])} requests/s per replica exceeds its saturation rate "
+                     f"{format_sig(sat)} requests/s (limited by {ld['limited_by']}); the queue grows without bound")
         return lines
-    lines.append(f"per replica: {ld['rate_rps_per_replica']:.3g} requests/s = {ld['utilization']:.0%} of saturation "
-                 f"({sat:.3g} requests/s, limited by {ld['limited_by']}; sustainable "
-                 f"{ld['sustainable_rate_rps_per_replica']:.3g}); {ld['running_seqs']:.3g} sequences decoding, "
-                 f"{ld['prefill_tokens_per_step']:.3g} prompt tokens per step, step {format_seconds(ld['step_time_s'])}")
+    lines.append(f"per replica: {format_sig(ld['rate_rps_per_replica'])} requests/s = {ld['utilization']:.0%} of saturation "
+                 f"({format_sig(sat)} requests/s, limited by {ld['limited_by']}; sustainable "
+                 f"{format_sig(ld['sustainable_rate_rps_per_replica'])}); {format_sig(ld['running_seqs'])} sequences decoding, "
+                 f"{format_sig(ld['prefill_tokens_per_step'])} prompt tokens per step, step {format_seconds(ld['step_time_s'])}")
     t, p = ld["ttft_s"], ld["tpot_s"]
     lines.append(f"TTFT p50/p90/p99 {format_seconds(t['p50'])} / {format_seconds(t['p90'])} / "
                  f"{format_seconds(t['p99'])}; TPOT p50/p90/p99 {format_seconds(p['p50'])} / "
@@ -508,7 +508,7 @@ def print_train_recommend(console: Any, res: dict[str, Any]) -> None:
 
     inp = res["inputs"]
     title = (f"training {inp['model']}: seq {inp['seq_len']:,}, global batch {inp['global_batch']:,} sequences"
-             + (f", {inp['tokens']:.3g} tokens" if inp.get("tokens") else ""))
+             + (f", {format_sig(inp['tokens'])} tokens" if inp.get("tokens") else ""))
     t = Table(title=plain_cells(title)[0], box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
     _list_columns(t, console, headers, rows)
     for r in rows:
