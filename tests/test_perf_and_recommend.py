@@ -111,6 +111,32 @@ def test_design_card_command_fits_and_ranks(cat):
     assert res["rejected"]["WEIGHTS_DONT_FIT"] > 0
 
 
+def test_a_search_times_the_idle_replica_only_for_the_gpu_types_it_prints(cat, monkeypatch):
+    """perf.serve_time (an idle replica's prefill and decode: serve.idle, the comm fields, --breakdown) feeds no
+    ranking or rejection, so recommend runs it once per GPU type among the candidates, not for the nineteen it
+    searches (a third of the design card's search when it did); the printed figures are the same either way."""
+    calls: list[str] = []
+    real = perf.serve_time
+
+    def counted(ctx, g, eff=None):
+        calls.append(ctx.gpu.name)
+        return real(ctx, g, eff)
+
+    monkeypatch.setattr(perf, "serve_time", counted)
+    w = ServeWorkload(ctx=128_000, input_len=127_744, output_len=256)
+    gpus = [cat.gpus[n].spec for n in cat.gpu_names()]
+    res = planner.recommend_serve(cat.model("llama-70b"), gpus, w, planner.Constraints(), planner.Pricing())
+    printed = {c["layout"]["gpu"] for c in res["candidates"]}
+    assert sorted(calls) == sorted(printed) and len(printed) < len(gpus)
+    # the same idle figures as the layout estimated on its own (its own one-row grid)
+    for c in res["candidates"][:3]:
+        lay = c["layout"]
+        one = planner.estimate_serve(cat.model("llama-70b"), cat.gpu(lay["gpu"]), w, lay["tp"], lay["pp"],
+                                     lay["dp"], lay["cp"], lay["ep"])
+        assert c["serve"]["idle"] == one["serve"]["idle"]
+        assert c["comm"] == one["comm"]
+
+
 def _search(cat, objective="cost", price=None, **cons):
     w = ServeWorkload(ctx=8192, input_len=2000, output_len=500)
     gpus = [cat.gpu("h100-sxm"), cat.gpu("h200"), cat.gpu("a100-sxm-80gb")]
