@@ -137,13 +137,15 @@ def load_caption(res: dict[str, Any]) -> str:
     """Which operating point the rows are at (recommend's caption and footer)."""
     inp = res["inputs"]
     pct = f"p{inp['slo_percentile']}" if inp.get("slo_percentile") else "mean"
+    cons = inp.get("constraints") or {}
+    slos = cons.get("ttft_slo_s") is not None or cons.get("tpot_slo_s") is not None
     if inp.get("rate_rps") is not None:
-        return (f"each layout at {inp['rate_rps']:g} requests/s, over as many replicas as that needs (SLOs at the "
-                f"{pct})")
+        return (f"each layout at {inp['rate_rps']:g} requests/s, over as many replicas as that needs"
+                + (f" (SLOs at the {pct})" if slos else ""))
     if inp.get("objective") == "latency":
         return f"each layout at low load: {inp['concurrency']} client(s) per replica, one request after another"
     return (f"each layout at its maximum sustainable rate: within {inp.get('max_utilization', 0.85):.0%} of "
-            f"saturation and the SLOs (at the {pct})")
+            f"saturation" + (f" and the SLOs (at the {pct})" if slos else " (no SLO given)"))
 
 
 DROP_ORDER = ("note", "conc", "req/s", "tok/s", "mem/GPU", "$/hour", "tok/s/GPU", "latency", "GPUs", "$/1M tok")
