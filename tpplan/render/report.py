@@ -170,7 +170,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     rows = []
     for c in res["comparison"]:
         t = c["cost"]["usd_per_million_tokens_by_tier"]
-        rows.append([c["layout"]["gpu"], _nodes(c), _layout(c), f"{format_sig(c['serve']['load']['concurrency'])}",
+        rows.append([c["layout"]["gpu"], _nodes(c), _layout(c), format_sig(c['serve']['load']['concurrency']),
                      _gib(c["memory_per_gpu_bytes"]["total"]), _pct(c["headroom_fraction"]),
                      format_seconds(c["serve"]["ttft_s"]), format_seconds(c["serve"]["tpot_s"]),
                      _tok_s(c["serve"]["throughput_tokens_per_s"]), format_usd(c["cost"]["usd_per_hour"]),
@@ -216,7 +216,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
             continue
         t = r["usd_per_million_tokens_by_tier"]
         crow.append([f"{r['ctx_tokens']:,}" + (" (requested)" if r["requested"] else ""), r["layout"],
-                     f"{format_sig(r['concurrency'])}", format_seconds(r["tpot_s"]), format_usd(t["typical"]),
+                     format_sig(r['concurrency']), format_seconds(r["tpot_s"]), format_usd(t["typical"]),
                      f"{format_usd(t['low'])}-{format_usd(t['high'])}"])
     b.append(("p", f"The best layout on {win['layout']['gpu']} at each context length (same objective and "
                    "constraints)."))

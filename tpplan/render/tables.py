@@ -85,12 +85,12 @@ def recommend_rows(res: dict[str, Any], bands: bool = True) -> tuple[list[str], 
         ld = s["load"]
         rows.append([
             i, lay["gpu"], f"{lay['gpus']} ({lay['nodes']})", _lay(c),
-            format_bytes(c["memory_per_gpu_bytes"]["total"]), f"{format_sig(ld['concurrency'])}", f"{format_sig(ld['rate_rps'])}",
+            format_bytes(c["memory_per_gpu_bytes"]["total"]), format_sig(ld['concurrency']), format_sig(ld['rate_rps']),
             band(s["ttft_s"], _bands(c, "serve", "ttft_s") if bands else None, format_seconds),
             band(s["tpot_s"], _bands(c, "serve", "tpot_s") if bands else None, format_seconds),
             *([format_seconds(s["request_latency_s"])] if latency else []),
             f"{s['throughput_tokens_per_s']:,.0f}", f"{s['throughput_tokens_per_s_per_gpu']:,.1f}",
-            f"{co['usd_per_hour']:.2f}", f"{format_sig(co['usd_per_million_tokens'])}", _note(c)])
+            f"{co['usd_per_hour']:.2f}", format_sig(co['usd_per_million_tokens']), _note(c)])
     return headers, rows
 
 
