@@ -543,8 +543,15 @@ def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
                    "all-reduces cross PCIe")
     if ctx.gpu.pcie_only and tp > 2:
         out.append(f"{ctx.gpu.name} has no GPU-to-GPU link: TP={tp} all-reduces go over PCIe")
-    if tp * cp * int(g.pp[i]) > node and int(g.pp[i]) > 1:
+    pp = int(g.pp[i])
+    if tp * cp * pp > node and pp > 1:
         out.append("pipeline stages span nodes (stage hand-offs over the network)")
+    if ctx.serve is not None and pp > 1:
+        # vLLM keeps pp micro-batches in flight (perf.step_pieces): the stage hand-offs and the slowest stage's
+        # pace are charged, but no engine publishes a per-stage scheduling / launch cost
+        # (shared engine-defaults section 4), so a deep pipeline is the serving layout the model flatters most
+        out.append(f"pipeline of {pp} stages: no per-stage engine overhead is modelled (none is published); "
+                   "deeper pipelines are the less certain")
     note = weight_path_note(ctx)
     if note:
         out.append(note)

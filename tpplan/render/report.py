@@ -141,6 +141,8 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     overridden = any(p["gpu"] == win["layout"]["gpu"] and p["override"] for p in res.get("prices", []))
     b.append(("p", f"**Recommended:** {_sentence(win, inp)} "
                    f"({'your --price / --prices' if overridden else inp['price_tier'] + ' price'})."))
+    if win.get("warnings"):
+        b.append(("p", "**Caveats of this layout:** " + "; ".join(win["warnings"]) + "."))
     b += _assumed_price(res, win["layout"]["gpu"], inp["price_tier"])
     ru = res.get("runner_up")
     if ru:
