@@ -347,3 +347,36 @@ def test_the_false_position_solver_lands_where_bisection_does(model, gpu, shape,
     assert np.all(np.abs(n - ref) <= e.n_peak * 2.0 ** -BISECTIONS * 1.01 + 1e-12)
     with np.errstate(invalid="ignore"):
         assert np.all(~(e.rate_at(n) > target * (1 + 1e-12)))
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.sampled_from(["llama-3.1-8b", "llama-3.1-70b", "mixtral-8x7b", "deepseek-v3"]),
+       st.lists(st.sampled_from(["h100-sxm", "a100-sxm-80gb", "b200", "l40s", "mi300x", "h200"]), min_size=2,
+                max_size=4, unique=True),
+       st.sampled_from([(128, 128), (2048, 256), (30000, 1000)]), st.sampled_from(["vllm", "sglang", "trtllm"]),
+       st.sampled_from([None, "low", "high"]))
+def test_engines_built_together_equal_engines_built_one_by_one(model, gpus, shape, engine, band):
+    """Engine.of_many (a search's GPU types: each one's step model on its own, coefficients, limits and the
+    saturation scan once over every row) gives every row the figures Engine.of gives it, to the bit: GPU types
+    whose limits differ (vLLM's max_num_seqs 256 on A100 and L40S, 1024 on H100) included."""
+    from dataclasses import fields
+
+    n_in, n_out = shape
+    items = []
+    for name in gpus:
+        ctx = _ctx(model, name, n_in + n_out, n_in, n_out, engine)
+        g = grid.enumerate_layouts(ctx.model, 32, 8)
+        items.append((ctx, g, memory.serve_memory(ctx, g), None if band is None else perf.Eff.of(ctx, band)))
+    together = Engine.of_many(items)
+    assert together is not None
+    one_by_one = Engine.concat([Engine.of(*it) for it in items])
+    assert one_by_one is not None
+    for f in fields(Engine):
+        a, b = getattr(together, f.name), getattr(one_by_one, f.name)
+        if f.name == "co":
+            for c in fields(a):
+                np.testing.assert_array_equal(getattr(a, c.name), getattr(b, c.name))
+        elif isinstance(a, np.ndarray):
+            np.testing.assert_array_equal(a, b)
+        elif f.name != "shapes":
+            assert a == b, f.name

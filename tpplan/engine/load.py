@@ -233,11 +233,13 @@ class Coefficients:
         return tuple(x[:, None] for x in self._flat)
 
 
-def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.Eff | None = None) -> Coefficients:
-    """Secant coefficients of the step model, one evaluation for four points: an empty step, one sequence per
-    stage (pp slots: exact where low-load latency is judged), the batch limit, and one prompt of tokens."""
+def step_points(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray,
+                eff: perf.Eff | None = None) -> tuple[tuple[FArray, FArray, FArray], FArray]:
+    """The step model at four points of every row: an empty step, one sequence per stage (pp slots: exact
+    where low-load latency is judged), the batch limit ``n_ref``, and one prompt of ``p_ref`` tokens. Its
+    compute, memory (with the experts it misses) and other time, each a (4, rows) array, and the memory time of
+    the experts an empty step misses (the GPU's part of ``coefficients``)."""
     k = len(g)
-    pp = g.pp.astype(np.float64)
     zeros = np.zeros(k)
     n_ref = np.maximum(n_ref, 1.0)
     if k <= 4096:
@@ -256,23 +258,71 @@ def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.
         pieces = [np.concatenate(x) for x in zip(*((s.compute, s.memory + s.moe_unread, s.other) for s in ss),
                                                  strict=True)]
         unread = ss[0].moe_unread
+    c, m, o = (x.reshape(4, k) for x in pieces)
+    return (c, m, o), unread
+
+
+def coefficients_from(points: tuple[FArray, FArray, FArray], unread: FArray, pp: FArray, n_ref: FArray,
+                      p_ref: FArray, moe_q: float, q: float) -> Coefficients:
+    """Secant coefficients of the step model from its value at ``step_points``' four points (rows of one or
+    several GPU types: every operation is row by row)."""
+    n_ref = np.maximum(n_ref, 1.0)
     slots = _seq_slots(n_ref, pp)
 
     def parts(x: FArray) -> tuple[FArray, FArray, FArray, FArray]:
-        x0, x1, xn, xp = x[:k], x[k:2 * k], x[2 * k:3 * k], x[3 * k:]
+        x0, x1, xn, xp = x[0], x[1], x[2], x[3]
         first = np.maximum(x1 - x0, 0.0) / pp
         rest = np.where(slots > pp, np.maximum(xn - x1, 0.0) / np.maximum(slots - pp, 1e-300), first)
         return x0, rest, np.maximum(xp - x0, 0.0) / p_ref, first
 
-    c0, cn, cp, c1 = parts(pieces[0])
+    c0, cn, cp, c1 = parts(points[0])
     # the experts a step misses are a saturating function of its tokens: kept exact, the rest is linear
-    m0, mn, mp, m1 = parts(pieces[1])
-    o0, on, op, o1 = parts(pieces[2])
-    m = ctx.model
-    q = 1.0 - m.moe.experts_per_token / m.moe.num_experts if m.moe is not None else 1.0
-    assert ctx.serve is not None
+    m0, mn, mp, m1 = parts(points[1])
+    o0, on, op, o1 = parts(points[2])
     return Coefficients(c0=c0, cn=cn, cp=cp, m0=m0, mn=mn, mp=mp, o0=o0, on=on, op=op, c1=c1, m1=m1, o1=o1,
-                        moe_a=unread, moe_q=q, pp=pp, q=float(ctx.serve.verify_tokens))
+                        moe_a=unread, moe_q=moe_q, pp=pp, q=q)
+
+
+def _moe_q(ctx: Context) -> float:
+    m = ctx.model
+    return 1.0 - m.moe.experts_per_token / m.moe.num_experts if m.moe is not None else 1.0
+
+
+def coefficients(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray, eff: perf.Eff | None = None) -> Coefficients:
+    """Secant coefficients of the step model, one evaluation for four points: an empty step, one sequence per
+    stage (pp slots: exact where low-load latency is judged), the batch limit, and one prompt of tokens."""
+    assert ctx.serve is not None
+    points, unread = step_points(ctx, g, n_ref, p_ref, eff)
+    return coefficients_from(points, unread, g.pp.astype(np.float64), n_ref, p_ref, _moe_q(ctx),
+                             float(ctx.serve.verify_tokens))
+
+
+@dataclass(frozen=True, eq=False)
+class _Prep:
+    """One GPU type's part of an engine (Engine._prep): the step model at its four points and the engine's limits,
+    per row. Engine._finish makes one engine of one or several (the GPU types of one workload)."""
+
+    points: tuple[FArray, FArray, FArray]
+    unread: FArray
+    pp: FArray
+    n_ref: FArray
+    p_ref: FArray
+    kv_adm: FArray
+    one: float
+    """Tokens of one scheduler batch (the engine's limit on this GPU; a whole prompt without chunked prefill)."""
+    max_num_seqs: float
+    scan_all: bool
+    """A grid of at most 4,096 rows: every row's saturation peak scanned (Engine._finish)."""
+    moe_q: float
+    q: float
+    n_in: float
+    n_out: float
+    per_step: float
+    chunked: bool
+
+    @property
+    def scalars(self) -> tuple[float, float, float, float, float, bool]:
+        return self.moe_q, self.q, self.n_in, self.n_out, self.per_step, self.chunked
 
 
 @dataclass(frozen=True, eq=False)
@@ -381,13 +431,28 @@ class Engine:
 
     @classmethod
     def _of(cls, ctx: Context, g: Grid, mem: ServeMemory, eff: perf.Eff | None = None) -> Engine:
+        return cls._finish([cls._prep(ctx, g, mem, eff)])
+
+    @classmethod
+    def of_many(cls, items: list[tuple[Context, Grid, ServeMemory, perf.Eff | None]]) -> Engine | None:
+        """The engines of several grids (one per GPU type of one workload) as one, rows in order: each GPU type's
+        step model evaluated on its own, the rest (coefficients, limits, the saturation scan) once over every
+        row (row by row, the same figures as ``Engine.of`` of each). None where the workload-level settings
+        differ or a grid would share solves between its replicas (``of``: large grids)."""
+        if any(replica_shapes(ctx, g, mem)[0] is not None for ctx, g, mem, _ in items):
+            return None
+        preps = [cls._prep(ctx, g, mem, eff) for ctx, g, mem, eff in items]
+        if any(p.scalars != preps[0].scalars for p in preps):
+            return None
+        return cls._finish(preps)
+
+    @staticmethod
+    def _prep(ctx: Context, g: Grid, mem: ServeMemory, eff: perf.Eff | None) -> _Prep:
+        """The GPU's part of the engine of ``g``: its step model at four points and its limits."""
         assert ctx.serve is not None
         w = ctx.serve
         e = w.engine
-        n_out = float(w.output_len)
         n_in = float(w.prefill_len)  # the prompt tokens a prefill computes (prefix-cache hits are not)
-        q, per_step = float(w.verify_tokens), float(w.decode_tokens_per_step)
-        steps = n_out / per_step
         kv_adm = kv_admitted(ctx, g, mem)
         cap = np.minimum(float(e.max_num_seqs), kv_adm)
         # a step's token budget; without chunked prefill a whole prompt runs in one step
@@ -398,44 +463,70 @@ class Engine:
         # the secant in prompt tokens is taken at one prompt (within the budget): the chunk a step most often
         # carries; collectives are concave in the message size, so a farther point would bend the near ones
         p_ref = np.maximum(np.minimum(budget, n_in), 1.0)
-        co = coefficients(ctx, g, n_ref, p_ref, eff)
+        points, unread = step_points(ctx, g, n_ref, p_ref, eff)
+        return _Prep(points=points, unread=unread, pp=pp, n_ref=n_ref, p_ref=p_ref, kv_adm=kv_adm, one=one,
+                     max_num_seqs=float(e.max_num_seqs), scan_all=len(g) <= 4096, moe_q=_moe_q(ctx),
+                     q=float(w.verify_tokens), n_in=n_in, n_out=float(w.output_len),
+                     per_step=float(w.decode_tokens_per_step), chunked=e.chunked_prefill)
+
+    @classmethod
+    def _finish(cls, preps: list[_Prep]) -> Engine:
+        """The engine of the rows of ``preps`` (one workload): coefficients, limits and saturation peaks."""
+        p0 = preps[0]
+        one_p = len(preps) == 1
+
+        def cat(get: Callable[[_Prep], FArray]) -> FArray:
+            return get(p0) if one_p else np.concatenate([get(p) for p in preps])
+
+        pp, n_ref, p_ref, kv_adm, unread = (cat(f) for f in (lambda p: p.pp, lambda p: p.n_ref, lambda p: p.p_ref,
+                                                             lambda p: p.kv_adm, lambda p: p.unread))
+        c, m, o = (p0.points[i] if one_p else np.concatenate([p.points[i] for p in preps], axis=1)
+                   for i in range(3))
+        n_in, n_out, q, per_step = p0.n_in, p0.n_out, p0.q, p0.per_step
+        co = coefficients_from((c, m, o), unread, pp, n_ref, p_ref, p0.moe_q, q)
+        steps = n_out / per_step
+        rows = len(pp)
+        one = cat(lambda p: np.full(len(p.pp), p.one))
+        seqs = p0.max_num_seqs if one_p else cat(lambda p: np.full(len(p.pp), p.max_num_seqs))
+        cap = np.minimum(seqs, kv_adm)
+        budget = one * pp
         # decodes (q tokens each) plus the prompt tokens they bring (n I / steps per step) fit the step budget
         n_budget = budget / (q + n_in / steps)
         n_max = np.maximum(np.minimum(cap, n_budget), 0.0)
-        limited = np.where(n_budget < cap, "step-budget", np.where(kv_adm < e.max_num_seqs, "kv", "batch"))
-        proto = cls(co=co, n_in=n_in, n_out=n_out, budget=budget, chunk_budget=np.full(len(g), one),
-                    chunked=e.chunked_prefill,
-                    max_running=cap,
-                    kv_admitted=kv_adm, limited_by=limited, pp=pp, n_peak=n_max, saturation=np.zeros(len(g)),
-                    per_step=per_step, q=q)
+        limited = np.where(n_budget < cap, "step-budget", np.where(kv_adm < seqs, "kv", "batch"))
+        proto = cls(co=co, n_in=n_in, n_out=n_out, budget=budget, chunk_budget=one, chunked=p0.chunked,
+                    max_running=cap, kv_admitted=kv_adm, limited_by=limited, pp=pp, n_peak=n_max,
+                    saturation=np.zeros(rows), per_step=per_step, q=q)
         # the rate grows with the batch (the step time is affine in it with positive intercepts: T(n) / n falls),
         # except near the budget's edge where prompt chunks get squeezed into what the decodes leave: where the
         # batch limit leaves a whole chunk's room (then so does every smaller batch) the peak is at the limit;
-        # elsewhere take the peak over a few batch sizes up to it
-        if len(g) <= 4096:  # a small grid: every row scanned, in one call (numpy's per-call cost dominates)
-            roomy = np.zeros(len(g), dtype=bool)
+        # elsewhere take the peak over a few batch sizes up to it. A small grid (<= 4,096 rows) has every row
+        # scanned, in one call (numpy's per-call cost dominates)
+        if all(p.scan_all for p in preps):
+            roomy = np.zeros(rows, dtype=bool)
         else:
             with np.errstate(invalid="ignore"):
                 p_max, room_max, _, _ = proto._mix(n_max)
             roomy = (n_max > 0) & (room_max >= np.maximum(n_in, p_max))
-        n_peak, sat = n_max.copy(), np.zeros(len(g))
-        j = np.full(len(g), len(FRACTIONS) - 1)
-        for rows, scan in ((np.flatnonzero(roomy), False), (np.flatnonzero(~roomy), True)):
-            if not rows.size:
+            roomy &= ~np.concatenate([np.full(len(p.pp), p.scan_all) for p in preps])
+        n_peak, sat = n_max.copy(), np.zeros(rows)
+        j = np.full(rows, len(FRACTIONS) - 1)
+        for idx, scan in ((np.flatnonzero(roomy), False), (np.flatnonzero(~roomy), True)):
+            if not idx.size:
                 continue
-            sub = proto._cycle_rows(rows) if rows.size < len(g) else proto
+            sub = proto._cycle_rows(idx) if idx.size < rows else proto
             k = np.array(FRACTIONS if scan else FRACTIONS[-1:])
-            grid_n = n_max[rows, None] * k[None, :]
-            if rows.size <= 4096:
+            grid_n = n_max[idx, None] * k[None, :]
+            if idx.size <= 4096:
                 lam = sub.rate_at(grid_n, rows=True)
             else:  # column by column on large grids (as coefficients: 2-D temporaries fault in fresh pages)
                 lam = np.stack([sub.rate_at(np.ascontiguousarray(grid_n[:, i])) for i in range(k.size)], axis=1)
             lam = np.where(np.isfinite(lam), lam, 0.0)
             jr = np.argmax(lam, axis=1)
-            pick = np.arange(rows.size)
-            n_peak[rows], sat[rows] = grid_n[pick, jr], lam[pick, jr]
+            pick = np.arange(idx.size)
+            n_peak[idx], sat[idx] = grid_n[pick, jr], lam[pick, jr]
             if scan:
-                j[rows] = jr
+                j[idx] = jr
         return replace(proto, n_peak=n_peak, saturation=sat,
                        limited_by=np.where(j < len(FRACTIONS) - 1, "prefill-chunks", limited))
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any, Literal
@@ -206,24 +206,35 @@ def evaluate_serve_many(items: list[tuple[Context, Grid]], pricing: Pricing, con
     parts = []
     for ctx, g in items:
         assert ctx.serve is not None
-        mem = memory.serve_memory(ctx, g)
-        parts.append((ctx, g, mem, pricing.price(ctx.gpu), Engine.of(ctx, g, mem)))
-    les = _load_many(parts[0][0], [(p[1], p[3], p[4]) for p in parts], cons, at)
+        parts.append((ctx, g, memory.serve_memory(ctx, g), None, pricing.price(ctx.gpu)))
+    les, engs = _load_many(parts, cons, at)
     return [_serve_eval(ctx, g, mem, pricing, le, cons, eng)
-            for (ctx, g, mem, _, eng), le in zip(parts, les, strict=True)]
+            for (ctx, g, mem, _, _), le, eng in zip(parts, les, engs, strict=True)]
 
 
-def _load_many(ctx: Context, parts: list[tuple[Grid, float, Engine]], cons: Constraints, at: str) -> list[LoadEval]:
-    """evaluate_load of several (grid, price, engine) parts of one workload, solved once over all their rows
-    where the engines concatenate (numpy's per-call overhead on a few hundred rows per GPU type was most of a
-    search's time); the same figures as one call per part."""
-    whole = Engine.concat([e for _, _, e in parts]) if len(parts) > 1 else None
+def _load_many(parts: Sequence[tuple[Context, Grid, memory.ServeMemory, perf.Eff | None, float]], cons: Constraints,
+               at: str) -> tuple[list[LoadEval], list[Engine]]:
+    """evaluate_load of several (context, grid, memory, parameter set, price) parts of one workload (one per GPU
+    type), and each part's engine. The engines are built as one (Engine.of_many: each GPU type's step model on
+    its own, the rest once over every row) and the operating points solved in one call over all rows (numpy's
+    per-call overhead on a few hundred rows per GPU type was most of a search's time); the same figures as one
+    call per part, which is the fallback where the parts do not combine."""
+    ctx0 = parts[0][0]
+    whole = Engine.of_many([(ctx, g, mem, eff) for ctx, g, mem, eff, _ in parts]) if len(parts) > 1 else None
     if whole is None:
-        return [evaluate_load(ctx, g, None, cons, at, price, eng=eng) for g, price, eng in parts]
-    g_all = Grid.concat([g for g, _, _ in parts])
-    prices = np.concatenate([np.full(len(g), price) for g, price, _ in parts])
-    cuts = np.cumsum([len(g) for g, _, _ in parts])[:-1]
-    return evaluate_load(ctx, g_all, None, cons, at, prices, eng=whole).split(cuts)
+        engs = [Engine.of(ctx, g, mem, eff) for ctx, g, mem, eff, _ in parts]
+        cat = Engine.concat(engs) if len(parts) > 1 else None
+        if cat is None:
+            return ([evaluate_load(ctx0, g, None, cons, at, price, eng=eng)
+                     for (_, g, _, _, price), eng in zip(parts, engs, strict=True)], engs)
+        whole = cat
+    else:
+        bounds = np.cumsum([0] + [len(g) for _, g, _, _, _ in parts])
+        engs = [whole.take(np.arange(a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+    g_all = Grid.concat([g for _, g, _, _, _ in parts])
+    prices = np.concatenate([np.full(len(g), price) for _, g, _, _, price in parts])
+    cuts = np.cumsum([len(g) for _, g, _, _, _ in parts])[:-1]
+    return evaluate_load(ctx0, g_all, None, cons, at, prices, eng=whole).split(cuts), engs
 
 
 def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, pricing: Pricing, le: LoadEval,
@@ -613,21 +624,20 @@ def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> li
     prep = []
     for ev, idx in pairs:
         sub = ev.g.take(idx)
-        mem = memory.serve_memory(ev.ctx, sub)
-        # pessimistic (slower) and optimistic parameter sets, each at its own operating point
-        prep.append((sub, mem, {b: Engine.of(ev.ctx, sub, mem, perf.Eff.of(ev.ctx, b)) for b in ("low", "high")}))
+        prep.append((sub, memory.serve_memory(ev.ctx, sub)))
     le0 = pairs[0][0].load if pairs else None
     same = le0 is not None and all(ev.load is not None and ev.load.cons is le0.cons and ev.load.at == le0.at
                                    for ev, _ in pairs)
     solved: dict[str, list[LoadEval]] = {}
+    # pessimistic (slower) and optimistic parameter sets, each at its own operating point
     for b in ("low", "high"):
         if same:
             assert le0 is not None
-            parts = [(p[0], ev.price, p[2][b]) for (ev, _), p in zip(pairs, prep, strict=True)]
-            solved[b] = _load_many(pairs[0][0].ctx, parts, le0.cons, le0.at)
+            solved[b] = _load_many([(ev.ctx, sub, mem, perf.Eff.of(ev.ctx, b), ev.price)
+                                    for (ev, _), (sub, mem) in zip(pairs, prep, strict=True)], le0.cons, le0.at)[0]
         else:
-            solved[b] = [evaluate_load(ev.ctx, p[0], None, ev.load.cons, ev.load.at, ev.price, eng=p[2][b])
-                         for (ev, _), p in zip(pairs, prep, strict=True) if ev.load is not None]
+            solved[b] = [evaluate_load(ev.ctx, sub, mem, ev.load.cons, ev.load.at, ev.price, perf.Eff.of(ev.ctx, b))
+                         for (ev, _), (sub, mem) in zip(pairs, prep, strict=True) if ev.load is not None]
     return [_bands(ev, idx, ev.load, solved["low"][i], solved["high"][i])  # type: ignore[arg-type]
             for i, (ev, idx) in enumerate(pairs)]
 
