@@ -619,8 +619,8 @@ def serve_bands(ev: ServeEval, idx: npt.NDArray[np.int64]) -> list[Bands]:
 
 
 def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> list[list[Bands]]:
-    """``serve_bands`` of several (evaluation, rows) pairs, the operating points of each parameter set solved in
-    one call over all pairs' rows (_load_many; the same figures as one call per pair)."""
+    """``serve_bands`` of several (evaluation, rows) pairs, the operating points of both parameter sets solved in
+    one call over all pairs' rows (_load_many; the same figures as one call per pair and set)."""
     prep = []
     for ev, idx in pairs:
         sub = ev.g.take(idx)
@@ -629,13 +629,15 @@ def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> li
     same = le0 is not None and all(ev.load is not None and ev.load.cons is le0.cons and ev.load.at == le0.at
                                    for ev, _ in pairs)
     solved: dict[str, list[LoadEval]] = {}
-    # pessimistic (slower) and optimistic parameter sets, each at its own operating point
-    for b in ("low", "high"):
-        if same:
-            assert le0 is not None
-            solved[b] = _load_many([(ev.ctx, sub, mem, perf.Eff.of(ev.ctx, b), ev.price)
-                                    for (ev, _), (sub, mem) in zip(pairs, prep, strict=True)], le0.cons, le0.at)[0]
-        else:
+    # pessimistic (slower) and optimistic parameter sets, each at its own operating point; with one set of
+    # constraints, both sets' rows of every pair solved in one call (each row's figures are its own)
+    if same:
+        assert le0 is not None
+        both = _load_many([(ev.ctx, sub, mem, perf.Eff.of(ev.ctx, b), ev.price) for b in ("low", "high")
+                           for (ev, _), (sub, mem) in zip(pairs, prep, strict=True)], le0.cons, le0.at)[0]
+        solved = {"low": both[:len(pairs)], "high": both[len(pairs):]}
+    else:
+        for b in ("low", "high"):
             solved[b] = [evaluate_load(ev.ctx, sub, mem, ev.load.cons, ev.load.at, ev.price, perf.Eff.of(ev.ctx, b))
                          for (ev, _), (sub, mem) in zip(pairs, prep, strict=True) if ev.load is not None]
     return [_bands(ev, idx, ev.load, solved["low"][i], solved["high"][i])  # type: ignore[arg-type]
