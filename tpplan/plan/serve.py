@@ -789,14 +789,17 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
     levels = np.array([max(w.concurrency, cons.min_concurrency)], dtype=np.int64)
     at = "concurrency" if objective == "latency" else "sustainable"
     items = []
+    by_node: dict[int, Grid] = {}  # the layouts depend on the GPU type through its node size only
     for gpu in gpus:
         node = gpus_per_node or gpu.node.gpus_per_node
-        base = grid.enumerate_layouts(model, cons.max_gpus, node, replicas=False)
-        reps = len(levels)
-        g = Grid(tp=np.repeat(base.tp, reps), pp=np.repeat(base.pp, reps), dp=np.repeat(base.dp, reps),
-                 cp=np.repeat(base.cp, reps), ep=np.repeat(base.ep, reps),
-                 concurrency=np.tile(levels, len(base)), micro_batch=np.ones(len(base) * reps, dtype=np.int64),
-                 reasons=np.repeat(base.reasons, reps))
+        g = by_node.get(node)
+        if g is None:
+            base = grid.enumerate_layouts(model, cons.max_gpus, node, replicas=False)
+            reps = len(levels)
+            g = by_node[node] = Grid(
+                tp=np.repeat(base.tp, reps), pp=np.repeat(base.pp, reps), dp=np.repeat(base.dp, reps),
+                cp=np.repeat(base.cp, reps), ep=np.repeat(base.ep, reps), concurrency=np.tile(levels, len(base)),
+                micro_batch=np.ones(len(base) * reps, dtype=np.int64), reasons=np.repeat(base.reasons, reps))
         ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node)
         items.append((ctx, g))
         n += len(g)
