@@ -162,3 +162,27 @@ def test_swiglu_activations_by_hand_and_llama3_405b_fits_as_meta_ran_it(cli_json
     assert res["fits"]
     # first stage: ceil(126 / 16) = 8 layers x 16 micro-batches in flight (1F1B)
     assert res["memory_per_gpu_bytes"]["activations"] == pytest.approx(8 * 16 * float(got), rel=1e-6)
+
+
+def test_grid_memo_is_per_grid_and_per_model_object_and_read_only(cat):
+    """engine.grid.memo (a search's GPU types share one grid and its weight bytes): one computation per grid,
+    model object and key; another model object, even of the same name, or another grid computes afresh; the
+    arrays it hands out cannot be written into (a caller that tried would corrupt the next GPU type's figures)."""
+    m = cat.model("llama-3.1-8b")
+    g = grid.enumerate_layouts(m, 16, 8)
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return np.arange(3.0), np.ones(2)
+
+    a = grid.memo(g, m, ("k",), compute)
+    assert grid.memo(g, m, ("k",), compute) is a and len(calls) == 1
+    twin = m.model_copy()  # the same name and figures, another object
+    assert grid.memo(g, twin, ("k",), compute) is not a and len(calls) == 2
+    assert grid.memo(g.take(np.arange(len(g))), m, ("k",), compute) is not a and len(calls) == 3
+    assert grid.memo(g, m, ("other",), compute) is not a and len(calls) == 4
+    with pytest.raises(ValueError):
+        a[0][0] = 1.0
+    assert g.tiled(4) is g.tiled(4) and len(g.tiled(4)) == 4 * len(g)
+    np.testing.assert_array_equal(g.tiled(2).tp, np.tile(g.tp, 2))

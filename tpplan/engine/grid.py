@@ -7,9 +7,10 @@ One row per candidate (tp, pp, dp, cp, ep, concurrency). Every rule that can rej
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable
+import weakref
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -149,6 +150,11 @@ class Grid:
     def take(self, idx: npt.ArrayLike) -> Grid:
         return Grid(**{f.name: getattr(self, f.name)[idx] for f in fields(self)})
 
+    def tiled(self, times: int) -> Grid:
+        """The grid's rows ``times`` times over, in order (``take(np.tile(arange, times))``), made once per grid:
+        the GPU types of a search share one grid and evaluate it at the same points."""
+        return memo(self, None, ("tiled", times), lambda: self.take(np.tile(np.arange(len(self)), times)))
+
     @staticmethod
     def concat(parts: list[Grid]) -> Grid:
         """The rows of several grids, in order."""
@@ -159,6 +165,31 @@ class Grid:
 
     def row(self, i: int) -> dict[str, int]:
         return {f.name: int(getattr(self, f.name)[i]) for f in fields(self)}
+
+
+
+T = TypeVar("T")
+_MEMO: weakref.WeakKeyDictionary[Grid, dict[tuple[Any, ...], tuple[Any, Any]]] = weakref.WeakKeyDictionary()
+
+
+def memo(g: Grid, owner: object, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    """``compute()`` once per grid, ``owner`` (a model: kept beside the value and compared by identity) and
+    ``key``: for what depends on the grid's rows and the model but not on the GPU (a search's GPU types share one
+    grid). Arrays in the value are made read-only, so a caller that wrote into one would fail, not corrupt the
+    next GPU type's figures. Gone with the grid."""
+    per = _MEMO.get(g)
+    if per is None:
+        per = _MEMO[g] = {}
+    full = (id(owner), *key)
+    hit = per.get(full)
+    if hit is not None and hit[0] is owner:
+        return hit[1]
+    value = compute()
+    for arr in value if isinstance(value, tuple) else (value,):
+        if isinstance(arr, np.ndarray):
+            arr.flags.writeable = False
+    per[full] = (owner, value)
+    return value
 
 
 def make(tp: Any, pp: Any = 1, dp: Any = 1, cp: Any = 1, ep: Any = 1, concurrency: Any = 1,

@@ -244,7 +244,7 @@ def step_points(ctx: Context, g: Grid, n_ref: FArray, p_ref: FArray,
     n_ref = np.maximum(n_ref, 1.0)
     if k <= 4096:
         # small grids in one call of 4k rows (numpy's per-call overhead dominates there)
-        g4 = g.take(np.tile(np.arange(k), 4))
+        g4 = g.tiled(4)
         s = perf.step_pieces(ctx, g4, np.concatenate([zeros, np.ones(k), n_ref, zeros]),
                              np.concatenate([zeros, zeros, zeros, p_ref]), eff)
         pieces = [s.compute, s.memory + s.moe_unread, s.other]

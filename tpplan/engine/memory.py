@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tpplan.catalog.spec import DTYPE_BYTES, ModelSpec
-from tpplan.engine.grid import Grid
+from tpplan.engine.grid import Grid, memo
 from tpplan.engine.workload import Context
 
 FArray = npt.NDArray[np.float64]
@@ -324,11 +324,12 @@ def serve_memory(ctx: Context, g: Grid) -> ServeMemory:
     assert ctx.serve is not None
     w = ctx.serve
     m = ctx.model
-    weights, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype,
-                                                    expert_bytes=serve_expert_bytes(m, w.weight_dtype))
+    # the weights and the KV bytes per token are the model's and the grid's alone: once for a search's GPU types
+    weights, first_w, last_w = memo(g, m, ("serve_weights", w.weight_dtype), lambda: weight_bytes_per_gpu(
+        m, g, w.weight_dtype, m.dtype, expert_bytes=serve_expert_bytes(m, w.weight_dtype)))
     draft_w, draft_kv = draft_bytes_per_gpu(ctx, g)
     weights, first_w, last_w = weights + draft_w, first_w + draft_w, last_w + draft_w
-    kv_tok = kv_bytes_per_token_per_gpu(m, g, w.kv_dtype) + draft_kv
+    kv_tok = memo(g, m, ("kv_per_token", w.kv_dtype), lambda: kv_bytes_per_token_per_gpu(m, g, w.kv_dtype)) + draft_kv
     # a shared prefix (--shared-prefix) is held once per replica; each sequence holds the rest of its tokens
     shared_tok = cached_tokens_per_sequence(m, w.shared_cached_tokens, g) if w.shared_cached_tokens else 0.0 * kv_tok
     shared_kv = kv_tok * shared_tok

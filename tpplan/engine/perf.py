@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from tpplan.catalog.spec import DTYPE_BYTES, CalibrationSpec, Efficiency, GpuSpec, ModelSpec
-from tpplan.engine import comm
+from tpplan.engine import comm, grid
 from tpplan.engine.grid import Grid
 from tpplan.engine.memory import (
     WeightSplit,
@@ -490,6 +490,23 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
     )
 
 
+def _stage_weights(m: ModelSpec, g: Grid, weight_dtype: str) -> tuple[WeightSplit, FArray, FArray, FArray]:
+    """The weight split and the weight bytes a step reads on the first, the last and the heaviest stage of
+    every row (_StageReads): the model's and the grid's alone, the same on every GPU type."""
+    pp = g.pp.astype(np.float64)
+    act_b = DTYPE_BYTES[m.dtype]
+    split = weight_elements(m, g)
+    _, first_w, last_w = weight_bytes_per_gpu(m, g, weight_dtype, m.dtype, split,
+                                              serve_expert_bytes(m, weight_dtype))
+    emb_b = split.embedding * act_b
+    first = first_w - np.where((pp > 1) | (not m.tie_word_embeddings), emb_b, 0.0)
+    last = np.where(pp > 1, last_w, first)
+    wbytes = weight_bytes_per_param(weight_dtype)
+    middle = np.where(pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b,
+                                                  expert_bytes=serve_expert_bytes(m, weight_dtype)), 0.0)
+    return split, first, last, np.maximum(np.maximum(first, last), middle)
+
+
 @dataclass(frozen=True, eq=False)
 class _StageReads:
     """Weight bytes one forward pass streams on a GPU of the heaviest pipeline stage.
@@ -538,19 +555,9 @@ class _StageReads:
     def of(cls, ctx: Context, g: Grid) -> _StageReads:
         assert ctx.serve is not None
         m, w = ctx.model, ctx.serve
-        pp = g.pp.astype(np.float64)
-        act_b = DTYPE_BYTES[m.dtype]
-        split = weight_elements(m, g)
-        _, first_w, last_w = weight_bytes_per_gpu(m, g, w.weight_dtype, m.dtype, split,
-                                              serve_expert_bytes(m, w.weight_dtype))
-        emb_b = split.embedding * act_b
-        first = first_w - np.where((pp > 1) | (not m.tie_word_embeddings), emb_b, 0.0)
-        last = np.where(pp > 1, last_w, first)
-        wbytes = weight_bytes_per_param(w.weight_dtype)
-        middle = np.where(pp >= 3, middle_stage_bytes(m, g, split, wbytes, act_b,
-                                                      expert_bytes=serve_expert_bytes(m, w.weight_dtype)), 0.0)
-        return cls(ctx=ctx, g=g, split=split, first=first, last=last,
-                   whole=np.maximum(np.maximum(first, last), middle))
+        split, first, last, whole = grid.memo(g, m, ("stage_reads", w.weight_dtype),
+                                              lambda: _stage_weights(m, g, w.weight_dtype))
+        return cls(ctx=ctx, g=g, split=split, first=first, last=last, whole=whole)
 
     def for_tokens(self, tokens_per_stage: npt.ArrayLike) -> FArray:
         """Bytes read by a step of ``tokens_per_stage`` tokens on each stage (uniform routing: the experts
