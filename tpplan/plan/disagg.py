@@ -74,7 +74,7 @@ class Pool:
         return self.replicas * (self.g.tp * self.g.pp).astype(np.float64)
 
 
-def _rows(model: ModelSpec, gpu: GpuSpec, max_gpus: int, node: int) -> Grid:
+def _rows(model: ModelSpec, max_gpus: int, node: int) -> Grid:
     base = grid.enumerate_layouts(model, max_gpus, node, replicas=False)
     # a MoE layout may need data-parallel ranks for its expert-parallel group (vLLM: EP = TP x DP, attention
     # data-parallel): such an instance is dp ranks of tp x pp GPUs, and a pool takes whole instances
@@ -294,10 +294,13 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
     receives each listed pair's pools and rows, in the pairs' order."""
     pre: list[Pool] = []
     dec: list[Pool] = []
+    by_node: dict[int, Grid] = {}  # one grid per node size: GPU types share it and what grid.memo keeps of it
     for gpu in gpus:
         node = gpus_per_node or gpu.node.gpus_per_node
         ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node)
-        g = _rows(model, gpu, max_gpus, node)
+        g = by_node.get(node)
+        if g is None:
+            g = by_node[node] = _rows(model, max_gpus, node)
         if not len(g):
             continue
         price = prices[gpu.name]
