@@ -359,8 +359,6 @@ def test_engines_built_together_equal_engines_built_one_by_one(model, gpus, shap
     """Engine.of_many (a search's GPU types: each one's step model on its own, coefficients, limits and the
     saturation scan once over every row) gives every row the figures Engine.of gives it, to the bit: GPU types
     whose limits differ (vLLM's max_num_seqs 256 on A100 and L40S, 1024 on H100) included."""
-    from dataclasses import fields
-
     n_in, n_out = shape
     items = []
     for name in gpus:
@@ -371,12 +369,35 @@ def test_engines_built_together_equal_engines_built_one_by_one(model, gpus, shap
     assert together is not None
     one_by_one = Engine.concat([Engine.of(*it) for it in items])
     assert one_by_one is not None
+    _assert_same_engine(together, one_by_one)
+
+
+def test_engines_built_together_past_4096_rows_equal_engines_built_one_by_one():
+    """The same over ten GPU types of 481 rows each (4,810 rows together): every part's saturation scan is run as
+    Engine.of runs it (one 2-D call for a part of at most 4,096 rows), however many rows the parts make together."""
+    names = ["h100-sxm", "h200", "b200", "a100-sxm-80gb", "l40s", "mi300x", "h800", "b300", "mi355x", "h100-nvl"]
+    items = []
+    for name in names:
+        ctx = _ctx("llama-3.1-70b", name, 32768, 30000, 1000)
+        g = grid.enumerate_layouts(ctx.model, 64, 8)
+        items.append((ctx, g, memory.serve_memory(ctx, g), None))
+    assert sum(len(it[1]) for it in items) > 4096 and all(len(it[1]) <= 2048 for it in items)
+    together = Engine.of_many(items)
+    one_by_one = Engine.concat([Engine.of(*it) for it in items])
+    assert together is not None and one_by_one is not None
+    _assert_same_engine(together, one_by_one)
+
+
+def _assert_same_engine(a: Engine, b: Engine) -> None:
+    """Every array of two engines (and of their coefficients) equal to the bit; scalars equal."""
+    from dataclasses import fields
+
     for f in fields(Engine):
-        a, b = getattr(together, f.name), getattr(one_by_one, f.name)
+        x, y = getattr(a, f.name), getattr(b, f.name)
         if f.name == "co":
-            for c in fields(a):
-                np.testing.assert_array_equal(getattr(a, c.name), getattr(b, c.name))
-        elif isinstance(a, np.ndarray):
-            np.testing.assert_array_equal(a, b)
+            for c in fields(x):
+                np.testing.assert_array_equal(getattr(x, c.name), getattr(y, c.name))
+        elif isinstance(x, np.ndarray):
+            np.testing.assert_array_equal(x, y)
         elif f.name != "shapes":
-            assert a == b, f.name
+            assert x == y, f.name

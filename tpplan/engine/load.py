@@ -511,22 +511,34 @@ class Engine:
             roomy &= ~np.concatenate([np.full(len(p.pp), p.scan_all) for p in preps])
         n_peak, sat = n_max.copy(), np.zeros(rows)
         j = np.full(rows, len(FRACTIONS) - 1)
-        for idx, scan in ((np.flatnonzero(roomy), False), (np.flatnonzero(~roomy), True)):
-            if not idx.size:
+        part = None if one_p else np.repeat(np.arange(len(preps)), [len(p.pp) for p in preps])
+        for rows_, scan in ((np.flatnonzero(roomy), False), (np.flatnonzero(~roomy), True)):
+            if not rows_.size:
                 continue
-            sub = proto._cycle_rows(idx) if idx.size < rows else proto
-            k = np.array(FRACTIONS if scan else FRACTIONS[-1:])
-            grid_n = n_max[idx, None] * k[None, :]
-            if idx.size <= 4096:
-                lam = sub.rate_at(grid_n, rows=True)
-            else:  # column by column on large grids (as coefficients: 2-D temporaries fault in fresh pages)
-                lam = np.stack([sub.rate_at(np.ascontiguousarray(grid_n[:, i])) for i in range(k.size)], axis=1)
-            lam = np.where(np.isfinite(lam), lam, 0.0)
-            jr = np.argmax(lam, axis=1)
-            pick = np.arange(idx.size)
-            n_peak[idx], sat[idx] = grid_n[pick, jr], lam[pick, jr]
-            if scan:
-                j[idx] = jr
+            # one 2-D call where a part has at most 4,096 such rows, column by column where it has more (as
+            # coefficients: 2-D temporaries fault in fresh pages): each part as Engine.of would take it
+            if part is None:
+                small = np.full(rows_.size, rows_.size <= 4096)
+            else:
+                counts = np.bincount(part[rows_], minlength=len(preps))
+                small = counts[part[rows_]] <= 4096
+            for idx, two_d in ((rows_[small], True), (rows_[~small], False)):
+                if not idx.size:
+                    continue
+                sub = proto._cycle_rows(idx) if idx.size < rows else proto
+                k = np.array(FRACTIONS if scan else FRACTIONS[-1:])
+                grid_n = n_max[idx, None] * k[None, :]
+                if two_d:
+                    lam = sub.rate_at(grid_n, rows=True)
+                else:
+                    lam = np.stack([sub.rate_at(np.ascontiguousarray(grid_n[:, i])) for i in range(k.size)],
+                                   axis=1)
+                lam = np.where(np.isfinite(lam), lam, 0.0)
+                jr = np.argmax(lam, axis=1)
+                pick = np.arange(idx.size)
+                n_peak[idx], sat[idx] = grid_n[pick, jr], lam[pick, jr]
+                if scan:
+                    j[idx] = jr
         return replace(proto, n_peak=n_peak, saturation=sat,
                        limited_by=np.where(j < len(FRACTIONS) - 1, "prefill-chunks", limited))
 
