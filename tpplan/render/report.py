@@ -141,8 +141,7 @@ def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     overridden = any(p["gpu"] == win["layout"]["gpu"] and p["override"] for p in res.get("prices", []))
     b.append(("p", f"**Recommended:** {_sentence(win, inp)} "
                    f"({'your --price / --prices' if overridden else inp['price_tier'] + ' price'})."))
-    if win.get("warnings"):
-        b.append(("p", "**Caveats of this layout:** " + "; ".join(win["warnings"]) + "."))
+    b += _caveats(win)
     b += _assumed_price(res, win["layout"]["gpu"], inp["price_tier"])
     ru = res.get("runner_up")
     if ru:
@@ -232,6 +231,13 @@ def _memory_table(parts: list[tuple[str, float]], capacity: float) -> Block:
     return ("table", ["Component", "Per GPU", "Share of capacity"],
             [[k, _gib(v), _pct(v / capacity)] for k, v in parts] + [["Capacity", _gib(capacity), "100%"]],
             ["l", "r", "r"])
+
+
+def _caveats(win: dict[str, Any]) -> list[Block]:
+    """The recommended layout's warnings (its JSON ``warnings``), under the recommendation."""
+    if not win.get("warnings"):
+        return []
+    return [("p", "**Caveats of this layout:** " + "; ".join(win["warnings"]) + ".")]
 
 
 def _assumed_price(res: dict[str, Any], gpu: str, tier: str = "typical") -> list[Block]:
@@ -353,6 +359,7 @@ def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
                 f"{format_usd(c['cost']['usd_total_by_tier']['typical'])} at the typical price")
     b.append(("p", f"**Recommended:** {sent(win)} for {format_count(tok or 0)} tokens of {inp['seq_len']:,}-token "
                    f"sequences, {inp['global_batch']:,} sequences per step."))
+    b += _caveats(win)
     b += _assumed_price(res, win["layout"]["gpu"])
     if res.get("runner_up"):
         b.append(("p", f"**Runner-up on another GPU type:** {sent(res['runner_up'])}."))
