@@ -277,3 +277,27 @@ def test_recommend_disagg_csv_lists_the_pairs_too(cli):
     assert float(pair["kv_transfer_bytes_per_request"]) > 0 and float(pair["rate_rps"]) == 20.0
     # the pair's GPUs pay its $/hour: 36 H100 x $2.49
     assert float(pair["usd_per_hour"]) == pytest.approx(int(pair["gpus"]) * 2.49)
+
+
+def test_max_pp_bounds_every_search_and_says_so(cli, cli_json):
+    """--max-pp N: the serving search, the disaggregated pools, the report and the training search enumerate
+    pipeline parallelism up to N stages only (serving charges no per-stage engine overhead, so the cost ranking
+    otherwise leads with deep pipelines: Llama-3.1-70B at 8k on H100, TP1/PP27 over four nodes), and the JSON
+    inputs say which bound was searched; 0 or less is refused with exit 2."""
+    serve = ("--model", "llama-3.1-70b", "--ctx", "8k", "--gpu", "h100-sxm")
+    _, free = cli_json("recommend", *serve, "--objective", "cost")
+    assert max(c["layout"]["pp"] for c in free["candidates"]) > 2 and free["inputs"]["constraints"]["max_pp"] is None
+    _, capped = cli_json("recommend", *serve, "--objective", "cost", "--max-pp", "2")
+    assert capped["candidates"] and all(c["layout"]["pp"] <= 2 for c in capped["candidates"])
+    assert capped["inputs"]["constraints"]["max_pp"] == 2
+    assert capped["search"]["layouts_evaluated"] < free["search"]["layouts_evaluated"]
+    _, pools = cli_json("recommend", *serve, "--rate", "10/s", "--disagg", "--max-pp", "1")
+    assert all(c["layout"]["pp"] == 1 for c in pools["candidates"])
+    assert all(p[role]["layout"]["pp"] == 1 for p in pools["disaggregated"]["pairs"] for role in ("prefill", "decode"))
+    _, rep = cli_json("report", *serve, "--rate", "10/s", "--max-pp", "2")
+    assert all(c["layout"]["pp"] <= 2 for c in rep["comparison"]) and rep["inputs"]["constraints"]["max_pp"] == 2
+    _, train = cli_json("recommend", "--train", "--model", "llama-3.1-70b", "--gpu", "h100-sxm", "--seq-len", "8K",
+                        "--global-batch-tokens", "16M", "--tokens", "15T", "--max-gpus", "1024", "--max-pp", "2")
+    assert train["candidates"] and all(c["layout"]["pp"] <= 2 for c in train["candidates"])
+    code, _, err = cli("recommend", *serve, "--max-pp", "0")
+    assert code == 2 and "--max-pp must be a positive integer" in err

@@ -440,7 +440,7 @@ def _rate(text: str | None) -> float | None:
 
 def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | None, max_gpus: int,
                  min_concurrency: int, rate: str | None = None, slo_percentile: int | None = None,
-                 max_utilization: float = 0.85, allow_cross_node_tp: bool = False) -> Any:
+                 max_utilization: float = 0.85, allow_cross_node_tp: bool = False, max_pp: int | None = None) -> Any:
     from tpplan.plan import serve as planner
     from tpplan.units import parse_seconds
 
@@ -450,6 +450,7 @@ def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | Non
         raise TpplanError(f"--max-utilization must be in (0, 1]; got {max_utilization}")
     if min_concurrency < 1:
         raise TpplanError(f"--min-concurrency must be a positive integer; got {min_concurrency}")
+    _check_max_pp(max_pp)
     if budget is not None and not budget > 0:
         raise TpplanError(f"--budget-usd-per-hour must be positive; got {budget}")
     for flag, text in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo)):
@@ -460,7 +461,13 @@ def _constraints(ttft_slo: str | None, tpot_slo: str | None, budget: float | Non
         ttft_slo_s=_unit(parse_seconds, ttft_slo, "--ttft-slo") if ttft_slo else None,
         tpot_slo_s=_unit(parse_seconds, tpot_slo, "--tpot-slo") if tpot_slo else None,
         budget_usd_per_hour=budget, max_gpus=max_gpus, min_concurrency=min_concurrency, rate_rps=_rate(rate),
-        slo_percentile=slo_percentile, max_utilization=max_utilization, allow_cross_node_tp=allow_cross_node_tp)
+        slo_percentile=slo_percentile, max_utilization=max_utilization, allow_cross_node_tp=allow_cross_node_tp,
+        max_pp=max_pp)
+
+
+def _check_max_pp(max_pp: int | None) -> None:
+    if max_pp is not None and max_pp < 1:
+        raise TpplanError(f"--max-pp must be a positive integer (1: no pipeline parallelism); got {max_pp}")
 
 
 def _serving_only(**given: Any) -> None:

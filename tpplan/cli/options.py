@@ -100,6 +100,7 @@ OverlapGradOpt = Annotated[bool | None, typer.Option("--overlap-grad-reduce/--no
 ElementwiseOpt = Annotated[str | None, typer.Option(help="Training: the norms, residual adds, activation and rotary run as fused kernels (Apex / Transformer Engine / Megatron; the GPU's calibrated HBM efficiency) or as PyTorch eager ops (0.43 of peak HBM, measured; frameworks without fused kernels or torch.compile): fused | eager; default: the --framework's, else fused.")]
 DisaggOpt = Annotated[bool, typer.Option("--disagg", help="Serving: also plan disaggregated prefill and decode pools (each its own GPU type, layout and replicas, the KV moved between them) sized to --rate, and compare with aggregated serving.")]
 CrossNodeTpOpt = Annotated[bool, typer.Option("--allow-cross-node-tp", help="Serving: also search tensor parallelism beyond one node / NVLink domain.")]
+MaxPpOpt = Annotated[int | None, typer.Option(help="Search pipeline parallelism up to this many stages (default: up to the layer count; serving charges no per-stage engine overhead, so deep pipelines are its least certain layouts).")]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -127,7 +128,8 @@ FEATURE_OPTS: tuple[Opt, ...] = (
 SEARCH_OPTS: tuple[Opt, ...] = (
     ("max_gpus", MaxGpusOpt, 64), ("min_concurrency", MinConcOpt, 1), ("ttft_slo", TtftOpt, None),
     ("tpot_slo", TpotOpt, None), ("budget_usd_per_hour", BudgetHourOpt, None),
-    ("allow_cross_node_tp", CrossNodeTpOpt, False), ("disagg", DisaggOpt, False), ("gpus_per_node", NodeOpt, None))
+    ("allow_cross_node_tp", CrossNodeTpOpt, False), ("disagg", DisaggOpt, False), ("gpus_per_node", NodeOpt, None),
+    ("max_pp", MaxPpOpt, None))
 TRAIN_SEARCH_OPTS: tuple[Opt, ...] = (
     ("train", TrainOpt, False), ("seq_len", SeqLenOpt, None), ("global_batch", GlobalBatchOpt, None),
     ("global_batch_tokens", GlobalBatchTokensOpt, None), ("tokens", TokensOpt, None), ("gpus", TrainGpusOpt, None),

@@ -7,6 +7,7 @@ import typer
 from tpplan.cli.apps import app
 from tpplan.cli.edge import (
     _check_max_gpus,
+    _check_max_pp,
     _check_prices,
     _constraints,
     _extend_context,
@@ -232,7 +233,8 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
                   gpus: int | None, max_gpus: int, deadline_days: float | None, budget_usd: str | None,
                   objective: str, gpus_per_node: int | None, ep_overlap: bool = False,
                   attention: str | None = None, framework: Any = None, grad_reduce_dtype: str | None = None,
-                  overlap_grad_reduce: bool | None = None, elementwise: str | None = None) -> dict[str, Any]:
+                  overlap_grad_reduce: bool | None = None, elementwise: str | None = None,
+                  max_pp: int | None = None) -> dict[str, Any]:
     import dataclasses
 
     from tpplan.plan import train as training
@@ -243,7 +245,7 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
     return training.recommend_train(
         m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing,
-        top=top, gpus_per_node=gpus_per_node, digest=digest, framework=framework)
+        top=top, gpus_per_node=gpus_per_node, digest=digest, framework=framework, max_pp=max_pp)
 
 
 @app.command()
@@ -277,6 +279,7 @@ def recommend(
 
     set_wide(wide)
     _check_max_gpus(o.max_gpus)
+    _check_max_pp(o.max_pp)
     if top < 1:
         raise TpplanError(f"--top must be a positive integer; got {top}")
     obj = _objectives(ctx_, objective, o.train, o.train_objective)
@@ -296,7 +299,7 @@ def recommend(
                             gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap, attention=o.attention,
                             framework=cat.framework(o.framework) if o.framework is not None else None,
                             grad_reduce_dtype=o.grad_reduce_dtype, overlap_grad_reduce=o.overlap_grad_reduce,
-                            elementwise=o.elementwise)
+                            elementwise=o.elementwise, max_pp=o.max_pp)
         formats.emit("train-recommend", fmt.value, res, _console, _out)
         if not res["candidates"]:
             raise typer.Exit(1)
@@ -305,7 +308,7 @@ def recommend(
                         cat, o.engine, o.engine_version)
     w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
     cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate, o.slo_percentile,
-                        o.max_utilization, o.allow_cross_node_tp)
+                        o.max_utilization, o.allow_cross_node_tp, o.max_pp)
     _training_only(o)
     if o.disagg and cons.rate_rps is None:
         raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
@@ -358,6 +361,7 @@ def report(
         if not plot.lower().endswith((".png", ".svg")):
             raise TpplanError(f"--plot must name a .png or .svg file; got {plot!r}")
     _check_max_gpus(o.max_gpus)
+    _check_max_pp(o.max_pp)
     obj = _objectives(ctx_, objective, o.train, o.train_objective)
     util = _fraction(utilization, "--utilization")
     cat = _catalog(catalog)
@@ -385,7 +389,7 @@ def report(
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
                                       gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
                                       budget_usd=o.budget_usd, objective=obj, gpus_per_node=o.gpus_per_node,
-                                      digest=cat.digest, framework=fw)
+                                      digest=cat.digest, framework=fw, max_pp=o.max_pp)
     else:
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, max(contexts.split(",") + [ctx],
                                                                                         key=_tok_or_zero))
@@ -394,7 +398,7 @@ def report(
                             o.gpu_memory_utilization, cat, o.engine, o.engine_version)
         w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
         cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate,
-                            o.slo_percentile, o.max_utilization, o.allow_cross_node_tp)
+                            o.slo_percentile, o.max_utilization, o.allow_cross_node_tp, o.max_pp)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
         _training_only(o)
         if o.disagg and cons.rate_rps is None:

@@ -74,8 +74,8 @@ class Pool:
         return self.replicas * (self.g.tp * self.g.pp).astype(np.float64)
 
 
-def _rows(model: ModelSpec, max_gpus: int, node: int) -> Grid:
-    base = grid.enumerate_layouts(model, max_gpus, node, replicas=False)
+def _rows(model: ModelSpec, max_gpus: int, node: int, max_pp: int | None = None) -> Grid:
+    base = grid.enumerate_layouts(model, max_gpus, node, replicas=False, max_pp=max_pp)
     # a MoE layout may need data-parallel ranks for its expert-parallel group (vLLM: EP = TP x DP, attention
     # data-parallel): such an instance is dp ranks of tp x pp GPUs, and a pool takes whole instances
     return base.take(np.flatnonzero(base.cp == 1))
@@ -287,8 +287,8 @@ def estimate_pair(model: ModelSpec, w: ServeWorkload, rate: float, pools: dict[s
 def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float, ttft_slo: float | None,
            tpot_slo: float | None, max_util: float, prices: dict[str, float], max_gpus: int,
            allow_cross_node_tp: bool = False, gpus_per_node: int | None = None, top: int = 5,
-           pct: int | None = None, picked: list[tuple[tuple[Pool, int], tuple[Pool, int]]] | None = None
-           ) -> dict[str, Any]:
+           pct: int | None = None, picked: list[tuple[tuple[Pool, int], tuple[Pool, int]]] | None = None,
+           max_pp: int | None = None) -> dict[str, Any]:
     """Every (prefill layout, decode layout) pair over the GPU types, each pool sized to ``rate``; the pairs
     within the SLOs (at percentile ``pct``, else at the mean) and --max-gpus, cheapest first. ``picked``
     receives each listed pair's pools and rows, in the pairs' order."""
@@ -300,7 +300,7 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
         ctx = Context(model=model, gpu=gpu, serve=w.for_gpu(gpu), gpus_per_node=gpus_per_node)
         g = by_node.get(node)
         if g is None:
-            g = by_node[node] = _rows(model, max_gpus, node)
+            g = by_node[node] = _rows(model, max_gpus, node, max_pp)
         if not len(g):
             continue
         price = prices[gpu.name]

@@ -86,9 +86,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         "accuracy": accuracy.measured("serve"),
         "inputs": {**planner.serve_inputs(model, gpus, w, pricing, digest), "objective": objective,
                    "utilization": utilization,
-                   "constraints": {"ttft_slo_s": cons.ttft_slo_s, "tpot_slo_s": cons.tpot_slo_s,
-                                   "budget_usd_per_hour": cons.budget_usd_per_hour, "max_gpus": cons.max_gpus,
-                                   "min_concurrency": cons.min_concurrency}},
+                   "constraints": cons.to_json()},
         "comparison": rows, "blocked": blocked, "rejected": planner.rejected_counts(s),
         "layouts_evaluated": s.layouts,
         "pareto": [{"gpu": s.evals[k].ctx.gpu.name, "usd_per_million_tokens": float(s.evals[k].usd_per_mtok[r]),
@@ -249,7 +247,8 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
 def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: Pricing, *,
                         global_batch_tokens: str | None, gpus_exact: int | None, max_gpus: int,
                         deadline_days: float | None, budget_usd: str | None, objective: str,
-                        gpus_per_node: int | None, digest: str = "", framework: Any = None) -> dict[str, Any]:
+                        gpus_per_node: int | None, digest: str = "", framework: Any = None,
+                        max_pp: int | None = None) -> dict[str, Any]:
     """The training report: one ``recommend_train`` search per GPU type (its best plan), then the table."""
     from tpplan.plan import train as training
 
@@ -260,7 +259,7 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
         out = training.recommend_train(
             model, [g], tw, global_batch_tokens=global_batch_tokens, gpus=gpus_exact, max_gpus=max_gpus,
             deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing, top=1,
-            gpus_per_node=gpus_per_node, digest=digest, framework=framework, picked=picks)
+            gpus_per_node=gpus_per_node, digest=digest, framework=framework, picked=picks, max_pp=max_pp)
         search[g.name] = (out, picks)
     resolved = training.resolve_global_batch(tw, global_batch_tokens)
     return train_report(model, gpus, resolved, pricing, search=search, digest=digest)

@@ -48,6 +48,14 @@ class Constraints:
     """Plan a replica at no more than this share of its saturation rate."""
     allow_cross_node_tp: bool = False
     """Search tensor parallelism beyond one node / NVLink domain (serving)."""
+    max_pp: int | None = None
+    """Search pipeline parallelism up to this many stages (None: up to the layer count)."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The result's ``inputs.constraints``."""
+        return {"ttft_slo_s": self.ttft_slo_s, "tpot_slo_s": self.tpot_slo_s,
+                "budget_usd_per_hour": self.budget_usd_per_hour, "max_gpus": self.max_gpus,
+                "min_concurrency": self.min_concurrency, "max_pp": self.max_pp}
 
 
 @dataclass(frozen=True)
@@ -794,7 +802,7 @@ def search_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         node = gpus_per_node or gpu.node.gpus_per_node
         g = by_node.get(node)
         if g is None:
-            base = grid.enumerate_layouts(model, cons.max_gpus, node, replicas=False)
+            base = grid.enumerate_layouts(model, cons.max_gpus, node, replicas=False, max_pp=cons.max_pp)
             reps = len(levels)
             g = by_node[node] = Grid(
                 tp=np.repeat(base.tp, reps), pp=np.repeat(base.pp, reps), dp=np.repeat(base.dp, reps),
@@ -1267,9 +1275,7 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
                    "objective": objective, "pareto": pareto,
                    "rate_rps": cons.rate_rps, "slo_percentile": cons.slo_percentile,
                    "max_utilization": cons.max_utilization, "allow_cross_node_tp": cons.allow_cross_node_tp,
-                   "constraints": {"ttft_slo_s": cons.ttft_slo_s, "tpot_slo_s": cons.tpot_slo_s,
-                                   "budget_usd_per_hour": cons.budget_usd_per_hour, "max_gpus": cons.max_gpus,
-                                   "min_concurrency": cons.min_concurrency}},
+                   "constraints": cons.to_json()},
         "candidates": cands,
         "rejected": rejected_counts(s),
         "search": {"layouts_evaluated": s.layouts, "seconds": s.seconds,
@@ -1327,7 +1333,7 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
     picked: list[tuple[tuple[disagg.Pool, int], tuple[disagg.Pool, int]]] = []
     r = disagg.search(model, gpus, w, cons.rate_rps, cons.ttft_slo_s, cons.tpot_slo_s, cons.max_utilization,
                       {g.name: pricing.price(g) for g in gpus}, cons.max_gpus, cons.allow_cross_node_tp,
-                      gpus_per_node, top, cons.slo_percentile, picked=picked)
+                      gpus_per_node, top, cons.slo_percentile, picked=picked, max_pp=cons.max_pp)
     pairs = r["pairs"]
     out: dict[str, Any] = {"pairs": pairs, "rows_evaluated": r["rows_evaluated"], "notes": note,
                            "aggregated_best": None, "cheaper": None}

@@ -277,14 +277,14 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                     deadline_days: float | None = None, budget_usd: str | None = None, objective: str = "time",
                     pricing: Pricing, top: int = 10, gpus_per_node: int | None = None,
                     digest: str = "", _hints: bool = True, framework: FrameworkProfile | None = None,
-                    picked: list[tuple[TrainEval, int]] | None = None) -> dict[str, Any]:
+                    picked: list[tuple[TrainEval, int]] | None = None, max_pp: int | None = None) -> dict[str, Any]:
     """Search TP/PP/DP/CP/EP x micro-batch x recompute x ZeRO on each GPU; keep layouts that fit memory,
     divide the global batch and meet the deadline and budget; rank by time, cost or MFU. ``framework``: only
     the ZeRO stages, recompute modes and virtual stages it offers (frameworks/*.yaml). ``picked`` receives the
     evaluation and row of each candidate, in the candidates' order (for a caller that ranks them again)."""
     args = {"global_batch_tokens": global_batch_tokens, "gpus": gpus, "max_gpus": max_gpus,
             "deadline_days": deadline_days, "budget_usd": budget_usd, "objective": objective, "pricing": pricing,
-            "top": 1, "gpus_per_node": gpus_per_node, "_hints": False, "framework": framework}
+            "top": 1, "gpus_per_node": gpus_per_node, "_hints": False, "framework": framework, "max_pp": max_pp}
     fs = framework.framework if framework is not None else None
     zero_stages = tuple(fs.zero.value) if fs else ZERO
     recompute_modes = tuple(fs.recompute.value) if fs else RECOMPUTE
@@ -313,7 +313,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         node = gpus_per_node or gpu.node.gpus_per_node
         counts = [gpus] if gpus else gpu_counts(max_gpus, node)
         base = grid.enumerate_layouts(model, max(counts), node, allow_cp=tw.seq_len >= 16384,
-                                      seq_len=tw.seq_len, gpu_counts=counts)
+                                      seq_len=tw.seq_len, gpu_counts=counts, max_pp=max_pp)
         base = base.take(np.nonzero(base.reasons == 0)[0])
         # every micro-batch size in one grid (rows are independent; fewer, larger numpy calls)
         k = len(MICRO_BATCHES)
