@@ -570,7 +570,7 @@ def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
         # pace are charged, but no engine publishes a per-stage scheduling / launch cost
         # (shared engine-defaults section 4), so a deep pipeline is the serving layout the model flatters most
         out.append(f"pipeline of {pp} stages: no per-stage engine overhead is modelled (none is published); "
-                   "deeper pipelines are the less certain")
+                   "deeper pipelines are the less certain (--max-pp bounds the search)")
     note = weight_path_note(ctx)
     if note:
         out.append(note)
