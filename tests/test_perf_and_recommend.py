@@ -231,6 +231,8 @@ def test_nothing_feasible_says_what_to_relax(cat):
     # above the model's 131,072 positions (vLLM refuses it), alone and with too few GPUs as well
     ["--model", "llama-70b", "--ctx", "1M"],
     ["--model", "llama-70b", "--ctx", "1M", "--gpu", "h100", "--max-gpus", "2"],
+    # a rate whose replicas need more GPUs than --max-gpus (the report named only RATE_NEEDS_MORE_GPUS)
+    ["--model", "llama-70b", "--ctx", "8k", "--rate", "10/s", "--gpu", "a100-sxm-80gb"],
 ])
 def test_every_relax_hint_is_enough_on_its_own(cli_json, apply_hint, args):
     """Each hint printed when nothing is feasible was tried: applying it (values as printed, rounded up)
@@ -549,3 +551,20 @@ def test_moe_routing_moves_each_token_to_its_experts_and_back():
     per_layer = 2 * 4 * 4096 + 2 * 20 * 128 + 3 * 7168 * 2 + 6 * 4096
     assert float(perf.serve_elementwise_bytes_per_token(m, 2)) == pytest.approx(per_layer * 32 * 2, rel=1e-12)
     assert perf.moe_permute_elements(get_catalog().model("llama-3.1-8b")) == 0.0
+
+
+def test_a_rate_that_needs_more_gpus_names_the_fewest_that_serve_it(cli_json):
+    """--rate 10/s of Llama-3.1-70B at 8k on A100 80GB needs more than the default 64 GPUs: the hint names the
+    fewest GPUs of any layout's deployment at that rate (68: TP1/PP17 x 4 replicas), and one fewer is not enough;
+    the report's "Not feasible" list carries the same hint instead of the reason's bare name."""
+    args = ["--model", "llama-70b", "--ctx", "8k", "--rate", "10/s", "--gpu", "a100-sxm-80gb"]
+    code, res = cli_json("recommend", *args)
+    assert code == 1 and res["relax"] == ["raise --max-gpus to 68"]
+    code, fewer = cli_json("recommend", *args, "--max-gpus", "67")
+    assert code == 1 and fewer["candidates"] == []
+    code, enough = cli_json("recommend", *args, "--max-gpus", "68")
+    assert code == 0 and enough["candidates"][0]["layout"]["gpus"] == 68
+    _, rep = cli_json("report", "--model", "llama-70b", "--ctx", "8k", "--rate", "10/s", "--gpu", "a100-sxm-80gb",
+                      "--gpu", "h100-sxm")
+    assert {"gpu": "a100-sxm-80gb", "why": ["raise --max-gpus to 68"]}.items() <= {
+        k: v for x in rep["blocked"] if x["gpu"] == "a100-sxm-80gb" for k, v in x.items()}.items()

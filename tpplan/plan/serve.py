@@ -1151,6 +1151,9 @@ _LIMITS: tuple[tuple[Reason, str, str, Callable[[ServeEval], FArray], str], ...]
     (Reason.TTFT_SLO, "--ttft-slo", "relax", lambda ev: _slo_value(ev, "ttft"), "ttft_slo_s"),
     (Reason.TPOT_SLO, "--tpot-slo", "relax", lambda ev: _slo_value(ev, "tpot"), "tpot_slo_s"),
     (Reason.BUDGET, "--budget-usd-per-hour", "raise", lambda ev: ev.usd_per_hour, "budget_usd_per_hour"),
+    # --rate split over as many replicas as it needs: the deployment's GPUs against --max-gpus
+    (Reason.RATE_NEEDS_MORE_GPUS, "--max-gpus", "raise",
+     lambda ev: ev.load.gpus if ev.load is not None else np.full(len(ev.g), np.inf), "max_gpus"),
 )
 
 
@@ -1166,6 +1169,8 @@ def _slo_value(ev: ServeEval, which: str) -> FArray:
 
 def _limit_move(option: str, value: float) -> str:
     """``--tpot-slo to 10.1 ms``: the value rounded up, so the printed value is itself enough."""
+    if option == "--max-gpus":
+        return f"{option} to {math.ceil(value)}"
     shown = f"{math.ceil(value * 100) / 100:.2f}" if option == "--budget-usd-per-hour" else _limit_text(value)
     return f"{option} to {shown}"
 
@@ -1193,7 +1198,7 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
         vals = [v for v in vals if len(v)]
         if vals:
             hints.append(f"{verb} {_limit_move(option, float(min(v.min() for v in vals)))}")
-    slo_bits = int(Reason.TTFT_SLO | Reason.TPOT_SLO | Reason.BUDGET)
+    slo_bits = int(Reason.TTFT_SLO | Reason.TPOT_SLO | Reason.BUDGET | Reason.RATE_NEEDS_MORE_GPUS)
     if not hints:
         # no single constraint is the only obstacle: the row closest to feasible (smallest worst ratio of
         # value to limit) and every limit it needs moved, together
