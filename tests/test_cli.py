@@ -301,3 +301,21 @@ def test_max_pp_bounds_every_search_and_says_so(cli, cli_json):
     assert train["candidates"] and all(c["layout"]["pp"] <= 2 for c in train["candidates"])
     code, _, err = cli("recommend", *serve, "--max-pp", "0")
     assert code == 2 and "--max-pp must be a positive integer" in err
+
+
+@pytest.mark.parametrize("width", [80, 100, 160])
+def test_catalog_listings_never_cut_a_name_at_any_width(cli, cli_json, monkeypatch, width):
+    """Issue 19 (tables for 80 columns, never split a number or a GPU name): `tpplan gpus` at 100 columns printed
+    'a100-pcie-8…' and `tpplan models` at 80 'deepseek…' with its columns squeezed to two letters. The names and
+    figures now keep their widths; the descriptive columns wrap, or are left out (and named) where even that
+    does not fit."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    for what, key in (("gpus", "gpus"), ("models", "models")):
+        _, listing = cli_json(what)
+        code, out, _ = cli(what)
+        assert code == 0 and "\u2026" not in out
+        assert all(len(line) <= width for line in out.splitlines())
+        for row in listing[key]:
+            assert re.search(rf"\u2502 {re.escape(row['name'])} +\u2502", out), row["name"]
+        if width in (80, 160):
+            assert ("Columns left out to fit" in out) == (width == 80)

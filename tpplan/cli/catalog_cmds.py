@@ -40,18 +40,24 @@ def models_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--f
     if fmt == ListFormat.json:
         _out(to_json(_stamp({"catalog_sha256": cat.digest, "models": rows})))
         return
-    from rich.table import Table
 
-    from tpplan.render.tables import plain_cells
+    from tpplan.render.tables import catalog_table, plain_cells
 
-    t = Table(title="Models (parameters derived from the architecture; KV at the native dtype)")
-    for col in ("name", "aliases", "params", "active", "KV B/token", "max ctx", "attention"):
-        t.add_column(col, justify="right" if col in ("params", "active", "KV B/token", "max ctx") else "left")
-    for r in rows:
-        t.add_row(*plain_cells(r["name"], ", ".join(r["aliases"]), format_count(r["params_total"]),
-                          format_count(r["params_active"]), f"{r['kv_cache_bytes_per_token']:,.0f}",
-                          f"{r['max_context']:,}", r["attention"] + (" + MoE" if r["moe"] else "")))
-    _console().print(t)
+    heads = ["name", "aliases", "params", "active", "KV B/token", "max ctx", "attention"]
+    cells = [plain_cells(r["name"], ", ".join(r["aliases"]), format_count(r["params_total"]),
+                         format_count(r["params_active"]), f"{r['kv_cache_bytes_per_token']:,.0f}",
+                         f"{r['max_context']:,}", r["attention"] + (" + MoE" if r["moe"] else "")) for r in rows]
+    console = _console()
+    _left_out(console, catalog_table(
+        console, "Models (parameters derived from the architecture; KV at the native dtype)", heads, cells,
+        {"name", "params", "active", "KV B/token", "max ctx"}, ["aliases", "attention", "active"],
+        right={"params", "active", "KV B/token", "max ctx"}))
+
+
+def _left_out(console: Any, cols: list[str]) -> None:
+    if cols:
+        console.print(f"Columns left out to fit {console.width} columns: {', '.join(cols)}; --format json shows "
+                      "them.", highlight=False, markup=False)
 
 
 @models_app.command("show")
@@ -118,22 +124,23 @@ def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--for
     if fmt == ListFormat.json:
         _out(to_json(_stamp({"catalog_sha256": cat.digest, "gpus": rows})))
         return
-    from rich.table import Table
 
-    from tpplan.render.tables import plain_cells
+    from tpplan.render.tables import catalog_table, plain_cells
 
-    t = Table(title="GPUs (dense FLOP/s; bandwidth per GPU, one direction; $/GPU-hour low/typical/high)")
-    for col in ("name", "memory", "HBM", "bf16 TFLOP/s", "fp8 TFLOP/s", "fabric", "$/h"):
-        t.add_column(col)
+    heads = ["name", "memory", "HBM", "bf16 TFLOP/s", "fp8 TFLOP/s", "fabric", "$/h"]
+    cells = []
     for r in rows:
         f = r["dense_flops_per_s"]
         p = r["price_usd_per_hour"]
-        t.add_row(*plain_cells(
+        cells.append(plain_cells(
             r["name"], format_bytes(r["memory_bytes"], binary=True), format_rate(r["hbm_bandwidth_bytes_per_s"]),
             f"{f.get('bf16', 0) / 1e12:,.0f}", f"{f['fp8'] / 1e12:,.0f}" if "fp8" in f else "-",
             f"{r['scale_up']['kind']} {format_rate(r['scale_up']['bandwidth_bytes_per_s'])} x{r['scale_up']['domain_gpus']}",
             f"{p['low']:.2f} / {p['typical']:.2f} / {p['high']:.2f}"))
-    _console().print(t)
+    console = _console()
+    _left_out(console, catalog_table(
+        console, "GPUs (dense FLOP/s; bandwidth per GPU, one direction; $/GPU-hour low/typical/high)", heads, cells,
+        {"name", "memory", "HBM", "bf16 TFLOP/s", "fp8 TFLOP/s"}, ["fabric", "fp8 TFLOP/s", "$/h"]))
 
 
 @app.command()

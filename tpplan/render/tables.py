@@ -48,6 +48,42 @@ def _list_columns(t: Any, console: Any, headers: list[str], rows: list[list[Any]
                      width=widths[k] if fixed else None)
 
 
+CATALOG_WRAP_MIN = 12
+"""Least width a wrapping column of a catalog listing keeps (narrower, its words break letter by letter)."""
+
+
+def catalog_table(console: Any, title: str, headers: list[str], rows: list[list[Any]], whole: set[str],
+                  drop: list[str], right: set[str] | None = None) -> list[str]:
+    """A catalog listing (tpplan gpus, models) that fits the terminal: the ``whole`` columns (names, numbers) at
+    least as wide as their widest cell and never wrapped, so a narrow terminal wraps the descriptive ones rather
+    than cutting a GPU or model name ("a100-pcie-8…") or splitting a number; where even that does not fit,
+    the ``drop`` columns are left out in that order. Prints the table and returns the columns left out."""
+    from rich.table import Table
+
+    widths = _widths(headers, rows)
+    shown = list(range(len(headers)))
+
+    def need() -> int:
+        return sum(widths[k] if headers[k] in whole else min(widths[k], CATALOG_WRAP_MIN) for k in shown) + \
+            3 * len(shown) + 1
+
+    left_out = []
+    for name in drop:
+        if need() <= console.width:
+            break
+        shown.remove(headers.index(name))
+        left_out.append(name)
+    t = Table(title=title)
+    for k in shown:
+        keep = headers[k] in whole
+        t.add_column(headers[k], justify="right" if headers[k] in (right or ()) else "left", no_wrap=keep,
+                     min_width=widths[k] if keep else None, overflow="fold")
+    for r in rows:
+        t.add_row(*[r[k] for k in shown])
+    console.print(t)
+    return left_out
+
+
 def _lay(c: dict[str, Any]) -> str:
     lay = c["layout"]
     return f"{lay['tp']}/{lay['pp']}/{lay['dp']}/{lay['cp']}/{lay['ep']}"
