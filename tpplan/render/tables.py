@@ -455,7 +455,10 @@ def estimate_csv(res: dict[str, Any]) -> str:
 def print_collective(console: Any, res: dict[str, Any]) -> None:
     from rich.table import Table
 
-    t = Table(title=f"{res['op']} on {res['ranks']} x {res['gpu']} ({res['nodes']} node(s)), {res['algorithm']}")
+    # the heading on a line of its own (as the estimate's): a four-column table's title wrapped into three lines
+    console.print(plain_cells(f"{res['op']} on {res['ranks']} x {res['gpu']} ({res['nodes']} node(s)), "
+                              f"{res['algorithm']}")[0], highlight=False, markup=False)
+    t = Table()
     for col in ("size", "time", "algbw", "busbw"):
         t.add_column(col, justify="right")
     for r in res["rows"]:
