@@ -319,3 +319,15 @@ def test_catalog_listings_never_cut_a_name_at_any_width(cli, cli_json, monkeypat
             assert re.search(rf"\u2502 {re.escape(row['name'])} +\u2502", out), row["name"]
         if width in (80, 160):
             assert ("Columns left out to fit" in out) == (width == 80)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_cost_table_never_splits_a_figure(cli, monkeypatch, width):
+    """`tpplan cost` at 80 columns split '$139,226/mo' and '2026-01-15' over two lines; the figures keep their
+    width and the source text wraps, or is left out (and named) where it cannot."""
+    monkeypatch.setenv("COLUMNS", str(width))
+    code, out, _ = cli("cost", "--gpu", "h100-sxm", "--gpus", "128", "--for", "30d")
+    assert code == 0 and all(len(line) <= width for line in out.splitlines())
+    for figure in ("$1.49/GPU-h", "$139,226/mo", "$137,318", "$2.49/GPU-h", "$229,478", "2026-05-15"):
+        assert figure in out, figure
+    assert ("Columns left out to fit 80 columns: Source" in out) == (width == 80)

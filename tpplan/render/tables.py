@@ -53,7 +53,7 @@ CATALOG_WRAP_MIN = 12
 
 
 def catalog_table(console: Any, title: str, headers: list[str], rows: list[list[Any]], whole: set[str],
-                  drop: list[str], right: set[str] | None = None) -> list[str]:
+                  drop: list[str], right: set[str] | None = None, title_justify: str = "center") -> list[str]:
     """A catalog listing (tpplan gpus, models) that fits the terminal: the ``whole`` columns (names, numbers) at
     least as wide as their widest cell and never wrapped, so a narrow terminal wraps the descriptive ones rather
     than cutting a GPU or model name ("a100-pcie-8…") or splitting a number; where even that does not fit,
@@ -73,7 +73,7 @@ def catalog_table(console: Any, title: str, headers: list[str], rows: list[list[
             break
         shown.remove(headers.index(name))
         left_out.append(name)
-    t = Table(title=title)
+    t = Table(title=title, title_justify=title_justify)  # type: ignore[arg-type]
     for k in shown:
         keep = headers[k] in whole
         t.add_column(headers[k], justify="right" if headers[k] in (right or ()) else "left", no_wrap=keep,
@@ -632,18 +632,17 @@ def cost_markdown(res: dict[str, Any]) -> str:
 
 
 def print_cost(console: Any, res: dict[str, Any]) -> None:
-    from rich.table import Table
 
     from tpplan.render import printable
 
     head, cols, rows = _cost_table(res)
-    t = Table(title=printable(head), title_justify="left")
-    for c in cols:
-        t.add_column(c, justify="right" if c in ("Price", "Cluster", "Per month (730 h)", "Total") else "left",
-                     overflow="fold")
-    for r in rows:
-        t.add_row(*[printable(str(x)) for x in r])
-    console.print(t)
+    figures = {"Tier", "Price", "Cluster", "Per month (730 h)", "Total", "As of"}
+    left_out = catalog_table(console, printable(head), cols, [[printable(str(x)) for x in r] for r in rows], figures,
+                             ["Source", "As of"], right={"Price", "Cluster", "Per month (730 h)", "Total"},
+                             title_justify="left")
+    if left_out:
+        console.print(f"Columns left out to fit {console.width} columns: {', '.join(left_out)}; --format json or "
+                      "markdown shows them.", highlight=False, markup=False)
     for x in res["notes"]:
         console.print("note: " + x, highlight=False, markup=False)
     if res["source_tags"]:
