@@ -331,3 +331,25 @@ def test_cost_table_never_splits_a_figure(cli, monkeypatch, width):
     for figure in ("$1.49/GPU-h", "$139,226/mo", "$137,318", "$2.49/GPU-h", "$229,478", "2026-05-15"):
         assert figure in out, figure
     assert ("Columns left out to fit 80 columns: Source" in out) == (width == 80)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_train_recommend_table_fits_the_terminal_without_split_figures(cli_json, width):
+    """Issue 19 for the training table: at 80 columns `recommend --train` split 'h100-sxm' into 'h100' / '-sxm'
+    and '138.1' days into '138.' / '1'. The least essential columns now go first (named under the table), the
+    objective's own always stays, and each candidate is one line."""
+    from rich.console import Console
+
+    from tpplan.render import tables
+
+    _, res = cli_json("recommend", "--train", "--model", "llama-70b", "--gpu", "h100-sxm", "--seq-len", "8K",
+                      "--global-batch-tokens", "16M", "--tokens", "15T", "--max-gpus", "1024")
+    console = Console(record=True, width=width, file=open(os.devnull, "w"), markup=False, highlight=False)  # noqa: SIM115
+    tables.print_train_recommend(console, res)
+    lines = console.export_text().splitlines()
+    rows = [ln for ln in lines if re.match(r"^\s*\d+\s+h100-sxm\s", ln)]
+    assert len(rows) == len(res["candidates"])  # one line per candidate: nothing wrapped
+    assert all(len(ln.rstrip()) <= width for ln in lines[:lines.index(rows[-1]) + 1])
+    for c, row in zip(res["candidates"], rows, strict=True):
+        assert f"{c['train']['days']:.1f}" in row  # the time objective's column, whole
+    assert any("Columns left out to fit 80 columns" in ln for ln in lines) == (width == 80)

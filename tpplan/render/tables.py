@@ -189,6 +189,27 @@ DROP_ORDER = ("note", "conc", "req/s", "tok/s", "mem/GPU", "$/hour", "tok/s/GPU"
 rank, GPU, layout, TTFT and TPOT always show."""
 
 
+def _drop_to_fit(console: Any, headers: list[str], rows: list[list[Any]], widths: list[int], order: tuple[str, ...],
+                 keep: str) -> tuple[list[str], list[list[Any]], list[int], list[str]]:
+    """The columns of a ranked list less those of ``order`` (never ``keep``, the objective's own) that must go,
+    in that order, for every figure to fit the terminal unwrapped; and the names of those left out."""
+    dropped: list[str] = []
+    for name in order:
+        if _fits(console, headers, widths) or not rows:
+            break
+        if name in headers and name != keep:
+            k = headers.index(name)
+            dropped.append(name)
+            headers, widths = headers[:k] + headers[k + 1:], widths[:k] + widths[k + 1:]
+            rows = [r[:k] + r[k + 1:] for r in rows]
+    return headers, rows, widths, dropped
+
+
+TRAIN_DROP_ORDER = ("GPU-hours", "mem/GPU", "step", "mb", "ZeRO", "recompute", "v", "days", "MFU", "$ (typical)")
+"""recommend --train's columns in the order a narrow terminal leaves them out (the objective's own column stays):
+rank, GPU, GPUs and layout always show."""
+
+
 def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
     """recommend's result in ``fmt`` (the format registry, tpplan/render/formats.py)."""
     from tpplan.render import formats
@@ -214,15 +235,7 @@ def print_recommend(console: Any, res: dict[str, Any]) -> None:
         widths = _widths(headers, rows)
     # still too wide (an 80-column terminal): the least essential columns go, never a split figure
     keep = {"latency": "latency", "throughput": "tok/s/GPU", "cost": "$/1M tok"}.get(inp.get("objective", ""), "")
-    dropped: list[str] = []
-    for name in DROP_ORDER:
-        if _fits(console, headers, widths) or not rows:
-            break
-        if name in headers and name != keep:
-            k = headers.index(name)
-            dropped.append(name)
-            headers, widths = headers[:k] + headers[k + 1:], widths[:k] + widths[k + 1:]
-            rows = [r[:k] + r[k + 1:] for r in rows]
+    headers, rows, widths, dropped = _drop_to_fit(console, headers, rows, widths, DROP_ORDER, keep)
     _list_columns(t, console, headers, rows, right={"rank", "mem/GPU", "conc", "req/s", "latency", "tok/s",
                                                     "tok/s/GPU", "$/hour", "$/1M tok"}, folds="note", widths=widths)
     for r in rows:
@@ -551,10 +564,16 @@ def print_train_recommend(console: Any, res: dict[str, Any]) -> None:
     title = (f"training {inp['model']}: seq {inp['seq_len']:,}, global batch {inp['global_batch']:,} sequences"
              + (f", {format_sig(inp['tokens'])} tokens" if inp.get("tokens") else ""))
     t = Table(title=plain_cells(title)[0], box=box.SIMPLE_HEAD, collapse_padding=True, pad_edge=False)
-    _list_columns(t, console, headers, rows)
+    keep = {"time": "days", "cost": "$ (typical)", "mfu": "MFU"}.get(inp.get("objective", ""), "")
+    headers, rows, widths, dropped = _drop_to_fit(console, headers, rows, _widths(headers, rows), TRAIN_DROP_ORDER,
+                                                  keep)
+    _list_columns(t, console, headers, rows, widths=widths)
     for r in rows:
         t.add_row(*plain_cells(*r))
     console.print(t)
+    if dropped:
+        console.print(f"Columns left out to fit {console.width} columns: {', '.join(dropped)}; --format markdown or "
+                      "json show them.", highlight=False, markup=False)
     s = res["search"]
     console.print(f"Searched {s['layouts_evaluated']:,} layouts in {s['seconds'] * 1e3:.0f} ms; MFU counts model "
                   "FLOPs 6N + full attention (Narayanan et al. 2021) against the dense peak.", highlight=False,
