@@ -49,12 +49,12 @@ def _list_columns(t: Any, console: Any, headers: list[str], rows: list[list[Any]
 
 
 CATALOG_WRAP_MIN = 12
-"""Least width a wrapping column of a catalog listing keeps (narrower, its words break letter by letter)."""
+"""Least width a wrapping column of a listing keeps (narrower, its words break letter by letter)."""
 
 
 def catalog_table(console: Any, title: str, headers: list[str], rows: list[list[Any]], whole: set[str],
                   drop: list[str], right: set[str] | None = None, title_justify: str = "center") -> list[str]:
-    """A catalog listing (tpplan gpus, models) that fits the terminal: the ``whole`` columns (names, numbers) at
+    """A listing (tpplan gpus, models, cost) that fits the terminal: the ``whole`` columns (names, figures) at
     least as wide as their widest cell and never wrapped, so a narrow terminal wraps the descriptive ones rather
     than cutting a GPU or model name ("a100-pcie-8…") or splitting a number; where even that does not fit,
     the ``drop`` columns are left out in that order. Prints the table and returns the columns left out."""
