@@ -47,17 +47,9 @@ def models_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--f
     cells = [plain_cells(r["name"], ", ".join(r["aliases"]), format_count(r["params_total"]),
                          format_count(r["params_active"]), f"{r['kv_cache_bytes_per_token']:,.0f}",
                          f"{r['max_context']:,}", r["attention"] + (" + MoE" if r["moe"] else "")) for r in rows]
-    console = _console()
-    _left_out(console, catalog_table(
-        console, "Models (parameters derived from the architecture; KV at the native dtype)", heads, cells,
-        {"name", "params", "active", "KV B/token", "max ctx"}, ["aliases", "attention", "active"],
-        right={"params", "active", "KV B/token", "max ctx"}))
-
-
-def _left_out(console: Any, cols: list[str]) -> None:
-    if cols:
-        console.print(f"Columns left out to fit {console.width} columns: {', '.join(cols)}; --format json shows "
-                      "them.", highlight=False, markup=False)
+    catalog_table(_console(), "Models (parameters derived from the architecture; KV at the native dtype)", heads,
+                  cells, {"name", "params", "active", "KV B/token", "max ctx"}, ["aliases", "attention", "active"],
+                  "--format json shows them", right={"params", "active", "KV B/token", "max ctx"})
 
 
 @models_app.command("show")
@@ -137,10 +129,9 @@ def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--for
             f"{f.get('bf16', 0) / 1e12:,.0f}", f"{f['fp8'] / 1e12:,.0f}" if "fp8" in f else "-",
             f"{r['scale_up']['kind']} {format_rate(r['scale_up']['bandwidth_bytes_per_s'])} x{r['scale_up']['domain_gpus']}",
             f"{p['low']:.2f} / {p['typical']:.2f} / {p['high']:.2f}"))
-    console = _console()
-    _left_out(console, catalog_table(
-        console, "GPUs (dense FLOP/s; bandwidth per GPU, one direction; $/GPU-hour low/typical/high)", heads, cells,
-        {"name", "memory", "HBM", "bf16 TFLOP/s", "fp8 TFLOP/s"}, ["fabric", "fp8 TFLOP/s", "$/h"]))
+    catalog_table(_console(), "GPUs (dense FLOP/s; bandwidth per GPU, one direction; $/GPU-hour low/typical/high)",
+                  heads, cells, {"name", "memory", "HBM", "bf16 TFLOP/s", "fp8 TFLOP/s"}, ["fabric", "fp8 TFLOP/s", "$/h"],
+                  "--format json shows them")
 
 
 @app.command()

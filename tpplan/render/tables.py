@@ -48,16 +48,21 @@ def _list_columns(t: Any, console: Any, headers: list[str], rows: list[list[Any]
                      width=widths[k] if fixed else None)
 
 
+def left_out_line(width: int, cols: list[str], where: str) -> str:
+    """The line under a table that a narrow terminal made leave ``cols`` out, and ``where`` they show."""
+    return f"Columns left out to fit {width} columns: {', '.join(cols)}; {where}."
+
+
 CATALOG_WRAP_MIN = 12
 """Least width a wrapping column of a listing keeps (narrower, its words break letter by letter)."""
 
 
 def catalog_table(console: Any, title: str, headers: list[str], rows: list[list[Any]], whole: set[str],
-                  drop: list[str], right: set[str] | None = None, title_justify: str = "center") -> list[str]:
+                  drop: list[str], where: str, right: set[str] | None = None, title_justify: str = "center") -> None:
     """A listing (tpplan gpus, models, cost) that fits the terminal: the ``whole`` columns (names, figures) at
     least as wide as their widest cell and never wrapped, so a narrow terminal wraps the descriptive ones rather
     than cutting a GPU or model name ("a100-pcie-8…") or splitting a number; where even that does not fit,
-    the ``drop`` columns are left out in that order. Prints the table and returns the columns left out."""
+    the ``drop`` columns are left out in that order and named under the table, with ``where`` they show."""
     from rich.table import Table
 
     widths = _widths(headers, rows)
@@ -81,7 +86,8 @@ def catalog_table(console: Any, title: str, headers: list[str], rows: list[list[
     for r in rows:
         t.add_row(*[r[k] for k in shown])
     console.print(t)
-    return left_out
+    if left_out:
+        console.print(left_out_line(console.width, left_out, where), highlight=False, markup=False)
 
 
 def _lay(c: dict[str, Any]) -> str:
@@ -244,8 +250,7 @@ def print_recommend(console: Any, res: dict[str, Any]) -> None:
         console.print(t)
     footer = _footer(res)
     if dropped:
-        footer.insert(0, f"Columns left out to fit {console.width} columns: {', '.join(dropped)}; --wide, --format "
-                         "markdown or json show them.")
+        footer.insert(0, left_out_line(console.width, dropped, "--wide, --format markdown or json show them"))
     if compact and rows:
         footer.insert(0, f"TTFT and TPOT ranges are left out to fit {console.width} columns; --format markdown "
                          "or json shows them.")
@@ -572,8 +577,8 @@ def print_train_recommend(console: Any, res: dict[str, Any]) -> None:
         t.add_row(*plain_cells(*r))
     console.print(t)
     if dropped:
-        console.print(f"Columns left out to fit {console.width} columns: {', '.join(dropped)}; --format markdown or "
-                      "json show them.", highlight=False, markup=False)
+        console.print(left_out_line(console.width, dropped, "--format markdown or json show them"), highlight=False,
+                      markup=False)
     s = res["search"]
     console.print(f"Searched {s['layouts_evaluated']:,} layouts in {s['seconds'] * 1e3:.0f} ms; MFU counts model "
                   "FLOPs 6N + full attention (Narayanan et al. 2021) against the dense peak.", highlight=False,
@@ -656,12 +661,9 @@ def print_cost(console: Any, res: dict[str, Any]) -> None:
 
     head, cols, rows = _cost_table(res)
     figures = {"Tier", "Price", "Cluster", "Per month (730 h)", "Total", "As of"}
-    left_out = catalog_table(console, printable(head), cols, [[printable(str(x)) for x in r] for r in rows], figures,
-                             ["Source", "As of"], right={"Price", "Cluster", "Per month (730 h)", "Total"},
-                             title_justify="left")
-    if left_out:
-        console.print(f"Columns left out to fit {console.width} columns: {', '.join(left_out)}; --format json or "
-                      "markdown shows them.", highlight=False, markup=False)
+    catalog_table(console, printable(head), cols, [[printable(str(x)) for x in r] for r in rows], figures,
+                  ["Source", "As of"], "--format json or markdown shows them",
+                  right={"Price", "Cluster", "Per month (730 h)", "Total"}, title_justify="left")
     for x in res["notes"]:
         console.print("note: " + x, highlight=False, markup=False)
     if res["source_tags"]:
