@@ -56,7 +56,7 @@ SMALL = {"--max-gpus": ["1", "2", "8", "16", "0", "-3", "2000000", "x"], "--gpus
                          "deepspeed", "llm-foundry", "", "x"],
          "--grad-reduce-dtype": ["bf16", "fp32", "FP32", "fp16", ""],
          "--elementwise": ["fused", "eager", "Eager", "x"],
-         "--attention": ["flash", "eager", "EAGER", "x"],
+         "--attention": ["flash", "flash1", "eager", "EAGER", "flash2", "x"],
          "--speculative": ["eagle", "mtp", "ngram", "draft", "x"], "--draft-model": ["llama-8b", "mixtral-8x7b", "x"],
          "--prefill": ["tp=4,replicas=2", "tp=3,replicas=1,gpu=b200", "tp=0", "x"],
          "--decode": ["tp=8,replicas=1", "tp=2,pp=2,replicas=3", "replicas=1", "x=1"]}

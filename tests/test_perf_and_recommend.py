@@ -462,6 +462,42 @@ def test_flash_attention_pads_the_head_dim(cat):
     assert r128 == pytest.approx(308e12) and r160 == pytest.approx(308e12 * 160 / 192)
 
 
+def test_flash_attention_1_runs_at_its_own_measured_rate(cat):
+    """--attention flash1: FlashAttention 1.x's bars of the same plots (Dao-AILab/flash-attention
+    assets/flash2_{a100,h100}_fwd_bwd_benchmark.png @4f285b354796, "FlashAttention"; causal, d = 128): H100 135
+    TFLOP/s at 8k against FlashAttention-2's 308, A100 80 against 182. Its kernels are 32, 64 and 128 wide, so an
+    80-dim head computes on the 128 kernel (FlashAttention-2's 96) and MPT-30B's 112 on the 128 one."""
+    from tpplan.engine import attention
+
+    h100, a100 = cat.gpu("h100-sxm"), cat.gpu("a100-sxm-80gb")
+    s = np.array([8192.0])
+    assert float(attention.fwd_bwd_flops_per_s(h100, 128, True, s, "fa1")[0]) == pytest.approx(135e12)
+    assert float(attention.fwd_bwd_flops_per_s(a100, 128, True, s, "fa1")[0]) == pytest.approx(80e12)
+    assert float(attention.fwd_bwd_flops_per_s(h100, 128, True, s)[0]) == pytest.approx(308e12)
+    assert float(attention.fwd_bwd_flops_per_s(h100, 112, True, s, "fa1")[0]) == pytest.approx(135e12 * 112 / 128)
+    assert float(attention.fwd_bwd_flops_per_s(h100, 80, True, s, "fa1")[0]) == pytest.approx(135e12 * 80 / 128)
+    # FlashAttention-2 at 80: the nearer measured curve (d = 64: 273 TFLOP/s at 8k) x 80 / 96
+    assert float(attention.fwd_bwd_flops_per_s(h100, 80, True, s)[0]) == pytest.approx(273e12 * 80 / 96)
+
+
+def test_training_attention_kernel_follows_the_framework_and_the_flag(cli_json, cli):
+    """llm-foundry's profile runs FlashAttention 1.x (frameworks/llm-foundry.yaml: the flash-attn 1.0.x of its
+    2023 `gpu` extra); --attention flash puts FlashAttention-2 back. MPT-7B on 8 H100 at 8k, no recompute: the
+    step's attention GPU-seconds are 3.5 x 4 s^2 h d / 2 x layers x sequences at each kernel's measured rate, so
+    their ratio is FA2's 308 over FA1's 135 TFLOP/s (causal, d = 128, 8k)."""
+    common = ("estimate", "--train", "--model", "mpt-7b", "--gpu", "h100-sxm", "--dp", "8", "--seq-len", "8192",
+              "--global-batch", "64", "--micro-batch", "1", "--framework", "llm-foundry", "--recompute", "none")
+    _, fa1 = cli_json(*common)
+    _, fa2 = cli_json(*common, "--attention", "flash")
+    assert (fa1["settings"]["attention"], fa2["settings"]["attention"]) == ("flash1", "flash")
+    att1, att2 = fa1["train"]["breakdown_s"]["attention"], fa2["train"]["breakdown_s"]["attention"]
+    assert att1 / att2 == pytest.approx(308 / 135)
+    # 32 layers x 64 sequences x 3.5 x 2 x 8192^2 x 4096 FLOPs over 8 GPUs at 135 TFLOP/s
+    assert att1 == pytest.approx(32 * 64 * 3.5 * 2 * 8192 ** 2 * 4096 / 8 / 135e12, rel=1e-6)
+    code, _, err = cli(*common, "--attention", "flash3")
+    assert code == 2 and "--attention must be flash, flash1 or eager; got 'flash3'" in err
+
+
 def test_prompt_attention_runs_at_the_measured_forward_rate(cat):
     """Serving's prompt attention: FlashAttention-3's measured forward rate on Hopper (H100 causal d128: 292 TFLOP/s
     at 512 tokens to 616 at 16k, hardware/calibration/flash-attention-fwd.csv), H200 scaled by its dense peak (the

@@ -268,9 +268,9 @@ class TrainEstimate(Open):
     cost: Cost
     fits: bool = d("Model states plus activations fit the GPU.")
     settings: dict[str, Any] = d("micro-batches, recompute, ZeRO stage, sequence parallelism, GEMM dtype, virtual "
-                                 "stages, expert-parallel overlap, attention kernels (flash | eager), shard group, "
-                                 "grad_reduce_dtype (bf16 | fp32: the dtype gradients are kept and reduced in) and "
-                                 "overlap_grad_reduce (ZeRO 0-2: the reduction behind the backward, or after it).")
+                                 "stages, expert-parallel overlap, attention kernels (flash | flash1 | eager), shard "
+                                 "group, grad_reduce_dtype (bf16 | fp32: the dtype gradients are kept and reduced in) "
+                                 "and overlap_grad_reduce (ZeRO 0-2: the reduction behind the backward, or after it).")
     warnings: list[str] = opt("Things that work but cost.")
     reasons: list[str]
 

@@ -206,7 +206,7 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     if tp > 1:
         assumptions.append(f"sequence parallelism not stated: {'on' if sp else 'off'} "
                            f"({fw_name or 'tpplan'}'s default)")
-    extra = {k: fw[k] for k in ("grad_bytes", "dp_overlap", "elementwise", "flash_attention")}
+    extra = {k: fw[k] for k in ("grad_bytes", "dp_overlap", "elementwise", "flash_attention", "flash_kernel")}
     try:
         tdt = _train_dtype(str(r["precision"]))
     except ValueError:
@@ -513,22 +513,21 @@ CHART_DIR = Path("docs") / "accuracy"
 
 WHY = {
     "train_tokens_per_s_per_gpu": (
-        "Why: the GEMMs run at one efficiency per GPU and dtype, taken from large GEMMs (H100 bf16: 0.74 x 989 = "
-        "732 TFLOP/s at K >= 8,192), slower where their inner dimension is smaller (perf.GEMM_K0: K / (K + 500), "
-        "fitted on DeepGEMM's K sweep; small hidden sizes and TP shards); attention runs at FlashAttention-2's "
-        "measured forward+backward rate for its sequence length and head dim, in bf16 also in fp8 runs "
-        "(tpplan/engine/attention.py); collectives across nodes run at the nodes' NIC bandwidth. Each row runs as "
-        "the framework of the repository that published it (--framework nemo / llm-foundry) where the row is "
-        "silent: llm-foundry's norms, residual adds and GELU run as PyTorch eager ops at the measured 0.43 of peak "
-        "HBM (hardware/calibration/elementwise-liger.csv) and its loss as PyTorch's fp32 cross entropy (40 bytes a "
-        "logit); fp8 runs cast every GEMM operand to fp8 and its transpose (4 bytes an element through HBM). The "
-        "NeMo context-parallel rows (4k to 1M tokens, fp8) are within +2% to +9%, the A100 rows but one within 16%. "
-        "The rest of the over-prediction sits in llm-foundry's H100 runs: FSDP at one sequence per GPU and "
-        "8k-64k tokens (+45% to +60%; on A100 the 32k row +28%), whose attention would have to run at about 0.55 of "
-        "FlashAttention-2's measured rate to match, or the step carry time tpplan does not see (FSDP's contention "
-        "with the compute for SMs and HBM, allocator pressure at 68 of 80 GB for MPT-30B); and the bf16 rows of "
-        "1B-70B models, 14-35% optimistic on H100 against 3-16% on A100 (the H100 bf16 efficiency comes from short "
-        "runs; a sustained, power-limited clock is unmeasured). These are issue 18's."),
+        "Why: the GEMMs run at one efficiency per GPU and dtype, taken from large GEMMs (H100 bf16: 0.74 x 989 = 732 "
+        "TFLOP/s at K >= 8,192), slower where their inner dimension is smaller (perf.GEMM_K0: K / (K + 500), fitted on "
+        "DeepGEMM's K sweep; small hidden sizes and TP shards); attention runs at the measured forward+backward rate of"
+        " the framework's FlashAttention generation for its sequence length and head dim (FlashAttention-2 for NeMo; "
+        "1.x for llm-foundry's 2023 benchmark tables, about 0.45x of FA2 beyond 2k tokens), in bf16 also in fp8 runs "
+        "(tpplan/engine/attention.py); collectives across nodes run at the nodes' NIC bandwidth. Each row runs as the "
+        "framework of the repository that published it (--framework nemo / llm-foundry) where the row is silent: "
+        "llm-foundry's norms, residual adds and GELU run as PyTorch eager ops at the measured 0.43 of peak HBM "
+        "(hardware/calibration/elementwise-liger.csv) and its loss as PyTorch's fp32 cross entropy (40 bytes a logit); "
+        "fp8 runs cast every GEMM operand to fp8 and its transpose (4 bytes an element through HBM). The NeMo "
+        "context-parallel rows (4k to 1M tokens, fp8) are within +2% to +9%, the A100 rows within 17%. llm-foundry's "
+        "bf16 rows of 1B-70B models at 2k tokens are 6-12% optimistic on H100 against -12% to +11% on A100 (the H100 "
+        "bf16 efficiency comes from short runs; a sustained, power-limited clock is unmeasured). Its long-sequence rows"
+        " on 8 GPUs spread both ways: MPT-30B at 8k +30% (FSDP at one sequence per GPU, 68 of 80 GB), MPT-13B at 32k "
+        "-16% and MPT-7B at 64k -22%, where FlashAttention 1.x's curve, measured to 16k only, is held flat."),
     "ttft_s": (
         "Why: each row runs at its request rate through the load model (tpplan/engine/load.py): queueing, the residual "
         "of the step in progress and the prompt's chunks, each step timed by a roofline per kernel (GEMMs on the "

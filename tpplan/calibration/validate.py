@@ -56,9 +56,9 @@ DESCRIPTION = {
     "collective": "nccl-tests all-reduce bus bandwidth >= 1 MiB through tpplan.engine.comm (the catalog's correction "
                   "tables come from these sweeps, so this guards regressions; the smooth fit alone is within 5.5% "
                   "(H100) to 19% (A100's protocol switch))",
-    "attention": "FlashAttention-2 forward+backward throughput by sequence length, head dim and mask through "
-                 "tpplan.engine.attention (the rate training's attention time uses), and FlashAttention-3's forward "
-                 "on H100 (the rate serving's prompt attention uses on Hopper); both interpolate these sweeps",
+    "attention": "FlashAttention-2 and 1.x forward+backward throughput by sequence length, head dim and mask "
+                 "through tpplan.engine.attention (the rates training's attention time uses), and FlashAttention-3's "
+                 "forward on H100 (the rate serving's prompt attention uses on Hopper); both interpolate these sweeps",
     "gemm-shape": "fp8 GEMMs by shape, dense (m = 64, 128, 4,096 rows) and grouped as MoE experts run them (4-8 "
                   "groups of 256-8,192 rows), DeepGEMM on H800, through the smooth GEMM roofline "
                   "(perf.gemm_roofline) at the catalog's fp8 efficiencies and the slowdown of a small inner "
@@ -154,13 +154,14 @@ def microbench_rows(cat: Catalog, rows: list[dict[str, str]], shown: str) -> lis
             pred = float(attention.fwd_flops_per_s(gpu, d, causal, np.array([float(seq)]))[0])
             out.append(Row("attention", f"{gpu.name} FA3 fwd {'causal' if causal else 'full'} d={d} s={seq}",
                            pred, value, "FLOP/s", src))
-        elif bench.startswith("attn_fa2_fwd_bwd"):
+        elif bench.startswith(("attn_fa2_fwd_bwd", "attn_fa1_fwd_bwd")):
             from tpplan.engine import attention
 
             seq, d, causal = _i(r.get("m")), _i(r.get("n")), bench.endswith("causal")
-            pred = float(attention.fwd_bwd_flops_per_s(gpu, d, causal, seq))
-            out.append(Row("attention", f"{gpu.name} FA2 fwd+bwd {'causal' if causal else 'full'} d={d} s={seq}",
-                           pred, value, "FLOP/s", src))
+            kernel = bench.split("_")[1]
+            pred = float(attention.fwd_bwd_flops_per_s(gpu, d, causal, seq, kernel))
+            out.append(Row("attention", f"{gpu.name} {kernel.upper()} fwd+bwd {'causal' if causal else 'full'} "
+                           f"d={d} s={seq}", pred, value, "FLOP/s", src))
         elif bench.startswith("deepgemm_"):
             # G groups (MoE experts) of m rows against the same N x K shape each: FLOPs and fp8 bytes per group
             groups = int(bench.rsplit("_x", 1)[1]) if "_x" in bench else 1

@@ -375,9 +375,16 @@ class FrameworkSetting(Strict):
     source: str
 
 
+ATTENTION_KERNELS = ("flash", "flash1", "eager")
+"""Training attention kernels a profile or --attention names: flash = FlashAttention-2, flash1 = FlashAttention
+1.x (each at its measured rate, hardware/calibration/flash-attention-{2,1}.csv), eager = the s x s scores
+through HBM."""
+
+
 class FrameworkSettings(Strict):
     attention: FrameworkSetting
-    """flash | eager: FlashAttention kernels, or the s x s scores through HBM."""
+    """flash | flash1 | eager (ATTENTION_KERNELS): FlashAttention-2 or 1.x kernels, or the s x s scores through
+    HBM."""
     sequence_parallel: FrameworkSetting
     """bool: Megatron sequence parallelism (Korthikanti et al. 2022)."""
     zero: FrameworkSetting
@@ -398,8 +405,8 @@ class FrameworkSettings(Strict):
 
     @model_validator(mode="after")
     def _values(self) -> "FrameworkSettings":
-        if self.attention.value not in ("flash", "eager"):
-            raise ValueError(f"attention must be flash or eager; got {self.attention.value!r}")
+        if self.attention.value not in ATTENTION_KERNELS:
+            raise ValueError(f"attention must be one of {', '.join(ATTENTION_KERNELS)}; got {self.attention.value!r}")
         if not isinstance(self.sequence_parallel.value, bool):
             raise ValueError("sequence_parallel must be true or false")
         zs, rs = self.zero.value, self.recompute.value

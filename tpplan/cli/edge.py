@@ -272,12 +272,16 @@ def _stage_split(layers: int, pp: int, v: int, first: int | None, last: int | No
 
 
 def _with_attention(tw: Any, attention: str) -> Any:
-    """--attention flash | eager on a training workload."""
+    """--attention flash | flash1 | eager on a training workload."""
     import dataclasses
 
-    if attention not in ("flash", "eager"):
-        raise TpplanError(f"--attention must be flash or eager; got {attention!r}")
-    return dataclasses.replace(tw, flash_attention=attention == "flash")
+    from tpplan.catalog.spec import ATTENTION_KERNELS
+
+    if attention not in ATTENTION_KERNELS:
+        raise TpplanError(f"--attention must be {', '.join(ATTENTION_KERNELS[:-1])} or {ATTENTION_KERNELS[-1]}; "
+                          f"got {attention!r}")
+    return dataclasses.replace(tw, flash_attention=attention != "eager",
+                               flash_kernel="fa1" if attention == "flash1" else "fa2")
 
 
 def _training_only(o: Any) -> None:
@@ -318,7 +322,7 @@ def _framework_workload(tw: Any, framework: Any, attention: str | None, grad_red
     fw = framework_defaults(framework.framework if framework is not None else None)
     tw = dataclasses.replace(tw, sequence_parallel=fw["sequence_parallel"])
     tw = _with_framework_knobs(tw, fw, grad_reduce_dtype, overlap_grad_reduce, elementwise)
-    return _with_attention(tw, attention or ("flash" if fw["flash_attention"] else "eager"))
+    return _with_attention(tw, attention or fw["attention"])
 
 
 def _interleaved(tw: Any, m: Any, pp: int, dp: int, v: int) -> Any:

@@ -81,7 +81,7 @@ DeadlineOpt = Annotated[float | None, typer.Option(help="Training: longest accep
 BudgetUsdOpt = Annotated[str | None, typer.Option(help="Training: most $ for the run.")]
 TrainObjectiveOpt = Annotated[str, typer.Option("--train-objective", help="Training: time | cost | mfu (same as --objective with --train).")]
 TrainDtypeOpt = Annotated[str, typer.Option(help="Training GEMM dtype: bf16 | fp8.")]
-AttentionOpt = Annotated[str | None, typer.Option(help="Training attention kernels: flash (FlashAttention, the measured FA2 rate) | eager (the s x s scores through HBM as Megatron ran in 2021, stored under --recompute none); default: the --framework's, else flash.")]
+AttentionOpt = Annotated[str | None, typer.Option(help="Training attention kernels: flash (FlashAttention-2, its measured rate) | flash1 (FlashAttention 1.x, its measured rate: about 0.45x FA2's at long sequences) | eager (the s x s scores through HBM as Megatron ran in 2021, stored under --recompute none); default: the --framework's, else flash.")]
 FrameworkOpt = Annotated[str | None, typer.Option(help="Training: run as this framework does by default (frameworks/*.yaml, `tpplan frameworks`: megatron-core, nemo, torchtitan, deepspeed, llm-foundry, megatron-2021, megatron-2022): its attention kernels, sequence parallelism, ZeRO stages, recompute modes, virtual stages, gradient-reduce dtype and overlap, elementwise kernels, each overridable by its own flag.")]
 EngineOpt = Annotated[str, typer.Option(help="Serving engine whose scheduler and memory defaults are modelled: vllm | sglang | trtllm.")]
 EngineVersionOpt = Annotated[str | None, typer.Option(help="Engine profile version (default: the profile's; vllm 0.11.0 / 0.33.0 / 0.6.6, sglang 0.5.3, trtllm serve-2025 / bench-2025).")]

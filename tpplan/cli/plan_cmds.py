@@ -136,7 +136,7 @@ def estimate(
         tw = _train_workload(length, global_batch, micro_batch, tokens, recompute or fw["recompute"],
                              sequence_parallel if sequence_parallel is not None else fw["sequence_parallel"],
                              zero if zero is not None else fw["zero"], train_dtype or o.weight_dtype)
-        tw = _with_attention(tw, attention or ("flash" if fw["flash_attention"] else "eager"))
+        tw = _with_attention(tw, attention or fw["attention"])
         tw = _with_framework_knobs(tw, fw, grad_reduce_dtype, overlap_grad_reduce, elementwise)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
         if cp_comm_type not in ("p2p", "allgather"):

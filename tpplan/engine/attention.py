@@ -1,8 +1,9 @@
-"""Attention kernel throughput from measured FlashAttention-2 sweeps (training's attention time, issue 17).
+"""Attention kernel throughput from measured FlashAttention sweeps (training's attention time, issue 17).
 
-Owns the lookup of ``hardware/calibration/flash-attention-2.csv``: forward+backward TFLOP/s by GPU, head dim,
-mask and sequence length, as the FlashAttention authors measured and counted them (fwd ``4 b s^2 h d``, halved
-when causal; fwd+bwd 3.5x; Dao-AILab/flash-attention ``benchmarks/benchmark_flash_attention.py``).
+Owns the lookup of ``hardware/calibration/flash-attention-2.csv`` (FlashAttention-2) and ``flash-attention-1.csv``
+(FlashAttention 1.x, the same plots' "FlashAttention" bars): forward+backward TFLOP/s by GPU, head dim, mask and
+sequence length, as the FlashAttention authors measured and counted them (fwd ``4 b s^2 h d``, halved when
+causal; fwd+bwd 3.5x; Dao-AILab/flash-attention ``benchmarks/benchmark_flash_attention.py``).
 
 Measured: A100 SXM and H100 SXM, head dim 64 and 128, sequence 512-16k, bf16/fp16. Everything else is a stated
 assumption (``rate_source``): other Ampere and Hopper parts take their family's curve scaled by their dense
@@ -23,6 +24,7 @@ from tpplan.catalog.spec import GpuSpec
 
 FArray = npt.NDArray[np.float64]
 CSV = Path("hardware") / "calibration" / "flash-attention-2.csv"
+CSV_FA1 = Path("hardware") / "calibration" / "flash-attention-1.csv"
 FWD_CSV = Path("hardware") / "calibration" / "flash-attention-fwd.csv"
 H100_GEMM_EFF = 0.74
 """H100 SXM's calibrated bf16 GEMM efficiency (hardware/h100-sxm.yaml; a test holds them equal): the reference
@@ -32,12 +34,14 @@ MEASURED = {"a100-sxm-80gb": 312e12, "h100-sxm": 989.4e12}
 
 
 @functools.cache
-def _table() -> dict[tuple[str, bool, int], tuple[FArray, FArray]]:
-    """(gpu, causal, head dim) -> (sequence lengths, fwd+bwd FLOP/s), sorted by length."""
+def _table(kernel: str = "fa2") -> dict[tuple[str, bool, int], tuple[FArray, FArray]]:
+    """(gpu, causal, head dim) -> (sequence lengths, fwd+bwd FLOP/s) of ``kernel`` (fa2 | fa1), sorted by
+    length."""
     from tpplan.catalog.load import bundled_root
     from tpplan.catalog.microbench import read_microbench
 
-    rows = read_microbench(bundled_root() / CSV, CSV.as_posix())
+    path = CSV_FA1 if kernel == "fa1" else CSV
+    rows = read_microbench(bundled_root() / path, path.as_posix())
     pts: dict[tuple[str, bool, int], list[tuple[float, float]]] = {}
     for r in rows:
         key = (r["gpu"], r["benchmark"].endswith("causal"), int(r["n"]))
@@ -117,12 +121,19 @@ def padded_head_dim(head_dim: int) -> int:
     return -(-head_dim // step) * step
 
 
-def fwd_bwd_flops_per_s(gpu: GpuSpec, head_dim: int, causal: bool, seq_len: npt.ArrayLike) -> FArray:
-    """Measured forward+backward throughput (FlashAttention's FLOP count) for sequences of ``seq_len`` tokens:
-    interpolated in log length between the sweep's points, at the nearer measured head dim (64 or 128), times
-    the share of the padded head dim the model's is (the kernel computes the padding too)."""
+def fwd_bwd_flops_per_s(gpu: GpuSpec, head_dim: int, causal: bool, seq_len: npt.ArrayLike,
+                        kernel: str = "fa2") -> FArray:
+    """Measured forward+backward throughput (FlashAttention's FLOP count) of ``kernel`` (fa2: FlashAttention-2,
+    fa1: FlashAttention 1.x) for sequences of ``seq_len`` tokens: interpolated in log length between the sweep's
+    points, at the nearer measured head dim (64 or 128), times the share of the padded head dim the model's is
+    (the kernel computes the padding too; FlashAttention 1.x runs head dims up to 32, 64 and 128 on its 32-, 64-
+    and 128-wide kernels, csrc/flash_attn/src/fmha_fwd_launch_template.h [recalled]; it has none wider, so a
+    wider head takes FlashAttention-2's padding [assumed])."""
     ref, scale, _ = family(gpu)
-    d = 64 if head_dim <= 96 else 128
-    lens, rates = _table()[(ref, causal, d)]
+    padded = next(w for w in (32, 64, 128) if head_dim <= w) if kernel == "fa1" and head_dim <= 128 else \
+        padded_head_dim(head_dim)
+    # the measured curve of the kernel width it runs (FlashAttention 1.x), else of the nearer measured head dim
+    d = (64 if padded <= 64 else 128) if kernel == "fa1" else (64 if head_dim <= 96 else 128)
+    lens, rates = _table(kernel)[(ref, causal, d)]
     s = np.clip(np.asarray(seq_len, dtype=np.float64), lens[0], lens[-1])
-    return np.interp(np.log(s), np.log(lens), rates) * scale * (head_dim / padded_head_dim(head_dim))
+    return np.interp(np.log(s), np.log(lens), rates) * scale * (head_dim / padded)

@@ -1081,8 +1081,9 @@ def _train_attention_split(ctx: Context, B: float, s: float, eff: Eff) -> tuple[
     GEMMs: 3 x 2 N per token (forward, backward 2x; Narayanan et al. 2021), plus a forward of the layers
     under full recompute. Attention with flash kernels (Dao et al. 2022, 2023) executes the causal half of the
     scores: forward 4 s^2 h d / 2 per sequence and layer, backward 2.5x forward (it recomputes the scores),
-    and one more forward under full recompute, at the measured FlashAttention-2 forward+backward rate for this
-    sequence length and head dim (tpplan/engine/attention.py), in bf16 whatever dtype the GEMMs use. Without flash
+    and one more forward under full recompute, at the measured forward+backward rate of the workload's
+    FlashAttention generation (2, or 1.x under --attention flash1) for this sequence length and head dim
+    (tpplan/engine/attention.py), in bf16 whatever dtype the GEMMs use. Without flash
     kernels (eager attention) the scores run as GEMMs: the model's full-attention FLOPs at the GEMM rate."""
     from tpplan.engine import attention
 
@@ -1100,7 +1101,8 @@ def _train_attention_split(ctx: Context, B: float, s: float, eff: Eff) -> tuple[
     fwd = float(tokens * attention_flops_per_token(m, s, causal=True))
     a = m.attention
     d = a.qk_nope_head_dim + (a.qk_rope_head_dim or 0) if a.kind == "mla" and a.qk_nope_head_dim else a.head_dim
-    rate = float(attention.fwd_bwd_flops_per_s(ctx.gpu, d, True, s)) * (eff.flops / ctx.gpu.calibration.flops.value)
+    rate = float(attention.fwd_bwd_flops_per_s(ctx.gpu, d, True, s, tw.flash_kernel)) * (
+        eff.flops / ctx.gpu.calibration.flops.value)
     return gemm, (3.5 + (1.0 if full else 0.0)) * fwd / rate
 
 
@@ -1291,7 +1293,8 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
 
         a = m.attention
         d = a.head_dim if a.kind != "mla" else (a.qk_nope_head_dim or 0) + (a.qk_rope_head_dim or 0)
-        rate = attention.fwd_bwd_flops_per_s(gpu, d, False, s / cp) * (eff.flops / gpu.calibration.flops.value)
+        rate = attention.fwd_bwd_flops_per_s(gpu, d, False, s / cp, tw.flash_kernel) * (
+            eff.flops / gpu.calibration.flops.value)
         att = attention_flops_per_token(m, s, causal=True) / m.num_layers * mb * s / cp / tp / rate
         exposed = (np.maximum(0.0, (cp - 1.0) * t_pass - att)
                    + np.maximum(0.0, 2.0 * (cp - 1.0) * t_pass - 2.5 * att))

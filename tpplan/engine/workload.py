@@ -180,6 +180,9 @@ class TrainWorkload:
     grad_bytes: int = 2
     """Bytes per gradient element (2: bf16 grads as in the ZeRO paper; 4: fp32 accumulation)."""
     flash_attention: bool = True
+    flash_kernel: Literal["fa2", "fa1"] = "fa2"
+    """The FlashAttention generation under flash_attention: fa2 (FlashAttention-2's measured rate) or fa1
+    (FlashAttention 1.x, about 0.45x of it at long sequences on A100 and H100; --attention flash1)."""
     interleave: int = 1
     """Virtual pipeline stages per rank (interleaved 1F1B); 1 = plain 1F1B."""
     cp_comm: Literal["p2p", "allgather"] = "p2p"

@@ -82,7 +82,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
         "settings": {"recompute": tw.recompute, "sequence_parallel": tw.sequence_parallel, "zero": int(ev.zero[i]),
                      "train_dtype": tw.train_dtype, "micro_batches": int(t.micro_batches[i]),
                      "interleave": tw.interleave, "ep_overlap": tw.ep_overlap,
-                     "attention": "flash" if tw.flash_attention else "eager", "shard_group": tw.shard_group,
+                     "attention": attention_name(tw.flash_attention, tw.flash_kernel), "shard_group": tw.shard_group,
                      "grad_reduce_dtype": "fp32" if tw.grad_bytes == 4 else "bf16",
                      "overlap_grad_reduce": tw.dp_overlap, "elementwise": tw.elementwise},
         "params": {"total": ctx.model.params_total, "active": ctx.model.params_active,
@@ -126,6 +126,11 @@ def _inputs(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: P
             "optimizer": "adam (mixed precision: 2 + grad + 12 bytes per parameter)"}
 
 
+def attention_name(flash: bool, kernel: str) -> str:
+    """The --attention word of a workload's attention kernels: flash (FlashAttention-2), flash1 or eager."""
+    return "eager" if not flash else "flash1" if kernel == "fa1" else "flash"
+
+
 def framework_defaults(prof: FrameworkSettings | None) -> dict[str, Any]:
     """The TrainWorkload fields a run takes where the user (or a published row) states nothing: the framework
     profile's (frameworks/*.yaml: its first recompute mode and ZeRO stage, sequence parallelism, attention
@@ -133,12 +138,15 @@ def framework_defaults(prof: FrameworkSettings | None) -> dict[str, Any]:
     (engine.workload.TRAIN_DEFAULTS). The one place a profile setting becomes a workload field."""
     d = TRAIN_DEFAULTS
     out: dict[str, Any] = {"recompute": d.recompute, "zero": d.zero, "sequence_parallel": d.sequence_parallel,
-                           "flash_attention": d.flash_attention, "grad_bytes": d.grad_bytes,
+                           "flash_attention": d.flash_attention, "flash_kernel": d.flash_kernel,
+                           "attention": attention_name(d.flash_attention, d.flash_kernel), "grad_bytes": d.grad_bytes,
                            "dp_overlap": d.dp_overlap, "elementwise": d.elementwise}
     if prof is None:
         return out
     out.update(recompute=prof.recompute.value[0], zero=prof.zero.value[0],
-               sequence_parallel=prof.sequence_parallel.value, flash_attention=prof.attention.value == "flash")
+               sequence_parallel=prof.sequence_parallel.value, attention=prof.attention.value,
+               flash_attention=prof.attention.value != "eager",
+               flash_kernel="fa1" if prof.attention.value == "flash1" else "fa2")
     if prof.grad_reduce_dtype is not None:
         out["grad_bytes"] = 4 if prof.grad_reduce_dtype.value == "fp32" else 2
     if prof.overlap_grad_reduce is not None:
