@@ -246,7 +246,7 @@ def test_check_judges_slos_under_load_at_the_files_rate():
 def test_check_prices_the_files_replicas_not_the_replicas_the_rate_would_need():
     # a file's rate sizes nothing: its budget is judged on its own replicas (dp 1 x TP 4 = 4 H100s at the
     # catalog's typical $2.49/GPU-hour = $9.96/hour), as estimate prices them. 5.5 requests/s of 2k-token
-    # prompts is within the replica's saturation (5.80/s, TPP024's example) but above the 85% recommend plans
+    # prompts is within the replica's saturation (5.81/s, TPP024's example) but above the 85% recommend plans
     # a replica at, so a search would size 2 replicas ($19.92/hour) for it
     base = ("model: llama-3.1-70b\ngpu: h100-sxm\ntensor_parallel_size: 4\nmax_model_len: 8192\n"
             "input_len: 2000\noutput_len: 256\nrate: 5.5\n")
@@ -255,8 +255,8 @@ def test_check_prices_the_files_replicas_not_the_replicas_the_rate_would_need():
     assert f.rule == "TPP022" and "4 x h100-sxm" in f.message and "$9.96/hour" in f.message
     # past saturation the file fails on the rate itself, with the replicas that serve it
     (f,) = _check(base.replace("rate: 5.5", "rate: 30"))
-    assert f.rule == "TPP024" and "saturate at 5.8 requests/s" in f.message
-    assert f.suggestion == {"data_parallel_size": 7}  # 30 / (0.85 x 5.80) = 6.09 -> 7 replicas
+    assert f.rule == "TPP024" and "saturate at 5.81 requests/s" in f.message
+    assert f.suggestion == {"data_parallel_size": 7}  # 30 / (0.85 x 5.81) = 6.07 -> 7 replicas
 
 
 @settings(max_examples=30, deadline=None)

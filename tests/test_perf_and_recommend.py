@@ -26,13 +26,14 @@ def _ctx(cat, model="llama-3.1-70b", gpu="h100-sxm", **kw):
 def test_decode_units_hand_computed(cat):
     # TP=1 llama-70b bf16 batch 1: bytes read ~= 141.1 GB of weights less the input embedding table
     # (128,256 x 8,192 x 2 B = 2.10 GB, of which a step gathers one row; the untied LM head is read whole)
-    # + KV; at 3.35 TB/s x 0.75 the step takes 139.0e9 / 2.5125e12 = 55.3 ms of HBM time (plus gaps 80 x 10 us,
-    # and a paged decode-attention kernel per layer with its 10 us floor: 1-sequence x 32-token FlashInfer and
-    # PagedAttention calls take 10.4 us on H100, hardware/calibration/flashinfer-decode.csv)
+    # + KV; at 3.35 TB/s x 0.75 the step takes 139.0e9 / 2.5125e12 = 55.3 ms of HBM time (plus graph-replay gaps
+    # of 0.58 us after each of a layer's 10 kernels, 80 x 5.8 us, and a paged decode-attention kernel per layer
+    # with its 10 us floor: 1-sequence x 32-token FlashInfer and PagedAttention calls take 10.4 us on H100,
+    # hardware/calibration/flashinfer-decode.csv)
     ctx = _ctx(cat)
     st = perf.serve_time(ctx, grid.make(tp=1))
     hbm = (141.1e9 - 128_256 * 8_192 * 2) / (3.35e12 * 0.75)
-    assert st.tpot[0] == pytest.approx(hbm + 80 * 10e-6 + 80 * 10e-6, rel=0.01)
+    assert st.tpot[0] == pytest.approx(hbm + 80 * 10 * 0.58e-6 + 80 * 10e-6, rel=0.01)
     assert st.decode_bound[0] == "memory"
     # prefill of 1000 tokens: the GEMMs, 2 x (69.5e9 - 1.05e9 LM head) matmul params x 1000, plus the LM head of
     # the last token only (the engine samples from it alone) / (989.4e12 x 0.74) = 187 ms, against
@@ -446,6 +447,23 @@ def test_explain_says_how_many_sequences_fit_when_the_concurrency_does_not(cli_j
     m = re.search(r"(\d+) sequences of 128,000 tokens fit in the ([\d.]+) GB KV pool per GPU \(5\.2 GB each\)", text)
     assert m is not None
     assert int(m.group(1)) == int(float(m.group(2)) * 1e9 // (128_000 * 40_960))
+
+
+def test_kernel_gaps_count_each_layers_kernels(cat):
+    """#17 item 5: a step's idle time between kernels is the layer's kernel count x a graph-replay gap per kernel
+    node (0.58 us: 117 no-op kernels in 82.9 us as a CUDA graph, ahrefs/ocannl #488). Kernels per layer as vLLM
+    runs them: Llama 2 norms + qkv, rotary, KV write, attention, o_proj + gate_up, activation, down = 10, +2
+    all-reduces at TP > 1; Mixtral's MoE MLP router, top-k, alignment, 2 grouped GEMMs, activation, sum = 7
+    (2 + 5 + 7 = 14); DeepSeek-V3 (config.json: first_k_dense_replace 3 of 61 layers, one shared expert, MLA):
+    2 + 9 + (58 x 10 + 3 x 3) / 61 = 20.66."""
+    assert float(perf.kernels_per_layer(cat.model("llama-3.1-70b"), 1)) == 10
+    assert float(perf.kernels_per_layer(cat.model("llama-3.1-70b"), 4)) == 12
+    assert float(perf.kernels_per_layer(cat.model("mixtral-8x7b"), 1)) == 14
+    assert float(perf.kernels_per_layer(cat.model("deepseek-v3"), 1)) == pytest.approx(2 + 9 + (58 * 10 + 3 * 3) / 61)
+    ctx = _ctx(cat)
+    for tp, k in ((1, 10), (4, 12)):
+        t = perf.step_pieces(ctx, grid.make(tp=tp), 8.0, 0.0, terms=True).terms
+        assert t is not None and float(t["gaps"][0]) == pytest.approx(80 * k * 0.58e-6)
 
 
 def test_flash_attention_pads_the_head_dim(cat):

@@ -81,6 +81,32 @@ to back, so part of the floor may be launch gaps that CUDA-graph replay shortens
 graphs): an upper estimate. Other GPUs and kernels (vLLM's FlashAttention backend, TensorRT-LLM's XQA)
 [assumed] alike; ``tpplan validate --category decode-attention`` replays the curves."""
 
+GRAPH_NODE_GAP_S = 0.58e-6
+"""GPU time between two kernels of a replayed CUDA graph, per kernel node: a chain of N no-op kernels took 82.9 us
+for N = 117 as one graph against 735.4 us launched one by one (with a sync), i.e. ~15 us per replay plus ~0.58 us
+per node (ahrefs/ocannl issue #488, RTX 5070 Ti laptop, driver 610.62, CUDA 13.3, WSL2, median of 200 reps;
+shared/reference/data/operators/README.md 5c) [V-user]: a consumer GPU under WSL, so an upper edge for a
+datacenter part; the serving engines decode under graphs. Paid once per kernel of every layer
+(kernels_per_layer) in each step; the band takes it x0.5 to x2 (Eff.gap_scale)."""
+
+
+def kernels_per_layer(m: ModelSpec, tp: npt.ArrayLike) -> FArray:
+    """Kernels one transformer layer launches per forward step, as vLLM's model code runs them (the mean over the
+    model's layers): each norm (residual add fused in, fused_add_rms_norm), the QKV GEMM, rotary, the KV-cache
+    write, attention and o_proj (5; MLA adds the q / kv latent projections' norms and its absorbed W_UK / W_UV
+    batched GEMMs: 4 more), a dense MLP's gate_up GEMM, activation and down GEMM (3), or a MoE layer's router
+    GEMM, top-k, token alignment, two grouped expert GEMMs, activation and the weighted sum (7) plus a shared
+    expert's 3; and at TP > 1 the two all-reduces. Llama at TP 1: 2 + 5 + 3 = 10. Engines that fuse more
+    (TensorRT-LLM's attention plugin runs rotary, the cache write and attention as one) launch fewer [not
+    modelled]."""
+    attn = 5.0 + (4.0 if m.attention.kind == "mla" else 0.0)
+    mlp = 3.0
+    if m.moe is not None:
+        frac = m.num_moe_layers / m.num_layers
+        moe = 7.0 + (3.0 if m.moe.num_shared_experts else 0.0)
+        mlp = frac * moe + (1.0 - frac) * 3.0
+    return m.norms_per_layer + attn + mlp + 2.0 * (np.asarray(tp, dtype=np.float64) > 1)
+
 
 GEMM_K0 = 500.0
 """A GEMM's main loop over its inner dimension K is amortized against a fixed cost per output tile (pipeline fill,
@@ -431,7 +457,7 @@ def serve_time(ctx: Context, g: Grid, eff: Eff | None = None) -> ServeTime:
                                              busbw_scale=eff.busbw_scale, stride=tp * cp * g.dp)
     t_ep = _ep_time(ctx, g, n_in, eff)
     t_cp = np.where(cp > 1, _cp_prefill_time(ctx, g, n_in, eff), 0.0) if (cp > 1).any() else 0.0 * cp
-    gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
+    gaps = L * kernels_per_layer(m, tp) * w.engine.kernel_gap_s * eff.gap_scale
     # speculative decoding: the draft (EAGLE head, MTP layer, draft model) also runs over the prompt
     t_draft_pre = _draft_time(ctx, g, 0.0, n_in, eff)
     ttft = gemm_roofline(t_gemm, t_read) + t_attn_pre + t_elem_pre + t_tp + t_pp + t_ep + t_cp + gaps + t_draft_pre
@@ -679,7 +705,7 @@ def step_pieces(ctx: Context, g: Grid, decode_seqs: npt.ArrayLike, prefill_token
     t_cp = np.where(cp > 1, L * comm.collective_time(
         gpu, "all-reduce", b_n * q * h * act_b, cp, gpus_per_node=ctx.node_size, busbw_scale=eff.busbw_scale,
         stride=tp), 0.0) if (cp > 1).any() else 0.0 * tp
-    gaps = L * w.engine.kernel_gap_s_per_layer * eff.gap_scale
+    gaps = L * kernels_per_layer(m, tp) * w.engine.kernel_gap_s * eff.gap_scale
     t_draft = _draft_time(ctx, g, n, p, eff)
     other = t_tp + t_pp + t_ep + t_cp + (gaps + w.engine.step_overhead_s) + t_draft + serial
     named = None

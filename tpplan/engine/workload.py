@@ -25,9 +25,9 @@ class EngineDefaults:
     """Tokens per scheduler step; the profile run's activation peak is taken at this chunk size."""
     block_size: int = 16
     """KV-cache block size in tokens (vLLM CacheConfig.DEFAULT_BLOCK_SIZE)."""
-    kernel_gap_s_per_layer: float = 10e-6
-    """Idle time between kernels per transformer layer under CUDA graphs (~10 kernels x ~1 us launch gap).
-    An engine constant stated as an assumption, not fitted to any end-to-end figure."""
+    kernel_gap_s: float = 0.58e-6
+    """Idle GPU time between two kernels of a replayed CUDA graph, paid per kernel (perf.GRAPH_NODE_GAP_S, a
+    graph-replay microbenchmark; perf.kernels_per_layer counts the kernels)."""
     decode_allreduce_latency_s: float | None = 6e-6
     """Fixed latency of one small all-reduce launched inside a CUDA graph on a GPU-to-GPU fabric: NCCL
     NVLSTree on HGX H100 under CUDA graphs ~6 us (NVIDIA/nccl issue #1259) [S]. vLLM

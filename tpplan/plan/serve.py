@@ -376,7 +376,11 @@ def assumptions(ctx: Context, pricing: Pricing) -> dict[str, Any]:
         e = ctx.serve.engine
         out["engine"] = {"name": e.name, "gpu_memory_utilization": ctx.serve.gpu_memory_utilization,
                          "max_num_batched_tokens": e.max_num_batched_tokens,
-                         "kernel_gap_s_per_layer": e.kernel_gap_s_per_layer,
+                         # per layer at TP 1 (two all-reduce kernels more above): kernels x the per-kernel gap
+                         "kernel_gap_s_per_layer": float(perf.kernels_per_layer(ctx.model, 1)) * e.kernel_gap_s,
+                         "kernel_gap_s_per_kernel": e.kernel_gap_s,
+                         "kernels_per_layer": {"tp_1": float(perf.kernels_per_layer(ctx.model, 1)),
+                                               "tp_above_1": float(perf.kernels_per_layer(ctx.model, 2))},
                          "decode_allreduce_latency_s": e.decode_allreduce_latency_s,
                          "cuda_graph_bytes": ctx.gpu.overheads.cuda_graph_bytes,
                          "cuda_context_bytes": ctx.gpu.overheads.cuda_context_bytes,

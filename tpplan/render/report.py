@@ -293,7 +293,8 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
         e = a["engine"]
         items.append(f"Engine: {e['name']} defaults: gpu_memory_utilization {e['gpu_memory_utilization']}, "
                      f"max_num_batched_tokens {e['max_num_batched_tokens']:,}, kernel gap "
-                     f"{e['kernel_gap_s_per_layer'] * 1e6:.0f} us/layer, CUDA graphs {_gib(e['cuda_graph_bytes'])}, "
+                     f"{e['kernel_gap_s_per_layer'] * 1e6:.1f} us/layer at TP 1, "
+                     f"CUDA graphs {_gib(e['cuda_graph_bytes'])}, "
                      f"CUDA context {_gib(e['cuda_context_bytes'])} ({e['source']}).")
         for key, label in (("flops_efficiency", "Tensor-core efficiency"), ("hbm_efficiency", "HBM efficiency")):
             x = a[key]
