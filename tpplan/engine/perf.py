@@ -105,7 +105,7 @@ def kernels_per_layer(m: ModelSpec, tp: npt.ArrayLike) -> FArray:
         frac = m.num_moe_layers / m.num_layers
         moe = 7.0 + (3.0 if m.moe.num_shared_experts else 0.0)
         mlp = frac * moe + (1.0 - frac) * 3.0
-    return m.norms_per_layer + attn + mlp + 2.0 * (np.asarray(tp, dtype=np.float64) > 1)
+    return np.where(np.asarray(tp, dtype=np.float64) > 1, 2.0, 0.0) + (m.norms_per_layer + attn + mlp)
 
 
 GEMM_K0 = 500.0
