@@ -207,6 +207,9 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
         assumptions.append(f"sequence parallelism not stated: {'on' if sp else 'off'} "
                            f"({fw_name or 'tpplan'}'s default)")
     extra = {k: fw[k] for k in ("grad_bytes", "dp_overlap", "elementwise", "flash_attention", "flash_kernel")}
+    kernel = {"flash": "FlashAttention-2", "flash1": "FlashAttention 1.x", "eager": "eager attention"}[fw["attention"]]
+    assumptions.append(f"attention kernel generation not stated: {kernel} ({fw_name or 'tpplan'}'s default, "
+                       f"--attention {fw['attention']})")
     try:
         tdt = _train_dtype(str(r["precision"]))
     except ValueError:
@@ -218,7 +221,8 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     row.settings = {"model": m.name, "gpu": gpu.name, "tp": tp, "pp": pp, "dp": dp, "cp": cp, "ep": ep,
                     "seq_len": seq, "global_batch": tw.global_batch, "micro_batch": tw.micro_batch,
                     "recompute": recompute, "zero": zero, "train_dtype": tdt, "framework": fw_name,
-                    "elementwise": tw.elementwise, "grad_reduce_dtype": "fp32" if tw.grad_bytes == 4 else "bf16"}
+                    "elementwise": tw.elementwise, "grad_reduce_dtype": "fp32" if tw.grad_bytes == 4 else "bf16",
+                    "attention": fw["attention"]}
     try:
         res = training.estimate_train(m, gpu, tw, tp, pp, dp, cp, ep, Pricing())
     except TpplanError as exc:
