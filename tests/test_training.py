@@ -444,6 +444,34 @@ def test_allgather_context_parallelism_exposes_the_whole_kv_per_layer(cat, cli_j
     assert ag["train"]["breakdown_s"]["cp_comm"] > ring["train"]["breakdown_s"]["cp_comm"]
 
 
+def test_ring_context_parallelism_passes_kv_blocks_at_the_slowest_hop(cat, cli_json):
+    """issue 18 item 3, ring attention (--cp-comm-type p2p, the default): Llama-3.1-8B at 8,192 tokens, CP 4.
+    Per layer and micro-batch each rank passes its K/V block cp - 1 = 3 times forward and twice that backward:
+    K/V per token and layer 2 x 8 KV heads x 128 x 2 B = 4,096 B, over min(tp, 8) ranks, x 2,048 tokens a CP
+    rank (TP 4: 2 MiB a pass). Only what the block attention (this rank's 2,048 queries over the sequence, at
+    FlashAttention-2's measured rate for 2,048-token blocks) does not cover shows: max(0, 3 t - a) +
+    max(0, 6 t - 2.5 a), x 32 layers x 4 micro-batches. The ring advances at its slowest hop: at TP 4 the CP
+    ranks sit on GPUs 0, 4, 8, 12 of 8-GPU nodes, so two hops cross nodes (the pass at the inter-node p2p
+    rate); at TP 2 (GPUs 0, 2, 4, 6) the ring stays on NVLink and hides behind the attention."""
+    from tpplan.engine import attention, comm
+
+    gpu, m = cat.gpu("h100-sxm"), cat.model("llama-3.1-8b")
+    common = ("estimate", "--train", "--model", "llama-3.1-8b", "--gpu", "h100-sxm", "--cp", "4", "--seq-len",
+              "8192", "--global-batch", "4")
+    for tp, stride in ((4, 8.0), (2, 2.0)):
+        _, d = cli_json(*common, "--tp", str(tp))
+        block = 4096 / tp * 2048
+        t = float(comm.collective_time(gpu, "p2p", np.array([block]), np.array([2.0]), stride=np.array([stride]))[0])
+        a = (float(perf.attention_flops_per_token(m, 8192, causal=True)) / 32 * 2048 / tp
+             / float(attention.fwd_bwd_flops_per_s(gpu, 128, False, 2048.0)))
+        exposed = max(0.0, 3 * t - a) + max(0.0, 6 * t - 2.5 * a)
+        assert d["train"]["breakdown_s"]["cp_comm"] == pytest.approx(32 * 4 * exposed, rel=1e-9, abs=1e-12)
+        if tp == 4:
+            assert exposed > 0  # off the node the passes outrun the block attention
+        else:
+            assert exposed == 0  # on NVLink they hide behind it
+
+
 def test_zero3_moves_three_parameter_volumes_per_micro_batch(cat, cli_json):
     """issue 18 item 4, hand count: ZeRO-3 / FSDP FULL_SHARD gathers every layer's bf16 parameters for the forward
     and again for the backward of each micro-batch and reduce-scatters its gradients, and gathers nothing after the

@@ -932,7 +932,8 @@ def _cp_prefill_time(ctx: Context, g: Grid, tokens: float, eff: Eff) -> FArray:
     kv_tok_layer = m.kv_cache_bytes_per_token(DTYPE_BYTES[m.dtype]) / m.num_layers
     block = tokens / cp * kv_tok_layer
     t_pass = comm.collective_time(ctx.gpu, "p2p", block, 2 + 0 * cp, gpus_per_node=ctx.node_size,
-                                  busbw_scale=eff.busbw_scale)
+                                  busbw_scale=eff.busbw_scale,
+                                  stride=comm.ring_hop_stride(ctx.gpu, g.tp, cp, ctx.node_size))
     att = attention_flops_per_token(m, tokens, causal=True) / m.num_layers * tokens / (
         cp * g.tp * ctx.gpu.peak_flops("bf16") * eff.flops)
     return m.num_layers * np.maximum(0.0, (cp - 1.0) * t_pass - att)
@@ -1309,8 +1310,9 @@ def train_time(ctx: Context, g: Grid, eff: Eff | None = None, zero: npt.ArrayLik
     if np.any(cp > 1):
         kv_layer = m.kv_cache_bytes_per_token(act_b) / m.num_layers * mb * s / cp / np.maximum(
             1.0, np.minimum(tp, float(m.attention.num_kv_heads)))
+        # one ring step at its slowest hop (off the node once the ring of cp ranks, tp apart, spans nodes)
         t_pass = comm.collective_time(gpu, "p2p", kv_layer, 2 + 0 * tp, gpus_per_node=node,
-                                      busbw_scale=eff.busbw_scale, stride=tp)
+                                      busbw_scale=eff.busbw_scale, stride=comm.ring_hop_stride(gpu, tp, cp, node))
         # ring attention (Liu et al. 2023): the forward passes (cp - 1) K/V blocks around the ring behind the
         # GPU's block attention, the backward twice as much (K/V and their gradients) behind 2.5x the compute
         # (flash backward); only the excess is exposed. The block attention of this GPU's s/cp queries over the
