@@ -514,6 +514,10 @@ def test_training_attention_kernel_follows_the_framework_and_the_flag(cli_json, 
     assert att1 == pytest.approx(32 * 64 * 3.5 * 2 * 8192 ** 2 * 4096 / 8 / 135e12, rel=1e-6)
     code, _, err = cli(*common, "--attention", "flash3")
     assert code == 2 and "--attention must be flash, flash1 or eager; got 'flash3'" in err
+    # the text and markdown say how the step was run, the kernel included
+    code, out, _ = cli(*common, "--format", "markdown")
+    assert code == 0 and ("- run as: ZeRO-3, recompute none, 8 micro-batches, FlashAttention 1.x, sequence "
+                          "parallelism off, eager elementwise kernels") in out
 
 
 def test_prompt_attention_runs_at_the_measured_forward_rate(cat):

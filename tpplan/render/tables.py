@@ -503,12 +503,38 @@ def train_lines(res: dict[str, Any]) -> list[str]:
              f"CP {format_seconds(tr['breakdown_s'].get('cp_comm', 0.0))}, "
              f"optimizer {format_seconds(tr['breakdown_s'].get('optimizer', 0.0))}), "
              f"MFU {tr['mfu']:.1%}, HFU {tr['hfu']:.1%}, {tr['tokens_per_s']:,.0f} tokens/s"]
+    st = res.get("settings")
+    if st:
+        lines.append(settings_line(st))
     if tr.get("gpu_hours") is not None:
         lines.append(f"run: {tr['days']:.1f} days, {tr['gpu_hours']:,.0f} GPU-hours, "
                      + ", ".join(f"{k} {format_usd(v)}" for k, v in co["usd_total_by_tier"].items()))
     lines += [f"warning: {w}" for w in res.get("warnings", [])]
     lines += accuracy_lines(res)
     return lines
+
+
+ATTENTION_WORDS = {"flash": "FlashAttention-2", "flash1": "FlashAttention 1.x", "eager": "eager attention"}
+
+
+def settings_line(st: dict[str, Any]) -> str:
+    """How the step was run (the settings a --framework profile or the flags chose): the assumptions that drive
+    the time."""
+    v = st.get("interleave", 1)
+    parts = [f"ZeRO-{st['zero']}", f"recompute {st['recompute']}", f"{st['micro_batches']} micro-batches",
+             ATTENTION_WORDS.get(st.get("attention", ""), str(st.get("attention"))),
+             f"sequence parallelism {'on' if st['sequence_parallel'] else 'off'}",
+             f"{st.get('elementwise', 'fused')} elementwise kernels",
+             f"gradients reduced in {st.get('grad_reduce_dtype', 'bf16')}"
+             + (" behind the backward" if st.get("overlap_grad_reduce", True) else " after the backward"),
+             f"{st['train_dtype']} GEMMs"]
+    if v and v > 1:
+        parts.append(f"{v} virtual stages")
+    if st.get("shard_group"):
+        parts.append(f"sharded over groups of {st['shard_group']}")
+    if st.get("ep_overlap"):
+        parts.append("expert all-to-alls overlapped")
+    return "run as: " + ", ".join(parts)
 
 
 def train_estimate_markdown(res: dict[str, Any]) -> str:
