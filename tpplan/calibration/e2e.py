@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from tpplan.catalog.load import Catalog, bundled_root
-from tpplan.catalog.spec import ModelSpec
+from tpplan.catalog.spec import ATTENTION_WORDS, ModelSpec
 from tpplan.errors import TpplanError
 from tpplan.units import format_sig
 
@@ -207,7 +207,7 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
         assumptions.append(f"sequence parallelism not stated: {'on' if sp else 'off'} "
                            f"({fw_name or 'tpplan'}'s default)")
     extra = {k: fw[k] for k in ("grad_bytes", "dp_overlap", "elementwise", "flash_attention", "flash_kernel")}
-    kernel = {"flash": "FlashAttention-2", "flash1": "FlashAttention 1.x", "eager": "eager attention"}[fw["attention"]]
+    kernel = ATTENTION_WORDS[fw["attention"]]
     assumptions.append(f"attention kernel generation not stated: {kernel} ({fw_name or 'tpplan'}'s default, "
                        f"--attention {fw['attention']})")
     try:

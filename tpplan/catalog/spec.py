@@ -379,6 +379,8 @@ ATTENTION_KERNELS = ("flash", "flash1", "eager")
 """Training attention kernels a profile or --attention names: flash = FlashAttention-2, flash1 = FlashAttention
 1.x (each at its measured rate, hardware/calibration/flash-attention-{2,1}.csv), eager = the s x s scores
 through HBM."""
+ATTENTION_WORDS = {"flash": "FlashAttention-2", "flash1": "FlashAttention 1.x", "eager": "eager attention"}
+"""Each ATTENTION_KERNELS word as the outputs write it."""
 
 
 class FrameworkSettings(Strict):

@@ -514,12 +514,11 @@ def train_lines(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-ATTENTION_WORDS = {"flash": "FlashAttention-2", "flash1": "FlashAttention 1.x", "eager": "eager attention"}
-
-
 def settings_line(st: dict[str, Any]) -> str:
     """How the step was run (the settings a --framework profile or the flags chose): the assumptions that drive
     the time."""
+    from tpplan.catalog.spec import ATTENTION_WORDS
+
     v = st.get("interleave", 1)
     parts = [f"ZeRO-{st['zero']}", f"recompute {st['recompute']}", f"{st['micro_batches']} micro-batches",
              ATTENTION_WORDS.get(st.get("attention", ""), str(st.get("attention"))),
