@@ -230,6 +230,40 @@ def test_the_last_pipeline_stage_paces_1f1b(cli_json):
 
 
 
+def test_routed_experts_stream_their_weights_each_micro_batch(cat, cli_json):
+    """issue 18 item 5: grouped expert GEMMs at small tokens per expert near the HBM bound. Qwen3-30B-A3B
+    (config.json: hidden 2,048, moe_intermediate_size 768, 128 experts, top-8, 48 layers, all MoE) on 8 H100,
+    EP 1, 4,096-token micro-batches, global batch 256 (32 micro-batches per GPU), no recompute: every micro-batch's
+    4,096 x 8 expert picks hit all 128 experts (1 - (1 - 8/128)^4096 ~ 1), so each of its three passes (forward,
+    data and weight gradient) reads 128 x 3 x 2,048 x 768 = 604M weights x 2 B per layer: 32 x 48 x 3 x 1.21 GB
+    = 5.57 TB a step at 3.35 TB/s x 0.75. The routed experts' GEMM time is the smooth roofline of that and their
+    FLOPs (8 x 4.72M of the 3.04B active matmul weights a token multiplies); at EP 8 each GPU holds 16 experts
+    and the same FLOPs, so the reads hide."""
+    m, gpu = cat.model("qwen3-30b-a3b"), cat.gpu("h100-sxm")
+    tw = TrainWorkload(seq_len=4096, global_batch=256, micro_batch=1, recompute="none", sequence_parallel=False,
+                       zero=1)
+    ctx = Context(model=m, gpu=gpu, train=tw)
+    t = perf.train_time(ctx, grid.make(1, 1, 8, 1, 1, 1))
+    assert t.expert_streaming is not None and t.gemm is not None
+    extra = float(t.expert_streaming[0])
+    t_bytes = 32 * 48 * 3 * (128 * 3 * 2048 * 768 * 2) / (3.35e12 * 0.75)
+    t_flops = 48 * 8 * 4_718_592 / 3_041_656_832 * (float(t.gemm[0]) - extra)
+    assert extra == pytest.approx(float(perf.gemm_roofline(t_flops, t_bytes)) - t_flops, rel=1e-6)
+    assert extra > 0.25 * t_flops  # near the ridge: the reads add a third or more to the experts' GEMMs
+    t8 = perf.train_time(ctx, grid.make(1, 1, 8, 1, 8, 1))
+    assert t8.expert_streaming is not None and float(t8.expert_streaming[0]) < 0.05 * extra
+    # the JSON puts the extra on the experts' operators; the operators still sum to the GEMM time
+    _, d = cli_json("estimate", "--train", "--model", "qwen3-30b-a3b", "--gpu", "h100-sxm", "--dp", "8",
+                    "--seq-len", "4096", "--global-batch", "256", "--micro-batch", "1", "--recompute", "none")
+    ops, b = d["train"]["gemm_by_operator_s"], d["train"]["breakdown_s"]
+    assert sum(ops.values()) == pytest.approx(b["gemm"])
+    assert b["expert_weight_streaming"] == pytest.approx(extra)
+    # the experts' operators: their share of the FLOP-timed rest (perf.train_gemm_weights) plus all the extra
+    w = perf.train_gemm_weights(m, "none", 1, 1, 4096.0)
+    share = (w["experts_up"] + w["experts_down"]) / sum(w.values())
+    assert ops["experts_up"] + ops["experts_down"] == pytest.approx((b["gemm"] - extra) * share + extra)
+
+
 def test_expert_all_to_all_bytes_by_hand(cat):
     """Issue 18 item 5: DeepSeek-V3 at EP64 over 8-GPU nodes (8 nodes): group-limited routing (n_group 8,
     topk_group 4: one group per node) caps a token at 4 nodes, 4 x 7/8 = 3.5 of them remote on average, each

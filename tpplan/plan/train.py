@@ -103,8 +103,13 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
                                   # compute's parts: tensor-core GEMMs, flash attention, elementwise HBM traffic
                                   "gemm": float(t.gemm[i]) if t.gemm is not None else None,
                                   "attention": float(t.attention[i]) if t.attention is not None else None,
-                                  "elementwise": float(t.elementwise[i]) if t.elementwise is not None else None},
-                  "gemm_by_operator_s": _gemm_by_operator(ctx, float(t.gemm[i]) if t.gemm is not None else 0.0, g, i),
+                                  "elementwise": float(t.elementwise[i]) if t.elementwise is not None else None,
+                                  # gemm's part the routed experts' weight reads add beyond their FLOPs (MoE)
+                                  "expert_weight_streaming": float(t.expert_streaming[i])
+                                  if t.expert_streaming is not None else 0.0},
+                  "gemm_by_operator_s": _gemm_by_operator(
+                      ctx, float(t.gemm[i]) if t.gemm is not None else 0.0, g, i,
+                      float(t.expert_streaming[i]) if t.expert_streaming is not None else 0.0),
                   "model_flops_per_step": t.model_flops},
         "cost": {"usd_per_hour": gpus * ev.price, "usd_per_million_tokens": None,
                  "usd_total": float(cost.run_cost(gh, ev.price)) if gh else None, "usd_per_gpu_hour": ev.price,
@@ -156,10 +161,12 @@ def framework_defaults(prof: FrameworkSettings | None) -> dict[str, Any]:
     return out
 
 
-def _gemm_by_operator(ctx: Context, gemm_s: float, g: Grid, i: int) -> dict[str, float]:
+def _gemm_by_operator(ctx: Context, gemm_s: float, g: Grid, i: int, streaming: float = 0.0) -> dict[str, float]:
     """The step's GEMM time (breakdown_s.gemm) by operator, in proportion to each one's FLOPs at its inner
     dimensions' slowdown on row ``i``'s TP rank (perf.train_gemm_weights; eager attention's score GEMMs as
-    attention_scores, at the operators' mean slowdown as train_time charges them): the parts sum to gemm."""
+    attention_scores, at the operators' mean slowdown as train_time charges them), and the routed experts'
+    weight streaming (``streaming``, perf._routed_expert_streaming) on experts_up / experts_down by their
+    weights: the parts sum to gemm."""
     assert ctx.train is not None
     m, tw = ctx.model, ctx.train
     tokens = float(g.micro_batch[i]) * tw.seq_len / float(g.cp[i])
@@ -170,7 +177,12 @@ def _gemm_by_operator(ctx: Context, gemm_s: float, g: Grid, i: int) -> dict[str,
                  - B * s * 2.0 * m.matmul_params_active * 3.0)
         flops = perf.train_gemm_weights(m, tw.recompute, 1, 1, perf.GEMM_K_REF)  # no slowdown: FLOPs alone
         w["attention_scores"] = extra / (2.0 * B * s) * sum(w.values()) / sum(flops.values())
-    return {k: gemm_s * v for k, v in perf.gemm_operator_shares(m, w).items()}
+    out = {k: (gemm_s - streaming) * v for k, v in perf.gemm_operator_shares(m, w).items()}
+    if streaming > 0 and m.moe is not None:
+        gated = 2.0 if m.mlp.kind == "gated" else 1.0
+        for k, part in (("experts_up", gated / (gated + 1.0)), ("experts_down", 1.0 / (gated + 1.0))):
+            out[k] = out.get(k, 0.0) + streaming * part
+    return out
 
 
 def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, pp: int, dp: int, cp: int,
