@@ -508,6 +508,9 @@ def test_training_attention_kernel_follows_the_framework_and_the_flag(cli_json, 
     _, fa1 = cli_json(*common)
     _, fa2 = cli_json(*common, "--attention", "flash")
     assert (fa1["settings"]["attention"], fa2["settings"]["attention"]) == ("flash1", "flash")
+    # the slower kernel is said, with the flag that changes it
+    assert any("FlashAttention 1.x" in w and "--attention flash" in w for w in fa1["warnings"])
+    assert not any("FlashAttention 1.x" in w for w in fa2["warnings"])
     att1, att2 = fa1["train"]["breakdown_s"]["attention"], fa2["train"]["breakdown_s"]["attention"]
     assert att1 / att2 == pytest.approx(308 / 135)
     # 32 layers x 64 sequences x 3.5 x 2 x 8192^2 x 4096 FLOPs over 8 GPUs at 135 TFLOP/s

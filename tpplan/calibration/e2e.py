@@ -145,7 +145,7 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     """Run one published training row through ``training.estimate_train``."""
     from tpplan.engine.workload import TrainWorkload
     from tpplan.plan import train as training
-    from tpplan.plan.serve import Pricing
+    from tpplan.plan.serve import FA1_WARNING, Pricing
 
     src = _source(r, where)
     assumptions: list[str] = []
@@ -233,7 +233,8 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
         gib = res["memory_per_gpu_bytes"]["total"] / 2**30
         row.warnings.append(f"tpplan says this run does not fit: {gib:.0f} GiB per GPU "
                             f"of {res['memory_per_gpu_bytes']['capacity'] / 2**30:.0f}")
-    row.warnings += list(res["warnings"])
+    # the row's assumptions already name its attention kernel
+    row.warnings += [w for w in res["warnings"] if w != FA1_WARNING]
     other = [x for x in res["reasons"] if x != "TRAIN_MEMORY"]
     if other:
         row.warnings.append("tpplan flags the layout: " + ", ".join(other))

@@ -587,7 +587,15 @@ def layout_warnings(ctx: Context, g: Grid, i: int) -> list[str]:
     if m.allow_long_context:
         out.append("--allow-long-context: positions past the model's trained length are served unscaled "
                    "(VLLM_ALLOW_LONG_MAX_MODEL_LEN=1); outputs there may degrade")
+    if ctx.train is not None and ctx.train.flash_attention and ctx.train.flash_kernel == "fa1":
+        out.append(FA1_WARNING)
     return out
+
+
+FA1_WARNING = ("attention at FlashAttention 1.x's measured rate (--attention flash1; llm-foundry's 2023 releases): "
+               "about 0.45x FlashAttention-2's beyond 2k tokens; a stack on FlashAttention-2 (current llm-foundry, "
+               "torchtitan, Megatron) is --attention flash")
+"""Said on a training layout that runs FlashAttention 1.x (validate's e2e rows state their kernel instead)."""
 
 
 @dataclass(frozen=True)
