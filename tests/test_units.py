@@ -11,6 +11,7 @@ from tpplan.units import (
     format_sig,
     parse_bytes,
     parse_dataset_tokens,
+    parse_flops,
     parse_rate,
     parse_seconds,
     parse_tokens,
@@ -46,6 +47,14 @@ def test_bytes_rates_seconds_usd():
     assert parse_bytes("134217728") == 134_217_728
     assert parse_rate("3.35TB/s") == pytest.approx(3.35e12)
     assert parse_rate("450 GB/s") == pytest.approx(450e9)
+    assert parse_rate("50GBps") == pytest.approx(50e9)  # as its docstring always said (the greedy unit ate "ps")
+    assert parse_rate("1GiB/s") == 2**30
+    for bits in ("400Gb/s", "1600Gbps", "8b/s"):  # a NIC's line rate in bits is refused, not read as bytes (8x)
+        with pytest.raises(UnitError, match="400 Gb/s is 50GB/s"):
+            parse_rate(bits)
+    assert parse_flops("1.979 PFLOP/s") == pytest.approx(1.979e15)
+    assert parse_seconds("2min") == 120.0 and parse_seconds("300us") == pytest.approx(3e-4)
+    assert parse_usd("1,000") == 1000.0 and parse_usd("40k") == 40e3
     assert parse_seconds("50ms") == pytest.approx(0.05)
     assert parse_seconds("2s") == 2.0
     assert parse_usd("$5.5M") == 5.5e6

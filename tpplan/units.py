@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from typing import Any
 
 __all__ = [
     "UnitError",
@@ -139,52 +141,55 @@ def parse_bytes(text: str | int | float, what: str = "size") -> int:
     return int(round(_finite_nonneg(float(m.group(1)) * mult, s, what)))
 
 
-def parse_rate(text: str | float, what: str = "bandwidth") -> float:
-    """Bandwidth in bytes/s: ``3.35TB/s``, ``450 GB/s``, ``50GBps``; bare numbers are B/s."""
+def _scaled(text: str | float, what: str, suffix: str, mult_of: Callable[[Any], float | None], example: str,
+            prep: Callable[[str], str] = lambda s: s) -> float:
+    """A number with an optional unit (the regex ``suffix`` after the number; ``mult_of`` gives the unit's
+    multiplier, None for one it does not know). Bare numbers pass through; spaces are dropped."""
     if isinstance(text, int | float) and not isinstance(text, bool):
         return _finite_nonneg(float(text), str(text), what)
-    s = str(text).strip().replace(" ", "")
-    m = re.fullmatch(_NUM + r"([A-Za-z]*)(?:/s|ps)?", s)
-    if not m or (m.group(2) and m.group(2).lower() not in _BYTE_SUFFIX):
-        raise UnitError(f"{what} must be a rate such as 3.35TB/s or 450GB/s; got {text!r}")
-    return _finite_nonneg(float(m.group(1)) * _BYTE_SUFFIX.get(m.group(2).lower(), 1), str(text), what)
+    m = re.fullmatch(_NUM + suffix, prep(str(text).strip().replace(" ", "")))
+    mult = mult_of(m.group(2)) if m else None
+    if m is None or mult is None:
+        raise UnitError(f"{what} must be {example}; got {text!r}")
+    return _finite_nonneg(float(m.group(1)) * mult, str(text), what)
+
+
+def parse_rate(text: str | float, what: str = "bandwidth") -> float:
+    """Bandwidth in bytes/s: ``3.35TB/s``, ``450 GB/s``, ``50GBps``; bare numbers are B/s."""
+    return _scaled(text, what, r"([A-Za-z]*?)(?:/s|ps)?", _byte_rate_unit,
+                   "a rate in bytes/s such as 3.35TB/s or 450GB/s (a link's 400 Gb/s is 50GB/s)")
+
+
+def _byte_rate_unit(unit: str) -> float | None:
+    if not unit:
+        return 1.0
+    if unit.endswith("b"):
+        return None  # bits (Gb/s, Gbps): refused, not read as bytes
+    return _BYTE_SUFFIX.get(unit.lower())
+
+
+_FLOP_PREFIX = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}
+_SECONDS = {None: 1.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60.0, "h": 3600.0,
+            "d": 86400.0}
+_USD = {"": 1.0, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "b": 1e9, "B": 1e9}
 
 
 def parse_flops(text: str | float, what: str = "FLOP rate") -> float:
     """FLOP/s: ``989TFLOPS``, ``1.979 PFLOP/s``, bare numbers are FLOP/s."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        return _finite_nonneg(float(text), str(text), what)
-    s = str(text).strip().replace(" ", "")
-    m = re.fullmatch(_NUM + r"([kMGTPE]?)(?:FLOPS|FLOP/s|flops|flop/s)?", s)
-    if not m:
-        raise UnitError(f"{what} must be a rate such as 989TFLOPS; got {text!r}")
-    mult = {"": 1, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18}[m.group(2)]
-    return _finite_nonneg(float(m.group(1)) * mult, str(text), what)
+    return _scaled(text, what, r"([kMGTPE]?)(?:FLOPS|FLOP/s|flops|flop/s)?", _FLOP_PREFIX.get,
+                   "a rate such as 989TFLOPS")
 
 
 def parse_seconds(text: str | float, what: str = "time") -> float:
     """Durations: ``50ms``, ``2s``, ``1.5 s``, ``300us``, ``0.05`` (seconds)."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        return _finite_nonneg(float(text), str(text), what)
-    s = str(text).strip().replace(" ", "")
-    m = re.fullmatch(_NUM + r"(s|ms|us|µs|ns|min|h|d)?", s)
-    if not m:
-        raise UnitError(f"{what} must be a duration such as 50ms, 2s or 0.05; got {text!r}")
-    mult = {None: 1, "s": 1, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9, "min": 60, "h": 3600,
-            "d": 86400}[m.group(2)]
-    return _finite_nonneg(float(m.group(1)) * mult, str(text), what)
+    return _scaled(text, what, r"(s|ms|us|µs|ns|min|h|d)?", _SECONDS.get,
+                   "a duration such as 50ms, 2s or 0.05")
 
 
 def parse_usd(text: str | float, what: str = "price") -> float:
     """Dollar amounts: ``2.49``, ``$2.49``, ``5.5M`` (=5.5e6), ``40k``."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        return _finite_nonneg(float(text), str(text), what)
-    s = str(text).strip().replace(" ", "").replace(",", "").lstrip("$")
-    m = re.fullmatch(_NUM + r"([kKmMbB]?)", s)
-    if not m:
-        raise UnitError(f"{what} must be a dollar amount such as 2.49 or 5.5M; got {text!r}")
-    mult = {"": 1, "k": 1e3, "K": 1e3, "m": 1e6, "M": 1e6, "b": 1e9, "B": 1e9}[m.group(2)]
-    return _finite_nonneg(float(m.group(1)) * mult, str(text), what)
+    return _scaled(text, what, r"([kKmMbB]?)", _USD.get, "a dollar amount such as 2.49 or 5.5M",
+                   prep=lambda s: s.replace(",", "").lstrip("$"))
 
 
 def format_bytes(n: float, binary: bool = False) -> str:
