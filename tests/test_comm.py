@@ -174,3 +174,22 @@ def test_nvl72_keeps_tensor_and_expert_parallel_groups_on_nvlink(cat):
     inter_gb, intra_gb = perf.ep_a2a_bytes_per_token(m, np.array([64.0]), int(comm.fabric_node(gb, 4)))
     inter_b, _ = perf.ep_a2a_bytes_per_token(m, np.array([64.0]), 8)
     assert inter_gb[0] == 0 and intra_gb[0] > 0 and inter_b[0] > 0
+
+
+def test_a_ring_step_never_gets_faster_as_it_spans_more_ranks(cat):
+    """comm.ring_hop_stride: a ring of cp ranks spaced tp apart steps at its slowest hop, so for a fixed block the
+    step time never falls as the ring grows (on NVLink while it fits the domain, then off it), on every GPU type;
+    on an 8-GPU HGX node TP 4 x CP 2 stays on NVLink, TP 4 x CP 4 leaves it."""
+    block = np.array([4 * 2.0**20])
+    for name in cat.gpu_names():
+        gpu = cat.gpu(name)
+        node = float(gpu.node.gpus_per_node)
+        for tp in (1, 2, 4, 8):
+            times = [float(comm.collective_time(gpu, "p2p", block, np.array([2.0]), gpus_per_node=int(node),
+                                                stride=comm.ring_hop_stride(gpu, np.array([float(tp)]),
+                                                                            np.array([float(cp)]), node))[0])
+                     for cp in (1, 2, 4, 8, 16, 32, 64)]
+            assert times == sorted(times), (name, tp, times)
+    h100 = cat.gpu("h100-sxm")
+    assert comm.ring_hop_stride(h100, np.array([4.0]), np.array([2.0]), 8.0)[0] == 4.0
+    assert comm.ring_hop_stride(h100, np.array([4.0]), np.array([4.0]), 8.0)[0] == 8.0
