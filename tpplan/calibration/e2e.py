@@ -206,7 +206,8 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
     if tp > 1:
         assumptions.append(f"sequence parallelism not stated: {'on' if sp else 'off'} "
                            f"({fw_name or 'tpplan'}'s default)")
-    extra = {k: fw[k] for k in ("grad_bytes", "dp_overlap", "elementwise", "flash_attention", "flash_kernel")}
+    extra = {**{k: fw[k] for k in ("grad_bytes", "dp_overlap", "elementwise")},
+             **training.attention_fields(fw["attention"])}
     kernel = ATTENTION_WORDS[fw["attention"]]
     assumptions.append(f"attention kernel generation not stated: {kernel} ({fw_name or 'tpplan'}'s default, "
                        f"--attention {fw['attention']})")

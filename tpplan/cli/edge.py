@@ -276,12 +276,12 @@ def _with_attention(tw: Any, attention: str) -> Any:
     import dataclasses
 
     from tpplan.catalog.spec import ATTENTION_KERNELS
+    from tpplan.plan.train import attention_fields
 
     if attention not in ATTENTION_KERNELS:
         raise TpplanError(f"--attention must be {', '.join(ATTENTION_KERNELS[:-1])} or {ATTENTION_KERNELS[-1]}; "
                           f"got {attention!r}")
-    return dataclasses.replace(tw, flash_attention=attention != "eager",
-                               flash_kernel="fa1" if attention == "flash1" else "fa2")
+    return dataclasses.replace(tw, **attention_fields(attention))
 
 
 def _training_only(o: Any) -> None:

@@ -130,10 +130,13 @@ def fwd_bwd_flops_per_s(gpu: GpuSpec, head_dim: int, causal: bool, seq_len: npt.
     and 128-wide kernels, csrc/flash_attn/src/fmha_fwd_launch_template.h [recalled]; it has none wider, so a
     wider head takes FlashAttention-2's padding [assumed])."""
     ref, scale, _ = family(gpu)
-    padded = next(w for w in (32, 64, 128) if head_dim <= w) if kernel == "fa1" and head_dim <= 128 else \
-        padded_head_dim(head_dim)
-    # the measured curve of the kernel width it runs (FlashAttention 1.x), else of the nearer measured head dim
-    d = (64 if padded <= 64 else 128) if kernel == "fa1" else (64 if head_dim <= 96 else 128)
+    if kernel == "fa1" and head_dim <= 128:
+        # FlashAttention 1.x: the measured curve of the kernel width it runs
+        padded = next(w for w in (32, 64, 128) if head_dim <= w)
+        d = 64 if padded <= 64 else 128
+    else:  # the curve of the nearer measured head dim
+        padded = padded_head_dim(head_dim)
+        d = 64 if head_dim <= 96 else 128
     lens, rates = _table(kernel)[(ref, causal, d)]
     s = np.clip(np.asarray(seq_len, dtype=np.float64), lens[0], lens[-1])
     return np.interp(np.log(s), np.log(lens), rates) * scale * (head_dim / padded)

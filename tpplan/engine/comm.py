@@ -118,7 +118,8 @@ def ring_hop_stride(gpu: GpuSpec, tp: npt.ArrayLike, cp: npt.ArrayLike, node: fl
     every hop sends at once and the ring advances at its slowest hop, so once the ring spans more GPUs than one
     NVLink domain or one node joins, a hop leaves it (ranks 0, 4, 8, 12 of 8-GPU nodes at TP 4: 4 -> 8 and
     12 -> 0 cross nodes), and the step is timed at that hop's stride."""
-    tp_a, span = np.asarray(tp, dtype=np.float64), np.asarray(tp, dtype=np.float64) * np.asarray(cp, dtype=np.float64)
+    tp_a = np.asarray(tp, dtype=np.float64)
+    span = tp_a * np.asarray(cp, dtype=np.float64)
     fab, dom = fabric_node(gpu, node), fast_domain(gpu, node)
     return np.where(span > fab, np.maximum(tp_a, fab), np.where(span > dom, np.maximum(tp_a, dom), tp_a))
 

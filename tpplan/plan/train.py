@@ -136,6 +136,11 @@ def attention_name(flash: bool, kernel: str) -> str:
     return "eager" if not flash else "flash1" if kernel == "fa1" else "flash"
 
 
+def attention_fields(word: str) -> dict[str, Any]:
+    """The TrainWorkload fields of an --attention word (spec.ATTENTION_KERNELS), attention_name's inverse."""
+    return {"flash_attention": word != "eager", "flash_kernel": "fa1" if word == "flash1" else "fa2"}
+
+
 def framework_defaults(prof: FrameworkSettings | None) -> dict[str, Any]:
     """The TrainWorkload fields a run takes where the user (or a published row) states nothing: the framework
     profile's (frameworks/*.yaml: its first recompute mode and ZeRO stage, sequence parallelism, attention
@@ -143,15 +148,12 @@ def framework_defaults(prof: FrameworkSettings | None) -> dict[str, Any]:
     (engine.workload.TRAIN_DEFAULTS). The one place a profile setting becomes a workload field."""
     d = TRAIN_DEFAULTS
     out: dict[str, Any] = {"recompute": d.recompute, "zero": d.zero, "sequence_parallel": d.sequence_parallel,
-                           "flash_attention": d.flash_attention, "flash_kernel": d.flash_kernel,
                            "attention": attention_name(d.flash_attention, d.flash_kernel), "grad_bytes": d.grad_bytes,
                            "dp_overlap": d.dp_overlap, "elementwise": d.elementwise}
     if prof is None:
         return out
     out.update(recompute=prof.recompute.value[0], zero=prof.zero.value[0],
-               sequence_parallel=prof.sequence_parallel.value, attention=prof.attention.value,
-               flash_attention=prof.attention.value != "eager",
-               flash_kernel="fa1" if prof.attention.value == "flash1" else "fa2")
+               sequence_parallel=prof.sequence_parallel.value, attention=prof.attention.value)
     if prof.grad_reduce_dtype is not None:
         out["grad_bytes"] = 4 if prof.grad_reduce_dtype.value == "fp32" else 2
     if prof.overlap_grad_reduce is not None:
