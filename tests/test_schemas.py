@@ -5,8 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import Any
+
 import jsonschema
 import pytest
+from pydantic import BaseModel
 
 from tpplan.results import RESULTS
 from tpplan.schemas import SCHEMAS
@@ -38,9 +41,27 @@ MORE = [
                   "--prefix-hit", "0.5"]),
     ("recommend", ["recommend", "--model", "llama-405b", "--ctx", "8k", "--gpu", "h100", "--max-gpus", "8"]),
     ("report", ["report", "--train", "--model", "llama-8b", "--tokens", "1T", "--gpu", "h100", "--max-gpus", "16"]),
+    ("report", ["report", "--train", "--gpu-hours", "2.788M", "--gpu", "h800", "--gpu", "h100"]),
+    ("report", ["report", "--model", "llama-8b", "--ctx", "16k", "--gpu", "h100", "--gpu", "l4", "--speculative",
+                "eagle", "--acceptance", "0.7", "--rate", "4/s", "--disagg"]),
     ("train-recommend", ["recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--train-dtype", "fp8",
                          "--gpu", "a100-sxm-80gb", "--gpu", "h100", "--max-gpus", "16", "--top", "2"]),
 ]
+
+
+def _undeclared(obj: Any, path: str) -> list[str]:
+    """Keys of a validated result that its model does not declare (the models allow extra keys, so that an
+    undeclared key would pass validation unseen, and be missing from the schema and tpplan/result_types.py)."""
+    if isinstance(obj, BaseModel):
+        out = [f"{path}.{k}" for k in obj.__pydantic_extra__ or {}]
+        for k in type(obj).model_fields:
+            out += _undeclared(getattr(obj, k), f"{path}.{k}")
+        return out
+    if isinstance(obj, list):
+        return [x for i, v in enumerate(obj) for x in _undeclared(v, f"{path}[{i}]")]
+    if isinstance(obj, dict):
+        return [x for k, v in obj.items() for x in _undeclared(v, f"{path}.{k}")]
+    return []
 
 
 def _check(name: str, out: str) -> None:
@@ -48,7 +69,8 @@ def _check(name: str, out: str) -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     doc = json.loads(out)
     jsonschema.Draft202012Validator(schema).validate(doc)
-    RESULTS[name].model_validate(doc)  # and the typed model the schema is generated from
+    typed = RESULTS[name].model_validate(doc)  # and the typed model the schema is generated from
+    assert _undeclared(typed, name) == [], "keys missing from tpplan/results.py (then run python -m tpplan._typegen)"
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
@@ -91,3 +113,26 @@ def test_schema_command_and_descriptions(cli):
     assert "idle replica" in serve["idle"]["description"]
     assert "Little's law" in serve["load"]["properties"]["concurrency"]["description"]
     assert cli("schema", "nope")[0] == 2
+
+
+def test_result_types_are_generated_from_the_result_models():
+    """tpplan/result_types.py (the TypedDicts mypy checks the builders and renderers with) is what
+    `python -m tpplan._typegen` writes from tpplan/results.py: one description of every key."""
+    from tpplan._typegen import TARGET, source
+
+    assert TARGET.read_text() == source(), "stale: run python -m tpplan._typegen"
+
+
+def test_result_types_cost_nothing_at_run_time():
+    """The TypedDicts are imported for mypy only: a command never loads them (nor the pydantic result models)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, io, contextlib\n"
+            "from tpplan.cli import app\n"
+            "with contextlib.redirect_stdout(io.StringIO()):\n"
+            "    try: app.run(['recommend', '--model', 'llama-8b', '--ctx', '8k', '--gpu', 'h100'])\n"
+            "    except SystemExit: pass\n"
+            "print(sorted(m for m in sys.modules if m in ('tpplan.result_types', 'tpplan.results')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

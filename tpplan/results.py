@@ -1,17 +1,19 @@
 """Typed results: one pydantic model per ``--format json`` output and for each object inside it, every metric
 with its definition and unit (``Field(description=...)``). ``tpplan schema NAME`` is generated from these
-(``tpplan/schemas.py``); the tests validate real outputs against the generated schemas and the models.
+(``tpplan/schemas.py``), and so is ``tpplan/result_types.py`` (``python -m tpplan._typegen``: one ``TypedDict``
+per model, the static type of the dicts the library builds and renders); the tests validate real outputs against
+the generated schemas and the models, and fail on a key no model declares.
 
 Keys are a public contract (docs/metrics.md; the contract of the issues): add, never rename. The models allow
-extra keys (a result may carry more than its schema names, as it always has); a key listed here is required
-unless it has a default.
+extra keys (a reader's schema check keeps passing when a later version adds one), but tpplan itself writes none
+they do not declare (tests/test_schemas.py); a key listed here is required unless it has a default.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 Num = Annotated[float, Field(ge=0)]
 """A non-negative number (a time, a rate, bytes, dollars)."""
@@ -42,6 +44,12 @@ _BAND = " [low, high] from the calibration spread (see docs/metrics.md, bands)."
 Band = Annotated[list[float | None] | None, Field(min_length=2, max_length=2)]
 
 
+LoadMode = Literal["concurrency", "sustainable", "rate"]
+LimitedBy = Literal["batch", "kv", "step-budget", "prefill-chunks"]
+SpecMethod = Literal["eagle", "eagle3", "mtp", "ngram", "draft"]
+PriceTier = Literal["low", "typical", "high"]
+
+
 class Tool(Open):
     name: Literal["tpplan"]
     version: str
@@ -56,6 +64,65 @@ class Inputs(Open):
     """Resolved inputs: model, GPUs, tokens, dtypes, prices, catalog hash."""
 
     catalog_sha256: str = d("sha256 over every catalog file read.")
+    price_tier: PriceTier = opt("Price tier the $ figures use.")
+    price_overrides: dict[str, float] = opt("--price overrides: GPU name -> $/GPU-hour.")
+
+
+class ServeInputs(Inputs):
+    """The serving workload as the planner read it (estimate, recommend; the serving report)."""
+
+    model: str = opt("Model catalog name.")
+    gpus: list[str] = opt("GPU catalog names searched or estimated.")
+    hf_id: str | None = opt("The model's Hugging Face id (catalog).")
+    ctx_tokens: int = opt("--ctx: the longest sequence (prompt + output) planned for.", ge=1)
+    input_len: int = opt("Prompt tokens of every request.", ge=0)
+    output_len: int = opt("Output tokens of every request.", ge=0)
+    concurrency: int = opt("--concurrency: sequences per replica (the closed loop, latency objective).", ge=1)
+    weight_dtype: str = opt("Dtype the weights are stored in.")
+    kv_dtype: str = opt("Dtype of the KV cache.")
+    gpu_memory_utilization: Num = opt("Share of each GPU's memory the engine may use.")
+    engine: str = opt("Serving engine profile (engines/*.yaml).")
+    engine_version: str = opt("Its version.")
+    assumptions: dict[str, Any] = opt("estimate: the calibration figures, price and engine settings the numbers "
+                                      "rest on (each with its source).")
+    objective: str = opt("recommend / report: the ranking objective.")
+    pareto: bool = opt("recommend --pareto.")
+    rate_rps: NNum = opt("--rate: requests/s of the deployment; null without it.")
+    slo_percentile: NNum = opt("--slo-percentile: the percentile the SLOs are judged at; null: the mean.")
+    max_utilization: Num = opt("--max-utilization: the sustainable rate's share of saturation.")
+    allow_cross_node_tp: bool = opt("--allow-cross-node-tp.")
+    constraints: dict[str, Any] = opt("SLOs, budget, GPU and pipeline limits of the search.")
+    utilization: Num = opt("report: share of the time the GPUs are billed.")
+
+
+class TrainInputs(Inputs):
+    """The training workload as the planner read it (estimate --train, recommend --train, the training report)."""
+
+    model: str = opt("Model catalog name.")
+    gpus: list[str] | int | None = opt("estimate --train: the GPU's catalog name (a list of one). recommend --train: "
+                                       "--gpus, the exact GPU count asked for, or null (any count up to max_gpus).")
+    seq_len: int = opt("Tokens per sequence.", ge=1)
+    global_batch: int = opt("Sequences per optimizer step.", ge=1)
+    tokens: NNum = opt("--tokens: tokens of the run; null without it.")
+    train_dtype: str = opt("GEMM dtype (bf16, fp8).")
+    optimizer: str = opt("The optimizer state the memory counts.")
+    micro_batch: int = opt("estimate --train: sequences per micro-batch.", ge=1)
+    recompute: str = opt("estimate --train: activation recomputation.")
+    zero: int = opt("estimate --train: ZeRO stage.", ge=0, le=3)
+    sequence_parallel: bool = opt("estimate --train: Megatron sequence parallelism.")
+    objective: str = opt("recommend --train: the ranking objective.")
+    max_gpus: int = opt("recommend --train: the most GPUs searched.", ge=1)
+    deadline_days: NNum = opt("--deadline in days; null without it.")
+    budget_usd: NNum = opt("--budget in USD; null without it.")
+    excluded_gpus: dict[str, str] = opt("GPU types left out of the search and why.")
+
+
+class RunInputs(Inputs):
+    """report --gpu-hours: the $ of a run of known size."""
+
+    model: str | None = opt("Model catalog name; null without --model.")
+    gpus: list[str] = opt("GPU catalog names priced.")
+    gpu_hours: Num = opt("GPU-hours of the run (--gpu-hours).")
 
 
 class Layout(Open):
@@ -69,6 +136,9 @@ class Layout(Open):
     ep: int = d("Expert-parallel size, carved out of tp x dp x cp (not an extra factor of the GPU count).", ge=1)
     gpus: int = d("GPUs of the deployment = tp x pp x dp x cp.", ge=1)
     nodes: int = d("Nodes = ceil(gpus / GPUs per node).", ge=1)
+    concurrency: int = opt("Serving: sequences of ctx tokens per replica the layout was evaluated at (the memory "
+                           "check).", ge=1)
+    micro_batch: int = opt("Training: sequences per micro-batch.", ge=1)
 
 
 class Memory(Open):
@@ -84,6 +154,9 @@ class Memory(Open):
     overhead: Num = d("CUDA context, NCCL buffers and the CUDA-graph pool.")
     total: Num = d("Sum of the components above.")
     capacity: Num = d("Driver-reported memory of one GPU (bytes).")
+    usable: Num = opt("Serving: gpu_memory_utilization x capacity (what the engine may use).")
+    stage: Literal["first", "last"] = opt("With pipeline stages: which stage is the most loaded.")
+    free: Num = opt("Report: capacity - total.")
 
 
 class Percentiles(Open):
@@ -93,10 +166,23 @@ class Percentiles(Open):
     p99: float | None
 
 
+class EngineSettings(Open):
+    """The engine profile's settings a load figure used (engines/*.yaml)."""
+
+    name: str = d("vllm, sglang or trtllm.")
+    version: str = d("The profile's version.")
+    max_num_seqs: int = d("Most sequences in the running batch.", ge=1)
+    max_num_batched_tokens: int = d("Most tokens in one step (the chunked-prefill budget).", ge=1)
+    chunked_prefill: bool = d("Prompts split into chunks that share steps with decodes.")
+    kv_reservation: str = d("How the KV pool admits a sequence: its blocks as it grows, or its full length.")
+    memory_rule: str = d("How the engine sizes its KV pool (a fraction of the GPU, or of the free memory).")
+    gpu_memory_utilization: Num = d("The fraction used.")
+
+
 class LoadPoint(Open):
     """The operating point under load (tpplan/engine/load.py; docs/metrics.md 'Under load')."""
 
-    mode: Literal["concurrency", "sustainable", "rate"] = d(
+    mode: LoadMode = d(
         "Which operating point: 'concurrency' = a closed loop of --concurrency clients per replica, each sending "
         "its next request when the last one finishes (the latency objective); 'sustainable' = the largest request "
         "rate within --max-utilization of saturation and within the SLOs (throughput and cost objectives); "
@@ -111,7 +197,7 @@ class LoadPoint(Open):
     sustainable_rate_rps_per_replica: Num = d("Largest rate within --max-utilization x saturation and the SLOs; 0 "
                                               "when no rate meets the SLOs.")
     utilization: Num = d("rate / saturation rate.")
-    limited_by: Literal["batch", "kv", "step-budget", "prefill-chunks"] = d("What sets the saturation rate.")
+    limited_by: LimitedBy = d("What sets the saturation rate.")
     concurrency: NNum = d("Mean requests in one replica (queued, prefilling or decoding) = rate x request latency "
                           "(Little's law); null when unstable.")
     running_seqs: NNum = d("Mean sequences decoding in a step; null when unstable.")
@@ -126,7 +212,7 @@ class LoadPoint(Open):
                             "the step in progress; the prompt's chunks through every stage).")
     tpot_s: Percentiles = d("Inter-token latency a decoding sequence sees: mean and percentiles (steps with and "
                             "without another request's prompt chunk).")
-    engine: dict[str, Any] = d("The engine profile's settings used (engines/*.yaml).")
+    engine: EngineSettings = d("The engine profile's settings used (engines/*.yaml).")
 
 
 class PrefixCache(Open):
@@ -145,7 +231,7 @@ class PrefixCache(Open):
 class Speculative(Open):
     """Present with --speculative (issue 21): what speculative decoding gains at this operating point."""
 
-    method: Literal["eagle", "eagle3", "mtp", "ngram", "draft"] = d("--speculative.")
+    method: SpecMethod = d("--speculative.")
     draft_tokens: int = d("k: tokens drafted per target step.", ge=1)
     acceptance: Num = d("Probability that a drafted token is accepted given the ones before it were (given).")
     tokens_per_step: Num = d("E = (1 - a^(k+1)) / (1 - a): tokens a target step yields per sequence (Leviathan et "
@@ -162,6 +248,23 @@ class Speculative(Open):
     assumption: str = d("The acceptance rate the figures rest on.")
 
 
+class Features(Open):
+    """Prefix caching and speculative decoding at a layout's operating point, each present only when enabled (the
+    report's features.with.features; the same objects as serve.prefix_cache and serve.speculative)."""
+
+    prefix_cache: PrefixCache = opt("With --prefix-hit or --shared-prefix.")
+    speculative: Speculative = opt("With --speculative.")
+
+
+class Idle(Open):
+    """One request on an idle replica (serve.idle)."""
+
+    ttft_s: NNum = d("One prefill of the prompt with nothing else running.")
+    tpot_s: NNum = d("The decode step of a batch of `concurrency` sequences.")
+    request_latency_s: NNum = d("ttft_s + output_len x tpot_s.")
+    throughput_tokens_per_s: Num = d("dp x concurrency / tpot_s.")
+
+
 class Serve(Open):
     """Serving latency and throughput at the operating point under load (docs/metrics.md)."""
 
@@ -175,13 +278,16 @@ class Serve(Open):
                                      "Changed in issue 16: it was dp x concurrency / TPOT with prefill left out.")
     throughput_tokens_per_s_per_gpu: Num = opt("throughput_tokens_per_s / gpus.")
     total_tokens_per_s: Num = opt("(input + output) tokens/s of the deployment at the operating point.")
-    idle: dict[str, Any] = opt(
+    idle: Idle = opt(
         "The idle-replica figures (what ttft_s/tpot_s meant before issue 16): ttft_s = one prefill on an idle "
         "replica; tpot_s = the decode step of a batch of `concurrency` sequences; throughput_tokens_per_s = dp x "
         "concurrency / tpot_s.")
     load: LoadPoint = opt("The operating point under load (every serving estimate since issue 16).")
     prefix_cache: PrefixCache = opt("With --prefix-hit or --shared-prefix.")
     speculative: Speculative = opt("With --speculative.")
+    decode_bound: Literal["memory", "compute"] = opt("What bounds the idle decode step: HBM traffic or compute.")
+    tpot_hbm_lower_bound_s: Num = opt("The decode step if it only read the weights and the KV cache at peak HBM "
+                                      "bandwidth: no layout can do better.")
 
 
 class Cost(Open):
@@ -191,6 +297,13 @@ class Cost(Open):
     usd_per_million_tokens: NNum = d("usd_per_hour / (throughput_tokens_per_s x 3600) x 1e6: output tokens only, at "
                                      "the operating point (prefill counted since issue 16); null in training.")
     usd_total: NNum = d("Training: $ of the whole run (gpu_hours x $/GPU-hour); null for serving.")
+    usd_per_gpu_hour: Num = opt("The price of one GPU-hour used.")
+    usd_per_million_total_tokens: NNum = opt("Serving: usd_per_hour per 1M (input + output) tokens at the operating "
+                                             "point.")
+    usd_total_by_tier: dict[str, float] = opt("Training with --tokens: usd_total at each catalog price tier.")
+    usd_per_hour_by_tier: dict[str, float] = opt("Report: usd_per_hour at each price tier.")
+    usd_per_million_tokens_by_tier: dict[str, float] = opt("Report: usd_per_million_tokens at each price tier.")
+    usd_per_month: Num = opt("Report: usd_per_hour x 730 h x --utilization.")
 
 
 class Comm(Open):
@@ -205,6 +318,7 @@ class Comm(Open):
 class Params(Open):
     total: int = d("Parameters of the model.", ge=0)
     active: int = d("Parameters used per token (MoE: shared + routed experts hit).", ge=0)
+    per_gpu: Num = opt("Training: parameters held by the most loaded GPU.")
 
 
 class ServeBands(Open):
@@ -224,6 +338,20 @@ class Bands(Open):
     cost: CostBands
 
 
+class TrainBands(Open):
+    step_time_s: Band = d("step_time_s" + _BAND)
+    mfu: Band = d("mfu" + _BAND)
+
+
+class TrainCostBands(Open):
+    usd_total: Band = d("usd_total" + _BAND)
+
+
+class TrainEstimateBands(Open):
+    train: TrainBands
+    cost: TrainCostBands
+
+
 class ServeEstimate(Open):
     """One serving layout in full."""
 
@@ -238,6 +366,10 @@ class ServeEstimate(Open):
                              "budget).", ge=0)
     max_context_one_sequence: int = opt("Longest single sequence that fits (vLLM's 'estimated maximum model "
                                                "length').", ge=0)
+    kv_cache_bytes_per_token_per_gpu: Num = opt("KV bytes per token held by one GPU (its layers and KV heads).")
+    kv_cache_bytes_per_sequence_per_gpu: Num = opt("KV bytes per GPU of one sequence of ctx tokens.")
+    too_close_to_call: bool = opt("recommend: this row's objective band overlaps the first row's.")
+    headroom_fraction: float = opt("Report: (usable - total) / capacity of the most loaded GPU.")
     comm: Comm
     serve: Serve
     cost: Cost
@@ -257,6 +389,29 @@ class Train(Open):
     tokens_per_s: Num = d("global_batch x seq_len / step_time_s.")
     gpu_hours: NNum = d("gpus x days x 24 for the whole run (null without --tokens).")
     days: NNum = opt("Wall-clock days for --tokens, never stopping (null without --tokens).")
+    steps: NNum = opt("Optimizer steps of the run: tokens / (global_batch x seq_len); null without --tokens.")
+    breakdown_s: dict[str, float | None] = opt("The step's terms in seconds (compute, gemm, attention, elementwise, "
+                                        "bubble, tp_comm, pp_comm, dp_comm, ep_comm, cp_comm, optimizer, ...).")
+    gemm_by_operator_s: dict[str, float] = opt("The GEMM term by operator (qkv, attention output, MLP, experts, "
+                                               "logits), seconds per step.")
+    model_flops_per_step: Num = opt("Model FLOPs of one step (the numerator of mfu).")
+
+
+class TrainSettings(Open):
+    """How the step was run: the settings a --framework profile or the flags chose."""
+
+    recompute: str = d("Activation recomputation: none, selective or full.")
+    sequence_parallel: bool = d("Megatron sequence parallelism.")
+    zero: int = d("ZeRO stage.", ge=0, le=3)
+    train_dtype: str = d("GEMM dtype.")
+    micro_batches: int = d("Micro-batches per step on each pipeline.", ge=1)
+    interleave: int = d("Virtual pipeline stages per GPU.", ge=1)
+    ep_overlap: bool = d("Expert all-to-alls overlapped with compute.")
+    attention: str = d("Attention kernels: flash (FlashAttention-2), flash1 (FlashAttention 1.x) or eager.")
+    shard_group: int | None = d("ZeRO shards over groups of this many data-parallel ranks; null: all of them.")
+    grad_reduce_dtype: Literal["bf16", "fp32"] = d("Dtype gradients are kept and reduced in.")
+    overlap_grad_reduce: bool = d("ZeRO 0-2: the reduction behind the backward (else after it).")
+    elementwise: str = d("Norms, activations and residual adds: fused kernels or eager PyTorch ops.")
 
 
 class TrainEstimate(Open):
@@ -267,7 +422,10 @@ class TrainEstimate(Open):
     train: Train
     cost: Cost
     fits: bool = d("Model states plus activations fit the GPU.")
-    settings: dict[str, Any] = d("micro-batches, recompute, ZeRO stage, sequence parallelism, GEMM dtype, virtual "
+    params: Params = opt("Parameters of the model and of the most loaded GPU.")
+    feasible: bool = opt("No rejection reason at all (memory, batch divisibility, deadline, budget).")
+    bands: TrainEstimateBands = opt("Low/high band of each figure from the calibration spread.")
+    settings: TrainSettings = d("micro-batches, recompute, ZeRO stage, sequence parallelism, GEMM dtype, virtual "
                                  "stages, expert-parallel overlap, attention kernels (flash | flash1 | eager), shard "
                                  "group, grad_reduce_dtype (bf16 | fp32: the dtype gradients are kept and reduced in) "
                                  "and overlap_grad_reduce (ZeRO 0-2: the reduction behind the backward, or after it).")
@@ -279,6 +437,49 @@ class Search(Open):
     layouts_evaluated: int = d("Layout x concurrency rows evaluated.", ge=0)
     seconds: Num = d("Wall time of the search: enumerating, evaluating and ranking every layout (the figures of the "
                      "printed rows, such as an idle replica's, are computed after it).")
+    feasible: int = opt("Rows with no rejection reason.", ge=0)
+
+
+class PoolLayout(Open):
+    """One instance of a disaggregated pool."""
+
+    gpu: str
+    tp: int = d("Tensor-parallel size.", ge=1)
+    pp: int = d("Pipeline stages.", ge=1)
+    dp: int = d("Data-parallel ranks of its expert-parallel group.", ge=1)
+    ep: int = d("Expert-parallel size.", ge=1)
+
+
+class DisaggPool(Open):
+    """A prefill or decode pool of a disaggregated pair, sized to the rate."""
+
+    layout: PoolLayout
+    replicas: int = d("Instances.", ge=0)
+    ranks: int = d("replicas x dp.", ge=0)
+    gpus: int = d("GPUs of the pool.", ge=0)
+    rate_rps_per_replica: Num = d("Requests/s one instance serves.")
+    saturation_rate_rps_per_replica: Num = d("Requests/s at which one instance saturates.")
+    sustainable_rate_rps_per_replica: Num = d("Largest rate per instance within --max-utilization and the SLO.")
+    capacity_rps: Num = d("replicas x the sustainable rate.")
+    usd_per_hour: Num
+    ttft_s_without_transfer: NNum = opt("Prefill pool: queueing + the prompt's chunks.")
+    tpot_s: NNum = opt("Decode pool: the mean decode step.")
+    max_running_seqs: Num = opt("Decode pool: sequences one instance holds (engine cap and KV pool).")
+
+
+class KvTransfer(Open):
+    bytes_per_request: Num = d("input_len x KV bytes per token.")
+    seconds: Num = d("Over the slower side's NICs.")
+    overlapped: bool = d("Whether the transfer hides behind compute (not modelled: false).")
+
+
+class AggregatedBest(Open):
+    """The cheapest feasible aggregated deployment of a search."""
+
+    layout: Layout
+    usd_per_hour: Num
+    ttft_s: NNum
+    tpot_s: NNum
 
 
 class DisaggPair(Open):
@@ -292,14 +493,21 @@ class DisaggPair(Open):
     --slo-percentile q also slo_percentile, ttft_s_at_slo_percentile and tpot_s_at_slo_percentile (what the SLOs
     were judged on)."""
 
-    prefill: Any
-    decode: Any
-    ratio: Any
-    kv_transfer: Any
-    ttft_s: Any
-    tpot_s: Any
-    gpus: Any
-    usd_per_hour: Any
+    prefill: DisaggPool = d("The prefill pool.")
+    decode: DisaggPool = d("The decode pool.")
+    ratio: str = d("'xPyD': prefill and decode instances.")
+    kv_transfer: KvTransfer
+    ttft_s: NNum = d("Prefill queueing + chunks + the KV transfer; null when the prefill pool is unstable.")
+    tpot_s: NNum = d("The decode pool's TPOT; null when it is unstable.")
+    gpus: int = d("GPUs of both pools.", ge=1)
+    usd_per_hour: Num = d("$ per hour of both pools.")
+    request_latency_s: NNum = opt("ttft_s + output_len x tpot_s; null when a pool is unstable.")
+    throughput_tokens_per_s: Num = opt("Output tokens/s of the pair at the rate.")
+    usd_per_million_tokens: NNum = opt("usd_per_hour per 1M output tokens at the rate.")
+    commands: dict[str, str] = opt("The first pair's serve commands, by pool.")
+    slo_percentile: int = opt("With --slo-percentile: the percentile the SLOs were judged at.")
+    ttft_s_at_slo_percentile: Num = opt("With --slo-percentile: the pair's TTFT at that percentile.")
+    tpot_s_at_slo_percentile: Num = opt("With --slo-percentile: the pair's TPOT at that percentile.")
 
 
 class DisaggEstimatePair(DisaggPair):
@@ -314,7 +522,7 @@ class Disaggregated(Open):
         "Cheapest first; each pool sized to replicas = ceil(rate / its sustainable rate per replica); kv_transfer "
         "bytes_per_request = input_len x KV bytes per token, seconds over the slower side's NICs, not overlapped; "
         "the first pair has `commands`.")
-    aggregated_best: dict[str, Any] | None = d("The cheapest feasible aggregated deployment of the whole search "
+    aggregated_best: AggregatedBest | None = d("The cheapest feasible aggregated deployment of the whole search "
                                                 "(layout, usd_per_hour, ttft_s, tpot_s; recommend's "
                                                 "cheapest_feasible).")
     cheaper: Literal["aggregated", "disaggregated"] | None = d("Which costs less per hour.")
@@ -348,17 +556,36 @@ _ACCURACY = ("Measured accuracy of this kind of figure on published runs (predic
              "applied: the bands are the calibration spread only.")
 
 
+class PhaseBreakdown(Open):
+    """One phase of an idle replica (estimate --breakdown)."""
+
+    per_layer_s: dict[str, float] = d("Each term of one layer, seconds (x layers for the phase).")
+    per_step_s: dict[str, float] = d("Each term paid once per phase (embedding, logits, launch), seconds.")
+    total_s: Num = d("The phase's time: sum(per_layer_s) x layers + sum(per_step_s).")
+    gemm_term: str = opt("The per_layer_s key the GEMMs are in (compute- or memory-bound).")
+    gemm_by_operator_s: dict[str, float] = opt("That GEMM term by operator for the whole phase, seconds.")
+
+
+class Breakdown(Open):
+    """estimate --breakdown: where an idle replica's prefill and decode step go."""
+
+    layers: int = d("Decoder layers of the model.", ge=1)
+    prefill: PhaseBreakdown = d("One prefill of the prompt (serve.idle.ttft_s).")
+    decode: PhaseBreakdown = d("One decode step (serve.idle.tpot_s).")
+
+
 class EstimateResult(Envelope, ServeEstimate):
     """tpplan estimate --format json"""
 
-    inputs: Inputs
+    inputs: ServeInputs
+    breakdown: Breakdown = opt("With --breakdown.")
     accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
 
 
 class EstimateDisaggResult(Envelope):
     """tpplan estimate --disagg --format json"""
 
-    inputs: Inputs
+    inputs: ServeInputs
     rate_rps: Num = d("Requests/s of the deployment (--rate).")
     disaggregated: DisaggEstimatePair
 
@@ -366,7 +593,7 @@ class EstimateDisaggResult(Envelope):
 class RecommendResult(Envelope):
     """tpplan recommend --format json"""
 
-    inputs: Inputs
+    inputs: ServeInputs
     candidates: list[ServeEstimate] = d(
         "Ranked by the objective, then fewer GPUs, then lower $/hour; a row is listed only if it uses fewer GPUs "
         "than every better-ranked feasible row of its GPU type (docs/metrics.md).")
@@ -381,21 +608,24 @@ class RecommendResult(Envelope):
                                            "--disagg compares its pools with it.")
     disaggregated: Disaggregated = opt("With --disagg.")
     accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
+    assumptions: dict[str, Any] = opt("Per GPU type of the listed rows whose figures rest on a price or datasheet "
+                                      "figure to check: the calibration, price and engine settings used.")
 
 
 class TrainEstimateResult(Envelope, TrainEstimate):
     """tpplan estimate --train --format json"""
 
-    inputs: Inputs
+    inputs: TrainInputs
     accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
 
 
 class TrainRecommendResult(Envelope):
     """tpplan recommend --train --format json"""
 
-    inputs: Inputs
+    inputs: TrainInputs
     candidates: list[TrainEstimate]
     rejected: dict[str, int]
+    relax: list[str] = opt("Present when nothing is feasible: changes that each make at least one layout feasible.")
     search: Search = opt("How many layouts were evaluated, and how long it took.")
     notes: list[str] = opt("What to know about the inputs as the search read them (a global batch rounded from "
                            "--global-batch-tokens, or one whose few divisors leave data parallelism no room).")
@@ -499,6 +729,7 @@ class E2e(Open):
 
 class ValidateCategory(Open):
     category: str
+    metric: str = opt("e2e: the metric of this line.")
     description: str
     tolerance: Num = d("Largest |predicted / published - 1| accepted.")
     rows: int = Field(..., ge=0)
@@ -522,6 +753,7 @@ class ValidateResult(Envelope):
     """tpplan validate --format json"""
 
     passed: bool = d("No row past its tolerance; for e2e, no guarded row regressed.")
+    inputs: dict[str, Any] = opt("catalog_sha256 and the categories run.")
     categories: list[ValidateCategory]
     e2e: E2e = opt("With the e2e category.")
     rows: list[ValidateRow]
@@ -538,8 +770,8 @@ class CostTier(Open):
     total_usd: Num = d("billed_gpu_hours x usd_per_gpu_hour.")
 
 
-class CostResult(Envelope):
-    """tpplan cost --format json"""
+class Rental(Open):
+    """What a number of GPUs of one type cost for a period (tpplan/engine/cost.py rental_cost)."""
 
     gpu: str = d("Catalog name of the GPU.")
     gpus: int = d("GPUs rented.", ge=1)
@@ -556,14 +788,145 @@ class CostResult(Envelope):
     notes: list[str] = opt("Notes on the figures.")
 
 
-class ReportResult(Envelope):
-    """tpplan report --format json"""
+class CostResult(Envelope, Rental):
+    """tpplan cost --format json"""
 
-    kind: Literal["serve", "train"]
-    inputs: Inputs
-    comparison: list[Any] = opt("Best layout per GPU type, ranked by the objective.")
-    prices: list[Any] = d("Each GPU's price tiers with date and source.")
+
+class BlockedGpu(Open):
+    """A GPU type of the report with no feasible layout."""
+
+    gpu: str
+    why: list[str] = d("What would make one layout feasible, or the first rejection reason.")
+    rejected: dict[str, int] = opt("Serving: its rows rejected per reason.")
+
+
+class ChartPoint(Open):
+    """A point of the report's cost-latency chart."""
+
+    gpu: str
+    usd_per_million_tokens: Num = d("$ per 1M output tokens at the row's operating point.")
+    request_latency_s: Num = d("Request latency at that point.")
+    layout: str = opt("Pareto points: the layout ('8x l40s TP1/PP8').")
+    gpus: int = opt("Scatter points: GPUs of the deployment.", ge=1)
+
+
+class ContextRow(Open):
+    """The best layout on the winner's GPU type at one context length."""
+
+    ctx_tokens: int = d("The context length.", ge=1)
+    requested: bool = d("The context the report was asked for.")
+    gpu: str
+    layout: str | None = d("The best layout ('8x l40s TP1/PP8'); null when none fits.")
+    gpus: int = opt("GPUs of the deployment.", ge=1)
+    concurrency: NNum = opt("Mean requests in one replica at the operating point.")
+    tpot_s: NNum = opt("Mean TPOT at the operating point.")
+    ttft_s: NNum = opt("Mean TTFT at the operating point.")
+    throughput_tokens_per_s: Num = opt("Output tokens/s of the deployment.")
+    usd_per_million_tokens_by_tier: dict[str, float] = opt("$ per 1M output tokens at each price tier.")
+
+
+class Sensitivity(Open):
+    context: list[ContextRow] = d("The winner's GPU type at 8k, 32k, 128k tokens and the requested context.")
+
+
+class FeatureRow(Open):
+    """The best layout of one side of the report's with-and-without comparison."""
+
+    layout: Layout
+    ttft_s: NNum
+    tpot_s: NNum
+    request_latency_s: NNum
+    throughput_tokens_per_s: Num
+    usd_per_hour: Num
+    usd_per_million_tokens: NNum
+
+
+class FeatureComparison(Open):
+    """The best layout on the winner's GPU type with prefix caching / speculative decoding and without."""
+
+    gpu: str
+    with_: FeatureRow = Field(..., alias="with", description="With the features as planned.")
+    without: FeatureRow | None = d("Without them; null when no layout is feasible.")
+    features: Features = d("What the features change at the 'with' layout's operating point.")
+
+
+class PriceQuote(Open):
+    usd_per_hour: Num = d("$ per GPU-hour.")
+    as_of: str = d("Date of the quote (ISO).")
+    source: str
+
+
+class PriceRow(Open):
+    """One GPU type's price tiers (hardware/*.yaml) and any override."""
+
+    gpu: str
+    low: PriceQuote
+    typical: PriceQuote
+    high: PriceQuote
+    override: bool = d("--price or --prices sets this GPU's price.")
+    override_source: str | None
+    override_as_of: str | None
+
+
+class RunCost(Open):
+    """report --gpu-hours: the run's $ on one GPU type."""
+
+    gpu: str
+    gpu_hours: Num
+    usd_per_gpu_hour_by_tier: dict[str, float]
+    usd_total_by_tier: dict[str, float] = d("gpu_hours x $/GPU-hour at each tier.")
+
+
+class ServeReportResult(Envelope):
+    """tpplan report --format json, serving"""
+
+    kind: Literal["serve"]
     accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
+    inputs: ServeInputs
+    comparison: list[ServeEstimate] = d("Best layout per GPU type, ranked by the objective (with $ at each price "
+                                        "tier, per month, free memory and headroom).")
+    blocked: list[BlockedGpu] = d("GPU types with no feasible layout.")
+    rejected: dict[str, int] = d("Rows rejected per reason.")
+    layouts_evaluated: int = d("Layout x concurrency rows evaluated.", ge=0)
+    pareto: list[ChartPoint] = d("The Pareto front of $/1M tokens against request latency.")
+    scatter: list[ChartPoint] = d("Every GPU type's ranked rows for the chart.")
+    winner: ServeEstimate = opt("The first row of comparison.")
+    runner_up: ServeEstimate | None = opt("The second row of comparison, or null.")
+    too_close_to_call: list[str] = opt("GPU types whose objective band overlaps the winner's.")
+    serving_command: str = opt("The engine command line of the winner.")
+    assumptions: dict[str, Any] = opt("The winner's calibration, price and engine settings.")
+    sensitivity: Sensitivity = opt("The winner's GPU type at other contexts.")
+    features: FeatureComparison = opt("With prefix caching or speculative decoding.")
+    disaggregated: Disaggregated = opt("With --disagg.")
+    prices: list[PriceRow] = d("Each GPU's price tiers with date and source.")
+
+
+class TrainReportResult(Envelope):
+    """tpplan report --train --format json"""
+
+    kind: Literal["train"]
+    accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
+    inputs: TrainInputs
+    comparison: list[TrainEstimate] = d("Best plan per GPU type, fastest first (with free memory).")
+    blocked: list[BlockedGpu] = d("GPU types with no feasible plan.")
+    winner: TrainEstimate = opt("The first row of comparison.")
+    runner_up: TrainEstimate | None = opt("The second row of comparison, or null.")
+    prices: list[PriceRow] = d("Each GPU's price tiers with date and source.")
+
+
+class RunReportResult(Envelope):
+    """tpplan report --train --gpu-hours N --format json: a run of known size"""
+
+    kind: Literal["train"]
+    accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
+    inputs: RunInputs
+    runs: list[RunCost] = d("The run's $ per GPU type and tier.")
+    prices: list[PriceRow] = d("Each GPU's price tiers with date and source.")
+
+
+class ReportResult(RootModel[ServeReportResult | TrainReportResult | RunReportResult]):
+    """tpplan report --format json: a serving report, a training report, or the cost of a run of known size
+    (report --train --gpu-hours)"""
 
 
 RESULTS: dict[str, type[BaseModel]] = {
@@ -572,3 +935,4 @@ RESULTS: dict[str, type[BaseModel]] = {
     "validate": ValidateResult, "cost": CostResult, "report": ReportResult,
 }
 """The result model of each ``tpplan schema NAME``."""
+

@@ -192,9 +192,9 @@ def parse_usd(text: str | float, what: str = "price") -> float:
                    prep=lambda s: s.replace(",", "").lstrip("$"))
 
 
-def format_bytes(n: float, binary: bool = False) -> str:
+def format_bytes(n: float | None, binary: bool = False) -> str:
     """``70.6 GB`` (decimal, the default for reports) or ``65.8 GiB`` (binary)."""
-    if not math.isfinite(n):
+    if n is None or not math.isfinite(n):  # null in JSON: an unstable rate's figure, a run without --tokens
         return "n/a"
     base, units = (1024.0, ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]) if binary else (
         1000.0, ["B", "kB", "MB", "GB", "TB", "PB"])
@@ -206,9 +206,9 @@ def format_bytes(n: float, binary: bool = False) -> str:
     return f"{x:.1f} {units[-1]}"  # pragma: no cover - loop always returns
 
 
-def format_seconds(t: float) -> str:
+def format_seconds(t: float | None) -> str:
     """Human time with 3 significant digits: ``18.6 ms``, ``1.24 s``, ``42 us``, ``3.2 days``."""
-    if not math.isfinite(t):
+    if t is None or not math.isfinite(t):
         return "n/a"
     if t >= 2 * 86400:
         return f"{t / 86400:.1f} days"
@@ -226,9 +226,9 @@ def format_rate(b: float) -> str:
     return format_bytes(b) + "/s" if math.isfinite(b) else "n/a"
 
 
-def format_count(x: float) -> str:
+def format_count(x: float | None) -> str:
     """``70.55B``, ``37.6B``, ``1.2M``, ``8192``."""
-    if not math.isfinite(x):
+    if x is None or not math.isfinite(x):
         return "n/a"
     for div, suf in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(x) >= div:
@@ -236,18 +236,20 @@ def format_count(x: float) -> str:
     return f"{x:.4g}"
 
 
-def format_sig(x: float, digits: int = 3) -> str:
+def format_sig(x: float | None, digits: int = 3) -> str:
     """``x`` to ``digits`` significant digits as ``format(x, ".3g")`` writes it, but without an exponent from
-    1,000 up: ``0.0521``, ``830``, ``1,130`` (not ``1.13e+03``)."""
+    1,000 up: ``0.0521``, ``830``, ``1,130`` (not ``1.13e+03``); null is 'n/a'."""
+    if x is None:
+        return "n/a"
     text = f"{x:.{digits}g}"
     if math.isfinite(x) and abs(float(text)) >= 10**digits:  # 999.6 rounds to 1e+03 too
         return f"{float(text):,.0f}"
     return text
 
 
-def format_usd(x: float) -> str:
+def format_usd(x: float | None) -> str:
     """``$2.49``, ``$1,234``, ``$5.58M``."""
-    if not math.isfinite(x):
+    if x is None or not math.isfinite(x):
         return "n/a"
     if abs(x) >= 1e6:
         return f"${x / 1e6:,.3g}M" if abs(x) < 1e9 else f"${x / 1e9:,.3g}B"

@@ -19,7 +19,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from tpplan.units import format_sig
 
 E2E_FILE = Path("hardware") / "validation" / "e2e.yaml"
 
-METRICS: dict[str, tuple[str, str]] = {
+METRICS: dict[rt.E2eMetric, tuple[str, str]] = {
     "train_tokens_per_s_per_gpu": ("training throughput, tokens/s per GPU (whole step: compute, bubble, "
                                    "exposed communication, optimizer)", "tokens/s"),
     "ttft_s": ("mean time to first token of a request (online serving at the row's request rate)", "s"),
@@ -41,6 +41,9 @@ METRICS: dict[str, tuple[str, str]] = {
                                    "from the first arrival to the last completion (N x output / (N / rate + a "
                                    "request's latency); the saturation rate past it)", "tokens/s"),
 }
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 
 def nemo_llama2_flops_per_token(model: ModelSpec, seq_len: int) -> float:
@@ -59,9 +62,9 @@ class E2eRow:
     """One metric of one published row: predicted vs published, or why it cannot be predicted yet."""
 
     id: str
-    kind: str
+    kind: Literal["train", "serve"]
     """'train' or 'serve'."""
-    metric: str
+    metric: rt.E2eMetric
     published: float
     predicted: float | None
     source: str
@@ -95,7 +98,7 @@ class E2eRow:
     def key(self) -> str:
         return f"{self.id}/{self.metric}"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> rt.E2eRow:
         return {"id": self.id, "kind": self.kind, "metric": self.metric, "unit": METRICS[self.metric][1],
                 "predicted": self.predicted, "published": self.published, "error": self.error,
                 "tolerance": self.tolerance, "within_tolerance": self.within_tolerance, "guarded": self.guarded,
@@ -247,6 +250,11 @@ def train_row(cat: Catalog, r: dict[str, Any], where: str) -> E2eRow:
 # ---------------------------------------------------------------------------------------------------
 
 
+def _num(x: float | None) -> float:
+    """A figure of an estimate result as a number: null (an unstable rate's latency) is infinite."""
+    return float("inf") if x is None else float(x)
+
+
 def _dtype_word(text: str) -> str:
     """The dtype a row's free-text field starts with ('fp8 (auto with FP8 quantization, per doc)' -> fp8)."""
     from tpplan.catalog.spec import normalize_dtype
@@ -262,7 +270,8 @@ def serve_rows(cat: Catalog, r: dict[str, Any], where: str) -> list[E2eRow]:
 
     src = _source(r, where)
     online = r.get("request_rate_qps") is not None
-    metrics = ["ttft_s", "tpot_s", "online_output_tokens_per_s"] if online else ["output_tokens_per_s"]
+    metrics: list[rt.E2eMetric] = (["ttft_s", "tpot_s", "online_output_tokens_per_s"] if online
+                                   else ["output_tokens_per_s"])
     rows = [E2eRow(id=r["id"], kind="serve", metric=k, published=float(r[k.removeprefix("online_")]),
                    predicted=None, source=src) for k in metrics]
     assumptions: list[str] = []
@@ -318,7 +327,7 @@ def serve_rows(cat: Catalog, r: dict[str, Any], where: str) -> list[E2eRow]:
         assumptions.append(f"Poisson arrivals at {r['request_rate_qps']} requests/s (the row: 'Poisson-like')")
     settings = {"model": m.name, "gpu": gpu.name, "tp": tp, "pp": pp, "ep": ep, "input_len": n_in,
                 "output_len": n_out, "weight_dtype": wdt, "kv_dtype": kdt,
-                "engine": f"{profile.name} {version}", "concurrency": round(ld["concurrency"], 1),
+                "engine": f"{profile.name} {version}", "concurrency": round(_num(ld["concurrency"]), 1),
                 "gpu_memory_utilization": ld["engine"]["gpu_memory_utilization"]}
     warnings = list(res["warnings"])
     if not res["fits"]:
@@ -330,9 +339,9 @@ def serve_rows(cat: Catalog, r: dict[str, Any], where: str) -> list[E2eRow]:
     for x in rows:
         x.settings, x.warnings = settings, warnings
         if x.metric == "ttft_s":
-            x.predicted = float(s["ttft_s"]) if ld["stable"] else None
+            x.predicted = _num(s["ttft_s"]) if ld["stable"] else None
         elif x.metric == "tpot_s":
-            x.predicted = float(s["tpot_s"]) if ld["stable"] else None
+            x.predicted = _num(s["tpot_s"]) if ld["stable"] else None
         elif x.metric == "online_output_tokens_per_s":
             # the benchmark's throughput: its N requests' output tokens over the run, first arrival to last
             # completion; N arrive at the offered rate (while stable; the saturation rate beyond) and the
@@ -340,7 +349,7 @@ def serve_rows(cat: Catalog, r: dict[str, Any], where: str) -> list[E2eRow]:
             n_req = r.get("num_requests")
             served = min(float(r["request_rate_qps"]), float(ld["saturation_rate_rps_per_replica"]))
             if n_req and ld["stable"]:
-                run_s = float(n_req) / served + float(s["request_latency_s"])
+                run_s = float(n_req) / served + _num(s["request_latency_s"])
                 x.predicted = float(n_req) * n_out / run_s
                 assumptions.append(f"throughput over the run of {n_req} requests: {n_req} x {n_out} output tokens / "
                                    f"({n_req} / {format_sig(served)} requests/s + one request's latency)")
@@ -366,14 +375,14 @@ class E2eRun:
     tolerance: dict[str, float]
     file: str
 
-    def stats(self) -> list[dict[str, Any]]:
+    def stats(self) -> list[rt.E2eMetricSummary]:
         out = []
         for metric, (desc, unit) in METRICS.items():
             rs = [r for r in self.rows if r.metric == metric]
             run = [r for r in rs if r.error is not None]
             errs = np.array([r.error for r in run], dtype=np.float64)
             ratio = np.array([r.predicted / r.published for r in run if r.predicted], dtype=np.float64)
-            d: dict[str, Any] = {
+            d: rt.E2eMetricSummary = {
                 "metric": metric, "description": desc, "unit": unit, "tolerance": self.tolerance[metric],
                 "rows": len(rs), "n": len(run), "not_expressible": len(rs) - len(run),
                 "mean_abs_error": float(np.abs(errs).mean()) if len(run) else None,
@@ -393,7 +402,7 @@ class E2eRun:
     def regressions(self) -> list[E2eRow]:
         return [r for r in self.rows if r.regressed]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> rt.E2e:
         return {"file": self.file, "tolerance": self.tolerance, "metrics": self.stats(),
                 "rows": [r.to_json() for r in self.rows], "regressions": [r.key for r in self.regressions]}
 
@@ -458,7 +467,7 @@ def _layout(s: dict[str, Any]) -> str:
     return f"{lay} {s['weight_dtype']}/kv {s['kv_dtype']} conc {s['concurrency']}"
 
 
-def metrics_table(e2e: dict[str, Any]) -> str:
+def metrics_table(e2e: rt.E2e) -> str:
     from tpplan.render import markdown_table
 
     body = [[METRIC_LABEL[m["metric"]], m["rows"], m["n"], m["not_expressible"], _pct(m["mean_abs_error"]),
@@ -470,7 +479,7 @@ def metrics_table(e2e: dict[str, Any]) -> str:
                            "Within", "Regressed"], body, ["l"] + ["r"] * 11)
 
 
-def rows_table(e2e: dict[str, Any]) -> str:
+def rows_table(e2e: rt.E2e) -> str:
     from tpplan.render import markdown_table
 
     body = []
@@ -489,7 +498,7 @@ def rows_table(e2e: dict[str, Any]) -> str:
                           ["l", "l", "l", "r", "r", "r", "l"])
 
 
-def assumptions_list(e2e: dict[str, Any]) -> str:
+def assumptions_list(e2e: rt.E2e) -> str:
     """Each row's assumptions once (a serving row's metrics share theirs)."""
     seen: dict[str, list[str]] = {}
     for r in e2e["rows"]:
@@ -498,7 +507,7 @@ def assumptions_list(e2e: dict[str, Any]) -> str:
     return "\n".join(f"- `{k}`: " + "; ".join(v) + "." for k, v in seen.items()) + "\n"
 
 
-def render(e2e: dict[str, Any], heading: str = "### ") -> str:
+def render(e2e: rt.E2e, heading: str = "### ") -> str:
     """The e2e section of ``tpplan validate`` (table and markdown formats)."""
     parts = [f"{heading}End-to-end: published runs replayed (e2e)", "",
              "Error = predicted / published - 1. 'Bias' is the signed mean; a guarded row is one that was within "
@@ -563,7 +572,7 @@ WHY = {
 }
 
 
-def in_words(m: dict[str, Any]) -> str:
+def in_words(m: rt.E2eMetricSummary) -> str:
     label = METRIC_LABEL[m["metric"]]
     if not m["n"]:
         return f"{label}: no row can be run yet ({m['not_expressible']} not expressible)."
@@ -579,7 +588,7 @@ def in_words(m: dict[str, Any]) -> str:
             f"of {m['n']} rows within +/-{m['tolerance']:.0%}{skipped}).")
 
 
-def accuracy_markdown(e2e: dict[str, Any], charts: list[str]) -> str:
+def accuracy_markdown(e2e: rt.E2e, charts: list[str]) -> str:
     from tpplan import __version__
 
     lines = ["# Accuracy: predictions against published end-to-end runs", "",
@@ -602,13 +611,13 @@ def accuracy_markdown(e2e: dict[str, Any], charts: list[str]) -> str:
     return "\n".join(lines).rstrip() + "\n"
 
 
-def write_charts(e2e: dict[str, Any], folder: Path) -> list[str]:
+def write_charts(e2e: rt.E2e, folder: Path) -> list[str]:
     """One predicted-vs-published log-log SVG per metric that has predictions (needs the plot extra)."""
     from tpplan.render import charts as ch
 
     plt = ch._plt()
     folder.mkdir(parents=True, exist_ok=True)
-    names = []
+    names: list[str] = []
     for m in e2e["metrics"]:
         pts = [(r["published"], r["predicted"], r["id"]) for r in e2e["rows"]
                if r["metric"] == m["metric"] and r["predicted"]]
@@ -643,8 +652,8 @@ def write_charts(e2e: dict[str, Any], folder: Path) -> list[str]:
     return names
 
 
-def chart_names(e2e: dict[str, Any]) -> list[str]:
-    return [m["metric"] for m in e2e["metrics"]
+def chart_names(e2e: rt.E2e) -> list[str]:
+    return [str(m["metric"]) for m in e2e["metrics"]
             if any(r["metric"] == m["metric"] and r["predicted"] for r in e2e["rows"])]
 
 
@@ -661,14 +670,17 @@ def write_guard(path: Path, run: E2eRun) -> list[str]:
     return added
 
 
-def summary_json(e2e: dict[str, Any]) -> str:
+def summary_json(e2e: rt.E2e) -> str:
     """hardware/validation/e2e-summary.json: per metric the rows run and their predicted / published ratios
     (tpplan.catalog.accuracy quotes it beside estimates)."""
-    keep = ("description", "n", "median_ratio", "min_ratio", "max_ratio", "mean_abs_error")
+    def kept(m: rt.E2eMetricSummary) -> dict[str, Any]:
+        four = {k: m.get(k) for k in ("median_ratio", "min_ratio", "max_ratio", "mean_abs_error")}
+        return {"description": m["description"], "n": m["n"],
+                **{k: round(v, 4) if isinstance(v, float) else v for k, v in four.items()}}
+
     body = {"generated_by": "python -m tpplan.calibration.e2e (from tpplan validate --category e2e; do not edit)",
             "source": f"tpplan validate --category e2e over {e2e['file']}; docs/accuracy.md",
-            "metrics": {m["metric"]: {k: round(m[k], 4) if isinstance(m[k], float) else m[k] for k in keep}
-                        for m in e2e["metrics"]}}
+            "metrics": {m["metric"]: kept(m) for m in e2e["metrics"]}}
     return json.dumps(body, indent=1) + "\n"
 
 

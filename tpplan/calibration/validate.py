@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -89,6 +89,9 @@ DESCRIPTION = {
                         "are shipped but not judged",
 }
 
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
+
 
 @dataclass
 class Row:
@@ -103,7 +106,7 @@ class Row:
     def error(self) -> float:
         return self.predicted / self.published - 1.0 if self.published else 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> rt.ValidateRow:
         tol = TOLERANCE[self.category]
         return {"category": self.category, "name": self.name, "predicted": self.predicted,
                 "published": self.published, "unit": self.unit, "error": self.error,
@@ -250,7 +253,7 @@ CATEGORIES = (*TOLERANCE, "e2e")
 tolerance per metric and fails only on a regression of a guarded row."""
 
 
-def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[str, Any]:
+def run_validation(cat: Catalog, categories: list[str] | None = None) -> rt.ValidateResult:
     if categories:
         bad = [c for c in categories if c not in CATEGORIES]
         if bad:
@@ -263,7 +266,7 @@ def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[st
         rows += microbench_rows(cat, read_microbench(p, shown), shown)
     if categories:
         rows = [r for r in rows if r.category in categories]
-    summary = []
+    summary: list[rt.ValidateCategory] = []
     for c in TOLERANCE:
         rs = [r for r in rows if r.category == c]
         if not rs:
@@ -272,9 +275,8 @@ def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[st
         summary.append({"category": c, "description": DESCRIPTION[c], "tolerance": TOLERANCE[c], "rows": len(rs),
                         "mean_abs_error": float(errs.mean()), "max_abs_error": float(errs.max()),
                         "failed": int(np.count_nonzero(errs > TOLERANCE[c] + 1e-12))})
-    out: dict[str, Any] = {
-        "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(),
-        "inputs": {"catalog_sha256": cat.digest, "categories": categories or list(CATEGORIES)}}
+    inputs = {"catalog_sha256": cat.digest, "categories": categories or list(CATEGORIES)}
+    e2e: rt.E2e | None = None
     if not categories or "e2e" in categories:
         from tpplan.calibration.e2e import run_e2e
 
@@ -283,7 +285,10 @@ def run_validation(cat: Catalog, categories: list[str] | None = None) -> dict[st
             summary.append({"category": "e2e", "metric": m["metric"], "description": m["description"],
                             "tolerance": m["tolerance"], "rows": m["n"], "mean_abs_error": m["mean_abs_error"],
                             "max_abs_error": m["max_abs_error"], "failed": m["regressed"]})
-        out["e2e"] = e2e
-    out.update({"passed": all(s["failed"] == 0 for s in summary), "categories": summary,
-                "rows": [r.to_json() for r in rows]})
-    return out
+    passed = all(s["failed"] == 0 for s in summary)
+    listed = [r.to_json() for r in rows]
+    if e2e is None:
+        return {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "inputs": inputs,
+                "passed": passed, "categories": summary, "rows": listed}
+    return {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "inputs": inputs, "e2e": e2e,
+            "passed": passed, "categories": summary, "rows": listed}

@@ -27,7 +27,7 @@ from tpplan.check.deployment import (
     _server_argv,
     _snake,
 )
-from tpplan.check.rules import RULE_BY_ID, Finding, Report
+from tpplan.check.rules import RULE_BY_ID, Finding, Level, Report
 from tpplan.engine import grid
 from tpplan.engine.grid import RULE_OF, Reason
 from tpplan.engine.load import MAX_UTILIZATION
@@ -108,7 +108,7 @@ def _pool_findings(doc: _Doc, s: Settings, pricing: planner.Pricing) -> list[Fin
 
 
 def _find(doc: _Doc, rule: str, anchor: str, message: str, fix: str = "",
-          suggestion: dict[str, Any] | None = None, level: str | None = None) -> Finding:
+          suggestion: dict[str, Any] | None = None, level: Level | None = None) -> Finding:
     """A finding at the user's key for ``anchor`` (or the nearest thing they wrote)."""
     line, col = doc.at(anchor) if anchor in doc.keys else doc.at("model")
     return Finding(rule, level or RULE_BY_ID[rule].level, doc.loc.file, line, col, message,

@@ -4,18 +4,22 @@ the single source of docs/check-rules.md, SARIF and the annotations), and the fi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tpplan.plan import serve as planner
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
+Level = Literal["error", "warning"]
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 
 @dataclass(frozen=True)
 class Rule:
     id: str
     name: str
-    level: str
+    level: Level
     """Default level: error (the deployment fails or breaks a stated limit) or warning."""
     summary: str
     example: str
@@ -90,7 +94,7 @@ RULE_BY_ID = {r.id: r for r in RULES}
 @dataclass
 class Finding:
     rule: str
-    level: str
+    level: Level
     file: str
     line: int
     column: int
@@ -107,7 +111,7 @@ class Finding:
     def name(self) -> str:
         return RULE_BY_ID[self.rule].name
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> rt.Finding:
         return {"rule": self.rule, "name": self.name, "level": self.level, "file": self.file,
                 "line": self.line, "column": self.column, "document": self.document, "path": self.path,
                 "message": self.message, "fix": self.fix, "suggestion": self.suggestion}
@@ -118,7 +122,7 @@ class Report:
     files: list[str] = field(default_factory=list)
     documents: int = 0
     findings: list[Finding] = field(default_factory=list)
-    skipped: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[rt.Skipped] = field(default_factory=list)
     """Documents that are not deployments (a CI workflow): file, document, reason."""
 
     def count(self, level: str) -> int:
@@ -128,11 +132,11 @@ class Report:
     def input_errors(self) -> int:
         return sum(1 for f in self.findings if f.rule == "TPP100")
 
-    def summary(self) -> dict[str, int]:
+    def summary(self) -> rt.CheckSummary:
         return {"files": len(self.files), "documents": self.documents, "errors": self.count("error"),
                 "warnings": self.count("warning"), "input_errors": self.input_errors}
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> rt.CheckResult:
         return {"schema_version": SCHEMA_VERSION, "tool": planner.tool_info(), "summary": self.summary(),
                 "findings": [f.to_json() for f in self.findings], "skipped": self.skipped}
 

@@ -5,10 +5,13 @@ import errno
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tpplan import __version__
 from tpplan.errors import TpplanError
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 
 def _catalog(dirs: list[str] | None) -> Any:
@@ -72,9 +75,14 @@ def _term_width() -> int:
         return 160
 
 
+def envelope() -> "rt.Envelope":
+    """A JSON result's header: schema_version, the tool's name and version."""
+    return {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}}
+
+
 def _stamp(body: dict[str, Any]) -> dict[str, Any]:
-    """A JSON result's header (schema_version, the tool's name and version) ahead of ``body``."""
-    return {"schema_version": 1, "tool": {"name": "tpplan", "version": __version__}, **body}
+    """``body`` behind a JSON result's header (envelope)."""
+    return {**envelope(), **body}
 
 
 def _write_or_print(text: str, output: str | None) -> None:

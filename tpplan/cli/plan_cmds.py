@@ -1,6 +1,6 @@
 """The planning commands: ``estimate``, ``recommend`` and ``report`` (serving and ``--train``)."""
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -58,6 +58,9 @@ from tpplan.cli.options import (
 )
 from tpplan.cli.output import _catalog, _check_target, _console, _out, _write_all, set_wide
 from tpplan.errors import TpplanError
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 
 @app.command()
@@ -156,12 +159,12 @@ def estimate(
                                                                   first_stage_layers, last_stage_layers))
         if ep_overlap:
             tw = dataclasses.replace(tw, ep_overlap=True)
-        res = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
-        _render_train_estimate(res, fmt)
+        tres = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
+        _render_train_estimate(tres, fmt)
         if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
             from tpplan.render import tables
 
-            _out(tables.train_breakdown_markdown(res))
+            _out(tables.train_breakdown_markdown(tres))
         return
     serving_flags = {"--virtual-stages": virtual_stages != 1, "--ep-overlap": ep_overlap,
                      "--shard-group": shard_group is not None, "--cp-comm-type": cp_comm_type != "p2p",
@@ -212,8 +215,8 @@ def _estimate_disagg(m: Any, w: Any, cat: Any, gpu: Any, pricing: Any, cons: Any
     else:
         from tpplan.render import tables
 
-        lines = tables.disagg_lines({"disaggregated": {"pairs": [pair], "message": (
-            "Both pools serve the rate." if pair["feasible"] else "Not feasible: " + "; ".join(pair["problems"]))}})
+        lines = tables.pair_lines([pair], "Both pools serve the rate." if pair["feasible"]
+                                  else "Not feasible: " + "; ".join(pair["problems"]), [])
         if fmt == OutFormat.csv:
             _out("\n".join(lines) + "\n")
         else:
@@ -222,7 +225,7 @@ def _estimate_disagg(m: Any, w: Any, cat: Any, gpu: Any, pricing: Any, cons: Any
         raise typer.Exit(1)
 
 
-def _render_train_estimate(res: dict[str, Any], fmt: OutFormat) -> None:
+def _render_train_estimate(res: "rt.TrainEstimateResult", fmt: OutFormat) -> None:
     from tpplan.render import formats
 
     formats.emit("train-estimate", fmt.value, res, _console, _out)
@@ -234,7 +237,7 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
                   objective: str, gpus_per_node: int | None, ep_overlap: bool = False,
                   attention: str | None = None, framework: Any = None, grad_reduce_dtype: str | None = None,
                   overlap_grad_reduce: bool | None = None, elementwise: str | None = None,
-                  max_pp: int | None = None) -> dict[str, Any]:
+                  max_pp: int | None = None) -> "rt.TrainRecommendResult":
     import dataclasses
 
     from tpplan.plan import train as training
@@ -293,15 +296,15 @@ def recommend(
                       slo_percentile=o.slo_percentile, prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix,
                       speculative=o.speculative, draft_tokens=o.draft_tokens, acceptance=o.acceptance,
                       draft_model=o.draft_model, disagg=o.disagg or None)
-        res = _train_search(m, gpu_specs, o.seq_len, o.global_batch, o.tokens, o.train_dtype, pricing, cat.digest, top,
+        tres = _train_search(m, gpu_specs, o.seq_len, o.global_batch, o.tokens, o.train_dtype, pricing, cat.digest, top,
                             global_batch_tokens=o.global_batch_tokens, gpus=o.gpus, max_gpus=o.max_gpus,
                             deadline_days=o.deadline_days, budget_usd=o.budget_usd, objective=obj,
                             gpus_per_node=o.gpus_per_node, ep_overlap=o.ep_overlap, attention=o.attention,
                             framework=cat.framework(o.framework) if o.framework is not None else None,
                             grad_reduce_dtype=o.grad_reduce_dtype, overlap_grad_reduce=o.overlap_grad_reduce,
                             elementwise=o.elementwise, max_pp=o.max_pp)
-        formats.emit("train-recommend", fmt.value, res, _console, _out)
-        if not res["candidates"]:
+        formats.emit("train-recommend", fmt.value, tres, _console, _out)
+        if not tres["candidates"]:
             raise typer.Exit(1)
         return
     w = _serve_workload(m, ctx, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype, o.gpu_memory_utilization,
@@ -316,7 +319,7 @@ def recommend(
     res = planner.recommend_serve(m, gpu_specs, w, cons, pricing, obj, top, pareto, explain,
                                   o.gpus_per_node, cat.digest, disagg=o.disagg)
     formats.emit("recommend", fmt.value, res, _console, _out)
-    if not res["candidates"] and not (o.disagg and res["disaggregated"]["pairs"]):
+    if not res["candidates"] and not (o.disagg and "disaggregated" in res and res["disaggregated"]["pairs"]):
         raise typer.Exit(1)
 
 
@@ -367,13 +370,14 @@ def report(
     cat = _catalog(catalog)
     gpu_specs = _gpu_specs(cat, gpu)
     pricing = _check_prices(cat, _prices(o.price, o.price_tier, o.prices, cat))
+    res: rt.ReportResult
     if o.train and gpu_hours:
         from tpplan.units import parse_usd
 
         hours = _unit(parse_usd, gpu_hours, "--gpu-hours")
         m = (_resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads)
              if o.model or o.layers is not None else None)
-        res = rep.train_report(m, gpu_specs, None, pricing, gpu_hours=hours, digest=cat.digest)
+        res = rep.run_report(m, gpu_specs, hours, pricing, digest=cat.digest)
     elif o.train:
         from dataclasses import replace
 

@@ -2,15 +2,18 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tpplan.cli.apps import app
 from tpplan.cli.edge import _check_prices, _prices, _sheet_rows, _size_list, _unit
 from tpplan.cli.options import CatalogOpt, ListFormat, NodeOpt, PriceOpt, PricesOpt, Tier, ValidateFormat
-from tpplan.cli.output import _catalog, _console, _out, _stamp, _write_or_print
+from tpplan.cli.output import _catalog, _console, _out, _stamp, _write_or_print, envelope
 from tpplan.errors import TpplanError
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 
 @app.command()
@@ -83,7 +86,7 @@ def cost(
     if prices and not sheet and not pricing.overridden(g):
         raise TpplanError(f"the price sheet {prices} has no row for {g.name}",
                           hint="Add a row for it, or leave --prices out to use the catalog's tiers.")
-    res = _stamp(cost_mod.rental_cost(g, n, seconds, utilization, pricing.overrides, sheet))
+    res: rt.CostResult = {**envelope(), **cost_mod.rental_cost(g, n, seconds, utilization, pricing.overrides, sheet)}
     from tpplan.render import formats
 
     formats.emit("cost", fmt.value, res, _console, _out)

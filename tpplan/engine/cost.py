@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from tpplan.catalog.spec import GpuSpec
 from tpplan.units import HOURS_PER_MONTH
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 FArray = npt.NDArray[np.float64]
 TIERS = ("low", "typical", "high")
@@ -84,7 +87,7 @@ def source_legend(sources: list[str]) -> dict[str, str]:
 
 def rental_cost(gpu: GpuSpec, gpus: int, seconds: float, utilization: float = 1.0,
                 overrides: dict[str, float] | None = None,
-                sheet: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+                sheet: list[dict[str, Any]] | None = None) -> rt.Rental:
     """What ``gpus`` GPUs cost for ``seconds`` of wall-clock time at each catalog price tier (or the
     ``--price`` override): billed GPU-hours = gpus x hours x utilization, where utilization is the fraction of
     the period the GPUs are rented (1.0 = held the whole period, as a reservation is billed whether used or
@@ -92,25 +95,22 @@ def rental_cost(gpu: GpuSpec, gpus: int, seconds: float, utilization: float = 1.
     hours = seconds / 3600.0
     billed = gpus * hours * utilization
     override = override_for(gpu, overrides)
-    tiers: list[dict[str, Any]] = []
+    quotes: list[tuple[str, float, str | None, str, bool]] = []  # tier, $/GPU-hour, as of, source, assumed
     if override is not None:
-        tiers.append({"tier": "override", "usd_per_gpu_hour": override, "as_of": None,
-                      "source": "--price on the command line", "assumed": False})
+        quotes.append(("override", override, None, "--price on the command line", False))
     elif sheet:  # every row of the user's price sheet for this GPU (each tier, SKU or commitment)
         for r in sheet:
             label = " ".join(x for x in (r["tier"], r["commitment"], r["sku"]) if x)
-            tiers.append({"tier": label, "usd_per_gpu_hour": r["usd_per_gpu_hour"], "as_of": r["as_of"],
-                          "source": r["source"] + (f" ({r['price']:,.4g} {r['currency']})"
-                                                   if r["currency"] != "USD" else ""), "assumed": False})
+            quotes.append((label, r["usd_per_gpu_hour"], r["as_of"], r["source"] + (
+                f" ({r['price']:,.4g} {r['currency']})" if r["currency"] != "USD" else ""), False))
     else:
         for t in TIERS:
             p = getattr(gpu.prices, t)
-            tiers.append({"tier": t, "usd_per_gpu_hour": p.usd_per_hour, "as_of": str(p.as_of),
-                          "source": p.source, "assumed": "[assumed]" in p.source})
-    for row in tiers:
-        row["usd_per_hour"] = gpus * row["usd_per_gpu_hour"] * utilization
-        row["usd_per_month"] = row["usd_per_hour"] * HOURS_PER_MONTH
-        row["total_usd"] = billed * row["usd_per_gpu_hour"]
+            quotes.append((t, p.usd_per_hour, str(p.as_of), p.source, "[assumed]" in p.source))
+    tiers: list[rt.CostTier] = [
+        {"tier": tier, "usd_per_gpu_hour": usd, "as_of": as_of, "source": source, "assumed": assumed,
+         "usd_per_hour": gpus * usd * utilization, "usd_per_month": gpus * usd * utilization * HOURS_PER_MONTH,
+         "total_usd": billed * usd} for tier, usd, as_of, source, assumed in quotes]
     per_node = gpu.node.gpus_per_node
     nodes = -(-gpus // per_node)
     notes = []

@@ -60,10 +60,15 @@ class Speculative:
         """The draft reuses the target's embedding and LM head (EAGLE, MTP): their weights are not loaded twice."""
         return self.method in ("eagle", "eagle3", "mtp")
 
+    @property
+    def draft_model_name(self) -> str | None:
+        """What drafts: the EAGLE head or MTP layer as given, the draft model's name, or None."""
+        return self.draft_model or (self.draft.name if self.draft is not None else None)
+
     def to_json(self) -> dict[str, Any]:
         return {"method": self.method, "draft_tokens": self.draft_tokens, "acceptance": self.acceptance,
                 "tokens_per_step": self.tokens_per_step, "verify_tokens": self.verify_tokens,
-                "draft_model": self.draft_model or (self.draft.name if self.draft is not None else None)}
+                "draft_model": self.draft_model_name}
 
 
 def head_spec(model: ModelSpec, method: str) -> ModelSpec:

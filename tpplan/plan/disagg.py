@@ -22,7 +22,7 @@ Model (docs/metrics.md, 'Disaggregated serving'):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +41,9 @@ from tpplan.engine.load import (
 )
 from tpplan.engine.workload import Context, ServeWorkload
 from tpplan.units import format_sig
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 FArray = npt.NDArray[np.float64]
 KEEP = 48
@@ -211,34 +214,42 @@ def transfer_seconds(model: ModelSpec, w: ServeWorkload, gp: GpuSpec, gpus_p: FA
     return np.maximum(side(gp, gpus_p), side(gd, gpus_d))
 
 
-def _label(g: Grid, i: int, gpu: str) -> dict[str, Any]:
+class PairSearch(TypedDict):
+    """What ``search`` found: the pairs listed, why there are none, and the rows evaluated."""
+
+    pairs: list[rt.DisaggPair]
+    why: list[str]
+    rows_evaluated: int
+
+
+def _label(g: Grid, i: int, gpu: str) -> rt.PoolLayout:
     """One instance of the pool: tp x pp GPUs per rank, dp ranks (the expert-parallel group's), ep."""
     return {"gpu": gpu, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": int(g.dp[i]), "ep": int(g.ep[i])}
 
 
-def _pool_obj(p: Pool, i: int) -> dict[str, Any]:
+def _pool_obj(p: Pool, i: int) -> rt.DisaggPool:
     assert p.ctx.serve is not None
     gpus_one = int(p.g.tp[i] * p.g.pp[i])
-    out = {"layout": _label(p.g, i, p.ctx.gpu.name), "replicas": int(p.replicas[i] / p.g.dp[i]),
+    out: rt.DisaggPool = {"layout": _label(p.g, i, p.ctx.gpu.name), "replicas": int(p.replicas[i] / p.g.dp[i]),
            "ranks": int(p.replicas[i]), "gpus": int(p.replicas[i]) * gpus_one,
            "rate_rps_per_replica": float(p.rate[i] * p.g.dp[i]),
            "saturation_rate_rps_per_replica": float(p.saturation[i] * p.g.dp[i]),
            "sustainable_rate_rps_per_replica": float(p.sustainable[i] * p.g.dp[i]),
            "capacity_rps": float(p.replicas[i] * p.sustainable[i]), "usd_per_hour": float(p.usd_per_hour[i])}
-    out["ttft_s_without_transfer" if p.role == "prefill" else "tpot_s"] = float(p.latency[i])
-    if p.role == "decode":
+    if p.role == "prefill":
+        out["ttft_s_without_transfer"] = float(p.latency[i])
+    else:
+        out["tpot_s"] = float(p.latency[i])
         out["max_running_seqs"] = float(p.max_running[i])
     return out
 
 
 def _pair_obj(model: ModelSpec, w: ServeWorkload, rate: float, p: Pool, i: int, d: Pool, j: int,
-              xfer: float, pct: int | None = None) -> dict[str, Any]:
+              xfer: float, pct: int | None = None) -> rt.DisaggEstimatePair:
     ttft, tpot = float(p.latency[i]) + xfer, float(d.latency[j])
     usd = float(p.usd_per_hour[i] + d.usd_per_hour[j])
     out_tps = rate * w.output_len
-    extra = {} if pct is None else {"slo_percentile": pct, "ttft_s_at_slo_percentile": float(p.slo_latency[i]) + xfer,
-                                    "tpot_s_at_slo_percentile": float(d.slo_latency[j])}
-    return {**extra,
+    out: rt.DisaggEstimatePair = {
         "prefill": _pool_obj(p, i), "decode": _pool_obj(d, j),
         "ratio": f"{int(p.replicas[i] / p.g.dp[i])}P{int(d.replicas[j] / d.g.dp[j])}D",
         "kv_transfer": {"bytes_per_request": model.kv_cache_bytes_per_token(DTYPE_BYTES[w.kv_dtype])
@@ -247,11 +258,15 @@ def _pair_obj(model: ModelSpec, w: ServeWorkload, rate: float, p: Pool, i: int, 
         "gpus": int(p.gpus[i] + d.gpus[j]), "usd_per_hour": usd, "throughput_tokens_per_s": out_tps,
         "usd_per_million_tokens": float(cost.usd_per_million_tokens(usd, out_tps)),
     }
+    if pct is None:
+        return out
+    return {"slo_percentile": pct, "ttft_s_at_slo_percentile": float(p.slo_latency[i]) + xfer,
+            "tpot_s_at_slo_percentile": float(d.slo_latency[j]), **out}
 
 
 def estimate_pair(model: ModelSpec, w: ServeWorkload, rate: float, pools: dict[str, dict[str, Any]],
                   prices: dict[str, float], ttft_slo: float | None, tpot_slo: float | None,
-                  gpus_per_node: int | None = None, max_util: float = 0.85) -> dict[str, Any]:
+                  gpus_per_node: int | None = None, max_util: float = 0.85) -> rt.DisaggEstimatePair:
     """``estimate --disagg``: the pools the user gives ({'prefill': {gpu, tp, pp, ep, replicas}, 'decode':
     ...}) at ``rate``: the object of one of recommend --disagg's pairs, plus what fails."""
     got: dict[str, Pool] = {}
@@ -273,11 +288,12 @@ def estimate_pair(model: ModelSpec, w: ServeWorkload, rate: float, pools: dict[s
     p, d = got["prefill"], got["decode"]
     xfer = float(transfer_seconds(model, w, p.ctx.gpu, p.gpus / p.replicas, d.ctx.gpu, d.gpus / d.replicas)[0])
     out = _pair_obj(model, w, rate, p, 0, d, 0, xfer)
-    if ttft_slo is not None and out["ttft_s"] > ttft_slo:
-        problems.append(f"TTFT {format_sig(out['ttft_s'])} s (prefill {format_sig(float(p.latency[0]))} s + KV "
+    ttft, tpot = float(p.latency[0]) + xfer, float(d.latency[0])  # the pair's ttft_s and tpot_s
+    if ttft_slo is not None and ttft > ttft_slo:
+        problems.append(f"TTFT {format_sig(ttft)} s (prefill {format_sig(float(p.latency[0]))} s + KV "
                         f"hand-off {format_sig(xfer)} s) is above the SLO {ttft_slo:g} s")
-    if tpot_slo is not None and out["tpot_s"] > tpot_slo:
-        problems.append(f"TPOT {format_sig(out['tpot_s'])} s is above the SLO {tpot_slo:g} s")
+    if tpot_slo is not None and tpot > tpot_slo:
+        problems.append(f"TPOT {format_sig(tpot)} s is above the SLO {tpot_slo:g} s")
     out["feasible"] = not problems
     out["problems"] = problems
     out["commands"] = {role: pool_command(model, got[role], 0, role) for role in ("prefill", "decode")}
@@ -288,7 +304,7 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
            tpot_slo: float | None, max_util: float, prices: dict[str, float], max_gpus: int,
            allow_cross_node_tp: bool = False, gpus_per_node: int | None = None, top: int = 5,
            pct: int | None = None, picked: list[tuple[tuple[Pool, int], tuple[Pool, int]]] | None = None,
-           max_pp: int | None = None) -> dict[str, Any]:
+           max_pp: int | None = None) -> PairSearch:
     """Every (prefill layout, decode layout) pair over the GPU types, each pool sized to ``rate``; the pairs
     within the SLOs (at percentile ``pct``, else at the mean) and --max-gpus, cheapest first. ``picked``
     receives each listed pair's pools and rows, in the pairs' order."""
@@ -319,7 +335,7 @@ def search(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, rate: float,
         return [(pools[k], i) for _, k, i in rows[:KEEP]]
 
     bp, bd = best(pre), best(dec)
-    pairs: list[dict[str, Any]] = []
+    pairs: list[rt.DisaggPair] = []
     if bp and bd:
         pg = np.array([p.gpus[i] for p, i in bp])
         dg = np.array([p.gpus[i] for p, i in bd])

@@ -9,7 +9,7 @@ CSV, charts) lives in ``tpplan.render.report``; nothing here prints or reads the
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from tpplan.engine import cost
 from tpplan.engine.workload import ServeWorkload, TrainWorkload
 from tpplan.plan import serve as planner
 from tpplan.plan.serve import Constraints, Objective, Pricing
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 OBJECTIVE_KEY = {"latency": ("serve", "request_latency_s", "lower"),
                  "throughput": ("serve", "throughput_tokens_per_s_per_gpu", "higher"),
@@ -38,8 +41,8 @@ def _sort_key(ev: planner.ServeEval, r: int, objective: str) -> tuple[float, int
     return (-v if OBJECTIVE_KEY[objective][2] == "higher" else v, gpus, planner._f(ev.usd_per_hour[r]))
 
 
-def _with_tiers(c: dict[str, Any], ev: planner.ServeEval, r: int, pricing: Pricing,
-                utilization: float) -> dict[str, Any]:
+def _with_tiers(c: rt.ServeEstimate, ev: planner.ServeEval, r: int, pricing: Pricing,
+                utilization: float) -> rt.ServeEstimate:
     """Row ``r``'s estimate object with what a buyer adds: $ at each price tier and per month, free memory."""
     assert ev.load is not None
     n = planner.deployment(ev, r)[1]
@@ -57,14 +60,14 @@ def _with_tiers(c: dict[str, Any], ev: planner.ServeEval, r: int, pricing: Prici
 
 def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
                  objective: str = "cost", utilization: float = 1.0, contexts: list[int] | None = None,
-                 gpus_per_node: int | None = None, digest: str = "", disagg: bool = False) -> dict[str, Any]:
+                 gpus_per_node: int | None = None, digest: str = "", disagg: bool = False) -> rt.ServeReportResult:
     """Best layout per GPU type, the winner and runner-up, memory, sensitivity, assumptions; with ``disagg``
     the cheapest prefill / decode pools against the winner (planner.recommend_disagg)."""
     obj: Objective = objective  # type: ignore[assignment]
     s = planner.search_serve(model, gpus, w, cons, pricing, obj, gpus_per_node)
     best: list[tuple[planner.ServeEval, int, planner.Bands]] = []  # each GPU type's pick
-    blocked: list[dict[str, Any]] = []
-    scatter: list[dict[str, Any]] = []
+    blocked: list[rt.BlockedGpu] = []
+    scatter: list[rt.ChartPoint] = []
     for ev, gpu in zip(s.evals, gpus, strict=True):
         sub = dataclasses.replace(s, evals=[ev], seconds=0.0, layouts=len(ev.g))
         pick = planner.rank_serve(sub, obj, 12)
@@ -81,7 +84,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
                             "gpus": int(ev.g.gpus[rr])})
     best.sort(key=lambda x: _sort_key(x[0], x[1], objective))
     rows = [_with_tiers(planner.serve_object(ev, r, b), ev, r, pricing, utilization) for ev, r, b in best]
-    res: dict[str, Any] = {
+    res: rt.ServeReportResult = {
         "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "serve",
         "accuracy": accuracy.measured("serve"),
         "inputs": {**planner.serve_inputs(model, gpus, w, pricing, digest), "objective": objective,
@@ -92,7 +95,7 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         "pareto": [{"gpu": s.evals[k].ctx.gpu.name, "usd_per_million_tokens": float(s.evals[k].usd_per_mtok[r]),
                     "request_latency_s": float(_latency(s.evals[k])[r]),
                     "layout": _label(s.evals[k], r)} for k, r in planner.pareto_serve(s)],
-        "scatter": scatter,
+        "scatter": scatter, "prices": _price_rows(gpus, pricing),
     }
     if rows:
         win = rows[0]
@@ -114,11 +117,10 @@ def serve_report(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: 
         cheap = planner.cheapest_feasible(s)
         agg_best = None if cheap is None else (s.evals[cheap[0]], cheap[1])
         res["disaggregated"] = planner.recommend_disagg(model, gpus, w, cons, pricing, agg_best, gpus_per_node)
-    res["prices"] = _price_rows(gpus, pricing)
     return res
 
 
-def _feature_row(ev: planner.ServeEval, r: int) -> dict[str, Any]:
+def _feature_row(ev: planner.ServeEval, r: int) -> rt.FeatureRow:
     """Row ``r``'s layout, latencies, throughput and cost, as its estimate object reports them."""
     le = ev.load
     assert le is not None
@@ -130,11 +132,11 @@ def _feature_row(ev: planner.ServeEval, r: int) -> dict[str, Any]:
 
 def _with_and_without(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons: Constraints, pricing: Pricing,
                       objective: Objective, gpus_per_node: int | None,
-                      win: tuple[planner.ServeEval, int]) -> dict[str, Any]:
+                      win: tuple[planner.ServeEval, int]) -> rt.FeatureComparison:
     """The winner's GPU type with prefix caching / speculative decoding as given and without either: the best
     layout of each, at the same rate, SLOs and objective (the report's 'with and without' section)."""
-    out: dict[str, Any] = {"gpu": gpu.name, "with": _feature_row(*win), "without": None,
-                           "features": planner.serve_features(*win)}
+    out: rt.FeatureComparison = {"gpu": gpu.name, "with": _feature_row(*win), "without": None,
+                                 "features": planner.serve_features(*win)}
     s = planner.search_serve(model, [gpu], w.plain(), cons, pricing, objective, gpus_per_node)
     pick = planner.rank_serve(s, objective, 1)
     if pick:
@@ -158,7 +160,7 @@ def _label(ev: planner.ServeEval, r: int) -> str:
 
 def _context_sensitivity(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons: Constraints, pricing: Pricing,
                          objective: Objective, contexts: list[int] | None,
-                         gpus_per_node: int | None) -> list[dict[str, Any]]:
+                         gpus_per_node: int | None) -> list[rt.ContextRow]:
     """The best layout on the winner's GPU type at each context length (same output length)."""
     out = []
     wanted = contexts or [8_000, 32_000, 128_000]
@@ -168,7 +170,7 @@ def _context_sensitivity(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons:
         wc = dataclasses.replace(w, ctx=c, input_len=c - w.output_len)
         s = planner.search_serve(model, [gpu], wc, cons, pricing, objective, gpus_per_node)
         pick = planner.rank_serve(s, objective, 1)
-        row: dict[str, Any] = {"ctx_tokens": c, "requested": c == w.ctx, "gpu": gpu.name}
+        row: rt.ContextRow = {"ctx_tokens": c, "requested": c == w.ctx, "gpu": gpu.name, "layout": None}
         if pick:
             ev = s.evals[0]
             r = pick[0][1]
@@ -183,8 +185,6 @@ def _context_sensitivity(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons:
                         "throughput_tokens_per_s": tps,
                         "usd_per_million_tokens_by_tier": {
                             t: float(cost.usd_per_million_tokens(n * p, tps)) for t, p in tiers.items()}})
-        else:
-            row["layout"] = None
         out.append(row)
     return out
 
@@ -194,40 +194,37 @@ def _context_sensitivity(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, cons:
 # ---------------------------------------------------------------------------------------------------
 
 
-def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload | None, pricing: Pricing, *,
-                 search: dict[str, tuple[dict[str, Any], list[tuple[Any, int]]]] | None = None,
-                 gpu_hours: float | None = None, digest: str = "") -> dict[str, Any]:
+def run_report(model: ModelSpec | None, gpus: list[GpuSpec], gpu_hours: float, pricing: Pricing,
+               digest: str = "") -> rt.RunReportResult:
+    """The $ of a run of known size on each GPU type at each price tier: $ = GPU-hours x $/GPU-hour
+    (DeepSeek-V3: 2,788K H800-hours x $2 = $5.576M)."""
+    runs: list[rt.RunCost] = []
+    for g in gpus:
+        tiers = pricing.tiers(g)
+        runs.append({"gpu": g.name, "gpu_hours": gpu_hours, "usd_per_gpu_hour_by_tier": tiers,
+                     "usd_total_by_tier": {t: float(cost.run_cost(gpu_hours, p)) for t, p in tiers.items()}})
+    return {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "train", "accuracy": {},
+            "inputs": {"model": model.name if model else None, "gpus": [g.name for g in gpus],
+                       "catalog_sha256": digest, "price_tier": pricing.tier,
+                       "price_overrides": dict(pricing.overrides), "gpu_hours": gpu_hours},
+            "runs": runs, "prices": _price_rows(gpus, pricing)}
+
+
+def train_report(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: Pricing,
+                 search: dict[str, tuple[rt.TrainRecommendResult, list[tuple[Any, int]]]],
+                 digest: str = "") -> rt.TrainReportResult:
     """Per GPU type: the best training layout (``search``: each GPU's ``recommend_train`` result and the
-    evaluation and row of its candidates) with GPU-hours, days and $ at each tier; or, with ``gpu_hours``, the $
-    of a run of known size."""
-    res: dict[str, Any] = {"schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "train",
-                           "accuracy": accuracy.measured("train") if gpu_hours is None else {},
-                           "inputs": {"model": model.name if model else None, "gpus": [g.name for g in gpus],
-                                      "catalog_sha256": digest, "price_tier": pricing.tier,
-                                      "price_overrides": dict(pricing.overrides)}}
-    if gpu_hours is not None:
-        # a run of known size: $ = GPU-hours x $/GPU-hour (DeepSeek-V3: 2,788K H800-hours x $2 = $5.576M)
-        res["inputs"]["gpu_hours"] = gpu_hours
-        res["runs"] = []
-        for g in gpus:
-            tiers = pricing.tiers(g)
-            res["runs"].append({"gpu": g.name, "gpu_hours": gpu_hours, "usd_per_gpu_hour_by_tier": tiers,
-                                "usd_total_by_tier": {t: float(cost.run_cost(gpu_hours, p))
-                                                      for t, p in tiers.items()}})
-        res["prices"] = _price_rows(gpus, pricing)
-        return res
-    assert tw is not None and search is not None
-    res["inputs"].update({"seq_len": tw.seq_len, "global_batch": tw.global_batch, "tokens": tw.tokens,
-                          "train_dtype": tw.train_dtype})
+    evaluation and row of its candidates) with GPU-hours, days and $ at each tier."""
     from tpplan.plan import train as training
 
     best = []  # (days or inf, GPUs, the estimate object) of each GPU type's first candidate
-    blocked = []
+    blocked: list[rt.BlockedGpu] = []
     for g in gpus:
-        out, picks = search.get(g.name) or ({}, [])
-        if not picks:
-            blocked.append({"gpu": g.name, "why": out.get("relax", [])})
+        got = search.get(g.name)
+        if got is None or not got[1]:
+            blocked.append({"gpu": g.name, "why": got[0].get("relax", []) if got else []})
             continue
+        out, picks = got
         ev, r = picks[0]
         c = out["candidates"][0]  # the same row's estimate object (its output, written to below)
         c["memory_per_gpu_bytes"]["free"] = max(0.0, float(ev.mem.capacity - ev.mem.total[r]))
@@ -235,12 +232,16 @@ def train_report(model: ModelSpec | None, gpus: list[GpuSpec], tw: TrainWorkload
         best.append((secs / 86400 if secs else float("inf"), int(ev.g.gpus[r]), c))
     best.sort(key=lambda x: (x[0], x[1]))
     rows = [c for _, _, c in best]
-    res["comparison"] = rows
-    res["blocked"] = blocked
+    res: rt.TrainReportResult = {
+        "schema_version": planner.SCHEMA_VERSION, "tool": planner.tool_info(), "kind": "train",
+        "accuracy": accuracy.measured("train"),
+        "inputs": {"model": model.name, "gpus": [g.name for g in gpus], "catalog_sha256": digest,
+                   "price_tier": pricing.tier, "price_overrides": dict(pricing.overrides), "seq_len": tw.seq_len,
+                   "global_batch": tw.global_batch, "tokens": tw.tokens, "train_dtype": tw.train_dtype},
+        "comparison": rows, "blocked": blocked, "prices": _price_rows(gpus, pricing)}
     if rows:
         res["winner"] = rows[0]
         res["runner_up"] = rows[1] if len(rows) > 1 else None
-    res["prices"] = _price_rows(gpus, pricing)
     return res
 
 
@@ -248,12 +249,12 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
                         global_batch_tokens: str | None, gpus_exact: int | None, max_gpus: int,
                         deadline_days: float | None, budget_usd: str | None, objective: str,
                         gpus_per_node: int | None, digest: str = "", framework: Any = None,
-                        max_pp: int | None = None) -> dict[str, Any]:
+                        max_pp: int | None = None) -> rt.TrainReportResult:
     """The training report: one ``recommend_train`` search per GPU type (its best plan), then the table."""
     from tpplan.plan import train as training
 
     gpus = training.require_dtype(tw.train_dtype, gpus, every=False)
-    search: dict[str, tuple[dict[str, Any], list[tuple[Any, int]]]] = {}
+    search: dict[str, tuple[rt.TrainRecommendResult, list[tuple[Any, int]]]] = {}
     for g in gpus:
         picks: list[tuple[Any, int]] = []
         out = training.recommend_train(
@@ -265,13 +266,18 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
     return train_report(model, gpus, resolved, pricing, search=search, digest=digest)
 
 
-def _price_rows(gpus: list[GpuSpec], pricing: Pricing) -> list[dict[str, Any]]:
-    rows = []
+def _quote(usd_per_hour: float, price: Any) -> rt.PriceQuote:
+    """One price tier of a GPU (hardware/*.yaml prices) at the price used."""
+    return {"usd_per_hour": usd_per_hour, "as_of": str(price.as_of), "source": price.source}
+
+
+def _price_rows(gpus: list[GpuSpec], pricing: Pricing) -> list[rt.PriceRow]:
+    rows: list[rt.PriceRow] = []
     for g in gpus:
         tiers = pricing.tiers(g)
         src = pricing.override_source(g)
-        rows.append({"gpu": g.name, **{t: {"usd_per_hour": tiers[t], "as_of": str(getattr(g.prices, t).as_of),
-                                           "source": getattr(g.prices, t).source} for t in cost.TIERS},
+        low, typical, high = (_quote(tiers[t], getattr(g.prices, t)) for t in ("low", "typical", "high"))
+        rows.append({"gpu": g.name, "low": low, "typical": typical, "high": high,
                      "override": src is not None, "override_source": src[1] if src else None,
                      "override_as_of": src[0] if src else None})
     return rows

@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +27,10 @@ from tpplan.errors import LayoutError, TpplanError
 from tpplan.plan import search
 from tpplan.units import format_sig
 
-SCHEMA_VERSION = 1
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
+
+SCHEMA_VERSION: Literal[1] = 1
 FArray = npt.NDArray[np.float64]
 Objective = Literal["latency", "throughput", "cost"]
 CONCURRENCY_LEVELS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
@@ -60,7 +63,7 @@ class Constraints:
 
 @dataclass(frozen=True)
 class Pricing:
-    tier: str = "typical"
+    tier: rt.PriceTier = "typical"
     overrides: dict[str, float] = field(default_factory=dict)
     sources: dict[str, tuple[str | None, str]] = field(default_factory=dict)
     """GPU name -> (as_of, source) of an override that came from a --prices sheet."""
@@ -156,7 +159,7 @@ class LoadEval:
         return self.load.ttft + self.out_len * self.load.tpot
 
 
-def tool_info() -> dict[str, str]:
+def tool_info() -> rt.Tool:
     return {"name": "tpplan", "version": __version__}
 
 
@@ -427,7 +430,7 @@ def objective_band(ev: ServeEval, i: int, band: Bands, objective: str) -> tuple[
     return band.objective(objective, deployment(ev, i)[1], float(ev.usd_per_hour[i]))
 
 
-def layout_object(ev: ServeEval, i: int) -> dict[str, Any]:
+def layout_object(ev: ServeEval, i: int) -> rt.Layout:
     """Row ``i``'s ``layout`` (tpplan/results.py Layout): its parallel sizes and the replicas and GPUs of its
     deployment at the operating point."""
     g, ctx = ev.g, ev.ctx
@@ -437,7 +440,7 @@ def layout_object(ev: ServeEval, i: int) -> dict[str, Any]:
             "concurrency": int(g.concurrency[i])}
 
 
-def serve_object(ev: ServeEval, i: int, bands: Bands | None = None) -> dict[str, Any]:
+def serve_object(ev: ServeEval, i: int, bands: Bands | None = None) -> rt.ServeEstimate:
     """One estimate object (tpplan/results.py ServeEstimate) for row ``i`` of an evaluation."""
     ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
     assert ctx.serve is not None
@@ -447,7 +450,7 @@ def serve_object(ev: ServeEval, i: int, bands: Bands | None = None) -> dict[str,
     replicas, gpus = deployment(ev, i)
     bits = int(ev.reasons[i])
     warnings = layout_warnings(ctx, g, i)
-    obj: dict[str, Any] = {
+    obj: rt.ServeEstimate = {
         "layout": layout_object(ev, i),
         "params": {"total": m.params_total, "active": m.params_active},
         "memory_per_gpu_bytes": {
@@ -472,7 +475,7 @@ def serve_object(ev: ServeEval, i: int, bands: Bands | None = None) -> dict[str,
                   "throughput_tokens_per_s": _f(le.output_tokens_per_s[i]),
                   "throughput_tokens_per_s_per_gpu": _f(le.output_tokens_per_s[i]) / gpus,
                   "total_tokens_per_s": _f(le.total_tokens_per_s[i]),
-                  "decode_bound": str(t.decode_bound[i]),
+                  "decode_bound": "compute" if t.decode_bound[i] == "compute" else "memory",
                   "tpot_hbm_lower_bound_s": _f(t.hbm_lower_bound_tpot[i]),
                   "idle": {"ttft_s": _f(t.ttft[i]), "tpot_s": _f(t.tpot[i]),
                            "request_latency_s": _f(t.request_latency[i]),
@@ -493,12 +496,12 @@ def serve_object(ev: ServeEval, i: int, bands: Bands | None = None) -> dict[str,
     return obj
 
 
-def serve_features(ev: ServeEval, i: int) -> dict[str, Any]:
+def serve_features(ev: ServeEval, i: int) -> rt.Features:
     """Prefix caching and speculative decoding at row ``i`` (docs/metrics.md): what they change and the
     assumption each figure rests on (present only when enabled)."""
     w = ev.ctx.serve
     assert w is not None and ev.load is not None
-    out: dict[str, Any] = {}
+    out: rt.Features = {}
     if w.cached_prompt_tokens:
         out["prefix_cache"] = {
             "prefix_hit": w.prefix_hit, "shared_prefix_tokens": w.shared_prefix,
@@ -517,7 +520,10 @@ def serve_features(ev: ServeEval, i: int) -> dict[str, Any]:
         pay = perf.speculative_payoff(ev.ctx, g1, n)
         be, cb = float(pay.break_even_batch[0]), float(pay.compute_bound_batch[0])
         out["speculative"] = {
-            **spec.to_json(), "running_seqs": n, "speedup_at_operating_point": float(pay.speedup[0]),
+            "method": cast("rt.SpecMethod", spec.method), "draft_tokens": spec.draft_tokens,
+            "acceptance": spec.acceptance, "tokens_per_step": spec.tokens_per_step,
+            "verify_tokens": spec.verify_tokens, "draft_model": spec.draft_model_name, "running_seqs": n,
+            "speedup_at_operating_point": float(pay.speedup[0]),
             "pays_off": bool(pay.speedup[0] > 1.0),
             "break_even_batch": be if np.isfinite(be) else None,
             "verify_compute_bound_batch": cb if np.isfinite(cb) else None,
@@ -526,27 +532,27 @@ def serve_features(ev: ServeEval, i: int) -> dict[str, Any]:
     return out
 
 
-def load_object(ev: ServeEval, i: int) -> dict[str, Any]:
+def load_object(ev: ServeEval, i: int) -> rt.LoadPoint:
     """The operating point of row ``i`` (docs/metrics.md, 'Under load')."""
     le = ev.load
     assert le is not None and ev.ctx.serve is not None
     ld, e = le.load, ev.ctx.serve.engine
 
-    def pct(d: dict[int, FArray]) -> dict[str, float]:
-        return {f"p{q}": _f(v[i]) for q, v in d.items()}
+    def pct(mean: FArray, d: dict[int, FArray]) -> rt.Percentiles:
+        return {"mean": _f(mean[i]), "p50": _f(d[50][i]), "p90": _f(d[90][i]), "p99": _f(d[99][i])}
 
     return {
-        "mode": le.mode, "stable": bool(ld.stable[i]),
+        "mode": cast("rt.LoadMode", le.mode), "stable": bool(ld.stable[i]),
         "rate_rps_per_replica": _f(ld.rate[i]), "replicas": _f(le.replicas[i]),
         "rate_rps": _f(ld.rate[i] * le.replicas[i]) if np.isfinite(le.replicas[i]) else 0.0,
         "saturation_rate_rps_per_replica": _f(ld.saturation_rate[i]),
         "sustainable_rate_rps_per_replica": _f(ld.sustainable_rate[i]),
-        "utilization": _f(ld.utilization[i]), "limited_by": str(ld.limited_by[i]),
+        "utilization": _f(ld.utilization[i]),
+        "limited_by": cast("rt.LimitedBy", str(ld.limited_by[i])),
         "concurrency": _f(ld.in_system[i]), "running_seqs": _f(ld.running[i]),
         "prefill_tokens_per_step": _f(ld.prefill_tokens[i]), "step_time_s": _f(ld.step_time[i]),
         "max_running_seqs": _f(ld.max_running[i]), "kv_admitted_seqs": _f(min(ld.kv_admitted[i], 1e12)),
-        "ttft_s": {"mean": _f(ld.ttft[i]), **pct(ld.ttft_pct)},
-        "tpot_s": {"mean": _f(ld.tpot[i]), **pct(ld.tpot_pct)},
+        "ttft_s": pct(ld.ttft, ld.ttft_pct), "tpot_s": pct(ld.tpot, ld.tpot_pct),
         "engine": {"name": e.name, "version": e.version, "max_num_seqs": e.max_num_seqs,
                    "max_num_batched_tokens": e.max_num_batched_tokens, "chunked_prefill": e.chunked_prefill,
                    "kv_reservation": e.kv_reservation, "memory_rule": e.memory_rule,
@@ -610,7 +616,7 @@ class Bands:
     usd_per_hour: tuple[float, float]
     usd_per_million_tokens: tuple[float, float]
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> rt.Bands:
         """The estimate object's ``bands`` (tpplan/results.py Bands)."""
         return {"serve": {"ttft_s": list(self.ttft_s), "tpot_s": list(self.tpot_s),
                           "request_latency_s": list(self.request_latency_s),
@@ -694,7 +700,7 @@ def _bands(ev: ServeEval, idx: npt.NDArray[np.int64], le: LoadEval, lo: LoadEval
 def estimate_serve(model: ModelSpec, gpu: GpuSpec, w: ServeWorkload, tp: int, pp: int = 1, dp: int = 1,
                    cp: int = 1, ep: int = 1, pricing: Pricing | None = None,
                    gpus_per_node: int | None = None, catalog_digest: str = "",
-                   cons: Constraints | None = None, at: str = "concurrency") -> dict[str, Any]:
+                   cons: Constraints | None = None, at: str = "concurrency") -> rt.EstimateResult:
     """One layout in full. Under load: ``cons.rate_rps`` spread over the ``dp`` replicas, else the closed
     loop at ``w.concurrency`` (``at='sustainable'``: the largest sustainable rate)."""
     validate_layout(model, tp, pp, dp, cp, ep)
@@ -725,7 +731,7 @@ def evaluate_given(ctx: Context, g: Grid, pricing: Pricing, cons: Constraints, a
     return ev
 
 
-def serve_breakdown(ev: ServeEval, i: int) -> dict[str, Any]:
+def serve_breakdown(ev: ServeEval, i: int) -> rt.Breakdown:
     """Where an idle replica's prefill (serve.idle.ttft_s) and decode step (serve.idle.tpot_s) go: each term
     of the time model by name, per layer (spread evenly over the layers) and per step. per_layer x layers +
     per_step = total, exactly."""
@@ -733,22 +739,24 @@ def serve_breakdown(ev: ServeEval, i: int) -> dict[str, Any]:
     assert parts is not None and ev.ctx.serve is not None and ev.t.decode_tokens_per_stage is not None
     m, w = ev.ctx.model, ev.ctx.serve
     L = m.num_layers
-    out: dict[str, Any] = {"layers": L}
     # tokens through the GEMMs: the prompt, or a decode step's per stage (what serve_time's step carried)
     tokens = {"prefill": float(w.prefill_len), "decode": float(ev.t.decode_tokens_per_stage[i])}
-    for phase, total in (("prefill", ev.t.ttft), ("decode", ev.t.tpot)):
+
+    def phase_of(phase: str, total: FArray) -> rt.PhaseBreakdown:
         per_layer = {k.removesuffix("/layer"): float(v[i]) / L for k, v in parts[phase].items()
                      if k.endswith("/layer") and float(v[i]) > 0}
         per_step = {k: float(v[i]) for k, v in parts[phase].items() if not k.endswith("/layer") and float(v[i]) > 0}
-        out[phase] = {"per_layer_s": per_layer, "per_step_s": per_step, "total_s": float(total[i])}
+        out: rt.PhaseBreakdown = {"per_layer_s": per_layer, "per_step_s": per_step, "total_s": float(total[i])}
         # the GEMM term by operator: by FLOPs where compute-bound, by weight bytes where memory-bound
         for key, bound in (("GEMMs (compute-bound)", "compute"), ("weights read (memory-bound)", "memory")):
             if key in per_layer:
                 shares = perf.gemm_operator_shares(m, perf.serve_gemm_weights(m, phase, tokens[phase], bound,
                                                                              int(ev.g.tp[i]), int(ev.g.ep[i])))
-                out[phase]["gemm_term"] = key
-                out[phase]["gemm_by_operator_s"] = {k: per_layer[key] * L * v for k, v in shares.items()}
-    return out
+                out["gemm_term"] = key
+                out["gemm_by_operator_s"] = {k: per_layer[key] * L * v for k, v in shares.items()}
+        return out
+
+    return {"layers": L, "prefill": phase_of("prefill", ev.t.ttft), "decode": phase_of("decode", ev.t.tpot)}
 
 
 def _fixed_replicas(ctx: Context, g: Grid, ev: ServeEval, cons: Constraints) -> LoadEval:
@@ -761,8 +769,8 @@ def _fixed_replicas(ctx: Context, g: Grid, ev: ServeEval, cons: Constraints) -> 
 
 
 def serve_inputs(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, pricing: Pricing, digest: str,
-                 ctx: Context | None = None) -> dict[str, Any]:
-    d: dict[str, Any] = {
+                 ctx: Context | None = None) -> rt.ServeInputs:
+    d: rt.ServeInputs = {
         "model": model.name, "hf_id": model.hf_id, "gpus": [g.name for g in gpus],
         "ctx_tokens": w.ctx, "input_len": w.input_len, "output_len": w.output_len,
         "concurrency": w.concurrency, "weight_dtype": w.weight_dtype, "kv_dtype": w.kv_dtype,
@@ -1260,7 +1268,7 @@ def relax_hints(s: Search, cons: Constraints, w: ServeWorkload) -> list[str]:
 def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints,
                     pricing: Pricing, objective: str = "latency", top: int = 10, pareto: bool = False,
                     explain_spec: str | None = None, gpus_per_node: int | None = None,
-                    digest: str = "", disagg: bool = False) -> dict[str, Any]:
+                    digest: str = "", disagg: bool = False) -> rt.RecommendResult:
     """The ``recommend`` result: ranked candidates (estimate objects with bands), rejection counts, the
     search size and time, a serving command for the winner, and hints when nothing is feasible; with ``disagg``
     (and a rate) the disaggregated pools against the cheapest feasible aggregated row (recommend_disagg)."""
@@ -1286,7 +1294,7 @@ def recommend_serve(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, con
             lo, hi = objective_band(s.evals[k], r, band_of[(k, r)], objective)
             c["too_close_to_call"] = bool(lo <= whi and hi >= wlo)
         cands[0]["too_close_to_call"] = False
-    res: dict[str, Any] = {
+    res: rt.RecommendResult = {
         "schema_version": SCHEMA_VERSION, "tool": tool_info(),
         "inputs": {**serve_inputs(model, gpus, w, pricing, digest),
                    "objective": objective, "pareto": pareto,
@@ -1334,7 +1342,7 @@ def cheapest_feasible(s: Search) -> tuple[int, int] | None:
 
 def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, cons: Constraints, pricing: Pricing,
                      agg_best: tuple[ServeEval, int] | None, gpus_per_node: int | None = None,
-                     top: int = 5) -> dict[str, Any]:
+                     top: int = 5) -> rt.Disaggregated:
     """``recommend --disagg``: the cheapest prefill and decode pools meeting --rate and the SLOs
     (tpplan/plan/disagg.py), set against ``agg_best``: the cheapest feasible aggregated deployment of the same
     search (the evaluation and row of ``cheapest_feasible``, not only among the candidates the objective listed;
@@ -1352,8 +1360,8 @@ def recommend_disagg(model: ModelSpec, gpus: list[GpuSpec], w: ServeWorkload, co
                       {g.name: pricing.price(g) for g in gpus}, cons.max_gpus, cons.allow_cross_node_tp,
                       gpus_per_node, top, cons.slo_percentile, picked=picked, max_pp=cons.max_pp)
     pairs = r["pairs"]
-    out: dict[str, Any] = {"pairs": pairs, "rows_evaluated": r["rows_evaluated"], "notes": note,
-                           "aggregated_best": None, "cheaper": None}
+    out: rt.Disaggregated = {"pairs": pairs, "rows_evaluated": r["rows_evaluated"], "notes": note,
+                             "aggregated_best": None, "cheaper": None, "message": ""}
     agg_usd_h = 0.0
     if agg_best is not None:
         ev, i = agg_best

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from tpplan.plan.serve import (
     tool_info,
     validate_layout,
 )
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 
 @dataclasses.dataclass
@@ -62,7 +65,7 @@ def run_seconds(ev: TrainEval, i: int) -> float | None:
     return float(ev.t.step_time[i]) * steps if steps else None
 
 
-def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
+def train_object(ev: TrainEval, i: int, pricing: Pricing) -> rt.TrainEstimate:
     ctx, g, mem, t = ev.ctx, ev.g, ev.mem, ev.t
     assert ctx.train is not None
     tw = ctx.train
@@ -75,7 +78,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
     hi = perf.train_time(ctx, g.take([i]), perf.Eff.of(ctx, "low"), ev.zero[[i]])
     bits = int(ev.reasons[i])
     tiers = pricing.tiers(ctx.gpu)
-    obj: dict[str, Any] = {
+    obj: rt.TrainEstimate = {
         "layout": {"gpu": ctx.gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": int(g.dp[i]),
                    "cp": int(g.cp[i]), "ep": int(g.ep[i]), "gpus": gpus,
                    "nodes": int(np.ceil(gpus / ctx.node_size)), "micro_batch": int(g.micro_batch[i])},
@@ -124,7 +127,7 @@ def train_object(ev: TrainEval, i: int, pricing: Pricing) -> dict[str, Any]:
     return obj
 
 
-def _inputs(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: Pricing, digest: str) -> dict[str, Any]:
+def _inputs(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload, pricing: Pricing, digest: str) -> rt.TrainInputs:
     return {"model": model.name, "gpus": [g.name for g in gpus], "seq_len": tw.seq_len,
             "global_batch": tw.global_batch, "tokens": tw.tokens, "train_dtype": tw.train_dtype,
             "price_tier": pricing.tier, "price_overrides": dict(pricing.overrides), "catalog_sha256": digest,
@@ -188,7 +191,8 @@ def _gemm_by_operator(ctx: Context, gemm_s: float, g: Grid, i: int, streaming: f
 
 
 def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, pp: int, dp: int, cp: int,
-                   ep: int, pricing: Pricing, gpus_per_node: int | None = None, digest: str = "") -> dict[str, Any]:
+                   ep: int, pricing: Pricing, gpus_per_node: int | None = None,
+                   digest: str = "") -> rt.TrainEstimateResult:
     validate_layout(model, tp, pp, dp, cp, ep, tw.seq_len)
     require_dtype(tw.train_dtype, [gpu], every=True)
     ctx = Context(model=model, gpu=gpu, train=tw, gpus_per_node=gpus_per_node)
@@ -299,7 +303,8 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                     deadline_days: float | None = None, budget_usd: str | None = None, objective: str = "time",
                     pricing: Pricing, top: int = 10, gpus_per_node: int | None = None,
                     digest: str = "", _hints: bool = True, framework: FrameworkProfile | None = None,
-                    picked: list[tuple[TrainEval, int]] | None = None, max_pp: int | None = None) -> dict[str, Any]:
+                    picked: list[tuple[TrainEval, int]] | None = None, max_pp: int | None = None
+                    ) -> rt.TrainRecommendResult:
     """Search TP/PP/DP/CP/EP x micro-batch x recompute x ZeRO on each GPU; keep layouts that fit memory,
     divide the global batch and meet the deadline and budget; rank by time, cost or MFU. ``framework``: only
     the ZeRO stages, recompute modes and virtual stages it offers (frameworks/*.yaml). ``picked`` receives the
@@ -432,7 +437,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
         search.pick(order, lambda j: evals[int(ee[j])].ctx.gpu.name, top, len(gpu_specs), admit, keep)
     rejected = grid.count_reasons((ev.reasons for ev in evals),
                                   {"BATCH_NOT_DIVISIBLE": not_dividing} if not_dividing else None)
-    res: dict[str, Any] = {
+    res: rt.TrainRecommendResult = {
         "schema_version": SCHEMA_VERSION, "tool": tool_info(),
         "inputs": {**_inputs(model, gpu_specs, tw, pricing, digest), "objective": objective,
                    "max_gpus": max_gpus, "gpus": gpus, "deadline_days": deadline_days, "budget_usd": budget,

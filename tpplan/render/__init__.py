@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 
@@ -72,10 +72,11 @@ def csv_text(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return buf.getvalue()
 
 
-def band(value: float, lo_hi: Sequence[float] | None, fmt: Any) -> str:
+def band(value: float | None, lo_hi: Sequence[float | None] | None, fmt: Any) -> str:
     """``18.6 ms (15.1-22.4)``: the range shares the value's unit when all three have the same one
-    (``0.98 s (850 ms-1.2 s)`` otherwise)."""
-    if not lo_hi:
+    (``0.98 s (850 ms-1.2 s)`` otherwise). A figure that does not exist (null, or infinite: an unstable rate's
+    latency) is 'n/a' without a range."""
+    if not lo_hi or value is None or not math.isfinite(value):
         return fmt(value)
     v, lo, hi = fmt(value), fmt(lo_hi[0]), fmt(lo_hi[1])
     unit = v.rpartition(" ")[2] if " " in v else None
@@ -89,13 +90,13 @@ def pool_command_label(role: str) -> str:
     return f"the {role.removeprefix('dynamo_')} pool" + (" with NVIDIA Dynamo" if role.startswith("dynamo_") else "")
 
 
-def layout_label(lay: dict[str, Any]) -> str:
+def layout_label(lay: Mapping[str, Any]) -> str:
     """'TP8/PP2/EP4/DP2': a layout's parallel sizes above 1, tensor parallelism always (reports and pools)."""
     return "/".join([f"TP{lay['tp']}"] + [f"{k.upper()}{lay[k]}" for k in ("pp", "cp", "ep", "dp")
                                           if lay.get(k, 1) > 1])
 
 
-def accuracy_lines(res: dict[str, Any]) -> list[str]:
+def accuracy_lines(res: Mapping[str, Any]) -> list[str]:
     """The measured end-to-end accuracy a result carries (tpplan.catalog.accuracy), as one line (none without it):
     the tables, markdown and the report print the same sentence."""
     from tpplan.catalog.accuracy import sentence

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import io
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tpplan.errors import TpplanError
+
+if TYPE_CHECKING:
+    from tpplan.result_types import ReportResult, ServeReportResult, TrainReportResult
 
 INSTALL_HINT = "Install the plot extra: pip install 'tpplan[plot]' (matplotlib)."
 GIB = 2**30
@@ -74,15 +77,15 @@ def _plain_log_axis(axis: Any) -> None:
     axis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
 
 
-def _cost_latency(ax: Any, res: dict[str, Any]) -> None:
-    pts_all = res.get("scatter", []) + [dict(p, front=True) for p in res.get("pareto", [])]
+def _cost_latency(ax: Any, res: ServeReportResult) -> None:
+    pts_all = [*res["scatter"], *res["pareto"]]
     gpus = sorted({p["gpu"] for p in pts_all})
     for i, g in enumerate(gpus):
         pts = [p for p in pts_all if p["gpu"] == g]
         ax.scatter([p["request_latency_s"] for p in pts], [p["usd_per_million_tokens"] for p in pts], s=16,
                    color=COLORS[i % len(COLORS)], marker=MARKERS[i % len(MARKERS)], alpha=0.8, label=g,
                    linewidths=0)
-    front = sorted(res.get("pareto", []), key=lambda p: p["request_latency_s"])
+    front = sorted(res["pareto"], key=lambda p: p["request_latency_s"])
     if front:
         ax.plot([p["request_latency_s"] for p in front], [p["usd_per_million_tokens"] for p in front],
                 color="#1b1f24", lw=1.0, ls="--", label="Pareto front (cost vs latency)", zorder=1)
@@ -101,11 +104,12 @@ def _cost_latency(ax: Any, res: dict[str, Any]) -> None:
     ax.legend(fontsize=7, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
 
 
-def _memory(ax: Any, res: dict[str, Any]) -> None:
-    rows = res.get("comparison", [])
-    train = res.get("kind") == "train"
-    parts = ([("weights", "weights"), ("gradients", "gradients"), ("optimizer", "optimizer state")] if train
-             else [("weights", "weights"), ("kv_cache", "KV cache")])
+def _memory(ax: Any, res: ServeReportResult | TrainReportResult) -> None:
+    rows = res["comparison"]
+    train = res["kind"] == "train"
+    parts: list[tuple[Literal["weights", "gradients", "optimizer", "kv_cache", "activations", "overhead", "free"],
+                      str]] = ([("weights", "weights"), ("gradients", "gradients"), ("optimizer", "optimizer state")]
+                               if train else [("weights", "weights"), ("kv_cache", "KV cache")])
     parts += [("activations", "activations"), ("overhead", "runtime overhead"), ("free", "free")]
     labels = [f"{c['layout']['gpu']}\n{c['layout']['gpus']} GPUs" for c in rows]
     left = [0.0] * len(rows)
@@ -121,16 +125,18 @@ def _memory(ax: Any, res: dict[str, Any]) -> None:
     ax.grid(True, axis="x", color="#d0d7de", lw=0.5)
 
 
-def figures(res: dict[str, Any]) -> dict[str, Any]:
+def figures(res: ReportResult) -> dict[str, Any]:
     """Named matplotlib figures for a report dict (serving: both charts; training: the memory chart)."""
     plt = _plt()
-    out = {}
-    if res.get("kind") == "serve" and res.get("scatter"):
+    out: dict[str, Any] = {}
+    if "runs" in res:  # a run of known size: nothing to chart
+        return out
+    if res["kind"] == "serve" and res["scatter"]:
         fig, ax = plt.subplots(figsize=(8.5, 4.4))
         _cost_latency(ax, res)
         fig.tight_layout()
         out["cost_latency"] = fig
-    if res.get("comparison"):
+    if res["comparison"]:
         fig, ax = plt.subplots(figsize=(8.5, 0.55 * len(res["comparison"]) + 1.4))
         _memory(ax, res)
         fig.tight_layout()
@@ -138,7 +144,7 @@ def figures(res: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def svg_strings(res: dict[str, Any]) -> dict[str, str]:
+def svg_strings(res: ReportResult) -> dict[str, str]:
     """Figures as inline SVG (no XML prolog) for the HTML report."""
     plt = _plt()
     out = {}
@@ -152,20 +158,20 @@ def svg_strings(res: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def save(res: dict[str, Any], path: str) -> bytes:
+def save(res: ReportResult, path: str) -> bytes:
     """Both charts in one file (PNG or SVG by suffix); returns the bytes (the caller writes atomically)."""
     plt = _plt()
     suffix = path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if suffix not in ("png", "svg"):
         raise TpplanError(f"--plot must name a .png or .svg file; got {path!r}")
-    serve = res.get("kind") == "serve" and res.get("scatter")
-    n = len(res.get("comparison", []))
-    if not n:
+    n = 0 if "runs" in res else len(res["comparison"])
+    if "runs" in res or not n:
         raise TpplanError("nothing to plot: no GPU type has a feasible layout")
+    serve = res if res["kind"] == "serve" and res["scatter"] else None
     fig, axes = plt.subplots(2 if serve else 1, 1, figsize=(9, (4.4 if serve else 0) + 0.55 * n + 1.6),
                              squeeze=False)
     if serve:
-        _cost_latency(axes[0][0], res)
+        _cost_latency(axes[0][0], serve)
     _memory(axes[-1][0], res)
     fig.tight_layout()
     buf = io.BytesIO()

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tpplan.engine.grid import REASON_TEXT
 from tpplan.render import (
     accuracy_lines,
-    band,
     csv_text,
     layout_label,
     markdown_table,
@@ -21,6 +20,18 @@ from tpplan.render import (
     pool_command_label,
 )
 from tpplan.units import HOURS_PER_MONTH, format_count, format_seconds, format_sig, format_usd
+
+if TYPE_CHECKING:
+    from tpplan.result_types import (
+        DisaggPool,
+        ReportResult,
+        RunReportResult,
+        ServeEstimate,
+        ServeInputs,
+        ServeReportResult,
+        TrainEstimate,
+        TrainReportResult,
+    )
 
 GIB = 2**30
 Block = tuple[Any, ...]
@@ -32,11 +43,11 @@ def _gib(x: float) -> str:
     return f"{x / GIB:.1f} GiB"
 
 
-def _layout(c: dict[str, Any]) -> str:
+def _layout(c: ServeEstimate | TrainEstimate) -> str:
     return layout_label(c["layout"])
 
 
-def _nodes(c: dict[str, Any]) -> str:
+def _nodes(c: ServeEstimate | TrainEstimate) -> str:
     n = c["layout"]["nodes"]
     return f"{c['layout']['gpus']:,} ({n:,} node{'s' if n != 1 else ''})"
 
@@ -49,16 +60,12 @@ def _pct(x: float) -> str:
     return f"{x * 100:.0f}%"
 
 
-def _band(c: dict[str, Any], group: str, key: str, fmt: Any) -> str:
-    return band(c[group][key], c["bands"][group][key], fmt)
-
-
 # ---------------------------------------------------------------------------------------------------
 # serving
 # ---------------------------------------------------------------------------------------------------
 
 
-def _sentence(c: dict[str, Any], inp: dict[str, Any]) -> str:
+def _sentence(c: ServeEstimate, inp: ServeInputs) -> str:
     s, k = c["serve"], c["cost"]
     ld = s["load"]
     return (f"{c['layout']['gpus']}x {c['layout']['gpu']} ({c['layout']['nodes']} node"
@@ -70,7 +77,7 @@ def _sentence(c: dict[str, Any], inp: dict[str, Any]) -> str:
             f"{format_usd(k['usd_per_million_tokens'])} per 1M output tokens")
 
 
-def _disagg_blocks(res: dict[str, Any]) -> list[Block]:
+def _disagg_blocks(res: ServeReportResult) -> list[Block]:
     """recommend --disagg's answer in the report: the cheapest prefill / decode pools against the winner."""
     d = res.get("disaggregated")
     if not d:
@@ -84,7 +91,7 @@ def _disagg_blocks(res: dict[str, Any]) -> list[Block]:
                    "$/1M tokens"]
         rows = []
         for i, x in enumerate(d["pairs"], 1):
-            def pool(p: dict[str, Any]) -> str:
+            def pool(p: DisaggPool) -> str:
                 return f"{p['replicas']} x {layout_label(p['layout'])} {p['layout']['gpu']}"
             rows.append([f"{i} ({x['ratio']})", pool(x["prefill"]), pool(x["decode"]),
                          format_seconds(x["kv_transfer"]["seconds"]), format_seconds(x["ttft_s"]),
@@ -96,7 +103,7 @@ def _disagg_blocks(res: dict[str, Any]) -> list[Block]:
     return b
 
 
-def _feature_blocks(res: dict[str, Any]) -> list[Block]:
+def _feature_blocks(res: ServeReportResult) -> list[Block]:
     """Prefix caching and speculative decoding: the best layout on the winner's GPU type with and without."""
     f = res.get("features")
     if not f:
@@ -122,7 +129,7 @@ def _feature_blocks(res: dict[str, Any]) -> list[Block]:
     return b
 
 
-def serve_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
+def serve_blocks(res: ServeReportResult, stamp: str | None = None) -> list[Block]:
     from tpplan.plan.report import OBJECTIVE_WORDS
 
     inp = res["inputs"]
@@ -233,24 +240,26 @@ def _memory_table(parts: list[tuple[str, float]], capacity: float) -> Block:
             ["l", "r", "r"])
 
 
-def _caveats(win: dict[str, Any]) -> list[Block]:
+def _caveats(win: ServeEstimate | TrainEstimate) -> list[Block]:
     """The recommended layout's warnings (its JSON ``warnings``), under the recommendation."""
     if not win.get("warnings"):
         return []
     return [("p", "**Caveats of this layout:** " + "; ".join(win["warnings"]) + ".")]
 
 
-def _assumed_price(res: dict[str, Any], gpu: str, tier: str = "typical") -> list[Block]:
+def _assumed_price(res: ServeReportResult | TrainReportResult, gpu: str,
+                   tier: Literal["low", "typical", "high"] = "typical") -> list[Block]:
     """A sentence when the recommendation's price is a stand-in (a source tagged [assumed]), not a quote."""
-    for p in res.get("prices", []):
-        if p["gpu"] == gpu and not p["override"] and "[assumed]" in p[tier]["source"]:
+    for p in res["prices"]:
+        q = p[tier]
+        if p["gpu"] == gpu and not p["override"] and "[assumed]" in q["source"]:
             return [("p", f"**Price caveat:** the {tier} price of {gpu} "
-                          f"({format_usd(p[tier]['usd_per_hour'])}/GPU-hour) is assumed, not a market quote "
-                          f"({p[tier]['source']}); give a quote with --price {gpu}=USD.")]
+                          f"({format_usd(q['usd_per_hour'])}/GPU-hour) is assumed, not a market quote "
+                          f"({q['source']}); give a quote with --price {gpu}=USD.")]
     return []
 
 
-def _price_legend(res: dict[str, Any]) -> list[Block]:
+def _price_legend(res: ReportResult) -> list[Block]:
     """What the source tags of the price table mean."""
     from tpplan.engine.cost import source_legend
 
@@ -259,12 +268,12 @@ def _price_legend(res: dict[str, Any]) -> list[Block]:
     return [("p", "Source tags: " + "; ".join(f"[{k}] {v}" for k, v in legend.items()) + ".")] if legend else []
 
 
-def _prices_table(res: dict[str, Any]) -> Block:
+def _prices_table(res: ReportResult) -> Block:
     """Each GPU's price tiers with date and source (one row when --price overrides them)."""
     rows = []
     for p in res["prices"]:
         if p["override"]:
-            rows.append([p["gpu"], "--price" if p.get("override_source", "").startswith("--price") else "--prices",
+            rows.append([p["gpu"], "--price" if (p["override_source"] or "").startswith("--price") else "--prices",
                          format_usd(p["typical"]["usd_per_hour"]), p.get("override_as_of") or "",
                          p.get("override_source") or "command line"])
         else:
@@ -273,7 +282,7 @@ def _prices_table(res: dict[str, Any]) -> Block:
     return ("table", ["GPU", "Tier", "$/GPU-hour", "As of", "Source"], rows, ["l", "l", "r", "l", "l"])
 
 
-def _serve_sources(res: dict[str, Any]) -> list[Block]:
+def _serve_sources(res: ServeReportResult) -> list[Block]:
     inp = res["inputs"]
     b: list[Block] = [("h", 2, "Assumptions and sources")]
     items = [f"Tool: tpplan {res['tool']['version']}; catalog sha256 `{inp['catalog_sha256']}`.",
@@ -327,22 +336,30 @@ def _serve_sources(res: dict[str, Any]) -> list[Block]:
 # ---------------------------------------------------------------------------------------------------
 
 
-def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
+def _train_head(res: TrainReportResult | RunReportResult, stamp: str | None) -> list[Block]:
     inp = res["inputs"]
     title = (f"Training cost report: {inp['model']}" if inp.get("model") else "Training run cost")
-    b: list[Block] = [("h", 1, title)]
-    b.append(("p", f"tpplan {res['tool']['version']}, catalog sha256 {inp['catalog_sha256'][:16]}"
-                   + (f", generated {stamp}" if stamp else "") + "."))
-    if "runs" in res:
-        b.append(("h", 2, "Cost of a run of known size"))
-        b.append(("p", f"{format_count(inp['gpu_hours'])} GPU-hours priced at each tier ($ = GPU-hours x "
-                       "$/GPU-hour)."))
-        b.append(("table", ["GPU", "GPU-hours", "$/GPU-hour low-typical-high", "$ low", "$ typical", "$ high"],
-                  [[r["gpu"], f"{r['gpu_hours']:,.0f}",
-                    "-".join(format_usd(r["usd_per_gpu_hour_by_tier"][t]) for t in ("low", "typical", "high")),
-                    *[format_usd(r["usd_total_by_tier"][t]) for t in ("low", "typical", "high")]]
-                   for r in res["runs"]], ["l", "r", "r", "r", "r", "r"]))
-        return b + _train_sources(res)
+    return [("h", 1, title), ("p", f"tpplan {res['tool']['version']}, catalog sha256 {inp['catalog_sha256'][:16]}"
+                                   + (f", generated {stamp}" if stamp else "") + ".")]
+
+
+def run_blocks(res: RunReportResult, stamp: str | None = None) -> list[Block]:
+    """report --train --gpu-hours: the $ of a run of known size at each tier."""
+    b = _train_head(res, stamp)
+    b.append(("h", 2, "Cost of a run of known size"))
+    b.append(("p", f"{format_count(res['inputs']['gpu_hours'])} GPU-hours priced at each tier ($ = GPU-hours x "
+                   "$/GPU-hour)."))
+    b.append(("table", ["GPU", "GPU-hours", "$/GPU-hour low-typical-high", "$ low", "$ typical", "$ high"],
+              [[r["gpu"], f"{r['gpu_hours']:,.0f}",
+                "-".join(format_usd(r["usd_per_gpu_hour_by_tier"][t]) for t in ("low", "typical", "high")),
+                *[format_usd(r["usd_total_by_tier"][t]) for t in ("low", "typical", "high")]]
+               for r in res["runs"]], ["l", "r", "r", "r", "r", "r"]))
+    return b + _train_sources(res)
+
+
+def train_blocks(res: TrainReportResult, stamp: str | None = None) -> list[Block]:
+    inp = res["inputs"]
+    b = _train_head(res, stamp)
     win = res.get("winner")
     tok = inp.get("tokens")
     b.append(("h", 2, "Summary"))
@@ -351,7 +368,7 @@ def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
                        + "; ".join(f"{x['gpu']}: {', '.join(x['why'])}" for x in res["blocked"]) + "."))
         return b + _train_sources(res)
 
-    def sent(c: dict[str, Any]) -> str:
+    def sent(c: TrainEstimate) -> str:
         t = c["train"]
         return (f"{c['layout']['gpus']:,}x {c['layout']['gpu']} ({c['layout']['nodes']:,} nodes, {_layout(c)}, "
                 f"micro-batch {c['layout']['micro_batch']}, recompute {c['settings']['recompute']}, ZeRO "
@@ -362,8 +379,9 @@ def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
                    f"sequences, {inp['global_batch']:,} sequences per step."))
     b += _caveats(win)
     b += _assumed_price(res, win["layout"]["gpu"])
-    if res.get("runner_up"):
-        b.append(("p", f"**Runner-up on another GPU type:** {sent(res['runner_up'])}."))
+    ru = res.get("runner_up")
+    if ru:
+        b.append(("p", f"**Runner-up on another GPU type:** {sent(ru)}."))
     b.append(("h", 2, "Comparison across GPU types"))
     rows = []
     for c in res["comparison"]:
@@ -383,7 +401,7 @@ def train_blocks(res: dict[str, Any], stamp: str | None = None) -> list[Block]:
     return b + _train_sources(res)
 
 
-def _train_sources(res: dict[str, Any]) -> list[Block]:
+def _train_sources(res: TrainReportResult | RunReportResult) -> list[Block]:
     b: list[Block] = [("h", 2, "Assumptions and sources"),
                       ("list", [f"Tool: tpplan {res['tool']['version']}; catalog sha256 "
                                 f"`{res['inputs']['catalog_sha256']}`.",
@@ -465,9 +483,9 @@ def to_html(blocks: list[Block], charts: dict[str, str], title: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def comparison_csv(res: dict[str, Any]) -> str:
+def comparison_csv(res: ReportResult) -> str:
     """The comparison rows in base units (seconds, tokens/s, USD, bytes) for spreadsheets."""
-    if res["kind"] == "train" and "runs" in res:
+    if "runs" in res:
         return csv_text(["gpu", "gpu_hours", "usd_low", "usd_typical", "usd_high"],
                         [[r["gpu"], r["gpu_hours"], *[r["usd_total_by_tier"][t] for t in ("low", "typical", "high")]]
                          for r in res["runs"]])
@@ -496,12 +514,15 @@ def comparison_csv(res: dict[str, Any]) -> str:
 class Stamped:
     """A report result and its optional time stamp (report --stamp): what the report's formats render."""
 
-    res: dict[str, Any]
+    res: ReportResult
     stamp: str | None = None
 
 
 def _blocks(v: Stamped) -> list[Any]:
-    return serve_blocks(v.res, v.stamp) if v.res["kind"] == "serve" else train_blocks(v.res, v.stamp)
+    res = v.res
+    if res["kind"] == "serve":
+        return serve_blocks(res, v.stamp)
+    return run_blocks(res, v.stamp) if "runs" in res else train_blocks(res, v.stamp)
 
 
 def report_markdown(v: Stamped) -> str:

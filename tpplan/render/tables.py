@@ -2,15 +2,34 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from tpplan.render import accuracy_lines, band, csv_text, layout_label, markdown_table, md_text, pool_command_label
 from tpplan.units import format_bytes, format_count, format_seconds, format_sig, format_usd
 
+if TYPE_CHECKING:
+    from tpplan.result_types import (
+        Band,
+        CostResult,
+        DisaggPair,
+        DisaggPool,
+        EstimateResult,
+        Features,
+        RecommendResult,
+        Serve,
+        ServeEstimate,
+        TrainEstimate,
+        TrainEstimateResult,
+        TrainRecommendResult,
+        TrainSettings,
+        ValidateResult,
+    )
+
 SHORT = {"TP crosses nodes": "TP crosses nodes", "pipeline stages span nodes": "PP spans nodes"}
-MEM_KEYS = ("weights", "kv_cache", "activations", "gradients", "optimizer", "overhead")
+MEM_KEYS: tuple[Literal["weights", "kv_cache", "activations", "gradients", "optimizer", "overhead"], ...] = (
+    "weights", "kv_cache", "activations", "gradients", "optimizer", "overhead")
 
 
 def plain_cells(*values: Any) -> list[Any]:
@@ -90,12 +109,12 @@ def catalog_table(console: Any, title: str, headers: list[str], rows: list[list[
         console.print(left_out_line(console.width, left_out, where), highlight=False, markup=False)
 
 
-def _lay(c: dict[str, Any]) -> str:
+def _lay(c: ServeEstimate | TrainEstimate) -> str:
     lay = c["layout"]
     return f"{lay['tp']}/{lay['pp']}/{lay['dp']}/{lay['cp']}/{lay['ep']}"
 
 
-def _note(c: dict[str, Any]) -> str:
+def _note(c: ServeEstimate) -> str:
     notes = []
     if c.get("too_close_to_call"):
         notes.append("too close to call")
@@ -111,11 +130,12 @@ def _note(c: dict[str, Any]) -> str:
     return "; ".join(notes)
 
 
-def _bands(c: dict[str, Any], group: str, key: str) -> Any:
-    return c.get("bands", {}).get(group, {}).get(key)
+def _bands(c: ServeEstimate, key: Literal["ttft_s", "tpot_s"]) -> Band:
+    b = c.get("bands")
+    return b["serve"][key] if b else None
 
 
-def recommend_rows(res: dict[str, Any], bands: bool = True) -> tuple[list[str], list[list[Any]]]:
+def recommend_rows(res: RecommendResult, bands: bool = True) -> tuple[list[str], list[list[Any]]]:
     """Header and rows of the recommend list; ``bands=False`` shows TTFT and TPOT without their ranges. Every
     row is at its operating point under load (``serve.load``); the ranked metric has its own column."""
     latency = res["inputs"].get("objective") == "latency"
@@ -128,8 +148,8 @@ def recommend_rows(res: dict[str, Any], bands: bool = True) -> tuple[list[str], 
         rows.append([
             i, lay["gpu"], f"{lay['gpus']} ({lay['nodes']})", _lay(c),
             format_bytes(c["memory_per_gpu_bytes"]["total"]), format_sig(ld['concurrency']), format_sig(ld['rate_rps']),
-            band(s["ttft_s"], _bands(c, "serve", "ttft_s") if bands else None, format_seconds),
-            band(s["tpot_s"], _bands(c, "serve", "tpot_s") if bands else None, format_seconds),
+            band(s["ttft_s"], _bands(c, "ttft_s") if bands else None, format_seconds),
+            band(s["tpot_s"], _bands(c, "tpot_s") if bands else None, format_seconds),
             *([format_seconds(s["request_latency_s"])] if latency else []),
             f"{s['throughput_tokens_per_s']:,.0f}", f"{s['throughput_tokens_per_s_per_gpu']:,.1f}",
             f"{co['usd_per_hour']:.2f}", format_sig(co['usd_per_million_tokens']), _note(c)])
@@ -145,13 +165,13 @@ RECOMMEND_CSV = ["rank", "gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "
 replicas=R', gpus the pair's)."""
 
 
-def _pool(p: dict[str, Any]) -> str:
+def _pool(p: DisaggPool) -> str:
     lay = p["layout"]
     return (f"gpu={lay['gpu']},tp={lay['tp']},pp={lay['pp']}" + (f",ep={lay['ep']}" if lay.get("ep", 1) > 1 else "")
             + f",replicas={p['replicas']}")
 
 
-def recommend_csv(res: dict[str, Any]) -> str:
+def recommend_csv(res: RecommendResult) -> str:
     """The recommend list in base units (bytes, seconds, tokens/s, USD), one row per candidate; with --disagg
     also one row per disaggregated pair."""
     rows = []
@@ -163,9 +183,9 @@ def recommend_csv(res: dict[str, Any]) -> str:
                      s["request_latency_s"], s["throughput_tokens_per_s"], s["throughput_tokens_per_s_per_gpu"],
                      co["usd_per_hour"], co["usd_per_million_tokens"], ld["mode"], _note(c), "aggregated", "", "",
                      ""])
-    d = res.get("disaggregated") or {}
-    rate = res.get("inputs", {}).get("rate_rps")
-    for i, x in enumerate(d.get("pairs", []), 1):
+    d = res.get("disaggregated")
+    rate = res["inputs"].get("rate_rps")
+    for i, x in enumerate(d["pairs"] if d else [], 1):
         gpus_of = {x["prefill"]["layout"]["gpu"], x["decode"]["layout"]["gpu"]}
         rows.append([i, "+".join(sorted(gpus_of)), x["gpus"], "", "", "", "", "", "", "", "", rate, x["ttft_s"],
                      x["tpot_s"], x["request_latency_s"], x["throughput_tokens_per_s"],
@@ -175,7 +195,7 @@ def recommend_csv(res: dict[str, Any]) -> str:
     return csv_text(RECOMMEND_CSV, rows)
 
 
-def load_caption(res: dict[str, Any]) -> str:
+def load_caption(res: RecommendResult) -> str:
     """Which operating point the rows are at (recommend's caption and footer)."""
     inp = res["inputs"]
     pct = f"p{inp['slo_percentile']}" if inp.get("slo_percentile") else "mean"
@@ -216,14 +236,14 @@ TRAIN_DROP_ORDER = ("GPU-hours", "mem/GPU", "step", "mb", "ZeRO", "recompute", "
 rank, GPU, GPUs and layout always show."""
 
 
-def render_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
+def render_recommend(console: Any, res: RecommendResult, fmt: str, out: Callable[[str], None]) -> None:
     """recommend's result in ``fmt`` (the format registry, tpplan/render/formats.py)."""
     from tpplan.render import formats
 
     formats.emit("recommend", fmt, res, lambda: console, out)
 
 
-def print_recommend(console: Any, res: dict[str, Any]) -> None:
+def print_recommend(console: Any, res: RecommendResult) -> None:
     """recommend's table for a terminal: as many columns as fit (DROP_ORDER), then the footer."""
     headers, rows = recommend_rows(res)
     from rich import box
@@ -258,33 +278,37 @@ def print_recommend(console: Any, res: dict[str, Any]) -> None:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
 
 
-def disagg_lines(res: dict[str, Any]) -> list[str]:
+def disagg_lines(res: RecommendResult) -> list[str]:
     """recommend --disagg: the cheapest prefill/decode pools, against the cheapest aggregated deployment."""
     d = res.get("disaggregated")
-    if d is None:
-        return []
+    return [] if d is None else pair_lines(d["pairs"], d["message"], d["notes"])
 
-    def pool(p: dict[str, Any]) -> str:
+
+def pair_lines(pairs: Sequence[DisaggPair], message: str, notes: list[str]) -> list[str]:
+    """Disaggregated prefill/decode pairs in words (recommend --disagg, estimate --disagg), then the message and
+    notes, and the first pair's serve commands."""
+
+    def pool(p: DisaggPool) -> str:
         lay = p["layout"]
         return (f"{p['replicas']} x {layout_label(lay)} on {lay['gpu']} ({p['gpus']} GPUs, {format_sig(p['rate_rps_per_replica'])} of "
                 f"{format_sig(p['sustainable_rate_rps_per_replica'])} sustainable requests/s each)")
 
     lines = []
-    for i, x in enumerate(d["pairs"], 1):
+    for i, x in enumerate(pairs, 1):
         lines.append(f"Disaggregated #{i} ({x['ratio']}): prefill {pool(x['prefill'])}; decode {pool(x['decode'])}; "
                      f"KV hand-off {format_bytes(x['kv_transfer']['bytes_per_request'])} per request in "
                      f"{format_seconds(x['kv_transfer']['seconds'])}; TTFT {format_seconds(x['ttft_s'])}, TPOT "
                      f"{format_seconds(x['tpot_s'])}; {x['gpus']} GPUs, {format_usd(x['usd_per_hour'])}/hour, "
                      f"{format_usd(x['usd_per_million_tokens'])} per 1M output tokens")
-    lines.append(d["message"])
-    lines += d.get("notes", [])
-    if d["pairs"] and "commands" in d["pairs"][0]:
-        for role, cmd in d["pairs"][0]["commands"].items():
+    lines.append(message)
+    lines += notes
+    if pairs and "commands" in pairs[0]:
+        for role, cmd in pairs[0]["commands"].items():
             lines.append(f"Serve {pool_command_label(role)}: {cmd}")
     return lines
 
 
-def _footer(res: dict[str, Any]) -> list[str]:
+def _footer(res: RecommendResult) -> list[str]:
     inp = res["inputs"]
     lines = [f"Inputs: model {inp['model']}, ctx {inp['ctx_tokens']:,} tokens (prompt {inp['input_len']:,}, "
              f"output {inp['output_len']:,}), weights {inp['weight_dtype']}, KV {inp['kv_dtype']}, "
@@ -323,7 +347,7 @@ def _footer(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def recommend_markdown(res: dict[str, Any]) -> str:
+def recommend_markdown(res: RecommendResult) -> str:
     headers, rows = recommend_rows(res)
     inp = res["inputs"]
     md = [md_text(f"## tpplan recommend: {inp['model']}, ctx {inp['ctx_tokens']:,} tokens, objective "
@@ -334,7 +358,7 @@ def recommend_markdown(res: dict[str, Any]) -> str:
     return "\n".join(md) + "\n"
 
 
-def _mem_rows(res: dict[str, Any]) -> list[list[str]]:
+def _mem_rows(res: EstimateResult | TrainEstimateResult) -> list[list[str]]:
     mem = res["memory_per_gpu_bytes"]
     rows = [[k.replace("_", " "), format_bytes(mem[k]), f"{mem[k] / mem['capacity']:.1%}"]
             for k in MEM_KEYS if mem.get(k)]
@@ -345,7 +369,7 @@ def _mem_rows(res: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _print_layout(console: Any, res: dict[str, Any], what: str, after: str, lines: list[str]) -> None:
+def _print_layout(console: Any, res: EstimateResult | TrainEstimateResult, what: str, after: str, lines: list[str]) -> None:
     """One layout in full: the per-GPU memory table, titled "<what> on N x GPU (layout)<after>", then the
     figure lines."""
     from rich.table import Table
@@ -366,7 +390,7 @@ def _print_layout(console: Any, res: dict[str, Any], what: str, after: str, line
         console.print(line, highlight=False, markup=False)
 
 
-def print_estimate(console: Any, res: dict[str, Any]) -> None:
+def print_estimate(console: Any, res: EstimateResult) -> None:
     lay, inp = res["layout"], res["inputs"]
     stage = res["memory_per_gpu_bytes"].get("stage")
     after = (f", ctx {inp['ctx_tokens']:,} x {lay['concurrency']} sequences: memory per GPU"
@@ -374,7 +398,7 @@ def print_estimate(console: Any, res: dict[str, Any]) -> None:
     _print_layout(console, res, inp["model"], after, estimate_lines(res))
 
 
-def estimate_lines(res: dict[str, Any]) -> list[str]:
+def estimate_lines(res: EstimateResult) -> list[str]:
     s, c, co = res["serve"], res["comm"], res["cost"]
     b = res.get("bands", {})
     lines = [
@@ -403,7 +427,7 @@ def estimate_lines(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def feature_lines(s: dict[str, Any]) -> list[str]:
+def feature_lines(s: Serve | Features) -> list[str]:
     """Prefix caching and speculative decoding with the assumption each figure rests on (issue 21)."""
     out = []
     pc = s.get("prefix_cache")
@@ -427,7 +451,7 @@ def feature_lines(s: dict[str, Any]) -> list[str]:
     return out
 
 
-def load_lines(s: dict[str, Any]) -> list[str]:
+def load_lines(s: Serve) -> list[str]:
     """The operating point under load, in words (estimate's text formats)."""
     ld = s["load"]
     e = ld["engine"]
@@ -454,12 +478,12 @@ def load_lines(s: dict[str, Any]) -> list[str]:
     return lines
 
 
-def estimate_markdown(res: dict[str, Any]) -> str:
+def estimate_markdown(res: EstimateResult) -> str:
     return (markdown_table(["component", "bytes", "of capacity"], _mem_rows(res), ["l", "r", "r"]) + "\n"
             + "\n".join(f"- {x}" for x in estimate_lines(res)) + "\n")
 
 
-def estimate_csv(res: dict[str, Any]) -> str:
+def estimate_csv(res: EstimateResult) -> str:
     lay, s, co, mem = res["layout"], res["serve"], res["cost"], res["memory_per_gpu_bytes"]
     headers = ["gpu", "gpus", "tp", "pp", "dp", "cp", "ep", "concurrency", "fits", "mem_total_bytes",
                "max_concurrency", "ttft_s", "tpot_s", "throughput_tokens_per_s", "usd_per_hour",
@@ -488,11 +512,11 @@ def print_collective(console: Any, res: dict[str, Any]) -> None:
                   highlight=False, markup=False)
 
 
-def print_train_estimate(console: Any, res: dict[str, Any]) -> None:
+def print_train_estimate(console: Any, res: TrainEstimateResult) -> None:
     _print_layout(console, res, f"training {res['inputs']['model']}", ", memory per GPU", train_lines(res))
 
 
-def train_lines(res: dict[str, Any]) -> list[str]:
+def train_lines(res: TrainEstimateResult) -> list[str]:
     tr, co = res["train"], res["cost"]
     b = res.get("bands", {}).get("train", {})
     lines = [f"fits: {'yes' if res['fits'] else 'NO'}" + (f"; reasons: {', '.join(res['reasons'])}" if res["reasons"] else ""),
@@ -514,7 +538,7 @@ def train_lines(res: dict[str, Any]) -> list[str]:
     return lines
 
 
-def settings_line(st: dict[str, Any]) -> str:
+def settings_line(st: TrainSettings) -> str:
     """How the step was run (the settings a --framework profile or the flags chose): the assumptions that drive
     the time."""
     from tpplan.catalog.spec import ATTENTION_WORDS
@@ -536,7 +560,7 @@ def settings_line(st: dict[str, Any]) -> str:
     return "run as: " + ", ".join(parts)
 
 
-def train_estimate_markdown(res: dict[str, Any]) -> str:
+def train_estimate_markdown(res: TrainEstimateResult) -> str:
     return (f"## training {md_text(res['inputs']['model'])} on {res['layout']['gpus']} x {md_text(res['layout']['gpu'])}\n\n"
             + markdown_table(["component", "bytes", "of capacity"], _mem_rows(res), ["l", "r", "r"]) + "\n"
             + "\n".join(f"- {md_text(x)}" for x in train_lines(res)) + "\n")
@@ -546,7 +570,7 @@ TRAIN_ESTIMATE_CSV = ["gpu", "gpus", "nodes", "tp", "pp", "dp", "cp", "ep", "mic
                       "step_time_s", "mfu", "hfu", "tokens_per_s", "gpu_hours", "days", "usd_per_hour", "usd_total"]
 
 
-def train_estimate_csv(res: dict[str, Any]) -> str:
+def train_estimate_csv(res: TrainEstimateResult) -> str:
     """One training layout in base units (bytes, seconds, USD), as recommend --train's CSV rows."""
     lay, tr, co = res["layout"], res["train"], res["cost"]
     row = [lay["gpu"], lay["gpus"], lay["nodes"], lay["tp"], lay["pp"], lay["dp"], lay["cp"], lay["ep"],
@@ -555,14 +579,14 @@ def train_estimate_csv(res: dict[str, Any]) -> str:
     return csv_text(TRAIN_ESTIMATE_CSV, [row])
 
 
-def render_train_recommend(console: Any, res: dict[str, Any], fmt: str, out: Callable[[str], None]) -> None:
+def render_train_recommend(console: Any, res: TrainRecommendResult, fmt: str, out: Callable[[str], None]) -> None:
     """recommend --train's result in ``fmt`` (the format registry, tpplan/render/formats.py)."""
     from tpplan.render import formats
 
     formats.emit("train-recommend", fmt, res, lambda: console, out)
 
 
-def train_recommend_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+def train_recommend_rows(res: TrainRecommendResult) -> tuple[list[str], list[list[Any]]]:
     headers = ["rank", "GPU", "GPUs (nodes)", "TP/PP/DP/CP/EP", "mb", "v", "recompute", "ZeRO", "mem/GPU", "step",
                "MFU", "days", "GPU-hours", "$ (typical)"]
     rows = []
@@ -577,15 +601,15 @@ def train_recommend_rows(res: dict[str, Any]) -> tuple[list[str], list[list[Any]
     return headers, rows
 
 
-def train_recommend_csv(res: dict[str, Any]) -> str:
+def train_recommend_csv(res: TrainRecommendResult) -> str:
     return csv_text(*train_recommend_rows(res))
 
 
-def train_recommend_markdown(res: dict[str, Any]) -> str:
+def train_recommend_markdown(res: TrainRecommendResult) -> str:
     return markdown_table(*train_recommend_rows(res))
 
 
-def print_train_recommend(console: Any, res: dict[str, Any]) -> None:
+def print_train_recommend(console: Any, res: TrainRecommendResult) -> None:
     headers, rows = train_recommend_rows(res)
     from rich import box
     from rich.table import Table
@@ -619,14 +643,15 @@ def print_train_recommend(console: Any, res: dict[str, Any]) -> None:
         console.print(line, highlight=False, markup=False)
 
 
-def breakdown_markdown(res: dict[str, Any]) -> str:
+def breakdown_markdown(res: EstimateResult) -> str:
     """``estimate --breakdown``: each term of an idle replica's prefill and decode step, per layer and per step;
     the last line checks the sum against the reported time."""
     b = res["breakdown"]
     L = b["layers"]
     out = []
-    for phase, what in (("prefill", "one prefill of the prompt (serve.idle.ttft_s)"),
-                        ("decode", "one decode step (serve.idle.tpot_s)")):
+    phases: tuple[tuple[Literal["prefill", "decode"], str], ...] = (
+        ("prefill", "one prefill of the prompt (serve.idle.ttft_s)"), ("decode", "one decode step (serve.idle.tpot_s)"))
+    for phase, what in phases:
         p = b[phase]
         rows = []
         for k, v in p["per_layer_s"].items():
@@ -642,24 +667,24 @@ def breakdown_markdown(res: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def train_breakdown_markdown(res: dict[str, Any]) -> str:
+def train_breakdown_markdown(res: TrainEstimateResult) -> str:
     """``estimate --train --breakdown``: the step's terms (compute split into GEMMs, attention, elementwise)."""
     t = res["train"]
     b = t["breakdown_s"]
     step = t["step_time_s"]
-    keys = [k for k in ("gemm", "attention", "elementwise", "bubble", "tp_comm", "pp_comm", "dp_comm", "ep_comm",
-                        "cp_comm", "optimizer") if b.get(k)]
+    terms = {k: x for k in ("gemm", "attention", "elementwise", "bubble", "tp_comm", "pp_comm", "dp_comm", "ep_comm",
+                            "cp_comm", "optimizer") if (x := b.get(k))}
     rows = []
-    for k in keys:
-        rows.append([k, format_seconds(b[k]), f"{b[k] / step:.1%}"])
+    for k, x in terms.items():
+        rows.append([k, format_seconds(x), f"{x / step:.1%}"])
         if k == "gemm":  # its operators, indented (not added again to the total)
-            rows += [[f"- {op}", format_seconds(x), f"{x / step:.1%}"] for op, x in t.get("gemm_by_operator_s", {}).items()]
-    rows.append(["total", format_seconds(sum(b[k] for k in keys)), f"= {format_seconds(step)}"])
+            rows += [[f"- {op}", format_seconds(y), f"{y / step:.1%}"] for op, y in t.get("gemm_by_operator_s", {}).items()]
+    rows.append(["total", format_seconds(sum(terms.values())), f"= {format_seconds(step)}"])
     return ("Where the time goes: one optimizer step\n\n"
             + markdown_table(["term", "seconds", "share"], rows, ["l", "r", "r"]))
 
 
-def _cost_table(res: dict[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
+def _cost_table(res: CostResult) -> tuple[str, list[str], list[list[Any]]]:
     """tpplan cost: the heading, columns and one row per price tier."""
     days = res["period_hours"] / 24
     head = (f"{res['gpus']:,} x {res['gpu']} for {res['period_hours']:,.0f} h ({days:,.1f} days)"
@@ -671,7 +696,7 @@ def _cost_table(res: dict[str, Any]) -> tuple[str, list[str], list[list[Any]]]:
     return head, ["Tier", "Price", "Cluster", "Per month (730 h)", "Total", "As of", "Source"], rows
 
 
-def cost_markdown(res: dict[str, Any]) -> str:
+def cost_markdown(res: CostResult) -> str:
     head, cols, rows = _cost_table(res)
     text = [f"**{md_text(head)}**", "", markdown_table(cols, rows, ["l", "r", "r", "r", "r", "l", "l"])]
     text[-1] = text[-1].rstrip("\n")
@@ -680,7 +705,7 @@ def cost_markdown(res: dict[str, Any]) -> str:
     return "\n".join(text) + "\n"
 
 
-def print_cost(console: Any, res: dict[str, Any]) -> None:
+def print_cost(console: Any, res: CostResult) -> None:
 
     from tpplan.render import printable
 
@@ -701,7 +726,7 @@ class ValidateView:
     """tpplan validate's result with what the reader asked to see: every row (--rows), the e2e rows when
     --category was given."""
 
-    res: dict[str, Any]
+    res: ValidateResult
     rows: bool = False
     categories_given: bool = False
 
