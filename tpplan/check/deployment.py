@@ -424,8 +424,7 @@ class Settings:
 
 
 def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
-    from tpplan.catalog.spec import normalize_dtype
-    from tpplan.engine.workload import VLLM, ServeWorkload, kv_cache_dtypes, resolve_dtype
+    from tpplan.plan.request import RequestError, ServeRequest
 
     for req in ("model", "gpu"):
         if req not in doc.values:
@@ -447,53 +446,49 @@ def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
     node = _int(doc, "gpus_per_node", gpu.node.gpus_per_node) if "gpus_per_node" in doc.values else None
     ctx = _tokens(doc, "ctx") or model.max_position_embeddings
     out_len = _tokens(doc, "output_len") or min(256, max(1, ctx // 2))
-    in_len = _tokens(doc, "input_len") or max(1, ctx - out_len)
-    if in_len + out_len > ctx:
-        raise _Input(f"input_len ({in_len}) + output_len ({out_len}) exceed {doc.shown('ctx')} ({ctx})",
-                     doc.keys.get("input_len", doc.keys.get("output_len", ())))
     conc = _int(doc, "concurrency", 1)
-    try:
-        wdt = model.weight_dtype or model.dtype
-        if "quantization" in doc.values and doc.values["quantization"] is not None:
-            q = str(doc.values["quantization"]).lower()
-            if q not in QUANT_TO_DTYPE:
-                raise ValueError(f"unknown quantization {q!r}; known: {', '.join(sorted(QUANT_TO_DTYPE))}")
-            wdt = QUANT_TO_DTYPE[q] or wdt
-        elif "weight_dtype" in doc.values:
-            wdt = normalize_dtype(doc.values["weight_dtype"])
-        elif "dtype" in doc.values and str(doc.values["dtype"]).lower() != "auto" and wdt in ("bf16", "fp16", "fp32"):
-            wdt = normalize_dtype(doc.values["dtype"])
-    except ValueError as exc:
-        key = next((k for k in ("quantization", "weight_dtype", "dtype") if k in doc.values), "dtype")
-        raise _Input(str(exc), doc.keys.get(key, ())) from None
-    try:
-        kdt = resolve_dtype(doc.values.get("kv_dtype"), model.dtype)
-    except ValueError as exc:
-        raise _Input(str(exc), doc.keys["kv_dtype"]) from None
-    util = doc.values.get("util", VLLM.gpu_memory_utilization)
-    if isinstance(util, bool) or not isinstance(util, int | float) or not (0 < util <= 1):
+    # the weight dtype a file states: quantization, weight_dtype, or vLLM's --dtype over a 16/32-bit checkpoint
+    dtype_key = next((k for k in ("quantization", "weight_dtype", "dtype") if k in doc.values), "dtype")
+    wdt = None
+    if "quantization" in doc.values and doc.values["quantization"] is not None:
+        q = str(doc.values["quantization"]).lower()
+        if q not in QUANT_TO_DTYPE:
+            raise _Input(f"unknown quantization {q!r}; known: {', '.join(sorted(QUANT_TO_DTYPE))}",
+                         doc.keys.get("quantization", ()))
+        wdt = QUANT_TO_DTYPE[q]
+    elif "weight_dtype" in doc.values:
+        wdt = str(doc.values["weight_dtype"])
+    elif ("dtype" in doc.values and str(doc.values["dtype"]).lower() != "auto"
+          and (model.weight_dtype or model.dtype) in ("bf16", "fp16", "fp32")):
+        wdt = str(doc.values["dtype"])
+    util = doc.values.get("util")
+    if "util" in doc.values and (isinstance(util, bool) or not isinstance(util, int | float)):
         raise _Input(f"{doc.shown('util')} must be a number in (0, 1]; got {util!r}", doc.keys.get("util", ()))
     price = None
     if "price" in doc.values:
         price = _number(doc, doc.keys["price"], doc.values["price"], "usd")
-    engine = _engine_of(doc)
+    kv = doc.values.get("kv_dtype")
+    request = ServeRequest(ctx=ctx, output_len=out_len, input_len=_tokens(doc, "input_len") or None,
+                           concurrency=conc,
+                           weight_dtype=wdt or None, kv_dtype=None if kv is None else str(kv),
+                           gpu_memory_utilization=None if util is None else float(util), engine=_engine_of(doc),
+                           max_num_seqs=conc if "concurrency" in doc.values else None,
+                           max_num_batched_tokens=_int(doc, "budget_tokens", 1) if "budget_tokens" in doc.values
+                           else None)
+
+    def key(field: str) -> str:  # the file's key of a request field
+        return {"gpu_memory_utilization": "util", "weight_dtype": dtype_key}.get(field, field)
+
     try:
-        profile = cat.engine(engine)
-    except TpplanError as exc:
+        w = request.workload(model, cat).for_gpu(gpu)
+    except RequestError as exc:  # the rule in the file's own spelling, at the first of its keys the file has
+        raise _Input(exc.text(lambda f: doc.shown(key(f))),
+                     next((doc.keys[key(f)] for f in exc.fields if key(f) in doc.keys), ())) from None
+    except TpplanError as exc:  # an unknown engine
         raise _Input(exc.message, doc.keys.get("engine", ())) from None
-    kv_ok = kv_cache_dtypes(profile.name)
-    if kdt not in kv_ok:
-        raise _Input(f"{doc.shown('kv_dtype')} {doc.values.get('kv_dtype')!r}: the {profile.name} KV cache takes "
-                     f"auto, {', '.join(kv_ok)}", doc.keys.get("kv_dtype", ()))
     rate = None
     if "rate" in doc.values:
         rate = _number(doc, doc.keys["rate"], doc.values["rate"], "rate")
-    w = ServeWorkload(ctx=ctx, input_len=in_len, output_len=out_len, concurrency=conc, weight_dtype=wdt,
-                      kv_dtype=kdt, gpu_memory_utilization=float(util), engine_profile=profile,
-                      memory_fraction_given="util" in doc.values,
-                      max_num_seqs=conc if "concurrency" in doc.values else None,
-                      max_num_batched_tokens=_int(doc, "budget_tokens", 1) if "budget_tokens" in doc.values
-                      else None).for_gpu(gpu)
     return Settings(model=model, gpu=gpu, tp=tp, pp=pp, dp=dp, cp=cp, ep=ep, workload=w, gpus_per_node=node,
                     rate=rate, concurrency_given="concurrency" in doc.values,
                     slo=_mapping(doc, "slo", {"ttft_s": "s", "tpot_s": "s"}),

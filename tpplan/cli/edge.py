@@ -27,39 +27,19 @@ def _unit(fn: Any, text: Any, what: str) -> Any:
 def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str, concurrency: str,
                     weight_dtype: str | None, kv_dtype: str, util: float | None, cat: Any = None,
                     engine: str = "vllm", engine_version: str | None = None) -> Any:
-    from tpplan.catalog.spec import normalize_dtype
-    from tpplan.engine.workload import VLLM, ServeWorkload, kv_cache_dtypes, resolve_dtype
+    """The serving workload the flags state (plan.request.ServeRequest: its rules and defaults, in flag words)."""
+    from tpplan.plan.request import RequestError, ServeRequest
     from tpplan.units import parse_count, parse_tokens
 
-    n_ctx = _unit(parse_tokens, ctx, "--ctx")
-    n_out = _unit(parse_tokens, output_len, "--output-len")
-    n_in = _unit(parse_tokens, input_len, "--input-len") if input_len else max(1, n_ctx - n_out)
-    if n_in + n_out > n_ctx:
-        raise TpplanError(f"--input-len ({n_in}) + --output-len ({n_out}) exceeds --ctx ({n_ctx}); a sequence "
-                          "holds at most ctx tokens.")
-    conc = _unit(parse_count, concurrency, "--concurrency")
+    req = ServeRequest(ctx=_unit(parse_tokens, ctx, "--ctx"), output_len=_unit(parse_tokens, output_len, "--output-len"),
+                       input_len=_unit(parse_tokens, input_len, "--input-len") if input_len else None,
+                       concurrency=_unit(parse_count, concurrency, "--concurrency"), weight_dtype=weight_dtype,
+                       kv_dtype=kv_dtype, gpu_memory_utilization=None if util is None else float(util), engine=engine,
+                       engine_version=engine_version)
     try:
-        wdt = normalize_dtype(weight_dtype) if weight_dtype else (model.weight_dtype or model.dtype)
-        kdt = resolve_dtype(kv_dtype, model.dtype)
-    except ValueError as exc:
-        raise TpplanError(str(exc)) from None
-    if util is not None and not (0 < util <= 1):
-        raise TpplanError(f"--gpu-memory-utilization must be in (0, 1]; got {util}")
-    u = util if util is not None else VLLM.gpu_memory_utilization
-    profile = cat.engine(engine) if cat is not None else None
-    if profile is not None:
-        try:
-            profile.version(engine_version)
-        except ValueError as exc:
-            raise TpplanError(f"--engine-version: {exc}") from None
-    kv_ok = kv_cache_dtypes(profile.name if profile is not None else "vllm")
-    if kdt not in kv_ok:
-        raise TpplanError(f"--kv-dtype {kv_dtype}: the {profile.name if profile else 'vllm'} KV cache takes auto, "
-                          f"{', '.join(kv_ok)}" + ("; int8 is TensorRT-LLM's (--engine trtllm)" if kdt == "int8"
-                                                    else ""))
-    return ServeWorkload(ctx=n_ctx, input_len=n_in, output_len=n_out, concurrency=conc, weight_dtype=wdt,
-                         kv_dtype=kdt, gpu_memory_utilization=u, engine_profile=profile,
-                         engine_version=engine_version, memory_fraction_given=util is not None)
+        return req.workload(model, cat)
+    except RequestError as exc:
+        raise TpplanError(exc.text(lambda f: "--" + f.replace("_", "-"))) from None
 
 
 def _serve_features(w: Any, m: Any, cat: Any, prefix_hit: str | None, shared_prefix: str | None,
