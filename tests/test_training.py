@@ -676,3 +676,36 @@ def test_decode_all_to_all_runs_deepep_low_latency_kernels(cat):
     normal = m.num_moe_layers * 2 * float(perf.ep_a2a_time(ctx, g, 128.0, 2.0, eff)[0])
     pre = perf.step_pieces(ctx, g, 0.0, 128.0, terms=True).terms
     assert pre is not None and float(pre["ep"][0]) == pytest.approx(normal) and normal < ll_bf16
+
+
+def test_a_training_run_without_a_global_batch_takes_a_stated_one(cli_json):
+    """Without --global-batch or --global-batch-tokens the search used to run at a global batch of one sequence
+    (data parallelism impossible); it now takes the power of two of sequences nearest Llama 2's 4M-token batch
+    (Touvron et al. 2023, section 2.2: 1,024 sequences of 4,096 tokens) and says so in its notes."""
+    from tpplan.plan.train import default_global_batch
+
+    _, res = cli_json("recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--gpu", "h100",
+                      "--max-gpus", "64", "--top", "1")
+    assert res["inputs"]["global_batch"] == 1024 and res["inputs"]["seq_len"] == 4096
+    assert any("no --global-batch" in n for n in res["notes"])
+    assert res["candidates"][0]["layout"]["dp"] > 1
+    # estimate: the same batch as a multiple of what the layout splits it over (micro-batch x dp)
+    _, est = cli_json("estimate", "--train", "--model", "llama-8b", "--gpu", "h100", "--tp", "1", "--dp", "12",
+                      "--ctx", "4k", "--micro-batch", "2")
+    assert est["inputs"]["global_batch"] % 24 == 0 and "BATCH_NOT_DIVISIBLE" not in est["reasons"]
+    assert est["inputs"]["global_batch"] == default_global_batch(4000, 24) == 1032
+    # a stated batch is kept, without the note
+    _, given = cli_json("recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--gpu", "h100",
+                        "--max-gpus", "64", "--top", "1", "--global-batch", "256")
+    assert given["inputs"]["global_batch"] == 256 and not any("no --global-batch" in n for n in given.get("notes", []))
+
+
+@given(seq=st.integers(1, 2_000_000), multiple=st.integers(1, 4096))
+def test_default_global_batch_is_a_multiple_near_4m_tokens(seq, multiple):
+    from tpplan.plan.train import DEFAULT_BATCH_TOKENS, default_global_batch
+
+    b = default_global_batch(seq, multiple)
+    assert b >= multiple and b % multiple == 0
+    n = default_global_batch(seq)  # a power of two within a factor sqrt(2) of 4M tokens (or one sequence)
+    assert n & (n - 1) == 0
+    assert n == 1 or DEFAULT_BATCH_TOKENS / 2**0.5 <= n * seq <= DEFAULT_BATCH_TOKENS * 2**0.5

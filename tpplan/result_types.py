@@ -535,6 +535,7 @@ class TrainEstimateResult(Envelope, TrainEstimate):
     """tpplan estimate --train --format json"""
     inputs: TrainInputs
     accuracy: NotRequired[Accuracy | dict[str, Any]]
+    notes: NotRequired[list[str]]
 
 
 @final
@@ -824,6 +825,7 @@ class TrainReportResult(Envelope):
     winner: NotRequired[TrainEstimate]
     runner_up: NotRequired[TrainEstimate | None]
     prices: list[PriceRow]
+    notes: NotRequired[list[str]]
 
 
 @final

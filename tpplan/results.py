@@ -617,6 +617,8 @@ class TrainEstimateResult(Envelope, TrainEstimate):
 
     inputs: TrainInputs
     accuracy: Accuracy | dict[str, Any] = opt(_ACCURACY)
+    notes: list[str] = opt("What to know about the inputs as the estimate read them (a global batch not given, and "
+                           "the one assumed).")
 
 
 class TrainRecommendResult(Envelope):
@@ -912,6 +914,7 @@ class TrainReportResult(Envelope):
     winner: TrainEstimate = opt("The first row of comparison.")
     runner_up: TrainEstimate | None = opt("The second row of comparison, or null.")
     prices: list[PriceRow] = d("Each GPU's price tiers with date and source.")
+    notes: list[str] = opt("What to know about the inputs as the search read them (a global batch not given).")
 
 
 class RunReportResult(Envelope):

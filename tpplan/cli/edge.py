@@ -194,12 +194,21 @@ def _train_defaults() -> Any:
     return TRAIN_DEFAULTS
 
 
-def _search_workload(seq_len: str | None, global_batch: str | None, tokens: str | None, dtype: str | None) -> Any:
+def _search_workload(seq_len: str | None, global_batch: str | None, tokens: str | None, dtype: str | None,
+                     global_batch_tokens: str | None = None) -> Any:
     """A training search's workload before --framework and the search's own knobs: the defaults but for what
-    the command states (recommend and report --train)."""
+    the command states (recommend and report --train); without --global-batch or --global-batch-tokens, the
+    default global batch (plan.train.default_global_batch)."""
+    import dataclasses
+
+    from tpplan.plan.train import default_global_batch
+
     d = _train_defaults()
-    return _train_workload(seq_len or str(d.seq_len), global_batch, 1, tokens, d.recompute, d.sequence_parallel,
-                           d.zero, dtype)
+    tw = _train_workload(seq_len or str(d.seq_len), global_batch, 1, tokens, d.recompute, d.sequence_parallel,
+                         d.zero, dtype)
+    if not global_batch and not global_batch_tokens:
+        tw = dataclasses.replace(tw, global_batch=default_global_batch(tw.seq_len))
+    return tw
 
 
 def _train_workload(seq_len: str, global_batch: str | None, micro_batch: int, tokens: str | None,

@@ -73,7 +73,9 @@ UtilOpt = Annotated[float | None, typer.Option(help="vLLM memory fraction (defau
 NodeOpt = Annotated[int | None, typer.Option(help="Override the GPUs' node size.")]
 TrainOpt = Annotated[bool, typer.Option("--train", help="Plan a training run instead (see --tokens).")]
 SeqLenOpt = Annotated[str | None, typer.Option(help="Training sequence length: 8k = 8,000, 8K = 8,192.")]
-GlobalBatchOpt = Annotated[str | None, typer.Option(help="Training sequences per step.")]
+GlobalBatchOpt = Annotated[str | None, typer.Option(
+    help="Training sequences per step (default: the power of two nearest 4M tokens, Llama 2's batch; the notes "
+         "say so).")]
 GlobalBatchTokensOpt = Annotated[str | None, typer.Option(help="Training tokens per step (16M).")]
 TokensOpt = Annotated[str | None, typer.Option(help="Training tokens of the run, decimal (15T, 300B).")]
 TrainGpusOpt = Annotated[int | None, typer.Option(help="Training: exactly this many GPUs.")]

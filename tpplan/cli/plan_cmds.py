@@ -79,7 +79,9 @@ def estimate(
     decode: Annotated[str | None, typer.Option("--decode", help="With --disagg: the decode pool, e.g. tp=8,replicas=2.")] = None,
     train: Annotated[bool, typer.Option("--train", help="Estimate a training step instead of serving.")] = False,
     seq_len: Annotated[str | None, typer.Option(help="Training sequence length: 8k = 8,000, 8K = 8,192.")] = None,
-    global_batch: Annotated[str | None, typer.Option(help="Training sequences per step.")] = None,
+    global_batch: Annotated[str | None, typer.Option(
+        help="Training sequences per step (default: the power of two nearest 4M tokens, Llama 2's batch, as a "
+             "multiple of micro-batch x dp; the notes say so).")] = None,
     micro_batch: Annotated[int, typer.Option(help="Training micro-batch size.")] = 1,
     tokens: Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")] = None,
     recompute: Annotated[str | None, typer.Option(help="none | selective | full; default: the --framework's first, else selective.")] = None,
@@ -139,6 +141,10 @@ def estimate(
         tw = _train_workload(length, global_batch, micro_batch, tokens, recompute or fw["recompute"],
                              sequence_parallel if sequence_parallel is not None else fw["sequence_parallel"],
                              zero if zero is not None else fw["zero"], train_dtype or o.weight_dtype)
+        notes = []
+        if not global_batch:  # the default batch, as a multiple of what one step splits over
+            tw = dataclasses.replace(tw, global_batch=training.default_global_batch(tw.seq_len, micro_batch * dp))
+            notes.append(training.default_batch_note(tw))
         tw = _with_attention(tw, attention or fw["attention"])
         tw = _with_framework_knobs(tw, fw, grad_reduce_dtype, overlap_grad_reduce, elementwise)
         tw = _interleaved(tw, m, pp, dp, virtual_stages)
@@ -159,7 +165,7 @@ def estimate(
                                                                   first_stage_layers, last_stage_layers))
         if ep_overlap:
             tw = dataclasses.replace(tw, ep_overlap=True)
-        tres = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest)
+        tres = training.estimate_train(m, g, tw, tp, pp, dp, cp, ep, pricing, gpus_per_node, cat.digest, notes)
         _render_train_estimate(tres, fmt)
         if breakdown and fmt in (OutFormat.table, OutFormat.markdown):
             from tpplan.render import tables
@@ -242,13 +248,14 @@ def _train_search(m: Any, gpu_specs: list[Any], seq_len: str | None, global_batc
 
     from tpplan.plan import train as training
 
-    tw = _search_workload(seq_len, global_batch, tokens, train_dtype)
+    tw = _search_workload(seq_len, global_batch, tokens, train_dtype, global_batch_tokens)
     tw = _framework_workload(dataclasses.replace(tw, ep_overlap=ep_overlap), framework, attention,
                              grad_reduce_dtype, overlap_grad_reduce, elementwise)
     return training.recommend_train(
         m, gpu_specs, tw, global_batch_tokens=global_batch_tokens, gpus=gpus, max_gpus=max_gpus,
         deadline_days=deadline_days, budget_usd=budget_usd, objective=objective, pricing=pricing,
-        top=top, gpus_per_node=gpus_per_node, digest=digest, framework=framework, max_pp=max_pp)
+        top=top, gpus_per_node=gpus_per_node, digest=digest, framework=framework, max_pp=max_pp,
+        default_batch=not global_batch and not global_batch_tokens)
 
 
 @app.command()
@@ -386,14 +393,15 @@ def report(
                       speculative=o.speculative, draft_tokens=o.draft_tokens, acceptance=o.acceptance,
                       draft_model=o.draft_model, disagg=o.disagg or None)
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, o.seq_len or str(_train_defaults().seq_len))
-        tw = _search_workload(o.seq_len, o.global_batch, o.tokens, o.train_dtype)
+        tw = _search_workload(o.seq_len, o.global_batch, o.tokens, o.train_dtype, o.global_batch_tokens)
         fw = cat.framework(o.framework) if o.framework is not None else None
         tw = _framework_workload(replace(tw, ep_overlap=bool(o.ep_overlap)), fw, o.attention, o.grad_reduce_dtype,
                                  o.overlap_grad_reduce, o.elementwise)
         res = rep.train_report_search(m, gpu_specs, tw, pricing, global_batch_tokens=o.global_batch_tokens,
                                       gpus_exact=o.gpus, max_gpus=o.max_gpus, deadline_days=o.deadline_days,
                                       budget_usd=o.budget_usd, objective=obj, gpus_per_node=o.gpus_per_node,
-                                      digest=cat.digest, framework=fw, max_pp=o.max_pp)
+                                      digest=cat.digest, framework=fw, max_pp=o.max_pp,
+                                      default_batch=not o.global_batch and not o.global_batch_tokens)
     else:
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, max(contexts.split(",") + [ctx],
                                                                                         key=_tok_or_zero))

@@ -249,8 +249,9 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
                         global_batch_tokens: str | None, gpus_exact: int | None, max_gpus: int,
                         deadline_days: float | None, budget_usd: str | None, objective: str,
                         gpus_per_node: int | None, digest: str = "", framework: Any = None,
-                        max_pp: int | None = None) -> rt.TrainReportResult:
-    """The training report: one ``recommend_train`` search per GPU type (its best plan), then the table."""
+                        max_pp: int | None = None, default_batch: bool = False) -> rt.TrainReportResult:
+    """The training report: one ``recommend_train`` search per GPU type (its best plan), then the table.
+    ``default_batch``: the workload's global batch is the default one (said in the notes)."""
     from tpplan.plan import train as training
 
     gpus = training.require_dtype(tw.train_dtype, gpus, every=False)
@@ -263,7 +264,10 @@ def train_report_search(model: ModelSpec, gpus: list[GpuSpec], tw: TrainWorkload
             gpus_per_node=gpus_per_node, digest=digest, framework=framework, picked=picks, max_pp=max_pp)
         search[g.name] = (out, picks)
     resolved = training.resolve_global_batch(tw, global_batch_tokens)
-    return train_report(model, gpus, resolved, pricing, search=search, digest=digest)
+    res = train_report(model, gpus, resolved, pricing, search=search, digest=digest)
+    if default_batch:
+        res["notes"] = [training.default_batch_note(resolved)]
+    return res
 
 
 def _quote(usd_per_hour: float, price: Any) -> rt.PriceQuote:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -192,16 +193,21 @@ def _gemm_by_operator(ctx: Context, gemm_s: float, g: Grid, i: int, streaming: f
 
 def estimate_train(model: ModelSpec, gpu: GpuSpec, tw: TrainWorkload, tp: int, pp: int, dp: int, cp: int,
                    ep: int, pricing: Pricing, gpus_per_node: int | None = None,
-                   digest: str = "") -> rt.TrainEstimateResult:
+                   digest: str = "", notes: list[str] | None = None) -> rt.TrainEstimateResult:
+    """One training layout in full; ``notes``: what to know about the inputs (a global batch not given)."""
     validate_layout(model, tp, pp, dp, cp, ep, tw.seq_len)
     require_dtype(tw.train_dtype, [gpu], every=True)
     ctx = Context(model=model, gpu=gpu, train=tw, gpus_per_node=gpus_per_node)
     g = grid.make(tp, pp, dp, cp, ep, 1, tw.micro_batch)
     ev = evaluate_train(ctx, g, pricing)
-    return {"schema_version": SCHEMA_VERSION, "tool": tool_info(),
-            "inputs": {**_inputs(model, [gpu], tw, pricing, digest), "micro_batch": tw.micro_batch,
-                       "recompute": tw.recompute, "zero": tw.zero, "sequence_parallel": tw.sequence_parallel},
-            **train_object(ev, 0, pricing), "accuracy": accuracy.measured("train")}
+    res: rt.TrainEstimateResult = {
+        "schema_version": SCHEMA_VERSION, "tool": tool_info(),
+        "inputs": {**_inputs(model, [gpu], tw, pricing, digest), "micro_batch": tw.micro_batch,
+                   "recompute": tw.recompute, "zero": tw.zero, "sequence_parallel": tw.sequence_parallel},
+        **train_object(ev, 0, pricing), "accuracy": accuracy.measured("train")}
+    if notes:
+        res["notes"] = notes
+    return res
 
 
 TRAIN_DTYPES = ("bf16", "fp16", "fp8")
@@ -244,6 +250,26 @@ def require_dtype(tdt: str, gpus: list[GpuSpec], every: bool) -> list[GpuSpec]:
                           + "; ".join(f"{k} has {v}" for k, v in out.items())
                           + f". Use --train-dtype bf16, or a GPU with {tdt} tensor cores: {', '.join(have)}.")
     return ok
+
+
+DEFAULT_BATCH_TOKENS = 4 * 2**20
+"""Tokens per optimizer step when neither --global-batch nor --global-batch-tokens is given: Llama 2's global
+batch of 4M tokens (Touvron et al. 2023, arXiv 2307.09288, section 2.2)."""
+
+
+def default_global_batch(seq_len: int, multiple: int = 1) -> int:
+    """The global batch (sequences) a run takes when none is given: the power of two of sequences nearest
+    DEFAULT_BATCH_TOKENS (a power of two divides among power-of-two data-parallel groups; 1,024 sequences of
+    4,096 tokens), as a multiple of ``multiple`` (an estimate's micro-batch x dp) where that is not one."""
+    n = 2 ** max(0, round(math.log2(DEFAULT_BATCH_TOKENS / seq_len)))
+    return max(multiple, round(n / multiple) * multiple)
+
+
+def default_batch_note(tw: TrainWorkload) -> str:
+    """What a run without a stated global batch assumed (recommend --train's and estimate --train's notes)."""
+    return (f"no --global-batch or --global-batch-tokens given: {tw.global_batch:,} sequences of {tw.seq_len:,} "
+            f"tokens per step ({tw.global_batch * tw.seq_len / 1e6:.2f}M tokens), near Llama 2's 4M-token batch "
+            "(Touvron et al. 2023); the batch bounds how far data parallelism splits a step, so give yours")
 
 
 def resolve_global_batch(tw: TrainWorkload, global_batch_tokens: str | None) -> TrainWorkload:
@@ -303,13 +329,16 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
                     deadline_days: float | None = None, budget_usd: str | None = None, objective: str = "time",
                     pricing: Pricing, top: int = 10, gpus_per_node: int | None = None,
                     digest: str = "", _hints: bool = True, framework: FrameworkProfile | None = None,
-                    picked: list[tuple[TrainEval, int]] | None = None, max_pp: int | None = None
-                    ) -> rt.TrainRecommendResult:
+                    picked: list[tuple[TrainEval, int]] | None = None, max_pp: int | None = None,
+                    default_batch: bool = False) -> rt.TrainRecommendResult:
     """Search TP/PP/DP/CP/EP x micro-batch x recompute x ZeRO on each GPU; keep layouts that fit memory,
     divide the global batch and meet the deadline and budget; rank by time, cost or MFU. ``framework``: only
     the ZeRO stages, recompute modes and virtual stages it offers (frameworks/*.yaml). ``picked`` receives the
-    evaluation and row of each candidate, in the candidates' order (for a caller that ranks them again)."""
-    args = {"global_batch_tokens": global_batch_tokens, "gpus": gpus, "max_gpus": max_gpus,
+    evaluation and row of each candidate, in the candidates' order (for a caller that ranks them again).
+    ``default_batch``: the workload's global batch is default_global_batch's, not the caller's (said in the
+    notes)."""
+    args = {"global_batch_tokens": global_batch_tokens, "default_batch": default_batch, "gpus": gpus,
+            "max_gpus": max_gpus,
             "deadline_days": deadline_days, "budget_usd": budget_usd, "objective": objective, "pricing": pricing,
             "top": 1, "gpus_per_node": gpus_per_node, "_hints": False, "framework": framework, "max_pp": max_pp}
     fs = framework.framework if framework is not None else None
@@ -321,7 +350,7 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
     if objective not in ("time", "cost", "mfu"):
         raise TpplanError(f"--train-objective must be time, cost or mfu; got {objective!r}")
     try:
-        notes: list[str] = []
+        notes: list[str] = [default_batch_note(tw)] if default_batch else []
         if global_batch_tokens:
             tw = resolve_global_batch(tw, global_batch_tokens)
             notes = batch_notes(global_batch_tokens, parse_tokens(global_batch_tokens, "--global-batch-tokens"),

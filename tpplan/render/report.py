@@ -377,6 +377,7 @@ def train_blocks(res: TrainReportResult, stamp: str | None = None) -> list[Block
                 f"{format_usd(c['cost']['usd_total_by_tier']['typical'])} at the typical price")
     b.append(("p", f"**Recommended:** {sent(win)} for {format_count(tok or 0)} tokens of {inp['seq_len']:,}-token "
                    f"sequences, {inp['global_batch']:,} sequences per step."))
+    b += [("p", f"Note: {x}.") for x in res.get("notes", [])]
     b += _caveats(win)
     b += _assumed_price(res, win["layout"]["gpu"])
     ru = res.get("runner_up")

@@ -530,6 +530,12 @@ def train_lines(res: TrainEstimateResult) -> list[str]:
     st = res.get("settings")
     if st:
         lines.append(settings_line(st))
+    inp = res["inputs"]
+    if "global_batch" in inp and "seq_len" in inp:
+        lines.append(f"global batch {inp['global_batch']:,} sequences of {inp['seq_len']:,} tokens"
+                     + (f" ({st['micro_batches']} micro-batch{'es' if st['micro_batches'] != 1 else ''} of "
+                        f"{res['layout'].get('micro_batch', 1)} per pipeline)" if st else ""))
+    lines += [f"note: {x}" for x in res.get("notes", [])]
     if tr.get("gpu_hours") is not None:
         lines.append(f"run: {tr['days']:.1f} days, {tr['gpu_hours']:,.0f} GPU-hours, "
                      + ", ".join(f"{k} {format_usd(v)}" for k, v in co["usd_total_by_tier"].items()))
