@@ -353,6 +353,14 @@ def serve_rows(cat: Catalog, r: dict[str, Any], where: str) -> list[E2eRow]:
                 x.predicted = float(n_req) * n_out / run_s
                 assumptions.append(f"throughput over the run of {n_req} requests: {n_req} x {n_out} output tokens / "
                                    f"({n_req} / {format_sig(served)} requests/s + one request's latency)")
+                if r.get("ttft_s") and r.get("tpot_s"):  # the row's own latencies through the same formula
+                    own = float(n_req) * n_out / (float(n_req) / float(r["request_rate_qps"]) + float(r["ttft_s"])
+                                                  + n_out * float(r["tpot_s"]))
+                    assumptions.append(
+                        f"the row's own mean TTFT and TPOT through that formula give {own:,.0f} output tokens/s "
+                        f"against its published {float(r['output_tokens_per_s']):,.0f} "
+                        f"({own / float(r['output_tokens_per_s']) - 1:+.0%}): how far its latencies and its "
+                        "throughput agree with each other")
             else:
                 x.predicted = float(s["throughput_tokens_per_s"])
         else:
@@ -556,14 +564,19 @@ WHY = {
         "(hardware/calibration/flashinfer-decode.csv). The 2 requests/s rows are 12-23% low; at 16 requests/s "
         "the measured steps (60 ms for 70B, 8 ms for 8B) are up to twice the model's: TRT-LLM 0.14 behind Triton "
         "ran its in-flight batches slower than the kernels' rooflines, and its per-step overhead is not "
-        "published (shared/reference/engine-defaults.md section 4), so nothing stands in for it."),
+        "published (shared/reference/engine-defaults.md section 4), so nothing stands in for it. The 70B row at 16 "
+        "requests/s also disagrees with itself: its own TTFT and TPOT, through the run formula its throughput row "
+        "is replayed with, give 16% fewer output tokens/s than it publishes (the other online rows agree within "
+        "+1% to +9%), while the model's 30 ms TPOT gives its throughput within 1%: its 60 ms 'ITL' may not be the "
+        "time between tokens the run length implies (streamed responses can carry several tokens each)."),
     "output_tokens_per_s": (
         "Why: the maximum throughput is the replica's saturation rate under the load model: decode steps of the "
         "running batch (capped by max_num_seqs and the KV blocks the sequences hold) plus every request's prompt "
         "in chunks within the step budget, each step a roofline per kernel. Every row is within 35%: the dense "
         "rows from -16% to +15%, the Mixtral rows +16% to +24% (with their TP-sharded expert GEMMs slower for "
         "their inner dimension, perf.GEMM_K0, and routing's token copies counted, perf.moe_permute_elements; "
-        "the grouped expert GEMMs at small per-expert M are the operator model's remaining work, issue 17)."),
+        "the grouped expert GEMMs at small per-expert M run on the same smooth roofline, not a grouped-GEMM "
+        "measurement of their own)."),
     "online_output_tokens_per_s": (
         "Why: the benchmark sends 500 requests at the offered rate and divides their output tokens by the run, "
         "first arrival to last completion; the model does the same with its own request latency (the 13 "
