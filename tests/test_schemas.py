@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
 from typing import Any
 
 import jsonschema
@@ -29,6 +28,11 @@ CASES = {
     "cost": ["cost", "--gpu", "h800", "--gpus", "130", "--for", "30d", "--utilization", "0.5"],
     "estimate-disagg": ["estimate", "--model", "llama-70b", "--gpu", "h100", "--ctx", "8k", "--rate", "4/s",
                         "--disagg", "--prefill", "tp=4,replicas=2", "--decode", "tp=8,replicas=1"],
+    "models": ["models"],
+    "gpus": ["gpus"],
+    "engines": ["engines"],
+    "frameworks": ["frameworks"],
+    "collective": ["collective", "all-reduce", "--gpu", "h100", "--gpus", "16", "--size", "1MiB,1GiB"],
 }
 
 
@@ -136,3 +140,14 @@ def test_result_types_cost_nothing_at_run_time():
             "print(sorted(m for m in sys.modules if m in ('tpplan.result_types', 'tpplan.results')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_schema_help_names_every_schema():
+    """`tpplan schema --help` lists the names it takes (written out, so that --help need not import the models)."""
+    import typer
+
+    from tpplan.cli.app import app
+
+    cmd = typer.main.get_command(app).commands["schema"]  # type: ignore[attr-defined]
+    listed = {x.strip() for x in cmd.params[0].help.split("|")}
+    assert listed == set(RESULTS)

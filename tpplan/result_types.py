@@ -840,3 +840,119 @@ class RunReportResult(Envelope):
 
 ReportResult = ServeReportResult | TrainReportResult | RunReportResult
 """tpplan report --format json: a serving report, a training report, or the cost of a run of known size"""
+
+
+class CatalogRow(Open):
+    name: str
+    aliases: list[str]
+    file: str
+
+
+@final
+class ModelRow(CatalogRow):
+    """One model of ``tpplan models``."""
+    family: str
+    hf_id: str | None
+    params_total: int
+    params_active: int
+    kv_cache_bytes_per_token: Num
+    kv_cache_dtype: str
+    max_context: int
+    attention: str
+    moe: bool
+
+
+@final
+class ModelsResult(Envelope):
+    """tpplan models --format json"""
+    catalog_sha256: str
+    models: list[ModelRow]
+
+
+@final
+class ScaleUp(Open):
+    kind: str
+    bandwidth_bytes_per_s: Num
+    domain_gpus: int
+
+
+@final
+class GpuRow(CatalogRow):
+    """One GPU of ``tpplan gpus``."""
+    vendor: str
+    memory_bytes: int
+    hbm_bandwidth_bytes_per_s: Num
+    dense_flops_per_s: dict[str, float]
+    dtypes: list[str]
+    scale_up: ScaleUp
+    gpus_per_node: int
+    nic_bandwidth_bytes_per_s: Num
+    tdp_w: Num
+    price_usd_per_hour: dict[str, float]
+
+
+@final
+class GpusResult(Envelope):
+    """tpplan gpus --format json"""
+    catalog_sha256: str
+    gpus: list[GpuRow]
+
+
+@final
+class EngineRow(CatalogRow):
+    """One serving engine profile of ``tpplan engines``."""
+    default_version: str
+    versions: list[str]
+    source: str
+
+
+@final
+class EnginesResult(Envelope):
+    """tpplan engines --format json"""
+    catalog_sha256: str
+    engines: list[EngineRow]
+
+
+@final
+class ProfileSetting(Open):
+    value: Any
+    source: str
+
+
+@final
+class FrameworkRow(CatalogRow):
+    """One training framework profile of ``tpplan frameworks``."""
+    description: str
+    settings: dict[str, ProfileSetting]
+    source: str
+    defaults: str
+
+
+@final
+class FrameworksResult(Envelope):
+    """tpplan frameworks --format json"""
+    catalog_sha256: str
+    frameworks: list[FrameworkRow]
+
+
+@final
+class CollectiveRow(Open):
+    size_bytes: int
+    time_s: Num
+    algbw_bytes_per_s: Num
+    busbw_bytes_per_s: Num
+
+
+@final
+class CollectiveResult(Envelope):
+    """tpplan collective --format json"""
+    op: str
+    gpu: str
+    ranks: int
+    algorithm: str
+    nodes: int
+    rows: list[CollectiveRow]
+    time_s: Num
+    algbw_bytes_per_s: Num
+    busbw_bytes_per_s: Num
+    calibration_source: str

@@ -932,10 +932,125 @@ class ReportResult(RootModel[ServeReportResult | TrainReportResult | RunReportRe
     (report --train --gpu-hours)"""
 
 
+class CatalogRow(Open):
+    name: str = d("Catalog name.")
+    aliases: list[str] = d("Other names the commands accept.")
+    file: str = d("The catalog file it was read from.")
+
+
+class ModelRow(CatalogRow):
+    """One model of ``tpplan models``."""
+
+    family: str = d("Architecture family (Hugging Face model_type).")
+    hf_id: str | None = d("Hugging Face id, or null.")
+    params_total: int = d("Parameters.", ge=0)
+    params_active: int = d("Parameters used per token (MoE: shared + routed experts hit).", ge=0)
+    kv_cache_bytes_per_token: Num = d("KV-cache bytes per token of the whole model at 2 bytes a value (bf16).")
+    kv_cache_dtype: str = d("The model's dtype: the KV cache's default ('auto').")
+    max_context: int = d("max_position_embeddings (after any rope scaling in its config).", ge=1)
+    attention: str = d("mha, gqa, mqa or mla.")
+    moe: bool = d("Mixture of experts.")
+
+
+class ModelsResult(Envelope):
+    """tpplan models --format json"""
+
+    catalog_sha256: str = d("sha256 over every catalog file read.")
+    models: list[ModelRow]
+
+
+class ScaleUp(Open):
+    kind: str = d("nvlink, infinity-fabric, pcie, ...")
+    bandwidth_bytes_per_s: Num = d("Scale-up bandwidth per GPU, one direction.")
+    domain_gpus: int = d("GPUs in one scale-up domain (a node, or an NVL72 rack).", ge=1)
+
+
+class GpuRow(CatalogRow):
+    """One GPU of ``tpplan gpus``."""
+
+    vendor: str
+    memory_bytes: int = d("Memory of one GPU (bytes).", ge=0)
+    hbm_bandwidth_bytes_per_s: Num = d("Peak HBM bandwidth of one GPU.")
+    dense_flops_per_s: dict[str, float] = d("Dense (no 2:4 sparsity) tensor-core peak per dtype, FLOP/s.")
+    dtypes: list[str] = d("The dtypes with a tensor-core rate (training refuses others).")
+    scale_up: ScaleUp
+    gpus_per_node: int = d("GPUs in one node.", ge=1)
+    nic_bandwidth_bytes_per_s: Num = d("Scale-out (NIC) bandwidth per GPU, one direction.")
+    tdp_w: Num = d("Board power (W).")
+    price_usd_per_hour: dict[str, float] = d("$ per GPU-hour at each catalog price tier (low, typical, high).")
+
+
+class GpusResult(Envelope):
+    """tpplan gpus --format json"""
+
+    catalog_sha256: str = d("sha256 over every catalog file read.")
+    gpus: list[GpuRow]
+
+
+class EngineRow(CatalogRow):
+    """One serving engine profile of ``tpplan engines``."""
+
+    default_version: str = d("The version --engine-version takes when not given.")
+    versions: list[str] = d("Versions with a profile.")
+    source: str
+
+
+class EnginesResult(Envelope):
+    """tpplan engines --format json"""
+
+    catalog_sha256: str = d("sha256 over every catalog file read.")
+    engines: list[EngineRow]
+
+
+class ProfileSetting(Open):
+    value: Any = d("The setting (a list: the choices the framework offers, its first the default).")
+    source: str
+
+
+class FrameworkRow(CatalogRow):
+    """One training framework profile of ``tpplan frameworks``."""
+
+    description: str
+    settings: dict[str, ProfileSetting] = d("Each setting the profile states, with its source.")
+    source: str
+    defaults: str = d("The settings in words (the table's column).")
+
+
+class FrameworksResult(Envelope):
+    """tpplan frameworks --format json"""
+
+    catalog_sha256: str = d("sha256 over every catalog file read.")
+    frameworks: list[FrameworkRow]
+
+
+class CollectiveRow(Open):
+    size_bytes: int = d("Message size per rank, as nccl-tests' size column.", ge=0)
+    time_s: Num = d("Time of one collective.")
+    algbw_bytes_per_s: Num = d("size / time (nccl-tests doc/PERFORMANCE.md).")
+    busbw_bytes_per_s: Num = d("algbw x 2(n-1)/n for all-reduce, x (n-1)/n for all-gather, reduce-scatter and "
+                               "all-to-all (nccl-tests doc/PERFORMANCE.md).")
+
+
+class CollectiveResult(Envelope):
+    """tpplan collective --format json"""
+
+    op: str = d("all-reduce, all-gather, reduce-scatter, all-to-all or p2p.")
+    gpu: str
+    ranks: int = d("GPUs taking part.", ge=1)
+    algorithm: str = d("ring, tree or NVLS, or hierarchical across scale-up domains.")
+    nodes: int = d("Nodes spanned.", ge=1)
+    rows: list[CollectiveRow] = d("One per --size.")
+    time_s: Num = d("The first size's time.")
+    algbw_bytes_per_s: Num = d("The first size's algbw.")
+    busbw_bytes_per_s: Num = d("The first size's busbw.")
+    calibration_source: str = d("Where the alpha-beta fit of this GPU's fabric comes from.")
+
+
 RESULTS: dict[str, type[BaseModel]] = {
     "estimate": EstimateResult, "estimate-disagg": EstimateDisaggResult, "recommend": RecommendResult,
     "train-estimate": TrainEstimateResult, "train-recommend": TrainRecommendResult, "check": CheckResult,
-    "validate": ValidateResult, "cost": CostResult, "report": ReportResult,
+    "validate": ValidateResult, "cost": CostResult, "report": ReportResult, "models": ModelsResult,
+    "gpus": GpusResult, "engines": EnginesResult, "frameworks": FrameworksResult, "collective": CollectiveResult,
 }
 """The result model of each ``tpplan schema NAME``."""
 
