@@ -230,12 +230,13 @@ def _label(g: Grid, i: int, gpu: str) -> rt.PoolLayout:
 def _pool_obj(p: Pool, i: int) -> rt.DisaggPool:
     assert p.ctx.serve is not None
     gpus_one = int(p.g.tp[i] * p.g.pp[i])
-    out: rt.DisaggPool = {"layout": _label(p.g, i, p.ctx.gpu.name), "replicas": int(p.replicas[i] / p.g.dp[i]),
-           "ranks": int(p.replicas[i]), "gpus": int(p.replicas[i]) * gpus_one,
-           "rate_rps_per_replica": float(p.rate[i] * p.g.dp[i]),
-           "saturation_rate_rps_per_replica": float(p.saturation[i] * p.g.dp[i]),
-           "sustainable_rate_rps_per_replica": float(p.sustainable[i] * p.g.dp[i]),
-           "capacity_rps": float(p.replicas[i] * p.sustainable[i]), "usd_per_hour": float(p.usd_per_hour[i])}
+    out: rt.DisaggPool = {
+        "layout": _label(p.g, i, p.ctx.gpu.name), "replicas": int(p.replicas[i] / p.g.dp[i]),
+        "ranks": int(p.replicas[i]), "gpus": int(p.replicas[i]) * gpus_one,
+        "rate_rps_per_replica": float(p.rate[i] * p.g.dp[i]),
+        "saturation_rate_rps_per_replica": float(p.saturation[i] * p.g.dp[i]),
+        "sustainable_rate_rps_per_replica": float(p.sustainable[i] * p.g.dp[i]),
+        "capacity_rps": float(p.replicas[i] * p.sustainable[i]), "usd_per_hour": float(p.usd_per_hour[i])}
     if p.role == "prefill":
         out["ttft_s_without_transfer"] = float(p.latency[i])
     else:
