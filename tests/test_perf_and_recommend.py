@@ -629,3 +629,18 @@ def test_a_rate_that_needs_more_gpus_names_the_fewest_that_serve_it(cli_json):
                       "--gpu", "h100-sxm")
     assert {"gpu": "a100-sxm-80gb", "why": ["raise --max-gpus to 68"]}.items() <= {
         k: v for x in rep["blocked"] if x["gpu"] == "a100-sxm-80gb" for k, v in x.items()}.items()
+
+
+def test_a_multi_node_winner_says_how_to_launch_it(cli):
+    """A serve command starts one host's GPUs: when one instance spans nodes (Llama-3.1-405B TP8 x PP2 on two
+    8-GPU H100 nodes), the footer says how the engine launches across them; one node says nothing."""
+    code, out, _ = cli("recommend", "--model", "llama-405b", "--ctx", "32k", "--gpu", "h100-sxm", "--top", "1",
+                       "--format", "markdown")
+    assert code == 0 and "--pipeline-parallel-size 2" in out
+    assert "Launch: one instance spans 2 nodes: run it on the head node of a Ray cluster" in out
+    code, out, _ = cli("recommend", "--model", "llama-405b", "--ctx", "32k", "--gpu", "h100-sxm", "--top", "1",
+                       "--engine", "sglang", "--format", "markdown")
+    assert "--nnodes 2 --node-rank" in out  # markdown escapes the <0..1> placeholder
+    code, out, _ = cli("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100-sxm", "--top", "1",
+                       "--format", "markdown")
+    assert code == 0 and "Serve the winner" in out and "Launch:" not in out

@@ -118,6 +118,7 @@ class Layout(Open):
     nodes: int
     concurrency: NotRequired[int]
     micro_batch: NotRequired[int]
+    gpus_per_node: NotRequired[int]
 
 
 @final

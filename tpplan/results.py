@@ -139,6 +139,9 @@ class Layout(Open):
     concurrency: int = opt("Serving: sequences of ctx tokens per replica the layout was evaluated at (the memory "
                            "check).", ge=1)
     micro_batch: int = opt("Training: sequences per micro-batch.", ge=1)
+    gpus_per_node: int = opt("Serving: GPUs per node (host) the layout was placed on: --gpus-per-node or the "
+                             "catalog's (a GB200 NVL72 node is a 4-GPU compute tray in a 72-GPU NVLink domain).",
+                             ge=1)
 
 
 class Memory(Open):

@@ -437,7 +437,7 @@ def layout_object(ev: ServeEval, i: int) -> rt.Layout:
     replicas, gpus = deployment(ev, i)
     return {"gpu": ctx.gpu.name, "tp": int(g.tp[i]), "pp": int(g.pp[i]), "dp": replicas, "cp": int(g.cp[i]),
             "ep": int(g.ep[i]), "gpus": gpus, "nodes": int(np.ceil(gpus / ctx.node_size)),
-            "concurrency": int(g.concurrency[i])}
+            "concurrency": int(g.concurrency[i]), "gpus_per_node": int(ctx.node_size)}
 
 
 def serve_object(ev: ServeEval, i: int, bands: Bands | None = None) -> rt.ServeEstimate:

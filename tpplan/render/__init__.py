@@ -96,6 +96,27 @@ def layout_label(lay: Mapping[str, Any]) -> str:
                                           if lay.get(k, 1) > 1])
 
 
+def instance_nodes(lay: Mapping[str, Any]) -> int:
+    """Nodes (hosts) one engine instance of a serving layout spans: its tp x pp x cp GPUs (its dp replicas are
+    servers of their own)."""
+    return -(-(lay["tp"] * lay["pp"] * lay["cp"]) // lay.get("gpus_per_node", lay["gpus"]))
+
+
+def multi_node_note(nodes: int, engine: str) -> str:
+    """How to launch a serve command whose one instance spans several nodes (hosts; a GB200 NVL72 'node' is a
+    4-GPU compute tray), or '' for one node: the command alone starts one host's GPUs. [recalled] vLLM's
+    multi-node serving runs the command on the head node of a Ray cluster over the hosts (its executor turns to
+    Ray when the world size exceeds the local GPUs); SGLang runs it on every host with --nnodes, --node-rank and
+    --dist-init-addr (server_args); trtllm-serve is launched under MPI (mpirun / trtllm-llmapi-launch)."""
+    if nodes <= 1:
+        return ""
+    how = {"sglang": f"run it on each of the {nodes} hosts with --nnodes {nodes} --node-rank <0..{nodes - 1}> "
+                     "--dist-init-addr <first host>:<port>",
+           "trtllm": f"launch it under MPI across the {nodes} hosts (mpirun, or trtllm-llmapi-launch)"}.get(
+        engine, f"run it on the head node of a Ray cluster over the {nodes} hosts (vLLM's multi-node serving)")
+    return f"one instance spans {nodes} nodes: {how}"
+
+
 def accuracy_lines(res: Mapping[str, Any]) -> list[str]:
     """The measured end-to-end accuracy a result carries (tpplan.catalog.accuracy), as one line (none without it):
     the tables, markdown and the report print the same sentence."""

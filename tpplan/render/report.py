@@ -14,9 +14,11 @@ from tpplan.engine.grid import REASON_TEXT
 from tpplan.render import (
     accuracy_lines,
     csv_text,
+    instance_nodes,
     layout_label,
     markdown_table,
     md_text,
+    multi_node_note,
     pool_command_label,
 )
 from tpplan.units import HOURS_PER_MONTH, format_count, format_seconds, format_sig, format_usd
@@ -168,6 +170,9 @@ def serve_blocks(res: ServeReportResult, stamp: str | None = None) -> list[Block
                                f"({format_usd(best['cost']['usd_per_million_tokens_by_tier'][tier])} per 1M tokens): "
                                "the price you negotiate can change the answer."))
     b.append(("p", f"Serve it with: `{res['serving_command']}`"))
+    launch = multi_node_note(instance_nodes(win["layout"]), inp.get("engine", "vllm"))
+    if launch:
+        b.append(("p", f"Launch: {launch}."))
 
     b.append(("h", 2, "Comparison across GPU types"))
     b.append(("p", f"The best layout on each GPU type ({inp['input_len']:,}-token prompt, {inp['output_len']:,} "

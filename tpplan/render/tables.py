@@ -6,7 +6,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
-from tpplan.render import accuracy_lines, band, csv_text, layout_label, markdown_table, md_text, pool_command_label
+from tpplan.render import (
+    accuracy_lines,
+    band,
+    csv_text,
+    instance_nodes,
+    layout_label,
+    markdown_table,
+    md_text,
+    multi_node_note,
+    pool_command_label,
+)
 from tpplan.units import format_bytes, format_count, format_seconds, format_sig, format_usd
 
 if TYPE_CHECKING:
@@ -339,6 +349,9 @@ def _footer(res: RecommendResult) -> list[str]:
         lines += [f"Winner's {x}" for x in feature_lines(res["candidates"][0]["serve"])]
     if res.get("serving_command"):
         lines.append("Serve the winner: " + res["serving_command"])
+        note = multi_node_note(instance_nodes(res["candidates"][0]["layout"]), res["inputs"].get("engine", "vllm"))
+        if note:
+            lines.append(f"Launch: {note}.")
     lines += disagg_lines(res)
     if res.get("relax"):
         lines.append("Nothing is feasible. To get one layout: " + "; or ".join(res["relax"]))
