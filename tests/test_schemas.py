@@ -33,6 +33,8 @@ CASES = {
     "engines": ["engines"],
     "frameworks": ["frameworks"],
     "collective": ["collective", "all-reduce", "--gpu", "h100", "--gpus", "16", "--size", "1MiB,1GiB"],
+    "model": ["models", "show", "gemma-2-27b"],
+    "gpu": ["gpus", "show", "gb200-nvl72"],
 }
 
 
@@ -46,6 +48,9 @@ MORE = [
     ("recommend", ["recommend", "--model", "llama-405b", "--ctx", "8k", "--gpu", "h100", "--max-gpus", "8"]),
     ("report", ["report", "--train", "--model", "llama-8b", "--tokens", "1T", "--gpu", "h100", "--max-gpus", "16"]),
     ("report", ["report", "--train", "--gpu-hours", "2.788M", "--gpu", "h800", "--gpu", "h100"]),
+    ("model", ["models", "show", "deepseek-v3"]),
+    ("model", ["models", "show", "llama-4-scout-17b-16e"]),
+    ("gpu", ["gpus", "show", "mi300x"]),
     ("report", ["report", "--model", "llama-8b", "--ctx", "16k", "--gpu", "h100", "--gpu", "l4", "--speculative",
                 "eagle", "--acceptance", "0.7", "--rate", "4/s", "--disagg"]),
     ("train-recommend", ["recommend", "--train", "--model", "llama-8b", "--tokens", "1T", "--train-dtype", "fp8",

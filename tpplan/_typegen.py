@@ -53,6 +53,11 @@ def source() -> str:
     aliases = [(n, v) for n, v in vars(results).items()
                if n[:1].isupper() and not inspect.isclass(v) and getattr(v, "__origin__", None) is not None
                and n not in ("Num", "NNum", "Band")]
+    # a catalog spec (tpplan/catalog/spec.py) inside a result: its JSON dump, whose keys the spec defines
+    specs = sorted(n for n, v in vars(results).items()
+                   if inspect.isclass(v) and issubclass(v, BaseModel) and v.__module__ != results.__name__
+                   and v.__module__.startswith("tpplan."))
+    out += [f"{n} = dict[str, Any]\n" for n in specs]
     for name, value in aliases:
         text = f"{name} = {_alias_text(value)}\n"
         if len(text) > 120:
@@ -63,6 +68,9 @@ def source() -> str:
               and n.isidentifier()]  # not the parametrized RootModel[...] pydantic also leaves in the module
     for model in models:
         doc = (model.__doc__ or "").strip().splitlines()
+        if any(b.__module__.startswith("tpplan.") and b.__module__ != results.__name__ for b in model.__mro__):
+            out.append(f"\n\n{model.__name__} = dict[str, Any]\n" + (f'"""{doc[0].strip()}"""\n' if doc else ""))
+            continue  # a catalog spec extended (its keys are the spec's)
         if issubclass(model, RootModel):  # a union of results: the same union of their dicts
             kinds = " | ".join(a.__name__ for a in get_args(model.model_fields["root"].annotation))
             out.append(f"\n\n{model.__name__} = {kinds}\n" + (f'"""{doc[0].strip()}"""\n' if doc else ""))

@@ -15,6 +15,8 @@ NNum = float | None
 """The same, or null (results.NNum)."""
 Band = list[float | None] | None
 """[low, high] (results.Band)."""
+GpuSpec = dict[str, Any]
+ModelSpec = dict[str, Any]
 LoadMode = Literal["concurrency", "sustainable", "rate"]
 LimitedBy = Literal["batch", "kv", "step-budget", "prefill-chunks"]
 SpecMethod = Literal["eagle", "eagle3", "mtp", "ngram", "draft"]
@@ -841,6 +843,33 @@ class RunReportResult(Envelope):
 
 ReportResult = ServeReportResult | TrainReportResult | RunReportResult
 """tpplan report --format json: a serving report, a training report, or the cost of a run of known size"""
+
+
+@final
+class ModelDerived(Open):
+    """What ``tpplan models show`` derives from a model's config."""
+    params_total: int
+    params_active: int
+    kv_cache_bytes_per_token: dict[str, float]
+    valid_tp: list[int]
+    layer_kinds: dict[str, int]
+    kv_cache_bytes_per_token_at_context: dict[str, float]
+
+
+ModelShow = dict[str, Any]
+"""A catalog model in full (models/*.yaml, the keys of tpplan/catalog/spec.py ModelSpec) and its derived"""
+
+
+@final
+class ModelShowResult(Envelope):
+    """tpplan models show NAME --format json"""
+    model: ModelShow
+
+
+@final
+class GpuShowResult(Envelope):
+    """tpplan gpus show NAME --format json"""
+    gpu: GpuSpec
 
 
 class CatalogRow(Open):

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from tpplan.catalog.spec import GpuSpec, ModelSpec
+
 Num = Annotated[float, Field(ge=0)]
 """A non-negative number (a time, a rate, bytes, dollars)."""
 NNum = Annotated[float | None, Field(ge=0)]
@@ -935,6 +937,39 @@ class ReportResult(RootModel[ServeReportResult | TrainReportResult | RunReportRe
     (report --train --gpu-hours)"""
 
 
+class ModelDerived(Open):
+    """What ``tpplan models show`` derives from a model's config."""
+
+    params_total: int = d("Parameters.", ge=0)
+    params_active: int = d("Parameters used per token (MoE: shared + routed experts hit).", ge=0)
+    kv_cache_bytes_per_token: dict[str, float] = d("KV-cache bytes per token of the whole model, by KV dtype.")
+    valid_tp: list[int] = d("Tensor-parallel sizes the attention heads allow.")
+    layer_kinds: dict[str, int] = d("Layers by attention kind (full, sliding, chunked), where the model mixes them.")
+    kv_cache_bytes_per_token_at_context: dict[str, float] = d(
+        "KV-cache bytes per token of one sequence of 8K / 32K / 128K tokens at the model's dtype (a sliding window "
+        "or chunk caps what its layers cache).")
+
+
+class ModelShow(ModelSpec):
+    """A catalog model in full (models/*.yaml, the keys of tpplan/catalog/spec.py ModelSpec) and its derived
+    counts."""
+
+    derived: ModelDerived
+
+
+class ModelShowResult(Envelope):
+    """tpplan models show NAME --format json"""
+
+    model: ModelShow
+
+
+class GpuShowResult(Envelope):
+    """tpplan gpus show NAME --format json"""
+
+    gpu: GpuSpec = d("A catalog GPU in full (hardware/*.yaml, the keys of tpplan/catalog/spec.py GpuSpec), every "
+                     "figure with its source.")
+
+
 class CatalogRow(Open):
     name: str = d("Catalog name.")
     aliases: list[str] = d("Other names the commands accept.")
@@ -1054,6 +1089,7 @@ RESULTS: dict[str, type[BaseModel]] = {
     "train-estimate": TrainEstimateResult, "train-recommend": TrainRecommendResult, "check": CheckResult,
     "validate": ValidateResult, "cost": CostResult, "report": ReportResult, "models": ModelsResult,
     "gpus": GpusResult, "engines": EnginesResult, "frameworks": FrameworksResult, "collective": CollectiveResult,
+    "model": ModelShowResult, "gpu": GpuShowResult,
 }
 """The result model of each ``tpplan schema NAME``."""
 

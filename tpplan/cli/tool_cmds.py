@@ -94,7 +94,7 @@ def cost(
 
 @app.command()
 def schema(
-    name: Annotated[str, typer.Argument(help="estimate | estimate-disagg | recommend | train-estimate | train-recommend | check | validate | report | cost | models | gpus | engines | frameworks | collective")],
+    name: Annotated[str, typer.Argument(help="estimate | estimate-disagg | recommend | train-estimate | train-recommend | check | validate | report | cost | models | gpus | engines | frameworks | collective | model | gpu")],
 ) -> None:
     """Print the JSON Schema of a command's --format json output, with every metric defined.
 
