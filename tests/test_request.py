@@ -56,3 +56,11 @@ def test_command_line_and_check_say_the_same_rule(cli, tmp_path, monkeypatch):
         # after the words, the same sentence but for the spelling of the fields
         tail = err.split(words, 1)[1].strip().replace("--", "").replace("-", "_")
         assert tail == found[0]["message"].split(words, 1)[1].strip().replace("-", "_")
+
+
+def test_an_output_that_fills_the_context_is_named(cat):
+    """Without a prompt length, an output of ctx tokens or more leaves no prompt: the error names the output and
+    the context (not a prompt length the caller never gave)."""
+    with pytest.raises(RequestError) as e:
+        ServeRequest(ctx=100, output_len=256).workload(cat.model("llama-8b"), cat)
+    assert e.value.fields == ("output_len", "ctx") and "(256) leaves no room for a prompt" in str(e.value)

@@ -60,7 +60,11 @@ class ServeRequest(BaseModel):
         unknown engine)."""
         from tpplan.catalog.spec import normalize_dtype
 
-        n_in = self.input_len if self.input_len is not None else max(1, self.ctx - self.output_len)
+        if self.input_len is None and self.output_len >= self.ctx:
+            raise RequestError(("output_len", "ctx"),
+                               f"{{output_len}} ({self.output_len}) leaves no room for a prompt in {{ctx}} "
+                               f"({self.ctx}); a sequence holds at most ctx tokens, prompt and output.")
+        n_in = self.input_len if self.input_len is not None else self.ctx - self.output_len
         if n_in + self.output_len > self.ctx:
             raise RequestError(("input_len", "output_len", "ctx"),
                                f"{{input_len}} ({n_in}) + {{output_len}} ({self.output_len}) exceeds {{ctx}} "
