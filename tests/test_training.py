@@ -709,3 +709,21 @@ def test_default_global_batch_is_a_multiple_near_4m_tokens(seq, multiple):
     n = default_global_batch(seq)  # a power of two within a factor sqrt(2) of 4M tokens (or one sequence)
     assert n & (n - 1) == 0
     assert n == 1 or DEFAULT_BATCH_TOKENS / 2**0.5 <= n * seq <= DEFAULT_BATCH_TOKENS * 2**0.5
+
+
+def test_estimate_takes_the_global_batch_in_tokens_as_recommend_does(cli_json, cli):
+    """estimate --train --global-batch-tokens: the same rounding as recommend --train (4M = 4,194,304 tokens of
+    4,096-token sequences = 1,024 sequences), said in the notes when it rounds; one of the two batch flags only,
+    and neither on a serving estimate."""
+    _, est = cli_json("estimate", "--train", "--model", "llama-8b", "--gpu", "h100", "--dp", "8", "--ctx", "4K",
+                      "--global-batch-tokens", "4M")
+    assert est["inputs"]["global_batch"] == 1024 and "notes" not in est and not est["reasons"]
+    _, est = cli_json("estimate", "--train", "--model", "llama-8b", "--gpu", "h100", "--dp", "8", "--ctx", "4k",
+                      "--global-batch-tokens", "4M")
+    assert est["inputs"]["global_batch"] == 1049 and "rounded to 1,049 sequences" in est["notes"][0]
+    assert est["reasons"] == ["BATCH_NOT_DIVISIBLE"]
+    code, _, err = cli("estimate", "--train", "--model", "llama-8b", "--gpu", "h100", "--ctx", "4k",
+                       "--global-batch", "8", "--global-batch-tokens", "1M")
+    assert code == 2 and "give the global batch once" in err
+    code, _, err = cli("estimate", "--model", "llama-8b", "--gpu", "h100", "--ctx", "4k", "--global-batch", "8")
+    assert code == 2 and "--global-batch applies to training" in err

@@ -46,6 +46,7 @@ from tpplan.cli.options import (
     ElementwiseOpt,
     EpOverlapOpt,
     FrameworkOpt,
+    GlobalBatchTokensOpt,
     GpuListOpt,
     GradReduceOpt,
     Objective,
@@ -82,6 +83,7 @@ def estimate(
     global_batch: Annotated[str | None, typer.Option(
         help="Training sequences per step (default: the power of two nearest 4M tokens, Llama 2's batch, as a "
              "multiple of micro-batch x dp; the notes say so).")] = None,
+    global_batch_tokens: GlobalBatchTokensOpt = None,
     micro_batch: Annotated[int, typer.Option(help="Training micro-batch size.")] = 1,
     tokens: Annotated[str | None, typer.Option(help="Training tokens of the run (15T).")] = None,
     recompute: Annotated[str | None, typer.Option(help="none | selective | full; default: the --framework's first, else selective.")] = None,
@@ -142,7 +144,15 @@ def estimate(
                              sequence_parallel if sequence_parallel is not None else fw["sequence_parallel"],
                              zero if zero is not None else fw["zero"], train_dtype or o.weight_dtype)
         notes = []
-        if not global_batch:  # the default batch, as a multiple of what one step splits over
+        if global_batch and global_batch_tokens:
+            raise TpplanError("give the global batch once: --global-batch (sequences) or --global-batch-tokens")
+        if global_batch_tokens:  # tokens per step as sequences of seq_len, rounded (as recommend --train)
+            from tpplan.units import parse_tokens
+
+            per_step = _unit(parse_tokens, global_batch_tokens, "--global-batch-tokens")
+            tw = training.resolve_global_batch(tw, global_batch_tokens)
+            notes += training.batch_notes(global_batch_tokens, per_step, tw.seq_len, tw.global_batch, search=False)
+        elif not global_batch:  # the default batch, as a multiple of what one step splits over
             tw = dataclasses.replace(tw, global_batch=training.default_global_batch(tw.seq_len, micro_batch * dp))
             notes.append(training.default_batch_note(tw))
         tw = _with_attention(tw, attention or fw["attention"])
@@ -181,7 +191,8 @@ def estimate(
                      "--sequence-parallel": sequence_parallel is not None,
                      "--grad-reduce-dtype": grad_reduce_dtype is not None,
                      "--overlap-grad-reduce": overlap_grad_reduce is not None,
-                     "--elementwise": elementwise is not None}
+                     "--elementwise": elementwise is not None, "--global-batch": global_batch is not None,
+                     "--global-batch-tokens": global_batch_tokens is not None}
     if any(serving_flags.values()):
         flag = next(k for k, v in serving_flags.items() if v)
         raise TpplanError(f"{flag} applies to training (--train), not to serving")

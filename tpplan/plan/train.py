@@ -283,9 +283,9 @@ def resolve_global_batch(tw: TrainWorkload, global_batch_tokens: str | None) -> 
     return dataclasses.replace(tw, global_batch=max(1, round(gbt / tw.seq_len)))
 
 
-def batch_notes(given: str, tokens: int, seq_len: int, batch: int) -> list[str]:
-    """What to know about the global batch --global-batch-tokens turns into: rounded, and whether its
-    divisors leave data parallelism room (a prime batch of sequences only runs as dp = 1 or dp = batch)."""
+def batch_notes(given: str, tokens: int, seq_len: int, batch: int, search: bool = True) -> list[str]:
+    """What to know about the global batch --global-batch-tokens turns into: rounded, and (``search``) whether
+    its divisors leave data parallelism room (a prime batch of sequences only runs as dp = 1 or dp = batch)."""
     out = []
     binary = seq_len // 1000 * 1024
     # "8k" is 8,000 tokens (k = 1,000; K = 1,024, docs/metrics.md): where the batch of tokens does not split
@@ -297,7 +297,7 @@ def batch_notes(given: str, tokens: int, seq_len: int, batch: int) -> list[str]:
         out.append(f"--global-batch-tokens {given} = {tokens:,} tokens / {seq_len:,}-token sequences = "
                    f"{tokens / seq_len:,.1f}, rounded to {batch:,} sequences per step"
                    + (f" (divisible by {', '.join(map(str, divs))}){hint}" if hint else ""))
-    if batch > 16 and len(divs) <= 4:
+    if search and batch > 16 and len(divs) <= 4:
         out.append(f"a global batch of {batch:,} sequences divides only by {', '.join(map(str, divs))}: data "
                    f"parallelism can hardly split it, so the search is left with pipeline and tensor "
                    f"parallelism{'' if tokens % seq_len else hint}")
