@@ -21,7 +21,8 @@ HOSTILE = ["0", "-1", "1", "2", "3", "8", "1e20", "1e-300", "nan", "inf", "-inf"
 OPTIONS = {
     "estimate": ["--model", "--gpu", "--tp", "--pp", "--dp", "--cp", "--ep", "--ctx", "--input-len", "--output-len",
                  "--concurrency", "--weight-dtype", "--kv-dtype", "--gpu-memory-utilization", "--price",
-                 "--price-tier", "--seq-len", "--global-batch", "--micro-batch", "--tokens", "--recompute",
+                 "--price-tier", "--seq-len", "--global-batch", "--global-batch-tokens", "--micro-batch", "--tokens",
+                 "--recompute",
                  "--zero", "--train-dtype", "--engine", "--engine-version", "--rate", "--slo-percentile",
                  "--max-utilization", "--format", "--layers", "--hidden", "--heads", "--vocab", "--gpus-per-node",
                  "--prefix-hit", "--shared-prefix", "--speculative", "--draft-tokens", "--acceptance", "--draft-model",
