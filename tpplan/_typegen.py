@@ -38,9 +38,15 @@ Band = list[float | None] | None
 '''
 
 
-def _type_text(text: str) -> str:
-    """An annotation of results.py as it reads in result_types.py (the same names, aliases defined above)."""
-    return text
+def _doc(model: type, indent: str) -> list[str]:
+    """The first paragraph of a model's docstring as a docstring of the generated code, wrapped to 120 columns."""
+    import textwrap
+
+    text = " ".join((model.__doc__ or "").strip().split("\n\n")[0].split())
+    if not text:
+        return []
+    lines = textwrap.wrap(f'"""{text}"""', width=116 - len(indent))
+    return [indent + x for x in lines]
 
 
 def source() -> str:
@@ -67,19 +73,19 @@ def source() -> str:
               if inspect.isclass(v) and issubclass(v, BaseModel) and v.__module__ == results.__name__
               and n.isidentifier()]  # not the parametrized RootModel[...] pydantic also leaves in the module
     for model in models:
-        doc = (model.__doc__ or "").strip().splitlines()
+        doc = "".join(x + "\n" for x in _doc(model, ""))
         if any(b.__module__.startswith("tpplan.") and b.__module__ != results.__name__ for b in model.__mro__):
-            out.append(f"\n\n{model.__name__} = dict[str, Any]\n" + (f'"""{doc[0].strip()}"""\n' if doc else ""))
+            out.append(f"\n\n{model.__name__} = dict[str, Any]\n{doc}")
             continue  # a catalog spec extended (its keys are the spec's)
         if issubclass(model, RootModel):  # a union of results: the same union of their dicts
             kinds = " | ".join(a.__name__ for a in get_args(model.model_fields["root"].annotation))
-            out.append(f"\n\n{model.__name__} = {kinds}\n" + (f'"""{doc[0].strip()}"""\n' if doc else ""))
+            out.append(f"\n\n{model.__name__} = {kinds}\n{doc}")
             continue
         own = {k: a for k, a in model.__dict__.get("__annotations__", {}).items() if k != "model_config"}
         keys = []
         for key, ann in own.items():
             field = model.model_fields[key]
-            t = _type_text(ann if isinstance(ann, str) else repr(ann))
+            t = ann if isinstance(ann, str) else repr(ann)  # results.py's annotation: the same names here
             keys.append((field.alias or key, t if field.is_required() else f"NotRequired[{t}]"))
         if any(not k.isidentifier() or keyword.iskeyword(k) for k, _ in keys):
             # a key that is a Python keyword ('with'): the functional form (no base: Open declares nothing)
@@ -91,8 +97,8 @@ def source() -> str:
         final = "@final\n" if not any(model in m.__bases__ for m in models) else ""
         head = f"{final}class {model.__name__}({', '.join(bases) or 'TypedDict'}):"
         body = []
-        if doc and model.__doc__ != (model.__bases__[0].__doc__ or None):
-            body.append(f'    """{doc[0].strip()}"""')
+        if model.__doc__ != (model.__bases__[0].__doc__ or None):  # its own docstring, not inherited
+            body += _doc(model, "    ")
         body += [f"    {k}: {t}" for k, t in keys]
         out.append("\n\n" + head + "\n" + ("\n".join(body) if body else "    pass") + "\n")
     return "".join(out)

@@ -213,7 +213,8 @@ class Speculative(Open):
 
 @final
 class Features(Open):
-    """Prefix caching and speculative decoding at a layout's operating point, each present only when enabled (the"""
+    """Prefix caching and speculative decoding at a layout's operating point, each present only when enabled (the
+    report's features.with.features; the same objects as serve.prefix_cache and serve.speculative)."""
     prefix_cache: NotRequired[PrefixCache]
     speculative: NotRequired[Speculative]
 
@@ -430,7 +431,14 @@ class AggregatedBest(Open):
 
 
 class DisaggPair(Open):
-    """A prefill pool and a decode pool at the deployment's rate (tpplan/plan/disagg.py): prefill and decode"""
+    """A prefill pool and a decode pool at the deployment's rate (tpplan/plan/disagg.py): prefill and decode (layout
+    of one instance: tp, pp, dp ranks of its expert-parallel group, ep; replicas = instances, ranks = replicas x dp,
+    gpus, rate_rps_per_replica (per instance), saturation_rate_rps_per_replica, sustainable_rate_rps_per_replica,
+    capacity_rps, usd_per_hour; ttft_s_without_transfer or tpot_s), ratio 'xPyD', kv_transfer (bytes_per_request,
+    seconds, overlapped), ttft_s = prefill queueing + chunks + transfer, tpot_s from the decode pool,
+    request_latency_s, gpus, usd_per_hour, throughput_tokens_per_s and usd_per_million_tokens (output tokens at the
+    rate), commands (vLLM / SGLang and NVIDIA Dynamo); with --slo-percentile q also slo_percentile,
+    ttft_s_at_slo_percentile and tpot_s_at_slo_percentile (what the SLOs were judged on)."""
     prefill: DisaggPool
     decode: DisaggPool
     ratio: str
@@ -478,7 +486,9 @@ class MeasuredRatio(Open):
 
 @final
 class Accuracy(Open):
-    """How far tpplan's end-to-end figures of this kind were from published runs, reported beside the estimate and"""
+    """How far tpplan's end-to-end figures of this kind were from published runs, reported beside the estimate and
+    never applied to it (hardware/validation/e2e-summary.json, written with docs/accuracy.md). Empty where the
+    summary is not installed."""
     metrics: dict[str, MeasuredRatio]
     source: str
 
@@ -842,7 +852,8 @@ class RunReportResult(Envelope):
 
 
 ReportResult = ServeReportResult | TrainReportResult | RunReportResult
-"""tpplan report --format json: a serving report, a training report, or the cost of a run of known size"""
+"""tpplan report --format json: a serving report, a training report, or the cost of a run of known size (report
+--train --gpu-hours)"""
 
 
 @final
@@ -857,7 +868,7 @@ class ModelDerived(Open):
 
 
 ModelShow = dict[str, Any]
-"""A catalog model in full (models/*.yaml, the keys of tpplan/catalog/spec.py ModelSpec) and its derived"""
+"""A catalog model in full (models/*.yaml, the keys of tpplan/catalog/spec.py ModelSpec) and its derived counts."""
 
 
 @final
