@@ -482,7 +482,7 @@ def _resolve(doc: _Doc, cat: Any, base_dir: Path) -> Settings:
     try:
         w = request.workload(model, cat).for_gpu(gpu)
     except RequestError as exc:  # the rule in the file's own spelling, at the first of its keys the file has
-        raise _Input(exc.text(lambda f: doc.shown(key(f))),
+        raise _Input(exc.text(lambda f: doc.shown(key(f), key(f))),
                      next((doc.keys[key(f)] for f in exc.fields if key(f) in doc.keys), ())) from None
     except TpplanError as exc:  # an unknown engine
         raise _Input(exc.message, doc.keys.get("engine", ())) from None
