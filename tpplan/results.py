@@ -159,7 +159,9 @@ class Memory(Open):
     overhead: Num = d("CUDA context, NCCL buffers and the CUDA-graph pool.")
     total: Num = d("Sum of the components above.")
     capacity: Num = d("Driver-reported memory of one GPU (bytes).")
-    usable: Num = opt("Serving: gpu_memory_utilization x capacity (what the engine may use).")
+    usable: Num = opt("Serving: what the engine may use by its memory rule (vLLM: gpu_memory_utilization x capacity; "
+                      "TRT-LLM: weights and buffers + the fraction of what they leave free; SGLang: capacity less its "
+                      "static reserve).")
     stage: Literal["first", "last"] = opt("With pipeline stages: which stage is the most loaded.")
     free: Num = opt("Report: capacity - total.")
 
