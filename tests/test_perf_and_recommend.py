@@ -644,3 +644,26 @@ def test_a_multi_node_winner_says_how_to_launch_it(cli):
     code, out, _ = cli("recommend", "--model", "llama-8b", "--ctx", "8k", "--gpu", "h100-sxm", "--top", "1",
                        "--format", "markdown")
     assert code == 0 and "Serve the winner" in out and "Launch:" not in out
+
+
+@pytest.mark.parametrize("args", [
+    ["--model", "qwen3-30b-a3b", "--ctx", "32k", "--rate", "20/s", "--ttft-slo", "2s", "--tpot-slo", "50ms",
+     "--objective", "cost"],
+    ["--model", "llama-8b", "--ctx", "8k", "--rate", "12/s", "--objective", "throughput", "--gpu", "h100-sxm",
+     "--gpu", "l40s"],
+])
+def test_bands_at_a_rate_are_the_same_deployments_spread(cli_json, args):
+    """At --rate the central figures size the replicas; each band edge is that deployment at the optimistic or
+    pessimistic calibration (the optimistic set used to size fewer, busier replicas, so a 'low' TPOT of 14.4 ms
+    sat above a 'high' of 10.9 ms and the central 21.6 ms outside both). Edges bracket the value; a slow edge
+    that saturates the deployment is null."""
+    _, res = cli_json("recommend", *args, "--top", "6")
+    assert res["candidates"]
+    for c in res["candidates"]:
+        s, b = c["serve"], c["bands"]["serve"]
+        for key in ("ttft_s", "tpot_s", "request_latency_s"):
+            lo, hi = b[key]
+            assert lo is not None and lo <= s[key] * (1 + 1e-9), (key, lo, s[key])
+            assert hi is None or hi >= s[key] * (1 - 1e-9), (key, hi, s[key])
+        lo_usd, hi_usd = c["bands"]["cost"]["usd_per_hour"]
+        assert lo_usd <= c["cost"]["usd_per_hour"] <= hi_usd  # the same GPUs at the low and high price tiers

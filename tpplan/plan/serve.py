@@ -164,11 +164,13 @@ def tool_info() -> rt.Tool:
 
 
 def evaluate_load(ctx: Context, g: Grid, mem: memory.ServeMemory | None, cons: Constraints, at: str,
-                  price: float | FArray, eff: perf.Eff | None = None, eng: Engine | None = None) -> LoadEval:
-    """Every row at its operating point: ``--rate`` split over as many replicas as it needs, else the
-    closed loop at the row's concurrency (``at='concurrency'``) or the largest sustainable rate. ``eng``: the
-    engine of these rows when the caller built it (then ``mem`` and ``eff`` are not used); only the workload
-    of ``ctx`` is read then, so the rows of several GPU types (Engine.concat, a price per row) solve at once."""
+                  price: float | FArray, eff: perf.Eff | None = None, eng: Engine | None = None,
+                  replicas: FArray | None = None) -> LoadEval:
+    """Every row at its operating point: ``--rate`` split over as many replicas as it needs (``replicas``:
+    over exactly these, a deployment already sized), else the closed loop at the row's concurrency
+    (``at='concurrency'``) or the largest sustainable rate. ``eng``: the engine of these rows when the caller
+    built it (then ``mem`` and ``eff`` are not used); only the workload of ``ctx`` is read then, so the rows of
+    several GPU types (Engine.concat, a price per row) solve at once."""
     assert ctx.serve is not None
     w = ctx.serve
     if eng is None:
@@ -177,7 +179,12 @@ def evaluate_load(ctx: Context, g: Grid, mem: memory.ServeMemory | None, cons: C
     sust = eng.sustainable(cons.max_utilization, cons.ttft_slo_s, cons.tpot_slo_s, cons.slo_percentile)
     dp = g.dp.astype(np.float64)
     if cons.rate_rps is not None:
-        replicas, per = replicas_for(cons.rate_rps, sust, dp)
+        if replicas is None:
+            replicas, per = replicas_for(cons.rate_rps, sust, dp)
+        else:  # the deployment's replicas (inf: none serves the rate; no load)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                per = np.where(np.isfinite(replicas), cons.rate_rps / np.where(np.isfinite(replicas), replicas,
+                                                                                1.0), 0.0)
         ld = eng.evaluate(per, sustainable=sust)
         mode = "rate"
     elif at == "sustainable":
@@ -224,7 +231,7 @@ def evaluate_serve_many(items: list[tuple[Context, Grid]], pricing: Pricing, con
 
 
 def _load_many(parts: Sequence[tuple[Context, Grid, memory.ServeMemory, perf.Eff | None, float]], cons: Constraints,
-               at: str) -> tuple[list[LoadEval], list[Engine]]:
+               at: str, replicas: FArray | None = None) -> tuple[list[LoadEval], list[Engine]]:
     """evaluate_load of several (context, grid, memory, parameter set, price) parts of one workload (one per GPU
     type), and each part's engine. The engines are built as one (Engine.of_many: each GPU type's step model on
     its own, the rest once over every row) and the operating points solved in one call over all rows (numpy's
@@ -236,8 +243,10 @@ def _load_many(parts: Sequence[tuple[Context, Grid, memory.ServeMemory, perf.Eff
         engs = [Engine.of(ctx, g, mem, eff) for ctx, g, mem, eff, _ in parts]
         cat = Engine.concat(engs) if len(parts) > 1 else None
         if cat is None:
-            return ([evaluate_load(ctx0, g, None, cons, at, price, eng=eng)
-                     for (_, g, _, _, price), eng in zip(parts, engs, strict=True)], engs)
+            each = (np.split(replicas, np.cumsum([len(g) for _, g, _, _, _ in parts])[:-1]) if replicas is not None
+                    else [None] * len(parts))
+            return ([evaluate_load(ctx0, g, None, cons, at, price, eng=eng, replicas=r)
+                     for (_, g, _, _, price), eng, r in zip(parts, engs, each, strict=True)], engs)
         whole = cat
     else:
         bounds = np.cumsum([0] + [len(g) for _, g, _, _, _ in parts])
@@ -245,7 +254,7 @@ def _load_many(parts: Sequence[tuple[Context, Grid, memory.ServeMemory, perf.Eff
     g_all = Grid.concat([g for _, g, _, _, _ in parts])
     prices = np.concatenate([np.full(len(g), price) for _, g, _, _, price in parts])
     cuts = np.cumsum([len(g) for _, g, _, _, _ in parts])[:-1]
-    return evaluate_load(ctx0, g_all, None, cons, at, prices, eng=whole).split(cuts), engs
+    return evaluate_load(ctx0, g_all, None, cons, at, prices, eng=whole, replicas=replicas).split(cuts), engs
 
 
 def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, pricing: Pricing, le: LoadEval,
@@ -655,26 +664,33 @@ def serve_bands_many(pairs: list[tuple[ServeEval, npt.NDArray[np.int64]]]) -> li
     same = le0 is not None and all(ev.load is not None and ev.load.cons is le0.cons and ev.load.at == le0.at
                                    for ev, _ in pairs)
     solved: dict[str, list[LoadEval]] = {}
-    # pessimistic (slower) and optimistic parameter sets, each at its own operating point; with one set of
-    # constraints, both sets' rows of every pair solved in one call (each row's figures are its own)
+
+    def deployed(ev: ServeEval, idx: npt.NDArray[np.int64]) -> FArray | None:
+        """At a --rate, the replicas the central figures sized: a band is the same deployment's spread, not
+        another deployment's (the faster set would size fewer replicas and run each busier)."""
+        return ev.load.replicas[idx] if ev.load is not None and ev.load.mode == "rate" else None
+
+    # pessimistic (slower) and optimistic parameter sets, each at its own operating point (at a rate: on the
+    # central deployment's replicas); with one set of constraints, both sets' rows of every pair solved in one
+    # call (each row's figures are its own)
     if same:
         assert le0 is not None
+        fixed = [deployed(ev, idx) for ev, idx in pairs]
+        reps = None if le0.mode != "rate" else np.concatenate([f for f in fixed if f is not None] * 2)
         both = _load_many([(ev.ctx, sub, mem, perf.Eff.of(ev.ctx, b), ev.price) for b in ("low", "high")
-                           for (ev, _), (sub, mem) in zip(pairs, prep, strict=True)], le0.cons, le0.at)[0]
+                           for (ev, _), (sub, mem) in zip(pairs, prep, strict=True)], le0.cons, le0.at, reps)[0]
         solved = {"low": both[:len(pairs)], "high": both[len(pairs):]}
     else:
         for b in ("low", "high"):
-            solved[b] = [evaluate_load(ev.ctx, sub, mem, ev.load.cons, ev.load.at, ev.price, perf.Eff.of(ev.ctx, b))
-                         for (ev, _), (sub, mem) in zip(pairs, prep, strict=True) if ev.load is not None]
+            solved[b] = [evaluate_load(ev.ctx, sub, mem, ev.load.cons, ev.load.at, ev.price, perf.Eff.of(ev.ctx, b),
+                                       replicas=deployed(ev, idx))
+                         for (ev, idx), (sub, mem) in zip(pairs, prep, strict=True) if ev.load is not None]
     return [_bands(ev, idx, ev.load, solved["low"][i], solved["high"][i])  # type: ignore[arg-type]
             for i, (ev, idx) in enumerate(pairs)]
 
 
 def _bands(ev: ServeEval, idx: npt.NDArray[np.int64], le: LoadEval, lo: LoadEval,
            hi: LoadEval) -> list[Bands]:
-    if le.mode == "rate" and le.cons.max_gpus >= 1 << 62:  # estimate: the user's replicas, as the central value
-        lo = replace(lo, replicas=le.replicas[idx], gpus=le.gpus[idx])
-        hi = replace(hi, replicas=le.replicas[idx], gpus=le.gpus[idx])
     p_lo, p_hi = ev.tiers["low"], ev.tiers["high"]
     out = []
     with np.errstate(divide="ignore", invalid="ignore"):

@@ -78,7 +78,8 @@ def band(value: float | None, lo_hi: Sequence[float | None] | None, fmt: Any) ->
     latency) is 'n/a' without a range."""
     if not lo_hi or value is None or not math.isfinite(value):
         return fmt(value)
-    v, lo, hi = fmt(value), fmt(lo_hi[0]), fmt(lo_hi[1])
+    # an edge that does not exist: at a --rate, the deployment saturates at that edge of the calibration band
+    v, lo, hi = (fmt(value), *(fmt(x) if x is not None and math.isfinite(x) else "unstable" for x in lo_hi[:2]))
     unit = v.rpartition(" ")[2] if " " in v else None
     if unit and all(x.rpartition(" ")[2] == unit and " " in x for x in (lo, hi)):
         lo, hi = lo.rpartition(" ")[0], hi.rpartition(" ")[0]

@@ -328,7 +328,9 @@ def _footer(res: RecommendResult) -> list[str]:
                  "mean requests in one replica; req/s = "
                  "requests/s of the deployment; TTFT = mean time to first token (queueing + prompt chunks); TPOT = "
                  "mean inter-token latency (steps shared with other requests' prompts); tok/s = output tokens/s of "
-                 "the deployment; $/1M tok = per 1M output tokens; ranges are the calibration bands (docs/metrics.md).")
+                 "the deployment; $/1M tok = per 1M output tokens; ranges are the calibration bands (docs/metrics.md"
+                 + ("; at a --rate, the same deployment's, 'unstable' where it saturates at the slow edge)."
+                    if inp.get("rate_rps") is not None else ")."))
     for gpu, a in res.get("assumptions", {}).items():
         lines.append(f"Assumptions {gpu}: flops eff {a['flops_efficiency']['value']}, HBM eff "
                      f"{a['hbm_efficiency']['value']}, all-reduce busbw "
