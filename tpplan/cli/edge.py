@@ -42,6 +42,23 @@ def _serve_workload(model: Any, ctx: str, input_len: str | None, output_len: str
         raise TpplanError(exc.text(lambda f: "--" + f.replace("_", "-"))) from None
 
 
+def _serving(o: Any, m: Any, ctx: str, cat: Any) -> Any:
+    """The serving workload the option bundles state (WORKLOAD_OPTS, LOAD_OPTS, FEATURE_OPTS of ``o``): the
+    request (_serve_workload) with prefix caching and speculative decoding (_serve_features); estimate,
+    recommend and report build it here alike."""
+    w = _serve_workload(m, ctx, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
+                        o.gpu_memory_utilization, cat, o.engine, o.engine_version)
+    return _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance,
+                           o.draft_model)
+
+
+def _search_constraints(o: Any) -> Any:
+    """A serving search's constraints from the option bundles of ``o`` (SEARCH_OPTS, LOAD_OPTS: SLOs, budget,
+    GPU and pipeline limits, the rate and its percentile); recommend and report alike."""
+    return _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate,
+                        o.slo_percentile, o.max_utilization, o.allow_cross_node_tp, o.max_pp)
+
+
 def _serve_features(w: Any, m: Any, cat: Any, prefix_hit: str | None, shared_prefix: str | None,
                     speculative: str | None, draft_tokens: int | None, acceptance: str | None,
                     draft_model: str | None) -> Any:

@@ -19,9 +19,9 @@ from tpplan.cli.edge import (
     _pool_spec,
     _prices,
     _resolve_model,
+    _search_constraints,
     _search_workload,
-    _serve_features,
-    _serve_workload,
+    _serving,
     _serving_only,
     _stage_split,
     _tok_or_zero,
@@ -196,9 +196,7 @@ def estimate(
     if any(serving_flags.values()):
         flag = next(k for k, v in serving_flags.items() if v)
         raise TpplanError(f"{flag} applies to training (--train), not to serving")
-    w = _serve_workload(m, length, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
-                        o.gpu_memory_utilization, cat, o.engine, o.engine_version)
-    w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
+    w = _serving(o, m, length, cat)
     cons = _constraints(None, None, None, 64, 1, o.rate, o.slo_percentile, o.max_utilization)
     if disagg or prefill or decode:
         _estimate_disagg(m, w, cat, g, pricing, cons, prefill, decode, gpus_per_node, fmt)
@@ -325,11 +323,8 @@ def recommend(
         if not tres["candidates"]:
             raise typer.Exit(1)
         return
-    w = _serve_workload(m, ctx, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype, o.gpu_memory_utilization,
-                        cat, o.engine, o.engine_version)
-    w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
-    cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate, o.slo_percentile,
-                        o.max_utilization, o.allow_cross_node_tp, o.max_pp)
+    w = _serving(o, m, ctx, cat)
+    cons = _search_constraints(o)
     _training_only(o)
     if o.disagg and cons.rate_rps is None:
         raise TpplanError("--disagg sizes a prefill and a decode pool to a request rate: give --rate (e.g. --rate "
@@ -417,11 +412,8 @@ def report(
         m = _resolve_model(cat, o.model, o.layers, o.hidden, o.heads, o.vocab, o.ffn, o.kv_heads, max(contexts.split(",") + [ctx],
                                                                                         key=_tok_or_zero))
         m = _extend_context(m, o.rope_scaling, o.allow_long_context, max(contexts.split(",") + [ctx], key=_tok_or_zero))
-        w = _serve_workload(m, ctx, o.input_len, o.output_len, o.concurrency, o.weight_dtype, o.kv_dtype,
-                            o.gpu_memory_utilization, cat, o.engine, o.engine_version)
-        w = _serve_features(w, m, cat, o.prefix_hit, o.shared_prefix, o.speculative, o.draft_tokens, o.acceptance, o.draft_model)
-        cons = _constraints(o.ttft_slo, o.tpot_slo, o.budget_usd_per_hour, o.max_gpus, o.min_concurrency, o.rate,
-                            o.slo_percentile, o.max_utilization, o.allow_cross_node_tp, o.max_pp)
+        w = _serving(o, m, ctx, cat)
+        cons = _search_constraints(o)
         ctxs = [_unit(parse_tokens, x, "--contexts") for x in contexts.split(",") if x.strip()]
         _training_only(o)
         if o.disagg and cons.rate_rps is None:
