@@ -984,9 +984,8 @@ class CollectiveRow(Open):
     busbw_bytes_per_s: Num
 
 
-@final
-class CollectiveResult(Envelope):
-    """tpplan collective --format json"""
+class Collective(Open):
+    """One collective's time, algbw and busbw at each size (tpplan/engine/comm.py collective_report)."""
     op: str
     gpu: str
     ranks: int
@@ -997,3 +996,8 @@ class CollectiveResult(Envelope):
     algbw_bytes_per_s: Num
     busbw_bytes_per_s: Num
     calibration_source: str
+
+
+@final
+class CollectiveResult(Envelope, Collective):
+    """tpplan collective --format json"""

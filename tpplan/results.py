@@ -1071,8 +1071,8 @@ class CollectiveRow(Open):
                                "all-to-all (nccl-tests doc/PERFORMANCE.md).")
 
 
-class CollectiveResult(Envelope):
-    """tpplan collective --format json"""
+class Collective(Open):
+    """One collective's time, algbw and busbw at each size (tpplan/engine/comm.py collective_report)."""
 
     op: str = d("all-reduce, all-gather, reduce-scatter, all-to-all or p2p.")
     gpu: str
@@ -1084,6 +1084,10 @@ class CollectiveResult(Envelope):
     algbw_bytes_per_s: Num = d("The first size's algbw.")
     busbw_bytes_per_s: Num = d("The first size's busbw.")
     calibration_source: str = d("Where the alpha-beta fit of this GPU's fabric comes from.")
+
+
+class CollectiveResult(Envelope, Collective):
+    """tpplan collective --format json"""
 
 
 RESULTS: dict[str, type[BaseModel]] = {

@@ -1,7 +1,8 @@
 """The catalog commands: ``models``, ``gpus``, ``engines``, ``frameworks`` and ``import-hf``."""
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -10,6 +11,9 @@ from tpplan.cli.apps import app, gpus_app, models_app
 from tpplan.cli.options import CatalogOpt, ListFormat
 from tpplan.cli.output import _catalog, _console, _out, _stamp, _write_or_print
 from tpplan.errors import TpplanError
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 # ---------------------------------------------------------------------------------------------------
 # catalogs
@@ -29,7 +33,7 @@ def models_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--f
     from tpplan.units import format_count
 
     cat = _catalog(catalog)
-    rows = []
+    rows: list[rt.ModelRow] = []
     for name in cat.model_names():
         m = cat.models[name].spec
         rows.append({"name": m.name, "aliases": m.aliases, "family": m.family, "hf_id": m.hf_id,
@@ -97,7 +101,7 @@ def gpus_list(ctx: typer.Context, fmt: Annotated[ListFormat, typer.Option("--for
     from tpplan.units import format_bytes, format_rate
 
     cat = _catalog(catalog)
-    rows = []
+    rows: list[rt.GpuRow] = []
     for name in cat.gpu_names():
         g = cat.gpus[name].spec
         rows.append({"name": g.name, "aliases": g.aliases, "vendor": g.vendor,
@@ -142,7 +146,7 @@ def engines(fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = ListFor
     Example: tpplan engines --format json
     """
     cat = _catalog(catalog)
-    rows = [{"name": e.spec.name, "aliases": e.spec.aliases, "default_version": e.spec.default_version,
+    rows: list[rt.EngineRow] = [{"name": e.spec.name, "aliases": e.spec.aliases, "default_version": e.spec.default_version,
              "versions": [v.version for v in e.spec.versions], "source": e.spec.source, "file": e.file}
             for e in (cat.engines[n] for n in sorted(cat.engines))]
     _list_rows("engines", rows, cat.digest, fmt, ("name", "default_version", "versions", "source"))
@@ -156,21 +160,20 @@ def frameworks(fmt: Annotated[ListFormat, typer.Option("--format", "-f")] = List
     Example: tpplan frameworks --format json
     """
     cat = _catalog(catalog)
-    rows = []
+    rows: list[rt.FrameworkRow] = []
     for n in sorted(cat.frameworks):
         f = cat.frameworks[n].spec
-        rows.append({"name": f.name, "aliases": f.aliases, "description": f.description,
-                     "settings": {k: {"value": x.value, "source": x.source}
-                                  for k in type(f.framework).model_fields
-                                  if (x := getattr(f.framework, k)) is not None},
-                     "source": f.source, "file": cat.frameworks[n].file})
-    for r in rows:
-        r["defaults"] = "; ".join(f"{k} " + ("/".join(map(str, v["value"])) if isinstance(v["value"], list)
-                                               else str(v["value"]).lower()) for k, v in r["settings"].items())
+        settings: dict[str, rt.ProfileSetting] = {k: {"value": x.value, "source": x.source}
+                                                   for k in type(f.framework).model_fields
+                                                   if (x := getattr(f.framework, k)) is not None}
+        defaults = "; ".join(f"{k} " + ("/".join(map(str, v["value"])) if isinstance(v["value"], list)
+                                        else str(v["value"]).lower()) for k, v in settings.items())
+        rows.append({"name": f.name, "aliases": f.aliases, "description": f.description, "settings": settings,
+                     "source": f.source, "file": cat.frameworks[n].file, "defaults": defaults})
     _list_rows("frameworks", rows, cat.digest, fmt, ("name", "description", "defaults"))
 
 
-def _list_rows(key: str, rows: list[dict[str, Any]], digest: str, fmt: Any, cols: tuple[str, ...]) -> None:
+def _list_rows(key: str, rows: Sequence[Mapping[str, Any]], digest: str, fmt: Any, cols: tuple[str, ...]) -> None:
     """A catalog listing: JSON (schema_version, the catalog's hash, the rows) or a table of ``cols``."""
     if fmt == ListFormat.json:
         from tpplan.render import to_json

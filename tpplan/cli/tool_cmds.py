@@ -9,7 +9,7 @@ import typer
 from tpplan.cli.apps import app
 from tpplan.cli.edge import _check_prices, _prices, _sheet_rows, _size_list, _unit
 from tpplan.cli.options import CatalogOpt, ListFormat, NodeOpt, PriceOpt, PricesOpt, Tier, ValidateFormat
-from tpplan.cli.output import _catalog, _console, _out, _stamp, _write_or_print, envelope
+from tpplan.cli.output import _catalog, _console, _out, _write_or_print, envelope
 from tpplan.errors import TpplanError
 
 if TYPE_CHECKING:
@@ -43,8 +43,7 @@ def collective(
     cat = _catalog(catalog)
     g = cat.gpu(gpu)
     sizes = _size_list(size)
-    res = comm.collective_report(g, op, sizes, gpus, algo, gpus_per_node)
-    res = _stamp(res)
+    res: rt.CollectiveResult = {**envelope(), **comm.collective_report(g, op, sizes, gpus, algo, gpus_per_node)}
     if fmt == ListFormat.json:
         from tpplan.render import to_json
 

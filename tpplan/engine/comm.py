@@ -24,12 +24,15 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
 
 from tpplan.catalog.spec import CalibrationSpec, CollectiveCalibration, GpuSpec
+
+if TYPE_CHECKING:
+    from tpplan import result_types as rt
 
 Op = Literal["all-reduce", "all-gather", "reduce-scatter", "all-to-all", "p2p"]
 Algo = Literal["auto", "ring", "tree", "nvls"]
@@ -320,7 +323,7 @@ def fit_sweep(op: str, size_bytes: npt.ArrayLike, busbw_bytes_per_s: npt.ArrayLi
 
 
 def collective_report(gpu: GpuSpec, op: str, sizes: list[int], n: int, algo: str = "auto",
-                      gpus_per_node: int | None = None) -> dict[str, object]:
+                      gpus_per_node: int | None = None) -> rt.Collective:
     """Rows like nccl-tests' output (size, time, algbw, busbw) for the ``collective`` command."""
     s = np.asarray(sizes, dtype=np.float64)
     t = collective_time(gpu, op, s, n, algo, gpus_per_node)

@@ -22,6 +22,7 @@ from tpplan.units import format_bytes, format_count, format_seconds, format_sig,
 if TYPE_CHECKING:
     from tpplan.result_types import (
         Band,
+        CollectiveResult,
         CostResult,
         DisaggPair,
         DisaggPool,
@@ -509,7 +510,7 @@ def estimate_csv(res: EstimateResult) -> str:
     return csv_text(headers, [row])
 
 
-def print_collective(console: Any, res: dict[str, Any]) -> None:
+def print_collective(console: Any, res: CollectiveResult) -> None:
     from rich.table import Table
 
     # the heading on a line of its own (as the estimate's): a four-column table's title wrapped into three lines
