@@ -555,13 +555,13 @@ WHY = {
         "Why: each row runs at its request rate through the load model (tpplan/engine/load.py): queueing, the residual "
         "of the step in progress and the prompt's chunks, each step timed by a roofline per kernel (GEMMs on the "
         "smooth GEMM roofline fitted to H100 GEMM sweeps, attention, the norm / activation / rotary kernels). "
-        "Llama-3.1-70B on 4 H200 is within tolerance at 2 and 16 requests/s; the 8B rows stay 30-43% low: a "
+        "Llama-3.1-70B on 4 H200 is within tolerance at 2 and 16 requests/s; the 8B rows stay 31-45% low: a "
         "13-20 ms TTFT leaves room for the server's own time (HTTP, tokenization, Triton scheduling), which has "
         "no sourced figure and is left out."),
     "tpot_s": (
         "Why: TPOT is the mean step a decoding sequence sees, with the other running sequences and the steps that "
         "carry other requests' prompts, each layer's paged-attention kernel paying its measured ~10 us floor "
-        "(hardware/calibration/flashinfer-decode.csv). The 2 requests/s rows are 12-23% low; at 16 requests/s "
+        "(hardware/calibration/flashinfer-decode.csv). The 2 requests/s rows are 15-25% low; at 16 requests/s "
         "the measured steps (60 ms for 70B, 8 ms for 8B) are up to twice the model's: TRT-LLM 0.14 behind Triton "
         "ran its in-flight batches slower than the kernels' rooflines, and its per-step overhead is not "
         "published (shared/reference/engine-defaults.md section 4), so nothing stands in for it. The 70B row at 16 "
