@@ -156,3 +156,14 @@ def test_schema_help_names_every_schema():
     cmd = typer.main.get_command(app).commands["schema"]  # type: ignore[attr-defined]
     listed = {x.strip() for x in cmd.params[0].help.split("|")}
     assert listed == set(RESULTS)
+
+
+def test_catalog_spec_fields_carry_their_docstrings_in_the_schemas():
+    """`tpplan schema gpu` / `model`: a catalog spec field is described by the docstring under it in
+    tpplan/catalog/spec.py (read at schema time, not at every start)."""
+    gpu = SCHEMAS["gpu"]["properties"]["gpu"]["properties"]
+    assert gpu["memory"]["properties"]["capacity_bytes"]["description"].startswith("Device memory the driver reports")
+    assert "no 2:4 sparsity" in gpu["compute"]["properties"]["dense_flops_per_s"]["description"]
+    model = SCHEMAS["model"]["properties"]["model"]["properties"]
+    assert model["hf_id"]["description"].startswith("Hugging Face repo id")
+    assert model["derived"]["properties"]["valid_tp"]["description"] == "Tensor-parallel sizes the attention heads allow."
