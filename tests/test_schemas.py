@@ -166,4 +166,5 @@ def test_catalog_spec_fields_carry_their_docstrings_in_the_schemas():
     assert "no 2:4 sparsity" in gpu["compute"]["properties"]["dense_flops_per_s"]["description"]
     model = SCHEMAS["model"]["properties"]["model"]["properties"]
     assert model["hf_id"]["description"].startswith("Hugging Face repo id")
-    assert model["derived"]["properties"]["valid_tp"]["description"] == "Tensor-parallel sizes the attention heads allow."
+    valid_tp = model["derived"]["properties"]["valid_tp"]
+    assert valid_tp["description"] == "Tensor-parallel sizes the attention heads allow."
