@@ -211,3 +211,10 @@ def test_html_escapes_every_catalog_string(cli, tmp_path):
     assert code == 0, err
     assert "<script" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
     assert "<table>" in out and "<strong>Recommended:</strong>" in out
+
+
+def test_a_training_report_needs_the_runs_size(cli):
+    """report --train without --tokens had no days, GPU-hours or $ to print and crashed formatting a null; it
+    now says what it needs (exit 2)."""
+    code, _, err = cli("report", "--train", "--model", "llama-8b", "--gpu", "h100", "--max-gpus", "16")
+    assert code == 2 and "--tokens" in err and "--gpu-hours" in err

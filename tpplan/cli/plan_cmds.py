@@ -394,6 +394,10 @@ def report(
     elif o.train:
         from dataclasses import replace
 
+        if not o.tokens:  # days, GPU-hours and $ are a run's: without its size the report has no figure to price
+            raise TpplanError("report --train prices a training run: give its size with --tokens (e.g. --tokens 15T), "
+                              "or --gpu-hours to price a run of known size; recommend --train ranks layouts "
+                              "without one")
         _serving_only(ttft_slo=o.ttft_slo, tpot_slo=o.tpot_slo, budget_usd_per_hour=o.budget_usd_per_hour, rate=o.rate,
                       slo_percentile=o.slo_percentile, prefix_hit=o.prefix_hit, shared_prefix=o.shared_prefix,
                       speculative=o.speculative, draft_tokens=o.draft_tokens, acceptance=o.acceptance,
