@@ -35,6 +35,9 @@ OPTIONS = {
                   "--slo-percentile", "--max-utilization", "--format", "--prefix-hit", "--shared-prefix",
                   "--speculative", "--draft-tokens", "--acceptance", "--framework", "--attention",
                   "--grad-reduce-dtype", "--elementwise"],
+    "report": ["--ctx", "--objective", "--utilization", "--contexts", "--format", "--rate", "--ttft-slo", "--tokens",
+               "--gpu-hours", "--seq-len", "--global-batch", "--global-batch-tokens", "--price", "--engine",
+               "--speculative", "--acceptance", "--prefix-hit", "--framework"],
     "collective": ["--gpu", "--gpus", "--size", "--algo", "--format", "--gpus-per-node"],
     "models": ["--format"],
     "gpus": ["--format"],
@@ -47,9 +50,11 @@ OPTIONS = {
 FLAGS = {"estimate": ["--train", "--breakdown", "--no-sequence-parallel", "--disagg", "--ep-overlap",
                       "--no-overlap-grad-reduce", "--overlap-grad-reduce"],
          "recommend": ["--train", "--pareto", "--allow-cross-node-tp", "--disagg", "--ep-overlap", "--wide",
-                       "--no-overlap-grad-reduce"]}
+                       "--no-overlap-grad-reduce"],
+         "report": ["--train", "--disagg", "--stamp"]}
 SMALL = {"--max-gpus": ["1", "2", "8", "16", "0", "-3", "2000000", "x"], "--gpus": ["1", "8", "16", "0", "x"],
          "--format": ["table", "json", "markdown", "csv", "html", "sarif", "x"],
+         "--gpu-hours": ["2.788M", "1000", "0", "-5", "x"], "--contexts": ["8k,32k", "4k", "0", "x", ""],
          "--top": ["1", "3", "0", "-1", "x"], "--for": ["30d", "1mo", "2w", "0h", "1e400y", "x"],
          "--utilization": ["1", "0.5", "0", "1.5", "nan", "x"],
          "--category": ["kv", "e2e", "gemm", "attention", "decode-attention", "gemm-shape", "nope"],
@@ -76,6 +81,10 @@ def cli_case(rng: random.Random) -> list[str]:
     if cmd in ("models", "gpus") and rng.random() < 0.5:
         argv += ["show", rng.choice(HOSTILE)]
     opts = OPTIONS[cmd]
+    if cmd == "report":  # a small search on one or two GPU types
+        argv += ["--model", rng.choice(["llama-8b", "mixtral-8x7b", "llama-70b", "nosuch"]), "--max-gpus",
+                 rng.choice(["1", "8", "16"])]
+        argv += [x for g in rng.sample(["h100", "l40s", "b200", "h800"], rng.randint(1, 2)) for x in ("--gpu", g)]
     if cmd in ("estimate", "recommend"):  # mostly runnable: a model and a small search
         argv += ["--model", rng.choice(["llama-8b", "mixtral-8x7b", "llama-70b", "gpt3-175b", "x" * 300,
                                         "/dev/zero", "nosuch"])]
