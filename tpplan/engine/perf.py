@@ -81,14 +81,6 @@ to back, so part of the floor may be launch gaps that CUDA-graph replay shortens
 graphs): an upper estimate. Other GPUs and kernels (vLLM's FlashAttention backend, TensorRT-LLM's XQA)
 [assumed] alike; ``tpplan validate --category decode-attention`` replays the curves."""
 
-GRAPH_NODE_GAP_S = 0.58e-6
-"""GPU time between two kernels of a replayed CUDA graph, per kernel node: a chain of N no-op kernels took 82.9 us
-for N = 117 as one graph against 735.4 us launched one by one (with a sync), i.e. ~15 us per replay plus ~0.58 us
-per node (ahrefs/ocannl issue #488, RTX 5070 Ti laptop, driver 610.62, CUDA 13.3, WSL2, median of 200 reps;
-shared/reference/data/operators/README.md 5c) [V-user]: a consumer GPU under WSL, so an upper edge for a
-datacenter part; the serving engines decode under graphs. Paid once per kernel of every layer
-(kernels_per_layer) in each step; the band takes it x0.5 to x2 (Eff.gap_scale)."""
-
 
 def kernels_per_layer(m: ModelSpec, tp: npt.ArrayLike) -> FArray:
     """Kernels one transformer layer launches per forward step, as vLLM's model code runs them (the mean over the

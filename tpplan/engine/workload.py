@@ -12,6 +12,14 @@ from typing import Any, Literal
 from tpplan.catalog.spec import DTYPE_BYTES, EngineProfile, GpuSpec, ModelSpec, normalize_dtype
 from tpplan.engine.speculative import Speculative
 
+GRAPH_NODE_GAP_S = 0.58e-6
+"""GPU time between two kernels of a replayed CUDA graph, per kernel node: a chain of N no-op kernels took 82.9 us
+for N = 117 as one graph against 735.4 us launched one by one (with a sync), i.e. ~15 us per replay plus ~0.58 us
+per node (ahrefs/ocannl issue #488, RTX 5070 Ti laptop, driver 610.62, CUDA 13.3, WSL2, median of 200 reps;
+shared/reference/data/operators/README.md 5c) [V-user]: a consumer GPU under WSL, so an upper edge for a
+datacenter part; the serving engines decode under graphs. Paid once per kernel of every layer
+(perf.kernels_per_layer) in each step; the band takes it x0.5 to x2 (Eff.gap_scale)."""
+
 
 @dataclass(frozen=True)
 class EngineDefaults:
@@ -25,8 +33,8 @@ class EngineDefaults:
     """Tokens per scheduler step; the profile run's activation peak is taken at this chunk size."""
     block_size: int = 16
     """KV-cache block size in tokens (vLLM CacheConfig.DEFAULT_BLOCK_SIZE)."""
-    kernel_gap_s: float = 0.58e-6
-    """Idle GPU time between two kernels of a replayed CUDA graph, paid per kernel (perf.GRAPH_NODE_GAP_S, a
+    kernel_gap_s: float = GRAPH_NODE_GAP_S
+    """Idle GPU time between two kernels of a replayed CUDA graph, paid per kernel (GRAPH_NODE_GAP_S, a
     graph-replay microbenchmark; perf.kernels_per_layer counts the kernels)."""
     decode_allreduce_latency_s: float | None = 6e-6
     """Fixed latency of one small all-reduce launched inside a CUDA graph on a GPU-to-GPU fabric: NCCL
