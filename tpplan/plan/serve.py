@@ -238,23 +238,22 @@ def _load_many(parts: Sequence[tuple[Context, Grid, memory.ServeMemory, perf.Eff
     per-call overhead on a few hundred rows per GPU type was most of a search's time); the same figures as one
     call per part, which is the fallback where the parts do not combine."""
     ctx0 = parts[0][0]
+    sizes = np.array([len(g) for _, g, _, _, _ in parts])
+    ends = np.cumsum(sizes)  # each part's rows end here in the joined rows
     whole = Engine.of_many([(ctx, g, mem, eff) for ctx, g, mem, eff, _ in parts]) if len(parts) > 1 else None
     if whole is None:
         engs = [Engine.of(ctx, g, mem, eff) for ctx, g, mem, eff, _ in parts]
         cat = Engine.concat(engs) if len(parts) > 1 else None
         if cat is None:
-            each = (np.split(replicas, np.cumsum([len(g) for _, g, _, _, _ in parts])[:-1]) if replicas is not None
-                    else [None] * len(parts))
+            each = np.split(replicas, ends[:-1]) if replicas is not None else [None] * len(parts)
             return ([evaluate_load(ctx0, g, None, cons, at, price, eng=eng, replicas=r)
                      for (_, g, _, _, price), eng, r in zip(parts, engs, each, strict=True)], engs)
         whole = cat
     else:
-        bounds = np.cumsum([0] + [len(g) for _, g, _, _, _ in parts])
-        engs = [whole.take(np.arange(a, b)) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+        engs = [whole.take(np.arange(a, b)) for a, b in zip(ends - sizes, ends, strict=True)]
     g_all = Grid.concat([g for _, g, _, _, _ in parts])
     prices = np.concatenate([np.full(len(g), price) for _, g, _, _, price in parts])
-    cuts = np.cumsum([len(g) for _, g, _, _, _ in parts])[:-1]
-    return evaluate_load(ctx0, g_all, None, cons, at, prices, eng=whole, replicas=replicas).split(cuts), engs
+    return evaluate_load(ctx0, g_all, None, cons, at, prices, eng=whole, replicas=replicas).split(ends[:-1]), engs
 
 
 def _serve_eval(ctx: Context, g: Grid, mem: memory.ServeMemory, pricing: Pricing, le: LoadEval,
