@@ -150,7 +150,7 @@ def estimate(
             from tpplan.units import parse_tokens
 
             per_step = _unit(parse_tokens, global_batch_tokens, "--global-batch-tokens")
-            tw = training.resolve_global_batch(tw, global_batch_tokens)
+            tw = training.with_batch_tokens(tw, per_step)
             notes += training.batch_notes(global_batch_tokens, per_step, tw.seq_len, tw.global_batch, search=False)
         elif not global_batch:  # the default batch, as a multiple of what one step splits over
             tw = dataclasses.replace(tw, global_batch=training.default_global_batch(tw.seq_len, micro_batch * dp))

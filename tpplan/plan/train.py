@@ -272,15 +272,20 @@ def default_batch_note(tw: TrainWorkload) -> str:
             "(Touvron et al. 2023); the batch bounds how far data parallelism splits a step, so give yours")
 
 
+def with_batch_tokens(tw: TrainWorkload, tokens: int) -> TrainWorkload:
+    """The workload with a global batch of ``tokens`` tokens per step, in sequences of seq_len (rounded, at least
+    one)."""
+    return dataclasses.replace(tw, global_batch=max(1, round(tokens / tw.seq_len)))
+
+
 def resolve_global_batch(tw: TrainWorkload, global_batch_tokens: str | None) -> TrainWorkload:
-    """The workload with --global-batch-tokens turned into sequences of seq_len (rounded, at least one);
-    unchanged without it."""
+    """The workload with --global-batch-tokens turned into sequences of seq_len (with_batch_tokens); unchanged
+    without it."""
     if not global_batch_tokens:
         return tw
     from tpplan.units import parse_tokens
 
-    gbt = parse_tokens(global_batch_tokens, "--global-batch-tokens")
-    return dataclasses.replace(tw, global_batch=max(1, round(gbt / tw.seq_len)))
+    return with_batch_tokens(tw, parse_tokens(global_batch_tokens, "--global-batch-tokens"))
 
 
 def batch_notes(given: str, tokens: int, seq_len: int, batch: int, search: bool = True) -> list[str]:
@@ -352,9 +357,9 @@ def recommend_train(model: ModelSpec, gpu_specs: list[GpuSpec], tw: TrainWorkloa
     try:
         notes: list[str] = [default_batch_note(tw)] if default_batch else []
         if global_batch_tokens:
-            tw = resolve_global_batch(tw, global_batch_tokens)
-            notes = batch_notes(global_batch_tokens, parse_tokens(global_batch_tokens, "--global-batch-tokens"),
-                                tw.seq_len, tw.global_batch)
+            per_step = parse_tokens(global_batch_tokens, "--global-batch-tokens")
+            tw = with_batch_tokens(tw, per_step)
+            notes = batch_notes(global_batch_tokens, per_step, tw.seq_len, tw.global_batch)
         budget = parse_usd(budget_usd, "--budget-usd") if budget_usd else None
     except UnitError as exc:
         raise TpplanError(str(exc)) from None
